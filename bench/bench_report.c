@@ -1,0 +1,498 @@
+/* bench-report: turns a directory of run records (run_record.h) into the
+ * benchmark's result: the median of each (scenario, system, phase) over its
+ * runs, Tally's ratio to each peer, the verdict on each performance target,
+ * a table on stdout and one JSON result file (docs/PERFORMANCE.md, "Result
+ * file").
+ *
+ *   bench-report --runs DIR --out FILE [--command TEXT] [--quick]
+ *                [--peer-version TEXT]
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run_record.h"
+
+/* Performance targets (the issue "benchmarks and performance targets"). */
+#define TARGET_CYCLE_RATIO 2.0        /* x beanstalkd without binlog */
+#define TARGET_LEASE_P99_MS 5.0       /* with 1,000 sessions */
+#define TARGET_SESSIONS 1000
+#define TARGET_RSS_MB 300.0           /* with 10M queued items */
+#define TARGET_RSS_ITEMS 10000000.0
+#define TARGET_RESTART_S 5.0          /* with 1M queued items */
+#define TARGET_RESTART_ITEMS 1000000.0
+
+typedef struct {
+  char key[256];
+  const char *scenario, *system, *phase, *variant;
+  json_t *runs; /* array of records (borrowed from the all-runs array) */
+  json_t *summary;
+} group_t;
+
+typedef struct {
+  group_t *items;
+  size_t count, cap;
+} groups_t;
+
+/* ------------------------------------------------------------ helpers */
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of n values (sorted in place); NAN when n == 0. */
+static double median(double *v, size_t n) {
+  if (n == 0) return NAN;
+  qsort(v, n, sizeof *v, compare_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static const char *string_at(json_t *o, const char *key) {
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : "";
+}
+
+/* Number at a dotted path ("ops.lease.latency_ms.p99"); NAN if absent. */
+static double number_at(json_t *o, const char *path) {
+  char part[64];
+  while (o != NULL && *path) {
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    snprintf(part, sizeof part, "%.*s", (int)len, path);
+    o = json_object_get(o, part);
+    path += len + (dot ? 1 : 0);
+  }
+  return json_is_number(o) ? json_number_value(o) : NAN;
+}
+
+/* The median over a group's runs of the number at `path`. */
+static double group_median(const group_t *g, const char *path) {
+  size_t n = json_array_size(g->runs), k = 0;
+  double *v = calloc(n ? n : 1, sizeof *v);
+  if (v == NULL) return NAN;
+  for (size_t i = 0; i < n; i++) {
+    double x = number_at(json_array_get(g->runs, i), path);
+    if (!isnan(x)) v[k++] = x;
+  }
+  double m = median(v, k);
+  free(v);
+  return m;
+}
+
+static json_t *number_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+/* ------------------------------------------------------------ loading */
+
+static group_t *group_for(groups_t *gs, json_t *record) {
+  json_t *meta = json_object_get(record, "meta");
+  const char *variant = json_string_value(json_object_get(meta, "variant"));
+  char key[256];
+  snprintf(key, sizeof key, "%s|%s|%s|%s", string_at(record, "scenario"),
+           string_at(record, "system"), string_at(record, "phase"), variant ? variant : "");
+  for (size_t i = 0; i < gs->count; i++)
+    if (strcmp(gs->items[i].key, key) == 0) return &gs->items[i];
+  if (gs->count == gs->cap) {
+    size_t cap = gs->cap ? gs->cap * 2 : 16;
+    group_t *grown = realloc(gs->items, cap * sizeof *grown);
+    if (grown == NULL) return NULL;
+    gs->items = grown;
+    gs->cap = cap;
+  }
+  group_t *g = &gs->items[gs->count++];
+  memset(g, 0, sizeof *g);
+  snprintf(g->key, sizeof g->key, "%s", key);
+  g->scenario = string_at(record, "scenario");
+  g->system = string_at(record, "system");
+  g->phase = string_at(record, "phase");
+  g->variant = variant;
+  g->runs = json_array();
+  return g;
+}
+
+static int name_is_json(const struct dirent *d) {
+  size_t n = strlen(d->d_name);
+  return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+/* Loads every DIR/ *.json (in name order) into `all` and the groups. */
+static int load_runs(const char *dir, json_t *all, groups_t *gs) {
+  struct dirent **names = NULL;
+  int n = scandir(dir, &names, name_is_json, alphasort);
+  if (n < 0) {
+    perror(dir);
+    return -1;
+  }
+  for (int i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+    free(names[i]);
+    json_error_t error;
+    json_t *record = json_load_file(path, 0, &error);
+    if (!json_is_object(record)) {
+      fprintf(stderr, "bench-report: skipping %s: %s\n", path, error.text);
+      json_decref(record);
+      continue;
+    }
+    json_object_set_new(record, "file", json_string(path));
+    json_array_append_new(all, record);
+    group_t *g = group_for(gs, record);
+    if (g == NULL) return -1;
+    json_array_append(g->runs, record);
+  }
+  free(names);
+  return 0;
+}
+
+/* ------------------------------------------------------------ summaries */
+
+/* The headline figure of a record kind: rate, seconds or memory. */
+static const char *headline_path(const group_t *g, const char **unit) {
+  json_t *first = json_array_get(g->runs, 0);
+  if (json_object_get(first, "rate_per_s")) {
+    *unit = string_at(first, "unit");
+    return "rate_per_s";
+  }
+  if (json_object_get(first, "seconds")) {
+    *unit = "s";
+    return "seconds";
+  }
+  if (json_object_get(first, "rss_mb")) {
+    *unit = "MB RSS";
+    return "rss_mb";
+  }
+  *unit = "";
+  return NULL;
+}
+
+static void summarize(group_t *g) {
+  json_t *first = json_array_get(g->runs, 0);
+  json_t *s = json_pack("{s:s, s:s, s:s, s:I}", "scenario", g->scenario, "system", g->system,
+                        "phase", g->phase, "runs", (json_int_t)json_array_size(g->runs));
+  if (g->variant) json_object_set_new(s, "variant", json_string(g->variant));
+  if (strcmp(g->phase, "skipped") == 0) {
+    json_object_set_new(s, "status", json_string("skipped"));
+    json_object_set_new(s, "reason", json_string(string_at(first, "reason")));
+    g->summary = s;
+    return;
+  }
+  json_object_set_new(s, "status", json_string("ran"));
+  const char *unit;
+  const char *path = headline_path(g, &unit);
+  if (path) {
+    json_t *values = json_array();
+    for (size_t i = 0; i < json_array_size(g->runs); i++)
+      json_array_append_new(values, number_or_null(number_at(json_array_get(g->runs, i), path)));
+    json_object_set_new(s, "unit", json_string(unit));
+    json_object_set_new(s, "median", number_or_null(group_median(g, path)));
+    json_object_set_new(s, "values", values);
+  }
+  json_object_set(s, "config", json_object_get(first, "config"));
+  json_t *ops = json_object();
+  const char *name;
+  json_t *op;
+  json_object_foreach(json_object_get(first, "ops"), name, op) {
+    char p50[128], p99[128], p999[128], rate[128];
+    snprintf(p50, sizeof p50, "ops.%s.latency_ms.p50", name);
+    snprintf(p99, sizeof p99, "ops.%s.latency_ms.p99", name);
+    snprintf(p999, sizeof p999, "ops.%s.latency_ms.p999", name);
+    snprintf(rate, sizeof rate, "ops.%s.rate_per_s", name);
+    json_object_set_new(ops, name,
+                        json_pack("{s:o, s:o, s:o, s:o}", "rate_per_s",
+                                  number_or_null(group_median(g, rate)), "p50_ms",
+                                  number_or_null(group_median(g, p50)), "p99_ms",
+                                  number_or_null(group_median(g, p99)), "p999_ms",
+                                  number_or_null(group_median(g, p999))));
+  }
+  json_object_set_new(s, "ops", ops);
+  g->summary = s;
+}
+
+static const group_t *find_group(const groups_t *gs, const char *scenario, const char *system,
+                                 const char *phase, const char *variant) {
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *g = &gs->items[i];
+    if (strcmp(g->scenario, scenario) || strcmp(g->system, system) || strcmp(g->phase, phase))
+      continue;
+    if (variant && (g->variant == NULL || strcmp(g->variant, variant) != 0)) continue;
+    return g;
+  }
+  return NULL;
+}
+
+static double summary_number(const group_t *g, const char *path) {
+  return g ? number_at(g->summary, path) : NAN;
+}
+
+/* Tally over each peer, per scenario: cycle vs cycle, ingest vs fill. */
+static json_t *ratios(const groups_t *gs) {
+  json_t *out = json_array();
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *t = &gs->items[i];
+    if (strcmp(t->system, "tally") != 0) continue;
+    const char *peer_phase = strcmp(t->phase, "cycle") == 0    ? "cycle"
+                             : strcmp(t->phase, "ingest") == 0 ? "fill"
+                                                               : NULL;
+    if (peer_phase == NULL) continue;
+    for (size_t j = 0; j < gs->count; j++) {
+      const group_t *p = &gs->items[j];
+      if (strcmp(p->system, "tally") == 0 || strcmp(p->scenario, t->scenario) != 0 ||
+          strcmp(p->phase, peer_phase) != 0)
+        continue;
+      double a = summary_number(t, "median"), b = summary_number(p, "median");
+      json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "scenario",
+                                           t->scenario, "tally_phase", t->phase, "peer", p->system,
+                                           "peer_phase", p->phase, "tally", number_or_null(a),
+                                           "peer_value", number_or_null(b), "ratio",
+                                           number_or_null(b > 0 ? a / b : NAN)));
+    }
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------ targets */
+
+static json_t *target(const char *name, const char *required, const char *status,
+                      const char *measured, const char *note) {
+  return json_pack("{s:s, s:s, s:s, s:s, s:s}", "target", name, "required", required, "status",
+                   status, "measured", measured, "note", note);
+}
+
+static const char *verdict(int met) { return met ? "met" : "not met"; }
+
+static json_t *target_cycles(const groups_t *gs) {
+  const char *name = "durable label cycles/s";
+  const char *required = ">= 2x beanstalkd without binlog";
+  const group_t *t = find_group(gs, "cycle", "tally", "cycle", NULL);
+  const group_t *b = find_group(gs, "cycle", "beanstalkd", "cycle", NULL);
+  if (t == NULL || b == NULL)
+    return target(name, required, "not run", "", "run: bench/run cycle");
+  double a = summary_number(t, "median"), p = summary_number(b, "median");
+  char measured[160];
+  snprintf(measured, sizeof measured, "%.2fx (%.0f vs %.0f cycles/s, median of %zu runs)",
+           p > 0 ? a / p : 0, a, p, json_array_size(t->runs));
+  return target(name, required, verdict(p > 0 && a / p >= TARGET_CYCLE_RATIO), measured, "");
+}
+
+static json_t *target_lease_p99(const groups_t *gs) {
+  const char *name = "p99 lease latency, 1,000 concurrent sessions";
+  const char *required = "<= 5 ms";
+  const group_t *t = find_group(gs, "sessions", "tally", "cycle", NULL);
+  if (t == NULL) return target(name, required, "not run", "", "run: bench/run sessions");
+  double p99 = summary_number(t, "ops.lease.p99_ms");
+  double sessions = summary_number(t, "config.sessions");
+  char measured[160], note[160] = "";
+  snprintf(measured, sizeof measured, "%.2f ms with %.0f sessions (median of %zu runs)", p99,
+           sessions, json_array_size(t->runs));
+  if (sessions < TARGET_SESSIONS) {
+    snprintf(note, sizeof note, "measured with fewer than %d sessions", TARGET_SESSIONS);
+    return target(name, required, "partial", measured, note);
+  }
+  return target(name, required, verdict(p99 <= TARGET_LEASE_P99_MS), measured, note);
+}
+
+static json_t *target_memory(const groups_t *gs) {
+  const char *name = "worker RSS with 10M queued items";
+  const char *required = "<= 300 MB";
+  const group_t *t = find_group(gs, "memory", "tally", "memory", NULL);
+  if (t == NULL) return target(name, required, "not run", "", "run: bench/run memory");
+  double rss = summary_number(t, "median");
+  double queued = group_median(t, "queued");
+  double peak = group_median(t, "processes.worker.peak_rss_mb");
+  char measured[160], note[200] = "";
+  snprintf(measured, sizeof measured, "%.0f MB RSS (peak %.0f MB) with %.0f queued", rss, peak,
+           queued);
+  if (queued < TARGET_RSS_ITEMS) {
+    snprintf(note, sizeof note,
+             "ran with fewer than 10M queued; for 10M: bench/run memory --memory-items 10000000");
+    return target(name, required, rss <= TARGET_RSS_MB ? "partial (met at this size)"
+                                                       : "not met (at this size already)",
+                  measured, note);
+  }
+  return target(name, required, verdict(rss <= TARGET_RSS_MB), measured, note);
+}
+
+static json_t *target_restart(const groups_t *gs) {
+  const char *name = "restart to serving with 1M queued";
+  const char *required = "<= 5 s";
+  const group_t *t = find_group(gs, "restart", "tally", "lease-probe", "SIGKILL");
+  if (t == NULL) t = find_group(gs, "restart", "tally", "lease-probe", NULL);
+  if (t == NULL) return target(name, required, "not run", "", "run: bench/run restart");
+  double s = summary_number(t, "median");
+  double queued = group_median(t, "meta.queued");
+  char measured[160], note[200] = "";
+  snprintf(measured, sizeof measured, "%.2f s after %s with %.0f queued (median of %zu)", s,
+           t->variant ? t->variant : "a kill", queued, json_array_size(t->runs));
+  if (isnan(queued) || queued < TARGET_RESTART_ITEMS) {
+    snprintf(note, sizeof note, "ran with fewer than 1M queued; bench/run restart without --quick");
+    return target(name, required, s <= TARGET_RESTART_S ? "partial (met at this size)"
+                                                        : "not met (at this size already)",
+                  measured, note);
+  }
+  return target(name, required, verdict(s <= TARGET_RESTART_S), measured, note);
+}
+
+static json_t *targets(const groups_t *gs) {
+  json_t *out = json_array();
+  json_array_append_new(out, target_cycles(gs));
+  json_array_append_new(out, target_lease_p99(gs));
+  json_array_append_new(out, target_memory(gs));
+  json_array_append_new(out, target_restart(gs));
+  json_array_append_new(out, target("report over 10M judgments", "<= 100 ms",
+                                    "not measurable yet", "",
+                                    "reports are not implemented (no report request, no "
+                                    "judgment statistics on the workers)"));
+  return out;
+}
+
+/* ------------------------------------------------------------ machine */
+
+static json_t *machine(void) {
+  char model[256] = "unknown", line[512];
+  long mem_kb = 0;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  while (f && fgets(line, sizeof line, f)) {
+    char *colon = strchr(line, ':');
+    if (strncmp(line, "model name", 10) == 0 && colon) {
+      snprintf(model, sizeof model, "%s", colon + 2);
+      model[strcspn(model, "\n")] = '\0';
+      break;
+    }
+  }
+  if (f) fclose(f);
+  f = fopen("/proc/meminfo", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "MemTotal: %ld kB", &mem_kb) == 1) break;
+  if (f) fclose(f);
+  struct utsname u;
+  uname(&u);
+  return json_pack("{s:i, s:s, s:I, s:s}", "nproc", (int)sysconf(_SC_NPROCESSORS_ONLN),
+                   "cpu_model", model, "memory_mb", (json_int_t)(mem_kb / 1024), "kernel",
+                   u.release);
+}
+
+/* ------------------------------------------------------------ printing */
+
+static void print_groups(const groups_t *gs) {
+  printf("%-12s %-22s %-12s %4s %12s  %-24s %s\n", "scenario", "system", "phase", "runs",
+         "median", "unit", "latency ms p50 / p99 / p99.9 (medians)");
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *g = &gs->items[i];
+    char system[64];
+    snprintf(system, sizeof system, "%s%s%s", g->system, g->variant ? " " : "",
+             g->variant ? g->variant : "");
+    if (strcmp(g->phase, "skipped") == 0) {
+      printf("%-12s %-22s %-12s %4s %12s  %s\n", g->scenario, system, "-", "-", "skipped",
+             string_at(g->summary, "reason"));
+      continue;
+    }
+    printf("%-12s %-22s %-12s %4zu %12.1f  %-24s", g->scenario, system, g->phase,
+           json_array_size(g->runs), summary_number(g, "median"), string_at(g->summary, "unit"));
+    const char *name;
+    json_t *op;
+    json_object_foreach(json_object_get(g->summary, "ops"), name, op) {
+      printf(" %s %.2f/%.2f/%.2f", name, number_at(op, "p50_ms"), number_at(op, "p99_ms"),
+             number_at(op, "p999_ms"));
+    }
+    printf("\n");
+  }
+}
+
+static void print_ratios(json_t *rs) {
+  size_t i;
+  json_t *r;
+  if (json_array_size(rs) == 0) return;
+  printf("\nTally / peer (medians):\n");
+  json_array_foreach(rs, i, r) {
+    printf("  %-10s tally %-7s %10.0f  vs %-22s %-6s %10.0f  = %.2fx\n",
+           string_at(r, "scenario"), string_at(r, "tally_phase"), number_at(r, "tally"),
+           string_at(r, "peer"), string_at(r, "peer_phase"), number_at(r, "peer_value"),
+           number_at(r, "ratio"));
+  }
+}
+
+static void print_targets(json_t *ts) {
+  size_t i;
+  json_t *t;
+  printf("\nTargets:\n");
+  json_array_foreach(ts, i, t) {
+    printf("  %-46s %-10s %-28s %s\n", string_at(t, "target"), string_at(t, "required"),
+           string_at(t, "status"), string_at(t, "measured"));
+    if (string_at(t, "note")[0]) printf("  %-46s %s\n", "", string_at(t, "note"));
+  }
+}
+
+/* ------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+  static const struct option options[] = {{"runs", required_argument, 0, 'r'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"command", required_argument, 0, 'c'},
+                                          {"peer-version", required_argument, 0, 'p'},
+                                          {"quick", no_argument, 0, 'q'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+  const char *runs_dir = NULL, *out = NULL, *command = "", *peer_version = "";
+  int quick = 0, c;
+  while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    switch (c) {
+      case 'r': runs_dir = optarg; break;
+      case 'o': out = optarg; break;
+      case 'c': command = optarg; break;
+      case 'p': peer_version = optarg; break;
+      case 'q': quick = 1; break;
+      case 'h':
+        printf("usage: bench-report --runs DIR --out FILE [--command TEXT] [--quick] "
+               "[--peer-version TEXT]\n");
+        return 0;
+      default: return 2;
+    }
+  }
+  if (runs_dir == NULL) {
+    fprintf(stderr, "bench-report: --runs DIR is required\n");
+    return 2;
+  }
+  json_t *all = json_array();
+  groups_t gs = {0};
+  if (load_runs(runs_dir, all, &gs) < 0) return 1;
+  json_t *summaries = json_array();
+  for (size_t i = 0; i < gs.count; i++) {
+    summarize(&gs.items[i]);
+    json_array_append(summaries, gs.items[i].summary);
+  }
+  json_t *rs = ratios(&gs);
+  json_t *ts = targets(&gs);
+  time_t now = time(NULL);
+  char date[64];
+  strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  json_t *m = machine();
+  printf("Tally benchmarks, %s: %s, %lld cores, %lld MB%s\n\n", date,
+         string_at(m, "cpu_model"), (long long)number_at(m, "nproc"),
+         (long long)number_at(m, "memory_mb"), quick ? " (--quick: smoke sizes)" : "");
+  print_groups(&gs);
+  print_ratios(rs);
+  print_targets(ts);
+  json_t *result = json_pack("{s:s, s:s, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "date", date,
+                             "command", command, "quick", quick, "machine", m, "peer_version",
+                             peer_version, "results", summaries, "ratios", rs, "targets", ts,
+                             "runs", all);
+  int rc = 0;
+  if (out) {
+    rc = run_record_write(result, out) < 0;
+    if (!rc) printf("\nresult file: %s\n", out);
+  }
+  json_decref(result);
+  for (size_t i = 0; i < gs.count; i++) {
+    json_decref(gs.items[i].runs);
+    json_decref(gs.items[i].summary);
+  }
+  free(gs.items);
+  return rc;
+}

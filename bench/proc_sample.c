@@ -1,0 +1,106 @@
+/* proc_sample: see proc_sample.h. */
+#include "proc_sample.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+double proc_cpu_seconds(pid_t pid) {
+  char path[64], line[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = '\0';
+  /* The command name (field 2) may hold spaces: parse after its ')'. */
+  const char *p = strrchr(line, ')');
+  if (p == NULL) return -1;
+  unsigned long utime = 0, stime = 0;
+  /* After ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt
+   * majflt cmajflt utime(14) stime(15). */
+  if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    return -1;
+  long ticks = sysconf(_SC_CLK_TCK);
+  return (double)(utime + stime) / (double)(ticks > 0 ? ticks : 100);
+}
+
+int proc_memory_kb(pid_t pid, long *rss_kb, long *hwm_kb) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  *rss_kb = *hwm_kb = -1;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "VmRSS:", 6) == 0) sscanf(line + 6, "%ld", rss_kb);
+    if (strncmp(line, "VmHWM:", 6) == 0) sscanf(line + 6, "%ld", hwm_kb);
+  }
+  fclose(f);
+  return *rss_kb >= 0 ? 0 : -1;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double self_cpu_seconds(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+int proc_watch_add(proc_watch_t *w, const char *spec) {
+  if (w->count == PROC_WATCH_MAX) {
+    fprintf(stderr, "at most %d processes can be watched\n", PROC_WATCH_MAX);
+    return -1;
+  }
+  const char *eq = strchr(spec, '=');
+  const char *number = eq ? eq + 1 : spec;
+  char *end;
+  long pid = strtol(number, &end, 10);
+  if (*number == '\0' || *end != '\0' || pid <= 0) {
+    fprintf(stderr, "bad process '%s': want NAME=PID or PID\n", spec);
+    return -1;
+  }
+  int i = w->count++;
+  w->pids[i] = (pid_t)pid;
+  if (eq)
+    snprintf(w->names[i], sizeof w->names[i], "%.*s", (int)(eq - spec), spec);
+  else
+    snprintf(w->names[i], sizeof w->names[i], "pid-%ld", pid);
+  return 0;
+}
+
+void proc_watch_start(proc_watch_t *w) {
+  for (int i = 0; i < w->count; i++) w->start[i] = proc_cpu_seconds(w->pids[i]);
+  w->self_start = self_cpu_seconds();
+  w->start_ns = monotonic_ns();
+}
+
+void proc_watch_stop(proc_watch_t *w) {
+  for (int i = 0; i < w->count; i++) w->stop[i] = proc_cpu_seconds(w->pids[i]);
+  w->self_stop = self_cpu_seconds();
+  w->stop_ns = monotonic_ns();
+}
+
+static json_t *cpu_json(double start, double stop, double window_s) {
+  if (start < 0 || stop < 0) return json_null();
+  double used = stop - start;
+  return json_pack("{s:f, s:f}", "cpu_s", used, "cores", window_s > 0 ? used / window_s : 0.0);
+}
+
+json_t *proc_watch_json(const proc_watch_t *w) {
+  double window_s = (double)(w->stop_ns - w->start_ns) / 1e9;
+  json_t *o = json_pack("{s:f}", "span_s", window_s);
+  if (o == NULL) return NULL;
+  for (int i = 0; i < w->count; i++)
+    json_object_set_new(o, w->names[i], cpu_json(w->start[i], w->stop[i], window_s));
+  json_object_set_new(o, "client", cpu_json(w->self_start, w->self_stop, window_s));
+  return o;
+}

@@ -1,0 +1,48 @@
+/* proc_sample: CPU time and memory of a process, read from /proc.
+ *
+ * The benchmarks run clients and servers on the same machine; the CPU each
+ * process used during the measurement window shows who the machine was
+ * busy for, and the worker's resident memory is a target of its own.
+ */
+#ifndef BENCH_PROC_SAMPLE_H
+#define BENCH_PROC_SAMPLE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_WATCH_MAX 8
+
+/* User + system CPU seconds used so far by process `pid` (its threads
+ * included). Returns the seconds, or -1 when the process cannot be read. */
+double proc_cpu_seconds(pid_t pid);
+
+/* VmRSS and VmHWM (peak) of `pid` in kB. Returns 0, or -1 when the
+ * process cannot be read. */
+int proc_memory_kb(pid_t pid, long *rss_kb, long *hwm_kb);
+
+/* The CPU several processes (and this one) used between a start and a
+ * stop: for the run record's "cpu" object. */
+typedef struct {
+  int count;
+  pid_t pids[PROC_WATCH_MAX];
+  char names[PROC_WATCH_MAX][32];
+  double start[PROC_WATCH_MAX], stop[PROC_WATCH_MAX];
+  double self_start, self_stop;
+  uint64_t start_ns, stop_ns; /* monotonic */
+} proc_watch_t;
+
+/* Adds a process given as "NAME=PID" or "PID". Returns 0, or -1 (bad
+ * spec, or PROC_WATCH_MAX reached; message on stderr). */
+int proc_watch_add(proc_watch_t *w, const char *spec);
+
+/* Samples every watched process and this one. */
+void proc_watch_start(proc_watch_t *w);
+void proc_watch_stop(proc_watch_t *w);
+
+/* {"span_s", "NAME": {"cpu_s", "cores"}, ..., "client": {...}}: CPU
+ * seconds between start and stop, and that divided by the time between
+ * them. New reference or NULL. */
+json_t *proc_watch_json(const proc_watch_t *w);
+
+#endif

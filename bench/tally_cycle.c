@@ -1,0 +1,401 @@
+/* tally_cycle: see tally_cycle.h.
+ *
+ * Each connection thread runs a small loop: issue what is due (leases of
+ * idle sessions, submits of sessions whose think time is over), then wait
+ * in tally_async_poll() for completions and advance the sessions they name
+ * (the completion's tag is the session). Threads start together (two
+ * barriers around the main thread fixing the start time) and merge their
+ * op_stats_t when they end.
+ */
+#include "tally_cycle.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_project.h"
+#include "latency.h"
+#include "op_stats.h"
+#include "run_record.h"
+#include "tally.h"
+
+#define CYCLE_POLL_MAX 512        /* completions taken per poll */
+#define CYCLE_IDLE_POLL_MS 20     /* poll wait when nothing is due sooner */
+#define CYCLE_EMPTY_BACKOFF_NS 2000000u  /* after "no task" without long-poll */
+#define CYCLE_ERROR_BACKOFF_NS 20000000u /* after an error */
+#define CYCLE_ERRORS_MAX 500      /* consecutive errors that end a session */
+
+typedef enum {
+  SESSION_IDLE,       /* wants a task from due_ns on */
+  SESSION_LEASING,    /* lease in flight */
+  SESSION_HOLDING,    /* has a task; submits at due_ns */
+  SESSION_SUBMITTING, /* submit in flight */
+  SESSION_RELEASING,  /* release in flight (end of run) */
+  SESSION_DONE
+} session_state_t;
+
+typedef struct {
+  char labeler[80];
+  session_state_t state;
+  uint64_t due_ns;
+  uint64_t sent_ns;
+  uint64_t leased_ns; /* when the current task arrived */
+  uint32_t slot;
+  uint64_t lease_id;
+  int empties; /* consecutive leases without a task */
+  int errors;  /* consecutive failed requests */
+} session_t;
+
+/* What the main thread and the connection threads share. */
+typedef struct {
+  const tally_cycle_options_t *o;
+  pthread_barrier_t ready, go;
+  uint64_t start_ns, window_start_ns, window_end_ns;
+} cycle_shared_t;
+
+typedef struct {
+  cycle_shared_t *shared;
+  pthread_t thread;
+  int index;
+  session_t *sessions;
+  int n_sessions;
+  op_stats_t lease, submit;
+  uint64_t cycles;        /* submits completed inside the window */
+  uint64_t last_cycle_ns; /* completion time of the last counted cycle */
+  uint64_t end_ns;        /* when this thread's sessions were all done */
+  uint64_t rng;
+  int drain_limit; /* consecutive empty leases that mean "queues drained" */
+  int failed;
+  char error[512];
+} cycle_thread_t;
+
+static uint64_t rng_next(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t think_ns(cycle_thread_t *c) {
+  const tally_cycle_options_t *o = c->shared->o;
+  if (o->think_max_ms <= 0) return 0;
+  uint64_t span = (uint64_t)(o->think_max_ms - o->think_min_ms) + 1;
+  uint64_t ms = (uint64_t)o->think_min_ms + rng_next(&c->rng) % span;
+  return ms * 1000000u;
+}
+
+/* A request of `s` failed: count it, back off, and give the session up
+ * after too many failures in a row. */
+static void session_failed(session_t *s, op_stats_t *op, int code, const char *message,
+                           uint64_t now) {
+  op_stats_outcome(op, tally_error_name(code), message);
+  s->state = SESSION_IDLE;
+  s->due_ns = now + CYCLE_ERROR_BACKOFF_NS;
+  if (++s->errors >= CYCLE_ERRORS_MAX) s->state = SESSION_DONE;
+}
+
+/* Issues what session `s` has due at `now`; returns the time it is next
+ * due (UINT64_MAX when it waits for a completion or is done). */
+static uint64_t session_step(cycle_thread_t *c, tally_t *t, tally_async_t *a, session_t *s,
+                             uint64_t now, int stopping) {
+  const tally_cycle_options_t *o = c->shared->o;
+  if (s->state == SESSION_IDLE && stopping) s->state = SESSION_DONE;
+  if (s->state == SESSION_HOLDING && stopping) {
+    s->sent_ns = latency_now_ns();
+    if (tally_async_release(a, s->labeler, s->slot, s->lease_id, s) == 0)
+      s->state = SESSION_RELEASING;
+    else
+      s->state = SESSION_DONE;
+    return UINT64_MAX;
+  }
+  if (s->state != SESSION_IDLE && s->state != SESSION_HOLDING) return UINT64_MAX;
+  if (s->due_ns > now) return s->due_ns;
+  s->sent_ns = latency_now_ns();
+  if (s->state == SESSION_IDLE) {
+    int rc = tally_async_lease(a, s->labeler, o->project, TALLY_STAGE_LABEL, o->wait_ms, s);
+    if (rc < 0) {
+      session_failed(s, &c->lease, rc, tally_last_error(t), now);
+      return s->due_ns;
+    }
+    s->state = SESSION_LEASING;
+  } else {
+    const char *label = bench_labels[s->lease_id % BENCH_LABEL_COUNT];
+    uint32_t handling_ms = (uint32_t)((now - s->leased_ns) / 1000000u);
+    int rc = tally_async_submit(a, s->labeler, s->slot, s->lease_id, label, handling_ms, s);
+    if (rc < 0) {
+      session_failed(s, &c->submit, rc, tally_last_error(t), now);
+      return s->due_ns;
+    }
+    s->state = SESSION_SUBMITTING;
+  }
+  return UINT64_MAX;
+}
+
+static void on_lease(cycle_thread_t *c, session_t *s, const tally_completion_t *done,
+                     uint64_t now) {
+  const cycle_shared_t *sh = c->shared;
+  int measured = s->sent_ns >= sh->window_start_ns;
+  if (done->status != 0) {
+    session_failed(s, &c->lease, done->status, done->error, now);
+    return;
+  }
+  s->errors = 0;
+  if (!done->has_task) {
+    if (measured) op_stats_outcome(&c->lease, "NO_TASK", "no task on the worker asked");
+    s->state = SESSION_IDLE;
+    s->due_ns = now + (sh->o->wait_ms > 0 ? 0 : CYCLE_EMPTY_BACKOFF_NS);
+    if (++s->empties >= c->drain_limit) s->state = SESSION_DONE;
+    return;
+  }
+  if (measured) op_stats_ok(&c->lease, now - s->sent_ns);
+  s->empties = 0;
+  s->slot = done->task.slot;
+  s->lease_id = done->task.lease_id;
+  s->leased_ns = now;
+  s->state = SESSION_HOLDING;
+  s->due_ns = now + think_ns(c);
+}
+
+static void on_submit(cycle_thread_t *c, session_t *s, const tally_completion_t *done,
+                      uint64_t now) {
+  const cycle_shared_t *sh = c->shared;
+  if (done->status != 0) {
+    session_failed(s, &c->submit, done->status, done->error, now);
+    return;
+  }
+  s->errors = 0;
+  if (s->sent_ns >= sh->window_start_ns) op_stats_ok(&c->submit, now - s->sent_ns);
+  if (now >= sh->window_start_ns && now <= sh->window_end_ns) {
+    c->cycles++;
+    c->last_cycle_ns = now;
+  }
+  s->state = SESSION_IDLE;
+  s->due_ns = now;
+}
+
+static void on_completion(cycle_thread_t *c, const tally_completion_t *done, uint64_t now) {
+  session_t *s = done->tag;
+  switch (done->op) {
+    case TALLY_OP_LEASE: on_lease(c, s, done, now); break;
+    case TALLY_OP_SUBMIT: on_submit(c, s, done, now); break;
+    default: s->state = SESSION_DONE; break;
+  }
+}
+
+/* The loop of one connection, from the common start to the end. */
+static void cycle_loop(cycle_thread_t *c, tally_t *t, tally_async_t *a) {
+  const cycle_shared_t *sh = c->shared;
+  tally_completion_t done[CYCLE_POLL_MAX];
+  for (int i = 0; i < c->n_sessions; i++) c->sessions[i].due_ns = sh->start_ns;
+  for (;;) {
+    uint64_t now = latency_now_ns();
+    int stopping = now >= sh->window_end_ns;
+    uint64_t next_due = UINT64_MAX;
+    int live = 0;
+    for (int i = 0; i < c->n_sessions; i++) {
+      session_t *s = &c->sessions[i];
+      uint64_t due = session_step(c, t, a, s, now, stopping);
+      if (due < next_due) next_due = due;
+      live += s->state != SESSION_DONE;
+    }
+    if (live == 0 && tally_async_in_flight(a) == 0) break;
+    int wait_ms = CYCLE_IDLE_POLL_MS;
+    if (next_due != UINT64_MAX) {
+      uint64_t until = next_due > now ? next_due - now : 0;
+      wait_ms = (int)((until + 999999u) / 1000000u);
+      if (wait_ms > CYCLE_IDLE_POLL_MS) wait_ms = CYCLE_IDLE_POLL_MS;
+    }
+    if (!stopping && sh->window_end_ns > now) {
+      uint64_t to_end_ms = (sh->window_end_ns - now + 999999u) / 1000000u;
+      if ((uint64_t)wait_ms > to_end_ms) wait_ms = (int)to_end_ms;
+    }
+    int n = tally_async_poll(a, tally_async_in_flight(a) ? wait_ms : 0, done, CYCLE_POLL_MAX);
+    if (n < 0) {
+      c->failed = 1;
+      snprintf(c->error, sizeof c->error, "poll failed: %s", tally_last_error(t));
+      break;
+    }
+    if (n == 0 && tally_async_in_flight(a) == 0 && next_due != UINT64_MAX && wait_ms > 0) {
+      /* Nothing in flight: poll returned at once; sleep until something is due. */
+      struct timespec ts = {0, (long)wait_ms * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    now = latency_now_ns();
+    for (int i = 0; i < n; i++) on_completion(c, &done[i], now);
+  }
+  c->end_ns = latency_now_ns();
+}
+
+static void *cycle_thread_main(void *arg) {
+  cycle_thread_t *c = arg;
+  cycle_shared_t *sh = c->shared;
+  const tally_cycle_options_t *o = sh->o;
+  tally_t *t = NULL;
+  tally_async_t *a = NULL;
+  tally_map_t *map = NULL;
+  int rc = tally_open(&t, o->coordinator, o->timeout_ms);
+  if (rc == 0) rc = tally_cluster_map(t, &map);
+  if (rc == 0) rc = tally_async_new(&a, t);
+  if (rc < 0) {
+    c->failed = 1;
+    snprintf(c->error, sizeof c->error, "connection %d: %s", c->index,
+             t ? tally_last_error(t) : tally_strerror(rc));
+  } else {
+    size_t workers = map->worker_count ? map->worker_count : 1;
+    /* With long-poll every empty answer already waited; without, a session
+     * gives up after every worker said "empty" several times in a row. */
+    c->drain_limit = o->wait_ms > 0 ? 3 : (int)(4 * workers);
+  }
+  tally_free(map);
+  pthread_barrier_wait(&sh->ready);
+  pthread_barrier_wait(&sh->go);
+  if (!c->failed) cycle_loop(c, t, a);
+  tally_async_destroy(&a);
+  tally_close(&t);
+  return NULL;
+}
+
+static void sleep_until(uint64_t when_ns) {
+  uint64_t now = latency_now_ns();
+  if (when_ns <= now) return;
+  uint64_t left = when_ns - now;
+  struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static json_t *cycle_config_json(const tally_cycle_options_t *o) {
+  return json_pack("{s:s, s:i, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:i}", "project", o->project,
+                   "connections", o->connections, "sessions", o->sessions,
+                   "in_flight_per_connection", (double)o->sessions / o->connections, "wait_ms",
+                   o->wait_ms, "think_min_ms", o->think_min_ms, "think_max_ms", o->think_max_ms,
+                   "duration_s", o->duration_s, "warmup_s", o->warmup_s, "timeout_ms",
+                   o->timeout_ms);
+}
+
+/* Merges the threads' figures, prints them and builds the record. */
+static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) {
+  const tally_cycle_options_t *o = sh->o;
+  op_stats_t lease, submit;
+  op_stats_init(&lease, "lease");
+  op_stats_init(&submit, "submit");
+  uint64_t cycles = 0, last_cycle = 0, last_end = 0;
+  for (int i = 0; i < n; i++) {
+    op_stats_merge(&lease, &threads[i].lease);
+    op_stats_merge(&submit, &threads[i].submit);
+    cycles += threads[i].cycles;
+    if (threads[i].last_cycle_ns > last_cycle) last_cycle = threads[i].last_cycle_ns;
+    if (threads[i].end_ns > last_end) last_end = threads[i].end_ns;
+  }
+  /* Drained: every session ran out of work before the window ended; the
+   * window then ends with the last cycle. */
+  int drained = last_end < sh->window_end_ns;
+  uint64_t end = drained ? last_cycle : sh->window_end_ns;
+  double window_s = end > sh->window_start_ns ? (double)(end - sh->window_start_ns) / 1e9 : 0;
+  double rate = window_s > 0 ? (double)cycles / window_s : 0;
+
+  printf("tally %s: %d sessions over %d connections (%.0f in flight each), wait %d ms, think "
+         "%d-%d ms\n",
+         o->scenario, o->sessions, o->connections, (double)o->sessions / o->connections,
+         o->wait_ms, o->think_min_ms, o->think_max_ms);
+  printf("  window %.2f s%s: %llu label cycles, %.0f cycles/s\n", window_s,
+         drained ? " (queues drained early)" : "", (unsigned long long)cycles, rate);
+  op_stats_print_header(stdout);
+  op_stats_print(stdout, &lease, window_s);
+  op_stats_print(stdout, &submit, window_s);
+
+  json_t *record = run_record_new("tally-bench", "tally", o->scenario, "cycle");
+  if (record != NULL) {
+    json_object_set_new(record, "config", cycle_config_json(o));
+    json_object_set_new(record, "window_s", json_real(window_s));
+    json_object_set_new(record, "cycles", json_integer((json_int_t)cycles));
+    json_object_set_new(record, "rate_per_s", json_real(rate));
+    json_object_set_new(record, "unit", json_string("label cycles/s"));
+    json_object_set_new(record, "drained", json_boolean(drained));
+    json_object_set_new(run_record_ops(record), "lease", op_stats_json(&lease, window_s));
+    json_object_set_new(run_record_ops(record), "submit", op_stats_json(&submit, window_s));
+    if (o->watch) json_object_set_new(record, "cpu", proc_watch_json(o->watch));
+  }
+  op_stats_reset(&lease);
+  op_stats_reset(&submit);
+  return record;
+}
+
+int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
+  *record = NULL;
+  if (o->connections < 1 || o->sessions < o->connections) {
+    fprintf(stderr, "need at least one connection and one session per connection\n");
+    return -1;
+  }
+  cycle_shared_t sh;
+  memset(&sh, 0, sizeof sh);
+  sh.o = o;
+  int n = o->connections;
+  cycle_thread_t *threads = calloc((size_t)n, sizeof *threads);
+  session_t *sessions = calloc((size_t)o->sessions, sizeof *sessions);
+  if (threads == NULL || sessions == NULL) {
+    free(threads);
+    free(sessions);
+    fprintf(stderr, "out of memory\n");
+    return -1;
+  }
+  for (int i = 0; i < o->sessions; i++) {
+    snprintf(sessions[i].labeler, sizeof sessions[i].labeler, "%s%04d", o->labeler_prefix, i + 1);
+    sessions[i].state = SESSION_IDLE;
+  }
+  pthread_barrier_init(&sh.ready, NULL, (unsigned)n + 1);
+  pthread_barrier_init(&sh.go, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    cycle_thread_t *c = &threads[i];
+    int first = (int)((long)o->sessions * i / n), last = (int)((long)o->sessions * (i + 1) / n);
+    c->shared = &sh;
+    c->index = i;
+    c->sessions = sessions + first;
+    c->n_sessions = last - first;
+    c->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+    op_stats_init(&c->lease, "lease");
+    op_stats_init(&c->submit, "submit");
+    pthread_create(&c->thread, NULL, cycle_thread_main, c);
+  }
+  pthread_barrier_wait(&sh.ready);
+  sh.start_ns = latency_now_ns();
+  sh.window_start_ns = sh.start_ns + (uint64_t)(o->warmup_s * 1e9);
+  sh.window_end_ns = sh.window_start_ns + (uint64_t)(o->duration_s * 1e9);
+  pthread_barrier_wait(&sh.go);
+  if (o->watch) {
+    sleep_until(sh.window_start_ns);
+    proc_watch_start(o->watch);
+  }
+  int failed = 0;
+  for (int i = 0; i < n; i++) {
+    pthread_join(threads[i].thread, NULL);
+    if (threads[i].failed) {
+      fprintf(stderr, "tally-bench: %s\n", threads[i].error);
+      failed = 1;
+    }
+  }
+  /* The threads end at the window's end, or earlier when the queues ran
+   * dry: the CPU figures cover the same span. */
+  if (o->watch) proc_watch_stop(o->watch);
+  if (!failed) *record = cycle_report(&sh, threads, n);
+  for (int i = 0; i < n; i++) {
+    op_stats_reset(&threads[i].lease);
+    op_stats_reset(&threads[i].submit);
+  }
+  pthread_barrier_destroy(&sh.ready);
+  pthread_barrier_destroy(&sh.go);
+  free(threads);
+  free(sessions);
+  if (failed) return -1;
+  if (*record == NULL) {
+    fprintf(stderr, "out of memory\n");
+    return -1;
+  }
+  return 0;
+}

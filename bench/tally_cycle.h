@@ -1,0 +1,46 @@
+/* tally_cycle: N labeler sessions doing the label cycle against a Tally
+ * cluster through libtally's asynchronous interface.
+ *
+ * A session is one labeler (PREFIX0001, PREFIX0002, ...) who does one task
+ * at a time, as a person does: lease, think (optional), submit, lease
+ * again. The sessions are spread over `connections` threads; each thread
+ * owns one tally_t and one tally_async_t (one DEALER per worker) and keeps
+ * every one of its sessions' requests in flight at once, so a run with 4
+ * connections and 256 sessions has 4 x 64 requests in flight.
+ *
+ * A cycle is a lease and a submit that both succeeded; both are durable
+ * writes on the worker. Throughput is cycles completed inside the
+ * measurement window (after the warm-up) divided by the window; latency is
+ * per request from tally_async_*() to its completion.
+ */
+#ifndef BENCH_TALLY_CYCLE_H
+#define BENCH_TALLY_CYCLE_H
+
+#include <jansson.h>
+
+#include "proc_sample.h"
+
+typedef struct {
+  const char *coordinator;
+  const char *project;
+  const char *labeler_prefix; /* session i is labeler PREFIX%04d, i from 1 */
+  const char *scenario;       /* recorded in the run record */
+  int connections;
+  int sessions;
+  int wait_ms;       /* long-poll of each lease (0: none) */
+  int timeout_ms;    /* reply timeout of the handle */
+  int think_min_ms;  /* time a session holds a task before submitting: */
+  int think_max_ms;  /*   uniform in [min, max] */
+  double duration_s; /* measurement window */
+  double warmup_s;   /* before the window; not measured */
+  proc_watch_t *watch; /* processes whose CPU the window records (may be NULL) */
+} tally_cycle_options_t;
+
+/* Runs the sessions, prints a table on stdout and returns 0 with *record
+ * (the caller's), or -1 (message on stderr) when the run could not start.
+ * Stops at the end of the window, or earlier when every session finds the
+ * queues empty (the record then says "drained": true). Leases still held
+ * at the end are released. */
+int tally_cycle_run(const tally_cycle_options_t *o, json_t **record);
+
+#endif

@@ -1,0 +1,205 @@
+/* cli: what every command of the `tally` program shares — global options,
+ * the connection, exit codes, error messages, option-parsing helpers — and
+ * the entry points and option structs of the commands (cmd_*.c).
+ *
+ * Exit codes (also in `tally --help`):
+ *   0  success
+ *   1  the operation failed (server refused, unreachable, ingest rejected lines)
+ *   2  usage error (unknown command or option, bad or missing argument)
+ *   3  `tally lease`: no task available
+ *
+ * Errors print `tally: <what failed>: <message> (<ERROR_NAME>)` on stderr.
+ *
+ * Each command has a parse function (argv[0] is the command's own name) that
+ * fills an options struct and returns CLI_PARSED, CLI_HELP (usage printed on
+ * stdout) or CLI_USAGE (message printed on stderr), and a cmd_* function that
+ * parses, runs and returns the exit code. The parse functions are separate
+ * so tests can check them without a cluster.
+ */
+#ifndef TALLY_CLIENT_CLI_H
+#define TALLY_CLIENT_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "output.h"
+#include "tally.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_NO_TASK = 3 };
+
+enum { CLI_PARSED = 0, CLI_HELP = 1, CLI_USAGE = -1 };
+
+typedef struct {
+  const char *coordinator; /* --coordinator, $TALLY_COORDINATOR, or the default */
+  output_format_t format;  /* --format */
+  int timeout_ms;          /* --timeout */
+  tally_t *client;         /* opened by cli_connect() */
+  FILE *out;               /* results (stdout) */
+  FILE *err;               /* errors and progress (stderr) */
+} cli_t;
+
+/* getopt_long ids of the global options, accepted by every command too. */
+enum { CLI_OPT_COORDINATOR = 0x100, CLI_OPT_FORMAT, CLI_OPT_TIMEOUT, CLI_OPT_COMMAND = 0x200 };
+
+#define CLI_GLOBAL_OPTIONS                                         \
+  {"coordinator", required_argument, NULL, CLI_OPT_COORDINATOR},   \
+      {"format", required_argument, NULL, CLI_OPT_FORMAT},         \
+      {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},       \
+      {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
+
+/* Defaults: coordinator from $TALLY_COORDINATOR or TALLY_DEFAULT_COORDINATOR,
+ * table format, TALLY_DEFAULT_TIMEOUT_MS, stdout/stderr. */
+void cli_init(cli_t *cli);
+
+/* Closes the connection, if any. */
+void cli_finish(cli_t *cli);
+
+/* The whole program: global options, then the command. Returns the exit
+ * code. */
+int cli_main(cli_t *cli, int argc, char **argv);
+
+/* Opens cli->client if not yet open. Returns 0, or prints the error and
+ * returns CLI_EXIT_FAILURE. */
+int cli_connect(cli_t *cli);
+
+/* Prints `tally: <what>: <last error> (<NAME of code>)` and returns
+ * CLI_EXIT_FAILURE. */
+int cli_fail(cli_t *cli, const char *what, int code);
+
+/* Prints `tally <command>: <message>` and a hint to use --help on stderr;
+ * returns CLI_USAGE. */
+int cli_usage_error(cli_t *cli, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Handles what getopt_long returned for an option that is not the
+ * command's own: a global option, -h/--help (prints `help` plus the global
+ * options on stdout), or an unknown option / missing argument. Returns
+ * CLI_PARSED, CLI_HELP or CLI_USAGE. */
+int cli_common_option(cli_t *cli, const char *command, const char *help, int c, char **argv);
+
+/* Parses a command that takes only the global options and exactly
+ * `count` positional arguments (stored in args[]; `what` names them in the
+ * error message). Returns CLI_PARSED, CLI_HELP or CLI_USAGE. */
+int cli_parse_positionals(cli_t *cli, const char *command, const char *help, int argc, char **argv, int count,
+                          const char *what, const char **args);
+
+/* Exit code for a parse result other than CLI_PARSED. */
+int cli_parse_exit(int parse_result);
+
+/* Resets getopt for a new argument vector (tests parse several). */
+void cli_getopt_reset(void);
+
+/* Parses a decimal integer in [min, max]. Returns 0 or -1. */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a finite number in [min, max]. Returns 0 or -1. */
+int cli_parse_double(const char *s, double min, double max, double *out);
+
+/* Splits "a,b, c" into trimmed items (malloc'ed, free with cli_list_free).
+ * Returns 0, or -1 when the list or an item is empty. */
+int cli_split_list(const char *s, char ***out, size_t *count);
+void cli_list_free(char ***list, size_t *count);
+
+/* A command (or group) of the program. */
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run)(cli_t *cli, int argc, char **argv);
+} cli_command_t;
+
+/* Runs a command group ("project", "labeler", ...): accepts global options
+ * and --help before the subcommand, then runs subs[i]. */
+int cli_group(cli_t *cli, const char *group, const cli_command_t *subs, size_t count, int argc, char **argv);
+
+/* ------------------------------------------------------------ commands */
+
+int cmd_cluster(cli_t *cli, int argc, char **argv);
+int cmd_status(cli_t *cli, int argc, char **argv);
+int cmd_project(cli_t *cli, int argc, char **argv);
+int cmd_labeler(cli_t *cli, int argc, char **argv);
+int cmd_ingest(cli_t *cli, int argc, char **argv);
+int cmd_lease(cli_t *cli, int argc, char **argv);
+int cmd_submit(cli_t *cli, int argc, char **argv);
+int cmd_skip(cli_t *cli, int argc, char **argv);
+int cmd_release(cli_t *cli, int argc, char **argv);
+int cmd_item(cli_t *cli, int argc, char **argv);
+int cmd_simulate(cli_t *cli, int argc, char **argv);
+
+/* `tally project create` */
+typedef struct {
+  const char *name;
+  char **labels;
+  size_t label_count;
+  char **markets;
+  size_t market_count;
+  uint32_t lease_seconds;
+  double audit_rate;
+  uint32_t overlap;
+  uint32_t sla_seconds;
+  int ordinal;
+} project_create_opts_t;
+int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_t *o);
+void project_create_opts_free(project_create_opts_t *o);
+
+/* `tally labeler add` */
+typedef struct {
+  const char *id;
+  uint32_t roles;
+  char **markets;
+  size_t market_count;
+} labeler_add_opts_t;
+int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o);
+void labeler_add_opts_free(labeler_add_opts_t *o);
+
+/* `tally ingest` */
+typedef struct {
+  const char *project;
+  const char *file; /* "-" = stdin */
+} ingest_opts_t;
+int ingest_parse(cli_t *cli, int argc, char **argv, ingest_opts_t *o);
+
+/* `tally lease` */
+typedef struct {
+  const char *labeler;
+  const char *project; /* NULL = any */
+  tally_stage_t stage;
+  int wait_ms;
+} lease_opts_t;
+int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o);
+
+/* `tally submit` / `skip` / `release` (label only for submit) */
+typedef struct {
+  const char *labeler;
+  const char *token;
+  uint32_t slot;
+  uint64_t lease_id;
+  const char *label;
+  uint32_t handling_ms;
+} lease_action_opts_t;
+int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, lease_action_opts_t *o);
+
+/* `tally simulate` */
+typedef struct {
+  const char *project;
+  char **labelers; /* ids: --labeler, or sim-001.. from --labelers */
+  size_t labeler_count;
+  double *accuracies; /* one per labeler */
+  uint64_t tasks;     /* 0 = no limit */
+  double duration_s;  /* 0 = no limit */
+  uint64_t seed;
+  int create_labelers;
+  char **markets;
+  size_t market_count;
+  /* --generate */
+  int generate;
+  uint64_t generate_count;
+  double emergency_share;
+  char **labels;
+  size_t label_count;
+  const char *id_prefix;
+} simulate_opts_t;
+int simulate_parse(cli_t *cli, int argc, char **argv, simulate_opts_t *o);
+void simulate_opts_free(simulate_opts_t *o);
+
+#endif

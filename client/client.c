@@ -1,0 +1,315 @@
+/* client: the tally_t handle — connections, the cached cluster map, routing
+ * by slot, and the retry rules of blocking calls. See tally.h and
+ * client_internal.h. */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "client_internal.h"
+#include "result.h"
+#include "wire.h"
+
+void client_sleep_ms(int ms) {
+  if (ms <= 0) return;
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+int client_error_is_config_lag(int code) {
+  return code == TALLY_E_UNKNOWN_PROJECT || code == TALLY_E_UNKNOWN_LABELER;
+}
+
+int client_error(tally_t *t, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->last_error, sizeof t->last_error, fmt, ap);
+  va_end(ap);
+  t->last_code = code;
+  return code;
+}
+
+int client_reply_error(tally_t *t, const Tally__Envelope *reply) {
+  int code = tally_error_from_wire((int)reply->error->code);
+  const char *message = reply->error->message;
+  if (message == NULL || message[0] == '\0') message = tally_strerror(code);
+  return client_error(t, code, "%s", message);
+}
+
+int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) {
+  *out = NULL;
+  if (coordinator_endpoint == NULL || coordinator_endpoint[0] == '\0')
+    coordinator_endpoint = TALLY_DEFAULT_COORDINATOR;
+  tally_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return TALLY_E_NOMEM;
+  t->timeout_ms = timeout_ms > 0 ? timeout_ms : TALLY_DEFAULT_TIMEOUT_MS;
+  for (size_t i = 0; i < TALLY_SLOT_COUNT; i++) t->slot_peer[i] = -1;
+  t->coordinator_endpoint = strdup(coordinator_endpoint);
+  t->zmq = zmq_ctx_new();
+  int rc = TALLY_E_NOMEM;
+  if (t->coordinator_endpoint == NULL) goto err;
+  rc = TALLY_E_TRANSPORT;
+  if (t->zmq == NULL) goto err;
+  rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint);
+  if (rc < 0) goto err;
+  *out = t;
+  return 0;
+err:
+  tally_close(&t);
+  return rc;
+}
+
+void tally_close(tally_t **tp) {
+  if (tp == NULL || *tp == NULL) return;
+  tally_t *t = *tp;
+  assert(t->async_count == 0 && "destroy every tally_async_t before tally_close");
+  dealer_destroy(&t->coordinator);
+  for (size_t i = 0; i < t->peer_count; i++) {
+    dealer_destroy(&t->peers[i].dealer);
+    free(t->peers[i].endpoint);
+  }
+  free(t->peers);
+  free(t->live_peers);
+  wire_envelope_free(&t->map_env);
+  if (t->zmq) zmq_ctx_term(t->zmq);
+  free(t->coordinator_endpoint);
+  free(t);
+  *tp = NULL;
+}
+
+const char *tally_last_error(const tally_t *t) { return t->last_error; }
+
+int tally_last_error_code(const tally_t *t) { return t->last_code; }
+
+void tally_free(void *result) { result_free(result); }
+
+/* ------------------------------------------------------------ peers */
+
+int client_peer_add(tally_t *t, const char *endpoint) {
+  for (size_t i = 0; i < t->peer_count; i++)
+    if (strcmp(t->peers[i].endpoint, endpoint) == 0) return (int)i;
+  if (t->peer_count == t->peer_cap) {
+    size_t cap = t->peer_cap ? t->peer_cap * 2 : 8;
+    client_peer_t *peers = realloc(t->peers, cap * sizeof *peers);
+    if (peers == NULL) return TALLY_E_NOMEM;
+    t->peers = peers;
+    t->peer_cap = cap;
+  }
+  char *copy = strdup(endpoint);
+  if (copy == NULL) return TALLY_E_NOMEM;
+  t->peers[t->peer_count] = (client_peer_t){copy, NULL};
+  return (int)t->peer_count++;
+}
+
+int client_peer_dealer(tally_t *t, size_t peer, dealer_t **out) {
+  client_peer_t *p = &t->peers[peer];
+  if (p->dealer == NULL) {
+    int rc = dealer_new(&p->dealer, t->zmq, p->endpoint);
+    if (rc < 0) return client_error(t, rc, "cannot connect to worker %s", p->endpoint);
+  }
+  *out = p->dealer;
+  return 0;
+}
+
+void client_peer_reset(tally_t *t, size_t peer) { dealer_destroy(&t->peers[peer].dealer); }
+
+void client_route_override(tally_t *t, uint32_t slot, const char *endpoint) {
+  if (slot >= TALLY_SLOT_COUNT || endpoint == NULL || endpoint[0] == '\0') return;
+  int p = client_peer_add(t, endpoint);
+  if (p >= 0) t->slot_peer[slot] = p;
+}
+
+/* ------------------------------------------------------------ map */
+
+/* Rebuilds slot routing and the live-peer list from `map`. */
+static int routing_rebuild(tally_t *t, const Tally__ClusterMap *map) {
+  int32_t *worker_peer = calloc(map->n_workers ? map->n_workers : 1, sizeof *worker_peer);
+  int32_t *live = calloc(map->n_workers ? map->n_workers : 1, sizeof *live);
+  size_t *owned = calloc(map->n_workers ? map->n_workers : 1, sizeof *owned);
+  if (worker_peer == NULL || live == NULL || owned == NULL) {
+    free(worker_peer);
+    free(live);
+    free(owned);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  int rc = 0;
+  for (size_t w = 0; w < map->n_workers; w++) {
+    const Tally__WorkerInfo *info = map->workers[w];
+    worker_peer[w] = -1;
+    if (info->endpoint == NULL || info->endpoint[0] == '\0') continue;
+    int p = client_peer_add(t, info->endpoint);
+    if (p < 0) {
+      rc = client_error(t, p, "out of memory");
+      goto done;
+    }
+    worker_peer[w] = p;
+  }
+  for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) {
+    t->slot_peer[s] = -1;
+    if (s >= map->n_slot_owner || map->slot_owner[s] == 0) continue;
+    for (size_t w = 0; w < map->n_workers; w++) {
+      if (map->workers[w]->id == map->slot_owner[s]) {
+        t->slot_peer[s] = worker_peer[w];
+        owned[w]++;
+        break;
+      }
+    }
+  }
+  /* Leases go to live workers that own slots (a worker without slots has no
+   * queues); if none owns any, to every live worker. */
+  size_t live_count = 0;
+  for (int pass = 0; pass < 2 && live_count == 0; pass++) {
+    for (size_t w = 0; w < map->n_workers; w++) {
+      if (worker_peer[w] < 0 || map->workers[w]->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
+      if (pass == 0 && owned[w] == 0) continue;
+      live[live_count++] = worker_peer[w];
+    }
+  }
+  free(t->live_peers);
+  t->live_peers = live;
+  t->live_peer_count = live_count;
+  t->epoch = map->epoch;
+  live = NULL;
+done:
+  free(worker_peer);
+  free(owned);
+  free(live);
+  return rc;
+}
+
+int client_refresh_map(tally_t *t) {
+  Tally__Envelope req;
+  Tally__MapRequest body;
+  wire_envelope_init(&req, 0);
+  tally__map_request__init(&body);
+  req.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+  req.map_request = &body;
+  Tally__Envelope *reply = NULL;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_MAP, &reply);
+  if (rc < 0) return rc;
+  rc = routing_rebuild(t, reply->map);
+  if (rc < 0) {
+    wire_envelope_free(&reply);
+    return rc;
+  }
+  wire_envelope_free(&t->map_env);
+  t->map_env = reply;
+  return 0;
+}
+
+int client_ensure_map(tally_t *t) { return t->map_env ? 0 : client_refresh_map(t); }
+
+/* ------------------------------------------------------------ calls */
+
+int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
+                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
+                     Tally__Envelope **moved) {
+  *reply = NULL;
+  if (moved) *moved = NULL;
+  Tally__Envelope *env = NULL;
+  int rc = dealer_call(dealer, req, timeout_ms, &env);
+  if (rc == 0 && env->body_case != expect) {
+    rc = client_error(t, TALLY_E_INTERNAL, "unexpected reply '%s' from %s to '%s'",
+                      wire_body_name(env), dealer_endpoint(dealer), wire_body_name(req));
+  } else if (rc < 0 && env != NULL) {
+    client_reply_error(t, env);
+    if (rc == TALLY_E_MOVED && moved) {
+      *moved = env;
+      env = NULL;
+    }
+  } else if (rc == TALLY_E_TIMEOUT) {
+    client_error(t, rc, "no reply from %s within %d ms", dealer_endpoint(dealer), timeout_ms);
+  } else if (rc < 0) {
+    client_error(t, rc, "cannot send to %s: %s", dealer_endpoint(dealer), tally_strerror(rc));
+  }
+  if (rc < 0) {
+    wire_envelope_free(&env);
+    return rc;
+  }
+  *reply = env;
+  return 0;
+}
+
+int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                            Tally__Envelope **reply) {
+  int backoff = CLIENT_BACKOFF_MS;
+  for (int attempt = 0;; attempt++) {
+    int rc = client_roundtrip(t, t->coordinator, req, expect, t->timeout_ms, reply, NULL);
+    if (rc == TALLY_E_TIMEOUT) {
+      /* Drop what is queued so a late coordinator does not see it twice. */
+      dealer_destroy(&t->coordinator);
+      int again = dealer_new(&t->coordinator, t->zmq, t->coordinator_endpoint);
+      if (again < 0) return client_error(t, again, "cannot reconnect to the coordinator");
+      client_error(t, rc, "no reply from the coordinator at %s within %d ms",
+                   t->coordinator_endpoint, t->timeout_ms);
+    }
+    if (rc != TALLY_E_UNAVAILABLE || attempt >= CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
+    client_sleep_ms(backoff);
+    backoff *= 2;
+  }
+}
+
+int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
+                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply) {
+  int moved_count = 0, unavailable_count = 0, timeout_count = 0, config_count = 0, backoff = CLIENT_BACKOFF_MS;
+  if (timeout_ms <= 0) timeout_ms = t->timeout_ms;
+  *reply = NULL;
+  if (slot >= TALLY_SLOT_COUNT) return client_error(t, TALLY_E_INVALID_ARGUMENT, "slot %u out of range", slot);
+  for (;;) {
+    int rc = client_ensure_map(t);
+    if (rc < 0) return rc;
+    int peer = t->slot_peer[slot];
+    Tally__Envelope *moved = NULL;
+    dealer_t *dealer = NULL;
+    if (peer < 0)
+      rc = client_error(t, TALLY_E_UNAVAILABLE, "slot %u has no owner in map epoch %llu", slot,
+                        (unsigned long long)t->epoch);
+    else if ((rc = client_peer_dealer(t, (size_t)peer, &dealer)) == 0)
+      rc = client_roundtrip(t, dealer, req, expect, timeout_ms, reply, &moved);
+    if (rc == 0) return 0;
+    if (rc == TALLY_E_MOVED) {
+      if (++moved_count > CLIENT_MAX_MOVED_RETRIES) {
+        wire_envelope_free(&moved);
+        return rc;
+      }
+      if (moved_count > 1) client_sleep_ms(CLIENT_BACKOFF_MS * (moved_count - 1));
+      char hint[256] = "";
+      if (moved && moved->error->owner_endpoint)
+        snprintf(hint, sizeof hint, "%s", moved->error->owner_endpoint);
+      wire_envelope_free(&moved);
+      client_refresh_map(t); /* on failure the hint below still helps */
+      /* The coordinator may not know yet what the worker knows. */
+      if (t->slot_peer[slot] == peer || t->slot_peer[slot] < 0) client_route_override(t, slot, hint);
+      continue;
+    }
+    if (rc == TALLY_E_UNAVAILABLE) {
+      if (++unavailable_count > CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
+      client_sleep_ms(backoff);
+      backoff *= 2;
+      if (peer < 0) client_refresh_map(t);
+      continue;
+    }
+    if (rc == TALLY_E_TIMEOUT) {
+      client_peer_reset(t, (size_t)peer);
+      if (++timeout_count > CLIENT_MAX_TIMEOUT_RETRIES) return rc;
+      char saved[sizeof t->last_error];
+      memcpy(saved, t->last_error, sizeof saved);
+      if (client_refresh_map(t) < 0) {
+        memcpy(t->last_error, saved, sizeof saved);
+        t->last_code = TALLY_E_TIMEOUT;
+        return TALLY_E_TIMEOUT;
+      }
+      continue;
+    }
+    if (client_error_is_config_lag(rc) && config_count < CLIENT_MAX_CONFIG_RETRIES) {
+      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << config_count++);
+      continue;
+    }
+    return rc;
+  }
+}

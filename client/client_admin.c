@@ -1,0 +1,240 @@
+/* client_admin: control-plane calls to the coordinator — projects,
+ * labelers, the cluster map — and their conversion to the plain structs of
+ * tally.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "result.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------ conversions */
+
+static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project *src) {
+  dst->id = src->id;
+  dst->name = result_strdup(r, src->name);
+  dst->labels = result_strv(r, src->labels, src->n_labels);
+  dst->label_count = dst->labels ? src->n_labels : 0;
+  dst->markets = result_strv(r, src->markets, src->n_markets);
+  dst->market_count = dst->markets ? src->n_markets : 0;
+  dst->lease_seconds = src->lease_seconds;
+  dst->audit_rate = src->audit_rate;
+  dst->overlap = src->overlap;
+  dst->sla_seconds = src->sla_seconds;
+  dst->ordinal = src->ordinal ? 1 : 0;
+  dst->created_ms = src->created_ms;
+}
+
+static void labeler_copy(result_t *r, tally_labeler_t *dst, const Tally__Labeler *src) {
+  dst->id = result_strdup(r, src->id);
+  dst->roles = src->roles;
+  dst->markets = result_strv(r, src->markets, src->n_markets);
+  dst->market_count = dst->markets ? src->n_markets : 0;
+}
+
+static void worker_info_copy(result_t *r, tally_worker_info_t *dst, const Tally__WorkerInfo *src) {
+  dst->id = src->id;
+  dst->endpoint = result_strdup(r, src->endpoint);
+  dst->state = (tally_worker_state_t)src->state;
+  dst->last_heartbeat_ms = src->last_heartbeat_ms;
+  dst->slots_owned = src->slots_owned;
+  dst->queued = src->queued;
+  dst->live_leases = src->live_leases;
+  dst->items = src->items;
+  if (src->n_backlog == 0) return;
+  dst->backlog = result_alloc(r, src->n_backlog * sizeof *dst->backlog);
+  if (dst->backlog == NULL) return;
+  dst->backlog_count = src->n_backlog;
+  for (size_t i = 0; i < src->n_backlog; i++) {
+    const Tally__BacklogHint *h = src->backlog[i];
+    dst->backlog[i] = (tally_backlog_t){h->project_id, result_strdup(r, h->market),
+                                        (tally_stage_t)h->stage, h->depth, h->top_priority};
+  }
+}
+
+/* Finishes a result: NOMEM if the arena ran out, else hands it out. */
+static int result_finish(tally_t *t, result_t *r, void *root, void *out) {
+  if (result_failed(r)) {
+    result_free(root);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  *(void **)out = root;
+  return 0;
+}
+
+static int project_result(tally_t *t, const Tally__Project *p, tally_project_t **out) {
+  if (p == NULL) return client_error(t, TALLY_E_INTERNAL, "reply without a project");
+  result_t *r;
+  tally_project_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  project_copy(r, copy, p);
+  return result_finish(t, r, copy, out);
+}
+
+static int labeler_result(tally_t *t, const Tally__Labeler *l, tally_labeler_t **out) {
+  if (l == NULL) return client_error(t, TALLY_E_INTERNAL, "reply without a labeler");
+  result_t *r;
+  tally_labeler_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  labeler_copy(r, copy, l);
+  return result_finish(t, r, copy, out);
+}
+
+/* ------------------------------------------------------------ projects */
+
+int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out) {
+  if (out) *out = NULL;
+  if (spec == NULL || spec->name == NULL || spec->name[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "a project needs a name");
+  Tally__Envelope req, *reply = NULL;
+  Tally__ProjectCreate body;
+  Tally__Project project;
+  wire_envelope_init(&req, 0);
+  tally__project_create__init(&body);
+  tally__project__init(&project);
+  project.name = (char *)spec->name;
+  project.n_labels = spec->label_count;
+  project.labels = (char **)spec->labels;
+  project.n_markets = spec->market_count;
+  project.markets = (char **)spec->markets;
+  project.lease_seconds = spec->lease_seconds;
+  project.audit_rate = spec->audit_rate;
+  project.overlap = spec->overlap;
+  project.sla_seconds = spec->sla_seconds;
+  project.ordinal = spec->ordinal != 0;
+  body.project = &project;
+  req.body_case = TALLY__ENVELOPE__BODY_PROJECT_CREATE;
+  req.project_create = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
+  if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+int tally_project_list(tally_t *t, tally_project_list_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__ProjectList body;
+  wire_envelope_init(&req, 0);
+  tally__project_list__init(&body);
+  req.body_case = TALLY__ENVELOPE__BODY_PROJECT_LIST;
+  req.project_list = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_LIST_REPLY, &reply);
+  if (rc < 0) return rc;
+  const Tally__ProjectListReply *list = reply->project_list_reply;
+  result_t *r;
+  tally_project_list_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  if (list->n_projects) {
+    copy->projects = result_alloc(r, list->n_projects * sizeof *copy->projects);
+    if (copy->projects) {
+      copy->count = list->n_projects;
+      for (size_t i = 0; i < list->n_projects; i++) project_copy(r, &copy->projects[i], list->projects[i]);
+    }
+  }
+  wire_envelope_free(&reply);
+  return result_finish(t, r, copy, out);
+}
+
+int tally_project_show(tally_t *t, const char *name, tally_project_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__ProjectShow body;
+  wire_envelope_init(&req, 0);
+  tally__project_show__init(&body);
+  body.name = (char *)(name ? name : "");
+  req.body_case = TALLY__ENVELOPE__BODY_PROJECT_SHOW;
+  req.project_show = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
+  if (rc == 0) rc = project_result(t, reply->project_reply->project, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+/* ------------------------------------------------------------ labelers */
+
+int tally_labeler_add(tally_t *t, const tally_labeler_t *spec, tally_labeler_t **out) {
+  if (out) *out = NULL;
+  if (spec == NULL || spec->id == NULL || spec->id[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "a labeler needs an id");
+  Tally__Envelope req, *reply = NULL;
+  Tally__LabelerAdd body;
+  Tally__Labeler labeler;
+  wire_envelope_init(&req, 0);
+  tally__labeler_add__init(&body);
+  tally__labeler__init(&labeler);
+  labeler.id = (char *)spec->id;
+  labeler.roles = spec->roles;
+  labeler.n_markets = spec->market_count;
+  labeler.markets = (char **)spec->markets;
+  body.labeler = &labeler;
+  req.body_case = TALLY__ENVELOPE__BODY_LABELER_ADD;
+  req.labeler_add = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_LABELER_REPLY, &reply);
+  if (rc == 0 && out) rc = labeler_result(t, reply->labeler_reply->labeler, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+int tally_labeler_list(tally_t *t, tally_labeler_list_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__LabelerList body;
+  wire_envelope_init(&req, 0);
+  tally__labeler_list__init(&body);
+  req.body_case = TALLY__ENVELOPE__BODY_LABELER_LIST;
+  req.labeler_list = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_LABELER_LIST_REPLY, &reply);
+  if (rc < 0) return rc;
+  const Tally__LabelerListReply *list = reply->labeler_list_reply;
+  result_t *r;
+  tally_labeler_list_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  if (list->n_labelers) {
+    copy->labelers = result_alloc(r, list->n_labelers * sizeof *copy->labelers);
+    if (copy->labelers) {
+      copy->count = list->n_labelers;
+      for (size_t i = 0; i < list->n_labelers; i++) labeler_copy(r, &copy->labelers[i], list->labelers[i]);
+    }
+  }
+  wire_envelope_free(&reply);
+  return result_finish(t, r, copy, out);
+}
+
+/* ------------------------------------------------------------ map */
+
+int tally_cluster_map(tally_t *t, tally_map_t **out) {
+  *out = NULL;
+  int rc = client_refresh_map(t);
+  if (rc < 0) return rc;
+  const Tally__ClusterMap *map = t->map_env->map;
+  result_t *r;
+  tally_map_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  copy->epoch = map->epoch;
+  copy->slot_count = map->slot_count;
+  copy->config_version = map->config_version;
+  if (map->n_workers) {
+    copy->workers = result_alloc(r, map->n_workers * sizeof *copy->workers);
+    if (copy->workers) {
+      copy->worker_count = map->n_workers;
+      for (size_t i = 0; i < map->n_workers; i++) worker_info_copy(r, &copy->workers[i], map->workers[i]);
+    }
+  }
+  if (map->slot_count) {
+    copy->slot_owner = result_alloc(r, map->slot_count * sizeof *copy->slot_owner);
+    if (copy->slot_owner) {
+      for (size_t s = 0; s < map->slot_count; s++) {
+        copy->slot_owner[s] = s < map->n_slot_owner ? map->slot_owner[s] : 0;
+        if (copy->slot_owner[s] == 0) copy->unassigned_slots++;
+      }
+    }
+  }
+  return result_finish(t, r, copy, out);
+}

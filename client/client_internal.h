@@ -1,0 +1,105 @@
+/* client_internal: the parts of libtally its modules share; not public.
+ *
+ * A tally_t keeps the last cluster map and a routing table slot → peer,
+ * where a peer is one worker endpoint with its (lazily created) DEALER for
+ * blocking calls. Peers are only ever added (the list stays as small as the
+ * set of endpoints ever seen), so a peer index stays valid for the life of
+ * the handle; the asynchronous interface keeps its own DEALER per peer index.
+ */
+#ifndef TALLY_CLIENT_INTERNAL_H
+#define TALLY_CLIENT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "dealer.h"
+#include "slot.h"
+#include "tally.h"
+#include "tally.pb-c.h"
+
+/* Retry policy of blocking calls. */
+#define CLIENT_MAX_MOVED_RETRIES 5       /* MOVED: refresh the map, resend */
+#define CLIENT_MAX_UNAVAILABLE_RETRIES 5 /* UNAVAILABLE: back off, resend */
+#define CLIENT_MAX_TIMEOUT_RETRIES 1     /* TIMEOUT: refresh the map, resend once */
+#define CLIENT_BACKOFF_MS 50             /* doubled on each retry */
+/* A worker learns projects and labelers from the coordinator a moment after
+ * the coordinator does: UNKNOWN_PROJECT / UNKNOWN_LABELER from a worker are
+ * retried this many times, after CLIENT_CONFIG_BACKOFF_MS, doubled. */
+#define CLIENT_MAX_CONFIG_RETRIES 2
+#define CLIENT_CONFIG_BACKOFF_MS 100
+
+typedef struct {
+  char *endpoint;
+  dealer_t *dealer; /* blocking calls; NULL until first use or after a reset */
+} client_peer_t;
+
+struct tally {
+  void *zmq;
+  char *coordinator_endpoint;
+  dealer_t *coordinator;
+  int timeout_ms;
+
+  client_peer_t *peers;
+  size_t peer_count, peer_cap;
+  int32_t slot_peer[TALLY_SLOT_COUNT]; /* peer index, -1 = unassigned */
+  Tally__Envelope *map_env;            /* last map reply (owned), NULL before the first */
+  uint64_t epoch;
+  int32_t *live_peers; /* peers of workers not down, in map order */
+  size_t live_peer_count;
+  size_t lease_cursor;
+
+  int async_count; /* tally_async_t objects alive on this handle */
+  int last_code;
+  char last_error[512];
+};
+
+/* Records a failure (code and printf-style message) as the handle's last
+ * error and returns `code`. */
+int client_error(tally_t *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Records the error of an ErrorReply envelope and returns its code. */
+int client_reply_error(tally_t *t, const Tally__Envelope *reply);
+
+/* Fetches the map from the coordinator and rebuilds routing. */
+int client_refresh_map(tally_t *t);
+
+/* Fetches the map unless one is cached. */
+int client_ensure_map(tally_t *t);
+
+/* Index of the peer with `endpoint`, added if new; negative on error. */
+int client_peer_add(tally_t *t, const char *endpoint);
+
+/* Routes `slot` to the peer at `endpoint` until the next map refresh. */
+void client_route_override(tally_t *t, uint32_t slot, const char *endpoint);
+
+/* The blocking DEALER of a peer, created on first use. */
+int client_peer_dealer(tally_t *t, size_t peer, dealer_t **out);
+
+/* Drops a peer's blocking DEALER (and what is queued on it). */
+void client_peer_reset(tally_t *t, size_t peer);
+
+/* One round trip on `dealer` (named `endpoint` in messages). Returns 0 with
+ * *reply of body `expect`, or an error (recorded) with *reply NULL — except
+ * that on MOVED *moved (if not NULL) receives the ErrorReply envelope for the
+ * caller to read and free. */
+int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
+                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
+                     Tally__Envelope **moved);
+
+/* A request to the coordinator, retried on UNAVAILABLE. */
+int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                            Tally__Envelope **reply);
+
+/* A request about `slot`, sent to its owner and retried on MOVED (after a
+ * map refresh), UNAVAILABLE (with backoff) and TIMEOUT (once, after a map
+ * refresh). timeout_ms <= 0 uses the handle's. */
+int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
+                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply);
+
+/* True for worker errors that may only mean its configuration lags the
+ * coordinator's (UNKNOWN_PROJECT, UNKNOWN_LABELER). */
+int client_error_is_config_lag(int code);
+
+/* Sleeps for ms milliseconds. */
+void client_sleep_ms(int ms);
+
+#endif

@@ -1,0 +1,467 @@
+/* tally.h — libtally, the C client library of Tally.
+ *
+ * A tally_t is one client of one cluster: it talks to the coordinator for
+ * control-plane requests (projects, labelers, the cluster map) and directly to
+ * the workers for data-plane requests (ingest, lease, submit, status, items).
+ * It caches the cluster map and routes every item request to the worker that
+ * owns the item's slot (common/slot.h). When a worker answers MOVED the map is
+ * refreshed and the request retried, invisibly to the caller; UNAVAILABLE and
+ * TIMEOUT are retried a few times with backoff before they are reported.
+ *
+ * Error model (common/tally_error.h): every function returns 0 (or a count)
+ * on success and a negative TALLY_E_* code on failure; tally_strerror() and
+ * tally_error_name() describe a code, and tally_last_error() gives the
+ * detailed message (the server's, when the server refused) of the last
+ * failure on a handle.
+ *
+ * Ownership: strings and arrays passed in are borrowed for the duration of
+ * the call. Every result object a call returns through an `out` pointer
+ * (tally_project_t *, tally_status_t *, ...) is one allocation owned by the
+ * caller, including everything it points to; free it with tally_free().
+ *
+ * Threads: a tally_t and its tally_async_t objects belong to one thread at a
+ * time (they wrap ZeroMQ sockets). Use one handle per thread.
+ *
+ * Two interfaces:
+ *   - blocking calls (tally_project_create() ... tally_item_get()), one
+ *     request at a time, for tools and the `tally` command;
+ *   - tally_async_t, many lease/submit/skip/release requests in flight over
+ *     one connection per worker, matched to their replies by request id and
+ *     reported with the caller's tag by tally_async_poll(); for gateways and
+ *     load generators that carry many labeler sessions.
+ */
+#ifndef TALLY_H
+#define TALLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Coordinator endpoint used when none is given (the CLI also reads
+ * $TALLY_COORDINATOR). */
+#define TALLY_DEFAULT_COORDINATOR "tcp://127.0.0.1:7400"
+/* Reply timeout used by tally_open() when timeout_ms <= 0. */
+#define TALLY_DEFAULT_TIMEOUT_MS 5000
+/* Longest long-poll a worker honours for a lease (wait_ms is capped to it). */
+#define TALLY_MAX_WAIT_MS 30000
+/* Buffer size that holds any lease token ("1023.18446744073709551615"). */
+#define TALLY_LEASE_TOKEN_MAX 32
+
+/* ------------------------------------------------------------ enumerations */
+
+/* Work stages (proto Stage). */
+typedef enum {
+  TALLY_STAGE_LABEL = 0,
+  TALLY_STAGE_AUDIT = 1,
+  TALLY_STAGE_ADJUDICATE = 2
+} tally_stage_t;
+
+/* Item priorities (proto Priority): larger is served first. */
+typedef enum {
+  TALLY_PRIORITY_LOW = 0,
+  TALLY_PRIORITY_NORMAL = 1,
+  TALLY_PRIORITY_HIGH = 2,
+  TALLY_PRIORITY_EMERGENCY = 3
+} tally_priority_t;
+
+/* Role bits of a labeler (proto Role). */
+typedef enum {
+  TALLY_ROLE_LABELER = 1,
+  TALLY_ROLE_AUDITOR = 2,
+  TALLY_ROLE_LEAD = 4,
+  TALLY_ROLE_MANAGER = 8
+} tally_role_t;
+
+/* Worker states in the cluster map (proto WorkerState). */
+typedef enum {
+  TALLY_WORKER_UNKNOWN = 0,
+  TALLY_WORKER_UP = 1,
+  TALLY_WORKER_DOWN = 2,
+  TALLY_WORKER_DRAINING = 3
+} tally_worker_state_t;
+
+/* "label", "audit", "adjudicate"; "unknown" for other values. */
+const char *tally_stage_name(int stage);
+/* Parses a stage name. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
+int tally_stage_parse(const char *name, tally_stage_t *out);
+
+/* "low", "normal", "high", "emergency"; "unknown" for other values. */
+const char *tally_priority_name(uint32_t priority);
+/* Parses a priority name or a number 0..3. Returns 0 or
+ * TALLY_E_INVALID_ARGUMENT. */
+int tally_priority_parse(const char *text, uint32_t *out);
+
+/* "labeler", "auditor", "lead", "manager"; NULL for anything else. */
+const char *tally_role_name(tally_role_t role);
+/* Parses a comma-separated role list ("labeler,auditor") into role bits.
+ * Returns 0 or TALLY_E_INVALID_ARGUMENT (unknown or empty role). */
+int tally_roles_parse(const char *list, uint32_t *out);
+/* Writes the role bits as a comma-separated list into buf (always
+ * NUL-terminated when size > 0). Returns the length it needed (like
+ * snprintf). */
+int tally_roles_format(uint32_t roles, char *buf, size_t size);
+
+/* "up", "down", "draining", "unknown". */
+const char *tally_worker_state_name(int state);
+
+/* ------------------------------------------------------------ lease tokens */
+
+/* Writes the lease token "SLOT.LEASE_ID" (decimal) into buf. Returns 0, or
+ * TALLY_E_INVALID_ARGUMENT when buf is too small (TALLY_LEASE_TOKEN_MAX
+ * always suffices). */
+int tally_lease_token_format(uint32_t slot, uint64_t lease_id, char *buf, size_t size);
+
+/* Parses a lease token: decimal slot below 1024, '.', decimal lease id that
+ * fits 64 bits; nothing else (no sign, no spaces). Returns 0 or
+ * TALLY_E_INVALID_ARGUMENT (then *slot and *lease_id are untouched). */
+int tally_lease_token_parse(const char *token, uint32_t *slot, uint64_t *lease_id);
+
+/* ------------------------------------------------------------ result types */
+
+/* A project. As input to tally_project_create() `id` and `created_ms` are
+ * ignored. */
+typedef struct {
+  uint32_t id;
+  const char *name;
+  const char **labels; /* the taxonomy, in order */
+  size_t label_count;
+  const char **markets;
+  size_t market_count;
+  uint32_t lease_seconds;
+  double audit_rate; /* 0..1 */
+  uint32_t overlap;  /* labels per item, >= 1 */
+  uint32_t sla_seconds;
+  int ordinal; /* taxonomy order is meaningful */
+  uint64_t created_ms;
+} tally_project_t;
+
+typedef struct {
+  tally_project_t *projects;
+  size_t count;
+} tally_project_list_t;
+
+/* A person: labeler, auditor, lead or manager. */
+typedef struct {
+  const char *id;
+  uint32_t roles; /* TALLY_ROLE_* bits */
+  const char **markets;
+  size_t market_count;
+} tally_labeler_t;
+
+typedef struct {
+  tally_labeler_t *labelers;
+  size_t count;
+} tally_labeler_list_t;
+
+/* Queue depth hint of one (project, market, stage) on one worker. */
+typedef struct {
+  uint32_t project_id;
+  const char *market;
+  tally_stage_t stage;
+  uint64_t depth;
+  uint32_t top_priority;
+} tally_backlog_t;
+
+typedef struct {
+  uint32_t id;
+  const char *endpoint;
+  tally_worker_state_t state;
+  uint64_t last_heartbeat_ms; /* unix ms, 0 = never */
+  uint32_t slots_owned;
+  uint64_t queued;
+  uint64_t live_leases;
+  uint64_t items;
+  tally_backlog_t *backlog;
+  size_t backlog_count;
+} tally_worker_info_t;
+
+/* The slot → worker map of the cluster. */
+typedef struct {
+  uint64_t epoch;
+  uint32_t slot_count;
+  uint64_t config_version;
+  tally_worker_info_t *workers;
+  size_t worker_count;
+  uint32_t *slot_owner; /* slot_count entries: worker id, 0 = unassigned */
+  uint32_t unassigned_slots;
+} tally_map_t;
+
+/* One item to ingest. content and gold_label may be NULL (empty). */
+typedef struct {
+  const char *id;
+  const char *market;
+  uint32_t priority; /* tally_priority_t */
+  const char *content;
+  const char *gold_label;
+} tally_item_t;
+
+/* What became of one ingested item: code 0 = stored (newly, or already
+ * present — the protocol reports duplicates only as a count), else the
+ * negative TALLY_E_* code it was rejected with and the reason. */
+typedef struct {
+  int code;
+  const char *message; /* NULL when code == 0 */
+} tally_item_result_t;
+
+typedef struct {
+  size_t count;        /* number of items given */
+  uint32_t accepted;   /* newly stored */
+  uint32_t duplicates; /* already present */
+  uint32_t rejected;
+  tally_item_result_t *items; /* count entries, in input order */
+} tally_ingest_result_t;
+
+/* A leased task. The lease is identified by (slot, lease_id). */
+typedef struct {
+  uint32_t slot;
+  uint64_t lease_id;
+  const char *project;
+  const char *item_id;
+  const char *market;
+  const char *content;
+  const char **labels; /* taxonomy to choose from */
+  size_t label_count;
+  uint64_t deadline_ms; /* unix ms */
+  tally_stage_t stage;
+  uint32_t priority;
+} tally_task_t;
+
+/* Depth of one (project, market, stage) queue. */
+typedef struct {
+  const char *project;
+  const char *market;
+  tally_stage_t stage;
+  uint64_t depth;
+  uint32_t top_priority;
+} tally_queue_status_t;
+
+/* Counters of one worker, or of the whole cluster (sums). */
+typedef struct {
+  uint32_t worker_id;   /* 0 in the cluster total */
+  const char *endpoint; /* NULL in the cluster total */
+  int code;             /* 0, or why this worker gave no counts */
+  const char *error;    /* message when code != 0 */
+  uint64_t items;
+  uint64_t labels;
+  uint64_t live_leases;
+  uint64_t queued;
+  uint64_t done;
+  uint64_t expired_leases;
+  uint64_t skips;
+  uint64_t epoch;
+  tally_queue_status_t *queues;
+  size_t queue_count;
+} tally_worker_status_t;
+
+typedef struct {
+  tally_worker_status_t total; /* sums over the workers that answered */
+  tally_worker_status_t *workers;
+  size_t worker_count;
+  size_t workers_failed; /* workers that are down or did not answer */
+} tally_status_t;
+
+typedef struct {
+  const char *labeler;
+  const char *label;
+  uint64_t at_ms;
+} tally_stored_label_t;
+
+/* The stored state of one item. */
+typedef struct {
+  const char *project;
+  const char *item_id;
+  const char *market;
+  uint32_t priority;
+  const char *content;
+  uint32_t overlap;
+  tally_stored_label_t *labels;
+  size_t label_count;
+  uint32_t live_leases;
+  int done;
+} tally_item_state_t;
+
+/* Frees any result object returned by a tally_* call, with everything it
+ * points to. Safe on NULL. */
+void tally_free(void *result);
+
+/* ------------------------------------------------------------ the handle */
+
+typedef struct tally tally_t;
+
+/* Creates a client of the cluster whose coordinator listens at
+ * `coordinator_endpoint` (NULL: TALLY_DEFAULT_COORDINATOR). Nothing is sent
+ * yet: connections are made lazily and the map is fetched on first use, so
+ * an unreachable coordinator shows up as TIMEOUT on the first call.
+ * timeout_ms is how long one attempt waits for a reply (<= 0: default).
+ * Returns 0 with *out (the caller's, see tally_close), or NOMEM / TRANSPORT /
+ * INVALID_ARGUMENT (endpoint too long). */
+int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms);
+
+/* Closes every connection and frees the handle; safe on NULL and twice; sets
+ * *t to NULL. Every tally_async_t made from it must be destroyed first. */
+void tally_close(tally_t **t);
+
+/* Message of the last failed call on `t` (the server's words when a server
+ * refused, else a local description); "" if nothing failed yet. Borrowed,
+ * valid until the next call on `t`. */
+const char *tally_last_error(const tally_t *t);
+
+/* Code of the last failed call on `t` (0 if none). */
+int tally_last_error_code(const tally_t *t);
+
+/* ------------------------------------------------------------ control plane */
+
+/* Creates a project from `spec`. On success, *out (if out is not NULL)
+ * receives the project as stored (with its id). Errors: ALREADY_EXISTS,
+ * INVALID_ARGUMENT, TIMEOUT, ... */
+int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out);
+
+/* Lists all projects. *out is the caller's (tally_free). */
+int tally_project_list(tally_t *t, tally_project_list_t **out);
+
+/* One project by name. Errors: UNKNOWN_PROJECT / NOT_FOUND, TIMEOUT. */
+int tally_project_show(tally_t *t, const char *name, tally_project_t **out);
+
+/* Adds a labeler. *out (if not NULL) receives it as stored. Errors:
+ * ALREADY_EXISTS, INVALID_ARGUMENT, UNKNOWN_MARKET, TIMEOUT. */
+int tally_labeler_add(tally_t *t, const tally_labeler_t *spec, tally_labeler_t **out);
+
+/* Lists all labelers. */
+int tally_labeler_list(tally_t *t, tally_labeler_list_t **out);
+
+/* Fetches the current cluster map from the coordinator (this also refreshes
+ * the handle's routing). */
+int tally_cluster_map(tally_t *t, tally_map_t **out);
+
+/* ------------------------------------------------------------ data plane */
+
+/* Ingests `count` items into `project`. The items are grouped by the worker
+ * owning their slot and sent in batches of at most 1000 items (and well under
+ * the message size limit), all batches in flight at once; items a worker
+ * refuses with MOVED are re-sent after a map refresh.
+ *
+ * Sets *out (except on NOMEM and INVALID_ARGUMENT, an empty project name)
+ * to a result with one entry per item in input order. Returns 0 when every
+ * batch was answered — individual items may still be rejected
+ * (UNKNOWN_MARKET, INVALID_ARGUMENT for a missing id or market, TOO_LARGE,
+ * ...), see (*out)->items. Returns a negative code when a whole batch failed
+ * (UNKNOWN_PROJECT, UNAVAILABLE or TIMEOUT after retries, no map because the
+ * coordinator is unreachable, ...): the items of that batch then carry that
+ * code too, and tally_last_error() says why. Re-sending items is safe: they
+ * count as duplicates. */
+int tally_ingest(tally_t *t, const char *project, const tally_item_t *items, size_t count,
+                 tally_ingest_result_t **out);
+
+/* Leases the next task for `labeler` in `project` (NULL or "": any project)
+ * at `stage`. Asks the workers in turn; with wait_ms > 0 keeps asking
+ * (long-polling, capped at TALLY_MAX_WAIT_MS) until a task comes or wait_ms
+ * passed. Returns 0 with *out = the task (tally_free), or 0 with *out = NULL
+ * when no task is available. Errors: UNKNOWN_LABELER, NOT_QUALIFIED,
+ * UNKNOWN_PROJECT, UNAVAILABLE (no worker reachable), TIMEOUT. */
+int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stage_t stage,
+                int wait_ms, tally_task_t **out);
+
+/* Submits `label` for the lease (slot, lease_id) held by `labeler`;
+ * handling_ms is the time the person spent. Errors: STALE_LEASE,
+ * NOT_LEASE_OWNER, LABEL_NOT_IN_TAXONOMY, TIMEOUT, ... */
+int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id,
+                 const char *label, uint32_t handling_ms);
+
+/* Gives the task back without a label (it counts as a skip). Errors as
+ * tally_submit. */
+int tally_skip(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id);
+
+/* Gives the task back untouched (e.g. the person logs off). */
+int tally_release(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id);
+
+/* Asks every worker of the cluster (after a map refresh) for its counters,
+ * restricted to `project` unless NULL or "". out->total sums the workers
+ * that answered, queues merged by (project, market, stage). Workers that are
+ * down or do not answer are listed with their code and error. Returns 0 if
+ * at least one worker answered (or the cluster has no workers), else the
+ * first worker's error. */
+int tally_status(tally_t *t, const char *project, tally_status_t **out);
+
+/* Stored state of one item. Errors: NOT_FOUND, UNKNOWN_PROJECT, TIMEOUT. */
+int tally_item_get(tally_t *t, const char *project, const char *item_id,
+                   tally_item_state_t **out);
+
+/* ------------------------------------------------------------ asynchronous */
+
+/* Many requests in flight at once over one DEALER per worker. Calls queue a
+ * request and return at once; tally_async_poll() reports each answer as a
+ * completion carrying the caller's tag. A call that returns an error never
+ * produces a completion; a call that returns 0 always produces exactly one
+ * (a reply, or TALLY_E_TIMEOUT after the handle's timeout plus any wait_ms).
+ *
+ * MOVED is not retried here: the completion has status TALLY_E_MOVED (which
+ * tally_error_is_retryable() accepts), routing for that slot is updated at
+ * once from the worker's hint, and the map is refreshed on the next poll; the
+ * caller re-issues the request. */
+typedef struct tally_async tally_async_t;
+
+typedef enum {
+  TALLY_OP_LEASE = 1,
+  TALLY_OP_SUBMIT = 2,
+  TALLY_OP_SKIP = 3,
+  TALLY_OP_RELEASE = 4
+} tally_op_t;
+
+typedef struct {
+  void *tag;         /* as given to the call */
+  tally_op_t op;     /* which call */
+  int status;        /* 0 or a negative TALLY_E_* code */
+  const char *error; /* message when status != 0 */
+  int has_task;      /* TALLY_OP_LEASE with status 0: 1 if `task` is set */
+  tally_task_t task;
+} tally_completion_t;
+
+/* Creates an asynchronous interface on `t` (which must outlive it). Fetches
+ * the cluster map if `t` has none yet. Returns 0 with *out, or NOMEM /
+ * TIMEOUT / UNAVAILABLE (map). */
+int tally_async_new(tally_async_t **out, tally_t *t);
+
+/* Closes the connections, dropping requests in flight (no completions);
+ * safe on NULL and twice; sets *a to NULL. */
+void tally_async_destroy(tally_async_t **a);
+
+/* Queues a lease request (see tally_lease()) to the next worker in turn
+ * (round robin over the workers that are up); one worker only, so a
+ * completion without a task means "none there right now". wait_ms as in
+ * tally_lease. Returns 0, or UNAVAILABLE (no worker), NOMEM, TOO_LARGE,
+ * TRANSPORT. */
+int tally_async_lease(tally_async_t *a, const char *labeler, const char *project,
+                      tally_stage_t stage, int wait_ms, void *tag);
+
+/* Queues a submit, routed to the owner of `slot`. Returns as
+ * tally_async_lease (UNAVAILABLE: the slot has no owner). */
+int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
+                       const char *label, uint32_t handling_ms, void *tag);
+
+/* Queues a skip / a release, routed by slot. */
+int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
+                     void *tag);
+int tally_async_release(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
+                        void *tag);
+
+/* Waits up to timeout_ms (0: don't wait, -1: until something completes)
+ * for completions and stores at most `max` of them in out[]. Returns the
+ * number stored (0 when the wait ended with none) or TRANSPORT. Strings and
+ * arrays in the completions (task fields, error) are owned by `a` and stay
+ * valid until the next tally_async_poll() or tally_async_destroy(). Returns
+ * 0 at once when nothing is in flight. */
+int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, int max);
+
+/* Number of requests in flight (queued calls not yet reported). */
+size_t tally_async_in_flight(const tally_async_t *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

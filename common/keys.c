@@ -1,0 +1,94 @@
+/* keys: key encoding. See keys.h for the layout. */
+#include "keys.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "tally_error.h"
+
+void keys_put_u16(uint8_t *o, uint16_t v) {
+  o[0] = (uint8_t)(v >> 8);
+  o[1] = (uint8_t)v;
+}
+
+void keys_put_u32(uint8_t *o, uint32_t v) {
+  for (int i = 0; i < 4; i++) o[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+void keys_put_u64(uint8_t *o, uint64_t v) {
+  for (int i = 0; i < 8; i++) o[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint16_t keys_get_u16(const uint8_t *in) { return (uint16_t)((in[0] << 8) | in[1]); }
+
+uint32_t keys_get_u32(const uint8_t *in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v = (v << 8) | in[i];
+  return v;
+}
+
+uint64_t keys_get_u64(const uint8_t *in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | in[i];
+  return v;
+}
+
+size_t keys_item(uint8_t *out, uint32_t slot, uint32_t project_id, const char *item_id,
+                 size_t item_len) {
+  assert(item_len <= KEYS_ITEM_ID_MAX);
+  keys_put_u16(out, (uint16_t)slot);
+  keys_put_u32(out + 2, project_id);
+  memcpy(out + 6, item_id, item_len);
+  return 6 + item_len;
+}
+
+size_t keys_queue_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, uint32_t stage,
+                         const char *market) {
+  size_t market_len = strlen(market);
+  assert(market_len <= KEYS_MARKET_MAX && stage <= 255);
+  keys_put_u16(out, (uint16_t)slot);
+  keys_put_u32(out + 2, project_id);
+  out[6] = (uint8_t)stage;
+  out[7] = (uint8_t)market_len;
+  memcpy(out + 8, market, market_len);
+  return 8 + market_len;
+}
+
+size_t keys_queue_entry(uint8_t *out, uint32_t slot, uint32_t project_id, uint32_t stage,
+                        const char *market, uint32_t priority, uint64_t seq) {
+  assert(priority <= 255);
+  size_t n = keys_queue_prefix(out, slot, project_id, stage, market);
+  out[n] = (uint8_t)(255 - priority);
+  keys_put_u64(out + n + 1, seq);
+  return n + 9;
+}
+
+size_t keys_lease(uint8_t *out, uint32_t slot, uint64_t lease_id) {
+  keys_put_u16(out, (uint16_t)slot);
+  keys_put_u64(out + 2, lease_id);
+  return 10;
+}
+
+size_t keys_prefix_end(uint8_t *out, const uint8_t *prefix, size_t prefix_len) {
+  size_t n = prefix_len;
+  memcpy(out, prefix, n);
+  while (n > 0 && out[n - 1] == 0xff) n--;
+  if (n == 0) return 0;
+  out[n - 1]++;
+  return n;
+}
+
+int keys_parse_queue_entry(const uint8_t *key, size_t len, keys_queue_entry_t *out) {
+  if (len < 8) return TALLY_E_BAD_REQUEST;
+  size_t market_len = key[7];
+  if (market_len > KEYS_MARKET_MAX || len != 8 + market_len + 9) return TALLY_E_BAD_REQUEST;
+  out->slot = keys_get_u16(key);
+  out->project_id = keys_get_u32(key + 2);
+  out->stage = key[6];
+  out->market = (const char *)key + 8;
+  out->market_len = market_len;
+  out->prefix_len = 8 + market_len;
+  out->priority = 255u - key[8 + market_len];
+  out->seq = keys_get_u64(key + 9 + market_len);
+  return 0;
+}

@@ -1,0 +1,70 @@
+/* keys: how a worker lays out its RocksDB keys (format 1).
+ *
+ * Every key that belongs to an item starts with its 2-byte big-endian slot,
+ * so one slot is one contiguous key range in every column family and can be
+ * copied, moved or dropped as a range. Integers are big-endian so that byte
+ * order is numeric order.
+ *
+ *   items  : slot u16 | project_id u32 | item id bytes
+ *   queue  : slot u16 | project_id u32 | stage u8 | market_len u8 | market |
+ *            (255 - priority) u8 | seq u64            -> value: item id
+ *   leases : slot u16 | lease_id u64                  -> value: LeaseRecord
+ *
+ * A queue "prefix" is everything up to and including the market: one
+ * (slot, project, stage, market) sub-queue, ordered by priority (highest
+ * first) then sequence (oldest first).
+ *
+ * Changing a layout is a data-format change: bump KEYS_FORMAT, and ship a
+ * start-up migration that rewrites old keys before the worker serves.
+ */
+#ifndef TALLY_KEYS_H
+#define TALLY_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEYS_FORMAT 1
+#define KEYS_ITEM_ID_MAX 256
+#define KEYS_MARKET_MAX 32
+/* Large enough for any key above. */
+#define KEYS_MAX (2 + 4 + 1 + 1 + KEYS_MARKET_MAX + 1 + 8 + KEYS_ITEM_ID_MAX)
+
+void keys_put_u16(uint8_t *out, uint16_t v);
+void keys_put_u32(uint8_t *out, uint32_t v);
+void keys_put_u64(uint8_t *out, uint64_t v);
+uint16_t keys_get_u16(const uint8_t *in);
+uint32_t keys_get_u32(const uint8_t *in);
+uint64_t keys_get_u64(const uint8_t *in);
+
+/* Each encoder writes into `out` (at least KEYS_MAX bytes) and returns the
+ * key length. Item ids over KEYS_ITEM_ID_MAX and markets over KEYS_MARKET_MAX
+ * must be refused before encoding (asserted). */
+size_t keys_item(uint8_t *out, uint32_t slot, uint32_t project_id, const char *item_id,
+                 size_t item_len);
+size_t keys_queue_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, uint32_t stage,
+                         const char *market);
+size_t keys_queue_entry(uint8_t *out, uint32_t slot, uint32_t project_id, uint32_t stage,
+                        const char *market, uint32_t priority, uint64_t seq);
+size_t keys_lease(uint8_t *out, uint32_t slot, uint64_t lease_id);
+
+/* First key after every key that starts with `prefix` (prefix_len bytes):
+ * writes it to `out` and returns its length (0 when no such key exists,
+ * i.e. the prefix is all 0xff). Used as an iterator upper bound. */
+size_t keys_prefix_end(uint8_t *out, const uint8_t *prefix, size_t prefix_len);
+
+/* Parsed queue entry key. `market` points into the key (not terminated). */
+typedef struct {
+  uint32_t slot;
+  uint32_t project_id;
+  uint32_t stage;
+  const char *market;
+  size_t market_len;
+  uint32_t priority;
+  uint64_t seq;
+  size_t prefix_len; /* length of the sub-queue prefix inside the key */
+} keys_queue_entry_t;
+
+/* Parses a queue key. Returns 0 or TALLY_E_BAD_REQUEST when malformed. */
+int keys_parse_queue_entry(const uint8_t *key, size_t len, keys_queue_entry_t *out);
+
+#endif

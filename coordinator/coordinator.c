@@ -1,0 +1,758 @@
+/* coordinator: state and request dispatch. See coordinator.h. */
+#include "coordinator.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+#include "log.h"
+#include "membership.h"
+#include "slot_map.h"
+#include "tally_error.h"
+#include "validate.h"
+#include "wire.h"
+
+#define MESSAGE_SIZE 512
+#define QUOTE_SIZE 300
+
+typedef struct {
+  Tally__Project **items; /* ascending name; each owned (free_unpacked) */
+  size_t count, capacity;
+} project_list_t;
+
+typedef struct {
+  Tally__Labeler **items; /* ascending id; each owned (free_unpacked) */
+  size_t count, capacity;
+} labeler_list_t;
+
+struct coordinator {
+  meta_store_t *store;
+  slot_map_t *map;
+  slot_map_t *plan; /* scratch copy on which map changes are planned */
+  membership_t *members;
+  project_list_t projects;
+  labeler_list_t labelers;
+  uint64_t config_version;
+  uint32_t next_project_id;
+  uint32_t next_worker_id;
+  uint64_t heartbeat_timeout_ms;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* A deep copy of `message` (pack + unpack); NULL when out of memory. */
+static ProtobufCMessage *message_clone(const ProtobufCMessage *message) {
+  size_t size = protobuf_c_message_get_packed_size(message);
+  uint8_t *buf = malloc(size ? size : 1);
+  if (buf == NULL) return NULL;
+  size_t len = protobuf_c_message_pack(message, buf);
+  ProtobufCMessage *copy = protobuf_c_message_unpack(message->descriptor, NULL, len, buf);
+  free(buf);
+  return copy;
+}
+
+/* After a durable write, installing the change in memory must not fail:
+ * if it does (out of memory), memory and disk would disagree, so stop and
+ * let a restart reload the state from disk. */
+static void must_install(int rc, const char *what) {
+  if (rc >= 0) return;
+  log_error("out of memory installing %s after it was persisted; exiting so that a restart "
+            "reloads the stored state",
+            what);
+  abort();
+}
+
+/* Position of `name` in the list, or where it would be inserted. */
+static size_t project_position(const project_list_t *list, const char *name, int *found) {
+  size_t low = 0, high = list->count;
+  while (low < high) {
+    size_t mid = low + (high - low) / 2;
+    if (strcmp(list->items[mid]->name, name) < 0)
+      low = mid + 1;
+    else
+      high = mid;
+  }
+  *found = low < list->count && strcmp(list->items[low]->name, name) == 0;
+  return low;
+}
+
+static size_t labeler_position(const labeler_list_t *list, const char *id, int *found) {
+  size_t low = 0, high = list->count;
+  while (low < high) {
+    size_t mid = low + (high - low) / 2;
+    if (strcmp(list->items[mid]->id, id) < 0)
+      low = mid + 1;
+    else
+      high = mid;
+  }
+  *found = low < list->count && strcmp(list->items[low]->id, id) == 0;
+  return low;
+}
+
+/* New capacity for a full array of `capacity` entries. */
+static size_t grown_capacity(size_t capacity) { return capacity ? 2 * capacity : 16; }
+
+/* Inserts `project` at its sorted place (its name must be new). Returns 0 or
+ * TALLY_E_NOMEM (list unchanged). */
+static int project_list_insert(project_list_t *list, Tally__Project *project) {
+  int found;
+  size_t at = project_position(list, project->name, &found);
+  if (list->count == list->capacity) {
+    size_t capacity = grown_capacity(list->capacity);
+    Tally__Project **items = realloc(list->items, capacity * sizeof *items);
+    if (items == NULL) return TALLY_E_NOMEM;
+    list->items = items;
+    list->capacity = capacity;
+  }
+  memmove(list->items + at + 1, list->items + at, (list->count - at) * sizeof *list->items);
+  list->items[at] = project;
+  list->count++;
+  return 0;
+}
+
+/* Inserts `labeler` at its sorted place (its id must be new). Returns 0 or
+ * TALLY_E_NOMEM (list unchanged). */
+static int labeler_list_insert(labeler_list_t *list, Tally__Labeler *labeler) {
+  int found;
+  size_t at = labeler_position(list, labeler->id, &found);
+  if (list->count == list->capacity) {
+    size_t capacity = grown_capacity(list->capacity);
+    Tally__Labeler **items = realloc(list->items, capacity * sizeof *items);
+    if (items == NULL) return TALLY_E_NOMEM;
+    list->items = items;
+    list->capacity = capacity;
+  }
+  memmove(list->items + at + 1, list->items + at, (list->count - at) * sizeof *list->items);
+  list->items[at] = labeler;
+  list->count++;
+  return 0;
+}
+
+static Tally__Project *project_find(const coordinator_t *c, const char *name) {
+  int found;
+  size_t at = project_position(&c->projects, name, &found);
+  return found ? c->projects.items[at] : NULL;
+}
+
+static Tally__Labeler *labeler_find(const coordinator_t *c, const char *id) {
+  int found;
+  size_t at = labeler_position(&c->labelers, id, &found);
+  return found ? c->labelers.items[at] : NULL;
+}
+
+/* ---------------------------------------------------------------- open/close */
+
+static int load_project(void *user, ProtobufCMessage *record) {
+  coordinator_t *c = user;
+  Tally__Project *project = (Tally__Project *)record;
+  if (project_list_insert(&c->projects, project) < 0) {
+    protobuf_c_message_free_unpacked(record, NULL);
+    return TALLY_E_NOMEM;
+  }
+  if (project->id >= c->next_project_id) c->next_project_id = project->id + 1;
+  return 0;
+}
+
+static int load_labeler(void *user, ProtobufCMessage *record) {
+  coordinator_t *c = user;
+  if (labeler_list_insert(&c->labelers, (Tally__Labeler *)record) < 0) {
+    protobuf_c_message_free_unpacked(record, NULL);
+    return TALLY_E_NOMEM;
+  }
+  return 0;
+}
+
+static int load_worker(void *user, ProtobufCMessage *record) {
+  coordinator_t *c = user;
+  Tally__WorkerInfo *worker = (Tally__WorkerInfo *)record;
+  int rc = membership_put(c->members, worker, clock_monotonic_ms());
+  if (worker->id >= c->next_worker_id) c->next_worker_id = worker->id + 1;
+  protobuf_c_message_free_unpacked(record, NULL);
+  return rc;
+}
+
+/* Loads counters, slot map, projects, labelers and workers from the store. */
+static int coordinator_load(coordinator_t *c) {
+  meta_counters_t *counters = malloc(sizeof *counters);
+  if (counters == NULL) return TALLY_E_NOMEM;
+  int rc = meta_store_load_counters(c->store, counters);
+  if (rc == 0) {
+    c->config_version = counters->config_version;
+    c->next_project_id = counters->next_project_id;
+    c->next_worker_id = counters->next_worker_id;
+    slot_map_set_epoch(c->map, counters->epoch);
+    for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) {
+      slot_map_set_owner(c->map, slot, counters->slot_owner[slot]);
+      if (counters->slot_owner[slot] >= c->next_worker_id)
+        c->next_worker_id = counters->slot_owner[slot] + 1;
+    }
+  }
+  free(counters);
+  if (rc == 0) rc = meta_store_load(c->store, META_PROJECTS, load_project, c);
+  if (rc == 0) rc = meta_store_load(c->store, META_LABELERS, load_labeler, c);
+  if (rc == 0) rc = meta_store_load(c->store, META_WORKERS, load_worker, c);
+  return rc;
+}
+
+/* Creates `dir` when it does not exist yet. */
+static int ensure_directory(const char *dir) {
+  if (mkdir(dir, 0755) == 0 || errno == EEXIST) return 0;
+  log_error("cannot create directory %s: %s", dir, strerror(errno));
+  return TALLY_E_IO;
+}
+
+int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_timeout_ms) {
+  *out = NULL;
+  if (heartbeat_timeout_ms == 0) return TALLY_E_INVALID_ARGUMENT;
+  int rc = ensure_directory(dir);
+  if (rc < 0) return rc;
+  coordinator_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return TALLY_E_NOMEM;
+  c->heartbeat_timeout_ms = heartbeat_timeout_ms;
+  char *path = malloc(strlen(dir) + sizeof "/meta");
+  rc = TALLY_E_NOMEM;
+  if (path != NULL && slot_map_new(&c->map) == 0 && slot_map_new(&c->plan) == 0 &&
+      membership_new(&c->members) == 0) {
+    sprintf(path, "%s/meta", dir);
+    rc = meta_store_open(&c->store, path);
+  }
+  free(path);
+  if (rc == 0) rc = coordinator_load(c);
+  if (rc < 0) {
+    coordinator_close(&c);
+    return rc;
+  }
+  log_info("state loaded from %s: epoch %" PRIu64 ", config version %" PRIu64
+           ", %zu projects, %zu labelers, %zu workers, %u slots unassigned",
+           dir, slot_map_epoch(c->map), c->config_version, c->projects.count, c->labelers.count,
+           membership_count(c->members), slot_map_count_owned(c->map, 0));
+  *out = c;
+  return 0;
+}
+
+void coordinator_close(coordinator_t **coordinator) {
+  if (coordinator == NULL || *coordinator == NULL) return;
+  coordinator_t *c = *coordinator;
+  *coordinator = NULL;
+  for (size_t i = 0; i < c->projects.count; i++)
+    tally__project__free_unpacked(c->projects.items[i], NULL);
+  for (size_t i = 0; i < c->labelers.count; i++)
+    tally__labeler__free_unpacked(c->labelers.items[i], NULL);
+  free(c->projects.items);
+  free(c->labelers.items);
+  membership_destroy(&c->members);
+  slot_map_destroy(&c->map);
+  slot_map_destroy(&c->plan);
+  meta_store_close(&c->store);
+  free(c);
+}
+
+uint64_t coordinator_epoch(const coordinator_t *c) { return slot_map_epoch(c->map); }
+
+uint64_t coordinator_config_version(const coordinator_t *c) { return c->config_version; }
+
+uint64_t coordinator_heartbeat_timeout_ms(const coordinator_t *c) {
+  return c->heartbeat_timeout_ms;
+}
+
+meta_store_t *coordinator_meta_store(coordinator_t *c) { return c->store; }
+
+/* ---------------------------------------------------------------- replies */
+
+/* Sends an error reply with a formatted message. */
+__attribute__((format(printf, 3, 4))) static void reply_error(const coordinator_replier_t *r,
+                                                              int code, const char *fmt, ...) {
+  char message[MESSAGE_SIZE];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  r->send_error(r->ctx, code, message);
+}
+
+/* Fills `config` with borrowed pointers to the current configuration. */
+static void config_view(coordinator_t *c, Tally__ClusterConfig *config) {
+  tally__cluster_config__init(config);
+  config->version = c->config_version;
+  config->n_projects = c->projects.count;
+  config->projects = c->projects.items;
+  config->n_labelers = c->labelers.count;
+  config->labelers = c->labelers.items;
+}
+
+/* Fills `map` with borrowed pointers to the current cluster map; *workers
+ * is an array the caller frees. Returns 0 or TALLY_E_NOMEM. */
+static int map_view(coordinator_t *c, Tally__ClusterMap *map, Tally__WorkerInfo ***workers) {
+  size_t count = membership_count(c->members);
+  *workers = malloc((count ? count : 1) * sizeof **workers);
+  if (*workers == NULL) return TALLY_E_NOMEM;
+  for (size_t i = 0; i < count; i++) {
+    Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
+    worker->slots_owned = slot_map_count_owned(c->map, worker->id);
+    (*workers)[i] = worker;
+  }
+  tally__cluster_map__init(map);
+  map->epoch = slot_map_epoch(c->map);
+  map->slot_count = TALLY_SLOT_COUNT;
+  map->n_workers = count;
+  map->workers = *workers;
+  map->n_slot_owner = TALLY_SLOT_COUNT;
+  map->slot_owner = (uint32_t *)slot_map_owners(c->map);
+  map->config_version = c->config_version;
+  return 0;
+}
+
+/* Reports a failed durable write. */
+static void reply_storage_error(const coordinator_replier_t *r, int rc, const char *what) {
+  if (rc == TALLY_E_NOMEM)
+    reply_error(r, TALLY_E_INTERNAL, "out of memory while saving %s; nothing was changed", what);
+  else
+    reply_error(r, TALLY_E_STORAGE, "could not save %s durably; nothing was changed", what);
+}
+
+/* ---------------------------------------------------------------- projects */
+
+static void send_project(const Tally__Envelope *request, const coordinator_replier_t *r,
+                         Tally__Project *project) {
+  Tally__Envelope env;
+  Tally__ProjectReply body = TALLY__PROJECT_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.project = project;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
+  env.project_reply = &body;
+  r->send(r->ctx, &env);
+}
+
+static void handle_project_create(coordinator_t *c, const Tally__Envelope *request,
+                                  const coordinator_replier_t *r) {
+  const Tally__Project *sent = request->project_create->project;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  if (sent == NULL) {
+    reply_error(r, TALLY_E_BAD_REQUEST, "project_create carries no project");
+    return;
+  }
+  /* Only the known fields of the request are stored (unknown ones dropped). */
+  Tally__Project project = TALLY__PROJECT__INIT;
+  project.name = sent->name;
+  project.n_labels = sent->n_labels, project.labels = sent->labels;
+  project.n_markets = sent->n_markets, project.markets = sent->markets;
+  project.lease_seconds = sent->lease_seconds;
+  project.audit_rate = sent->audit_rate;
+  project.overlap = sent->overlap;
+  project.sla_seconds = sent->sla_seconds;
+  project.ordinal = sent->ordinal;
+  if (validate_project(&project, why, sizeof why) < 0) {
+    r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  validate_quote(project.name, quoted, sizeof quoted);
+  if (project_find(c, project.name) != NULL) {
+    reply_error(r, TALLY_E_ALREADY_EXISTS, "project '%s' already exists", quoted);
+    return;
+  }
+  if (c->next_project_id == UINT32_MAX) {
+    reply_error(r, TALLY_E_INTERNAL, "project ids are exhausted");
+    return;
+  }
+  project.id = c->next_project_id;
+  project.created_ms = clock_now_ms();
+
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_project(batch, &project);
+    meta_batch_put_next_project_id(batch, project.id + 1);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the project");
+    return;
+  }
+  Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
+  must_install(stored ? project_list_insert(&c->projects, stored) : TALLY_E_NOMEM, "a project");
+  c->next_project_id++;
+  c->config_version++;
+  log_info("project '%s' created: id %u, %zu labels, %zu markets (config version %" PRIu64 ")",
+           quoted, stored->id, stored->n_labels, stored->n_markets, c->config_version);
+  send_project(request, r, stored);
+}
+
+static void handle_project_show(coordinator_t *c, const Tally__Envelope *request,
+                                const coordinator_replier_t *r) {
+  const char *name = request->project_show->name;
+  Tally__Project *project = project_find(c, name);
+  if (project == NULL) {
+    char quoted[QUOTE_SIZE];
+    validate_quote(name, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  send_project(request, r, project);
+}
+
+static void handle_project_list(coordinator_t *c, const Tally__Envelope *request,
+                                const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__ProjectListReply body = TALLY__PROJECT_LIST_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.n_projects = c->projects.count;
+  body.projects = c->projects.items;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_LIST_REPLY;
+  env.project_list_reply = &body;
+  r->send(r->ctx, &env);
+}
+
+/* ---------------------------------------------------------------- labelers */
+
+static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
+                               const coordinator_replier_t *r) {
+  const Tally__Labeler *sent = request->labeler_add->labeler;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  if (sent == NULL) {
+    reply_error(r, TALLY_E_BAD_REQUEST, "labeler_add carries no labeler");
+    return;
+  }
+  Tally__Labeler labeler = TALLY__LABELER__INIT;
+  labeler.id = sent->id;
+  labeler.roles = sent->roles;
+  labeler.n_markets = sent->n_markets, labeler.markets = sent->markets;
+  if (validate_labeler(&labeler, why, sizeof why) < 0) {
+    r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  validate_quote(labeler.id, quoted, sizeof quoted);
+  if (labeler_find(c, labeler.id) != NULL) {
+    reply_error(r, TALLY_E_ALREADY_EXISTS, "labeler '%s' already exists", quoted);
+    return;
+  }
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_labeler(batch, &labeler);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the labeler");
+    return;
+  }
+  Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
+  must_install(stored ? labeler_list_insert(&c->labelers, stored) : TALLY_E_NOMEM, "a labeler");
+  c->config_version++;
+  log_info("labeler '%s' added: roles %u, %zu markets (config version %" PRIu64 ")", quoted,
+           stored->roles, stored->n_markets, c->config_version);
+
+  Tally__Envelope env;
+  Tally__LabelerReply body = TALLY__LABELER_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.labeler = stored;
+  env.body_case = TALLY__ENVELOPE__BODY_LABELER_REPLY;
+  env.labeler_reply = &body;
+  r->send(r->ctx, &env);
+}
+
+static void handle_labeler_list(coordinator_t *c, const Tally__Envelope *request,
+                                const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__LabelerListReply body = TALLY__LABELER_LIST_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.n_labelers = c->labelers.count;
+  body.labelers = c->labelers.items;
+  env.body_case = TALLY__ENVELOPE__BODY_LABELER_LIST_REPLY;
+  env.labeler_list_reply = &body;
+  r->send(r->ctx, &env);
+}
+
+/* ---------------------------------------------------------------- config and map */
+
+static void handle_config_request(coordinator_t *c, const Tally__Envelope *request,
+                                  const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__ClusterConfig config;
+  wire_envelope_init(&env, request->request_id);
+  config_view(c, &config);
+  env.body_case = TALLY__ENVELOPE__BODY_CONFIG;
+  env.config = &config;
+  r->send(r->ctx, &env);
+}
+
+static void handle_map_request(coordinator_t *c, const Tally__Envelope *request,
+                               const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__ClusterMap map;
+  Tally__WorkerInfo **workers = NULL;
+  if (map_view(c, &map, &workers) < 0) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
+    return;
+  }
+  wire_envelope_init(&env, request->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_MAP;
+  env.map = &map;
+  r->send(r->ctx, &env);
+  free(workers);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+/* Persists and installs a new durable record for worker `id` (state
+ * `state`, endpoint `endpoint`) together with the planned slot map in
+ * c->plan, whose epoch the caller has already advanced. `new_worker` also
+ * advances next_worker_id. Returns 0 or the store's error (nothing changed). */
+static int commit_worker_change(coordinator_t *c, uint32_t id, const char *endpoint,
+                                Tally__WorkerState state, int new_worker, int slots_changed) {
+  Tally__WorkerInfo record = TALLY__WORKER_INFO__INIT;
+  record.id = id;
+  record.endpoint = (char *)endpoint;
+  record.state = state;
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_worker(batch, &record);
+    if (new_worker) meta_batch_put_next_worker_id(batch, id + 1);
+    if (slots_changed) meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
+    meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) return rc;
+  must_install(membership_put(c->members, &record, clock_monotonic_ms()), "a worker");
+  slot_map_copy(c->map, c->plan);
+  if (new_worker) c->next_worker_id++;
+  return 0;
+}
+
+/* Plans the registration of worker `id` on c->plan: every unassigned slot
+ * goes to the UP workers, this one included. Returns the number of slots
+ * assigned or TALLY_E_NOMEM. */
+static int plan_registration(coordinator_t *c, uint32_t id) {
+  size_t count = membership_count(c->members);
+  uint32_t *candidates = malloc((count + 1) * sizeof *candidates);
+  if (candidates == NULL) return TALLY_E_NOMEM;
+  size_t up = membership_up_ids(c->members, candidates);
+  size_t i = 0;
+  while (i < up && candidates[i] != id) i++;
+  if (i == up) candidates[up++] = id;
+  slot_map_copy(c->plan, c->map);
+  int assigned = slot_map_assign_unassigned(c->plan, candidates, up);
+  free(candidates);
+  return assigned;
+}
+
+static void send_register_reply(coordinator_t *c, const Tally__Envelope *request,
+                                const coordinator_replier_t *r, uint32_t id) {
+  Tally__Envelope env;
+  Tally__WorkerRegisterReply body = TALLY__WORKER_REGISTER_REPLY__INIT;
+  Tally__ClusterMap map;
+  Tally__ClusterConfig config;
+  Tally__WorkerInfo **workers = NULL;
+  if (map_view(c, &map, &workers) < 0) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
+    return;
+  }
+  config_view(c, &config);
+  wire_envelope_init(&env, request->request_id);
+  body.worker_id = id;
+  body.map = &map;
+  body.config = &config;
+  env.body_case = TALLY__ENVELOPE__BODY_WORKER_REGISTER_REPLY;
+  env.worker_register_reply = &body;
+  r->send(r->ctx, &env);
+  free(workers);
+}
+
+static void handle_worker_register(coordinator_t *c, const Tally__Envelope *request,
+                                   const coordinator_replier_t *r) {
+  const Tally__WorkerRegister *body = request->worker_register;
+  char why[MESSAGE_SIZE];
+  if (validate_endpoint(body->endpoint, why, sizeof why) < 0) {
+    r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  const Tally__WorkerInfo *known = NULL;
+  if (body->worker_id != 0 && (known = membership_find(c->members, body->worker_id)) == NULL) {
+    reply_error(r, TALLY_E_NOT_FOUND,
+                "unknown worker id %u; register with worker_id 0 to join as a new worker",
+                body->worker_id);
+    return;
+  }
+  if (known == NULL && c->next_worker_id == UINT32_MAX) {
+    reply_error(r, TALLY_E_INTERNAL, "worker ids are exhausted");
+    return;
+  }
+  uint32_t id = known ? known->id : c->next_worker_id;
+  int worker_changed = known == NULL || strcmp(known->endpoint, body->endpoint) != 0 ||
+                       known->state != TALLY__WORKER_STATE__WORKER_UP;
+  int assigned = plan_registration(c, id);
+  if (assigned < 0) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory planning the slot map");
+    return;
+  }
+  if (worker_changed || assigned > 0) {
+    if (assigned == 0) slot_map_bump_epoch(c->plan);
+    int rc = commit_worker_change(c, id, body->endpoint, TALLY__WORKER_STATE__WORKER_UP,
+                                  known == NULL, assigned > 0);
+    if (rc < 0) {
+      reply_storage_error(r, rc, "the worker registration");
+      return;
+    }
+    log_info("worker %u %s at %s; %d unassigned slots given out; epoch %" PRIu64, id,
+             known ? "re-registered" : "registered", body->endpoint, assigned,
+             slot_map_epoch(c->map));
+  }
+  membership_touch(c->members, id, clock_now_ms(), clock_monotonic_ms());
+  send_register_reply(c, request, r, id);
+}
+
+static void handle_heartbeat(coordinator_t *c, const Tally__Envelope *request,
+                             const coordinator_replier_t *r) {
+  const Tally__Heartbeat *heartbeat = request->heartbeat;
+  const Tally__WorkerInfo *worker = membership_find(c->members, heartbeat->worker_id);
+  if (worker == NULL) {
+    reply_error(r, TALLY_E_NOT_FOUND, "unknown worker, register first");
+    return;
+  }
+  if (worker->state != TALLY__WORKER_STATE__WORKER_UP) {
+    slot_map_copy(c->plan, c->map);
+    slot_map_bump_epoch(c->plan);
+    int rc = commit_worker_change(c, worker->id, worker->endpoint, TALLY__WORKER_STATE__WORKER_UP,
+                                  0, 0);
+    if (rc < 0) {
+      reply_storage_error(r, rc, "the worker's state");
+      return;
+    }
+    log_info("worker %u is UP again; epoch %" PRIu64, heartbeat->worker_id,
+             slot_map_epoch(c->map));
+  }
+  if (membership_note_heartbeat(c->members, heartbeat, clock_now_ms(), clock_monotonic_ms()) <
+      0) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory recording the heartbeat");
+    return;
+  }
+  Tally__Envelope env;
+  Tally__HeartbeatReply body = TALLY__HEARTBEAT_REPLY__INIT;
+  Tally__ClusterMap map;
+  Tally__ClusterConfig config;
+  Tally__WorkerInfo **workers = NULL;
+  body.epoch = slot_map_epoch(c->map);
+  body.config_version = c->config_version;
+  if (heartbeat->epoch != body.epoch) {
+    if (map_view(c, &map, &workers) < 0) {
+      reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
+      return;
+    }
+    body.map = &map;
+  }
+  if (heartbeat->config_version != body.config_version) {
+    config_view(c, &config);
+    body.config = &config;
+  }
+  wire_envelope_init(&env, request->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT_REPLY;
+  env.heartbeat_reply = &body;
+  r->send(r->ctx, &env);
+  free(workers);
+}
+
+int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
+  size_t count = membership_count(c->members);
+  uint32_t *silent = malloc((count ? count : 1) * sizeof *silent);
+  if (silent == NULL) return TALLY_E_NOMEM;
+  size_t n = membership_silent_ids(c->members, now_ms, c->heartbeat_timeout_ms, silent);
+  int rc = 0;
+  meta_batch_t *batch = NULL;
+  if (n > 0) rc = meta_batch_new(c->store, &batch);
+  if (n > 0 && rc == 0) {
+    for (size_t i = 0; i < n; i++) {
+      Tally__WorkerInfo record = *membership_find(c->members, silent[i]);
+      record.state = TALLY__WORKER_STATE__WORKER_DOWN;
+      meta_batch_put_worker(batch, &record);
+    }
+    meta_batch_put_epoch(batch, slot_map_epoch(c->map) + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (n > 0 && rc == 0) {
+    for (size_t i = 0; i < n; i++) {
+      Tally__WorkerInfo record = *membership_find(c->members, silent[i]);
+      record.state = TALLY__WORKER_STATE__WORKER_DOWN;
+      must_install(membership_put(c->members, &record, now_ms), "a worker state");
+    }
+    slot_map_bump_epoch(c->map);
+    for (size_t i = 0; i < n; i++)
+      log_warn("worker %u sent no heartbeat for over %" PRIu64
+               " ms: DOWN (keeps its %u slots); epoch %" PRIu64,
+               silent[i], c->heartbeat_timeout_ms, slot_map_count_owned(c->map, silent[i]),
+               slot_map_epoch(c->map));
+  }
+  free(silent);
+  return rc < 0 ? rc : (int)n;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* True for requests of the data plane, which workers serve. */
+static int is_worker_request(Tally__Envelope__BodyCase body) {
+  switch (body) {
+    case TALLY__ENVELOPE__BODY_INGEST:
+    case TALLY__ENVELOPE__BODY_LEASE:
+    case TALLY__ENVELOPE__BODY_SUBMIT:
+    case TALLY__ENVELOPE__BODY_SKIP:
+    case TALLY__ENVELOPE__BODY_RELEASE:
+    case TALLY__ENVELOPE__BODY_STATUS:
+    case TALLY__ENVELOPE__BODY_ITEM_GET:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
+                        const coordinator_replier_t *r) {
+  log_debug("request %" PRIu64 ": %s", request->request_id, wire_body_name(request));
+  switch (request->body_case) {
+    case TALLY__ENVELOPE__BODY_PROJECT_CREATE:
+      handle_project_create(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_PROJECT_LIST:
+      handle_project_list(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_PROJECT_SHOW:
+      handle_project_show(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_LABELER_ADD:
+      handle_labeler_add(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_LABELER_LIST:
+      handle_labeler_list(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_CONFIG_REQUEST:
+      handle_config_request(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_MAP_REQUEST:
+      handle_map_request(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_WORKER_REGISTER:
+      handle_worker_register(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_HEARTBEAT:
+      handle_heartbeat(c, request, r);
+      break;
+    default:
+      if (is_worker_request(request->body_case))
+        reply_error(r, TALLY_E_UNKNOWN_TYPE,
+                    "the coordinator does not serve '%s'; send it to a worker",
+                    wire_body_name(request));
+      else
+        reply_error(r, TALLY_E_UNKNOWN_TYPE, "'%s' is not a request the coordinator serves",
+                    wire_body_name(request));
+      break;
+  }
+}

@@ -1,0 +1,72 @@
+/* coordinator: the state and request handling of tally-coordinator.
+ *
+ * Owns the metadata store (meta_store), the slot map (slot_map), the worker
+ * membership (membership) and the cluster configuration (projects and
+ * labelers). coordinator_handle() answers one decoded request; it knows
+ * nothing about sockets: replies go through a coordinator_replier_t, so the
+ * daemon plugs in its router and tests call it directly.
+ *
+ * Durability: a request that changes state plans the change on copies,
+ * writes it as one synced meta_batch, and only then installs it in memory
+ * and replies. When the write fails the reply is STORAGE and nothing
+ * changed. (Installing in memory after a durable write can only fail on
+ * out-of-memory; the process then aborts, and a restart reloads the
+ * complete state from disk.)
+ *
+ * Cluster map rules: see slot_map.h for slot assignment. The epoch is bumped
+ * (once per request) whenever the map changes: slots assigned, a worker
+ * added, a worker's endpoint or state changed. Heartbeat figures are not
+ * part of the epoch.
+ */
+#ifndef TALLY_COORDINATOR_COORDINATOR_H
+#define TALLY_COORDINATOR_COORDINATOR_H
+
+#include <stdint.h>
+
+#include "meta_store.h"
+#include "tally.pb-c.h"
+
+typedef struct coordinator coordinator_t;
+
+/* Where coordinator_handle() sends its one reply to a request. */
+typedef struct {
+  /* A successful reply; `reply` carries the request's id and is borrowed. */
+  void (*send)(void *ctx, const Tally__Envelope *reply);
+  /* An error reply: negative TALLY_E_* code, message borrowed. */
+  void (*send_error)(void *ctx, int code, const char *message);
+  void *ctx;
+} coordinator_replier_t;
+
+/* Opens the coordinator's state in directory `dir` (created if missing; the
+ * store lives in DIR/meta) and loads everything. Workers that were UP count
+ * as just seen. *out is the caller's (coordinator_close). Errors:
+ * TALLY_E_IO (cannot create dir), TALLY_E_STORAGE (store cannot be opened or
+ * is corrupt; logged), TALLY_E_NOMEM, TALLY_E_INVALID_ARGUMENT
+ * (heartbeat_timeout_ms is 0). */
+int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_timeout_ms);
+
+/* Frees everything and closes the store; safe on NULL; sets *c NULL. */
+void coordinator_close(coordinator_t **coordinator);
+
+/* Answers `request` (an envelope that passed wire_decode) through
+ * `replier`, exactly once. */
+void coordinator_handle(coordinator_t *coordinator, const Tally__Envelope *request,
+                        const coordinator_replier_t *replier);
+
+/* Marks WORKER_DOWN (persisted, epoch bumped) every UP worker not heard
+ * from for longer than the heartbeat timeout at monotonic time now_ms.
+ * Their slots stay assigned to them. Returns how many went down, or
+ * TALLY_E_STORAGE / TALLY_E_NOMEM (nothing changed; retry later). */
+int coordinator_check_liveness(coordinator_t *coordinator, uint64_t now_ms);
+
+/* The current map epoch and configuration version (for logs and tests). */
+uint64_t coordinator_epoch(const coordinator_t *coordinator);
+uint64_t coordinator_config_version(const coordinator_t *coordinator);
+
+/* The heartbeat timeout given at open. */
+uint64_t coordinator_heartbeat_timeout_ms(const coordinator_t *coordinator);
+
+/* The store, for fault injection in tests (meta_store_fail_commits). */
+meta_store_t *coordinator_meta_store(coordinator_t *coordinator);
+
+#endif

@@ -1,0 +1,215 @@
+/* coordinator_options: command line and config file. See coordinator_options.h. */
+#include "coordinator_options.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally_error.h"
+
+/* Long option ids (getopt_long's val; non-zero and above any short option
+ * letter). The first OPTION_KEY_COUNT take a value and are also the keys of
+ * the config file; they come first in long_options[], in this order. */
+typedef enum {
+  OPTION_DIR = 256,
+  OPTION_BIND,
+  OPTION_ENDPOINT_FILE,
+  OPTION_HEARTBEAT_TIMEOUT_MS,
+  OPTION_LOG_LEVEL,
+  OPTION_CONFIG,
+  OPTION_HELP
+} option_id_t;
+
+#define OPTION_KEY_COUNT (OPTION_LOG_LEVEL - OPTION_DIR + 1)
+
+static const struct option long_options[] = {
+    {"dir", required_argument, NULL, OPTION_DIR},
+    {"bind", required_argument, NULL, OPTION_BIND},
+    {"endpoint-file", required_argument, NULL, OPTION_ENDPOINT_FILE},
+    {"heartbeat-timeout-ms", required_argument, NULL, OPTION_HEARTBEAT_TIMEOUT_MS},
+    {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
+    {"config", required_argument, NULL, OPTION_CONFIG},
+    {"help", no_argument, NULL, OPTION_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+void coordinator_options_usage(FILE *out) {
+  fprintf(out,
+          "usage: tally-coordinator --dir DIR [options]\n"
+          "\n"
+          "Runs the Tally coordinator: slot map, worker membership, projects and labelers.\n"
+          "\n"
+          "  --dir DIR                  data directory (metadata store in DIR/meta); required\n"
+          "  --bind ENDPOINT            ZeroMQ endpoint to serve (default %s;\n"
+          "                             port 0 picks a free port)\n"
+          "  --endpoint-file FILE       write the bound endpoint to FILE once serving\n"
+          "  --heartbeat-timeout-ms MS  declare a worker DOWN after MS without a heartbeat\n"
+          "                             (default %u, %u..%u)\n"
+          "  --log-level LEVEL          error, warn, info (default) or debug\n"
+          "  --config FILE              JSON object with the same keys as the long options\n"
+          "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
+          "                             the command line wins\n"
+          "  --help                     print this text and exit\n"
+          "\n"
+          "SIGTERM or SIGINT stops the daemon cleanly (exit 0). Exit status 2: bad usage.\n",
+          COORDINATOR_DEFAULT_BIND, COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS,
+          COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS);
+}
+
+__attribute__((format(printf, 3, 4))) static int usage_error(char *why, size_t why_size,
+                                                             const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, why_size, fmt, ap);
+  va_end(ap);
+  return TALLY_E_INVALID_ARGUMENT;
+}
+
+/* Replaces the string *field with a copy of value. */
+static int set_string(char **field, const char *value, char *why, size_t why_size) {
+  char *copy = strdup(value);
+  if (copy == NULL) return usage_error(why, why_size, "out of memory");
+  free(*field);
+  *field = copy;
+  return 0;
+}
+
+static int parse_timeout(const char *value, uint64_t *out, char *why, size_t why_size) {
+  char *end = NULL;
+  unsigned long long n = 0;
+  if (value[0] >= '0' && value[0] <= '9') n = strtoull(value, &end, 10);
+  if (end == NULL || *end != '\0' || n < COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS ||
+      n > COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS)
+    return usage_error(why, why_size,
+                       "--heartbeat-timeout-ms wants milliseconds in %u..%u, not '%s'",
+                       COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS,
+                       value);
+  *out = n;
+  return 0;
+}
+
+/* Applies option `id` with `value` (from argv or the config file). */
+static int apply_option(coordinator_options_t *o, option_id_t id, const char *value, char *why,
+                        size_t why_size) {
+  switch (id) {
+    case OPTION_DIR:
+      if (value[0] == '\0') return usage_error(why, why_size, "--dir is empty");
+      return set_string(&o->dir, value, why, why_size);
+    case OPTION_BIND:
+      if (value[0] == '\0') return usage_error(why, why_size, "--bind is empty");
+      return set_string(&o->bind, value, why, why_size);
+    case OPTION_ENDPOINT_FILE:
+      if (value[0] == '\0') return usage_error(why, why_size, "--endpoint-file is empty");
+      return set_string(&o->endpoint_file, value, why, why_size);
+    case OPTION_HEARTBEAT_TIMEOUT_MS:
+      return parse_timeout(value, &o->heartbeat_timeout_ms, why, why_size);
+    case OPTION_LOG_LEVEL:
+      if (log_parse_level(value, &o->log_level) < 0)
+        return usage_error(why, why_size,
+                           "--log-level wants error, warn, info or debug, not '%s'", value);
+      return 0;
+    default:
+      return usage_error(why, why_size, "option %d takes no value", (int)id);
+  }
+}
+
+/* The option whose long name is `key` ('_' standing for '-'), or -1. */
+static int option_by_key(const char *key) {
+  char name[64];
+  size_t len = strlen(key);
+  if (len >= sizeof name) return -1;
+  for (size_t i = 0; i <= len; i++) name[i] = key[i] == '_' ? '-' : key[i];
+  for (int i = 0; i < OPTION_KEY_COUNT; i++)
+    if (strcmp(long_options[i].name, name) == 0) return long_options[i].val;
+  return -1;
+}
+
+/* Applies the keys of the JSON config file not already given on the
+ * command line (given[id - OPTION_DIR] set). */
+static int apply_config_file(coordinator_options_t *o, const int *given, char *why,
+                             size_t why_size) {
+  json_error_t error;
+  json_t *root = json_load_file(o->config_file, JSON_REJECT_DUPLICATES, &error);
+  if (root == NULL)
+    return usage_error(why, why_size, "cannot read config file %s: line %d: %s", o->config_file,
+                       error.line, error.text);
+  int rc = 0;
+  const char *key;
+  json_t *value;
+  if (!json_is_object(root)) {
+    rc = usage_error(why, why_size, "config file %s must hold a JSON object", o->config_file);
+    goto done;
+  }
+  json_object_foreach(root, key, value) {
+    int id = option_by_key(key);
+    char number[32];
+    const char *text = NULL;
+    if (id < 0) {
+      rc = usage_error(why, why_size, "config file %s: unknown key '%s'", o->config_file, key);
+      goto done;
+    }
+    if (json_is_string(value)) {
+      text = json_string_value(value);
+    } else if (json_is_integer(value) && id == OPTION_HEARTBEAT_TIMEOUT_MS) {
+      snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+      text = number;
+    } else {
+      rc = usage_error(why, why_size, "config file %s: key '%s' wants a %s", o->config_file, key,
+                       id == OPTION_HEARTBEAT_TIMEOUT_MS ? "number" : "string");
+      goto done;
+    }
+    if (given[id - OPTION_DIR]) continue;
+    rc = apply_option(o, (option_id_t)id, text, why, why_size);
+    if (rc < 0) goto done;
+  }
+done:
+  json_decref(root);
+  return rc;
+}
+
+int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, char *why,
+                              size_t why_size) {
+  int given[OPTION_KEY_COUNT] = {0};
+  memset(o, 0, sizeof *o);
+  o->heartbeat_timeout_ms = COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS;
+  o->log_level = LOG_INFO;
+  optind = 0; /* glibc: full reset, so parse can run more than once */
+  opterr = 0;
+  int c, rc;
+  while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+    switch (c) {
+      case 'h':
+      case OPTION_HELP:
+        o->help = 1;
+        return 0;
+      case OPTION_CONFIG:
+        rc = set_string(&o->config_file, optarg, why, why_size);
+        break;
+      case ':':
+        return usage_error(why, why_size, "option %s needs a value", argv[optind - 1]);
+      case '?':
+        return usage_error(why, why_size, "unknown option %s", argv[optind - 1]);
+      default:
+        given[c - OPTION_DIR] = 1;
+        rc = apply_option(o, (option_id_t)c, optarg, why, why_size);
+        break;
+    }
+    if (rc < 0) return rc;
+  }
+  if (optind < argc) return usage_error(why, why_size, "unexpected argument '%s'", argv[optind]);
+  if (o->config_file != NULL && (rc = apply_config_file(o, given, why, why_size)) < 0) return rc;
+  if (o->dir == NULL) return usage_error(why, why_size, "--dir is required");
+  if (o->bind == NULL) return set_string(&o->bind, COORDINATOR_DEFAULT_BIND, why, why_size);
+  return 0;
+}
+
+void coordinator_options_free(coordinator_options_t *o) {
+  free(o->dir);
+  free(o->bind);
+  free(o->endpoint_file);
+  free(o->config_file);
+  memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,52 @@
+/* coordinator_options: the command line and --config file of
+ * tally-coordinator.
+ *
+ *   tally-coordinator --dir DIR [--bind tcp://127.0.0.1:7400]
+ *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
+ *                     [--log-level info] [--config FILE]
+ *
+ * --config FILE names a JSON object whose keys are the long options without
+ * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
+ * "log-level"; '_' may stand for '-'); values are strings, or an integer for
+ * heartbeat-timeout-ms. An option given on the command line wins over the
+ * file. Unknown keys are refused, so a typo does not go unnoticed.
+ */
+#ifndef TALLY_COORDINATOR_OPTIONS_H
+#define TALLY_COORDINATOR_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define COORDINATOR_DEFAULT_BIND "tcp://127.0.0.1:7400"
+#define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 3000u
+#define COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS 10u
+#define COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS 86400000u
+
+typedef struct {
+  char *dir;           /* required */
+  char *bind;          /* default COORDINATOR_DEFAULT_BIND */
+  char *endpoint_file; /* NULL: none */
+  char *config_file;   /* NULL: none */
+  uint64_t heartbeat_timeout_ms;
+  log_level_t log_level;
+  int help; /* --help was given: print usage, exit 0 */
+} coordinator_options_t;
+
+/* Parses argv (and the --config file it names) into *options, which the
+ * caller frees with coordinator_options_free() whatever the result.
+ * Returns 0 (options complete, or options->help set) or
+ * TALLY_E_INVALID_ARGUMENT with a one-line reason in why[why_size].
+ * Reentrant with respect to getopt state (resets optind). */
+int coordinator_options_parse(coordinator_options_t *options, int argc, char **argv, char *why,
+                              size_t why_size);
+
+/* Frees the strings of *options and zeroes it; safe twice. */
+void coordinator_options_free(coordinator_options_t *options);
+
+/* Prints the usage text to `out`. */
+void coordinator_options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,200 @@
+/* tally-coordinator: the daemon around coordinator.c.
+ *
+ * One libuv loop runs everything: the ROUTER socket (common/router.h) whose
+ * requests go to coordinator_handle(), a timer for failure detection, and
+ * SIGTERM/SIGINT handlers that close all handles so the loop ends, after
+ * which the metadata store is closed and the process exits 0.
+ * Exit status: 0 clean stop or --help, 1 runtime failure (store, bind,
+ * endpoint file), 2 bad usage.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "coordinator.h"
+#include "coordinator_options.h"
+#include "log.h"
+#include "router.h"
+#include "tally_error.h"
+
+/* Requests handled per drain callback before the loop gets a turn (timers,
+ * signals); the router resumes draining from an idle callback. */
+#define REQUESTS_PER_DRAIN 1024
+
+typedef struct {
+  uv_loop_t loop;
+  void *zmq_context;
+  router_t *router;
+  coordinator_t *coordinator;
+  uv_timer_t liveness;
+  uint64_t liveness_period_ms;
+  uint64_t last_liveness_ms; /* monotonic time of the previous tick */
+  uv_signal_t sigterm, sigint;
+} daemon_t;
+
+/* Where coordinator replies of one request go. */
+typedef struct {
+  router_t *router;
+  const router_request_t *request;
+} reply_target_t;
+
+static void reply_send(void *ctx, const Tally__Envelope *reply) {
+  reply_target_t *target = ctx;
+  int rc = router_send(target->router, target->request->peer, target->request->peer_len, reply);
+  if (rc == TALLY_E_TOO_LARGE)
+    router_send_error(target->router, target->request, TALLY_E_INTERNAL,
+                      "the reply would exceed the 8 MiB message limit");
+}
+
+static void reply_send_error(void *ctx, int code, const char *message) {
+  reply_target_t *target = ctx;
+  router_send_error(target->router, target->request, code, message);
+}
+
+static void on_drain(router_t *router, void *user) {
+  daemon_t *d = user;
+  for (int handled = 0; handled < REQUESTS_PER_DRAIN; handled++) {
+    router_request_t request;
+    int rc = router_recv(router, &request);
+    if (rc < 0) log_warn("receive failed: %s", tally_strerror(rc));
+    if (rc <= 0) return;
+    reply_target_t target = {router, &request};
+    coordinator_replier_t replier = {reply_send, reply_send_error, &target};
+    coordinator_handle(d->coordinator, request.env, &replier);
+    router_request_clear(&request);
+  }
+}
+
+static void on_liveness_timer(uv_timer_t *timer) {
+  daemon_t *d = timer->data;
+  uint64_t now = clock_monotonic_ms(), gap = now - d->last_liveness_ms;
+  d->last_liveness_ms = now;
+  /* A late tick means this loop itself stalled (slow disk, stopped process):
+   * heartbeats may wait unread in the socket, and libuv runs timers before
+   * polling. Skip one check so they are read before anyone is judged. */
+  if (gap > 2 * d->liveness_period_ms) {
+    log_warn("event loop stalled for %llu ms; liveness check postponed",
+             (unsigned long long)gap);
+    return;
+  }
+  int rc = coordinator_check_liveness(d->coordinator, now);
+  if (rc < 0) log_error("cannot record workers going down (%s); will retry", tally_strerror(rc));
+}
+
+static void on_signal(uv_signal_t *signal_handle, int signum) {
+  daemon_t *d = signal_handle->data;
+  log_info("signal %d: stopping", signum);
+  router_destroy(&d->router);
+  uv_close((uv_handle_t *)&d->liveness, NULL);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+/* Writes `endpoint` and a newline to `path` atomically (temporary file,
+ * fsync, rename). Returns 0 or TALLY_E_IO (logged). */
+static int write_endpoint_file(const char *path, const char *endpoint) {
+  size_t size = strlen(path) + sizeof ".tmp";
+  char *tmp = malloc(size);
+  if (tmp == NULL) return TALLY_E_NOMEM;
+  snprintf(tmp, size, "%s.tmp", path);
+  int rc = TALLY_E_IO;
+  FILE *f = fopen(tmp, "w");
+  if (f != NULL) {
+    int ok = fprintf(f, "%s\n", endpoint) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0) rc = 0;
+  }
+  if (rc < 0) {
+    log_error("cannot write endpoint file %s: %s", path, strerror(errno));
+    unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+/* Timer period: a few checks per timeout, within [10 ms, 1 s]. */
+static uint64_t liveness_period_ms(uint64_t timeout_ms) {
+  uint64_t period = timeout_ms / 4;
+  return period < 10 ? 10 : period > 1000 ? 1000 : period;
+}
+
+/* Opens the state, binds, and starts the handles. Returns 0 or negative. */
+static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
+  int rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
+  if (rc < 0) {
+    log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));
+    return rc;
+  }
+  rc = router_new(&d->router, &d->loop, d->zmq_context, o->bind, on_drain, d);
+  if (rc < 0) {
+    log_error("cannot serve on %s: %s", o->bind, tally_strerror(rc));
+    return rc;
+  }
+  uv_timer_init(&d->loop, &d->liveness);
+  d->liveness.data = d;
+  d->liveness_period_ms = liveness_period_ms(o->heartbeat_timeout_ms);
+  d->last_liveness_ms = clock_monotonic_ms();
+  uv_timer_start(&d->liveness, on_liveness_timer, d->liveness_period_ms, d->liveness_period_ms);
+  uv_signal_init(&d->loop, &d->sigterm);
+  uv_signal_init(&d->loop, &d->sigint);
+  d->sigterm.data = d->sigint.data = d;
+  uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d->sigint, on_signal, SIGINT);
+  if (o->endpoint_file && (rc = write_endpoint_file(o->endpoint_file,
+                                                    router_endpoint(d->router))) < 0)
+    return rc;
+  log_info("serving on %s (heartbeat timeout %llu ms)", router_endpoint(d->router),
+           (unsigned long long)o->heartbeat_timeout_ms);
+  return 0;
+}
+
+static void close_handle(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
+/* Closes whatever daemon_start opened (a no-op after a signal closed it
+ * all); the caller runs the loop once more for the close callbacks. */
+static void daemon_stop(daemon_t *d) {
+  router_destroy(&d->router);
+  uv_walk(&d->loop, close_handle, NULL);
+}
+
+int main(int argc, char **argv) {
+  coordinator_options_t options;
+  char why[512];
+  log_set_program("tally-coordinator");
+  if (coordinator_options_parse(&options, argc, argv, why, sizeof why) < 0) {
+    fprintf(stderr, "tally-coordinator: %s (try --help)\n", why);
+    coordinator_options_free(&options);
+    return 2;
+  }
+  if (options.help) {
+    coordinator_options_usage(stdout);
+    coordinator_options_free(&options);
+    return 0;
+  }
+  log_set_level(options.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  daemon_t d;
+  memset(&d, 0, sizeof d);
+  uv_loop_init(&d.loop);
+  d.zmq_context = zmq_ctx_new();
+  int rc = d.zmq_context ? daemon_start(&d, &options) : TALLY_E_TRANSPORT;
+  if (rc == 0) uv_run(&d.loop, UV_RUN_DEFAULT);
+  daemon_stop(&d);
+  uv_run(&d.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d.loop);
+  coordinator_close(&d.coordinator);
+  if (d.zmq_context) zmq_ctx_term(d.zmq_context);
+  coordinator_options_free(&options);
+  if (rc == 0) log_info("stopped");
+  return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,169 @@
+/* membership: workers, their state and last heartbeat. See membership.h. */
+#include "membership.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally_error.h"
+
+typedef struct {
+  Tally__WorkerInfo info;     /* endpoint owned here; backlog borrowed from `figures` */
+  Tally__Heartbeat *figures;  /* owned copy of the last heartbeat's backlog, or NULL */
+  uint64_t seen_ms;           /* monotonic time of the last sign of life */
+} member_t;
+
+struct membership {
+  member_t **members; /* ascending id */
+  size_t count, capacity;
+};
+
+int membership_new(membership_t **out) {
+  *out = calloc(1, sizeof **out);
+  return *out ? 0 : TALLY_E_NOMEM;
+}
+
+static void member_free(member_t *member) {
+  if (member->figures) tally__heartbeat__free_unpacked(member->figures, NULL);
+  free(member->info.endpoint);
+  free(member);
+}
+
+void membership_destroy(membership_t **membership) {
+  if (membership == NULL || *membership == NULL) return;
+  membership_t *m = *membership;
+  for (size_t i = 0; i < m->count; i++) member_free(m->members[i]);
+  free(m->members);
+  free(m);
+  *membership = NULL;
+}
+
+size_t membership_count(const membership_t *m) { return m->count; }
+
+Tally__WorkerInfo *membership_worker_at(membership_t *m, size_t index) {
+  return &m->members[index]->info;
+}
+
+/* Position of `id`, or where it would be inserted (*found says which). */
+static size_t membership_position(const membership_t *m, uint32_t id, int *found) {
+  size_t low = 0, high = m->count;
+  while (low < high) {
+    size_t mid = low + (high - low) / 2;
+    if (m->members[mid]->info.id < id)
+      low = mid + 1;
+    else
+      high = mid;
+  }
+  *found = low < m->count && m->members[low]->info.id == id;
+  return low;
+}
+
+static member_t *membership_member(const membership_t *m, uint32_t id) {
+  int found;
+  size_t at = membership_position(m, id, &found);
+  return found ? m->members[at] : NULL;
+}
+
+const Tally__WorkerInfo *membership_find(const membership_t *m, uint32_t id) {
+  member_t *member = membership_member(m, id);
+  return member ? &member->info : NULL;
+}
+
+/* Inserts a new member for `id` at its place; returns it or NULL (NOMEM). */
+static member_t *membership_insert(membership_t *m, uint32_t id, size_t at) {
+  if (m->count == m->capacity) {
+    size_t capacity = m->capacity ? 2 * m->capacity : 8;
+    member_t **grown = realloc(m->members, capacity * sizeof *grown);
+    if (grown == NULL) return NULL;
+    m->members = grown;
+    m->capacity = capacity;
+  }
+  member_t *member = calloc(1, sizeof *member);
+  if (member == NULL) return NULL;
+  tally__worker_info__init(&member->info);
+  member->info.id = id;
+  member->info.endpoint = NULL; /* not the static empty string: membership_put frees it */
+  memmove(m->members + at + 1, m->members + at, (m->count - at) * sizeof *m->members);
+  m->members[at] = member;
+  m->count++;
+  return member;
+}
+
+int membership_put(membership_t *m, const Tally__WorkerInfo *record, uint64_t now_ms) {
+  char *endpoint = strdup(record->endpoint);
+  if (endpoint == NULL) return TALLY_E_NOMEM;
+  int found;
+  size_t at = membership_position(m, record->id, &found);
+  member_t *member = found ? m->members[at] : membership_insert(m, record->id, at);
+  if (member == NULL) {
+    free(endpoint);
+    return TALLY_E_NOMEM;
+  }
+  free(member->info.endpoint);
+  member->info.endpoint = endpoint;
+  member->info.state = record->state;
+  member->seen_ms = now_ms;
+  return 0;
+}
+
+/* A deep copy of the first MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints of
+ * `heartbeat`, as a Heartbeat holding nothing else; NULL when out of memory. */
+static Tally__Heartbeat *heartbeat_copy_backlog(const Tally__Heartbeat *heartbeat) {
+  Tally__Heartbeat only = TALLY__HEARTBEAT__INIT;
+  only.n_backlog = heartbeat->n_backlog < MEMBERSHIP_MAX_BACKLOG_HINTS
+                       ? heartbeat->n_backlog
+                       : MEMBERSHIP_MAX_BACKLOG_HINTS;
+  only.backlog = heartbeat->backlog;
+  size_t size = tally__heartbeat__get_packed_size(&only);
+  uint8_t *buf = malloc(size ? size : 1);
+  if (buf == NULL) return NULL;
+  size_t len = tally__heartbeat__pack(&only, buf);
+  Tally__Heartbeat *copy = tally__heartbeat__unpack(NULL, len, buf);
+  free(buf);
+  return copy;
+}
+
+int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat,
+                              uint64_t wall_ms, uint64_t now_ms) {
+  member_t *member = membership_member(m, heartbeat->worker_id);
+  if (member == NULL) return TALLY_E_NOT_FOUND;
+  Tally__Heartbeat *figures = heartbeat_copy_backlog(heartbeat);
+  if (figures == NULL) return TALLY_E_NOMEM;
+  if (member->figures) tally__heartbeat__free_unpacked(member->figures, NULL);
+  member->figures = figures;
+  member->info.n_backlog = figures->n_backlog;
+  member->info.backlog = figures->backlog;
+  member->info.queued = heartbeat->queued;
+  member->info.live_leases = heartbeat->live_leases;
+  member->info.items = heartbeat->items;
+  member->info.last_heartbeat_ms = wall_ms;
+  member->seen_ms = now_ms;
+  return 0;
+}
+
+int membership_touch(membership_t *m, uint32_t id, uint64_t wall_ms, uint64_t now_ms) {
+  member_t *member = membership_member(m, id);
+  if (member == NULL) return TALLY_E_NOT_FOUND;
+  member->info.last_heartbeat_ms = wall_ms;
+  member->seen_ms = now_ms;
+  return 0;
+}
+
+size_t membership_up_ids(const membership_t *m, uint32_t *ids) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->count; i++)
+    if (m->members[i]->info.state == TALLY__WORKER_STATE__WORKER_UP)
+      ids[n++] = m->members[i]->info.id;
+  return n;
+}
+
+size_t membership_silent_ids(const membership_t *m, uint64_t now_ms, uint64_t timeout_ms,
+                             uint32_t *ids) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->count; i++) {
+    const member_t *member = m->members[i];
+    if (member->info.state == TALLY__WORKER_STATE__WORKER_UP && now_ms > member->seen_ms &&
+        now_ms - member->seen_ms > timeout_ms)
+      ids[n++] = member->info.id;
+  }
+  return n;
+}

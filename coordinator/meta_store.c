@@ -1,0 +1,340 @@
+/* meta_store: coordinator metadata in RocksDB. See meta_store.h. */
+#include "meta_store.h"
+
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tally_error.h"
+
+enum { CF_DEFAULT = 0, CF_PROJECTS, CF_LABELERS, CF_WORKERS, CF_COUNT };
+
+static const char *const cf_names[CF_COUNT] = {"default", "projects", "labelers", "workers"};
+
+#define KEY_FORMAT "format"
+#define KEY_EPOCH "epoch"
+#define KEY_CONFIG_VERSION "config_version"
+#define KEY_NEXT_PROJECT_ID "next_project_id"
+#define KEY_NEXT_WORKER_ID "next_worker_id"
+#define KEY_SLOT_OWNER "slot_owner"
+
+struct meta_store {
+  rocksdb_t *db;
+  rocksdb_options_t *options;
+  rocksdb_column_family_handle_t *cf[CF_COUNT];
+  rocksdb_readoptions_t *read;
+  rocksdb_writeoptions_t *write_sync;
+  char *path;
+  int fail_commits;
+};
+
+struct meta_batch {
+  meta_store_t *store;
+  rocksdb_writebatch_t *batch;
+  int error;
+};
+
+/* ---------------------------------------------------------------- encoding */
+
+static void put_be32(uint8_t *out, uint32_t v) {
+  out[0] = (uint8_t)(v >> 24), out[1] = (uint8_t)(v >> 16);
+  out[2] = (uint8_t)(v >> 8), out[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *in) {
+  return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
+static void put_be64(uint8_t *out, uint64_t v) {
+  put_be32(out, (uint32_t)(v >> 32));
+  put_be32(out + 4, (uint32_t)v);
+}
+
+static uint64_t get_be64(const uint8_t *in) {
+  return (uint64_t)get_be32(in) << 32 | get_be32(in + 4);
+}
+
+/* ---------------------------------------------------------------- open */
+
+/* Logs a RocksDB error, frees it and returns TALLY_E_STORAGE. */
+static int storage_error(const char *what, const char *path, char *err) {
+  log_error("metadata store %s: %s failed: %s", path, what, err ? err : "unknown error");
+  rocksdb_free(err);
+  return TALLY_E_STORAGE;
+}
+
+/* Reads the default-CF value at `key`. Returns 1 with *value (rocksdb_free)
+ * and *len, 0 when absent, or TALLY_E_STORAGE. */
+static int meta_store_get(meta_store_t *s, const char *key, char **value, size_t *len) {
+  char *err = NULL;
+  *value = rocksdb_get_cf(s->db, s->read, s->cf[CF_DEFAULT], key, strlen(key), len, &err);
+  if (err != NULL) return storage_error("read", s->path, err);
+  return *value != NULL;
+}
+
+/* Writes the format version of a fresh store, or checks that of an old one. */
+static int meta_store_check_format(meta_store_t *s) {
+  char *value = NULL;
+  size_t len = 0;
+  int rc = meta_store_get(s, KEY_FORMAT, &value, &len);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    uint32_t format = len == 4 ? get_be32((const uint8_t *)value) : 0;
+    rocksdb_free(value);
+    if (format == META_FORMAT_VERSION) return 0;
+    log_error("metadata store %s has format version %u; this build reads version %u", s->path,
+              format, META_FORMAT_VERSION);
+    return TALLY_E_STORAGE;
+  }
+  uint8_t buf[4];
+  char *err = NULL;
+  put_be32(buf, META_FORMAT_VERSION);
+  rocksdb_put_cf(s->db, s->write_sync, s->cf[CF_DEFAULT], KEY_FORMAT, strlen(KEY_FORMAT),
+                 (const char *)buf, sizeof buf, &err);
+  if (err != NULL) return storage_error("write of the format version", s->path, err);
+  return 0;
+}
+
+int meta_store_open(meta_store_t **out, const char *path) {
+  *out = NULL;
+  meta_store_t *s = calloc(1, sizeof *s);
+  if (s == NULL || (s->path = strdup(path)) == NULL) {
+    free(s);
+    return TALLY_E_NOMEM;
+  }
+  s->options = rocksdb_options_create();
+  rocksdb_options_set_create_if_missing(s->options, 1);
+  rocksdb_options_set_create_missing_column_families(s->options, 1);
+  rocksdb_options_set_keep_log_file_num(s->options, 4);
+  s->read = rocksdb_readoptions_create();
+  s->write_sync = rocksdb_writeoptions_create();
+  rocksdb_writeoptions_set_sync(s->write_sync, 1);
+
+  const rocksdb_options_t *cf_options[CF_COUNT];
+  for (int i = 0; i < CF_COUNT; i++) cf_options[i] = s->options;
+  char *err = NULL;
+  s->db = rocksdb_open_column_families(s->options, path, CF_COUNT, cf_names, cf_options, s->cf,
+                                       &err);
+  int rc = err ? storage_error("open", path, err) : meta_store_check_format(s);
+  if (rc < 0) {
+    meta_store_close(&s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void meta_store_close(meta_store_t **store) {
+  if (store == NULL || *store == NULL) return;
+  meta_store_t *s = *store;
+  *store = NULL;
+  if (s->db != NULL) {
+    for (int i = 0; i < CF_COUNT; i++)
+      if (s->cf[i] != NULL) rocksdb_column_family_handle_destroy(s->cf[i]);
+    rocksdb_close(s->db);
+  }
+  rocksdb_writeoptions_destroy(s->write_sync);
+  rocksdb_readoptions_destroy(s->read);
+  rocksdb_options_destroy(s->options);
+  free(s->path);
+  free(s);
+}
+
+void meta_store_fail_commits(meta_store_t *store, int count) { store->fail_commits = count; }
+
+/* ---------------------------------------------------------------- load */
+
+/* Reads one fixed-size counter into `out` (size bytes); absent leaves it. */
+static int meta_store_load_value(meta_store_t *s, const char *key, uint8_t *out, size_t size) {
+  char *value = NULL;
+  size_t len = 0;
+  int rc = meta_store_get(s, key, &value, &len);
+  if (rc <= 0) return rc;
+  if (len != size) {
+    log_error("metadata store %s: key '%s' holds %zu bytes, expected %zu", s->path, key, len,
+              size);
+    rocksdb_free(value);
+    return TALLY_E_STORAGE;
+  }
+  memcpy(out, value, size);
+  rocksdb_free(value);
+  return 1;
+}
+
+static int meta_store_load_u64(meta_store_t *s, const char *key, uint64_t *out) {
+  uint8_t buf[8];
+  int rc = meta_store_load_value(s, key, buf, sizeof buf);
+  if (rc == 1) *out = get_be64(buf);
+  return rc < 0 ? rc : 0;
+}
+
+static int meta_store_load_u32(meta_store_t *s, const char *key, uint32_t *out) {
+  uint8_t buf[4];
+  int rc = meta_store_load_value(s, key, buf, sizeof buf);
+  if (rc == 1) *out = get_be32(buf);
+  return rc < 0 ? rc : 0;
+}
+
+int meta_store_load_counters(meta_store_t *s, meta_counters_t *c) {
+  uint8_t owners[TALLY_SLOT_COUNT * 4];
+  memset(c, 0, sizeof *c);
+  c->next_project_id = 1;
+  c->next_worker_id = 1;
+  int rc = meta_store_load_u64(s, KEY_EPOCH, &c->epoch);
+  if (rc == 0) rc = meta_store_load_u64(s, KEY_CONFIG_VERSION, &c->config_version);
+  if (rc == 0) rc = meta_store_load_u32(s, KEY_NEXT_PROJECT_ID, &c->next_project_id);
+  if (rc == 0) rc = meta_store_load_u32(s, KEY_NEXT_WORKER_ID, &c->next_worker_id);
+  if (rc < 0) return rc;
+  rc = meta_store_load_value(s, KEY_SLOT_OWNER, owners, sizeof owners);
+  if (rc < 0) return rc;
+  if (rc == 1)
+    for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++)
+      c->slot_owner[slot] = get_be32(owners + 4 * slot);
+  return 0;
+}
+
+static const ProtobufCMessageDescriptor *const kind_descriptor[] = {
+    [META_PROJECTS] = &tally__project__descriptor,
+    [META_LABELERS] = &tally__labeler__descriptor,
+    [META_WORKERS] = &tally__worker_info__descriptor,
+};
+
+/* True when the record's identity matches the key it is stored under. */
+static int record_matches_key(meta_kind_t kind, const ProtobufCMessage *record, const char *key,
+                              size_t key_len) {
+  const char *name = NULL;
+  if (kind == META_WORKERS)
+    return key_len == 4 &&
+           get_be32((const uint8_t *)key) == ((const Tally__WorkerInfo *)record)->id;
+  name = kind == META_PROJECTS ? ((const Tally__Project *)record)->name
+                               : ((const Tally__Labeler *)record)->id;
+  return strlen(name) == key_len && memcmp(name, key, key_len) == 0;
+}
+
+int meta_store_load(meta_store_t *s, meta_kind_t kind, meta_record_fn fn, void *user) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->read, s->cf[CF_PROJECTS + kind]);
+  int rc = 0;
+  for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t key_len = 0, len = 0;
+    const char *key = rocksdb_iter_key(it, &key_len);
+    const char *value = rocksdb_iter_value(it, &len);
+    ProtobufCMessage *record =
+        protobuf_c_message_unpack(kind_descriptor[kind], NULL, len, (const uint8_t *)value);
+    if (record == NULL || !record_matches_key(kind, record, key, key_len)) {
+      log_error("metadata store %s: corrupt %s record (%zu byte key)", s->path,
+                cf_names[CF_PROJECTS + kind], key_len);
+      if (record) protobuf_c_message_free_unpacked(record, NULL);
+      rc = TALLY_E_STORAGE;
+      break;
+    }
+    rc = fn(user, record);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  rocksdb_iter_destroy(it);
+  if (err != NULL) return storage_error("scan", s->path, err);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+int meta_batch_new(meta_store_t *store, meta_batch_t **out) {
+  *out = calloc(1, sizeof **out);
+  if (*out == NULL) return TALLY_E_NOMEM;
+  (*out)->store = store;
+  (*out)->batch = rocksdb_writebatch_create();
+  return 0;
+}
+
+void meta_batch_destroy(meta_batch_t **batch) {
+  if (batch == NULL || *batch == NULL) return;
+  rocksdb_writebatch_destroy((*batch)->batch);
+  free(*batch);
+  *batch = NULL;
+}
+
+static void meta_batch_put(meta_batch_t *b, int cf, const void *key, size_t key_len,
+                           const void *value, size_t len) {
+  rocksdb_writebatch_put_cf(b->batch, b->store->cf[cf], key, key_len, value, len);
+}
+
+/* Serializes `message` into the batch under `key` of column family `cf`. */
+static void meta_batch_put_message(meta_batch_t *b, int cf, const void *key, size_t key_len,
+                                   const ProtobufCMessage *message) {
+  size_t size = protobuf_c_message_get_packed_size(message);
+  uint8_t *buf = malloc(size ? size : 1);
+  if (buf == NULL) {
+    b->error = TALLY_E_NOMEM;
+    return;
+  }
+  size_t len = protobuf_c_message_pack(message, buf);
+  meta_batch_put(b, cf, key, key_len, buf, len);
+  free(buf);
+}
+
+void meta_batch_put_project(meta_batch_t *b, const Tally__Project *project) {
+  meta_batch_put_message(b, CF_PROJECTS, project->name, strlen(project->name), &project->base);
+}
+
+void meta_batch_put_labeler(meta_batch_t *b, const Tally__Labeler *labeler) {
+  meta_batch_put_message(b, CF_LABELERS, labeler->id, strlen(labeler->id), &labeler->base);
+}
+
+void meta_batch_put_worker(meta_batch_t *b, const Tally__WorkerInfo *worker) {
+  Tally__WorkerInfo stored = TALLY__WORKER_INFO__INIT;
+  uint8_t key[4];
+  stored.id = worker->id;
+  stored.endpoint = worker->endpoint;
+  stored.state = worker->state;
+  put_be32(key, worker->id);
+  meta_batch_put_message(b, CF_WORKERS, key, sizeof key, &stored.base);
+}
+
+static void meta_batch_put_u64(meta_batch_t *b, const char *key, uint64_t v) {
+  uint8_t buf[8];
+  put_be64(buf, v);
+  meta_batch_put(b, CF_DEFAULT, key, strlen(key), buf, sizeof buf);
+}
+
+static void meta_batch_put_u32(meta_batch_t *b, const char *key, uint32_t v) {
+  uint8_t buf[4];
+  put_be32(buf, v);
+  meta_batch_put(b, CF_DEFAULT, key, strlen(key), buf, sizeof buf);
+}
+
+void meta_batch_put_epoch(meta_batch_t *b, uint64_t epoch) {
+  meta_batch_put_u64(b, KEY_EPOCH, epoch);
+}
+
+void meta_batch_put_config_version(meta_batch_t *b, uint64_t version) {
+  meta_batch_put_u64(b, KEY_CONFIG_VERSION, version);
+}
+
+void meta_batch_put_next_project_id(meta_batch_t *b, uint32_t id) {
+  meta_batch_put_u32(b, KEY_NEXT_PROJECT_ID, id);
+}
+
+void meta_batch_put_next_worker_id(meta_batch_t *b, uint32_t id) {
+  meta_batch_put_u32(b, KEY_NEXT_WORKER_ID, id);
+}
+
+void meta_batch_put_slot_owners(meta_batch_t *b, const uint32_t *owners) {
+  uint8_t buf[TALLY_SLOT_COUNT * 4];
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) put_be32(buf + 4 * slot, owners[slot]);
+  meta_batch_put(b, CF_DEFAULT, KEY_SLOT_OWNER, strlen(KEY_SLOT_OWNER), buf, sizeof buf);
+}
+
+int meta_batch_commit(meta_batch_t *b) {
+  meta_store_t *s = b->store;
+  if (b->error < 0) return b->error;
+  if (s->fail_commits > 0) {
+    s->fail_commits--;
+    log_error("metadata store %s: write failed (injected failure)", s->path);
+    return TALLY_E_STORAGE;
+  }
+  char *err = NULL;
+  rocksdb_write(s->db, s->write_sync, b->batch, &err);
+  if (err != NULL) return storage_error("synced write", s->path, err);
+  return 0;
+}

@@ -1,0 +1,111 @@
+/* meta_store: the coordinator's durable metadata, one RocksDB at DIR/meta.
+ *
+ * Records are protobuf-serialized messages of proto/tally.proto. Every
+ * change of one request goes into one meta_batch_t, written atomically with
+ * a synced WAL (meta_batch_commit) before the request is acknowledged.
+ *
+ * On-disk format, version 1 (META_FORMAT_VERSION)
+ * -----------------------------------------------
+ * Column family "default": cluster counters under fixed ASCII keys, values
+ * big-endian:
+ *   "format"           u32  META_FORMAT_VERSION, written when the store is created
+ *   "epoch"            u64  cluster map epoch
+ *   "config_version"   u64  bumped by every project or labeler change
+ *   "next_project_id"  u32  next project id to hand out (ids start at 1, never reused)
+ *   "next_worker_id"   u32  next worker id to hand out (ids start at 1, never reused)
+ *   "slot_owner"       TALLY_SLOT_COUNT x u32, the owning worker id per slot
+ *                      in slot order (0 = unassigned)
+ * A counter key that is absent reads as its initial value (0, 0, 1, 1, all
+ * slots unassigned).
+ * Column family "projects": key = project name (its bytes, no terminator),
+ *   value = tally.Project as stored (id, defaults and created_ms filled in).
+ * Column family "labelers": key = labeler id, value = tally.Labeler.
+ * Column family "workers":  key = worker id as u32 big-endian, value =
+ *   tally.WorkerInfo with only id, endpoint and state set (heartbeat figures
+ *   live in memory).
+ *
+ * Changing the format: never change the meaning of an existing key or
+ * value in place. Bump META_FORMAT_VERSION, describe the new layout here and
+ * keep the old one below it, and make meta_store_open() upgrade a store of
+ * the previous version in one atomic batch that also rewrites "format". A
+ * store whose format this build does not know is refused at open (STORAGE),
+ * so an old binary never misreads a newer store.
+ */
+#ifndef TALLY_COORDINATOR_META_STORE_H
+#define TALLY_COORDINATOR_META_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slot.h"
+#include "tally.pb-c.h"
+
+#define META_FORMAT_VERSION 1u
+
+typedef struct meta_store meta_store_t;
+typedef struct meta_batch meta_batch_t;
+
+/* The counters of the "default" column family. */
+typedef struct {
+  uint64_t epoch;
+  uint64_t config_version;
+  uint32_t next_project_id;
+  uint32_t next_worker_id;
+  uint32_t slot_owner[TALLY_SLOT_COUNT];
+} meta_counters_t;
+
+/* Which record column family to read. */
+typedef enum { META_PROJECTS = 0, META_LABELERS = 1, META_WORKERS = 2 } meta_kind_t;
+
+/* Receives one stored record, in key order, and takes ownership of it (free
+ * with protobuf_c_message_free_unpacked). The record is a Tally__Project,
+ * Tally__Labeler or Tally__WorkerInfo according to the kind. A negative
+ * return stops the load and is returned by meta_store_load(). */
+typedef int (*meta_record_fn)(void *user, ProtobufCMessage *record);
+
+/* Opens (creating when missing) the store in directory `path`; the parent
+ * directory must exist. *out is the caller's (meta_store_close). Errors:
+ * TALLY_E_STORAGE (RocksDB refused: locked by another process, corrupt, or
+ * an unknown format version; the reason is logged), TALLY_E_NOMEM. */
+int meta_store_open(meta_store_t **out, const char *path);
+
+/* Closes the database; safe on NULL; sets *store NULL. */
+void meta_store_close(meta_store_t **store);
+
+/* Reads the counters. Errors: TALLY_E_STORAGE (read failed or a value has
+ * the wrong size; logged). */
+int meta_store_load_counters(meta_store_t *store, meta_counters_t *counters);
+
+/* Hands every record of `kind` to `fn` in key order (projects and labelers:
+ * by name; workers: by id). Returns 0, fn's negative result, or
+ * TALLY_E_STORAGE when a record does not decode or does not match its key
+ * (logged). */
+int meta_store_load(meta_store_t *store, meta_kind_t kind, meta_record_fn fn, void *user);
+
+/* Fault injection for tests: the next `count` commits fail with
+ * TALLY_E_STORAGE and write nothing. */
+void meta_store_fail_commits(meta_store_t *store, int count);
+
+/* A new empty batch on `store`. Errors: TALLY_E_NOMEM. */
+int meta_batch_new(meta_store_t *store, meta_batch_t **out);
+
+/* Frees the batch (unwritten changes are dropped); safe on NULL. */
+void meta_batch_destroy(meta_batch_t **batch);
+
+/* Adds a change to the batch. Nothing is written before meta_batch_commit();
+ * an allocation failure here is remembered and returned by the commit. */
+void meta_batch_put_project(meta_batch_t *batch, const Tally__Project *project);
+void meta_batch_put_labeler(meta_batch_t *batch, const Tally__Labeler *labeler);
+void meta_batch_put_worker(meta_batch_t *batch, const Tally__WorkerInfo *worker);
+void meta_batch_put_epoch(meta_batch_t *batch, uint64_t epoch);
+void meta_batch_put_config_version(meta_batch_t *batch, uint64_t version);
+void meta_batch_put_next_project_id(meta_batch_t *batch, uint32_t id);
+void meta_batch_put_next_worker_id(meta_batch_t *batch, uint32_t id);
+void meta_batch_put_slot_owners(meta_batch_t *batch, const uint32_t *owners);
+
+/* Writes the batch atomically with sync=true. Returns 0 once it is durable,
+ * TALLY_E_NOMEM (a put failed; nothing written) or TALLY_E_STORAGE (RocksDB
+ * failed; logged; nothing acknowledged). The batch may be destroyed after. */
+int meta_batch_commit(meta_batch_t *batch);
+
+#endif

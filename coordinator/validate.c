@@ -1,0 +1,218 @@
+/* validate: name and record rules. See validate.h. */
+#include "validate.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tally_error.h"
+
+#define QUOTE_BYTES 64u
+#define QUOTE_SIZE (QUOTE_BYTES * 4u + 8u)
+
+/* Writes the formatted reason and returns TALLY_E_INVALID_ARGUMENT. */
+__attribute__((format(printf, 3, 4))) static int invalid(char *why, size_t why_size,
+                                                         const char *fmt, ...) {
+  if (why != NULL && why_size > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+  }
+  return TALLY_E_INVALID_ARGUMENT;
+}
+
+void validate_quote(const char *text, char *out, size_t out_size) {
+  static const char hex[] = "0123456789abcdef";
+  size_t used = 0, i = 0;
+  if (out_size == 0) return;
+  for (; text[i] != '\0' && i < QUOTE_BYTES; i++) {
+    unsigned char c = (unsigned char)text[i];
+    int plain = c >= 0x20 && c < 0x7f;
+    size_t need = plain ? 1 : 4;
+    if (used + need + 4 > out_size) break;
+    if (plain) {
+      out[used++] = (char)c;
+    } else {
+      out[used++] = '\\';
+      out[used++] = 'x';
+      out[used++] = hex[c >> 4];
+      out[used++] = hex[c & 15];
+    }
+  }
+  if (text[i] != '\0' && used + 4 <= out_size) {
+    memcpy(out + used, "...", 3);
+    used += 3;
+  }
+  out[used] = '\0';
+}
+
+/* Checks a name made of [A-Za-z0-9] plus the characters in `extra`. */
+static int validate_token(const char *what, const char *value, size_t max, const char *extra,
+                          const char *allowed_text, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  size_t len = strlen(value);
+  if (len == 0) return invalid(why, why_size, "%s is empty", what);
+  validate_quote(value, quoted, sizeof quoted);
+  if (len > max)
+    return invalid(why, why_size, "%s '%s' is longer than %zu characters", what, quoted, max);
+  for (size_t i = 0; i < len; i++) {
+    char c = value[i];
+    int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             strchr(extra, c) != NULL;
+    if (!ok)
+      return invalid(why, why_size, "%s '%s' may only contain %s", what, quoted, allowed_text);
+  }
+  return 0;
+}
+
+int validate_project_name(const char *name, char *why, size_t why_size) {
+  return validate_token("project name", name, VALIDATE_MAX_NAME, "_.-",
+                        "letters, digits, '_', '.' and '-'", why, why_size);
+}
+
+int validate_market(const char *market, char *why, size_t why_size) {
+  return validate_token("market", market, VALIDATE_MAX_MARKET, "_-",
+                        "letters, digits, '_' and '-'", why, why_size);
+}
+
+int validate_labeler_id(const char *id, char *why, size_t why_size) {
+  return validate_token("labeler id", id, VALIDATE_MAX_NAME, "_.@-",
+                        "letters, digits, '_', '.', '@' and '-'", why, why_size);
+}
+
+/* Decodes one UTF-8 sequence at s; returns its length (1-4) and the code
+ * point, or 0 when the bytes are not valid UTF-8 (overlong, surrogate, out of
+ * range, truncated). */
+static size_t utf8_decode(const unsigned char *s, uint32_t *code_point) {
+  size_t len;
+  uint32_t cp, min;
+  if (s[0] < 0x80) {
+    *code_point = s[0];
+    return 1;
+  } else if ((s[0] & 0xe0) == 0xc0) {
+    len = 2, cp = s[0] & 0x1f, min = 0x80;
+  } else if ((s[0] & 0xf0) == 0xe0) {
+    len = 3, cp = s[0] & 0x0f, min = 0x800;
+  } else if ((s[0] & 0xf8) == 0xf0) {
+    len = 4, cp = s[0] & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  *code_point = cp;
+  return len;
+}
+
+int validate_label(const char *label, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  const unsigned char *s = (const unsigned char *)label;
+  size_t len = strlen(label), characters = 0;
+  if (len == 0) return invalid(why, why_size, "label is empty");
+  validate_quote(label, quoted, sizeof quoted);
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = utf8_decode(s + i, &cp);
+    if (n == 0) return invalid(why, why_size, "label '%s' is not valid UTF-8", quoted);
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
+      return invalid(why, why_size, "label '%s' contains a control character", quoted);
+    i += n;
+    characters++;
+  }
+  if (characters > VALIDATE_MAX_NAME)
+    return invalid(why, why_size, "label '%s' is longer than %u characters", quoted,
+                   VALIDATE_MAX_NAME);
+  if (label[0] == ' ' || label[len - 1] == ' ')
+    return invalid(why, why_size, "label '%s' starts or ends with a space", quoted);
+  return 0;
+}
+
+int validate_endpoint(const char *endpoint, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  size_t len = strlen(endpoint);
+  if (len == 0) return invalid(why, why_size, "endpoint is empty");
+  validate_quote(endpoint, quoted, sizeof quoted);
+  if (len > VALIDATE_MAX_ENDPOINT)
+    return invalid(why, why_size, "endpoint '%s' is longer than %u characters", quoted,
+                   VALIDATE_MAX_ENDPOINT);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)endpoint[i];
+    if (c <= 0x20 || c >= 0x7f)
+      return invalid(why, why_size, "endpoint '%s' contains a space or non-ASCII byte", quoted);
+  }
+  if (strstr(endpoint, "://") == NULL)
+    return invalid(why, why_size, "endpoint '%s' is not of the form transport://address",
+                   quoted);
+  return 0;
+}
+
+typedef int (*item_check_fn)(const char *value, char *why, size_t why_size);
+
+/* Checks a list of names: each valid, unique, at most VALIDATE_MAX_LIST.
+ * `what` is the singular noun ("label"), used in messages. */
+static int validate_list(const char *what, char *const *items, size_t count, int may_be_empty,
+                         item_check_fn check, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  if (count == 0 && !may_be_empty) return invalid(why, why_size, "%s list is empty", what);
+  if (count > VALIDATE_MAX_LIST)
+    return invalid(why, why_size, "too many %ss: %zu (at most %u)", what, count,
+                   VALIDATE_MAX_LIST);
+  for (size_t i = 0; i < count; i++) {
+    int rc = check(items[i], why, why_size);
+    if (rc < 0) return rc;
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(items[i], items[j]) == 0) {
+        validate_quote(items[i], quoted, sizeof quoted);
+        return invalid(why, why_size, "duplicate %s '%s'", what, quoted);
+      }
+    }
+  }
+  return 0;
+}
+
+int validate_project(Tally__Project *project, char *why, size_t why_size) {
+  int rc = validate_project_name(project->name, why, why_size);
+  if (rc == 0)
+    rc = validate_list("label", project->labels, project->n_labels, 0, validate_label, why,
+                       why_size);
+  if (rc == 0)
+    rc = validate_list("market", project->markets, project->n_markets, 0, validate_market, why,
+                       why_size);
+  if (rc < 0) return rc;
+  if (project->lease_seconds > PROJECT_MAX_LEASE_SECONDS)
+    return invalid(why, why_size, "lease_seconds %u is out of range (1..%u, 0 for %u)",
+                   project->lease_seconds, PROJECT_MAX_LEASE_SECONDS,
+                   PROJECT_DEFAULT_LEASE_SECONDS);
+  if (!(project->audit_rate >= 0.0 && project->audit_rate <= 1.0))
+    return invalid(why, why_size, "audit_rate %g is out of range (0..1)", project->audit_rate);
+  if (project->overlap > PROJECT_MAX_OVERLAP)
+    return invalid(why, why_size, "overlap %u is out of range (1..%u)", project->overlap,
+                   PROJECT_MAX_OVERLAP);
+  if (project->lease_seconds == 0) project->lease_seconds = PROJECT_DEFAULT_LEASE_SECONDS;
+  if (project->overlap == 0) project->overlap = PROJECT_DEFAULT_OVERLAP;
+  if (project->sla_seconds == 0) project->sla_seconds = PROJECT_DEFAULT_SLA_SECONDS;
+  return 0;
+}
+
+int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  int rc = validate_labeler_id(labeler->id, why, why_size);
+  if (rc < 0) return rc;
+  validate_quote(labeler->id, quoted, sizeof quoted);
+  if (labeler->roles == 0 || (labeler->roles & ~(uint32_t)LABELER_ALL_ROLES) != 0)
+    return invalid(why, why_size,
+                   "labeler '%s' has roles %u; roles must be a non-empty set of LABELER(1), "
+                   "AUDITOR(2), LEAD(4), MANAGER(8)",
+                   quoted, labeler->roles);
+  int manager = (labeler->roles & TALLY__ROLE__ROLE_MANAGER) != 0;
+  if (labeler->n_markets == 0 && !manager)
+    return invalid(why, why_size, "labeler '%s' has no markets (only managers may have none)",
+                   quoted);
+  return validate_list("market", labeler->markets, labeler->n_markets, 1, validate_market, why,
+                       why_size);
+}

@@ -1,0 +1,62 @@
+/* validate: the rules for names and records the coordinator accepts.
+ *
+ * Everything here checks input that came from outside the process (a
+ * request, a flag), so failures are answers, never asserts. Each function
+ * returns 0 or TALLY_E_INVALID_ARGUMENT and then writes a one-line reason
+ * into why[why_size] that names the offending value, quoted and made safe by
+ * validate_quote(). The rules:
+ *
+ *   project name   1-64 characters of [A-Za-z0-9_.-]
+ *   label          1-64 characters (UTF-8 code points), valid UTF-8, no
+ *                  control characters, no leading or trailing space
+ *   market         1-32 characters of [A-Za-z0-9_-]
+ *   labeler id     1-64 characters of [A-Za-z0-9_.@-]
+ *   endpoint       1-255 printable ASCII characters containing "://"
+ */
+#ifndef TALLY_COORDINATOR_VALIDATE_H
+#define TALLY_COORDINATOR_VALIDATE_H
+
+#include <stddef.h>
+
+#include "tally.pb-c.h"
+
+#define VALIDATE_MAX_NAME 64u      /* project names, labels, labeler ids */
+#define VALIDATE_MAX_MARKET 32u
+#define VALIDATE_MAX_LIST 64u      /* labels or markets of one record */
+#define VALIDATE_MAX_ENDPOINT 255u
+
+#define PROJECT_DEFAULT_LEASE_SECONDS 300u
+#define PROJECT_MAX_LEASE_SECONDS 86400u
+#define PROJECT_DEFAULT_OVERLAP 1u
+#define PROJECT_MAX_OVERLAP 16u
+#define PROJECT_DEFAULT_SLA_SECONDS 86400u
+
+#define LABELER_ALL_ROLES                                                  \
+  (TALLY__ROLE__ROLE_LABELER | TALLY__ROLE__ROLE_AUDITOR | TALLY__ROLE__ROLE_LEAD | \
+   TALLY__ROLE__ROLE_MANAGER)
+
+int validate_project_name(const char *name, char *why, size_t why_size);
+int validate_label(const char *label, char *why, size_t why_size);
+int validate_market(const char *market, char *why, size_t why_size);
+int validate_labeler_id(const char *id, char *why, size_t why_size);
+int validate_endpoint(const char *endpoint, char *why, size_t why_size);
+
+/* Checks a project as sent in project_create and applies the defaults in
+ * place (lease_seconds 0 -> 300, overlap 0 -> 1, sla_seconds 0 -> 86400).
+ * Also checks: labels non-empty, unique, at most 64; markets non-empty,
+ * unique, at most 64; lease_seconds <= 86400; audit_rate in [0, 1];
+ * overlap <= 16. Does not look at id or created_ms (the coordinator sets
+ * them). */
+int validate_project(Tally__Project *project, char *why, size_t why_size);
+
+/* Checks a labeler as sent in labeler_add: id, roles a non-zero subset of
+ * LABELER|AUDITOR|LEAD|MANAGER, markets valid and unique, at most 64, and
+ * non-empty unless the labeler is a manager. */
+int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size);
+
+/* Copies at most 64 bytes of `text` into out[out_size] for use inside an
+ * error message: printable ASCII is kept, every other byte becomes \xNN, and
+ * "..." marks a cut. The result is always valid UTF-8 and NUL-terminated. */
+void validate_quote(const char *text, char *out, size_t out_size);
+
+#endif

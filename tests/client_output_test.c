@@ -1,0 +1,142 @@
+/* client_output_test: CSV quoting (RFC 4180), aligned tables and the small
+ * formatting helpers of client/output.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "output.h"
+
+/* Runs fn on a memory stream and returns what it wrote (caller frees). */
+static char *capture_csv_field(const char *field) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  output_csv_field(f, field);
+  fclose(f);
+  return buf;
+}
+
+static void expect_field(const char *in, const char *want) {
+  char *got = capture_csv_field(in);
+  CHECK(strcmp(got, want) == 0);
+  if (strcmp(got, want) != 0) fprintf(stderr, "  csv(%s) = [%s], want [%s]\n", in, got, want);
+  free(got);
+}
+
+static void test_csv_quoting(void) {
+  expect_field("plain", "plain");
+  expect_field("", "");
+  expect_field(NULL, "");
+  expect_field("with space", "with space");
+  expect_field("a,b", "\"a,b\"");
+  expect_field("say \"hi\"", "\"say \"\"hi\"\"\"");
+  expect_field("\"", "\"\"\"\"");
+  expect_field("two\nlines", "\"two\nlines\"");
+  expect_field("cr\rhere", "\"cr\rhere\"");
+  expect_field("日本語", "日本語");
+}
+
+static void test_csv_table(void) {
+  static const char *const headers[] = {"id", "labels", "note"};
+  output_table_t *t = output_table_new(3, headers);
+  output_table_cell(t, "1");
+  output_table_cell(t, "ok,spam");
+  output_table_cell(t, "he said \"no\"");
+  output_table_cellf(t, "%d", 2);
+  output_table_cell(t, "abuse");
+  output_table_cell(t, NULL);
+  CHECK(output_table_rows(t) == 2);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK(output_table_print(t, OUTPUT_CSV, f) == 0);
+  fclose(f);
+  const char *want = "id,labels,note\r\n1,\"ok,spam\",\"he said \"\"no\"\"\"\r\n2,abuse,\r\n";
+  CHECK(strcmp(buf, want) == 0);
+  if (strcmp(buf, want) != 0) fprintf(stderr, "  got [%s]\n", buf);
+  free(buf);
+  output_table_free(&t);
+  output_table_free(&t); /* safe twice */
+  CHECK(t == NULL);
+}
+
+static void test_text_table(void) {
+  static const char *const headers[] = {"NAME", "MARKET", "N"};
+  output_table_t *t = output_table_new(3, headers);
+  output_table_cell(t, "ana");
+  output_table_cell(t, "es");
+  output_table_cell(t, "10");
+  output_table_cell(t, "jōsé");
+  output_table_cell(t, "ja");
+  output_table_cell(t, "7");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK(output_table_print(t, OUTPUT_TABLE, f) == 0);
+  fclose(f);
+  /* Columns padded by display width (code points), two spaces apart; the
+   * last column is not padded. */
+  const char *want =
+      "NAME  MARKET  N\n"
+      "ana   es      10\n"
+      "jōsé  ja      7\n";
+  CHECK(strcmp(buf, want) == 0);
+  if (strcmp(buf, want) != 0) fprintf(stderr, "  got [%s]\n", buf);
+  free(buf);
+  output_table_free(&t);
+  /* An empty table prints its header. */
+  t = output_table_new(3, headers);
+  f = open_memstream(&buf, &len);
+  output_table_print(t, OUTPUT_CSV, f);
+  fclose(f);
+  CHECK(strcmp(buf, "NAME,MARKET,N\r\n") == 0);
+  free(buf);
+  output_table_free(&t);
+}
+
+static void test_helpers(void) {
+  output_format_t fmt;
+  CHECK(output_format_parse("json", &fmt) == 0 && fmt == OUTPUT_JSON);
+  CHECK(output_format_parse("csv", &fmt) == 0 && fmt == OUTPUT_CSV);
+  CHECK(output_format_parse("table", &fmt) == 0 && fmt == OUTPUT_TABLE);
+  CHECK(output_format_parse("yaml", &fmt) == -1);
+  const char *v[] = {"a", "b", "c"};
+  char *joined = output_join(v, 3, ", ");
+  CHECK(strcmp(joined, "a, b, c") == 0);
+  free(joined);
+  joined = output_join(v, 0, ",");
+  CHECK(strcmp(joined, "") == 0);
+  free(joined);
+  char buf[64];
+  output_time(0, buf, sizeof buf);
+  CHECK(strcmp(buf, "-") == 0);
+  output_time(1700000000123ull, buf, sizeof buf);
+  CHECK(strcmp(buf, "2023-11-14T22:13:20Z") == 0);
+  output_duration(850, buf, sizeof buf);
+  CHECK(strcmp(buf, "850ms") == 0);
+  output_duration(12345, buf, sizeof buf);
+  CHECK(strcmp(buf, "12.3s") == 0);
+  output_duration(303000, buf, sizeof buf);
+  CHECK(strcmp(buf, "5m03s") == 0);
+  output_duration(7500000, buf, sizeof buf);
+  CHECK(strcmp(buf, "2h05m") == 0);
+  /* One JSON document, newline-terminated. */
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  CHECK(output_json(json_pack("{s:o}", "task", json_null()), f) == 0);
+  fclose(f);
+  json_t *back = json_loads(out, 0, NULL);
+  CHECK(back && json_is_null(json_object_get(back, "task")) && out[len - 1] == '\n');
+  json_decref(back);
+  free(out);
+}
+
+int main(void) {
+  check_deadline(30, NULL);
+  test_csv_quoting();
+  test_csv_table();
+  test_text_table();
+  test_helpers();
+  return check_summary();
+}

@@ -1,0 +1,601 @@
+/* client_routing_test: libtally against a fake cluster.
+ *
+ * A thread serves a fake coordinator and two fake workers on loopback ROUTER
+ * sockets. The fake workers own slots according to `owner` (the truth) and
+ * answer MOVED for the others, as real workers do; the fake coordinator hands
+ * out `map_owner`, which tests can make stale. This checks what a real
+ * cluster cannot easily be made to do on demand: misrouted requests, a
+ * coordinator that lags behind, silent workers, unowned slots.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "check.h"
+#include "clock.h"
+#include "slot.h"
+#include "tally.h"
+#include "wire.h"
+
+#define FAKE_WORKERS 2
+
+typedef struct {
+  void *socket;
+  char endpoint[64];
+  uint32_t id;
+  int silent;     /* drop every request */
+  uint32_t tasks; /* leases it can still hand out */
+  uint64_t items, batches, max_batch, submits, moved, leases;
+} fake_worker_t;
+
+static struct {
+  pthread_mutex_t mu;
+  void *ctx;
+  void *coordinator;
+  char coordinator_endpoint[64];
+  fake_worker_t workers[FAKE_WORKERS];
+  uint32_t owner[TALLY_SLOT_COUNT];     /* the truth: worker id */
+  uint32_t map_owner[TALLY_SLOT_COUNT]; /* what the coordinator says */
+  uint64_t epoch, map_requests;
+  int stop;
+  pthread_t thread;
+} F;
+
+static fake_worker_t *worker_by_id(uint32_t id) {
+  for (int i = 0; i < FAKE_WORKERS; i++)
+    if (F.workers[i].id == id) return &F.workers[i];
+  return NULL;
+}
+
+static void send_reply(void *socket, zmq_msg_t *identity, Tally__Envelope *env) {
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  if (wire_encode(env, &buf, &len) != 0) return;
+  zmq_send(socket, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE);
+  zmq_send(socket, buf, len, 0);
+  free(buf);
+}
+
+static void reply_moved(void *socket, zmq_msg_t *identity, uint64_t rid, uint32_t slot) {
+  Tally__Envelope env;
+  Tally__ErrorReply err;
+  wire_error_init(&env, &err, rid, TALLY_E_MOVED, "slot moved");
+  fake_worker_t *owner = worker_by_id(F.owner[slot]);
+  err.slot = slot;
+  err.epoch = F.epoch;
+  err.owner_endpoint = owner ? owner->endpoint : "";
+  send_reply(socket, identity, &env);
+}
+
+static void serve_coordinator(zmq_msg_t *identity, const Tally__Envelope *req) {
+  Tally__Envelope env;
+  if (req->body_case != TALLY__ENVELOPE__BODY_MAP_REQUEST) {
+    Tally__ErrorReply err;
+    wire_error_init(&env, &err, req->request_id, TALLY_E_UNKNOWN_TYPE, NULL);
+    send_reply(F.coordinator, identity, &env);
+    return;
+  }
+  F.map_requests++;
+  Tally__ClusterMap map;
+  Tally__WorkerInfo info[FAKE_WORKERS], *infos[FAKE_WORKERS];
+  tally__cluster_map__init(&map);
+  for (int i = 0; i < FAKE_WORKERS; i++) {
+    tally__worker_info__init(&info[i]);
+    info[i].id = F.workers[i].id;
+    info[i].endpoint = F.workers[i].endpoint;
+    info[i].state = TALLY__WORKER_STATE__WORKER_UP;
+    for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) info[i].slots_owned += F.map_owner[s] == info[i].id;
+    infos[i] = &info[i];
+  }
+  map.epoch = F.epoch;
+  map.slot_count = TALLY_SLOT_COUNT;
+  map.n_workers = FAKE_WORKERS;
+  map.workers = infos;
+  map.n_slot_owner = TALLY_SLOT_COUNT;
+  map.slot_owner = F.map_owner;
+  wire_envelope_init(&env, req->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_MAP;
+  env.map = &map;
+  send_reply(F.coordinator, identity, &env);
+}
+
+static void serve_ingest(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
+  const Tally__IngestBatch *b = req->ingest;
+  Tally__Rejection *rej = calloc(b->n_items + 1, sizeof *rej);
+  Tally__Rejection **rejp = calloc(b->n_items + 1, sizeof *rejp);
+  Tally__IngestReply reply;
+  tally__ingest_reply__init(&reply);
+  for (size_t i = 0; i < b->n_items; i++) {
+    uint32_t slot = slot_of_item(b->project, b->items[i]->id, strlen(b->items[i]->id));
+    if (F.owner[slot] == w->id) {
+      reply.accepted++;
+      continue;
+    }
+    tally__rejection__init(&rej[reply.n_rejected]);
+    rej[reply.n_rejected].index = (uint32_t)i;
+    rej[reply.n_rejected].code = TALLY__ERROR_CODE__MOVED;
+    rej[reply.n_rejected].message = "moved";
+    rejp[reply.n_rejected] = &rej[reply.n_rejected];
+    reply.n_rejected++;
+    w->moved++;
+  }
+  w->items += reply.accepted;
+  w->batches++;
+  if (b->n_items > w->max_batch) w->max_batch = b->n_items;
+  reply.rejected = rejp;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_INGEST_REPLY;
+  env.ingest_reply = &reply;
+  send_reply(w->socket, identity, &env);
+  free(rej);
+  free(rejp);
+}
+
+static void serve_lease(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
+  static char *labels[] = {"ok", "spam"};
+  Tally__LeaseReply reply;
+  Tally__Task task;
+  tally__lease_reply__init(&reply);
+  tally__task__init(&task);
+  w->leases++;
+  if (w->tasks > 0) {
+    w->tasks--;
+    uint32_t slot = 0;
+    while (slot < TALLY_SLOT_COUNT - 1 && F.owner[slot] != w->id) slot++;
+    task.slot = slot;
+    task.lease_id = 1000 + w->leases;
+    task.project = "p";
+    task.item_id = w->id == 1 ? "from-1" : "from-2";
+    task.market = "es";
+    task.content = "{\"sim_truth\":\"spam\"}";
+    task.n_labels = 2;
+    task.labels = labels;
+    task.deadline_ms = clock_now_ms() + 60000;
+    task.priority = 2;
+    reply.has_task = 1;
+    reply.task = &task;
+  }
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
+  env.lease_reply = &reply;
+  send_reply(w->socket, identity, &env);
+}
+
+static void serve_status(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
+  Tally__StatusReply reply;
+  Tally__QueueStatus q[2], *qp[2] = {&q[0], &q[1]};
+  tally__status_reply__init(&reply);
+  for (int i = 0; i < 2; i++) tally__queue_status__init(&q[i]);
+  reply.worker_id = w->id;
+  reply.items = w->items;
+  reply.labels = w->submits;
+  reply.queued = 10 * w->id;
+  q[0].project = "p";
+  q[0].market = "es";
+  q[0].depth = 10 * w->id;
+  q[0].top_priority = w->id;
+  q[1].project = "p";
+  q[1].market = "ja";
+  q[1].depth = 7;
+  reply.n_queues = w->id == 2 ? 2 : 1;
+  reply.queues = qp;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_STATUS_REPLY;
+  env.status_reply = &reply;
+  send_reply(w->socket, identity, &env);
+}
+
+static void serve_worker(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
+  if (w->silent) return;
+  Tally__Envelope env;
+  uint32_t slot = TALLY_SLOT_COUNT;
+  switch (req->body_case) {
+    case TALLY__ENVELOPE__BODY_INGEST: serve_ingest(w, identity, req); return;
+    case TALLY__ENVELOPE__BODY_LEASE: serve_lease(w, identity, req); return;
+    case TALLY__ENVELOPE__BODY_STATUS: serve_status(w, identity, req); return;
+    case TALLY__ENVELOPE__BODY_SUBMIT: slot = req->submit->slot; break;
+    case TALLY__ENVELOPE__BODY_SKIP: slot = req->skip->slot; break;
+    case TALLY__ENVELOPE__BODY_RELEASE: slot = req->release->slot; break;
+    case TALLY__ENVELOPE__BODY_ITEM_GET:
+      slot = slot_of_item(req->item_get->project, req->item_get->item_id, strlen(req->item_get->item_id));
+      break;
+    default: break;
+  }
+  if (slot >= TALLY_SLOT_COUNT || F.owner[slot] != w->id) {
+    w->moved++;
+    reply_moved(w->socket, identity, req->request_id, slot < TALLY_SLOT_COUNT ? slot : 0);
+    return;
+  }
+  wire_envelope_init(&env, req->request_id);
+  Tally__Ack ack;
+  Tally__ItemReply item;
+  if (req->body_case == TALLY__ENVELOPE__BODY_ITEM_GET) {
+    tally__item_reply__init(&item);
+    item.project = req->item_get->project;
+    item.item_id = req->item_get->item_id;
+    item.market = "es";
+    item.overlap = 1;
+    env.body_case = TALLY__ENVELOPE__BODY_ITEM_REPLY;
+    env.item_reply = &item;
+  } else {
+    w->submits++;
+    tally__ack__init(&ack);
+    env.body_case = TALLY__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+  }
+  send_reply(w->socket, identity, &env);
+}
+
+static void serve_one(void *socket) {
+  zmq_msg_t identity, payload;
+  zmq_msg_init(&identity);
+  zmq_msg_init(&payload);
+  if (zmq_msg_recv(&identity, socket, ZMQ_DONTWAIT) < 0 || zmq_msg_recv(&payload, socket, 0) < 0) goto done;
+  Tally__Envelope *req = NULL;
+  if (wire_decode(zmq_msg_data(&payload), zmq_msg_size(&payload), &req, NULL) != 0) goto done;
+  pthread_mutex_lock(&F.mu);
+  if (socket == F.coordinator)
+    serve_coordinator(&identity, req);
+  else
+    for (int i = 0; i < FAKE_WORKERS; i++)
+      if (F.workers[i].socket == socket) serve_worker(&F.workers[i], &identity, req);
+  pthread_mutex_unlock(&F.mu);
+  wire_envelope_free(&req);
+done:
+  zmq_msg_close(&identity);
+  zmq_msg_close(&payload);
+}
+
+static void *serve(void *arg) {
+  (void)arg;
+  zmq_pollitem_t items[1 + FAKE_WORKERS];
+  items[0] = (zmq_pollitem_t){F.coordinator, 0, ZMQ_POLLIN, 0};
+  for (int i = 0; i < FAKE_WORKERS; i++) items[1 + i] = (zmq_pollitem_t){F.workers[i].socket, 0, ZMQ_POLLIN, 0};
+  for (;;) {
+    pthread_mutex_lock(&F.mu);
+    int stop = F.stop;
+    pthread_mutex_unlock(&F.mu);
+    if (stop) return NULL;
+    if (zmq_poll(items, 1 + FAKE_WORKERS, 20) <= 0) continue;
+    for (int i = 0; i < 1 + FAKE_WORKERS; i++)
+      if (items[i].revents & ZMQ_POLLIN) serve_one(items[i].socket);
+  }
+}
+
+static void *bind_router(char *endpoint) {
+  void *s = zmq_socket(F.ctx, ZMQ_ROUTER);
+  int linger = 0;
+  zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+  if (zmq_bind(s, "tcp://127.0.0.1:*") != 0) return NULL;
+  size_t len = 64;
+  zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, endpoint, &len);
+  return s;
+}
+
+/* Slots alternate between the workers; the coordinator knows it. */
+static void fake_start(void) {
+  pthread_mutex_init(&F.mu, NULL);
+  F.ctx = zmq_ctx_new();
+  F.coordinator = bind_router(F.coordinator_endpoint);
+  for (int i = 0; i < FAKE_WORKERS; i++) {
+    F.workers[i].id = (uint32_t)i + 1;
+    F.workers[i].socket = bind_router(F.workers[i].endpoint);
+  }
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) F.owner[s] = F.map_owner[s] = s % 2 ? 2 : 1;
+  F.epoch = 1;
+  pthread_create(&F.thread, NULL, serve, NULL);
+}
+
+static void fake_stop(void) {
+  pthread_mutex_lock(&F.mu);
+  F.stop = 1;
+  pthread_mutex_unlock(&F.mu);
+  pthread_join(F.thread, NULL);
+  zmq_close(F.coordinator);
+  for (int i = 0; i < FAKE_WORKERS; i++) zmq_close(F.workers[i].socket);
+  zmq_ctx_term(F.ctx);
+}
+
+static void lock(void) { pthread_mutex_lock(&F.mu); }
+static void unlock(void) { pthread_mutex_unlock(&F.mu); }
+
+/* ------------------------------------------------------------ tests */
+
+static tally_item_t *make_items(const char *prefix, size_t n, char ***ids_out) {
+  tally_item_t *items = calloc(n, sizeof *items);
+  char **ids = calloc(n, sizeof *ids);
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = malloc(32);
+    snprintf(ids[i], 32, "%s-%zu", prefix, i);
+    items[i] = (tally_item_t){ids[i], "es", 1, "content", NULL};
+  }
+  *ids_out = ids;
+  return items;
+}
+
+static void free_items(tally_item_t *items, char **ids, size_t n) {
+  for (size_t i = 0; i < n; i++) free(ids[i]);
+  free(ids);
+  free(items);
+}
+
+static void test_ingest_split(tally_t *t) {
+  char **ids;
+  size_t n = 2500;
+  tally_item_t *items = make_items("a", n, &ids);
+  items[7].market = ""; /* rejected locally, never sent */
+  tally_ingest_result_t *res = NULL;
+  CHECK(tally_ingest(t, "p", items, n, &res) == 0);
+  CHECK(res && res->count == n && res->accepted == n - 1 && res->rejected == 1 && res->duplicates == 0);
+  if (res) CHECK(res->items[7].code == TALLY_E_INVALID_ARGUMENT && res->items[0].code == 0);
+  uint64_t owned1 = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i != 7) owned1 += slot_of_item("p", ids[i], strlen(ids[i])) % 2 == 0;
+  lock();
+  CHECK_EQ_U64(F.workers[0].items, owned1);
+  CHECK_EQ_U64(F.workers[1].items, n - 1 - owned1);
+  CHECK(F.workers[0].max_batch <= 1000 && F.workers[1].max_batch <= 1000);
+  CHECK(F.workers[0].batches >= 2 && F.workers[1].batches >= 2);
+  CHECK(F.workers[0].moved == 0 && F.workers[1].moved == 0);
+  unlock();
+  tally_free(res);
+  free_items(items, ids, n);
+}
+
+static void test_ingest_moved(tally_t *t) {
+  /* Half the slots change hands; the coordinator knows, the client's map
+   * is stale: misrouted items come back MOVED and are re-sent. */
+  lock();
+  for (uint32_t s = 0; s < 512; s++) F.owner[s] = F.map_owner[s] = 2;
+  F.epoch++;
+  uint64_t maps = F.map_requests, items_before = F.workers[0].items + F.workers[1].items;
+  unlock();
+  char **ids;
+  size_t n = 1200;
+  tally_item_t *items = make_items("b", n, &ids);
+  tally_ingest_result_t *res = NULL;
+  CHECK(tally_ingest(t, "p", items, n, &res) == 0);
+  CHECK(res && res->accepted == n && res->rejected == 0);
+  lock();
+  CHECK(F.map_requests > maps);
+  CHECK(F.workers[0].moved > 0);
+  CHECK_EQ_U64(F.workers[0].items + F.workers[1].items - items_before, n);
+  unlock();
+  tally_free(res);
+  free_items(items, ids, n);
+}
+
+static void test_submit_moved(tally_t *t) {
+  /* The coordinator lags: only the worker's hint knows the new owner. */
+  lock();
+  F.owner[601] = 2; /* map still says 1 */
+  uint64_t submits2 = F.workers[1].submits;
+  unlock();
+  CHECK(tally_submit(t, "ana", 601, 42, "ok", 10) == 0);
+  lock();
+  CHECK_EQ_U64(F.workers[1].submits, submits2 + 1);
+  F.map_owner[601] = 2;
+  F.epoch++;
+  unlock();
+  CHECK(tally_skip(t, "ana", 601, 43) == 0);
+  CHECK(tally_release(t, "ana", 601, 44) == 0);
+  tally_item_state_t *it = NULL;
+  CHECK(tally_item_get(t, "p", "some-item", &it) == 0);
+  CHECK(it && strcmp(it->item_id, "some-item") == 0 && strcmp(it->market, "es") == 0 && it->overlap == 1);
+  tally_free(it);
+  CHECK(tally_submit(t, "ana", 5000, 1, "ok", 0) == TALLY_E_INVALID_ARGUMENT);
+}
+
+static void test_lease(tally_t *t) {
+  lock();
+  F.workers[0].tasks = 0;
+  F.workers[1].tasks = 1;
+  unlock();
+  tally_task_t *task = NULL;
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0);
+  CHECK(task && strcmp(task->item_id, "from-2") == 0 && task->label_count == 2 &&
+        strcmp(task->labels[1], "spam") == 0 && task->priority == 2);
+  tally_free(task);
+  task = NULL;
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0 && task == NULL);
+  /* A wait keeps asking until it runs out, without hammering the workers. */
+  lock();
+  uint64_t before = F.workers[0].leases + F.workers[1].leases;
+  unlock();
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 400, &task) == 0 && task == NULL);
+  uint64_t took = clock_monotonic_ms() - start;
+  CHECK(took >= 350 && took < 2000);
+  lock();
+  uint64_t asked = F.workers[0].leases + F.workers[1].leases - before;
+  unlock();
+  CHECK(asked >= 2 && asked < 60);
+  if (asked >= 60) fprintf(stderr, "  %llu lease requests in one wait\n", (unsigned long long)asked);
+}
+
+static void test_status(tally_t *t) {
+  tally_status_t *st = NULL;
+  CHECK(tally_status(t, "p", &st) == 0);
+  if (st == NULL) return;
+  lock();
+  CHECK_EQ_U64(st->total.items, F.workers[0].items + F.workers[1].items);
+  unlock();
+  CHECK(st->worker_count == 2 && st->workers_failed == 0);
+  CHECK_EQ_U64(st->total.queued, 30);
+  CHECK(st->total.queue_count == 2);
+  for (size_t i = 0; i < st->total.queue_count; i++) {
+    const tally_queue_status_t *q = &st->total.queues[i];
+    if (strcmp(q->market, "es") == 0)
+      CHECK(q->depth == 30 && q->top_priority == 2);
+    else
+      CHECK(strcmp(q->market, "ja") == 0 && q->depth == 7);
+  }
+  tally_free(st);
+}
+
+static void test_async(tally_t *t) {
+  tally_async_t *a = NULL;
+  CHECK(tally_async_new(&a, t) == 0);
+  if (a == NULL) return;
+  enum { N = 1000 };
+  static int seen[N];
+  memset(seen, 0, sizeof seen);
+  lock();
+  uint64_t before = F.workers[0].submits + F.workers[1].submits;
+  unlock();
+  for (int i = 0; i < N; i++) CHECK(tally_async_submit(a, "ana", (uint32_t)(i * 7) % 1024, (uint64_t)i, "ok", 1, &seen[i]) == 0);
+  CHECK(tally_async_in_flight(a) == N);
+  tally_completion_t done[64];
+  int completed = 0, failed = 0;
+  uint64_t deadline = clock_monotonic_ms() + 10000;
+  while (tally_async_in_flight(a) > 0 && clock_monotonic_ms() < deadline) {
+    int n = tally_async_poll(a, 100, done, 64);
+    CHECK(n >= 0);
+    for (int i = 0; i < n; i++) {
+      int *tag = done[i].tag;
+      (*tag)++;
+      completed++;
+      failed += done[i].status != 0 || done[i].op != TALLY_OP_SUBMIT;
+    }
+  }
+  CHECK(completed == N && failed == 0);
+  int twice = 0;
+  for (int i = 0; i < N; i++) twice += seen[i] != 1;
+  CHECK(twice == 0);
+  lock();
+  CHECK_EQ_U64(F.workers[0].submits + F.workers[1].submits - before, N);
+  /* A slot moves: the completion says MOVED; routing learns the owner from
+   * the hint, so the retry lands. */
+  F.owner[1001] = F.map_owner[1001] = 1; /* was 2's */
+  F.epoch++;
+  unlock();
+  int tag = 0;
+  CHECK(tally_async_submit(a, "ana", 1001, 1, "ok", 1, &tag) == 0);
+  int n = 0;
+  while (n == 0 && clock_monotonic_ms() < deadline) n = tally_async_poll(a, 100, done, 64);
+  CHECK(n == 1 && done[0].tag == &tag && done[0].status == TALLY_E_MOVED && tally_error_is_retryable(done[0].status));
+  CHECK(tally_async_submit(a, "ana", 1001, 1, "ok", 1, &tag) == 0);
+  n = 0;
+  while (n == 0 && clock_monotonic_ms() < deadline) n = tally_async_poll(a, 100, done, 64);
+  CHECK(n == 1 && done[0].status == 0);
+  /* Leases go round the workers: one has tasks, one has none. */
+  lock();
+  F.workers[0].tasks = 0;
+  F.workers[1].tasks = 5;
+  unlock();
+  int lease_tags[4] = {0};
+  for (int i = 0; i < 4; i++) CHECK(tally_async_lease(a, "ana", "p", TALLY_STAGE_LABEL, 0, &lease_tags[i]) == 0);
+  int with_task = 0, empty = 0;
+  while (tally_async_in_flight(a) > 0 && clock_monotonic_ms() < deadline) {
+    n = tally_async_poll(a, 100, done, 2); /* small max: the rest waits for the next poll */
+    for (int i = 0; i < n; i++) {
+      CHECK(done[i].op == TALLY_OP_LEASE && done[i].status == 0);
+      if (done[i].has_task) {
+        with_task++;
+        CHECK(strcmp(done[i].task.item_id, "from-2") == 0 && done[i].task.label_count == 2 &&
+              strcmp(done[i].task.labels[0], "ok") == 0);
+      } else {
+        empty++;
+      }
+    }
+  }
+  CHECK(with_task == 2 && empty == 2);
+  CHECK(tally_async_poll(a, 0, done, 64) == 0); /* nothing in flight */
+  tally_async_destroy(&a);
+  tally_async_destroy(&a);
+  CHECK(a == NULL);
+}
+
+static void test_silent_worker(tally_t *t) {
+  lock();
+  F.workers[0].silent = 1;
+  uint32_t slot = 0;
+  while (F.owner[slot] != 1) slot++;
+  unlock();
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_submit(t, "ana", slot, 1, "ok", 0) == TALLY_E_TIMEOUT);
+  uint64_t took = clock_monotonic_ms() - start;
+  CHECK(took >= 300 && took < 2500);
+  CHECK(strstr(tally_last_error(t), "no reply") != NULL && tally_last_error_code(t) == TALLY_E_TIMEOUT);
+  /* Status still sums what the other worker says. */
+  tally_status_t *st = NULL;
+  CHECK(tally_status(t, "p", &st) == 0);
+  CHECK(st && st->workers_failed == 1 && st->workers[0].code == TALLY_E_TIMEOUT && st->workers[1].code == 0);
+  tally_free(st);
+  /* Async: a completion with TIMEOUT, after the handle's timeout. */
+  tally_async_t *a = NULL;
+  CHECK(tally_async_new(&a, t) == 0);
+  int tag = 0;
+  CHECK(tally_async_submit(a, "ana", slot, 1, "ok", 0, &tag) == 0);
+  tally_completion_t done[4];
+  int n = 0;
+  start = clock_monotonic_ms();
+  while (n == 0 && clock_monotonic_ms() < start + 3000) n = tally_async_poll(a, -1, done, 4);
+  took = clock_monotonic_ms() - start;
+  CHECK(n == 1 && done[0].status == TALLY_E_TIMEOUT && done[0].tag == &tag && took >= 250 && took < 1500);
+  tally_async_destroy(&a);
+  lock();
+  F.workers[0].silent = 0;
+  unlock();
+}
+
+static void test_unowned_slot(tally_t *t) {
+  lock();
+  F.owner[900] = F.map_owner[900] = 0;
+  F.epoch++;
+  unlock();
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_submit(t, "ana", 900, 1, "ok", 0) == TALLY_E_UNAVAILABLE);
+  CHECK(strstr(tally_last_error(t), "no owner") != NULL);
+  CHECK(clock_monotonic_ms() - start < 5000);
+}
+
+static void test_no_coordinator(void) {
+  tally_t *t = NULL;
+  CHECK(tally_open(&t, "tcp://127.0.0.1:1", 200) == 0);
+  tally_project_list_t *list = NULL;
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_project_list(t, &list) == TALLY_E_TIMEOUT && list == NULL);
+  CHECK(clock_monotonic_ms() - start < 1500);
+  CHECK(strstr(tally_last_error(t), "coordinator") != NULL);
+  tally_task_t *task = NULL;
+  CHECK(tally_lease(t, "ana", NULL, TALLY_STAGE_LABEL, 0, &task) == TALLY_E_TIMEOUT && task == NULL);
+  /* Ingest still says what became of every item. */
+  tally_item_t items[2] = {{"x1", "es", 1, NULL, NULL}, {"x2", "", 1, NULL, NULL}};
+  tally_ingest_result_t *res = NULL;
+  CHECK(tally_ingest(t, "p", items, 2, &res) == TALLY_E_TIMEOUT);
+  CHECK(res && res->count == 2 && res->rejected == 2 && res->accepted == 0);
+  if (res) CHECK(res->items[0].code == TALLY_E_TIMEOUT && res->items[1].code == TALLY_E_INVALID_ARGUMENT);
+  tally_free(res);
+  CHECK(tally_ingest(t, "", items, 2, &res) == TALLY_E_INVALID_ARGUMENT && res == NULL);
+  tally_close(&t);
+  tally_close(&t);
+  CHECK(t == NULL);
+}
+
+static void kill_nothing(void) {}
+
+int main(void) {
+  check_deadline(50, kill_nothing);
+  fake_start();
+  tally_t *t = NULL;
+  CHECK(tally_open(&t, F.coordinator_endpoint, 400) == 0);
+  if (t) {
+    test_ingest_split(t);
+    test_ingest_moved(t);
+    test_submit_moved(t);
+    test_lease(t);
+    test_status(t);
+    test_async(t);
+    test_silent_worker(t);
+    test_unowned_slot(t);
+    tally_close(&t);
+  }
+  test_no_coordinator();
+  fake_stop();
+  return check_summary();
+}

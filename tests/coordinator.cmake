@@ -1,0 +1,19 @@
+# Coordinator tests: one unit test per module of coordinator/ (linked with
+# tally_coordinator_core, the daemon's own code) and an integration test that
+# runs the real build/bin/tally-coordinator. Each prints "N passed, M failed".
+foreach(module slot_map validate membership meta_store options core)
+  add_executable(coordinator_${module}_test ${CMAKE_CURRENT_SOURCE_DIR}/coordinator_${module}_test.c)
+  target_link_libraries(coordinator_${module}_test PRIVATE tally_coordinator_core)
+  add_test(NAME coordinator_${module} COMMAND coordinator_${module}_test)
+  set_tests_properties(coordinator_${module} PROPERTIES TIMEOUT 60 LABELS "coordinator;unit")
+endforeach()
+
+add_executable(coordinator_integration_test
+  ${CMAKE_CURRENT_SOURCE_DIR}/coordinator_integration_test.c)
+target_link_libraries(coordinator_integration_test PRIVATE tally_common)
+target_compile_definitions(coordinator_integration_test PRIVATE
+  TALLY_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+add_dependencies(coordinator_integration_test tally-coordinator)
+add_test(NAME coordinator_integration COMMAND coordinator_integration_test)
+set_tests_properties(coordinator_integration PROPERTIES TIMEOUT 120
+  LABELS "coordinator;integration")

@@ -1,0 +1,326 @@
+/* Unit test of coordinator/coordinator without sockets: requests go straight
+ * to coordinator_handle() and replies are captured. Covers validation
+ * errors, durability (injected storage failures change nothing), worker
+ * registration and liveness, and a reopen from the same directory. */
+#include "clock.h"
+#include "coordinator.h"
+#include "coordinator_test.h"
+#include "tally_error.h"
+#include "wire.h"
+
+#define TIMEOUT_MS 500
+
+typedef struct {
+  int calls;
+  int code; /* 0 or the error code */
+  char message[512];
+  Tally__Envelope *reply; /* owned copy of a successful reply */
+  uint64_t request_id;
+} capture_t;
+
+static void capture_send(void *ctx, const Tally__Envelope *env) {
+  capture_t *cap = ctx;
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  cap->calls++;
+  cap->request_id = env->request_id;
+  if (wire_encode(env, &buf, &len) == 0) wire_decode(buf, len, &cap->reply, NULL);
+  free(buf);
+}
+
+static void capture_error(void *ctx, int code, const char *message) {
+  capture_t *cap = ctx;
+  cap->calls++;
+  cap->code = code;
+  snprintf(cap->message, sizeof cap->message, "%s", message);
+}
+
+static capture_t cap;
+static uint64_t next_request_id = 100;
+
+/* Sends `request` to the coordinator; returns the reply code (0 or error). */
+static int call(coordinator_t *c, Tally__Envelope *request) {
+  wire_envelope_free(&cap.reply);
+  memset(&cap, 0, sizeof cap);
+  request->version = TALLY_PROTOCOL_VERSION;
+  request->request_id = ++next_request_id;
+  coordinator_replier_t replier = {capture_send, capture_error, &cap};
+  coordinator_handle(c, request, &replier);
+  CHECK_EQ(cap.calls, 1);
+  if (cap.code == 0) CHECK(cap.reply != NULL && cap.request_id == request->request_id);
+  return cap.code;
+}
+
+static char *default_labels[] = {"spam", "ok"};
+static char *default_markets[] = {"es", "jp"};
+
+static int create_project(coordinator_t *c, const char *name) {
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__ProjectCreate body = TALLY__PROJECT_CREATE__INIT;
+  Tally__Project project = TALLY__PROJECT__INIT;
+  project.name = (char *)name;
+  project.n_labels = 2, project.labels = default_labels;
+  project.n_markets = 2, project.markets = default_markets;
+  body.project = &project;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_CREATE;
+  env.project_create = &body;
+  return call(c, &env);
+}
+
+static int add_labeler(coordinator_t *c, const char *id, uint32_t roles) {
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__LabelerAdd body = TALLY__LABELER_ADD__INIT;
+  Tally__Labeler labeler = TALLY__LABELER__INIT;
+  labeler.id = (char *)id;
+  labeler.roles = roles;
+  labeler.n_markets = 1, labeler.markets = default_markets;
+  body.labeler = &labeler;
+  env.body_case = TALLY__ENVELOPE__BODY_LABELER_ADD;
+  env.labeler_add = &body;
+  return call(c, &env);
+}
+
+static int register_worker(coordinator_t *c, uint32_t id, const char *endpoint) {
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__WorkerRegister body = TALLY__WORKER_REGISTER__INIT;
+  body.worker_id = id;
+  body.endpoint = (char *)endpoint;
+  env.body_case = TALLY__ENVELOPE__BODY_WORKER_REGISTER;
+  env.worker_register = &body;
+  return call(c, &env);
+}
+
+static int heartbeat(coordinator_t *c, uint32_t id, uint64_t epoch, uint64_t config_version) {
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__Heartbeat body = TALLY__HEARTBEAT__INIT;
+  body.worker_id = id, body.epoch = epoch, body.config_version = config_version;
+  body.queued = 5, body.live_leases = 2, body.items = 40;
+  env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
+  env.heartbeat = &body;
+  return call(c, &env);
+}
+
+/* Sends a request whose body is an empty message of case `body_case`. */
+static int simple_request(coordinator_t *c, Tally__Envelope__BodyCase body_case) {
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__ProjectList list = TALLY__PROJECT_LIST__INIT;
+  Tally__LabelerList labelers = TALLY__LABELER_LIST__INIT;
+  Tally__ConfigRequest config = TALLY__CONFIG_REQUEST__INIT;
+  Tally__MapRequest map = TALLY__MAP_REQUEST__INIT;
+  Tally__LeaseRequest lease = TALLY__LEASE_REQUEST__INIT;
+  Tally__Ack ack = TALLY__ACK__INIT;
+  env.body_case = body_case;
+  switch (body_case) {
+    case TALLY__ENVELOPE__BODY_PROJECT_LIST: env.project_list = &list; break;
+    case TALLY__ENVELOPE__BODY_LABELER_LIST: env.labeler_list = &labelers; break;
+    case TALLY__ENVELOPE__BODY_CONFIG_REQUEST: env.config_request = &config; break;
+    case TALLY__ENVELOPE__BODY_MAP_REQUEST: env.map_request = &map; break;
+    case TALLY__ENVELOPE__BODY_LEASE: env.lease = &lease; break;
+    default: env.body_case = TALLY__ENVELOPE__BODY_ACK, env.ack = &ack; break;
+  }
+  return call(c, &env);
+}
+
+static const Tally__WorkerInfo *map_worker(const Tally__ClusterMap *map, uint32_t id) {
+  for (size_t i = 0; map && i < map->n_workers; i++)
+    if (map->workers[i]->id == id) return map->workers[i];
+  return NULL;
+}
+
+static void test_projects(coordinator_t *c) {
+  CHECK_EQ(create_project(c, "moderation"), 0);
+  const Tally__Project *p = cap.reply ? cap.reply->project_reply->project : NULL;
+  CHECK(p != NULL && p->id == 1 && p->lease_seconds == 300 && p->overlap == 1 &&
+        p->sla_seconds == 86400 && p->created_ms > 0);
+  CHECK_EQ(coordinator_config_version(c), 1);
+
+  CHECK_EQ(create_project(c, "moderation"), TALLY_E_ALREADY_EXISTS);
+  CHECK(strcmp(cap.message, "project 'moderation' already exists") == 0);
+  CHECK_EQ(create_project(c, "bad name"), TALLY_E_INVALID_ARGUMENT);
+
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__ProjectCreate body = TALLY__PROJECT_CREATE__INIT;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_CREATE;
+  env.project_create = &body;
+  CHECK_EQ(call(c, &env), TALLY_E_BAD_REQUEST); /* no project at all */
+  Tally__Project empty = TALLY__PROJECT__INIT;
+  empty.name = "empty";
+  empty.n_markets = 1, empty.markets = default_markets;
+  body.project = &empty;
+  CHECK_EQ(call(c, &env), TALLY_E_INVALID_ARGUMENT);
+  CHECK(strcmp(cap.message, "label list is empty") == 0);
+
+  /* A failed durable write acknowledges nothing and changes nothing. */
+  meta_store_fail_commits(coordinator_meta_store(c), 1);
+  CHECK_EQ(create_project(c, "beta"), TALLY_E_STORAGE);
+  CHECK_EQ(coordinator_config_version(c), 1);
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_PROJECT_LIST), 0);
+  CHECK(cap.reply && cap.reply->project_list_reply->n_projects == 1);
+  CHECK_EQ(create_project(c, "beta"), 0);
+  CHECK(cap.reply && cap.reply->project_reply->project->id == 2);
+  CHECK_EQ(create_project(c, "Zed"), 0);
+  CHECK_EQ(create_project(c, "alpha"), 0);
+  CHECK_EQ(coordinator_config_version(c), 4);
+
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_PROJECT_LIST), 0);
+  const Tally__ProjectListReply *list = cap.reply ? cap.reply->project_list_reply : NULL;
+  CHECK(list && list->n_projects == 4);
+  for (size_t i = 1; list && i < list->n_projects; i++)
+    CHECK(strcmp(list->projects[i - 1]->name, list->projects[i]->name) < 0);
+
+  Tally__ProjectShow show = TALLY__PROJECT_SHOW__INIT;
+  Tally__Envelope show_env = TALLY__ENVELOPE__INIT;
+  show_env.body_case = TALLY__ENVELOPE__BODY_PROJECT_SHOW;
+  show_env.project_show = &show;
+  show.name = "beta";
+  CHECK_EQ(call(c, &show_env), 0);
+  CHECK(cap.reply && strcmp(cap.reply->project_reply->project->name, "beta") == 0);
+  show.name = "nope";
+  CHECK_EQ(call(c, &show_env), TALLY_E_UNKNOWN_PROJECT);
+  CHECK(strcmp(cap.message, "unknown project 'nope'") == 0);
+}
+
+static void test_labelers(coordinator_t *c) {
+  CHECK_EQ(add_labeler(c, "zoe", TALLY__ROLE__ROLE_AUDITOR), 0);
+  CHECK(cap.reply && strcmp(cap.reply->labeler_reply->labeler->id, "zoe") == 0);
+  CHECK_EQ(add_labeler(c, "ana", TALLY__ROLE__ROLE_LABELER), 0);
+  CHECK_EQ(add_labeler(c, "ana", TALLY__ROLE__ROLE_LABELER), TALLY_E_ALREADY_EXISTS);
+  CHECK(strcmp(cap.message, "labeler 'ana' already exists") == 0);
+  CHECK_EQ(add_labeler(c, "bob", 0), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(add_labeler(c, "bob", 32), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(add_labeler(c, "b b", 1), TALLY_E_INVALID_ARGUMENT);
+  meta_store_fail_commits(coordinator_meta_store(c), 1);
+  CHECK_EQ(add_labeler(c, "bob", 1), TALLY_E_STORAGE);
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_LABELER_LIST), 0);
+  const Tally__LabelerListReply *list = cap.reply ? cap.reply->labeler_list_reply : NULL;
+  CHECK(list && list->n_labelers == 2 && strcmp(list->labelers[0]->id, "ana") == 0 &&
+        strcmp(list->labelers[1]->id, "zoe") == 0);
+  CHECK_EQ(coordinator_config_version(c), 6);
+
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_CONFIG_REQUEST), 0);
+  const Tally__ClusterConfig *config = cap.reply ? cap.reply->config : NULL;
+  CHECK(config && config->version == 6 && config->n_projects == 4 && config->n_labelers == 2);
+}
+
+static void test_workers(coordinator_t *c) {
+  CHECK_EQ(heartbeat(c, 1, 0, 0), TALLY_E_NOT_FOUND);
+  CHECK(strcmp(cap.message, "unknown worker, register first") == 0);
+  CHECK_EQ(register_worker(c, 0, "not an endpoint"), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(register_worker(c, 42, "tcp://127.0.0.1:5001"), TALLY_E_NOT_FOUND);
+
+  /* The first worker gets every slot. */
+  CHECK_EQ(register_worker(c, 0, "tcp://127.0.0.1:5001"), 0);
+  const Tally__WorkerRegisterReply *reg = cap.reply ? cap.reply->worker_register_reply : NULL;
+  CHECK(reg && reg->worker_id == 1 && reg->map && reg->config);
+  CHECK(reg && reg->map->epoch == 1 && reg->map->slot_count == TALLY_SLOT_COUNT &&
+        reg->map->n_slot_owner == TALLY_SLOT_COUNT && reg->config->version == 6);
+  const Tally__WorkerInfo *w1 = reg ? map_worker(reg->map, 1) : NULL;
+  CHECK(w1 && w1->slots_owned == TALLY_SLOT_COUNT && w1->state == TALLY__WORKER_STATE__WORKER_UP);
+  CHECK(reg && reg->map->slot_owner[0] == 1 && reg->map->slot_owner[TALLY_SLOT_COUNT - 1] == 1);
+
+  /* A storage failure neither adds the worker nor consumes its id. */
+  meta_store_fail_commits(coordinator_meta_store(c), 1);
+  CHECK_EQ(register_worker(c, 0, "tcp://127.0.0.1:5002"), TALLY_E_STORAGE);
+  CHECK_EQ(coordinator_epoch(c), 1);
+  CHECK_EQ(register_worker(c, 0, "tcp://127.0.0.1:5002"), 0);
+  reg = cap.reply ? cap.reply->worker_register_reply : NULL;
+  CHECK(reg && reg->worker_id == 2 && reg->map->epoch == 2 && reg->map->n_workers == 2);
+  const Tally__WorkerInfo *w2 = reg ? map_worker(reg->map, 2) : NULL;
+  CHECK(w2 && w2->slots_owned == 0);
+
+  /* Re-registering unchanged keeps the epoch; a new endpoint bumps it. */
+  CHECK_EQ(register_worker(c, 1, "tcp://127.0.0.1:5001"), 0);
+  CHECK_EQ(coordinator_epoch(c), 2);
+  CHECK_EQ(register_worker(c, 1, "tcp://127.0.0.1:6001"), 0);
+  CHECK_EQ(coordinator_epoch(c), 3);
+  reg = cap.reply ? cap.reply->worker_register_reply : NULL;
+  w1 = reg ? map_worker(reg->map, 1) : NULL;
+  CHECK(w1 && strcmp(w1->endpoint, "tcp://127.0.0.1:6001") == 0 &&
+        w1->slots_owned == TALLY_SLOT_COUNT);
+
+  /* Heartbeats: map and config only when the worker's copy is stale. */
+  CHECK_EQ(heartbeat(c, 1, 3, 6), 0);
+  const Tally__HeartbeatReply *hb = cap.reply ? cap.reply->heartbeat_reply : NULL;
+  CHECK(hb && hb->epoch == 3 && hb->config_version == 6 && hb->map == NULL && hb->config == NULL);
+  CHECK_EQ(heartbeat(c, 1, 2, 5), 0);
+  hb = cap.reply ? cap.reply->heartbeat_reply : NULL;
+  CHECK(hb && hb->map != NULL && hb->config != NULL);
+  w1 = hb ? map_worker(hb->map, 1) : NULL;
+  CHECK(w1 && w1->queued == 5 && w1->live_leases == 2 && w1->items == 40 &&
+        w1->last_heartbeat_ms > 0);
+
+  /* Silence: a failed write changes nothing, then both go DOWN at once. */
+  uint64_t later = clock_monotonic_ms() + TIMEOUT_MS + 1000;
+  CHECK_EQ(coordinator_check_liveness(c, clock_monotonic_ms()), 0);
+  meta_store_fail_commits(coordinator_meta_store(c), 1);
+  CHECK_EQ(coordinator_check_liveness(c, later), TALLY_E_STORAGE);
+  CHECK_EQ(coordinator_epoch(c), 3);
+  CHECK_EQ(coordinator_check_liveness(c, later), 2);
+  CHECK_EQ(coordinator_epoch(c), 4);
+  CHECK_EQ(coordinator_check_liveness(c, later), 0); /* already DOWN */
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_MAP_REQUEST), 0);
+  const Tally__ClusterMap *map = cap.reply ? cap.reply->map : NULL;
+  w1 = map_worker(map, 1);
+  CHECK(w1 && w1->state == TALLY__WORKER_STATE__WORKER_DOWN &&
+        w1->slots_owned == TALLY_SLOT_COUNT); /* slots stay with a DOWN worker */
+
+  /* A heartbeat brings worker 1 back UP. */
+  CHECK_EQ(heartbeat(c, 1, 3, 6), 0);
+  hb = cap.reply ? cap.reply->heartbeat_reply : NULL;
+  CHECK(hb && hb->epoch == 5 && hb->map != NULL);
+  w1 = hb ? map_worker(hb->map, 1) : NULL;
+  CHECK(w1 && w1->state == TALLY__WORKER_STATE__WORKER_UP);
+}
+
+static void test_unknown_types(coordinator_t *c) {
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_LEASE), TALLY_E_UNKNOWN_TYPE);
+  CHECK(strcmp(cap.message, "the coordinator does not serve 'lease'; send it to a worker") == 0);
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_ACK), TALLY_E_UNKNOWN_TYPE);
+  CHECK(strstr(cap.message, "'ack'") != NULL);
+}
+
+static void test_reopen(const char *dir) {
+  coordinator_t *c = NULL;
+  CHECK_EQ(coordinator_open(&c, dir, TIMEOUT_MS), 0);
+  if (c == NULL) return;
+  CHECK_EQ(coordinator_epoch(c), 5);
+  CHECK_EQ(coordinator_config_version(c), 6);
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_CONFIG_REQUEST), 0);
+  const Tally__ClusterConfig *config = cap.reply ? cap.reply->config : NULL;
+  CHECK(config && config->n_projects == 4 && config->n_labelers == 2);
+  CHECK_EQ(simple_request(c, TALLY__ENVELOPE__BODY_MAP_REQUEST), 0);
+  const Tally__ClusterMap *map = cap.reply ? cap.reply->map : NULL;
+  const Tally__WorkerInfo *w1 = map_worker(map, 1), *w2 = map_worker(map, 2);
+  CHECK(w1 && w1->state == TALLY__WORKER_STATE__WORKER_UP &&
+        strcmp(w1->endpoint, "tcp://127.0.0.1:6001") == 0 && w1->slots_owned == TALLY_SLOT_COUNT);
+  CHECK(w2 && w2->state == TALLY__WORKER_STATE__WORKER_DOWN);
+  /* Ids continue where they stopped. */
+  CHECK_EQ(create_project(c, "gamma"), 0);
+  CHECK(cap.reply && cap.reply->project_reply->project->id == 5);
+  CHECK_EQ(register_worker(c, 0, "tcp://127.0.0.1:5003"), 0);
+  CHECK(cap.reply && cap.reply->worker_register_reply->worker_id == 3);
+  CHECK_EQ(coordinator_epoch(c), 6);
+  coordinator_close(&c);
+  CHECK(c == NULL);
+}
+
+int main(void) {
+  test_deadline(60);
+  char *dir = test_temp_dir("coordinator_core_test");
+  coordinator_t *c = NULL;
+  CHECK_EQ(coordinator_open(&c, dir, 0), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(coordinator_open(&c, dir, TIMEOUT_MS), 0);
+  if (c != NULL) {
+    CHECK_EQ(coordinator_epoch(c), 0);
+    test_projects(c);
+    test_labelers(c);
+    test_workers(c);
+    test_unknown_types(c);
+    coordinator_close(&c);
+    test_reopen(dir);
+  }
+  wire_envelope_free(&cap.reply);
+  test_remove_tree(dir);
+  free(dir);
+  return test_report();
+}

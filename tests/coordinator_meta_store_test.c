@@ -1,0 +1,237 @@
+/* Unit test of coordinator/meta_store: a round trip of every record kind and
+ * counter through a real RocksDB in a temporary directory, injected commit
+ * failures, refusal of an unknown format version and of corrupt records. */
+#include <rocksdb/c.h>
+
+#include "coordinator_test.h"
+#include "meta_store.h"
+#include "tally_error.h"
+
+typedef struct {
+  ProtobufCMessage *records[16];
+  size_t count;
+} loaded_t;
+
+static int collect(void *user, ProtobufCMessage *record) {
+  loaded_t *loaded = user;
+  if (loaded->count == 16) {
+    protobuf_c_message_free_unpacked(record, NULL);
+    return TALLY_E_INTERNAL;
+  }
+  loaded->records[loaded->count++] = record;
+  return 0;
+}
+
+static void loaded_free(loaded_t *loaded) {
+  for (size_t i = 0; i < loaded->count; i++)
+    protobuf_c_message_free_unpacked(loaded->records[i], NULL);
+  loaded->count = 0;
+}
+
+static void write_records(meta_store_t *store) {
+  char *labels[] = {"spam", "ok"};
+  char *markets[] = {"es", "jp"};
+  Tally__Project zeta = TALLY__PROJECT__INIT, alpha = TALLY__PROJECT__INIT;
+  zeta.id = 2, zeta.name = "zeta", zeta.n_labels = 2, zeta.labels = labels;
+  zeta.n_markets = 2, zeta.markets = markets, zeta.audit_rate = 0.25, zeta.created_ms = 1234;
+  alpha.id = 1, alpha.name = "alpha", alpha.n_labels = 1, alpha.labels = labels;
+  alpha.n_markets = 1, alpha.markets = markets, alpha.ordinal = 1;
+  Tally__Labeler ana = TALLY__LABELER__INIT;
+  ana.id = "ana", ana.roles = 3, ana.n_markets = 2, ana.markets = markets;
+  Tally__WorkerInfo w1 = TALLY__WORKER_INFO__INIT, w300 = TALLY__WORKER_INFO__INIT;
+  w1.id = 1, w1.endpoint = "tcp://127.0.0.1:1", w1.state = TALLY__WORKER_STATE__WORKER_UP;
+  w1.queued = 99; /* volatile: must not be stored */
+  w300.id = 300, w300.endpoint = "tcp://127.0.0.1:300";
+  w300.state = TALLY__WORKER_STATE__WORKER_DOWN;
+  uint32_t owners[TALLY_SLOT_COUNT];
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) owners[slot] = slot % 2 ? 1 : 300;
+
+  meta_batch_t *batch = NULL;
+  CHECK_EQ(meta_batch_new(store, &batch), 0);
+  meta_batch_put_project(batch, &zeta);
+  meta_batch_put_project(batch, &alpha);
+  meta_batch_put_labeler(batch, &ana);
+  meta_batch_put_worker(batch, &w300);
+  meta_batch_put_worker(batch, &w1);
+  meta_batch_put_epoch(batch, 0x1122334455667788ull);
+  meta_batch_put_config_version(batch, 5);
+  meta_batch_put_next_project_id(batch, 3);
+  meta_batch_put_next_worker_id(batch, 301);
+  meta_batch_put_slot_owners(batch, owners);
+  CHECK_EQ(meta_batch_commit(batch), 0);
+  meta_batch_destroy(&batch);
+  CHECK(batch == NULL);
+}
+
+static void check_records(meta_store_t *store) {
+  meta_counters_t counters;
+  CHECK_EQ(meta_store_load_counters(store, &counters), 0);
+  CHECK(counters.epoch == 0x1122334455667788ull);
+  CHECK_EQ(counters.config_version, 5);
+  CHECK_EQ(counters.next_project_id, 3);
+  CHECK_EQ(counters.next_worker_id, 301);
+  CHECK_EQ(counters.slot_owner[0], 300);
+  CHECK_EQ(counters.slot_owner[1], 1);
+  CHECK_EQ(counters.slot_owner[TALLY_SLOT_COUNT - 1], 1);
+
+  loaded_t loaded = {0};
+  CHECK_EQ(meta_store_load(store, META_PROJECTS, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 2);
+  if (loaded.count == 2) {
+    const Tally__Project *first = (const Tally__Project *)loaded.records[0];
+    const Tally__Project *second = (const Tally__Project *)loaded.records[1];
+    CHECK(strcmp(first->name, "alpha") == 0); /* key order = name order */
+    CHECK_EQ(first->id, 1);
+    CHECK(first->ordinal);
+    CHECK(strcmp(second->name, "zeta") == 0);
+    CHECK_EQ(second->n_labels, 2);
+    CHECK(strcmp(second->labels[1], "ok") == 0);
+    CHECK(strcmp(second->markets[1], "jp") == 0);
+    CHECK(second->audit_rate == 0.25);
+    CHECK_EQ(second->created_ms, 1234);
+  }
+  loaded_free(&loaded);
+
+  CHECK_EQ(meta_store_load(store, META_LABELERS, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 1);
+  if (loaded.count == 1) {
+    const Tally__Labeler *ana = (const Tally__Labeler *)loaded.records[0];
+    CHECK(strcmp(ana->id, "ana") == 0);
+    CHECK_EQ(ana->roles, 3);
+    CHECK_EQ(ana->n_markets, 2);
+  }
+  loaded_free(&loaded);
+
+  CHECK_EQ(meta_store_load(store, META_WORKERS, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 2);
+  if (loaded.count == 2) {
+    const Tally__WorkerInfo *w1 = (const Tally__WorkerInfo *)loaded.records[0];
+    const Tally__WorkerInfo *w300 = (const Tally__WorkerInfo *)loaded.records[1];
+    CHECK_EQ(w1->id, 1); /* big-endian keys sort numerically */
+    CHECK(strcmp(w1->endpoint, "tcp://127.0.0.1:1") == 0);
+    CHECK_EQ(w1->state, TALLY__WORKER_STATE__WORKER_UP);
+    CHECK_EQ(w1->queued, 0);
+    CHECK_EQ(w300->id, 300);
+    CHECK_EQ(w300->state, TALLY__WORKER_STATE__WORKER_DOWN);
+  }
+  loaded_free(&loaded);
+}
+
+static void test_round_trip(const char *path) {
+  meta_store_t *store = NULL;
+  CHECK_EQ(meta_store_open(&store, path), 0);
+  meta_counters_t counters;
+  CHECK_EQ(meta_store_load_counters(store, &counters), 0);
+  CHECK_EQ(counters.epoch, 0);
+  CHECK_EQ(counters.config_version, 0);
+  CHECK_EQ(counters.next_project_id, 1);
+  CHECK_EQ(counters.next_worker_id, 1);
+  CHECK_EQ(counters.slot_owner[17], 0);
+  write_records(store);
+  check_records(store);
+  meta_store_close(&store);
+  CHECK(store == NULL);
+  meta_store_close(&store); /* safe twice */
+
+  CHECK_EQ(meta_store_open(&store, path), 0); /* everything survives a reopen */
+  check_records(store);
+
+  /* A failed commit writes nothing. */
+  meta_batch_t *batch = NULL;
+  meta_store_fail_commits(store, 1);
+  meta_batch_new(store, &batch);
+  meta_batch_put_config_version(batch, 6);
+  CHECK_EQ(meta_batch_commit(batch), TALLY_E_STORAGE);
+  meta_batch_destroy(&batch);
+  CHECK_EQ(meta_store_load_counters(store, &counters), 0);
+  CHECK_EQ(counters.config_version, 5);
+  meta_batch_new(store, &batch);
+  meta_batch_put_config_version(batch, 6);
+  CHECK_EQ(meta_batch_commit(batch), 0); /* only one failure was injected */
+  meta_batch_destroy(&batch);
+  CHECK_EQ(meta_store_load_counters(store, &counters), 0);
+  CHECK_EQ(counters.config_version, 6);
+
+  /* A second process (or open) cannot take the same store. */
+  meta_store_t *second = NULL;
+  CHECK_EQ(meta_store_open(&second, path), TALLY_E_STORAGE);
+  CHECK(second == NULL);
+  meta_store_close(&store);
+}
+
+/* Writes raw key/value pairs into column family `cf` of the store at path,
+ * bypassing meta_store, to fake a newer or damaged store. */
+static void raw_put(const char *path, int cf, const char *key, size_t key_len, const char *value,
+                    size_t len) {
+  const char *names[] = {"default", "projects", "labelers", "workers"};
+  rocksdb_options_t *options = rocksdb_options_create();
+  rocksdb_options_set_create_if_missing(options, 1);
+  rocksdb_options_set_create_missing_column_families(options, 1);
+  const rocksdb_options_t *cf_options[4] = {options, options, options, options};
+  rocksdb_column_family_handle_t *handles[4];
+  char *err = NULL;
+  rocksdb_t *db = rocksdb_open_column_families(options, path, 4, names, cf_options, handles, &err);
+  CHECK(err == NULL);
+  if (err != NULL) {
+    rocksdb_free(err);
+    rocksdb_options_destroy(options);
+    return;
+  }
+  rocksdb_writeoptions_t *write = rocksdb_writeoptions_create();
+  rocksdb_put_cf(db, write, handles[cf], key, key_len, value, len, &err);
+  CHECK(err == NULL);
+  rocksdb_writeoptions_destroy(write);
+  for (int i = 0; i < 4; i++) rocksdb_column_family_handle_destroy(handles[i]);
+  rocksdb_close(db);
+  rocksdb_options_destroy(options);
+}
+
+static void test_unknown_format_is_refused(const char *path) {
+  meta_store_t *store = NULL;
+  CHECK_EQ(meta_store_open(&store, path), 0); /* creates it with format 1 */
+  meta_store_close(&store);
+  raw_put(path, 0, "format", 6, "\0\0\0\2", 4);
+  CHECK_EQ(meta_store_open(&store, path), TALLY_E_STORAGE);
+  CHECK(store == NULL);
+}
+
+static void test_corrupt_records_are_refused(const char *path) {
+  meta_store_t *store = NULL;
+  loaded_t loaded = {0};
+  CHECK_EQ(meta_store_open(&store, path), 0);
+  meta_store_close(&store);
+  /* A project stored under a key that is not its name. */
+  Tally__Project project = TALLY__PROJECT__INIT;
+  project.name = "real";
+  uint8_t buf[64];
+  size_t len = tally__project__pack(&project, buf);
+  raw_put(path, 1, "other", 5, (const char *)buf, len);
+  /* A counter of the wrong size. */
+  raw_put(path, 0, "epoch", 5, "abc", 3);
+  CHECK_EQ(meta_store_open(&store, path), 0);
+  meta_counters_t counters;
+  CHECK_EQ(meta_store_load_counters(store, &counters), TALLY_E_STORAGE);
+  CHECK_EQ(meta_store_load(store, META_PROJECTS, collect, &loaded), TALLY_E_STORAGE);
+  CHECK_EQ(loaded.count, 0);
+  /* A worker record that is not protobuf at all. */
+  meta_store_close(&store);
+  raw_put(path, 3, "\0\0\0\1", 4, "\xff\xff\xff", 3);
+  CHECK_EQ(meta_store_open(&store, path), 0);
+  CHECK_EQ(meta_store_load(store, META_WORKERS, collect, &loaded), TALLY_E_STORAGE);
+  meta_store_close(&store);
+}
+
+int main(void) {
+  test_deadline(60);
+  char *dir = test_temp_dir("coordinator_meta_store_test");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/round-trip", dir);
+  test_round_trip(path);
+  snprintf(path, sizeof path, "%s/format", dir);
+  test_unknown_format_is_refused(path);
+  snprintf(path, sizeof path, "%s/corrupt", dir);
+  test_corrupt_records_are_refused(path);
+  test_remove_tree(dir);
+  free(dir);
+  return test_report();
+}

@@ -1,0 +1,194 @@
+/* Unit test of coordinator/validate: good and bad names and records. */
+#include <math.h>
+
+#include "coordinator_test.h"
+#include "tally_error.h"
+#include "validate.h"
+
+static char why[512];
+
+#define GOOD(call) CHECK_EQ((call), 0)
+#define BAD(call) CHECK_EQ((call), TALLY_E_INVALID_ARGUMENT)
+
+/* A string of n copies of c (static buffer, n < 200). */
+static const char *repeat(char c, size_t n) {
+  static char buf[200];
+  memset(buf, c, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+static void test_names(void) {
+  GOOD(validate_project_name("trust-safety.es_LIVE-2", why, sizeof why));
+  GOOD(validate_project_name(repeat('p', 64), why, sizeof why));
+  BAD(validate_project_name("", why, sizeof why));
+  CHECK(strcmp(why, "project name is empty") == 0);
+  BAD(validate_project_name(repeat('p', 65), why, sizeof why));
+  CHECK(strstr(why, "longer than 64") != NULL);
+  BAD(validate_project_name("a b", why, sizeof why));
+  CHECK(strstr(why, "'a b'") != NULL);
+  BAD(validate_project_name("a/b", why, sizeof why));
+  BAD(validate_project_name("caf\xc3\xa9", why, sizeof why));
+  CHECK(strstr(why, "caf\\xc3\\xa9") != NULL); /* quoted safely */
+
+  GOOD(validate_market("es-LIVE_1", why, sizeof why));
+  GOOD(validate_market(repeat('m', 32), why, sizeof why));
+  BAD(validate_market(repeat('m', 33), why, sizeof why));
+  BAD(validate_market("es.live", why, sizeof why));
+  BAD(validate_market("", why, sizeof why));
+
+  GOOD(validate_labeler_id("ana.garcia@example-1_x", why, sizeof why));
+  GOOD(validate_labeler_id(repeat('l', 64), why, sizeof why));
+  BAD(validate_labeler_id(repeat('l', 65), why, sizeof why));
+  BAD(validate_labeler_id("ana garcia", why, sizeof why));
+  BAD(validate_labeler_id("ana+1", why, sizeof why));
+  BAD(validate_labeler_id("", why, sizeof why));
+
+  GOOD(validate_endpoint("tcp://127.0.0.1:7401", why, sizeof why));
+  BAD(validate_endpoint("", why, sizeof why));
+  BAD(validate_endpoint("127.0.0.1:7401", why, sizeof why));
+  BAD(validate_endpoint("tcp://host name:1", why, sizeof why));
+}
+
+static void test_labels(void) {
+  GOOD(validate_label("spam", why, sizeof why));
+  GOOD(validate_label("not spam", why, sizeof why));
+  GOOD(validate_label("\xe3\x82\xb9\xe3\x83\x91\xe3\x83\xa0", why, sizeof why)); /* スパム */
+  /* 64 three-byte characters are 64 characters, not 192. */
+  char japanese[64 * 3 + 4] = "";
+  for (int i = 0; i < 64; i++) strcat(japanese, "\xe3\x82\xb9");
+  GOOD(validate_label(japanese, why, sizeof why));
+  strcat(japanese, "\xe3\x82\xb9");
+  BAD(validate_label(japanese, why, sizeof why));
+  GOOD(validate_label(repeat('x', 64), why, sizeof why));
+  BAD(validate_label(repeat('x', 65), why, sizeof why));
+  BAD(validate_label("", why, sizeof why));
+  BAD(validate_label("tab\there", why, sizeof why));
+  CHECK(strstr(why, "control character") != NULL);
+  BAD(validate_label("\xc2\x85", why, sizeof why));  /* C1 control NEL */
+  BAD(validate_label("\xff", why, sizeof why));      /* not UTF-8 */
+  BAD(validate_label("\xc0\xaf", why, sizeof why));  /* overlong */
+  BAD(validate_label("\xed\xa0\x80", why, sizeof why)); /* surrogate */
+  BAD(validate_label("\xe3\x82", why, sizeof why));  /* truncated */
+  BAD(validate_label(" spam", why, sizeof why));
+  BAD(validate_label("spam ", why, sizeof why));
+}
+
+static void test_project(void) {
+  char *labels[] = {"spam", "ok", "hate"};
+  char *markets[] = {"es", "jp"};
+  Tally__Project p = TALLY__PROJECT__INIT;
+  p.name = "moderation";
+  p.n_labels = 3, p.labels = labels;
+  p.n_markets = 2, p.markets = markets;
+  GOOD(validate_project(&p, why, sizeof why));
+  CHECK_EQ(p.lease_seconds, 300);
+  CHECK_EQ(p.overlap, 1);
+  CHECK_EQ(p.sla_seconds, 86400);
+
+  p.lease_seconds = 86400, p.overlap = 16, p.sla_seconds = 60, p.audit_rate = 1.0;
+  GOOD(validate_project(&p, why, sizeof why));
+  CHECK_EQ(p.lease_seconds, 86400);
+  CHECK_EQ(p.overlap, 16);
+  CHECK_EQ(p.sla_seconds, 60);
+
+  p.lease_seconds = 86401;
+  BAD(validate_project(&p, why, sizeof why));
+  p.lease_seconds = 60;
+  p.overlap = 17;
+  BAD(validate_project(&p, why, sizeof why));
+  p.overlap = 2;
+  p.audit_rate = 1.5;
+  BAD(validate_project(&p, why, sizeof why));
+  p.audit_rate = -0.1;
+  BAD(validate_project(&p, why, sizeof why));
+  p.audit_rate = NAN;
+  BAD(validate_project(&p, why, sizeof why));
+  p.audit_rate = 0.1;
+  GOOD(validate_project(&p, why, sizeof why));
+
+  p.n_labels = 0;
+  BAD(validate_project(&p, why, sizeof why));
+  CHECK(strcmp(why, "label list is empty") == 0);
+  char *dup_labels[] = {"spam", "ok", "spam"};
+  p.n_labels = 3, p.labels = dup_labels;
+  BAD(validate_project(&p, why, sizeof why));
+  CHECK(strcmp(why, "duplicate label 'spam'") == 0);
+  p.labels = labels;
+
+  char *many[65];
+  char names[65][8];
+  for (int i = 0; i < 65; i++) {
+    snprintf(names[i], sizeof names[i], "m%d", i);
+    many[i] = names[i];
+  }
+  p.n_markets = 64, p.markets = many;
+  GOOD(validate_project(&p, why, sizeof why));
+  p.n_markets = 65;
+  BAD(validate_project(&p, why, sizeof why));
+  CHECK(strstr(why, "too many markets") != NULL);
+  p.n_markets = 0;
+  BAD(validate_project(&p, why, sizeof why));
+  CHECK(strcmp(why, "market list is empty") == 0);
+  char *dup_markets[] = {"es", "es"};
+  p.n_markets = 2, p.markets = dup_markets;
+  BAD(validate_project(&p, why, sizeof why));
+  CHECK(strcmp(why, "duplicate market 'es'") == 0);
+  char *bad_markets[] = {"es", "j p"};
+  p.markets = bad_markets;
+  BAD(validate_project(&p, why, sizeof why));
+  p.markets = markets;
+  p.name = "bad name";
+  BAD(validate_project(&p, why, sizeof why));
+}
+
+static void test_labeler(void) {
+  char *markets[] = {"es", "jp"};
+  Tally__Labeler l = TALLY__LABELER__INIT;
+  l.id = "ana@example";
+  l.roles = TALLY__ROLE__ROLE_LABELER | TALLY__ROLE__ROLE_AUDITOR;
+  l.n_markets = 2, l.markets = markets;
+  GOOD(validate_labeler(&l, why, sizeof why));
+  l.roles = 15;
+  GOOD(validate_labeler(&l, why, sizeof why));
+  l.roles = 0;
+  BAD(validate_labeler(&l, why, sizeof why));
+  l.roles = 16;
+  BAD(validate_labeler(&l, why, sizeof why));
+  l.roles = TALLY__ROLE__ROLE_LABELER;
+  l.n_markets = 0;
+  BAD(validate_labeler(&l, why, sizeof why));
+  CHECK(strstr(why, "no markets") != NULL);
+  l.roles = TALLY__ROLE__ROLE_MANAGER;
+  GOOD(validate_labeler(&l, why, sizeof why));
+  char *dup[] = {"jp", "jp"};
+  l.n_markets = 2, l.markets = dup;
+  BAD(validate_labeler(&l, why, sizeof why));
+  CHECK(strcmp(why, "duplicate market 'jp'") == 0);
+  l.markets = markets;
+  l.id = "";
+  BAD(validate_labeler(&l, why, sizeof why));
+}
+
+static void test_quote(void) {
+  char out[300];
+  validate_quote("plain", out, sizeof out);
+  CHECK(strcmp(out, "plain") == 0);
+  validate_quote("a\nb\x01", out, sizeof out);
+  CHECK(strcmp(out, "a\\x0ab\\x01") == 0);
+  validate_quote(repeat('q', 100), out, sizeof out);
+  CHECK_EQ(strlen(out), 64 + 3);
+  CHECK(strcmp(out + 64, "...") == 0);
+  validate_quote(repeat('q', 100), out, 10);
+  CHECK(strlen(out) < 10);
+}
+
+int main(void) {
+  test_deadline(20);
+  test_names();
+  test_labels();
+  test_project();
+  test_labeler();
+  test_quote();
+  return test_report();
+}

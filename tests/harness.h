@@ -1,0 +1,61 @@
+/* harness: real daemons on loopback for integration tests.
+ *
+ * cluster_start() makes a fresh temporary directory, starts the real
+ * tally-coordinator and N tally-worker processes from the build's bin
+ * directory on free loopback ports, and waits until every slot is assigned
+ * and every worker serves. Every process it starts is recorded, and
+ * harness_kill_all() (registered with atexit and called by the test deadline)
+ * kills them, so no test leaves a process behind, even when it fails.
+ */
+#ifndef TALLY_TEST_HARNESS_H
+#define TALLY_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HARNESS_MAX_WORKERS 8
+
+typedef struct {
+  char dir[256];
+  char coordinator_endpoint[256];
+  pid_t coordinator_pid;
+  int n_workers;
+  pid_t worker_pids[HARNESS_MAX_WORKERS];
+  char worker_endpoints[HARNESS_MAX_WORKERS][256];
+} cluster_t;
+
+/* Sets the test deadline (seconds): on expiry every started process is
+ * killed and the test exits 124. Also registers harness_kill_all at exit. */
+void harness_init(unsigned deadline_seconds);
+
+/* Starts a coordinator and `workers` workers; 0 when the cluster serves. */
+int cluster_start(cluster_t *c, int workers);
+
+/* (Re)starts worker i on its data directory and waits until it serves and
+ * has its slots again. 0 or -1. */
+int cluster_start_worker(cluster_t *c, int i);
+
+/* Sends `sig` to worker i and waits for it to exit. */
+void cluster_kill_worker(cluster_t *c, int i, int sig);
+
+/* Same for the coordinator, and its restart on the same directory. */
+void cluster_kill_coordinator(cluster_t *c, int sig);
+int cluster_start_coordinator(cluster_t *c);
+
+/* Stops every process (SIGTERM, then SIGKILL after 5 s) and removes the
+ * directory. */
+void cluster_stop(cluster_t *c);
+
+/* Runs the tally CLI against the cluster: `args` is appended to
+ * "tally --coordinator EP". Output (stdout and stderr) goes to `out` (may be
+ * NULL). Returns the exit code, or -1 if it could not run. */
+int cluster_cli(const cluster_t *c, char *out, size_t out_len, const char *args_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Path of a program in the build's bin directory (static buffer). */
+const char *harness_bin(const char *program);
+
+/* Kills every process this harness started. Async-signal-safe. */
+void harness_kill_all(void);
+
+#endif

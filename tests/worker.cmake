@@ -1,0 +1,21 @@
+# Worker unit tests and the multi-daemon integration tests.
+add_executable(worker_unit_test ${CMAKE_CURRENT_SOURCE_DIR}/worker_unit_test.c)
+target_link_libraries(worker_unit_test PRIVATE tally_worker_core)
+add_test(NAME worker_unit COMMAND worker_unit_test)
+set_tests_properties(worker_unit PROPERTIES TIMEOUT 60)
+
+# The harness starts the real daemons from the build's bin directory.
+add_library(tally_test_harness STATIC ${CMAKE_CURRENT_SOURCE_DIR}/harness.c)
+target_include_directories(tally_test_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(tally_test_harness PUBLIC TALLY_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+target_link_libraries(tally_test_harness PUBLIC tally_common)
+
+add_executable(labeling_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/labeling_integration_test.c)
+target_link_libraries(labeling_integration_test PRIVATE tally_test_harness tally_client)
+add_test(NAME labeling_integration COMMAND labeling_integration_test)
+set_tests_properties(labeling_integration PROPERTIES TIMEOUT 300)
+
+add_executable(durability_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/durability_integration_test.c)
+target_link_libraries(durability_integration_test PRIVATE tally_test_harness tally_client)
+add_test(NAME durability_integration COMMAND durability_integration_test)
+set_tests_properties(durability_integration PROPERTIES TIMEOUT 300)

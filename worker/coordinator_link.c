@@ -1,0 +1,245 @@
+/* coordinator_link: the worker's side of membership. It registers with the
+ * coordinator (retrying every second until answered), sends heartbeats with
+ * its counters and backlog hints, applies the map and configuration that come
+ * back, and caches both in storage so a restarted worker serves on the last
+ * map it had while the coordinator is away. Nothing here blocks the loop,
+ * except coordinator_link_refresh_config(), which is rate limited and bounded
+ * by a short timeout.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "log.h"
+#include "tally_error.h"
+#include "wire.h"
+#include "worker_internal.h"
+
+#define LINK_REGISTER_RETRY_MS 1000
+#define LINK_CONFIG_FETCH_MS 300
+static const char LINK_MAP_KEY[] = "map";
+static const char LINK_CONFIG_KEY[] = "config";
+
+static void link_persist(worker_t *w, const char *key, size_t key_len, const ProtobufCMessage *m) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  protobuf_c_message_pack(m, buf);
+  store_put(w->store, STORE_CF_DEFAULT, key, key_len, buf, len);
+  free(buf);
+  w->batch_dirty = 1;
+}
+
+void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
+  size_t len = tally__cluster_map__get_packed_size(map);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__cluster_map__pack(map, buf);
+  Tally__ClusterMap *copy = tally__cluster_map__unpack(NULL, len, buf);
+  free(buf);
+  if (copy == NULL) return;
+  if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
+  w->map = copy;
+  uint32_t owned = 0;
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
+    w->owned[s] = s < copy->n_slot_owner && copy->slot_owner[s] == w->counters.worker_id &&
+                  w->counters.worker_id != 0;
+    owned += w->owned[s];
+  }
+  link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
+  w->work_added = 1; /* newly owned slots may hold work for waiters */
+  log_info("map epoch %llu: this worker owns %u slots", (unsigned long long)copy->epoch, owned);
+}
+
+static void link_apply_config(worker_t *w, const Tally__ClusterConfig *config) {
+  if (config->version == config_cache_version(w->config) && config_cache_config(w->config)) return;
+  if (config_cache_copy(w->config, config) < 0) return;
+  link_persist(w, LINK_CONFIG_KEY, sizeof LINK_CONFIG_KEY - 1,
+               &config_cache_config(w->config)->base);
+  log_info("configuration version %llu: %zu projects, %zu labelers",
+           (unsigned long long)config->version, config->n_projects, config->n_labelers);
+}
+
+static void link_load_cached(worker_t *w) {
+  char *value = NULL;
+  size_t len = 0;
+  if (store_get(w->store, STORE_CF_DEFAULT, LINK_CONFIG_KEY, sizeof LINK_CONFIG_KEY - 1, &value,
+                &len) == 1) {
+    config_cache_load(w->config, (uint8_t *)value, len);
+    free(value);
+  }
+  if (store_get(w->store, STORE_CF_DEFAULT, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &value, &len) ==
+      1) {
+    Tally__ClusterMap *map = tally__cluster_map__unpack(NULL, len, (uint8_t *)value);
+    free(value);
+    if (map != NULL) {
+      coordinator_link_apply_map(w, map);
+      tally__cluster_map__free_unpacked(map, NULL);
+    }
+  }
+}
+
+static void link_send_register(worker_t *w, uint64_t now) {
+  Tally__Envelope env;
+  Tally__WorkerRegister reg = TALLY__WORKER_REGISTER__INIT;
+  wire_envelope_init(&env, dealer_next_request_id(w->coordinator));
+  reg.worker_id = w->counters.worker_id;
+  reg.endpoint = w->endpoint;
+  env.body_case = TALLY__ENVELOPE__BODY_WORKER_REGISTER;
+  env.worker_register = &reg;
+  dealer_try_send(w->coordinator, &env);
+  w->last_register_ms = now;
+}
+
+static void link_send_heartbeat(worker_t *w, uint64_t now) {
+  Tally__Envelope env;
+  Tally__Heartbeat hb = TALLY__HEARTBEAT__INIT;
+  wire_envelope_init(&env, dealer_next_request_id(w->coordinator));
+  hb.worker_id = w->counters.worker_id;
+  project_counters_t total;
+  worker_project_total(w, &total);
+  hb.live_leases = lease_table_count(w->leases);
+  hb.items = total.items;
+  hb.config_version = config_cache_version(w->config);
+  hb.epoch = w->map ? w->map->epoch : 0;
+  size_t nq = queue_index_count(w->queues);
+  Tally__BacklogHint *hints = calloc(nq ? nq : 1, sizeof *hints);
+  Tally__BacklogHint **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
+  if (hints == NULL || ptrs == NULL) worker_fatal("out of memory");
+  for (size_t i = 0; i < nq; i++) {
+    queue_t *q = queue_index_at(w->queues, i);
+    hb.queued += queue_depth(q);
+    if (queue_depth(q) == 0) continue;
+    Tally__BacklogHint *h = &hints[hb.n_backlog];
+    tally__backlog_hint__init(h);
+    h->project_id = queue_project_id(q);
+    h->market = (char *)queue_market(q);
+    h->stage = queue_stage(q);
+    h->depth = queue_depth(q);
+    uint32_t slot;
+    queue_position_t pos;
+    if (queue_peek(q, &slot, &pos)) h->top_priority = pos.priority;
+    ptrs[hb.n_backlog++] = h;
+  }
+  hb.backlog = ptrs;
+  env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
+  env.heartbeat = &hb;
+  dealer_try_send(w->coordinator, &env);
+  free(hints);
+  free(ptrs);
+  w->last_heartbeat_ms = now;
+}
+
+static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
+  w->last_coordinator_reply_ms = now;
+  switch (env->body_case) {
+    case TALLY__ENVELOPE__BODY_WORKER_REGISTER_REPLY: {
+      Tally__WorkerRegisterReply *r = env->worker_register_reply;
+      if (w->counters.worker_id != r->worker_id) {
+        if (w->counters.worker_id != 0)
+          log_warn("coordinator renamed this worker from %u to %u", w->counters.worker_id,
+                   r->worker_id);
+        w->counters.worker_id = r->worker_id;
+      }
+      if (r->config) link_apply_config(w, r->config);
+      if (r->map) coordinator_link_apply_map(w, r->map);
+      worker_commit_now(w); /* the id must be durable before any lease uses it */
+      w->registered = 1;
+      log_info("registered with the coordinator as worker %u", w->counters.worker_id);
+      break;
+    }
+    case TALLY__ENVELOPE__BODY_HEARTBEAT_REPLY: {
+      Tally__HeartbeatReply *r = env->heartbeat_reply;
+      if (r->config) link_apply_config(w, r->config);
+      if (r->map) coordinator_link_apply_map(w, r->map);
+      break;
+    }
+    case TALLY__ENVELOPE__BODY_CONFIG:
+      link_apply_config(w, env->config);
+      break;
+    case TALLY__ENVELOPE__BODY_ERROR:
+      log_warn("coordinator: %s (%s)", env->error->message,
+               tally_error_name(tally_error_from_wire((int)env->error->code)));
+      if (env->error->code == TALLY__ERROR_CODE__NOT_FOUND) w->registered = 0;
+      break;
+    default:
+      break;
+  }
+}
+
+static void link_drain(worker_t *w) {
+  Tally__Envelope *env = NULL;
+  uint64_t now = clock_monotonic_ms();
+  for (;;) {
+    int rc = dealer_recv(w->coordinator, 0, &env);
+    if (rc == TALLY_E_BAD_REQUEST) continue;
+    if (rc < 0) break;
+    link_handle(w, env, now);
+    wire_envelope_free(&env);
+  }
+}
+
+static void link_on_poll(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  worker_t *w = poll->data;
+  link_drain(w);
+  if (w->batch_dirty && !w->stopping) worker_run_group(w);
+}
+
+int coordinator_link_start(worker_t *w) {
+  link_load_cached(w);
+  if (store_pending(w->store) > 0) worker_commit_now(w);
+  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint) < 0 ||
+      dealer_new(&w->coordinator_sync, w->zmq_ctx, w->coordinator_endpoint) < 0) {
+    log_error("cannot connect to coordinator %s", w->coordinator_endpoint);
+    return TALLY_E_TRANSPORT;
+  }
+  int immediate = 1, hwm = 64;
+  zmq_setsockopt(dealer_socket(w->coordinator), ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+  zmq_setsockopt(dealer_socket(w->coordinator), ZMQ_SNDHWM, &hwm, sizeof hwm);
+  zmq_setsockopt(dealer_socket(w->coordinator_sync), ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+  int fd;
+  size_t fd_len = sizeof fd;
+  zmq_getsockopt(dealer_socket(w->coordinator), ZMQ_FD, &fd, &fd_len);
+  uv_poll_init(w->loop, &w->coordinator_poll, fd);
+  w->coordinator_poll.data = w;
+  uv_poll_start(&w->coordinator_poll, UV_READABLE, link_on_poll);
+  link_send_register(w, clock_monotonic_ms());
+  return 0;
+}
+
+void coordinator_link_stop(worker_t *w) {
+  if (w->coordinator_poll.loop) uv_close((uv_handle_t *)&w->coordinator_poll, NULL);
+}
+
+void coordinator_link_tick(worker_t *w, uint64_t now) {
+  link_drain(w);
+  if (!w->registered) {
+    if (now - w->last_register_ms >= LINK_REGISTER_RETRY_MS) link_send_register(w, now);
+  } else if (now - w->last_heartbeat_ms >= w->heartbeat_ms) {
+    link_send_heartbeat(w, now);
+  }
+}
+
+void coordinator_link_refresh_config(worker_t *w) {
+  uint64_t now = clock_monotonic_ms();
+  /* Only while the coordinator answers, and at most once per group: a flood
+   * of requests naming unknown projects costs one round trip per group, and
+   * nothing at all when the coordinator is away. */
+  int coordinator_alive =
+      w->registered && now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
+  if (w->coordinator_sync == NULL || !coordinator_alive || w->config_fetched_in_group) return;
+  w->config_fetched_in_group = 1;
+  Tally__Envelope request;
+  Tally__ConfigRequest body = TALLY__CONFIG_REQUEST__INIT;
+  wire_envelope_init(&request, 0);
+  request.body_case = TALLY__ENVELOPE__BODY_CONFIG_REQUEST;
+  request.config_request = &body;
+  Tally__Envelope *reply = NULL;
+  if (dealer_call(w->coordinator_sync, &request, LINK_CONFIG_FETCH_MS, &reply) == 0 &&
+      reply->body_case == TALLY__ENVELOPE__BODY_CONFIG)
+    link_apply_config(w, reply->config);
+  wire_envelope_free(&reply);
+}

@@ -1,0 +1,49 @@
+/* item_record: one item's stored state (tally.store.ItemRecord) and the rules
+ * that decide whether it wants more work.
+ *
+ * Records are protobuf-c messages whose every string and array is heap
+ * memory from the system allocator, so tally__store__item_record__free_unpacked
+ * frees both records read from storage and records built here.
+ */
+#ifndef TALLY_ITEM_RECORD_H
+#define TALLY_ITEM_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally_store.pb-c.h"
+
+typedef Tally__Store__ItemRecord item_record_t;
+
+/* New record in state LABELING for stage LABEL; strings are copied. NULL
+ * when out of memory. Free with item_record_free(). */
+item_record_t *item_record_new(const char *market, uint32_t priority, const char *content,
+                               const char *gold_label, uint32_t overlap, uint64_t seq,
+                               uint64_t now_ms);
+
+/* Decodes a stored record; NULL when the bytes are not a format-1 record. */
+item_record_t *item_record_decode(const uint8_t *data, size_t len);
+
+/* Serializes into a new malloc'ed buffer (*len set), NULL when out of memory. */
+uint8_t *item_record_encode(const item_record_t *rec, size_t *len);
+
+/* Frees a record; safe on NULL; sets *rec NULL. */
+void item_record_free(item_record_t **rec);
+
+/* True while the item should sit in its queue: it is still being labeled and
+ * labels plus live leases are fewer than its overlap. */
+int item_record_wants_work(const item_record_t *rec);
+
+/* True when `labeler` may not receive this item: they labeled it, hold a
+ * lease on it, or skipped it. */
+int item_record_excludes(const item_record_t *rec, const char *labeler);
+
+/* Changes; each returns 0 or TALLY_E_NOMEM (record unchanged then). */
+int item_record_add_holder(item_record_t *rec, const char *labeler);
+/* Returns 1 when removed, 0 when the labeler held no lease. */
+int item_record_remove_holder(item_record_t *rec, const char *labeler);
+int item_record_add_skipper(item_record_t *rec, const char *labeler);
+int item_record_add_label(item_record_t *rec, const char *labeler, const char *label,
+                          uint64_t at_ms);
+
+#endif

@@ -1,0 +1,941 @@
+/* labeling: the labeling cycle on one worker: ingest, lease, submit, skip,
+ * release, lease expiry, long-poll waiters, status, and recovery of the
+ * in-memory indexes from storage.
+ *
+ * Invariants kept here (DESIGN.md, "Item lifecycle"):
+ *  - an item has a queue entry exactly while item_record_wants_work() is
+ *    true, so it is offered until labels + live leases reach its overlap and
+ *    never beyond: an item never gets more labels than its overlap;
+ *  - a labeler never holds two leases on one item nor labels it twice;
+ *  - every change of a request goes into the group's one batch; replies are
+ *    sent by worker.c only after that batch is durable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "item_record.h"
+#include "keys.h"
+#include "log.h"
+#include "tally_error.h"
+#include "tally_store.pb-c.h"
+#include "wire.h"
+#include "worker_internal.h"
+
+#define LABELING_ITEM_CONTENT_MAX (1u << 20)
+#define LABELING_INGEST_BATCH_MAX 10000
+#define LABELING_WAIT_MAX_MS 30000
+#define LABELING_WAITERS_MAX 100000
+/* How many queue entries one lease may inspect before giving up (entries the
+ * labeler may not take: own labels, own leases, own skips). */
+#define LABELING_SCAN_MAX 512
+
+typedef enum { RETURN_RELEASE, RETURN_SKIP, RETURN_EXPIRE } lease_return_t;
+
+/* ------------------------------------------------------------ lookups */
+
+static const Tally__Project *project_find(worker_t *w, const char *name) {
+  const Tally__Project *p = config_cache_project(w->config, name);
+  if (p == NULL) {
+    coordinator_link_refresh_config(w);
+    p = config_cache_project(w->config, name);
+  }
+  return p;
+}
+
+static const Tally__Labeler *labeler_find(worker_t *w, const char *id) {
+  const Tally__Labeler *l = config_cache_labeler(w->config, id);
+  if (l == NULL) {
+    coordinator_link_refresh_config(w);
+    l = config_cache_labeler(w->config, id);
+  }
+  return l;
+}
+
+static uint32_t stage_role(uint32_t stage) {
+  switch (stage) {
+    case TALLY__STAGE__STAGE_LABEL: return TALLY__ROLE__ROLE_LABELER;
+    case TALLY__STAGE__STAGE_AUDIT: return TALLY__ROLE__ROLE_AUDITOR;
+    default: return TALLY__ROLE__ROLE_LEAD;
+  }
+}
+
+/* Replies UNAVAILABLE or MOVED and returns 0 when this worker does not own
+ * `slot`; returns 1 when it does. */
+static int slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
+  if (w->map == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
+                       "worker has not joined the cluster yet");
+    return 0;
+  }
+  if (w->owned[slot]) return 1;
+  Tally__Envelope env;
+  Tally__ErrorReply err;
+  wire_error_init(&env, &err, req->env->request_id, TALLY_E_MOVED, NULL);
+  char message[128];
+  snprintf(message, sizeof message, "slot %u is owned by another worker", slot);
+  err.message = message;
+  err.slot = slot;
+  err.epoch = w->map->epoch;
+  uint32_t owner = slot < w->map->n_slot_owner ? w->map->slot_owner[slot] : 0;
+  for (size_t i = 0; i < w->map->n_workers; i++)
+    if (w->map->workers[i]->id == owner) err.owner_endpoint = w->map->workers[i]->endpoint;
+  if (owner == 0) {
+    err.code = (Tally__ErrorCode)tally_error_to_wire(TALLY_E_UNAVAILABLE);
+    err.message = "slot is not assigned to any worker";
+  }
+  worker_reply(w, req->peer, req->peer_len, &env);
+  return 0;
+}
+
+/* ------------------------------------------------------------ storage */
+
+static item_record_t *item_load(worker_t *w, uint32_t slot, uint32_t project_id,
+                                const char *item_id, size_t item_len) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_item(key, slot, project_id, item_id, item_len);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  if (rc == 0) return NULL;
+  item_record_t *rec = item_record_decode((uint8_t *)value, len);
+  free(value);
+  if (rec == NULL) log_error("item record in slot %u is unreadable", slot);
+  return rec;
+}
+
+static void item_save(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
+                      size_t item_len, const item_record_t *rec) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_item(key, slot, project_id, item_id, item_len);
+  size_t len = 0;
+  uint8_t *buf = item_record_encode(rec, &len);
+  if (buf == NULL) worker_fatal("out of memory encoding an item");
+  store_put(w->store, STORE_CF_ITEMS, key, key_len, buf, len);
+  free(buf);
+}
+
+static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const char *market,
+                       uint32_t slot, uint32_t priority, uint64_t seq, const char *item_id,
+                       size_t item_len) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, slot, project_id, stage, market, priority, seq);
+  store_put(w->store, STORE_CF_QUEUE, key, key_len, item_id, item_len);
+  queue_t *q = queue_index_get(w->queues, project_id, stage, market, 1);
+  if (q == NULL) worker_fatal("out of memory for queues");
+  queue_add(q, slot, (queue_position_t){priority, seq});
+  w->work_added = 1;
+  w->batch_dirty = 1;
+}
+
+/* The first entry at or after `from` in the sub-queue `prefix`: 1 and *pos,
+ * or 0 when the sub-queue has nothing there. */
+static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
+                          const uint8_t *from, size_t from_len, queue_position_t *pos,
+                          char **item_id, size_t *item_len) {
+  uint8_t upper[KEYS_MAX];
+  size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory for an iterator");
+  store_iter_seek(it, from, from_len);
+  int found = 0;
+  if (store_iter_valid(it)) {
+    size_t len;
+    const uint8_t *key = store_iter_key(it, &len);
+    keys_queue_entry_t parsed;
+    if (keys_parse_queue_entry(key, len, &parsed) == 0) {
+      pos->priority = parsed.priority;
+      pos->seq = parsed.seq;
+      found = 1;
+      if (item_id != NULL) {
+        const uint8_t *value = store_iter_value(it, item_len);
+        *item_id = malloc(*item_len + 1);
+        if (*item_id == NULL) worker_fatal("out of memory");
+        memcpy(*item_id, value, *item_len);
+        (*item_id)[*item_len] = '\0';
+      }
+    }
+  }
+  store_iter_destroy(&it);
+  return found;
+}
+
+static void queue_pop(worker_t *w, uint32_t project_id, uint32_t stage, const char *market,
+                      uint32_t slot, uint32_t priority, uint64_t seq) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, slot, project_id, stage, market, priority, seq);
+  store_delete(w->store, STORE_CF_QUEUE, key, key_len);
+  queue_t *q = queue_index_get(w->queues, project_id, stage, market, 0);
+  w->batch_dirty = 1;
+  if (q == NULL || !queue_remove(q, slot, (queue_position_t){priority, seq})) return;
+  /* The head left: the next entry starts right after it (seek from the
+   * deleted key, never from the sub-queue start, to skip old tombstones). */
+  uint8_t prefix[KEYS_MAX];
+  size_t prefix_len = keys_queue_prefix(prefix, slot, project_id, stage, market);
+  queue_position_t next;
+  if (subqueue_first(w, prefix, prefix_len, key, key_len, &next, NULL, NULL))
+    queue_set_head(q, slot, &next);
+  else
+    queue_set_head(q, slot, NULL);
+}
+
+static void lease_put(worker_t *w, const lease_t *lease, uint64_t now_ms) {
+  Tally__Store__LeaseRecord rec = TALLY__STORE__LEASE_RECORD__INIT;
+  rec.format = 1;
+  rec.project_id = lease->project_id;
+  rec.item_id = lease->item_id;
+  rec.labeler = (char *)lease->labeler;
+  rec.deadline_ms = lease->deadline_ms;
+  rec.stage = lease->stage;
+  rec.leased_ms = now_ms;
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_lease(key, lease->slot, lease->lease_id);
+  size_t len = tally__store__lease_record__get_packed_size(&rec);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__store__lease_record__pack(&rec, buf);
+  store_put(w->store, STORE_CF_LEASES, key, key_len, buf, len);
+  free(buf);
+}
+
+static void lease_drop(worker_t *w, uint32_t slot, uint32_t project_id, uint64_t lease_id) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_lease(key, slot, lease_id);
+  store_delete(w->store, STORE_CF_LEASES, key, key_len);
+  lease_table_remove(w->leases, lease_id);
+  worker_project(w, project_id)->live_leases--;
+}
+
+/* Ends a live lease without a label: the item goes back to its queue (same
+ * priority and age) if it now wants work again. */
+static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) {
+  uint32_t slot = lease->slot, project_id = lease->project_id;
+  uint64_t lease_id = lease->lease_id;
+  char labeler[LEASE_LABELER_MAX + 1];
+  snprintf(labeler, sizeof labeler, "%s", lease->labeler);
+  size_t item_len = lease->item_len;
+  char *item_id = strdup(lease->item_id);
+  if (item_id == NULL) worker_fatal("out of memory");
+  item_record_t *rec = item_load(w, slot, project_id, item_id, item_len);
+  if (rec != NULL) {
+    int wanted = item_record_wants_work(rec);
+    item_record_remove_holder(rec, labeler);
+    if (why == RETURN_SKIP && item_record_add_skipper(rec, labeler) < 0)
+      worker_fatal("out of memory");
+    if (!wanted && item_record_wants_work(rec))
+      queue_push(w, project_id, rec->stage, rec->market, slot, rec->priority, rec->seq, item_id,
+                 item_len);
+    item_save(w, slot, project_id, item_id, item_len, rec);
+    item_record_free(&rec);
+  }
+  lease_drop(w, slot, project_id, lease_id);
+  project_counters_t *pc = worker_project(w, project_id);
+  if (why == RETURN_EXPIRE) pc->expired_leases++;
+  if (why == RETURN_SKIP) pc->skips++;
+  if (why == RETURN_RELEASE) pc->releases++;
+  w->batch_dirty = 1;
+  free(item_id);
+}
+
+/* ------------------------------------------------------------ leasing */
+
+typedef struct {
+  queue_t *queue;
+  const Tally__Project *project;
+  uint32_t slot;
+  queue_position_t pos;
+} candidate_t;
+
+typedef struct {
+  candidate_t *items;
+  size_t count, capacity;
+} candidate_heap_t;
+
+static int candidate_less(const candidate_t *a, const candidate_t *b) {
+  return queue_position_compare(a->pos, b->pos) < 0;
+}
+
+static void candidate_push(candidate_heap_t *h, candidate_t c) {
+  if (h->count == h->capacity) {
+    size_t capacity = h->capacity ? h->capacity * 2 : 64;
+    candidate_t *grown = realloc(h->items, capacity * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    h->items = grown;
+    h->capacity = capacity;
+  }
+  size_t i = h->count++;
+  h->items[i] = c;
+  while (i > 0 && candidate_less(&h->items[i], &h->items[(i - 1) / 2])) {
+    candidate_t t = h->items[i];
+    h->items[i] = h->items[(i - 1) / 2];
+    h->items[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+static candidate_t candidate_pop(candidate_heap_t *h) {
+  candidate_t top = h->items[0];
+  h->items[0] = h->items[--h->count];
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, best = i;
+    if (l < h->count && candidate_less(&h->items[l], &h->items[best])) best = l;
+    if (r < h->count && candidate_less(&h->items[r], &h->items[best])) best = r;
+    if (best == i) break;
+    candidate_t t = h->items[i];
+    h->items[i] = h->items[best];
+    h->items[best] = t;
+    i = best;
+  }
+  return top;
+}
+
+/* May `labeler` take work from queue `q`? Sets *project when yes. */
+static int queue_serves(worker_t *w, queue_t *q, const Tally__Labeler *labeler,
+                        const Tally__Project *only, uint32_t stage,
+                        const Tally__Project **project) {
+  if (queue_stage(q) != stage || queue_depth(q) == 0) return 0;
+  if (only != NULL && queue_project_id(q) != only->id) return 0;
+  const Tally__Project *p = config_cache_project_by_id(w->config, queue_project_id(q));
+  if (p == NULL || !config_project_has_market(p, queue_market(q)) ||
+      !config_labeler_has_market(labeler, queue_market(q)))
+    return 0;
+  *project = p;
+  return 1;
+}
+
+/* Reads the entry at `c`; when `labeler` may take it, returns its record and
+ * item id (both the caller's). Otherwise returns NULL. */
+static item_record_t *candidate_take(worker_t *w, const candidate_t *c, const char *labeler,
+                                     uint32_t stage, char **item_id, size_t *item_len) {
+  if (!w->owned[c->slot]) return NULL;
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, c->slot, c->project->id, stage, queue_market(c->queue),
+                                    c->pos.priority, c->pos.seq);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  if (rc == 0 || len == 0 || len > KEYS_ITEM_ID_MAX) {
+    free(value);
+    return NULL;
+  }
+  item_record_t *rec = item_load(w, c->slot, c->project->id, value, len);
+  if (rec == NULL || !item_record_wants_work(rec) || rec->stage != stage ||
+      item_record_excludes(rec, labeler)) {
+    item_record_free(&rec);
+    free(value);
+    return NULL;
+  }
+  *item_id = realloc(value, len + 1);
+  (*item_id)[len] = '\0';
+  *item_len = len;
+  return rec;
+}
+
+/* Advances a candidate to the next entry of its sub-queue; 0 when none. */
+static int candidate_advance(worker_t *w, candidate_t *c, uint32_t stage) {
+  uint8_t prefix[KEYS_MAX], from[KEYS_MAX];
+  size_t prefix_len = keys_queue_prefix(prefix, c->slot, c->project->id, stage,
+                                        queue_market(c->queue));
+  size_t from_len = keys_queue_entry(from, c->slot, c->project->id, stage, queue_market(c->queue),
+                                     c->pos.priority, c->pos.seq + 1);
+  if (c->pos.seq == UINT64_MAX) return 0;
+  return subqueue_first(w, prefix, prefix_len, from, from_len, &c->pos, NULL, NULL);
+}
+
+static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, uint32_t stage,
+                        item_record_t *rec, const char *item_id, size_t item_len,
+                        Tally__Task *task, uint64_t *lease_id_out) {
+  uint64_t now = clock_now_ms();
+  lease_t lease = {0};
+  lease.lease_id = ((uint64_t)w->counters.worker_id << 40) | w->counters.next_lease++;
+  lease.deadline_ms = now + (uint64_t)(c->project->lease_seconds ? c->project->lease_seconds : 300) * 1000u;
+  lease.slot = c->slot;
+  lease.project_id = c->project->id;
+  lease.stage = stage;
+  snprintf(lease.labeler, sizeof lease.labeler, "%s", labeler);
+  lease.item_id = (char *)item_id;
+  lease.item_len = item_len;
+  if (item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
+  if (!item_record_wants_work(rec))
+    queue_pop(w, c->project->id, stage, rec->market, c->slot, rec->priority, rec->seq);
+  item_save(w, c->slot, c->project->id, item_id, item_len, rec);
+  lease_put(w, &lease, now);
+  if (lease_table_add(w->leases, &lease) < 0) worker_fatal("out of memory for leases");
+  worker_project(w, lease.project_id)->live_leases++;
+  w->batch_dirty = 1;
+  task->slot = c->slot;
+  task->lease_id = lease.lease_id;
+  task->deadline_ms = lease.deadline_ms;
+  task->stage = (Tally__Stage)stage;
+  task->priority = rec->priority;
+  *lease_id_out = lease.lease_id;
+}
+
+/* Finds the best task `labeler` may take and leases it. Returns 1 with the
+ * task filled (its strings point into *rec_out and *item_id_out, which the
+ * caller frees after replying), or 0 when there is none. */
+static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
+                      uint32_t stage, Tally__Task *task, item_record_t **rec_out,
+                      char **item_id_out) {
+  candidate_heap_t heap = {0};
+  size_t nq = queue_index_count(w->queues);
+  candidate_t best = {0};
+  int have_best = 0;
+  for (size_t i = 0; i < nq; i++) {
+    queue_t *q = queue_index_at(w->queues, i);
+    const Tally__Project *p;
+    if (!queue_serves(w, q, labeler, only, stage, &p)) continue;
+    candidate_t c = {q, p, 0, {0, 0}};
+    if (!queue_peek(q, &c.slot, &c.pos)) continue;
+    if (!have_best || candidate_less(&c, &best)) best = c;
+    have_best = 1;
+  }
+  if (!have_best) return 0;
+  /* Fast path: the best head is usually takeable. */
+  size_t item_len = 0;
+  item_record_t *rec = candidate_take(w, &best, labeler->id, stage, item_id_out, &item_len);
+  candidate_t chosen = best;
+  if (rec == NULL) {
+    /* Merge every sub-queue of every serving queue in order until an entry
+     * this labeler may take turns up, inspecting at most LABELING_SCAN_MAX. */
+    uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
+    if (slots == NULL) worker_fatal("out of memory");
+    for (size_t i = 0; i < nq; i++) {
+      queue_t *q = queue_index_at(w->queues, i);
+      const Tally__Project *p;
+      if (!queue_serves(w, q, labeler, only, stage, &p)) continue;
+      size_t n = queue_nonempty_slots(q, slots);
+      for (size_t s = 0; s < n; s++) {
+        candidate_t c = {q, p, slots[s], {0, 0}};
+        if (queue_slot_head(q, slots[s], &c.pos) && w->owned[slots[s]]) candidate_push(&heap, c);
+      }
+    }
+    free(slots);
+    for (int scanned = 0; heap.count > 0 && scanned < LABELING_SCAN_MAX; scanned++) {
+      candidate_t c = candidate_pop(&heap);
+      rec = candidate_take(w, &c, labeler->id, stage, item_id_out, &item_len);
+      if (rec != NULL) {
+        chosen = c;
+        break;
+      }
+      if (candidate_advance(w, &c, stage)) candidate_push(&heap, c);
+    }
+    free(heap.items);
+    if (rec == NULL) return 0;
+  }
+  uint64_t lease_id;
+  lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, &lease_id);
+  task->project = chosen.project->name;
+  task->item_id = *item_id_out;
+  task->market = rec->market;
+  task->content = rec->content;
+  task->n_labels = chosen.project->n_labels;
+  task->labels = chosen.project->labels;
+  *rec_out = rec;
+  return 1;
+}
+
+/* Tries to lease for `labeler` and replies with the task. When there is
+ * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted. */
+static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
+                       const Tally__Labeler *labeler, const Tally__Project *only, uint32_t stage,
+                       int reply_when_empty) {
+  Tally__Envelope env;
+  Tally__LeaseReply reply = TALLY__LEASE_REPLY__INIT;
+  Tally__Task task = TALLY__TASK__INIT;
+  item_record_t *rec = NULL;
+  char *item_id = NULL;
+  wire_envelope_init(&env, request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
+  env.lease_reply = &reply;
+  int granted = lease_find(w, labeler, only, stage, &task, &rec, &item_id);
+  if (granted) {
+    reply.has_task = 1;
+    reply.task = &task;
+  }
+  if (granted || reply_when_empty) worker_reply(w, peer, peer_len, &env);
+  item_record_free(&rec);
+  free(item_id);
+  return granted;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static void handle_ingest(worker_t *w, const router_request_t *req) {
+  const Tally__IngestBatch *batch = req->env->ingest;
+  uint64_t rid = req->env->request_id;
+  const Tally__Project *p = project_find(w, batch->project);
+  if (p == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", batch->project);
+    return;
+  }
+  if (batch->n_items > LABELING_INGEST_BATCH_MAX) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "batch of %zu items exceeds the limit of %d", batch->n_items,
+                       LABELING_INGEST_BATCH_MAX);
+    return;
+  }
+  if (w->map == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNAVAILABLE,
+                       "worker has not joined the cluster yet");
+    return;
+  }
+  Tally__IngestReply reply = TALLY__INGEST_REPLY__INIT;
+  Tally__Rejection *rejections = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejections);
+  Tally__Rejection **rejected = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejected);
+  char (*messages)[160] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
+  if (rejections == NULL || rejected == NULL || messages == NULL) worker_fatal("out of memory");
+  uint64_t now = clock_now_ms();
+  for (size_t i = 0; i < batch->n_items; i++) {
+    const Tally__Item *item = batch->items[i];
+    size_t id_len = strlen(item->id);
+    int code = 0;
+    if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
+      code = TALLY_E_INVALID_ARGUMENT;
+      snprintf(messages[i], sizeof messages[i], "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
+    } else if (!config_project_has_market(p, item->market)) {
+      code = TALLY_E_UNKNOWN_MARKET;
+      snprintf(messages[i], sizeof messages[i], "market '%.32s' is not a market of project '%s'",
+               item->market, p->name);
+    } else if (item->priority > TALLY__PRIORITY__PRIORITY_EMERGENCY) {
+      code = TALLY_E_INVALID_ARGUMENT;
+      snprintf(messages[i], sizeof messages[i], "priority %u is out of range 0..3",
+               item->priority);
+    } else if (strlen(item->content) > LABELING_ITEM_CONTENT_MAX) {
+      code = TALLY_E_TOO_LARGE;
+      snprintf(messages[i], sizeof messages[i], "content exceeds %u bytes",
+               LABELING_ITEM_CONTENT_MAX);
+    } else if (item->gold_label[0] != '\0' && config_project_label_index(p, item->gold_label) < 0) {
+      code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
+      snprintf(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
+               item->gold_label);
+    }
+    uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
+    if (code == 0 && !w->owned[slot]) {
+      code = TALLY_E_MOVED;
+      snprintf(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
+    }
+    if (code != 0) {
+      tally__rejection__init(&rejections[reply.n_rejected]);
+      rejections[reply.n_rejected].index = (uint32_t)i;
+      rejections[reply.n_rejected].code = (Tally__ErrorCode)tally_error_to_wire(code);
+      rejections[reply.n_rejected].message = messages[i];
+      rejected[reply.n_rejected] = &rejections[reply.n_rejected];
+      reply.n_rejected++;
+      continue;
+    }
+    item_record_t *existing = item_load(w, slot, p->id, item->id, id_len);
+    if (existing != NULL) {
+      item_record_free(&existing);
+      reply.duplicates++;
+      continue;
+    }
+    item_record_t *rec = item_record_new(item->market, item->priority, item->content,
+                                         item->gold_label, p->overlap ? p->overlap : 1,
+                                         w->counters.next_seq++, now);
+    if (rec == NULL) worker_fatal("out of memory");
+    item_save(w, slot, p->id, item->id, id_len, rec);
+    queue_push(w, p->id, TALLY__STAGE__STAGE_LABEL, item->market, slot, item->priority, rec->seq,
+               item->id, id_len);
+    item_record_free(&rec);
+    worker_project(w, p->id)->items++;
+    reply.accepted++;
+  }
+  reply.rejected = rejected;
+  Tally__Envelope env;
+  wire_envelope_init(&env, rid);
+  env.body_case = TALLY__ENVELOPE__BODY_INGEST_REPLY;
+  env.ingest_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  free(rejections);
+  free(rejected);
+  free(messages);
+}
+
+/* Validates who asks for what; on error replies and returns NULL. */
+static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, size_t peer_len,
+                                           uint64_t rid, const char *labeler_id,
+                                           const char *project, uint32_t stage,
+                                           const Tally__Project **only) {
+  *only = NULL;
+  const Tally__Labeler *l = labeler_find(w, labeler_id);
+  if (l == NULL) {
+    worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%.64s'",
+                       labeler_id);
+    return NULL;
+  }
+  if (stage > TALLY__STAGE__STAGE_ADJUDICATE) {
+    worker_reply_error(w, peer, peer_len, rid, TALLY_E_INVALID_ARGUMENT, "unknown stage %u", stage);
+    return NULL;
+  }
+  if (!config_labeler_has_role(l, stage_role(stage))) {
+    worker_reply_error(w, peer, peer_len, rid, TALLY_E_NOT_QUALIFIED,
+                       "labeler '%s' does not have the role for %s tasks", l->id,
+                       stage == 0 ? "label" : stage == 1 ? "audit" : "adjudication");
+    return NULL;
+  }
+  if (project[0] != '\0') {
+    *only = project_find(w, project);
+    if (*only == NULL) {
+      worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_PROJECT, "unknown project '%.64s'",
+                         project);
+      return NULL;
+    }
+    int shared = 0;
+    for (size_t i = 0; i < (*only)->n_markets; i++)
+      shared |= config_labeler_has_market(l, (*only)->markets[i]);
+    if (!shared) {
+      worker_reply_error(w, peer, peer_len, rid, TALLY_E_NOT_QUALIFIED,
+                         "labeler '%s' is not qualified for any market of project '%s'", l->id,
+                         (*only)->name);
+      return NULL;
+    }
+  }
+  if (w->map == NULL) {
+    worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNAVAILABLE,
+                       "worker has not joined the cluster yet");
+    return NULL;
+  }
+  return l;
+}
+
+static void handle_lease(worker_t *w, const router_request_t *req) {
+  const Tally__LeaseRequest *r = req->env->lease;
+  uint64_t rid = req->env->request_id;
+  const Tally__Project *only;
+  const Tally__Labeler *l =
+      lease_validate(w, req->peer, req->peer_len, rid, r->labeler, r->project, r->stage, &only);
+  if (l == NULL) return;
+  int park = r->wait_ms > 0 && w->n_waiters < LABELING_WAITERS_MAX;
+  if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, !park) || !park) return;
+  if (w->n_waiters == w->cap_waiters) {
+    size_t cap = w->cap_waiters ? w->cap_waiters * 2 : 64;
+    waiter_t *grown = realloc(w->waiters, cap * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    w->waiters = grown;
+    w->cap_waiters = cap;
+  }
+  waiter_t *wt = &w->waiters[w->n_waiters++];
+  memcpy(wt->peer, req->peer, req->peer_len);
+  wt->peer_len = req->peer_len;
+  wt->request_id = rid;
+  uint32_t wait = r->wait_ms > LABELING_WAIT_MAX_MS ? LABELING_WAIT_MAX_MS : r->wait_ms;
+  wt->deadline_ms = req->received_ms + wait;
+  snprintf(wt->labeler, sizeof wt->labeler, "%s", r->labeler);
+  snprintf(wt->project, sizeof wt->project, "%s", r->project);
+  wt->stage = r->stage;
+}
+
+/* Finds the live lease named by a submit/skip/release; replies and returns
+ * NULL when it is not usable by `labeler`. */
+static const lease_t *lease_check(worker_t *w, const router_request_t *req, const char *labeler,
+                                  uint32_t slot, uint64_t lease_id) {
+  uint64_t rid = req->env->request_id;
+  if (slot >= TALLY_SLOT_COUNT) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "slot %u is out of range 0..%u", slot, TALLY_SLOT_COUNT - 1);
+    return NULL;
+  }
+  if (!slot_check(w, req, slot)) return NULL;
+  const lease_t *lease = lease_table_find(w->leases, lease_id);
+  if (lease == NULL || lease->slot != slot) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_STALE_LEASE,
+                       "lease %u.%llu is not live: it expired, was released, or was already used",
+                       slot, (unsigned long long)lease_id);
+    return NULL;
+  }
+  if (strcmp(lease->labeler, labeler) != 0) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_NOT_LEASE_OWNER,
+                       "lease %u.%llu is not held by '%.64s'", slot, (unsigned long long)lease_id,
+                       labeler);
+    return NULL;
+  }
+  if (lease->deadline_ms < clock_now_ms()) {
+    lease_return(w, lease, RETURN_EXPIRE);
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_STALE_LEASE,
+                       "lease %u.%llu expired", slot, (unsigned long long)lease_id);
+    return NULL;
+  }
+  return lease;
+}
+
+static void reply_ack(worker_t *w, const router_request_t *req) {
+  Tally__Envelope env;
+  Tally__Ack ack = TALLY__ACK__INIT;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_ACK;
+  env.ack = &ack;
+  worker_reply(w, req->peer, req->peer_len, &env);
+}
+
+static void handle_submit(worker_t *w, const router_request_t *req) {
+  const Tally__SubmitRequest *s = req->env->submit;
+  const lease_t *lease = lease_check(w, req, s->labeler, s->slot, s->lease_id);
+  if (lease == NULL) return;
+  const Tally__Project *p = config_cache_project_by_id(w->config, lease->project_id);
+  if (p == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "the lease's project no longer exists");
+    return;
+  }
+  if (config_project_label_index(p, s->label) < 0) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
+                       TALLY_E_LABEL_NOT_IN_TAXONOMY,
+                       "label '%.64s' is not in the taxonomy of project '%s'; the lease stays live",
+                       s->label, p->name);
+    return;
+  }
+  item_record_t *rec = item_load(w, lease->slot, lease->project_id, lease->item_id, lease->item_len);
+  if (rec == NULL) worker_fatal("leased item is missing from storage");
+  uint64_t now = clock_now_ms();
+  item_record_remove_holder(rec, lease->labeler);
+  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
+  project_counters_t *pc = worker_project(w, lease->project_id);
+  pc->labels++;
+  if (rec->n_labels >= rec->overlap) {
+    rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
+    rec->done_ms = now;
+    pc->done++;
+  }
+  item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
+  item_record_free(&rec);
+  lease_drop(w, lease->slot, lease->project_id, lease->lease_id);
+  w->batch_dirty = 1;
+  reply_ack(w, req);
+}
+
+static void handle_skip_or_release(worker_t *w, const router_request_t *req, int skip) {
+  const char *labeler = skip ? req->env->skip->labeler : req->env->release->labeler;
+  uint32_t slot = skip ? req->env->skip->slot : req->env->release->slot;
+  uint64_t lease_id = skip ? req->env->skip->lease_id : req->env->release->lease_id;
+  const lease_t *lease = lease_check(w, req, labeler, slot, lease_id);
+  if (lease == NULL) return;
+  lease_return(w, lease, skip ? RETURN_SKIP : RETURN_RELEASE);
+  reply_ack(w, req);
+}
+
+static void handle_status(worker_t *w, const router_request_t *req) {
+  const char *project = req->env->status->project;
+  const Tally__Project *only = NULL;
+  if (project[0] != '\0' && (only = project_find(w, project)) == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", project);
+    return;
+  }
+  Tally__StatusReply reply = TALLY__STATUS_REPLY__INIT;
+  project_counters_t counts;
+  if (only != NULL)
+    counts = *worker_project(w, only->id);
+  else
+    worker_project_total(w, &counts);
+  reply.worker_id = w->counters.worker_id;
+  reply.items = counts.items;
+  reply.labels = counts.labels;
+  reply.live_leases = counts.live_leases;
+  reply.done = counts.done;
+  reply.expired_leases = counts.expired_leases;
+  reply.skips = counts.skips;
+  reply.epoch = w->map ? w->map->epoch : 0;
+  size_t nq = queue_index_count(w->queues);
+  Tally__QueueStatus *queues = calloc(nq ? nq : 1, sizeof *queues);
+  Tally__QueueStatus **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
+  if (queues == NULL || ptrs == NULL) worker_fatal("out of memory");
+  for (size_t i = 0; i < nq; i++) {
+    queue_t *q = queue_index_at(w->queues, i);
+    const Tally__Project *p = config_cache_project_by_id(w->config, queue_project_id(q));
+    if (p == NULL || (only != NULL && only != p)) continue;
+    reply.queued += queue_depth(q);
+    Tally__QueueStatus *qs = &queues[reply.n_queues];
+    tally__queue_status__init(qs);
+    qs->project = p->name;
+    qs->market = (char *)queue_market(q);
+    qs->stage = (Tally__Stage)queue_stage(q);
+    qs->depth = queue_depth(q);
+    uint32_t slot;
+    queue_position_t pos;
+    if (queue_peek(q, &slot, &pos)) qs->top_priority = pos.priority;
+    ptrs[reply.n_queues++] = qs;
+  }
+  reply.queues = ptrs;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_STATUS_REPLY;
+  env.status_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  free(queues);
+  free(ptrs);
+}
+
+static void handle_item_get(worker_t *w, const router_request_t *req) {
+  const Tally__ItemGet *g = req->env->item_get;
+  const Tally__Project *p = project_find(w, g->project);
+  if (p == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", g->project);
+    return;
+  }
+  size_t id_len = strlen(g->item_id);
+  if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
+                       TALLY_E_INVALID_ARGUMENT, "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
+    return;
+  }
+  uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
+  if (!slot_check(w, req, slot)) return;
+  item_record_t *rec = item_load(w, slot, p->id, g->item_id, id_len);
+  if (rec == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NOT_FOUND,
+                       "no item '%.64s' in project '%s'", g->item_id, p->name);
+    return;
+  }
+  Tally__ItemReply reply = TALLY__ITEM_REPLY__INIT;
+  reply.project = p->name;
+  reply.item_id = g->item_id;
+  reply.market = rec->market;
+  reply.priority = rec->priority;
+  reply.content = rec->content;
+  reply.overlap = rec->overlap;
+  reply.n_labels = rec->n_labels;
+  reply.labels = rec->labels;
+  reply.live_leases = (uint32_t)rec->n_lease_holders;
+  reply.done = rec->state == TALLY__STORE__ITEM_STATE__ITEM_DONE;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_ITEM_REPLY;
+  env.item_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  item_record_free(&rec);
+}
+
+void labeling_handle(worker_t *w, const router_request_t *req) {
+  switch (req->env->body_case) {
+    case TALLY__ENVELOPE__BODY_INGEST: handle_ingest(w, req); break;
+    case TALLY__ENVELOPE__BODY_LEASE: handle_lease(w, req); break;
+    case TALLY__ENVELOPE__BODY_SUBMIT: handle_submit(w, req); break;
+    case TALLY__ENVELOPE__BODY_SKIP: handle_skip_or_release(w, req, 1); break;
+    case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
+    case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
+    case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
+    default:
+      worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
+                         "a worker does not serve '%s'", wire_body_name(req->env));
+  }
+}
+
+void labeling_expire_leases(worker_t *w, uint64_t now_ms) {
+  const lease_t *lease;
+  while ((lease = lease_table_next_expired(w->leases, now_ms)) != NULL)
+    lease_return(w, lease, RETURN_EXPIRE);
+}
+
+void labeling_serve_waiters(worker_t *w, uint64_t now) {
+  if (w->n_waiters == 0) return;
+  int try_lease = w->work_added;
+  w->work_added = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < w->n_waiters; i++) {
+    waiter_t *wt = &w->waiters[i];
+    int expired = wt->deadline_ms <= now;
+    const Tally__Labeler *l = config_cache_labeler(w->config, wt->labeler);
+    const Tally__Project *only =
+        wt->project[0] != '\0' ? config_cache_project(w->config, wt->project) : NULL;
+    if (l == NULL || (wt->project[0] != '\0' && only == NULL)) {
+      /* The configuration changed under the waiter: answer "no task". */
+      Tally__Envelope env;
+      Tally__LeaseReply empty = TALLY__LEASE_REPLY__INIT;
+      wire_envelope_init(&env, wt->request_id);
+      env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
+      env.lease_reply = &empty;
+      worker_reply(w, wt->peer, wt->peer_len, &env);
+      continue;
+    }
+    int granted = 0;
+    if (try_lease || expired)
+      granted = reply_lease(w, wt->peer, wt->peer_len, wt->request_id, l, only, wt->stage, expired);
+    if (!granted && !expired) w->waiters[kept++] = *wt;
+  }
+  w->n_waiters = kept;
+}
+
+/* ------------------------------------------------------------ recovery */
+
+static int recover_queue_heads(worker_t *w) {
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, NULL, 0);
+  if (it == NULL) return TALLY_E_NOMEM;
+  store_iter_seek(it, "", 0);
+  size_t heads = 0;
+  while (store_iter_valid(it)) {
+    size_t len;
+    const uint8_t *key = store_iter_key(it, &len);
+    keys_queue_entry_t e;
+    if (keys_parse_queue_entry(key, len, &e) < 0) {
+      log_error("malformed queue key of %zu bytes in storage", len);
+      store_iter_destroy(&it);
+      return TALLY_E_STORAGE;
+    }
+    char market[KEYS_MARKET_MAX + 1];
+    memcpy(market, e.market, e.market_len);
+    market[e.market_len] = '\0';
+    queue_t *q = queue_index_get(w->queues, e.project_id, e.stage, market, 1);
+    if (q == NULL) {
+      store_iter_destroy(&it);
+      return TALLY_E_NOMEM;
+    }
+    queue_position_t pos = {e.priority, e.seq};
+    queue_set_head(q, e.slot, &pos);
+    heads++;
+    /* Jump over the rest of this sub-queue: one seek per sub-queue. */
+    uint8_t next[KEYS_MAX];
+    size_t next_len = keys_prefix_end(next, key, e.prefix_len);
+    if (next_len == 0) break;
+    store_iter_seek(it, next, next_len);
+  }
+  store_iter_destroy(&it);
+  log_info("recovered %zu sub-queue heads", heads);
+  return 0;
+}
+
+static int recover_leases(worker_t *w) {
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_LEASES, NULL, 0);
+  if (it == NULL) return TALLY_E_NOMEM;
+  for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    const uint8_t *value = store_iter_value(it, &len);
+    Tally__Store__LeaseRecord *rec = tally__store__lease_record__unpack(NULL, len, value);
+    if (rec == NULL || key_len != 10) {
+      log_error("unreadable lease record in storage");
+      if (rec) tally__store__lease_record__free_unpacked(rec, NULL);
+      store_iter_destroy(&it);
+      return TALLY_E_STORAGE;
+    }
+    lease_t lease = {0};
+    lease.lease_id = keys_get_u64(key + 2);
+    lease.slot = keys_get_u16(key);
+    lease.deadline_ms = rec->deadline_ms;
+    lease.project_id = rec->project_id;
+    lease.stage = rec->stage;
+    snprintf(lease.labeler, sizeof lease.labeler, "%s", rec->labeler);
+    lease.item_id = rec->item_id;
+    lease.item_len = strlen(rec->item_id);
+    int rc = lease_table_add(w->leases, &lease);
+    worker_project(w, lease.project_id)->live_leases++;
+    tally__store__lease_record__free_unpacked(rec, NULL);
+    if (rc < 0) {
+      store_iter_destroy(&it);
+      return rc;
+    }
+  }
+  store_iter_destroy(&it);
+  return 0;
+}
+
+int labeling_recover(worker_t *w) {
+  int rc = recover_queue_heads(w);
+  return rc < 0 ? rc : recover_leases(w);
+}

@@ -1,0 +1,120 @@
+/* lease_table: uthash by lease id + binary min-heap by deadline. */
+#include "lease_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "tally_error.h"
+
+typedef struct lease_entry {
+  lease_t lease;
+  size_t heap_index;
+  UT_hash_handle hh;
+} lease_entry_t;
+
+struct lease_table {
+  lease_entry_t *by_id; /* uthash head */
+  lease_entry_t **heap;
+  size_t count;
+  size_t capacity;
+};
+
+lease_table_t *lease_table_new(void) { return calloc(1, sizeof(lease_table_t)); }
+
+static void lease_entry_free(lease_entry_t *e) {
+  free(e->lease.item_id);
+  free(e);
+}
+
+void lease_table_destroy(lease_table_t **table) {
+  if (table == NULL || *table == NULL) return;
+  lease_table_t *t = *table;
+  lease_entry_t *e, *tmp;
+  HASH_ITER(hh, t->by_id, e, tmp) {
+    HASH_DEL(t->by_id, e);
+    lease_entry_free(e);
+  }
+  free(t->heap);
+  free(t);
+  *table = NULL;
+}
+
+static int heap_less(const lease_table_t *t, size_t i, size_t j) {
+  return t->heap[i]->lease.deadline_ms < t->heap[j]->lease.deadline_ms;
+}
+
+static void heap_swap(lease_table_t *t, size_t i, size_t j) {
+  lease_entry_t *a = t->heap[i];
+  t->heap[i] = t->heap[j];
+  t->heap[j] = a;
+  t->heap[i]->heap_index = i;
+  t->heap[j]->heap_index = j;
+}
+
+static void heap_fix(lease_table_t *t, size_t i) {
+  while (i > 0 && heap_less(t, i, (i - 1) / 2)) {
+    heap_swap(t, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, best = i;
+    if (l < t->count && heap_less(t, l, best)) best = l;
+    if (r < t->count && heap_less(t, r, best)) best = r;
+    if (best == i) return;
+    heap_swap(t, i, best);
+    i = best;
+  }
+}
+
+int lease_table_add(lease_table_t *t, const lease_t *lease) {
+  if (strlen(lease->labeler) > LEASE_LABELER_MAX) return TALLY_E_INVALID_ARGUMENT;
+  if (lease_table_find(t, lease->lease_id) != NULL) return TALLY_E_ALREADY_EXISTS;
+  if (t->count == t->capacity) {
+    size_t capacity = t->capacity ? t->capacity * 2 : 64;
+    lease_entry_t **grown = realloc(t->heap, capacity * sizeof *grown);
+    if (grown == NULL) return TALLY_E_NOMEM;
+    t->heap = grown;
+    t->capacity = capacity;
+  }
+  lease_entry_t *e = calloc(1, sizeof *e);
+  if (e == NULL) return TALLY_E_NOMEM;
+  e->lease = *lease;
+  e->lease.item_id = malloc(lease->item_len + 1);
+  if (e->lease.item_id == NULL) {
+    free(e);
+    return TALLY_E_NOMEM;
+  }
+  memcpy(e->lease.item_id, lease->item_id, lease->item_len);
+  e->lease.item_id[lease->item_len] = '\0';
+  HASH_ADD(hh, t->by_id, lease.lease_id, sizeof(uint64_t), e);
+  e->heap_index = t->count;
+  t->heap[t->count++] = e;
+  heap_fix(t, e->heap_index);
+  return 0;
+}
+
+const lease_t *lease_table_find(const lease_table_t *t, uint64_t lease_id) {
+  lease_entry_t *e = NULL;
+  HASH_FIND(hh, t->by_id, &lease_id, sizeof lease_id, e);
+  return e ? &e->lease : NULL;
+}
+
+void lease_table_remove(lease_table_t *t, uint64_t lease_id) {
+  lease_entry_t *e = NULL;
+  HASH_FIND(hh, t->by_id, &lease_id, sizeof lease_id, e);
+  if (e == NULL) return;
+  size_t at = e->heap_index, last = t->count - 1;
+  if (at != last) heap_swap(t, at, last);
+  t->count--;
+  if (at < t->count) heap_fix(t, at);
+  HASH_DEL(t->by_id, e);
+  lease_entry_free(e);
+}
+
+const lease_t *lease_table_next_expired(const lease_table_t *t, uint64_t now_ms) {
+  if (t->count == 0 || t->heap[0]->lease.deadline_ms > now_ms) return NULL;
+  return &t->heap[0]->lease;
+}
+
+size_t lease_table_count(const lease_table_t *t) { return t->count; }

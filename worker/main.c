@@ -1,0 +1,181 @@
+/* tally-worker: serves labeling tasks for the slots it owns.
+ * See docs/HACKING.md for the command line and README.md for the picture. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "log.h"
+#include "tally_error.h"
+#include "worker.h"
+
+static const char usage[] =
+    "usage: tally-worker --dir DIR --coordinator ENDPOINT [options]\n"
+    "\n"
+    "Serves the labeling tasks of the slots this worker owns. Every state change\n"
+    "is written to RocksDB under DIR (WAL synced) before it is acknowledged.\n"
+    "\n"
+    "options:\n"
+    "  --dir DIR               data directory (created if missing)\n"
+    "  --coordinator ENDPOINT  coordinator to register with, e.g. tcp://127.0.0.1:7400\n"
+    "  --bind ENDPOINT         where to serve (default tcp://127.0.0.1:0, a free port)\n"
+    "  --advertise ENDPOINT    endpoint clients should use (default: the bound one)\n"
+    "  --endpoint-file FILE    write the served endpoint to FILE once serving\n"
+    "  --heartbeat-ms N        heartbeat interval (default 1000)\n"
+    "  --log-level LEVEL       error, warn, info (default) or debug\n"
+    "  --config FILE           JSON object with any of the long options as keys;\n"
+    "                          the command line wins\n"
+    "  --help                  this text\n"
+    "\n"
+    "SIGTERM or SIGINT stops the worker cleanly.\n";
+
+typedef struct {
+  char *dir, *coordinator, *bind, *advertise, *endpoint_file, *log_level;
+  long heartbeat_ms;
+} worker_args_t;
+
+static int set_string(char **slot, const char *value, int overwrite) {
+  if (*slot != NULL && !overwrite) return 0;
+  free(*slot);
+  *slot = strdup(value);
+  return *slot ? 0 : -1;
+}
+
+static int apply_option(worker_args_t *a, const char *name, const char *value, int overwrite) {
+  if (strcmp(name, "dir") == 0) return set_string(&a->dir, value, overwrite);
+  if (strcmp(name, "coordinator") == 0) return set_string(&a->coordinator, value, overwrite);
+  if (strcmp(name, "bind") == 0) return set_string(&a->bind, value, overwrite);
+  if (strcmp(name, "advertise") == 0) return set_string(&a->advertise, value, overwrite);
+  if (strcmp(name, "endpoint-file") == 0) return set_string(&a->endpoint_file, value, overwrite);
+  if (strcmp(name, "log-level") == 0) return set_string(&a->log_level, value, overwrite);
+  if (strcmp(name, "heartbeat-ms") == 0) {
+    if (a->heartbeat_ms != 0 && !overwrite) return 0;
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*end != '\0' || v < 10 || v > 60000) {
+      fprintf(stderr, "tally-worker: --heartbeat-ms must be 10..60000, got '%s'\n", value);
+      return -1;
+    }
+    a->heartbeat_ms = v;
+    return 0;
+  }
+  fprintf(stderr, "tally-worker: unknown option '%s'\n", name);
+  return -1;
+}
+
+/* Fills options not given on the command line from a JSON config file. */
+static int load_config_file(worker_args_t *a, const char *path) {
+  json_error_t error;
+  json_t *root = json_load_file(path, 0, &error);
+  if (root == NULL || !json_is_object(root)) {
+    fprintf(stderr, "tally-worker: %s:%d: %s\n", path, error.line,
+            root ? "expected a JSON object" : error.text);
+    json_decref(root);
+    return -1;
+  }
+  const char *key;
+  json_t *value;
+  int rc = 0;
+  json_object_foreach(root, key, value) {
+    char text[64];
+    const char *s = json_string_value(value);
+    if (json_is_integer(value)) {
+      snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+      s = text;
+    }
+    if (s == NULL) {
+      fprintf(stderr, "tally-worker: %s: value of '%s' must be a string or integer\n", path, key);
+      rc = -1;
+      break;
+    }
+    if (apply_option(a, key, s, 0) < 0) {
+      rc = -1;
+      break;
+    }
+  }
+  json_decref(root);
+  return rc;
+}
+
+static worker_t *running;
+
+static void on_signal(uv_signal_t *handle, int signum) {
+  log_info("signal %d: stopping", signum);
+  worker_stop(running);
+  uv_close((uv_handle_t *)handle, NULL);
+  uv_signal_t *other = handle->data;
+  if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
+}
+
+int main(int argc, char **argv) {
+  log_set_program("tally-worker");
+  static const struct option long_options[] = {
+      {"dir", required_argument, 0, 0},          {"coordinator", required_argument, 0, 0},
+      {"bind", required_argument, 0, 0},         {"advertise", required_argument, 0, 0},
+      {"endpoint-file", required_argument, 0, 0}, {"heartbeat-ms", required_argument, 0, 0},
+      {"log-level", required_argument, 0, 0},    {"config", required_argument, 0, 0},
+      {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+  worker_args_t a = {0};
+  const char *config_file = NULL;
+  int index = 0, c;
+  while ((c = getopt_long(argc, argv, "h", long_options, &index)) != -1) {
+    if (c == 'h') {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (c != 0) {
+      fputs(usage, stderr);
+      return 2;
+    }
+    const char *name = long_options[index].name;
+    if (strcmp(name, "config") == 0)
+      config_file = optarg;
+    else if (apply_option(&a, name, optarg, 1) < 0)
+      return 2;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "tally-worker: unexpected argument '%s'\n%s", argv[optind], usage);
+    return 2;
+  }
+  if (config_file && load_config_file(&a, config_file) < 0) return 2;
+  if (a.dir == NULL || a.coordinator == NULL) {
+    fprintf(stderr, "tally-worker: --dir and --coordinator are required\n%s", usage);
+    return 2;
+  }
+  log_level_t level = LOG_INFO;
+  if (a.log_level && log_parse_level(a.log_level, &level) < 0) {
+    fprintf(stderr, "tally-worker: unknown log level '%s'\n", a.log_level);
+    return 2;
+  }
+  log_set_level(level);
+
+  uv_loop_t *loop = uv_default_loop();
+  worker_options_t options = {a.dir, a.coordinator, a.bind ? a.bind : "tcp://127.0.0.1:0",
+                              a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms};
+  int rc = worker_new(&running, loop, &options);
+  if (rc < 0) {
+    log_error("cannot start: %s", tally_strerror(rc));
+    worker_destroy(&running);
+    return 1;
+  }
+  uv_signal_t sigterm, sigint;
+  uv_signal_init(loop, &sigterm);
+  uv_signal_init(loop, &sigint);
+  sigterm.data = &sigint;
+  sigint.data = &sigterm;
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  worker_destroy(&running);
+  uv_loop_close(loop);
+  log_info("stopped");
+  free(a.dir);
+  free(a.coordinator);
+  free(a.bind);
+  free(a.advertise);
+  free(a.endpoint_file);
+  free(a.log_level);
+  return 0;
+}

@@ -1,0 +1,187 @@
+/* store: RocksDB with column families and a write batch with index. */
+#include "store.h"
+
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "tally_error.h"
+
+static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases"};
+
+struct store {
+  rocksdb_t *db;
+  rocksdb_options_t *options;
+  rocksdb_options_t *cf_options[STORE_CF_COUNT];
+  rocksdb_column_family_handle_t *cf[STORE_CF_COUNT];
+  rocksdb_writebatch_wi_t *batch;
+  rocksdb_readoptions_t *read_options;
+  rocksdb_writeoptions_t *sync_write;
+  rocksdb_writeoptions_t *async_write;
+  rocksdb_cache_t *cache;
+  rocksdb_block_based_table_options_t *table_options;
+};
+
+struct store_iter {
+  store_t *store;
+  rocksdb_iterator_t *it;
+  rocksdb_readoptions_t *options;
+  uint8_t upper[KEYS_MAX];
+  size_t upper_len;
+};
+
+static rocksdb_options_t *store_make_options(store_t *s, store_cf_t cf) {
+  rocksdb_options_t *o = rocksdb_options_create();
+  rocksdb_options_set_block_based_table_factory(o, s->table_options);
+  rocksdb_options_set_write_buffer_size(o, cf == STORE_CF_ITEMS ? 64u << 20 : 16u << 20);
+  rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+  if (cf == STORE_CF_QUEUE || cf == STORE_CF_LEASES) {
+    /* Consumed queue heads leave tombstones: compact files that collect many. */
+    rocksdb_options_add_compact_on_deletion_collector_factory(o, 10000, 5000);
+  }
+  return o;
+}
+
+int store_open(store_t **out, const char *path) {
+  *out = NULL;
+  store_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return TALLY_E_NOMEM;
+  s->cache = rocksdb_cache_create_lru(64u << 20);
+  s->table_options = rocksdb_block_based_options_create();
+  rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
+  rocksdb_block_based_options_set_filter_policy(s->table_options,
+                                                rocksdb_filterpolicy_create_bloom(10));
+  s->options = store_make_options(s, STORE_CF_DEFAULT);
+  rocksdb_options_set_create_if_missing(s->options, 1);
+  rocksdb_options_set_create_missing_column_families(s->options, 1);
+  rocksdb_options_set_max_background_jobs(s->options, 2);
+  rocksdb_options_set_keep_log_file_num(s->options, 3);
+  for (int i = 0; i < STORE_CF_COUNT; i++) s->cf_options[i] = store_make_options(s, (store_cf_t)i);
+  char *err = NULL;
+  s->db = rocksdb_open_column_families(s->options, path, STORE_CF_COUNT, store_cf_names,
+                                       (const rocksdb_options_t *const *)s->cf_options, s->cf,
+                                       &err);
+  if (err != NULL) {
+    log_error("cannot open storage at %s: %s", path, err);
+    free(err);
+    s->db = NULL;
+    store_close(&s);
+    return TALLY_E_STORAGE;
+  }
+  s->batch = rocksdb_writebatch_wi_create(0, 1);
+  s->read_options = rocksdb_readoptions_create();
+  s->sync_write = rocksdb_writeoptions_create();
+  rocksdb_writeoptions_set_sync(s->sync_write, 1);
+  s->async_write = rocksdb_writeoptions_create();
+  *out = s;
+  return 0;
+}
+
+void store_close(store_t **store) {
+  if (store == NULL || *store == NULL) return;
+  store_t *s = *store;
+  if (s->batch) rocksdb_writebatch_wi_destroy(s->batch);
+  for (int i = 0; i < STORE_CF_COUNT; i++)
+    if (s->cf[i]) rocksdb_column_family_handle_destroy(s->cf[i]);
+  if (s->db) rocksdb_close(s->db);
+  for (int i = 0; i < STORE_CF_COUNT; i++)
+    if (s->cf_options[i]) rocksdb_options_destroy(s->cf_options[i]);
+  if (s->options) rocksdb_options_destroy(s->options);
+  if (s->read_options) rocksdb_readoptions_destroy(s->read_options);
+  if (s->sync_write) rocksdb_writeoptions_destroy(s->sync_write);
+  if (s->async_write) rocksdb_writeoptions_destroy(s->async_write);
+  if (s->table_options) rocksdb_block_based_options_destroy(s->table_options);
+  if (s->cache) rocksdb_cache_destroy(s->cache);
+  free(s);
+  *store = NULL;
+}
+
+void store_put(store_t *s, store_cf_t cf, const void *key, size_t key_len, const void *value,
+               size_t value_len) {
+  rocksdb_writebatch_wi_put_cf(s->batch, s->cf[cf], key, key_len, value, value_len);
+}
+
+void store_delete(store_t *s, store_cf_t cf, const void *key, size_t key_len) {
+  rocksdb_writebatch_wi_delete_cf(s->batch, s->cf[cf], key, key_len);
+}
+
+int store_get(store_t *s, store_cf_t cf, const void *key, size_t key_len, char **value,
+              size_t *value_len) {
+  char *err = NULL;
+  *value = rocksdb_writebatch_wi_get_from_batch_and_db_cf(s->batch, s->db, s->read_options,
+                                                          s->cf[cf], key, key_len, value_len,
+                                                          &err);
+  if (err != NULL) {
+    log_error("storage read failed: %s", err);
+    free(err);
+    return TALLY_E_STORAGE;
+  }
+  return *value != NULL;
+}
+
+int store_pending(const store_t *s) { return rocksdb_writebatch_wi_count(s->batch); }
+
+int store_commit(store_t *s, int sync) {
+  if (store_pending(s) == 0) return 0;
+  char *err = NULL;
+  rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, s->batch, &err);
+  rocksdb_writebatch_wi_clear(s->batch);
+  if (err != NULL) {
+    log_error("storage write failed: %s", err);
+    free(err);
+    return TALLY_E_STORAGE;
+  }
+  return 0;
+}
+
+store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_t upper_len) {
+  store_iter_t *it = calloc(1, sizeof *it);
+  if (it == NULL || upper_len > sizeof it->upper) {
+    free(it);
+    return NULL;
+  }
+  it->store = s;
+  memcpy(it->upper, upper, upper_len);
+  it->upper_len = upper_len;
+  it->options = rocksdb_readoptions_create();
+  if (upper_len > 0)
+    rocksdb_readoptions_set_iterate_upper_bound(it->options, (const char *)it->upper, upper_len);
+  rocksdb_iterator_t *base = rocksdb_create_iterator_cf(s->db, it->options, s->cf[cf]);
+  it->it = rocksdb_writebatch_wi_create_iterator_with_base_cf(s->batch, base, s->cf[cf]);
+  return it;
+}
+
+void store_iter_seek(store_iter_t *it, const void *key, size_t key_len) {
+  rocksdb_iter_seek(it->it, key, key_len);
+}
+
+int store_iter_valid(const store_iter_t *it) {
+  if (!rocksdb_iter_valid(it->it)) return 0;
+  if (it->upper_len == 0) return 1;
+  /* The batch's own entries are not bounded by RocksDB: check here. */
+  size_t len;
+  const char *key = rocksdb_iter_key(it->it, &len);
+  size_t n = len < it->upper_len ? len : it->upper_len;
+  int c = memcmp(key, it->upper, n);
+  return c < 0 || (c == 0 && len < it->upper_len);
+}
+
+void store_iter_next(store_iter_t *it) { rocksdb_iter_next(it->it); }
+
+const uint8_t *store_iter_key(const store_iter_t *it, size_t *len) {
+  return (const uint8_t *)rocksdb_iter_key(it->it, len);
+}
+
+const uint8_t *store_iter_value(const store_iter_t *it, size_t *len) {
+  return (const uint8_t *)rocksdb_iter_value(it->it, len);
+}
+
+void store_iter_destroy(store_iter_t **it) {
+  if (it == NULL || *it == NULL) return;
+  rocksdb_iter_destroy((*it)->it);
+  rocksdb_readoptions_destroy((*it)->options);
+  free(*it);
+  *it = NULL;
+}

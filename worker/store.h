@@ -1,0 +1,61 @@
+/* store: the worker's RocksDB, its column families and its one open batch.
+ *
+ * All changes of a group of requests go into one write batch with an index
+ * (so later requests of the group read what earlier ones wrote), and
+ * store_commit() writes the batch atomically, with the WAL synced when asked.
+ * Reads (store_get, iterators) see the open batch on top of the database.
+ */
+#ifndef TALLY_STORE_H
+#define TALLY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  STORE_CF_DEFAULT = 0, /* worker meta, cached config and map */
+  STORE_CF_ITEMS,
+  STORE_CF_QUEUE,
+  STORE_CF_LEASES,
+  STORE_CF_COUNT
+} store_cf_t;
+
+typedef struct store store_t;
+typedef struct store_iter store_iter_t;
+
+/* Opens (creating if missing) the database at `path`. *out is the caller's,
+ * closed with store_close(). Errors: TALLY_E_STORAGE (message logged). */
+int store_open(store_t **out, const char *path);
+
+/* Closes the database, dropping an uncommitted batch; safe on NULL. */
+void store_close(store_t **store);
+
+/* Adds a put or delete to the open batch. */
+void store_put(store_t *store, store_cf_t cf, const void *key, size_t key_len, const void *value,
+               size_t value_len);
+void store_delete(store_t *store, store_cf_t cf, const void *key, size_t key_len);
+
+/* Reads `key` through the open batch. Returns 1 with *value (malloc'ed,
+ * caller frees) and *value_len, 0 when absent, TALLY_E_STORAGE on error. */
+int store_get(store_t *store, store_cf_t cf, const void *key, size_t key_len, char **value,
+              size_t *value_len);
+
+/* Number of operations in the open batch. */
+int store_pending(const store_t *store);
+
+/* Writes the open batch atomically (WAL fsync'ed when `sync`) and starts a
+ * new one. Returns 0 or TALLY_E_STORAGE (then nothing of the batch is
+ * durable and the caller must not acknowledge it). */
+int store_commit(store_t *store, int sync);
+
+/* An iterator over keys in [seek target, upper) of one column family, seeing
+ * the open batch. `upper` is copied. Valid until the next commit. NULL when
+ * out of memory. */
+store_iter_t *store_iter_new(store_t *store, store_cf_t cf, const void *upper, size_t upper_len);
+void store_iter_seek(store_iter_t *it, const void *key, size_t key_len);
+int store_iter_valid(const store_iter_t *it);
+void store_iter_next(store_iter_t *it);
+const uint8_t *store_iter_key(const store_iter_t *it, size_t *len);
+const uint8_t *store_iter_value(const store_iter_t *it, size_t *len);
+void store_iter_destroy(store_iter_t **it);
+
+#endif

@@ -1,0 +1,334 @@
+/* worker: loop, group commit and recovery of one tally-worker. See worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "log.h"
+#include "tally_error.h"
+#include "tally_store.pb-c.h"
+#include "wire.h"
+#include "worker_internal.h"
+
+/* At most this many requests form one group; the rest wait for the next. */
+#define WORKER_GROUP_MAX 4096
+#define WORKER_TICK_MS 50
+static const char WORKER_META_KEY[] = "meta";
+
+void worker_fatal(const char *what) {
+  log_error("fatal: %s; exiting without acknowledging the current group", what);
+  _exit(70);
+}
+
+void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
+  if (w->n_replies == w->cap_replies) {
+    size_t cap = w->cap_replies ? w->cap_replies * 2 : 256;
+    pending_reply_t *grown = realloc(w->replies, cap * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory for replies");
+    w->replies = grown;
+    w->cap_replies = cap;
+  }
+  pending_reply_t *r = &w->replies[w->n_replies];
+  if (peer_len > sizeof r->peer) return;
+  memcpy(r->peer, peer, peer_len);
+  r->peer_len = peer_len;
+  if (wire_encode(env, &r->buf, &r->len) < 0) {
+    Tally__Envelope err_env;
+    Tally__ErrorReply err;
+    wire_error_init(&err_env, &err, env->request_id, TALLY_E_INTERNAL, "reply too large");
+    if (wire_encode(&err_env, &r->buf, &r->len) < 0) return;
+  }
+  w->n_replies++;
+}
+
+void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
+                        int code, const char *fmt, ...) {
+  char message[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof message, fmt, ap);
+  va_end(ap);
+  Tally__Envelope env;
+  Tally__ErrorReply err;
+  wire_error_init(&env, &err, request_id, code, message);
+  worker_reply(w, peer, peer_len, &env);
+}
+
+/* Writes the counters and queue depths into the open batch. */
+static void worker_put_meta(worker_t *w) {
+  Tally__Store__WorkerMeta meta = TALLY__STORE__WORKER_META__INIT;
+  meta.format = 1;
+  meta.worker_id = w->counters.worker_id;
+  meta.next_seq = w->counters.next_seq;
+  meta.next_lease = w->counters.next_lease;
+  size_t n = queue_index_count(w->queues);
+  Tally__Store__QueueDepth *depths = calloc(n ? n : 1, sizeof *depths);
+  Tally__Store__QueueDepth **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+  if (depths == NULL || ptrs == NULL) worker_fatal("out of memory for meta");
+  for (size_t i = 0; i < n; i++) {
+    queue_t *q = queue_index_at(w->queues, i);
+    tally__store__queue_depth__init(&depths[i]);
+    depths[i].project_id = queue_project_id(q);
+    depths[i].stage = queue_stage(q);
+    depths[i].market = (char *)queue_market(q);
+    depths[i].depth = queue_depth(q);
+    ptrs[i] = &depths[i];
+  }
+  meta.n_depths = n;
+  meta.depths = ptrs;
+  Tally__Store__ProjectCounters *projects = calloc(w->n_projects + 1, sizeof *projects);
+  Tally__Store__ProjectCounters **project_ptrs = calloc(w->n_projects + 1, sizeof *project_ptrs);
+  if (projects == NULL || project_ptrs == NULL) worker_fatal("out of memory for meta");
+  for (size_t i = 0; i < w->n_projects; i++) {
+    const project_counters_t *pc = &w->projects[i];
+    tally__store__project_counters__init(&projects[i]);
+    projects[i].project_id = pc->project_id;
+    projects[i].items = pc->items;
+    projects[i].labels = pc->labels;
+    projects[i].done = pc->done;
+    projects[i].expired_leases = pc->expired_leases;
+    projects[i].skips = pc->skips;
+    projects[i].releases = pc->releases;
+    project_ptrs[i] = &projects[i];
+  }
+  meta.n_projects = w->n_projects;
+  meta.projects = project_ptrs;
+  size_t len = tally__store__worker_meta__get_packed_size(&meta);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory for meta");
+  tally__store__worker_meta__pack(&meta, buf);
+  store_put(w->store, STORE_CF_DEFAULT, WORKER_META_KEY, sizeof WORKER_META_KEY - 1, buf, len);
+  free(buf);
+  free(ptrs);
+  free(depths);
+  free(projects);
+  free(project_ptrs);
+}
+
+static int worker_load_meta(worker_t *w) {
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_DEFAULT, WORKER_META_KEY, sizeof WORKER_META_KEY - 1,
+                     &value, &len);
+  if (rc <= 0) return rc;
+  Tally__Store__WorkerMeta *meta = tally__store__worker_meta__unpack(NULL, len, (uint8_t *)value);
+  free(value);
+  if (meta == NULL || meta->format != 1) {
+    log_error("worker meta record is unreadable (format %u)", meta ? meta->format : 0);
+    if (meta) tally__store__worker_meta__free_unpacked(meta, NULL);
+    return TALLY_E_STORAGE;
+  }
+  w->counters.worker_id = meta->worker_id;
+  w->counters.next_seq = meta->next_seq;
+  w->counters.next_lease = meta->next_lease;
+  for (size_t i = 0; i < meta->n_projects; i++) {
+    const Tally__Store__ProjectCounters *in = meta->projects[i];
+    project_counters_t *pc = worker_project(w, in->project_id);
+    pc->items = in->items;
+    pc->labels = in->labels;
+    pc->done = in->done;
+    pc->expired_leases = in->expired_leases;
+    pc->skips = in->skips;
+    pc->releases = in->releases;
+  }
+  for (size_t i = 0; i < meta->n_depths; i++) {
+    Tally__Store__QueueDepth *d = meta->depths[i];
+    queue_t *q = queue_index_get(w->queues, d->project_id, d->stage, d->market, 1);
+    if (q == NULL) worker_fatal("out of memory for queues");
+    queue_set_depth(q, d->depth);
+  }
+  tally__store__worker_meta__free_unpacked(meta, NULL);
+  return 1;
+}
+
+void worker_commit_now(worker_t *w) {
+  worker_put_meta(w);
+  if (store_commit(w->store, 1) < 0) worker_fatal("storage write failed");
+  w->batch_dirty = 0;
+}
+
+project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
+  for (size_t i = 0; i < w->n_projects; i++)
+    if (w->projects[i].project_id == project_id) return &w->projects[i];
+  if (w->n_projects == w->cap_projects) {
+    size_t cap = w->cap_projects ? w->cap_projects * 2 : 16;
+    project_counters_t *grown = realloc(w->projects, cap * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory for counters");
+    w->projects = grown;
+    w->cap_projects = cap;
+  }
+  project_counters_t *pc = &w->projects[w->n_projects++];
+  memset(pc, 0, sizeof *pc);
+  pc->project_id = project_id;
+  return pc;
+}
+
+void worker_project_total(const worker_t *w, project_counters_t *total) {
+  memset(total, 0, sizeof *total);
+  for (size_t i = 0; i < w->n_projects; i++) {
+    const project_counters_t *pc = &w->projects[i];
+    total->items += pc->items;
+    total->labels += pc->labels;
+    total->done += pc->done;
+    total->expired_leases += pc->expired_leases;
+    total->skips += pc->skips;
+    total->releases += pc->releases;
+    total->live_leases += pc->live_leases;
+  }
+}
+
+static void worker_send_replies(worker_t *w) {
+  for (size_t i = 0; i < w->n_replies; i++) {
+    pending_reply_t *r = &w->replies[i];
+    if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
+    free(r->buf);
+  }
+  w->n_replies = 0;
+  if (w->router) router_kick(w->router);
+}
+
+void worker_run_group(worker_t *w) {
+  if (w->stopping) return;
+  router_request_t req;
+  int n = 0;
+  w->config_fetched_in_group = 0;
+  while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
+    labeling_handle(w, &req);
+    router_request_clear(&req);
+    n++;
+  }
+  labeling_expire_leases(w, clock_now_ms());
+  labeling_serve_waiters(w, clock_monotonic_ms());
+  if (store_pending(w->store) > 0 || w->batch_dirty) {
+    worker_commit_now(w);
+  }
+  worker_send_replies(w);
+}
+
+static void worker_on_requests(router_t *router, void *user) {
+  (void)router;
+  worker_run_group(user);
+}
+
+static void worker_on_tick(uv_timer_t *timer) {
+  worker_t *w = timer->data;
+  coordinator_link_tick(w, clock_monotonic_ms());
+  worker_run_group(w);
+}
+
+static int write_endpoint_file(const char *path, const char *endpoint) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (f == NULL) return TALLY_E_IO;
+  fprintf(f, "%s\n", endpoint);
+  if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    fclose(f);
+    return TALLY_E_IO;
+  }
+  fclose(f);
+  return rename(tmp, path) == 0 ? 0 : TALLY_E_IO;
+}
+
+int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
+  *out = NULL;
+  worker_t *w = calloc(1, sizeof *w);
+  if (w == NULL) return TALLY_E_NOMEM;
+  w->loop = loop;
+  w->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1000;
+  w->coordinator_endpoint = strdup(o->coordinator);
+  w->endpoint_file = o->endpoint_file ? strdup(o->endpoint_file) : NULL;
+  w->queues = queue_index_new();
+  w->leases = lease_table_new();
+  w->config = config_cache_new();
+  w->counters.next_seq = 1;
+  w->counters.next_lease = 1;
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config) goto nomem;
+
+  if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
+    log_error("cannot create %s: %s", o->dir, strerror(errno));
+    worker_destroy(&w);
+    return TALLY_E_IO;
+  }
+  char path[4096];
+  snprintf(path, sizeof path, "%s/data", o->dir);
+  int rc = store_open(&w->store, path);
+  if (rc == 0) rc = worker_load_meta(w);
+  if (rc >= 0) rc = labeling_recover(w);
+  if (rc < 0) {
+    worker_destroy(&w);
+    return rc;
+  }
+  project_counters_t total;
+  worker_project_total(w, &total);
+  log_info("storage open: worker id %u, %llu items, %llu live leases, %zu queues",
+           w->counters.worker_id, (unsigned long long)total.items,
+           (unsigned long long)lease_table_count(w->leases), queue_index_count(w->queues));
+
+  w->zmq_ctx = zmq_ctx_new();
+  if (w->zmq_ctx == NULL) goto nomem;
+  rc = router_new(&w->router, loop, w->zmq_ctx, o->bind, worker_on_requests, w);
+  if (rc < 0) {
+    worker_destroy(&w);
+    return rc;
+  }
+  snprintf(w->endpoint, sizeof w->endpoint, "%s",
+           o->advertise ? o->advertise : router_endpoint(w->router));
+  rc = coordinator_link_start(w);
+  if (rc < 0) {
+    worker_destroy(&w);
+    return rc;
+  }
+  uv_timer_init(loop, &w->tick);
+  w->tick.data = w;
+  uv_timer_start(&w->tick, worker_on_tick, WORKER_TICK_MS, WORKER_TICK_MS);
+  if (w->endpoint_file && write_endpoint_file(w->endpoint_file, w->endpoint) < 0) {
+    log_error("cannot write endpoint file %s", w->endpoint_file);
+    worker_stop(w);
+    *out = w;
+    return TALLY_E_IO;
+  }
+  log_info("serving on %s (coordinator %s)", w->endpoint, w->coordinator_endpoint);
+  *out = w;
+  return 0;
+nomem:
+  worker_destroy(&w);
+  return TALLY_E_NOMEM;
+}
+
+void worker_stop(worker_t *w) {
+  if (w == NULL || w->stopping) return;
+  w->stopping = 1;
+  router_destroy(&w->router);
+  coordinator_link_stop(w);
+  if (uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) uv_close((uv_handle_t *)&w->tick, NULL);
+}
+
+void worker_destroy(worker_t **worker) {
+  if (worker == NULL || *worker == NULL) return;
+  worker_t *w = *worker;
+  router_destroy(&w->router);
+  dealer_destroy(&w->coordinator);
+  dealer_destroy(&w->coordinator_sync);
+  if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
+  store_close(&w->store);
+  queue_index_destroy(&w->queues);
+  lease_table_destroy(&w->leases);
+  config_cache_destroy(&w->config);
+  if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
+  for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
+  free(w->replies);
+  free(w->waiters);
+  free(w->projects);
+  free(w->endpoint_file);
+  free(w->coordinator_endpoint);
+  free(w);
+  *worker = NULL;
+}

@@ -1,0 +1,36 @@
+/* worker: one tally-worker process: its loop, storage, queues and leases.
+ *
+ * Requests are served in groups: every request that is ready is applied to
+ * one write batch, the batch is written with a synced WAL, and only then are
+ * the replies of the group sent ("durable before acknowledged").
+ */
+#ifndef TALLY_WORKER_H
+#define TALLY_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct {
+  const char *dir;              /* data directory (created if missing) */
+  const char *coordinator;      /* coordinator endpoint */
+  const char *bind;             /* e.g. tcp://127.0.0.1:0 */
+  const char *advertise;        /* endpoint given to clients; NULL = bound one */
+  const char *endpoint_file;    /* written once serving; NULL = none */
+  uint32_t heartbeat_ms;        /* default 1000 */
+} worker_options_t;
+
+typedef struct worker worker_t;
+
+/* Opens storage, rebuilds the in-memory indexes, binds, and starts the
+ * timers on `loop`. *out is the caller's (worker_destroy). Errors:
+ * TALLY_E_STORAGE, TALLY_E_TRANSPORT, TALLY_E_IO, TALLY_E_NOMEM. */
+int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *options);
+
+/* Stops serving: closes sockets and handles (run the loop once more to let
+ * them close). Storage stays open until worker_destroy(). */
+void worker_stop(worker_t *worker);
+
+/* Frees everything, closing storage; safe on NULL; sets *worker NULL. */
+void worker_destroy(worker_t **worker);
+
+#endif

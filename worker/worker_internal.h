@@ -1,0 +1,155 @@
+/* worker_internal: the worker's state, shared by worker.c (loop, group
+ * commit, recovery), labeling.c (the labeling cycle) and
+ * coordinator_link.c (registration, heartbeats, config). Not a public API.
+ */
+#ifndef TALLY_WORKER_INTERNAL_H
+#define TALLY_WORKER_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config_cache.h"
+#include "dealer.h"
+#include "lease_table.h"
+#include "queue_index.h"
+#include "router.h"
+#include "slot.h"
+#include "store.h"
+#include "tally.pb-c.h"
+#include "worker.h"
+
+/* A reply encoded and waiting for its group's commit. */
+typedef struct {
+  uint8_t peer[256];
+  size_t peer_len;
+  uint8_t *buf;
+  size_t len;
+} pending_reply_t;
+
+/* A lease request parked until work arrives or its wait runs out. */
+typedef struct {
+  uint8_t peer[256];
+  size_t peer_len;
+  uint64_t request_id;
+  uint64_t deadline_ms; /* monotonic */
+  char labeler[65];
+  char project[65];
+  uint32_t stage;
+} waiter_t;
+
+/* Counters of one project on this worker; persisted with every batch
+ * (tally.store.ProjectCounters) except live_leases, which recovery counts. */
+typedef struct {
+  uint32_t project_id;
+  uint64_t items;
+  uint64_t labels;
+  uint64_t done;
+  uint64_t expired_leases;
+  uint64_t skips;
+  uint64_t releases;
+  uint64_t live_leases;
+} project_counters_t;
+
+/* Identity and sequences persisted with every batch (tally.store.WorkerMeta). */
+typedef struct {
+  uint32_t worker_id;
+  uint64_t next_seq;
+  uint64_t next_lease;
+} worker_counters_t;
+
+struct worker {
+  uv_loop_t *loop;
+  void *zmq_ctx;
+  router_t *router;
+  store_t *store;
+  queue_index_t *queues;
+  lease_table_t *leases;
+  config_cache_t *config;
+  worker_counters_t counters;
+  project_counters_t *projects; /* one per project seen on this worker */
+  size_t n_projects, cap_projects;
+  int batch_dirty; /* counters or depths changed in the open batch */
+
+  /* Slot map as last received (cached in storage). */
+  Tally__ClusterMap *map; /* owned, may be NULL */
+  uint8_t owned[TALLY_SLOT_COUNT];
+
+  /* Group commit. */
+  pending_reply_t *replies;
+  size_t n_replies, cap_replies;
+  waiter_t *waiters;
+  size_t n_waiters, cap_waiters;
+  int work_added; /* something was queued since waiters were last tried */
+
+  /* Coordinator link. */
+  dealer_t *coordinator;
+  dealer_t *coordinator_sync;
+  uv_poll_t coordinator_poll;
+  int registered;
+  uint64_t last_register_ms;
+  uint64_t last_heartbeat_ms;
+  uint64_t last_coordinator_reply_ms;
+  int config_fetched_in_group; /* reset at the start of every group */
+
+  uv_timer_t tick;
+  char endpoint[256];
+  char *endpoint_file;
+  char *coordinator_endpoint;
+  uint32_t heartbeat_ms;
+  int stopping;
+};
+
+/* --- worker.c ---------------------------------------------------------- */
+
+/* Encodes `env` as the reply to (peer, request id already set in env) and
+ * queues it until the group commits. Never fails: an encoding failure is
+ * turned into an INTERNAL error reply. */
+void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env);
+
+/* Queues an error reply; `fmt` (printf) explains what was wrong. */
+void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
+                        int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Writes the counters and everything pending now, synced (outside groups). */
+void worker_commit_now(worker_t *w);
+
+/* Counters of `project_id` on this worker, created at zero on first use. */
+project_counters_t *worker_project(worker_t *w, uint32_t project_id);
+
+/* Sum of every project's counters into *total (project_id 0). */
+void worker_project_total(const worker_t *w, project_counters_t *total);
+
+/* Runs one group now: requests, expiries, waiters, commit, replies. */
+void worker_run_group(worker_t *w);
+
+/* Storage failures are fatal: nothing of the group was acknowledged, and a
+ * restart recovers from the last durable batch. */
+void worker_fatal(const char *what) __attribute__((noreturn));
+
+/* --- labeling.c -------------------------------------------------------- */
+
+/* Serves one request of a group (any body the worker knows). */
+void labeling_handle(worker_t *w, const router_request_t *req);
+
+/* Returns every lease whose deadline has passed to its queue. */
+void labeling_expire_leases(worker_t *w, uint64_t now_ms);
+
+/* Tries parked lease requests: grants work or answers at their deadline. */
+void labeling_serve_waiters(worker_t *w, uint64_t now_monotonic_ms);
+
+/* Rebuilds queue heads and the lease table from storage (start-up). */
+int labeling_recover(worker_t *w);
+
+/* --- coordinator_link.c ------------------------------------------------ */
+
+int coordinator_link_start(worker_t *w);
+void coordinator_link_stop(worker_t *w);
+/* Called from the tick: registration retries, heartbeats, reading replies. */
+void coordinator_link_tick(worker_t *w, uint64_t now_ms);
+/* Fetches the configuration synchronously (short timeout, rate limited):
+ * used when a request names a project or labeler the cache does not know. */
+void coordinator_link_refresh_config(worker_t *w);
+/* Applies a map (copied) and recomputes owned slots; persists it. */
+void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map);
+
+#endif
