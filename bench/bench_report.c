@@ -423,8 +423,9 @@ static void print_targets(json_t *ts) {
   json_t *t;
   printf("\nTargets:\n");
   json_array_foreach(ts, i, t) {
-    printf("  %-46s %-10s %-28s %s\n", string_at(t, "target"), string_at(t, "required"),
-           string_at(t, "status"), string_at(t, "measured"));
+    printf("  %-46s %-32s %s\n", string_at(t, "target"), string_at(t, "required"),
+           string_at(t, "status"));
+    if (string_at(t, "measured")[0]) printf("  %-46s measured: %s\n", "", string_at(t, "measured"));
     if (string_at(t, "note")[0]) printf("  %-46s %s\n", "", string_at(t, "note"));
   }
 }

@@ -35,6 +35,8 @@ typedef enum { RETURN_RELEASE, RETURN_SKIP, RETURN_EXPIRE } lease_return_t;
 
 /* ------------------------------------------------------------ lookups */
 
+/* The project named `name`, fetching the configuration once if it is not
+ * known. Any earlier lookup is invalid after this call. */
 static const Tally__Project *project_find(worker_t *w, const char *name) {
   const Tally__Project *p = config_cache_project(w->config, name);
   if (p == NULL) {
@@ -42,15 +44,6 @@ static const Tally__Project *project_find(worker_t *w, const char *name) {
     p = config_cache_project(w->config, name);
   }
   return p;
-}
-
-static const Tally__Labeler *labeler_find(worker_t *w, const char *id) {
-  const Tally__Labeler *l = config_cache_labeler(w->config, id);
-  if (l == NULL) {
-    coordinator_link_refresh_config(w);
-    l = config_cache_labeler(w->config, id);
-  }
-  return l;
 }
 
 static uint32_t stage_role(uint32_t stage) {
@@ -563,7 +556,12 @@ static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, si
                                            const char *project, uint32_t stage,
                                            const Tally__Project **only) {
   *only = NULL;
-  const Tally__Labeler *l = labeler_find(w, labeler_id);
+  /* One refresh at most, before any lookup: a refresh replaces the cache and
+   * would leave earlier lookups dangling. */
+  if (config_cache_labeler(w->config, labeler_id) == NULL ||
+      (project[0] != '\0' && config_cache_project(w->config, project) == NULL))
+    coordinator_link_refresh_config(w);
+  const Tally__Labeler *l = config_cache_labeler(w->config, labeler_id);
   if (l == NULL) {
     worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%.64s'",
                        labeler_id);
@@ -580,7 +578,7 @@ static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, si
     return NULL;
   }
   if (project[0] != '\0') {
-    *only = project_find(w, project);
+    *only = config_cache_project(w->config, project);
     if (*only == NULL) {
       worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_PROJECT, "unknown project '%.64s'",
                          project);
