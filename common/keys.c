@@ -92,3 +92,55 @@ int keys_parse_queue_entry(const uint8_t *key, size_t len, keys_queue_entry_t *o
   out->seq = keys_get_u64(key + 9 + market_len);
   return 0;
 }
+
+size_t keys_feedback_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler) {
+  size_t labeler_len = strlen(labeler);
+  assert(labeler_len <= KEYS_LABELER_MAX);
+  keys_put_u16(out, (uint16_t)slot);
+  keys_put_u32(out + 2, project_id);
+  out[6] = (uint8_t)labeler_len;
+  memcpy(out + 7, labeler, labeler_len);
+  return 7 + labeler_len;
+}
+
+size_t keys_feedback(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler,
+                     uint64_t closed_ms, const char *item_id, size_t item_len) {
+  assert(item_len <= KEYS_ITEM_ID_MAX);
+  size_t n = keys_feedback_prefix(out, slot, project_id, labeler);
+  keys_put_u64(out + n, UINT64_MAX - closed_ms); /* newest first */
+  memcpy(out + n + 8, item_id, item_len);
+  return n + 8 + item_len;
+}
+
+int keys_parse_feedback(const uint8_t *key, size_t len, size_t prefix_len, keys_feedback_t *out) {
+  if (len < prefix_len + 8) return TALLY_E_BAD_REQUEST;
+  out->closed_ms = UINT64_MAX - keys_get_u64(key + prefix_len);
+  out->item_id = (const char *)key + prefix_len + 8;
+  out->item_len = len - prefix_len - 8;
+  return 0;
+}
+
+size_t keys_stats(uint8_t *out, uint32_t project_id, uint32_t day, uint32_t policy_version,
+                  const char *market, const char *labeler) {
+  size_t market_len = strlen(market), labeler_len = strlen(labeler);
+  assert(market_len <= KEYS_MARKET_MAX && labeler_len <= KEYS_LABELER_MAX);
+  keys_put_u32(out, project_id);
+  keys_put_u32(out + 4, day);
+  keys_put_u32(out + 8, policy_version);
+  out[12] = (uint8_t)market_len;
+  memcpy(out + 13, market, market_len);
+  memcpy(out + 13 + market_len, labeler, labeler_len);
+  return 13 + market_len + labeler_len;
+}
+
+int keys_parse_stats(const uint8_t *key, size_t len, keys_stats_t *out) {
+  if (len < 13 || len < 13u + key[12]) return TALLY_E_BAD_REQUEST;
+  out->project_id = keys_get_u32(key);
+  out->day = keys_get_u32(key + 4);
+  out->policy_version = keys_get_u32(key + 8);
+  out->market_len = key[12];
+  out->market = (const char *)key + 13;
+  out->labeler = (const char *)key + 13 + out->market_len;
+  out->labeler_len = len - 13 - out->market_len;
+  return out->labeler_len <= KEYS_LABELER_MAX ? 0 : TALLY_E_BAD_REQUEST;
+}

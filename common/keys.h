@@ -9,6 +9,16 @@
  *   queue  : slot u16 | project_id u32 | stage u8 | market_len u8 | market |
  *            (255 - priority) u8 | seq u64            -> value: item id
  *   leases : slot u16 | lease_id u64                  -> value: LeaseRecord
+ *   feedback: slot u16 | project_id u32 | labeler_len u8 | labeler |
+ *            (UINT64_MAX - closed_ms) u64 | item id     -> value: FeedbackRecord
+ *   stats  : project_id u32 | day u32 | policy_version u32 | market_len u8 |
+ *            market | labeler                           -> value: StatsRow
+ *
+ * "stats" is the one family not led by a slot: it is a per-worker sum of
+ * what the items of the worker's slots produced, so a report reads a few
+ * rows per (day, market, labeler) however many judgments there are. When a
+ * slot moves, its contribution is recomputed from its items (which do move
+ * as a range) and added to the new owner's sums and subtracted from the old.
  *
  * A queue "prefix" is everything up to and including the market: one
  * (slot, project, stage, market) sub-queue, ordered by priority (highest
@@ -26,8 +36,9 @@
 #define KEYS_FORMAT 1
 #define KEYS_ITEM_ID_MAX 256
 #define KEYS_MARKET_MAX 32
+#define KEYS_LABELER_MAX 64
 /* Large enough for any key above. */
-#define KEYS_MAX (2 + 4 + 1 + 1 + KEYS_MARKET_MAX + 1 + 8 + KEYS_ITEM_ID_MAX)
+#define KEYS_MAX (2 + 4 + 1 + KEYS_LABELER_MAX + 8 + KEYS_ITEM_ID_MAX + 64)
 
 void keys_put_u16(uint8_t *out, uint16_t v);
 void keys_put_u32(uint8_t *out, uint32_t v);
@@ -46,6 +57,30 @@ size_t keys_queue_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, uint3
 size_t keys_queue_entry(uint8_t *out, uint32_t slot, uint32_t project_id, uint32_t stage,
                         const char *market, uint32_t priority, uint64_t seq);
 size_t keys_lease(uint8_t *out, uint32_t slot, uint64_t lease_id);
+
+size_t keys_feedback_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler);
+size_t keys_feedback(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler,
+                     uint64_t closed_ms, const char *item_id, size_t item_len);
+size_t keys_stats(uint8_t *out, uint32_t project_id, uint32_t day, uint32_t policy_version,
+                  const char *market, const char *labeler);
+
+/* Parsed stats key; market and labeler point into the key. */
+typedef struct {
+  uint32_t project_id, day, policy_version;
+  const char *market;
+  size_t market_len;
+  const char *labeler;
+  size_t labeler_len;
+} keys_stats_t;
+int keys_parse_stats(const uint8_t *key, size_t len, keys_stats_t *out);
+
+/* Parsed feedback key; item id points into the key. */
+typedef struct {
+  uint64_t closed_ms;
+  const char *item_id;
+  size_t item_len;
+} keys_feedback_t;
+int keys_parse_feedback(const uint8_t *key, size_t len, size_t prefix_len, keys_feedback_t *out);
 
 /* First key after every key that starts with `prefix` (prefix_len bytes):
  * writes it to `out` and returns its length (0 when no such key exists,

@@ -51,8 +51,18 @@ static void on_deadline(int sig) {
   _exit(124);
 }
 
+static void on_terminate(int sig) {
+  harness_kill_all();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 void harness_init(unsigned deadline_seconds) {
   signal(SIGALRM, on_deadline);
+  /* ctest or a person may stop the test: take the daemons along. */
+  signal(SIGTERM, on_terminate);
+  signal(SIGINT, on_terminate);
+  signal(SIGHUP, on_terminate);
   signal(SIGPIPE, SIG_IGN);
   alarm(deadline_seconds);
   atexit(harness_kill_all);

@@ -19,3 +19,8 @@ add_executable(durability_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/durabilit
 target_link_libraries(durability_integration_test PRIVATE tally_test_harness tally_client)
 add_test(NAME durability_integration COMMAND durability_integration_test)
 set_tests_properties(durability_integration PROPERTIES TIMEOUT 300)
+
+add_executable(audit_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/audit_integration_test.c)
+target_link_libraries(audit_integration_test PRIVATE tally_test_harness tally_client m)
+add_test(NAME audit_integration COMMAND audit_integration_test)
+set_tests_properties(audit_integration PROPERTIES TIMEOUT 300)

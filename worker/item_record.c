@@ -57,8 +57,12 @@ void item_record_free(item_record_t **rec) {
 }
 
 int item_record_wants_work(const item_record_t *rec) {
-  return rec->state == TALLY__STORE__ITEM_STATE__ITEM_LABELING &&
-         rec->n_labels + rec->n_lease_holders < rec->overlap;
+  if (rec->state != TALLY__STORE__ITEM_STATE__ITEM_LABELING) return 0;
+  switch (rec->stage) {
+    case TALLY__STAGE__STAGE_LABEL: return rec->n_labels + rec->n_lease_holders < rec->overlap;
+    case TALLY__STAGE__STAGE_AUDIT: return rec->audit == NULL && rec->n_lease_holders == 0;
+    default: return rec->final_label[0] == '\0' && rec->n_lease_holders == 0;
+  }
 }
 
 static int string_index(char **list, size_t n, const char *s) {
@@ -70,6 +74,7 @@ static int string_index(char **list, size_t n, const char *s) {
 int item_record_excludes(const item_record_t *rec, const char *labeler) {
   for (size_t i = 0; i < rec->n_labels; i++)
     if (strcmp(rec->labels[i]->labeler, labeler) == 0) return 1;
+  if (rec->audit != NULL && strcmp(rec->audit->labeler, labeler) == 0) return 1;
   return string_index(rec->lease_holders, rec->n_lease_holders, labeler) >= 0 ||
          string_index(rec->skipped_by, rec->n_skipped_by, labeler) >= 0;
 }
@@ -103,6 +108,47 @@ int item_record_add_skipper(item_record_t *rec, const char *labeler) {
   if (rec->n_skipped_by >= ITEM_RECORD_SKIPPERS_MAX) return 0;
   if (string_index(rec->skipped_by, rec->n_skipped_by, labeler) >= 0) return 0;
   return string_list_append(&rec->skipped_by, &rec->n_skipped_by, labeler);
+}
+
+const char *item_record_label_of(const item_record_t *rec, const char *labeler) {
+  for (size_t i = 0; i < rec->n_labels; i++)
+    if (strcmp(rec->labels[i]->labeler, labeler) == 0) return rec->labels[i]->label;
+  return NULL;
+}
+
+int item_record_add_sampled(item_record_t *rec, const char *labeler) {
+  return string_list_append(&rec->sampled, &rec->n_sampled, labeler);
+}
+
+int item_record_set_audit(item_record_t *rec, const char *auditor, const char *label,
+                          uint64_t at_ms, uint32_t handling_ms) {
+  Tally__StoredLabel *audit = malloc(sizeof *audit);
+  if (audit == NULL) return TALLY_E_NOMEM;
+  tally__stored_label__init(audit);
+  audit->labeler = strdup(auditor);
+  audit->label = strdup(label);
+  audit->at_ms = at_ms;
+  audit->handling_ms = handling_ms;
+  if (audit->labeler == NULL || audit->label == NULL) {
+    tally__stored_label__free_unpacked(audit, NULL);
+    return TALLY_E_NOMEM;
+  }
+  if (rec->audit) tally__stored_label__free_unpacked(rec->audit, NULL);
+  rec->audit = audit;
+  return 0;
+}
+
+int item_record_set_string(char **field, const char *value) {
+  char *copy = value[0] ? strdup(value) : (char *)protobuf_c_empty_string;
+  if (copy == NULL) return TALLY_E_NOMEM;
+  if (*field && *field != protobuf_c_empty_string) free(*field);
+  *field = copy;
+  return 0;
+}
+
+void item_record_clear_skippers(item_record_t *rec) {
+  for (size_t i = 0; i < rec->n_skipped_by; i++) free(rec->skipped_by[i]);
+  rec->n_skipped_by = 0;
 }
 
 int item_record_add_label(item_record_t *rec, const char *labeler, const char *label,

@@ -30,12 +30,13 @@ uint8_t *item_record_encode(const item_record_t *rec, size_t *len);
 /* Frees a record; safe on NULL; sets *rec NULL. */
 void item_record_free(item_record_t **rec);
 
-/* True while the item should sit in its queue: it is still being labeled and
- * labels plus live leases are fewer than its overlap. */
+/* True while the item should sit in its stage's queue: in LABEL, labels
+ * plus live leases are fewer than its overlap; in AUDIT, no audit label and
+ * no live lease; in ADJUDICATE, no verdict and no live lease. */
 int item_record_wants_work(const item_record_t *rec);
 
-/* True when `labeler` may not receive this item: they labeled it, hold a
- * lease on it, or skipped it. */
+/* True when `labeler` may not receive this item: they labeled or audited
+ * it, hold a lease on it, or skipped it in this stage. */
 int item_record_excludes(const item_record_t *rec, const char *labeler);
 
 /* Changes; each returns 0 or TALLY_E_NOMEM (record unchanged then). */
@@ -45,5 +46,15 @@ int item_record_remove_holder(item_record_t *rec, const char *labeler);
 int item_record_add_skipper(item_record_t *rec, const char *labeler);
 int item_record_add_label(item_record_t *rec, const char *labeler, const char *label,
                           uint64_t at_ms);
+
+/* The label `labeler` gave, or NULL. Borrowed from the record. */
+const char *item_record_label_of(const item_record_t *rec, const char *labeler);
+int item_record_add_sampled(item_record_t *rec, const char *labeler);
+int item_record_set_audit(item_record_t *rec, const char *auditor, const char *label,
+                          uint64_t at_ms, uint32_t handling_ms);
+/* Replaces a string field of the record with a copy of `value`. */
+int item_record_set_string(char **field, const char *value);
+/* Forgets who skipped the item (a new stage has new people). */
+void item_record_clear_skippers(item_record_t *rec);
 
 #endif

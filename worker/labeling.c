@@ -18,6 +18,7 @@
 #include "item_record.h"
 #include "keys.h"
 #include "log.h"
+#include "quality.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wire.h"
@@ -428,6 +429,15 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   task->content = rec->content;
   task->n_labels = chosen.project->n_labels;
   task->labels = chosen.project->labels;
+  if (stage == TALLY__STAGE__STAGE_ADJUDICATE && rec->audit != NULL) {
+    const char *disputed = item_record_label_of(rec, rec->disputed_labeler);
+    task->candidates = malloc(2 * sizeof *task->candidates);
+    if (task->candidates == NULL) worker_fatal("out of memory");
+    int swap = rec->candidates_swapped;
+    task->candidates[swap] = (char *)(disputed ? disputed : "");
+    task->candidates[!swap] = rec->audit->label;
+    task->n_candidates = 2;
+  }
   *rec_out = rec;
   return 1;
 }
@@ -451,6 +461,7 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
     reply.task = &task;
   }
   if (granted || reply_when_empty) worker_reply(w, peer, peer_len, &env);
+  free(task.candidates);
   item_record_free(&rec);
   free(item_id);
   return granted;
@@ -671,35 +682,129 @@ static void reply_ack(worker_t *w, const router_request_t *req) {
   worker_reply(w, req->peer, req->peer_len, &env);
 }
 
+/* Moves an item to the queue of `stage` (same priority and age). */
+static void item_advance(worker_t *w, const lease_t *lease, item_record_t *rec, uint32_t stage) {
+  rec->stage = stage;
+  item_record_clear_skippers(rec);
+  queue_push(w, lease->project_id, stage, rec->market, lease->slot, rec->priority, rec->seq,
+             lease->item_id, lease->item_len);
+}
+
+/* Closes an item's audit with `final_label`: done, and every audited
+ * labeler learns the outcome in their feedback. */
+static void item_close(worker_t *w, const lease_t *lease, item_record_t *rec,
+                       const char *final_label, uint64_t now) {
+  if (item_record_set_string(&rec->final_label, final_label) < 0) worker_fatal("out of memory");
+  rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
+  rec->done_ms = now;
+  rec->closed_ms = now;
+  for (size_t i = 0; i < rec->n_sampled; i++) {
+    const char *theirs = item_record_label_of(rec, rec->sampled[i]);
+    if (theirs != NULL)
+      quality_feedback_put(w, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
+                           lease->item_len, theirs, final_label, now);
+  }
+  worker_project(w, lease->project_id)->done++;
+}
+
+static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                         item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
+  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
+  rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
+  if (quality_is_sampled(w, p, rec->market, lease->item_id, lease->labeler) &&
+      item_record_add_sampled(rec, lease->labeler) < 0)
+    worker_fatal("out of memory");
+  quality_on_label(w, p, rec, lease->labeler, s->label, s->handling_ms, now);
+  worker_project(w, lease->project_id)->labels++;
+  if (rec->n_labels < rec->overlap) return;
+  quality_on_labels_complete(w, p, rec, now);
+  if (rec->n_sampled > 0) {
+    item_advance(w, lease, rec, TALLY__STAGE__STAGE_AUDIT);
+  } else {
+    rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
+    rec->done_ms = now;
+    worker_project(w, lease->project_id)->done++;
+  }
+}
+
+static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                         item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
+  if (item_record_set_audit(rec, lease->labeler, s->label, now, s->handling_ms) < 0)
+    worker_fatal("out of memory");
+  const char *disputed = NULL;
+  for (size_t i = 0; i < rec->n_sampled; i++) {
+    const char *theirs = item_record_label_of(rec, rec->sampled[i]);
+    if (theirs == NULL) continue;
+    quality_on_audit(w, p, rec->market, rec->sampled[i], theirs, s->label, now);
+    if (disputed == NULL && strcmp(theirs, s->label) != 0) disputed = rec->sampled[i];
+  }
+  if (disputed == NULL) {
+    item_close(w, lease, rec, s->label, now);
+    return;
+  }
+  if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
+  /* A and B in an order that says nothing about who gave which. */
+  rec->candidates_swapped = (slot_of_item(lease->labeler, lease->item_id, lease->item_len) ^
+                             (uint32_t)w->audit_secret) & 1;
+  item_advance(w, lease, rec, TALLY__STAGE__STAGE_ADJUDICATE);
+}
+
+static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                           item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
+  rec->attribution = s->attribution;
+  if (item_record_set_string(&rec->adjudicator, lease->labeler) < 0 ||
+      item_record_set_string(&rec->note, s->note) < 0)
+    worker_fatal("out of memory");
+  const char *auditor_label = rec->audit ? rec->audit->label : "";
+  for (size_t i = 0; i < rec->n_sampled; i++) {
+    const char *theirs = item_record_label_of(rec, rec->sampled[i]);
+    if (theirs != NULL && strcmp(theirs, auditor_label) != 0)
+      quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
+                              s->attribution, now);
+  }
+  item_close(w, lease, rec, s->label, now);
+}
+
 static void handle_submit(worker_t *w, const router_request_t *req) {
   const Tally__SubmitRequest *s = req->env->submit;
+  uint64_t rid = req->env->request_id;
   const lease_t *lease = lease_check(w, req, s->labeler, s->slot, s->lease_id);
   if (lease == NULL) return;
   const Tally__Project *p = config_cache_project_by_id(w->config, lease->project_id);
   if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_PROJECT,
                        "the lease's project no longer exists");
     return;
   }
   if (config_project_label_index(p, s->label) < 0) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
-                       TALLY_E_LABEL_NOT_IN_TAXONOMY,
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_LABEL_NOT_IN_TAXONOMY,
                        "label '%.64s' is not in the taxonomy of project '%s'; the lease stays live",
                        s->label, p->name);
+    return;
+  }
+  if (lease->stage == TALLY__STAGE__STAGE_ADJUDICATE &&
+      (s->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_NONE ||
+       s->attribution > TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR)) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "a verdict needs an attribution: labeler, auditor, both or policy unclear; "
+                       "the lease stays live");
+    return;
+  }
+  if (strlen(s->note) > 4096) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_TOO_LARGE,
+                       "note exceeds 4096 bytes; the lease stays live");
     return;
   }
   item_record_t *rec = item_load(w, lease->slot, lease->project_id, lease->item_id, lease->item_len);
   if (rec == NULL) worker_fatal("leased item is missing from storage");
   uint64_t now = clock_now_ms();
   item_record_remove_holder(rec, lease->labeler);
-  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
-  project_counters_t *pc = worker_project(w, lease->project_id);
-  pc->labels++;
-  if (rec->n_labels >= rec->overlap) {
-    rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
-    rec->done_ms = now;
-    pc->done++;
-  }
+  if (lease->stage == TALLY__STAGE__STAGE_LABEL)
+    submit_label(w, p, lease, rec, s, now);
+  else if (lease->stage == TALLY__STAGE__STAGE_AUDIT)
+    submit_audit(w, p, lease, rec, s, now);
+  else
+    submit_verdict(w, p, lease, rec, s, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
   lease_drop(w, lease->slot, lease->project_id, lease->lease_id);
@@ -819,6 +924,9 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
     case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
     case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
+    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w, req); break;
+    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
+    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
     default:
       worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
                          "a worker does not serve '%s'", wire_body_name(req->env));

@@ -9,7 +9,7 @@
 #include "log.h"
 #include "tally_error.h"
 
-static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases"};
+static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases", "stats", "feedback"};
 
 struct store {
   rocksdb_t *db;
@@ -143,7 +143,7 @@ store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_
     return NULL;
   }
   it->store = s;
-  memcpy(it->upper, upper, upper_len);
+  if (upper_len > 0) memcpy(it->upper, upper, upper_len);
   it->upper_len = upper_len;
   it->options = rocksdb_readoptions_create();
   if (upper_len > 0)

@@ -16,6 +16,8 @@ typedef enum {
   STORE_CF_ITEMS,
   STORE_CF_QUEUE,
   STORE_CF_LEASES,
+  STORE_CF_STATS,    /* per-worker sufficient statistics (worker/quality.h) */
+  STORE_CF_FEEDBACK, /* closed audits per labeler, slot first */
   STORE_CF_COUNT
 } store_cf_t;
 

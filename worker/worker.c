@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "quality.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wire.h"
@@ -262,6 +263,8 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   int rc = store_open(&w->store, path);
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
+  if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0 && store_pending(w->store) > 0) worker_commit_now(w);
   if (rc < 0) {
     worker_destroy(&w);
     return rc;

@@ -91,6 +91,10 @@ struct worker {
   uint64_t last_coordinator_reply_ms;
   int config_fetched_in_group; /* reset at the start of every group */
 
+  /* Audit sampling and ramp-up (quality.c). */
+  uint64_t audit_secret;
+  struct ramp_entry *ramp; /* uthash: audits per (project, labeler) */
+
   uv_timer_t tick;
   char endpoint[256];
   char *endpoint_file;

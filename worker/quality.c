@@ -1,0 +1,577 @@
+/* quality: sampling and sufficient statistics. See quality.h. */
+#include "quality.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <uthash.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "agreement.h"
+#include "clock.h"
+#include "handling.h"
+#include "keys.h"
+#include "log.h"
+#include "tally_error.h"
+#include "tally_store.pb-c.h"
+#include "wire.h"
+
+#define QUALITY_MS_PER_DAY 86400000ull
+#define QUALITY_EXPORT_LIMIT 1000
+#define QUALITY_EXPORT_SCAN_MAX 20000
+#define QUALITY_FEEDBACK_LIMIT 100
+static const char QUALITY_SECRET_KEY[] = "audit-secret";
+
+/* Audits of one labeler in one project on this worker, for ramp-up. */
+typedef struct ramp_entry {
+  char key[80]; /* "project_id:labeler" */
+  uint64_t audits;
+  uint64_t agreed;
+  UT_hash_handle hh;
+} ramp_entry_t;
+
+static uint32_t quality_day(uint64_t ms) { return (uint32_t)(ms / QUALITY_MS_PER_DAY); }
+
+static ramp_entry_t *ramp_get(worker_t *w, uint32_t project_id, const char *labeler, int create) {
+  char key[80];
+  snprintf(key, sizeof key, "%u:%s", project_id, labeler);
+  ramp_entry_t *e = NULL;
+  HASH_FIND_STR(w->ramp, key, e);
+  if (e == NULL && create) {
+    e = calloc(1, sizeof *e);
+    if (e == NULL) worker_fatal("out of memory");
+    memcpy(e->key, key, sizeof key);
+    HASH_ADD_STR(w->ramp, key, e);
+  }
+  return e;
+}
+
+/* ------------------------------------------------------------ sampling */
+
+static double quality_rate(worker_t *w, const Tally__Project *p, const char *market,
+                           const char *labeler) {
+  const Tally__AuditPolicy *policy = p->audit;
+  double rate = policy ? policy->rate : p->audit_rate;
+  if (policy == NULL) return rate;
+  for (size_t i = 0; i < policy->n_market_rates; i++)
+    if (strcmp(policy->market_rates[i]->market, market) == 0) rate = policy->market_rates[i]->rate;
+  if (policy->ramp_rate > rate) {
+    ramp_entry_t *e = ramp_get(w, p->id, labeler, 0);
+    uint64_t audits = e ? e->audits : 0, agreed = e ? e->agreed : 0;
+    uint64_t needed = policy->ramp_audits > 0 ? policy->ramp_audits : 1;
+    int ramping = audits < needed || (double)agreed / (double)audits < policy->ramp_target;
+    if (ramping) rate = policy->ramp_rate;
+  }
+  return rate;
+}
+
+int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,
+                       const char *item_id, const char *labeler) {
+  double rate = quality_rate(w, p, market, labeler);
+  if (rate <= 0.0) return 0;
+  if (rate >= 1.0) return 1;
+  XXH64_state_t state;
+  XXH64_reset(&state, w->audit_secret ^ ((uint64_t)p->id * 0x9E3779B97F4A7C15ull));
+  XXH64_update(&state, item_id, strlen(item_id) + 1);
+  XXH64_update(&state, labeler, strlen(labeler));
+  double u = (double)(XXH64_digest(&state) >> 11) * (1.0 / 9007199254740992.0);
+  return u < rate;
+}
+
+/* ------------------------------------------------------------ stats rows */
+
+typedef struct {
+  uint8_t key[KEYS_MAX];
+  size_t key_len;
+  Tally__StatsRow *row;
+} stats_ref_t;
+
+static char *dup_or_empty(const char *s) {
+  if (*s == '\0') return (char *)protobuf_c_empty_string;
+  char *d = strdup(s);
+  if (d == NULL) worker_fatal("out of memory");
+  return d;
+}
+
+static void stats_open(worker_t *w, stats_ref_t *ref, const Tally__Project *p, uint64_t now,
+                       const char *market, const char *labeler) {
+  uint32_t day = quality_day(now), version = p->policy_version ? p->policy_version : 1;
+  ref->key_len = keys_stats(ref->key, p->id, day, version, market, labeler);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_STATS, ref->key, ref->key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  ref->row = rc == 1 ? tally__stats_row__unpack(NULL, len, (uint8_t *)value) : NULL;
+  free(value);
+  if (ref->row == NULL) {
+    ref->row = malloc(sizeof *ref->row);
+    if (ref->row == NULL) worker_fatal("out of memory");
+    tally__stats_row__init(ref->row);
+    ref->row->market = dup_or_empty(market);
+    ref->row->labeler = dup_or_empty(labeler);
+    ref->row->day = day;
+    ref->row->policy_version = version;
+  }
+}
+
+static void stats_close(worker_t *w, stats_ref_t *ref) {
+  size_t len = tally__stats_row__get_packed_size(ref->row);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__stats_row__pack(ref->row, buf);
+  store_put(w->store, STORE_CF_STATS, ref->key, ref->key_len, buf, len);
+  free(buf);
+  tally__stats_row__free_unpacked(ref->row, NULL);
+  ref->row = NULL;
+  w->batch_dirty = 1;
+}
+
+/* Adds (a, b) to a serialized pairs matrix of k categories, in place. */
+static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, uint32_t b) {
+  agreement_pairs_t *pairs = malloc(sizeof *pairs);
+  if (pairs == NULL) worker_fatal("out of memory");
+  if (bytes->len == 0 || agreement_pairs_deserialize(pairs, bytes->data, bytes->len) < 0 ||
+      pairs->k != k)
+    agreement_pairs_init(pairs, k);
+  agreement_pairs_add(pairs, a, b, 1);
+  size_t cap = agreement_pairs_serialized_size(pairs), len = 0;
+  uint8_t *out = malloc(cap);
+  if (out == NULL || agreement_pairs_serialize(pairs, out, cap, &len) < 0)
+    worker_fatal("cannot serialize statistics");
+  free(bytes->data);
+  bytes->data = out;
+  bytes->len = len;
+  free(pairs);
+}
+
+static void histogram_add(Tally__StatsRow *row, uint32_t handling_ms) {
+  if (row->n_handling_histogram < HANDLING_BUCKETS) {
+    uint64_t *grown = realloc(row->handling_histogram, HANDLING_BUCKETS * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    for (size_t i = row->n_handling_histogram; i < HANDLING_BUCKETS; i++) grown[i] = 0;
+    row->handling_histogram = grown;
+    row->n_handling_histogram = HANDLING_BUCKETS;
+  }
+  row->handling_histogram[handling_bucket_of(handling_ms)]++;
+}
+
+void quality_on_label(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *labeler, const char *label, uint32_t handling_ms, uint64_t now) {
+  stats_ref_t ref;
+  stats_open(w, &ref, p, now, rec->market, labeler);
+  ref.row->labels++;
+  histogram_add(ref.row, handling_ms);
+  if (rec->gold_label[0] != '\0') {
+    ref.row->gold_total++;
+    ref.row->gold_hits += strcmp(rec->gold_label, label) == 0;
+  }
+  stats_close(w, &ref);
+}
+
+void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                                uint64_t now) {
+  if (rec->n_labels < 2) return;
+  uint32_t values[16];
+  size_t m = 0;
+  for (size_t i = 0; i < rec->n_labels && m < 16; i++) {
+    int index = config_project_label_index(p, rec->labels[i]->label);
+    if (index >= 0) values[m++] = (uint32_t)index;
+  }
+  if (m < 2) return;
+  stats_ref_t ref;
+  stats_open(w, &ref, p, now, rec->market, "");
+  agreement_coincidence_t *c = malloc(sizeof *c);
+  agreement_fleiss_t *f = malloc(sizeof *f);
+  if (c == NULL || f == NULL) worker_fatal("out of memory");
+  uint32_t k = (uint32_t)p->n_labels;
+  if (ref.row->coincidence.len == 0 ||
+      agreement_coincidence_deserialize(c, ref.row->coincidence.data, ref.row->coincidence.len) < 0 ||
+      c->k != k)
+    agreement_coincidence_init(c, k);
+  if (ref.row->fleiss.len == 0 ||
+      agreement_fleiss_deserialize(f, ref.row->fleiss.data, ref.row->fleiss.len) < 0 || f->k != k)
+    agreement_fleiss_init(f, k);
+  agreement_coincidence_add_unit(c, values, m);
+  agreement_fleiss_add_unit(f, values, m);
+  size_t cap = agreement_coincidence_serialized_size(c), len = 0;
+  uint8_t *buf = malloc(cap);
+  if (buf == NULL || agreement_coincidence_serialize(c, buf, cap, &len) < 0)
+    worker_fatal("cannot serialize statistics");
+  free(ref.row->coincidence.data);
+  ref.row->coincidence.data = buf;
+  ref.row->coincidence.len = len;
+  cap = agreement_fleiss_serialized_size(f);
+  buf = malloc(cap);
+  if (buf == NULL || agreement_fleiss_serialize(f, buf, cap, &len) < 0)
+    worker_fatal("cannot serialize statistics");
+  free(ref.row->fleiss.data);
+  ref.row->fleiss.data = buf;
+  ref.row->fleiss.len = len;
+  free(c);
+  free(f);
+  stats_close(w, &ref);
+}
+
+void quality_on_audit(worker_t *w, const Tally__Project *p, const char *market,
+                      const char *labeler, const char *labeler_label, const char *auditor_label,
+                      uint64_t now) {
+  int a = config_project_label_index(p, labeler_label);
+  int b = config_project_label_index(p, auditor_label);
+  if (a < 0 || b < 0) return; /* taxonomy changed under the item */
+  stats_ref_t ref;
+  stats_open(w, &ref, p, now, market, labeler);
+  ref.row->audits++;
+  ref.row->audit_agreed += a == b;
+  bytes_pairs_add(&ref.row->pairs, (uint32_t)p->n_labels, (uint32_t)a, (uint32_t)b);
+  stats_close(w, &ref);
+  ramp_entry_t *e = ramp_get(w, p->id, labeler, 1);
+  e->audits++;
+  e->agreed += a == b;
+}
+
+void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *market,
+                             const char *labeler, const char *labeler_label,
+                             const char *auditor_label, uint32_t attribution, uint64_t now) {
+  stats_ref_t ref;
+  stats_open(w, &ref, p, now, market, labeler);
+  ref.row->adjudications++;
+  switch (attribution) {
+    case TALLY__ATTRIBUTION__ATTRIBUTION_LABELER: ref.row->attributed_labeler++; break;
+    case TALLY__ATTRIBUTION__ATTRIBUTION_AUDITOR: ref.row->attributed_auditor++; break;
+    case TALLY__ATTRIBUTION__ATTRIBUTION_BOTH: ref.row->attributed_both++; break;
+    default: ref.row->attributed_policy++; break;
+  }
+  int a = config_project_label_index(p, labeler_label);
+  int b = config_project_label_index(p, auditor_label);
+  if (attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR && a >= 0 && b >= 0)
+    bytes_pairs_add(&ref.row->policy_unclear_pairs, (uint32_t)p->n_labels, (uint32_t)a,
+                    (uint32_t)b);
+  stats_close(w, &ref);
+}
+
+void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const char *labeler,
+                          const char *item_id, size_t item_len, const char *your_label,
+                          const char *final_label, uint64_t closed_ms) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_feedback(key, slot, project_id, labeler, closed_ms, item_id, item_len);
+  Tally__Store__FeedbackRecord rec = TALLY__STORE__FEEDBACK_RECORD__INIT;
+  rec.format = 1;
+  rec.your_label = (char *)your_label;
+  rec.final_label = (char *)final_label;
+  size_t len = tally__store__feedback_record__get_packed_size(&rec);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__store__feedback_record__pack(&rec, buf);
+  store_put(w->store, STORE_CF_FEEDBACK, key, key_len, buf, len);
+  free(buf);
+}
+
+/* ------------------------------------------------------------ recovery */
+
+int quality_recover(worker_t *w) {
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
+                     &value, &len);
+  if (rc < 0) return rc;
+  if (rc == 1 && len == sizeof w->audit_secret) {
+    memcpy(&w->audit_secret, value, len);
+  } else {
+    if (getrandom(&w->audit_secret, sizeof w->audit_secret, 0) != sizeof w->audit_secret)
+      return TALLY_E_IO;
+    store_put(w->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
+              &w->audit_secret, sizeof w->audit_secret);
+    w->batch_dirty = 1;
+  }
+  free(value);
+  /* Ramp-up totals: a sum over the (few) stats rows. */
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, NULL, 0);
+  if (it == NULL) return TALLY_E_NOMEM;
+  for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, value_len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    keys_stats_t k;
+    if (keys_parse_stats(key, key_len, &k) < 0 || k.labeler_len == 0) continue;
+    const uint8_t *data = store_iter_value(it, &value_len);
+    Tally__StatsRow *row = tally__stats_row__unpack(NULL, value_len, data);
+    if (row == NULL) continue;
+    char labeler[KEYS_LABELER_MAX + 1];
+    memcpy(labeler, k.labeler, k.labeler_len);
+    labeler[k.labeler_len] = '\0';
+    ramp_entry_t *e = ramp_get(w, k.project_id, labeler, 1);
+    e->audits += row->audits;
+    e->agreed += row->audit_agreed;
+    tally__stats_row__free_unpacked(row, NULL);
+  }
+  store_iter_destroy(&it);
+  return 0;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static const Tally__Project *quality_project(worker_t *w, const router_request_t *req,
+                                             const char *name) {
+  const Tally__Project *p = config_cache_project(w->config, name);
+  if (p == NULL) {
+    coordinator_link_refresh_config(w);
+    p = config_cache_project(w->config, name);
+  }
+  if (p == NULL)
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", name);
+  return p;
+}
+
+void quality_handle_stats(worker_t *w, const router_request_t *req) {
+  const Tally__StatsRequest *r = req->env->stats_request;
+  const Tally__Project *p = quality_project(w, req, r->project);
+  if (p == NULL) return;
+  uint8_t from[16], upper[16];
+  keys_put_u32(from, p->id);
+  keys_put_u32(from + 4, r->from_day);
+  keys_put_u32(upper, p->id);
+  size_t upper_len = 4;
+  if (r->to_day != 0 && r->to_day != UINT32_MAX) {
+    keys_put_u32(upper + 4, r->to_day + 1);
+    upper_len = 8;
+  } else {
+    upper_len = keys_prefix_end(upper, from, 4);
+  }
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory");
+  Tally__StatsRow **rows = NULL;
+  size_t n = 0, cap = 0;
+  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    keys_stats_t k;
+    if (keys_parse_stats(key, key_len, &k) < 0 || k.project_id != p->id) continue;
+    if (r->market[0] != '\0' &&
+        (strlen(r->market) != k.market_len || memcmp(r->market, k.market, k.market_len) != 0))
+      continue;
+    const uint8_t *value = store_iter_value(it, &len);
+    Tally__StatsRow *row = tally__stats_row__unpack(NULL, len, value);
+    if (row == NULL) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 64;
+      Tally__StatsRow **grown = realloc(rows, cap * sizeof *grown);
+      if (grown == NULL) worker_fatal("out of memory");
+      rows = grown;
+    }
+    rows[n++] = row;
+  }
+  store_iter_destroy(&it);
+  Tally__StatsReply reply = TALLY__STATS_REPLY__INIT;
+  reply.worker_id = w->counters.worker_id;
+  reply.n_rows = n;
+  reply.rows = rows;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_STATS_REPLY;
+  env.stats_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n; i++) tally__stats_row__free_unpacked(rows[i], NULL);
+  free(rows);
+}
+
+typedef struct {
+  Tally__FeedbackEntry entry;
+  Tally__Store__FeedbackRecord *record;
+  char *item_id;
+} feedback_item_t;
+
+static int feedback_newest_first(const void *a, const void *b) {
+  const feedback_item_t *x = a, *y = b;
+  return x->entry.closed_ms < y->entry.closed_ms ? 1 : x->entry.closed_ms > y->entry.closed_ms ? -1 : 0;
+}
+
+/* Collects up to `limit` newest feedback entries of `labeler` in project
+ * `p` from every owned slot into *items. */
+static void feedback_collect(worker_t *w, const Tally__Project *p, const char *labeler,
+                             size_t limit, feedback_item_t **items, size_t *n, size_t *cap) {
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) {
+    if (!w->owned[slot]) continue;
+    uint8_t prefix[KEYS_MAX], upper[KEYS_MAX];
+    size_t prefix_len = keys_feedback_prefix(prefix, slot, p->id, labeler);
+    size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
+    store_iter_t *it = store_iter_new(w->store, STORE_CF_FEEDBACK, upper, upper_len);
+    if (it == NULL) worker_fatal("out of memory");
+    size_t taken = 0;
+    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) && taken < limit;
+         store_iter_next(it), taken++) {
+      size_t key_len, len;
+      const uint8_t *key = store_iter_key(it, &key_len);
+      keys_feedback_t k;
+      if (keys_parse_feedback(key, key_len, prefix_len, &k) < 0) continue;
+      const uint8_t *value = store_iter_value(it, &len);
+      Tally__Store__FeedbackRecord *rec = tally__store__feedback_record__unpack(NULL, len, value);
+      if (rec == NULL) continue;
+      if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        feedback_item_t *grown = realloc(*items, *cap * sizeof *grown);
+        if (grown == NULL) worker_fatal("out of memory");
+        *items = grown;
+      }
+      feedback_item_t *f = &(*items)[(*n)++];
+      tally__feedback_entry__init(&f->entry);
+      f->record = rec;
+      f->item_id = strndup(k.item_id, k.item_len);
+      f->entry.project = p->name;
+      f->entry.item_id = f->item_id;
+      f->entry.your_label = rec->your_label;
+      f->entry.final_label = rec->final_label;
+      f->entry.correct = strcmp(rec->your_label, rec->final_label) == 0;
+      f->entry.closed_ms = k.closed_ms;
+    }
+    store_iter_destroy(&it);
+  }
+}
+
+void quality_handle_feedback(worker_t *w, const router_request_t *req) {
+  const Tally__FeedbackRequest *r = req->env->feedback_request;
+  uint64_t rid = req->env->request_id;
+  if (r->labeler[0] == '\0' || strlen(r->labeler) > KEYS_LABELER_MAX) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "labeler id must be 1 to %d bytes", KEYS_LABELER_MAX);
+    return;
+  }
+  if (config_cache_labeler(w->config, r->labeler) == NULL) coordinator_link_refresh_config(w);
+  if (config_cache_labeler(w->config, r->labeler) == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_LABELER,
+                       "unknown labeler '%.64s'", r->labeler);
+    return;
+  }
+  size_t limit = r->limit ? r->limit : QUALITY_FEEDBACK_LIMIT;
+  if (limit > 10000) limit = 10000;
+  feedback_item_t *items = NULL;
+  size_t n = 0, cap = 0;
+  const Tally__ClusterConfig *config = config_cache_config(w->config);
+  if (r->project[0] != '\0') {
+    const Tally__Project *p = quality_project(w, req, r->project);
+    if (p == NULL) return;
+    feedback_collect(w, p, r->labeler, limit, &items, &n, &cap);
+  } else {
+    for (size_t i = 0; config && i < config->n_projects; i++)
+      feedback_collect(w, config->projects[i], r->labeler, limit, &items, &n, &cap);
+  }
+  qsort(items, n, sizeof *items, feedback_newest_first);
+  size_t shown = n < limit ? n : limit;
+  Tally__FeedbackEntry **entries = calloc(shown ? shown : 1, sizeof *entries);
+  if (entries == NULL) worker_fatal("out of memory");
+  for (size_t i = 0; i < shown; i++) entries[i] = &items[i].entry;
+  Tally__FeedbackReply reply = TALLY__FEEDBACK_REPLY__INIT;
+  reply.n_entries = shown;
+  reply.entries = entries;
+  Tally__Envelope env;
+  wire_envelope_init(&env, rid);
+  env.body_case = TALLY__ENVELOPE__BODY_FEEDBACK_REPLY;
+  env.feedback_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n; i++) {
+    tally__store__feedback_record__free_unpacked(items[i].record, NULL);
+    free(items[i].item_id);
+  }
+  free(items);
+  free(entries);
+}
+
+void quality_handle_export(worker_t *w, const router_request_t *req) {
+  const Tally__ExportRequest *r = req->env->export_request;
+  const Tally__Project *p = quality_project(w, req, r->project);
+  if (p == NULL) return;
+  size_t limit = r->limit ? r->limit : QUALITY_EXPORT_LIMIT;
+  if (limit > QUALITY_EXPORT_LIMIT) limit = QUALITY_EXPORT_LIMIT;
+  uint32_t slot = 0;
+  if (r->after.len >= 6) slot = keys_get_u16(r->after.data);
+  Tally__Judgment *judgments = calloc(limit, sizeof *judgments);
+  Tally__Judgment **ptrs = calloc(limit, sizeof *ptrs);
+  item_record_t **records = calloc(limit, sizeof *records);
+  char **ids = calloc(limit, sizeof *ids);
+  if (!judgments || !ptrs || !records || !ids) worker_fatal("out of memory");
+  size_t n = 0, scanned = 0;
+  uint8_t last[KEYS_MAX];
+  size_t last_len = 0;
+  int done = 1;
+  for (; slot < TALLY_SLOT_COUNT && done; slot++) {
+    if (!w->owned[slot]) continue;
+    uint8_t prefix[6], upper[6];
+    keys_put_u16(prefix, (uint16_t)slot);
+    keys_put_u32(prefix + 2, p->id);
+    size_t upper_len = keys_prefix_end(upper, prefix, 6);
+    store_iter_t *it = store_iter_new(w->store, STORE_CF_ITEMS, upper, upper_len);
+    if (it == NULL) worker_fatal("out of memory");
+    int resume = r->after.len >= 6 && keys_get_u16(r->after.data) == slot;
+    if (resume) {
+      store_iter_seek(it, r->after.data, r->after.len);
+      if (store_iter_valid(it)) {
+        size_t len;
+        const uint8_t *key = store_iter_key(it, &len);
+        if (len == r->after.len && memcmp(key, r->after.data, len) == 0) store_iter_next(it);
+      }
+    } else {
+      store_iter_seek(it, prefix, 6);
+    }
+    for (; store_iter_valid(it); store_iter_next(it)) {
+      if (n == limit || scanned == QUALITY_EXPORT_SCAN_MAX) {
+        done = 0;
+        break;
+      }
+      size_t key_len, len;
+      const uint8_t *key = store_iter_key(it, &key_len);
+      memcpy(last, key, key_len);
+      last_len = key_len;
+      scanned++;
+      const uint8_t *value = store_iter_value(it, &len);
+      item_record_t *rec = item_record_decode(value, len);
+      if (rec == NULL || rec->closed_ms == 0) {
+        item_record_free(&rec);
+        continue;
+      }
+      Tally__Judgment *j = &judgments[n];
+      tally__judgment__init(j);
+      ids[n] = strndup((const char *)key + 6, key_len - 6);
+      records[n] = rec;
+      j->project = p->name;
+      j->item_id = ids[n];
+      j->market = rec->market;
+      j->n_labels = rec->n_labels;
+      j->labels = rec->labels;
+      j->audit = rec->audit;
+      j->final_label = rec->final_label;
+      j->attribution = rec->attribution;
+      j->adjudicator = rec->adjudicator;
+      j->note = rec->note;
+      j->closed_ms = rec->closed_ms;
+      j->content = rec->content;
+      j->n_audited_labelers = rec->n_sampled;
+      j->audited_labelers = rec->sampled;
+      ptrs[n] = j;
+      n++;
+    }
+    store_iter_destroy(&it);
+  }
+  Tally__ExportReply reply = TALLY__EXPORT_REPLY__INIT;
+  reply.n_judgments = n;
+  reply.judgments = ptrs;
+  reply.done = done;
+  if (!done) {
+    reply.next.data = last;
+    reply.next.len = last_len;
+  }
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_EXPORT_REPLY;
+  env.export_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n; i++) {
+    item_record_free(&records[i]);
+    free(ids[i]);
+  }
+  free(judgments);
+  free(ptrs);
+  free(records);
+  free(ids);
+}

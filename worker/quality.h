@@ -1,0 +1,60 @@
+/* quality: blind-audit sampling and the worker's sufficient statistics.
+ *
+ * Sampling is decided here, on the worker, when a label is submitted: a
+ * keyed hash of (worker secret, project, item, labeler) compared with the
+ * labeler's audit rate (market override, ramp-up for new labelers). The
+ * decision is stored only in the item record; nothing a labeler receives
+ * depends on it.
+ *
+ * Statistics are kept per (project, day, policy version, market, labeler)
+ * in the "stats" column family (common/keys.h) and updated in the same
+ * write batch as the judgment that produces them: labels and handling
+ * times, gold hits, labeler x auditor pairs, adjudication attributions, and
+ * (labeler "") the agreement among the k labels of overlapping items. Reports
+ * add rows and compute coefficients once (common/report.h at the
+ * coordinator); nothing here ever scans judgments for a report.
+ */
+#ifndef TALLY_QUALITY_H
+#define TALLY_QUALITY_H
+
+#include <stdint.h>
+
+#include "item_record.h"
+#include "worker_internal.h"
+
+/* Loads or creates the sampling secret and the ramp-up totals. */
+int quality_recover(worker_t *w);
+
+/* 1 when this label of `labeler` on the item is to be audited. */
+int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,
+                       const char *item_id, const char *labeler);
+
+/* A label came in (stage LABEL): counts, handling time, gold. */
+void quality_on_label(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *labeler, const char *label, uint32_t handling_ms, uint64_t now);
+
+/* All k labels of an item are in: item-level agreement (k >= 2). */
+void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                                uint64_t now);
+
+/* The auditor labeled an item; `labeler`'s sampled label is compared. */
+void quality_on_audit(worker_t *w, const Tally__Project *p, const char *market,
+                      const char *labeler, const char *labeler_label, const char *auditor_label,
+                      uint64_t now);
+
+/* A lead decided a disagreement of `labeler` with the auditor. */
+void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *market,
+                             const char *labeler, const char *labeler_label,
+                             const char *auditor_label, uint32_t attribution, uint64_t now);
+
+/* Records a closed audit in `labeler`'s feedback. */
+void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const char *labeler,
+                          const char *item_id, size_t item_len, const char *your_label,
+                          const char *final_label, uint64_t closed_ms);
+
+/* Request handlers: stats_request, feedback_request, export_request. */
+void quality_handle_stats(worker_t *w, const router_request_t *req);
+void quality_handle_feedback(worker_t *w, const router_request_t *req);
+void quality_handle_export(worker_t *w, const router_request_t *req);
+
+#endif
