@@ -24,3 +24,8 @@ add_executable(audit_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/audit_integrat
 target_link_libraries(audit_integration_test PRIVATE tally_test_harness tally_client m)
 add_test(NAME audit_integration COMMAND audit_integration_test)
 set_tests_properties(audit_integration PROPERTIES TIMEOUT 300)
+
+# The CLI and deploy/local-cluster end to end, as a new user would run them.
+add_test(NAME cli_cluster
+  COMMAND timeout --kill-after=10 280 bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_cluster_test.sh ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(cli_cluster PROPERTIES TIMEOUT 300)

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# End to end as a new user would do it: deploy/local-cluster starts a real
+# cluster, the `tally` CLI creates a project, ingests JSON Lines, leases and
+# submits; the worker is killed with SIGKILL in the middle of a load and
+# restarted; every acknowledged label must be there and every count must
+# match; then each bad input gets a clear error and harms nothing.
+#
+# Usage: cli_cluster_test.sh BIN_DIR   (prints "N passed, M failed" last)
+set -uo pipefail
+
+BIN=${1:?usage: cli_cluster_test.sh BIN_DIR}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tally-cli-test.XXXXXX")
+CLUSTER="$WORK/cluster"
+passed=0 failed=0
+
+cleanup() {
+  TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" stop --dir "$CLUSTER" >/dev/null 2>&1 || true
+  [[ -n "${LOADER:-}" ]] && kill "$LOADER" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+check() { # check DESCRIPTION CONDITION...
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+}
+
+EP=$(TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" start --workers 1 --dir "$CLUSTER" 2>"$WORK/start.log")
+check "cluster starts" test -n "$EP"
+t() { "$BIN/tally" --coordinator "$EP" "$@"; }
+status_field() { # status_field FIELD -> the cluster total of FIELD for project demo
+  t --format csv status --project demo | awk -F, -v f="$1" \
+    'NR==1 {for (i=1;i<=NF;i++) col[$i]=i} $1=="total" {print $col[f]}'
+}
+
+check "project create" t project create demo --labels ok,spam,hate --markets es,ja \
+  --audit-rate 0 --lease-seconds 2 >/dev/null
+check "labeler add ana" t labeler add ana --roles labeler --markets es,ja >/dev/null
+check "labeler add ben" t labeler add ben --roles labeler --markets es >/dev/null
+
+t simulate --generate 3000 --project demo --markets es,ja >"$WORK/items.jsonl" 2>/dev/null
+check "3000 items generated" test "$(wc -l <"$WORK/items.jsonl")" -eq 3000
+out=$(t ingest demo "$WORK/items.jsonl" 2>&1)
+check "ingest accepts 3000" grep -q "accepted: *3000" <<<"$out"
+out=$(t ingest demo "$WORK/items.jsonl" 2>&1)
+check "re-ingest is idempotent" grep -q "duplicates: *3000" <<<"$out"
+check "items counted once" test "$(status_field items)" = 3000
+
+lease_token() { # lease_token LABELER -> "token,item" or nothing
+  t --format csv lease --as "$1" --project demo 2>/dev/null | awk -F, 'NR==2 {print $1 "," $3}'
+}
+ACKED="$WORK/acked"
+: >"$ACKED"
+for _ in $(seq 20); do
+  IFS=, read -r token item <<<"$(lease_token ana)"
+  t submit --as ana "$token" spam >/dev/null && echo "$item" >>"$ACKED"
+done
+check "20 labels acknowledged" test "$(wc -l <"$ACKED")" -eq 20
+IFS=, read -r held held_item <<<"$(lease_token ben)"
+check "ben holds a lease" test -n "$held"
+
+# A load of lease+submit in the background; SIGKILL the worker under it.
+(
+  while true; do
+    IFS=, read -r token item <<<"$(lease_token ana)"
+    [[ -z "$token" ]] && continue
+    t --timeout 1000 submit --as ana "$token" ok >/dev/null 2>&1 && echo "$item" >>"$ACKED"
+  done
+) &
+LOADER=$!
+sleep 3
+TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" kill-worker 1 --signal 9 --dir "$CLUSTER" >/dev/null 2>&1
+sleep 1
+kill "$LOADER" 2>/dev/null
+wait "$LOADER" 2>/dev/null
+LOADER=""
+acked=$(sort -u "$ACKED" | wc -l)
+check "labels were acknowledged before the kill" test "$acked" -gt 20
+TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" restart-worker 1 --dir "$CLUSTER" >/dev/null 2>&1
+check "worker restarted" t cluster status >/dev/null
+
+labels=$(status_field labels)
+# Every acknowledged label is there; at most the one in flight at the kill
+# may have landed without its acknowledgement.
+check "labels >= acknowledged ($labels >= $acked)" test "$labels" -ge "$acked"
+check "labels <= acknowledged + 1 ($labels)" test "$labels" -le $((acked + 1))
+check "items unchanged after the kill" test "$(status_field items)" = 3000
+missing=0
+while read -r item; do
+  t --format csv item show demo "$item" | grep -q "ana" || missing=$((missing + 1))
+done < <(sort -u "$ACKED" | head -50)
+check "acknowledged labels readable ($missing missing)" test "$missing" -eq 0
+
+# ben's lease was out at the kill: after its deadline it is back.
+sleep 3
+out=$(t submit --as ben "$held" ok 2>&1)
+check "expired lease refused" grep -q "STALE_LEASE" <<<"$out"
+check "expiry counted" test "$(status_field expired_leases)" -ge 1
+total=$(( $(status_field labels) + $(status_field queued) + $(status_field live_leases) ))
+check "labels + queued + leased = items ($total)" test "$total" -eq 3000
+
+# Bad inputs: each a clear error, exit 1 (or 2 for usage), nothing harmed.
+before=$(t --format csv status --project demo | grep '^total')
+out=$(t ingest nosuch "$WORK/items.jsonl" 2>&1); rc=$?
+check "unknown project refused" test "$rc" -eq 1
+check "unknown project named" grep -q "UNKNOWN_PROJECT" <<<"$out"
+out=$(t lease --as nobody --project demo 2>&1); rc=$?
+check "unknown labeler refused" grep -q "UNKNOWN_LABELER" <<<"$out"
+IFS=, read -r token item <<<"$(lease_token ana)"
+out=$(t submit --as ana "$token" notalabel 2>&1); rc=$?
+check "label outside taxonomy refused" grep -q "LABEL_NOT_IN_TAXONOMY" <<<"$out"
+out=$(t submit --as ben "$token" ok 2>&1)
+check "someone else's lease refused" grep -q "NOT_LEASE_OWNER" <<<"$out"
+out=$(t submit --as ana "${token%%.*}.999999" ok 2>&1)
+check "stale lease id refused" grep -q "STALE_LEASE" <<<"$out"
+out=$(t submit --as ana garbage ok 2>&1); rc=$?
+check "malformed token is a usage error" test "$rc" -eq 2
+check "release of the good lease works" t release --as ana "$token"
+printf '{"id":"x1","market":"es"}\n{broken\n{"id":"x2","market":"mars"}\n' >"$WORK/bad.jsonl"
+out=$(t ingest demo "$WORK/bad.jsonl" 2>&1); rc=$?
+check "bad lines make ingest exit 1" test "$rc" -eq 1
+check "malformed JSON line named" grep -q "line 2" <<<"$out"
+check "unknown market line named" grep -q "line 3.*mars" <<<"$out"
+out=$(t project create demo --labels a --markets es 2>&1)
+check "duplicate project refused" grep -q "ALREADY_EXISTS" <<<"$out"
+t no-such-command >/dev/null 2>&1; rc=$?
+check "unknown command is a usage error" test "$rc" -eq 2
+after=$(t --format csv status --project demo | grep '^total')
+# One item (x1) was accepted from bad.jsonl; nothing else changed.
+check "status unchanged apart from the one good line" \
+  test "$(cut -d, -f3 <<<"$after")" -eq $(( $(cut -d, -f3 <<<"$before") + 1 ))
+check "no label was added by bad input" test "$(cut -d, -f4 <<<"$after")" = "$(cut -d, -f4 <<<"$before")"
+check "worker still up" t cluster status >/dev/null
+
+TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" stop --dir "$CLUSTER" >/dev/null 2>&1
+check "no daemon left behind" test -z "$(pgrep -f "$CLUSTER" || true)"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
