@@ -195,6 +195,8 @@ static void summarize(group_t *g) {
     json_object_set_new(s, "values", values);
   }
   json_object_set(s, "config", json_object_get(first, "config"));
+  /* CPU of other processes during the runs: how disturbed they were. */
+  json_object_set_new(s, "others_cores", number_or_null(group_median(g, "cpu.others.cores")));
   json_t *ops = json_object();
   const char *name;
   json_t *op;
@@ -381,8 +383,8 @@ static json_t *machine(void) {
 /* ------------------------------------------------------------ printing */
 
 static void print_groups(const groups_t *gs) {
-  printf("%-12s %-22s %-12s %4s %12s  %-24s %s\n", "scenario", "system", "phase", "runs",
-         "median", "unit", "latency ms p50 / p99 / p99.9 (medians)");
+  printf("%-12s %-22s %-12s %4s %12s  %-24s %6s  %s\n", "scenario", "system", "phase", "runs",
+         "median", "unit", "others", "latency ms p50 / p99 / p99.9 (medians)");
   for (size_t i = 0; i < gs->count; i++) {
     const group_t *g = &gs->items[i];
     char system[64];
@@ -393,8 +395,12 @@ static void print_groups(const groups_t *gs) {
              string_at(g->summary, "reason"));
       continue;
     }
-    printf("%-12s %-22s %-12s %4zu %12.1f  %-24s", g->scenario, system, g->phase,
-           json_array_size(g->runs), summary_number(g, "median"), string_at(g->summary, "unit"));
+    double others = summary_number(g, "others_cores");
+    char others_text[16] = "-";
+    if (!isnan(others)) snprintf(others_text, sizeof others_text, "%.2f", others);
+    printf("%-12s %-22s %-12s %4zu %12.1f  %-24s %6s ", g->scenario, system, g->phase,
+           json_array_size(g->runs), summary_number(g, "median"), string_at(g->summary, "unit"),
+           others_text);
     const char *name;
     json_t *op;
     json_object_foreach(json_object_get(g->summary, "ops"), name, op) {
@@ -478,6 +484,7 @@ int main(int argc, char **argv) {
          string_at(m, "cpu_model"), (long long)number_at(m, "nproc"),
          (long long)number_at(m, "memory_mb"), quick ? " (--quick: smoke sizes)" : "");
   print_groups(&gs);
+  printf("(others: CPU cores used by other processes of the machine during the window, median)\n");
   print_ratios(rs);
   print_targets(ts);
   json_t *result = json_pack("{s:s, s:s, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "date", date,

@@ -77,15 +77,34 @@ int proc_watch_add(proc_watch_t *w, const char *spec) {
   return 0;
 }
 
+/* Busy (not idle or iowait) and steal seconds of the whole machine. */
+static void machine_cpu_seconds(double *busy, double *steal) {
+  *busy = *steal = -1;
+  FILE *f = fopen("/proc/stat", "r");
+  if (f == NULL) return;
+  unsigned long long v[8] = {0};
+  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                 &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (n < 8) return;
+  long ticks = sysconf(_SC_CLK_TCK);
+  double hz = (double)(ticks > 0 ? ticks : 100);
+  /* user nice system idle iowait irq softirq steal */
+  *busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+  *steal = (double)v[7] / hz;
+}
+
 void proc_watch_start(proc_watch_t *w) {
   for (int i = 0; i < w->count; i++) w->start[i] = proc_cpu_seconds(w->pids[i]);
   w->self_start = self_cpu_seconds();
+  machine_cpu_seconds(&w->busy_start, &w->steal_start);
   w->start_ns = monotonic_ns();
 }
 
 void proc_watch_stop(proc_watch_t *w) {
   for (int i = 0; i < w->count; i++) w->stop[i] = proc_cpu_seconds(w->pids[i]);
   w->self_stop = self_cpu_seconds();
+  machine_cpu_seconds(&w->busy_stop, &w->steal_stop);
   w->stop_ns = monotonic_ns();
 }
 
@@ -102,5 +121,14 @@ json_t *proc_watch_json(const proc_watch_t *w) {
   for (int i = 0; i < w->count; i++)
     json_object_set_new(o, w->names[i], cpu_json(w->start[i], w->stop[i], window_s));
   json_object_set_new(o, "client", cpu_json(w->self_start, w->self_stop, window_s));
+  json_object_set_new(o, "machine", cpu_json(w->busy_start, w->busy_stop, window_s));
+  json_object_set_new(o, "steal", cpu_json(w->steal_start, w->steal_stop, window_s));
+  /* Others: machine busy minus what the watched processes and we used. */
+  double ours = w->self_stop - w->self_start;
+  for (int i = 0; i < w->count; i++)
+    if (w->start[i] >= 0 && w->stop[i] >= 0) ours += w->stop[i] - w->start[i];
+  double others = w->busy_stop - w->busy_start - ours;
+  json_object_set_new(o, "others", w->busy_start < 0 ? json_null()
+                                                     : cpu_json(0, others > 0 ? others : 0, window_s));
   return o;
 }

@@ -29,7 +29,9 @@ typedef struct {
   char names[PROC_WATCH_MAX][32];
   double start[PROC_WATCH_MAX], stop[PROC_WATCH_MAX];
   double self_start, self_stop;
-  uint64_t start_ns, stop_ns; /* monotonic */
+  double busy_start, busy_stop;   /* whole machine: CPU seconds not idle */
+  double steal_start, steal_stop; /* whole machine: stolen by the hypervisor */
+  uint64_t start_ns, stop_ns;     /* monotonic */
 } proc_watch_t;
 
 /* Adds a process given as "NAME=PID" or "PID". Returns 0, or -1 (bad
@@ -40,9 +42,13 @@ int proc_watch_add(proc_watch_t *w, const char *spec);
 void proc_watch_start(proc_watch_t *w);
 void proc_watch_stop(proc_watch_t *w);
 
-/* {"span_s", "NAME": {"cpu_s", "cores"}, ..., "client": {...}}: CPU
- * seconds between start and stop, and that divided by the time between
- * them. New reference or NULL. */
+/* {"span_s", "NAME": {"cpu_s", "cores"}, ..., "client": {...},
+ * "machine": {...}, "others": {...}, "steal": {...}}: CPU seconds between
+ * start and stop, and that divided by the time between them. "machine" is
+ * every CPU of the machine that was not idle; "others" is that minus the
+ * watched processes and this one (other load that competed with the run);
+ * "steal" is time the hypervisor gave to other guests. New reference or
+ * NULL. */
 json_t *proc_watch_json(const proc_watch_t *w);
 
 #endif

@@ -28,6 +28,17 @@
 #define CYCLE_EMPTY_BACKOFF_NS 2000000u  /* after "no task" without long-poll */
 #define CYCLE_ERROR_BACKOFF_NS 20000000u /* after an error */
 #define CYCLE_ERRORS_MAX 500      /* consecutive errors that end a session */
+#define TIMELINE_MAX 3600         /* one-second buckets kept (from the window's start) */
+#define TIMELINE_SLOW_NS 5000000u /* leases slower than this are counted per second */
+
+/* Per second of the window: cycles, slowest lease, leases over 5 ms; shows
+ * whether latency is spread evenly or comes from stalls. */
+typedef struct {
+  uint32_t cycles[TIMELINE_MAX];
+  uint32_t slow_leases[TIMELINE_MAX];
+  uint64_t lease_max_ns[TIMELINE_MAX];
+  size_t seconds; /* buckets in use */
+} timeline_t;
 
 typedef enum {
   SESSION_IDLE,       /* wants a task from due_ns on */
@@ -67,6 +78,10 @@ typedef struct {
   uint64_t cycles;        /* submits completed inside the window */
   uint64_t last_cycle_ns; /* completion time of the last counted cycle */
   uint64_t end_ns;        /* when this thread's sessions were all done */
+  timeline_t *timeline;
+  session_t **heap; /* sessions waiting for their due time (IDLE, HOLDING), min-heap */
+  int heap_count;
+  int live;         /* sessions not DONE */
   uint64_t rng;
   int drain_limit; /* consecutive empty leases that mean "queues drained" */
   int failed;
@@ -100,41 +115,73 @@ static void session_failed(session_t *s, op_stats_t *op, int code, const char *m
   if (++s->errors >= CYCLE_ERRORS_MAX) s->state = SESSION_DONE;
 }
 
-/* Issues what session `s` has due at `now`; returns the time it is next
- * due (UINT64_MAX when it waits for a completion or is done). */
-static uint64_t session_step(cycle_thread_t *c, tally_t *t, tally_async_t *a, session_t *s,
-                             uint64_t now, int stopping) {
+static void heap_swap(session_t **heap, int i, int j) {
+  session_t *x = heap[i];
+  heap[i] = heap[j];
+  heap[j] = x;
+}
+
+static void heap_push(cycle_thread_t *c, session_t *s) {
+  session_t **h = c->heap;
+  int i = c->heap_count++;
+  h[i] = s;
+  while (i > 0 && h[i]->due_ns < h[(i - 1) / 2]->due_ns) {
+    heap_swap(h, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static session_t *heap_pop(cycle_thread_t *c) {
+  session_t **h = c->heap;
+  session_t *top = h[0];
+  h[0] = h[--c->heap_count];
+  for (int i = 0;;) {
+    int l = 2 * i + 1, r = l + 1, least = i;
+    if (l < c->heap_count && h[l]->due_ns < h[least]->due_ns) least = l;
+    if (r < c->heap_count && h[r]->due_ns < h[least]->due_ns) least = r;
+    if (least == i) break;
+    heap_swap(h, i, least);
+    i = least;
+  }
+  return top;
+}
+
+/* Puts a session whose state just changed where it belongs: in the heap
+ * when it waits for its due time, counted out when it is done; sessions
+ * with a request in flight come back through their completion. */
+static void session_schedule(cycle_thread_t *c, session_t *s) {
+  if (s->state == SESSION_IDLE || s->state == SESSION_HOLDING) heap_push(c, s);
+  if (s->state == SESSION_DONE) c->live--;
+}
+
+/* Issues what session `s` (just taken from the heap, due) has to do. */
+static void session_step(cycle_thread_t *c, tally_t *t, tally_async_t *a, session_t *s,
+                         uint64_t now, int stopping) {
   const tally_cycle_options_t *o = c->shared->o;
-  if (s->state == SESSION_IDLE && stopping) s->state = SESSION_DONE;
-  if (s->state == SESSION_HOLDING && stopping) {
-    s->sent_ns = latency_now_ns();
-    if (tally_async_release(a, s->labeler, s->slot, s->lease_id, s) == 0)
+  s->sent_ns = latency_now_ns();
+  if (stopping) {
+    /* End of the window: idle sessions stop, held tasks go back. */
+    if (s->state == SESSION_HOLDING &&
+        tally_async_release(a, s->labeler, s->slot, s->lease_id, s) == 0)
       s->state = SESSION_RELEASING;
     else
       s->state = SESSION_DONE;
-    return UINT64_MAX;
-  }
-  if (s->state != SESSION_IDLE && s->state != SESSION_HOLDING) return UINT64_MAX;
-  if (s->due_ns > now) return s->due_ns;
-  s->sent_ns = latency_now_ns();
-  if (s->state == SESSION_IDLE) {
+  } else if (s->state == SESSION_IDLE) {
     int rc = tally_async_lease(a, s->labeler, o->project, TALLY_STAGE_LABEL, o->wait_ms, s);
-    if (rc < 0) {
+    if (rc < 0)
       session_failed(s, &c->lease, rc, tally_last_error(t), now);
-      return s->due_ns;
-    }
-    s->state = SESSION_LEASING;
+    else
+      s->state = SESSION_LEASING;
   } else {
     const char *label = bench_labels[s->lease_id % BENCH_LABEL_COUNT];
     uint32_t handling_ms = (uint32_t)((now - s->leased_ns) / 1000000u);
     int rc = tally_async_submit(a, s->labeler, s->slot, s->lease_id, label, handling_ms, s);
-    if (rc < 0) {
+    if (rc < 0)
       session_failed(s, &c->submit, rc, tally_last_error(t), now);
-      return s->due_ns;
-    }
-    s->state = SESSION_SUBMITTING;
+    else
+      s->state = SESSION_SUBMITTING;
   }
-  return UINT64_MAX;
+  session_schedule(c, s);
 }
 
 static void on_lease(cycle_thread_t *c, session_t *s, const tally_completion_t *done,
@@ -153,7 +200,16 @@ static void on_lease(cycle_thread_t *c, session_t *s, const tally_completion_t *
     if (++s->empties >= c->drain_limit) s->state = SESSION_DONE;
     return;
   }
-  if (measured) op_stats_ok(&c->lease, now - s->sent_ns);
+  if (measured) {
+    uint64_t ns = now - s->sent_ns;
+    op_stats_ok(&c->lease, ns);
+    size_t second = (size_t)((now - sh->window_start_ns) / 1000000000u);
+    if (second < TIMELINE_MAX) {
+      if (ns > c->timeline->lease_max_ns[second]) c->timeline->lease_max_ns[second] = ns;
+      if (ns > TIMELINE_SLOW_NS) c->timeline->slow_leases[second]++;
+      if (second >= c->timeline->seconds) c->timeline->seconds = second + 1;
+    }
+  }
   s->empties = 0;
   s->slot = done->task.slot;
   s->lease_id = done->task.lease_id;
@@ -172,6 +228,11 @@ static void on_submit(cycle_thread_t *c, session_t *s, const tally_completion_t 
   s->errors = 0;
   if (s->sent_ns >= sh->window_start_ns) op_stats_ok(&c->submit, now - s->sent_ns);
   if (now >= sh->window_start_ns && now <= sh->window_end_ns) {
+    size_t second = (size_t)((now - sh->window_start_ns) / 1000000000u);
+    if (second < TIMELINE_MAX) {
+      c->timeline->cycles[second]++;
+      if (second >= c->timeline->seconds) c->timeline->seconds = second + 1;
+    }
     c->cycles++;
     c->last_cycle_ns = now;
   }
@@ -186,25 +247,25 @@ static void on_completion(cycle_thread_t *c, const tally_completion_t *done, uin
     case TALLY_OP_SUBMIT: on_submit(c, s, done, now); break;
     default: s->state = SESSION_DONE; break;
   }
+  session_schedule(c, s);
 }
 
 /* The loop of one connection, from the common start to the end. */
 static void cycle_loop(cycle_thread_t *c, tally_t *t, tally_async_t *a) {
   const cycle_shared_t *sh = c->shared;
   tally_completion_t done[CYCLE_POLL_MAX];
-  for (int i = 0; i < c->n_sessions; i++) c->sessions[i].due_ns = sh->start_ns;
+  c->live = c->n_sessions;
+  for (int i = 0; i < c->n_sessions; i++) {
+    c->sessions[i].due_ns = sh->start_ns;
+    heap_push(c, &c->sessions[i]);
+  }
   for (;;) {
     uint64_t now = latency_now_ns();
     int stopping = now >= sh->window_end_ns;
-    uint64_t next_due = UINT64_MAX;
-    int live = 0;
-    for (int i = 0; i < c->n_sessions; i++) {
-      session_t *s = &c->sessions[i];
-      uint64_t due = session_step(c, t, a, s, now, stopping);
-      if (due < next_due) next_due = due;
-      live += s->state != SESSION_DONE;
-    }
-    if (live == 0 && tally_async_in_flight(a) == 0) break;
+    while (c->heap_count > 0 && (stopping || c->heap[0]->due_ns <= now))
+      session_step(c, t, a, heap_pop(c), now, stopping);
+    uint64_t next_due = c->heap_count > 0 ? c->heap[0]->due_ns : UINT64_MAX;
+    if (c->live == 0 && tally_async_in_flight(a) == 0) break;
     int wait_ms = CYCLE_IDLE_POLL_MS;
     if (next_due != UINT64_MAX) {
       uint64_t until = next_due > now ? next_due - now : 0;
@@ -279,6 +340,26 @@ static json_t *cycle_config_json(const tally_cycle_options_t *o) {
                    o->timeout_ms);
 }
 
+static json_t *timeline_json(cycle_thread_t *threads, int n) {
+  size_t seconds = 0;
+  for (int i = 0; i < n; i++)
+    if (threads[i].timeline->seconds > seconds) seconds = threads[i].timeline->seconds;
+  json_t *cycles = json_array(), *slow = json_array(), *max = json_array();
+  for (size_t k = 0; k < seconds; k++) {
+    uint64_t c = 0, sl = 0, mx = 0;
+    for (int i = 0; i < n; i++) {
+      c += threads[i].timeline->cycles[k];
+      sl += threads[i].timeline->slow_leases[k];
+      if (threads[i].timeline->lease_max_ns[k] > mx) mx = threads[i].timeline->lease_max_ns[k];
+    }
+    json_array_append_new(cycles, json_integer((json_int_t)c));
+    json_array_append_new(slow, json_integer((json_int_t)sl));
+    json_array_append_new(max, json_real((double)mx / 1e6));
+  }
+  return json_pack("{s:i, s:o, s:o, s:o}", "bucket_s", 1, "cycles", cycles, "leases_over_5ms",
+                   slow, "lease_max_ms", max);
+}
+
 /* Merges the threads' figures, prints them and builds the record. */
 static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) {
   const tally_cycle_options_t *o = sh->o;
@@ -320,6 +401,7 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
     json_object_set_new(record, "drained", json_boolean(drained));
     json_object_set_new(run_record_ops(record), "lease", op_stats_json(&lease, window_s));
     json_object_set_new(run_record_ops(record), "submit", op_stats_json(&submit, window_s));
+    json_object_set_new(record, "timeline", timeline_json(threads, n));
     if (o->watch) json_object_set_new(record, "cpu", proc_watch_json(o->watch));
   }
   op_stats_reset(&lease);
@@ -339,9 +421,13 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   int n = o->connections;
   cycle_thread_t *threads = calloc((size_t)n, sizeof *threads);
   session_t *sessions = calloc((size_t)o->sessions, sizeof *sessions);
-  if (threads == NULL || sessions == NULL) {
+  timeline_t *timelines = calloc((size_t)n, sizeof *timelines);
+  session_t **heap_space = calloc((size_t)o->sessions, sizeof *heap_space);
+  if (threads == NULL || sessions == NULL || timelines == NULL || heap_space == NULL) {
     free(threads);
     free(sessions);
+    free(timelines);
+    free(heap_space);
     fprintf(stderr, "out of memory\n");
     return -1;
   }
@@ -361,6 +447,8 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
     c->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
     op_stats_init(&c->lease, "lease");
     op_stats_init(&c->submit, "submit");
+    c->timeline = &timelines[i];
+    c->heap = heap_space + first;
     pthread_create(&c->thread, NULL, cycle_thread_main, c);
   }
   pthread_barrier_wait(&sh.ready);
@@ -388,6 +476,8 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
     op_stats_reset(&threads[i].lease);
     op_stats_reset(&threads[i].submit);
   }
+  free(timelines);
+  free(heap_space);
   pthread_barrier_destroy(&sh.ready);
   pthread_barrier_destroy(&sh.go);
   free(threads);

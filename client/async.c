@@ -206,12 +206,26 @@ int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uin
   Tally__Envelope env;
   Tally__SubmitRequest body;
   tally__envelope__init(&env);
-  tally__submit_request__init(&body);
-  body.labeler = (char *)(labeler ? labeler : "");
-  body.slot = slot;
-  body.lease_id = lease_id;
-  body.label = (char *)(label ? label : "");
-  body.handling_ms = handling_ms;
+  client_submit_init(&body, labeler, slot, lease_id, label, handling_ms);
+  env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
+  env.submit = &body;
+  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, tag);
+}
+
+int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t slot, uint64_t lease_id,
+                                    const char *label, tally_attribution_t attribution, const char *note,
+                                    uint32_t handling_ms, void *tag) {
+  if (!client_attribution_is_valid(attribution))
+    return client_error(a->t, TALLY_E_INVALID_ARGUMENT, "an adjudication needs an attribution");
+  size_t peer = 0;
+  int rc = async_slot_peer(a, slot, &peer);
+  if (rc < 0) return rc;
+  Tally__Envelope env;
+  Tally__SubmitRequest body;
+  tally__envelope__init(&env);
+  client_submit_init(&body, lead, slot, lease_id, label, handling_ms);
+  body.attribution = (Tally__Attribution)attribution;
+  body.note = (char *)(note ? note : "");
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
   return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, tag);
@@ -278,6 +292,8 @@ static void completion_task(tally_completion_t *c, const Tally__Task *src) {
   dst->deadline_ms = src->deadline_ms;
   dst->stage = (tally_stage_t)src->stage;
   dst->priority = src->priority;
+  dst->candidates = src->n_candidates ? (const char **)src->candidates : NULL;
+  dst->candidate_count = src->n_candidates;
 }
 
 /* Turns a reply into a completion. Returns 1 if it matched a pending

@@ -19,7 +19,11 @@ static const cli_command_t cli_commands[] = {
     {"release", "give a leased task back untouched", cmd_release},
     {"status", "cluster-wide item, label, lease and queue counts", cmd_status},
     {"item", "show an item's stored state (item show)", cmd_item},
-    {"simulate", "run simulated labelers, or generate test items", cmd_simulate},
+    {"simulate", "simulated labelers, auditors and leads; test items", cmd_simulate},
+    {"audit-policy", "show or change a project's audit sampling", cmd_audit_policy},
+    {"report", "quality report, confusion matrix", cmd_report},
+    {"feedback", "a labeler's closed audits", cmd_feedback},
+    {"export", "export closed audits (export judgments)", cmd_export},
 };
 
 static const char cli_global_help[] =
@@ -138,6 +142,11 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   return 0;
 }
 
+int cli_parse_day(cli_t *cli, const char *command, const char *option, const char *text, uint32_t *day) {
+  if (tally_day_parse(text, day) == 0) return CLI_PARSED;
+  return cli_usage_error(cli, command, "bad %s '%s' (a date YYYY-MM-DD, UTC)", option, text);
+}
+
 int cli_parse_double(const char *s, double min, double max, double *out) {
   if (s == NULL || s[0] == '\0') return -1;
   errno = 0;
@@ -187,7 +196,7 @@ void cli_list_free(char ***list, size_t *count) {
 
 /* Usage of a group or of the program: its commands and summaries. */
 static void print_commands(FILE *f, const char *prefix, const cli_command_t *cmds, size_t count) {
-  for (size_t i = 0; i < count; i++) fprintf(f, "  %s%-10s %s\n", prefix, cmds[i].name, cmds[i].summary);
+  for (size_t i = 0; i < count; i++) fprintf(f, "  %s%-12s %s\n", prefix, cmds[i].name, cmds[i].summary);
 }
 
 static const cli_command_t *find_command(const cli_command_t *cmds, size_t count, const char *name) {
@@ -201,7 +210,7 @@ int cli_group(cli_t *cli, const char *group, const cli_command_t *subs, size_t c
   char help[2048];
   int used = snprintf(help, sizeof help, "Usage: tally %s COMMAND [options]\n\nCommands:\n", group);
   for (size_t i = 0; i < count && used > 0 && (size_t)used < sizeof help; i++)
-    used += snprintf(help + used, sizeof help - (size_t)used, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    used += snprintf(help + used, sizeof help - (size_t)used, "  %-12s %s\n", subs[i].name, subs[i].summary);
   if (used > 0 && (size_t)used < sizeof help)
     snprintf(help + used, sizeof help - (size_t)used, "\nRun 'tally %s COMMAND --help' for a command's options.\n",
              group);

@@ -125,6 +125,14 @@ int cmd_skip(cli_t *cli, int argc, char **argv);
 int cmd_release(cli_t *cli, int argc, char **argv);
 int cmd_item(cli_t *cli, int argc, char **argv);
 int cmd_simulate(cli_t *cli, int argc, char **argv);
+int cmd_audit_policy(cli_t *cli, int argc, char **argv);
+int cmd_report(cli_t *cli, int argc, char **argv);
+int cmd_feedback(cli_t *cli, int argc, char **argv);
+int cmd_export(cli_t *cli, int argc, char **argv);
+
+/* Parses a day "YYYY-MM-DD" for option `option` of `command` into days
+ * since 1970-01-01. Returns CLI_PARSED or CLI_USAGE (message printed). */
+int cli_parse_day(cli_t *cli, const char *command, const char *option, const char *text, uint32_t *day);
 
 /* `tally project create` */
 typedef struct {
@@ -168,7 +176,8 @@ typedef struct {
 } lease_opts_t;
 int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o);
 
-/* `tally submit` / `skip` / `release` (label only for submit) */
+/* `tally submit` / `skip` / `release` (label, attribution and note only for
+ * submit; an attribution makes it a lead's adjudication verdict) */
 typedef struct {
   const char *labeler;
   const char *token;
@@ -176,6 +185,8 @@ typedef struct {
   uint64_t lease_id;
   const char *label;
   uint32_t handling_ms;
+  tally_attribution_t attribution; /* NONE: a plain label or audit */
+  const char *note;                /* NULL: none */
 } lease_action_opts_t;
 int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, lease_action_opts_t *o);
 
@@ -185,6 +196,12 @@ typedef struct {
   char **labelers; /* ids: --labeler, or sim-001.. from --labelers */
   size_t labeler_count;
   double *accuracies; /* one per labeler */
+  char **auditors;    /* sim-aud-001.. from --auditors */
+  size_t auditor_count;
+  double auditor_accuracy;
+  char **leads; /* sim-lead-001.. from --leads */
+  size_t lead_count;
+  double policy_unclear_share;
   uint64_t tasks;     /* 0 = no limit */
   double duration_s;  /* 0 = no limit */
   uint64_t seed;
@@ -201,5 +218,69 @@ typedef struct {
 } simulate_opts_t;
 int simulate_parse(cli_t *cli, int argc, char **argv, simulate_opts_t *o);
 void simulate_opts_free(simulate_opts_t *o);
+
+
+/* ------------------------------------------------------------ audit and quality */
+
+/* `tally audit-policy set`: what to change in the current policy. */
+typedef struct {
+  const char *project;
+  int has_rate, has_ramp_rate, has_ramp_audits, has_ramp_target;
+  double rate, ramp_rate, ramp_target;
+  uint32_t ramp_audits;
+  int clear_markets;
+  tally_market_rate_t *markets; /* --market M=R, one per market (the last wins); markets malloc'ed */
+  size_t market_count;
+  char **drop_markets; /* --drop-market M */
+  size_t drop_count;
+} audit_policy_set_opts_t;
+int audit_policy_set_parse(cli_t *cli, int argc, char **argv, audit_policy_set_opts_t *o);
+void audit_policy_set_opts_free(audit_policy_set_opts_t *o);
+
+/* The policy `current` changed as `o` says, into *out; its market rates
+ * (the current ones in order, cleared or dropped as asked, then new markets
+ * in option order) are malloc'ed into *rates (caller frees; strings stay
+ * borrowed from `current` and `o`). Returns 0 or -1 (out of memory). */
+int audit_policy_apply(const audit_policy_set_opts_t *o, const tally_audit_policy_t *current,
+                       tally_audit_policy_t *out, tally_market_rate_t **rates);
+
+/* Prints a project's audit policy in cli->format. Returns 0 or -1. */
+int audit_policy_print(cli_t *cli, const tally_project_t *p);
+
+/* `tally report quality` / `tally report confusion` */
+typedef struct {
+  const char *project;
+  tally_report_query_t query;
+  size_t top; /* confusion: most confused pairs to list, 0 = all */
+} report_opts_t;
+int report_parse(cli_t *cli, const char *command, int argc, char **argv, report_opts_t *o);
+
+/* Print a report in cli->format (on cli->out; warnings on cli->err).
+ * Return 0 or -1. */
+int report_quality_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
+int report_confusion_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
+
+/* `tally feedback` */
+typedef struct {
+  const char *labeler;
+  const char *project; /* NULL = all */
+  uint32_t limit;
+} feedback_opts_t;
+int feedback_parse(cli_t *cli, int argc, char **argv, feedback_opts_t *o);
+int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t *fb);
+
+/* `tally export judgments` */
+typedef enum { EXPORT_JSONL = 0, EXPORT_CSV = 1 } export_format_t;
+typedef struct {
+  const char *project;
+  export_format_t format;
+} export_opts_t;
+int export_parse(cli_t *cli, int argc, char **argv, export_opts_t *o);
+
+/* One judgment as one line of JSON Lines / one CSV record (the header is
+ * export_csv_header()). Return 0 or -1 (write error). */
+int export_judgment_jsonl(FILE *f, const tally_judgment_t *j);
+int export_judgment_csv(FILE *f, const tally_judgment_t *j);
+void export_csv_header(FILE *f);
 
 #endif

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "client_internal.h"
+#include "clock.h"
 #include "result.h"
 #include "wire.h"
 
@@ -23,6 +24,20 @@ void client_sleep_ms(int ms) {
 
 int client_error_is_config_lag(int code) {
   return code == TALLY_E_UNKNOWN_PROJECT || code == TALLY_E_UNKNOWN_LABELER;
+}
+
+void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
+                        const char *label, uint32_t handling_ms) {
+  tally__submit_request__init(body);
+  body->labeler = (char *)(labeler ? labeler : "");
+  body->slot = slot;
+  body->lease_id = lease_id;
+  body->label = (char *)(label ? label : "");
+  body->handling_ms = handling_ms;
+}
+
+int client_attribution_is_valid(tally_attribution_t attribution) {
+  return attribution >= TALLY_ATTRIBUTION_LABELER && attribution <= TALLY_ATTRIBUTION_POLICY_UNCLEAR;
 }
 
 int client_error(tally_t *t, int code, const char *fmt, ...) {
@@ -235,23 +250,164 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
   return 0;
 }
 
-int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
-                            Tally__Envelope **reply) {
+int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                                   int timeout_ms, Tally__Envelope **reply) {
   int backoff = CLIENT_BACKOFF_MS;
   for (int attempt = 0;; attempt++) {
-    int rc = client_roundtrip(t, t->coordinator, req, expect, t->timeout_ms, reply, NULL);
+    int rc = client_roundtrip(t, t->coordinator, req, expect, timeout_ms, reply, NULL);
     if (rc == TALLY_E_TIMEOUT) {
       /* Drop what is queued so a late coordinator does not see it twice. */
       dealer_destroy(&t->coordinator);
       int again = dealer_new(&t->coordinator, t->zmq, t->coordinator_endpoint);
       if (again < 0) return client_error(t, again, "cannot reconnect to the coordinator");
       client_error(t, rc, "no reply from the coordinator at %s within %d ms",
-                   t->coordinator_endpoint, t->timeout_ms);
+                   t->coordinator_endpoint, timeout_ms);
     }
     if (rc != TALLY_E_UNAVAILABLE || attempt >= CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
     client_sleep_ms(backoff);
     backoff *= 2;
   }
+}
+
+int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                            Tally__Envelope **reply) {
+  return client_call_coordinator_within(t, req, expect, t->timeout_ms, reply);
+}
+
+int client_call_peer(tally_t *t, size_t peer, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                     Tally__Envelope **reply) {
+  int unavailable_count = 0, timeout_count = 0, config_count = 0, backoff = CLIENT_BACKOFF_MS;
+  for (;;) {
+    dealer_t *dealer = NULL;
+    int rc = client_peer_dealer(t, peer, &dealer);
+    if (rc == 0) rc = client_roundtrip(t, dealer, req, expect, t->timeout_ms, reply, NULL);
+    if (rc == 0) return 0;
+    if (rc == TALLY_E_UNAVAILABLE && ++unavailable_count <= CLIENT_MAX_UNAVAILABLE_RETRIES) {
+      client_sleep_ms(backoff);
+      backoff *= 2;
+      continue;
+    }
+    if (rc == TALLY_E_TIMEOUT) {
+      client_peer_reset(t, peer);
+      if (++timeout_count <= CLIENT_MAX_TIMEOUT_RETRIES) continue;
+    }
+    if (client_error_is_config_lag(rc) && config_count < CLIENT_MAX_CONFIG_RETRIES) {
+      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << config_count++);
+      continue;
+    }
+    return rc;
+  }
+}
+
+/* ------------------------------------------------------------ scatter */
+
+int client_worker_is_needed(const Tally__WorkerInfo *info) {
+  if (info->state != TALLY__WORKER_STATE__WORKER_DOWN && info->endpoint && info->endpoint[0]) return 1;
+  return info->slots_owned > 0;
+}
+
+void client_answers_free(client_answer_t **answers, size_t count) {
+  if (*answers == NULL) return;
+  for (size_t i = 0; i < count; i++) {
+    free((*answers)[i].endpoint);
+    free((*answers)[i].error);
+    wire_envelope_free(&(*answers)[i].reply);
+  }
+  free(*answers);
+  *answers = NULL;
+}
+
+static void answer_fail(client_answer_t *a, int code, const char *message) {
+  a->code = code;
+  free(a->error);
+  a->error = strdup(message && message[0] ? message : tally_strerror(code));
+}
+
+/* Waits until `deadline` for the reply to answers[w] on its peer's dealer. */
+static void scatter_collect(tally_t *t, client_answer_t *a, size_t peer, uint64_t request_id,
+                            Tally__Envelope__BodyCase expect, uint64_t deadline) {
+  dealer_t *dealer = t->peers[peer].dealer;
+  for (;;) {
+    uint64_t now = clock_monotonic_ms();
+    Tally__Envelope *reply = NULL;
+    int rc = dealer_recv(dealer, now >= deadline ? 0 : (int)(deadline - now), &reply);
+    if (rc == TALLY_E_BAD_REQUEST) continue;
+    if (rc < 0) {
+      answer_fail(a, rc, rc == TALLY_E_TIMEOUT ? "no reply" : tally_strerror(rc));
+      if (rc == TALLY_E_TIMEOUT) client_peer_reset(t, peer);
+      return;
+    }
+    if (reply->request_id != request_id) {
+      wire_envelope_free(&reply);
+      continue;
+    }
+    if (reply->body_case == expect) {
+      a->reply = reply;
+      return;
+    }
+    if (reply->body_case == TALLY__ENVELOPE__BODY_ERROR)
+      answer_fail(a, client_reply_error(t, reply), t->last_error);
+    else
+      answer_fail(a, TALLY_E_INTERNAL, "unexpected reply");
+    wire_envelope_free(&reply);
+    return;
+  }
+}
+
+int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect, client_answer_t **answers,
+                   size_t *count) {
+  *answers = NULL;
+  *count = 0;
+  int rc = client_refresh_map(t);
+  if (rc < 0) return rc;
+  const Tally__ClusterMap *map = t->map_env->map;
+  size_t n = map->n_workers;
+  client_answer_t *list = calloc(n ? n : 1, sizeof *list);
+  int *peers = calloc(n ? n : 1, sizeof *peers);
+  uint64_t *ids = calloc(n ? n : 1, sizeof *ids);
+  if (list == NULL || peers == NULL || ids == NULL) {
+    free(list);
+    free(peers);
+    free(ids);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  for (size_t w = 0; w < n; w++) {
+    const Tally__WorkerInfo *info = map->workers[w];
+    client_answer_t *a = &list[w];
+    a->worker_id = info->id;
+    a->endpoint = strdup(info->endpoint ? info->endpoint : "");
+    peers[w] = -1;
+    if (!client_worker_is_needed(info)) {
+      a->skipped = 1;
+      continue;
+    }
+    if (info->state == TALLY__WORKER_STATE__WORKER_DOWN || info->endpoint[0] == '\0') {
+      answer_fail(a, TALLY_E_UNAVAILABLE, "worker is down");
+      continue;
+    }
+    dealer_t *dealer = NULL;
+    int p = client_peer_add(t, info->endpoint);
+    rc = p < 0 ? p : client_peer_dealer(t, (size_t)p, &dealer);
+    if (rc == 0) {
+      ids[w] = dealer_next_request_id(dealer);
+      req->version = TALLY_PROTOCOL_VERSION;
+      req->request_id = ids[w];
+      rc = dealer_send(dealer, req);
+    }
+    if (rc < 0) {
+      answer_fail(a, rc, tally_strerror(rc));
+      continue;
+    }
+    peers[w] = p;
+  }
+  uint64_t deadline = clock_monotonic_ms() + (uint64_t)t->timeout_ms;
+  for (size_t w = 0; w < n; w++)
+    if (peers[w] >= 0) scatter_collect(t, &list[w], (size_t)peers[w], ids[w], expect, deadline);
+  free(peers);
+  free(ids);
+  *answers = list;
+  *count = n;
+  return 0;
 }
 
 int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,

@@ -1,6 +1,6 @@
-/* client_admin: control-plane calls to the coordinator — projects,
- * labelers, the cluster map — and their conversion to the plain structs of
- * tally.h. */
+/* client_admin: control-plane calls to the coordinator — projects and
+ * their audit policy, labelers, the cluster map — and their conversion to
+ * the plain structs of tally.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +9,21 @@
 #include "wire.h"
 
 /* ------------------------------------------------------------ conversions */
+
+static void audit_policy_copy(result_t *r, tally_audit_policy_t *dst, const Tally__AuditPolicy *src) {
+  if (src == NULL) return;
+  dst->rate = src->rate;
+  dst->ramp_rate = src->ramp_rate;
+  dst->ramp_audits = src->ramp_audits;
+  dst->ramp_target = src->ramp_target;
+  if (src->n_market_rates == 0) return;
+  tally_market_rate_t *rates = result_alloc(r, src->n_market_rates * sizeof *rates);
+  if (rates == NULL) return;
+  for (size_t i = 0; i < src->n_market_rates; i++)
+    rates[i] = (tally_market_rate_t){result_strdup(r, src->market_rates[i]->market), src->market_rates[i]->rate};
+  dst->market_rates = rates;
+  dst->market_rate_count = src->n_market_rates;
+}
 
 static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project *src) {
   dst->id = src->id;
@@ -23,6 +38,10 @@ static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project
   dst->sla_seconds = src->sla_seconds;
   dst->ordinal = src->ordinal ? 1 : 0;
   dst->created_ms = src->created_ms;
+  dst->policy_version = src->policy_version;
+  audit_policy_copy(r, &dst->audit, src->audit);
+  /* A coordinator that predates audit policies has only audit_rate. */
+  if (src->audit == NULL) dst->audit.rate = src->audit_rate;
 }
 
 static void labeler_copy(result_t *r, tally_labeler_t *dst, const Tally__Labeler *src) {
@@ -82,6 +101,85 @@ static int labeler_result(tally_t *t, const Tally__Labeler *l, tally_labeler_t *
 
 /* ------------------------------------------------------------ projects */
 
+/* Points `wire` (and its market rates, in the caller's arrays of `count`
+ * entries) at `policy`; the strings stay borrowed. */
+static void audit_policy_wire(Tally__AuditPolicy *wire, Tally__MarketRate *rates, Tally__MarketRate **rate_ptrs,
+                              const tally_audit_policy_t *policy) {
+  tally__audit_policy__init(wire);
+  wire->rate = policy->rate;
+  wire->ramp_rate = policy->ramp_rate;
+  wire->ramp_audits = policy->ramp_audits;
+  wire->ramp_target = policy->ramp_target;
+  for (size_t i = 0; i < policy->market_rate_count; i++) {
+    tally__market_rate__init(&rates[i]);
+    rates[i].market = (char *)policy->market_rates[i].market;
+    rates[i].rate = policy->market_rates[i].rate;
+    rate_ptrs[i] = &rates[i];
+  }
+  wire->n_market_rates = policy->market_rate_count;
+  wire->market_rates = policy->market_rate_count ? rate_ptrs : NULL;
+}
+
+static int rate_is_valid(double rate) { return rate >= 0.0 && rate <= 1.0; } /* false for NaN */
+
+/* Checks a policy before it is sent. Returns 0 or INVALID_ARGUMENT
+ * (recorded). */
+static int audit_policy_check(tally_t *t, const tally_audit_policy_t *p) {
+  if (!rate_is_valid(p->rate)) return client_error(t, TALLY_E_INVALID_ARGUMENT, "audit rate %g is not within 0..1", p->rate);
+  if (!rate_is_valid(p->ramp_rate))
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "ramp-up rate %g is not within 0..1", p->ramp_rate);
+  if (!rate_is_valid(p->ramp_target))
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "ramp-up target %g is not within 0..1", p->ramp_target);
+  if (p->market_rate_count > 0 && p->market_rates == NULL)
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "market rates missing");
+  for (size_t i = 0; i < p->market_rate_count; i++) {
+    const tally_market_rate_t *m = &p->market_rates[i];
+    if (m->market == NULL || m->market[0] == '\0')
+      return client_error(t, TALLY_E_INVALID_ARGUMENT, "a market rate without a market");
+    if (!rate_is_valid(m->rate))
+      return client_error(t, TALLY_E_INVALID_ARGUMENT, "audit rate %g of market '%s' is not within 0..1", m->rate,
+                          m->market);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(p->market_rates[j].market, m->market) == 0)
+        return client_error(t, TALLY_E_INVALID_ARGUMENT, "market '%s' has two audit rates", m->market);
+  }
+  return 0;
+}
+
+int tally_audit_policy_set(tally_t *t, const char *project, const tally_audit_policy_t *policy,
+                           tally_project_t **out) {
+  if (out) *out = NULL;
+  if (project == NULL || project[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "audit policy set needs a project");
+  if (policy == NULL) return client_error(t, TALLY_E_INVALID_ARGUMENT, "audit policy set needs a policy");
+  int rc = audit_policy_check(t, policy);
+  if (rc < 0) return rc;
+  size_t n = policy->market_rate_count;
+  Tally__MarketRate *rates = calloc(n ? n : 1, sizeof *rates);
+  Tally__MarketRate **rate_ptrs = calloc(n ? n : 1, sizeof *rate_ptrs);
+  if (rates == NULL || rate_ptrs == NULL) {
+    free(rates);
+    free(rate_ptrs);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  Tally__Envelope req, *reply = NULL;
+  Tally__AuditPolicySet body;
+  Tally__AuditPolicy wire;
+  wire_envelope_init(&req, 0);
+  tally__audit_policy_set__init(&body);
+  audit_policy_wire(&wire, rates, rate_ptrs, policy);
+  body.project = (char *)project;
+  body.policy = &wire;
+  req.body_case = TALLY__ENVELOPE__BODY_AUDIT_POLICY_SET;
+  req.audit_policy_set = &body;
+  rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
+  if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
+  wire_envelope_free(&reply);
+  free(rates);
+  free(rate_ptrs);
+  return rc;
+}
+
 int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out) {
   if (out) *out = NULL;
   if (spec == NULL || spec->name == NULL || spec->name[0] == '\0')
@@ -102,12 +200,34 @@ int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_
   project.overlap = spec->overlap;
   project.sla_seconds = spec->sla_seconds;
   project.ordinal = spec->ordinal != 0;
+  /* The policy travels only when it says more than the base rate. */
+  const tally_audit_policy_t *audit = &spec->audit;
+  size_t n = audit->market_rate_count;
+  Tally__AuditPolicy policy;
+  Tally__MarketRate *rates = NULL, **rate_ptrs = NULL;
+  if (n > 0 || audit->ramp_rate > 0 || audit->ramp_audits > 0 || audit->ramp_target > 0) {
+    tally_audit_policy_t full = *audit;
+    full.rate = spec->audit_rate;
+    int rc = audit_policy_check(t, &full);
+    if (rc < 0) return rc;
+    rates = calloc(n ? n : 1, sizeof *rates);
+    rate_ptrs = calloc(n ? n : 1, sizeof *rate_ptrs);
+    if (rates == NULL || rate_ptrs == NULL) {
+      free(rates);
+      free(rate_ptrs);
+      return client_error(t, TALLY_E_NOMEM, "out of memory");
+    }
+    audit_policy_wire(&policy, rates, rate_ptrs, &full);
+    project.audit = &policy;
+  }
   body.project = &project;
   req.body_case = TALLY__ENVELOPE__BODY_PROJECT_CREATE;
   req.project_create = &body;
   int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
   if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
   wire_envelope_free(&reply);
+  free(rates);
+  free(rate_ptrs);
   return rc;
 }
 

@@ -89,6 +89,38 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
 int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                             Tally__Envelope **reply);
 
+/* The same with its own reply timeout (reports wait for the workers). */
+int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                                   int timeout_ms, Tally__Envelope **reply);
+
+/* A request to one peer, retried on UNAVAILABLE (with backoff), TIMEOUT
+ * (once, on a fresh connection) and configuration lag. */
+int client_call_peer(tally_t *t, size_t peer, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
+                     Tally__Envelope **reply);
+
+/* One worker's answer to a request sent to every worker (client_scatter). */
+typedef struct {
+  uint32_t worker_id;
+  char *endpoint;         /* owned; NULL when out of memory */
+  int skipped;            /* down and owning no slots: not asked, not a failure */
+  int code;               /* 0, or why there is no reply */
+  char *error;            /* message when code != 0 (owned) */
+  Tally__Envelope *reply; /* of the expected body when code == 0 and !skipped (owned) */
+} client_answer_t;
+
+/* True if a worker of the map must be asked for data that lives in slots:
+ * it is not down, or it is down but still owns slots (then it counts as a
+ * failure). */
+int client_worker_is_needed(const Tally__WorkerInfo *info);
+
+/* Sends `req` (its body set; version and request id are overwritten) to
+ * every worker of a freshly fetched map at once and waits up to the
+ * handle's timeout for the replies. Returns 0 with *answers, one per map
+ * worker in map order (client_answers_free), or the map's error. */
+int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect, client_answer_t **answers,
+                   size_t *count);
+void client_answers_free(client_answer_t **answers, size_t count);
+
 /* A request about `slot`, sent to its owner and retried on MOVED (after a
  * map refresh), UNAVAILABLE (with backoff) and TIMEOUT (once, after a map
  * refresh). timeout_ms <= 0 uses the handle's. */
@@ -98,6 +130,13 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
 /* True for worker errors that may only mean its configuration lags the
  * coordinator's (UNKNOWN_PROJECT, UNKNOWN_LABELER). */
 int client_error_is_config_lag(int code);
+
+/* Fills a submit request (strings borrowed; NULL is ""). */
+void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
+                        const char *label, uint32_t handling_ms);
+
+/* True for the attributions an adjudication may carry (not NONE). */
+int client_attribution_is_valid(tally_attribution_t attribution);
 
 /* Sleeps for ms milliseconds. */
 void client_sleep_ms(int ms);

@@ -31,6 +31,8 @@ static void task_copy(result_t *r, tally_task_t *dst, const Tally__Task *src) {
   dst->deadline_ms = src->deadline_ms;
   dst->stage = (tally_stage_t)src->stage;
   dst->priority = src->priority;
+  dst->candidates = result_strv(r, src->candidates, src->n_candidates);
+  dst->candidate_count = dst->candidates ? src->n_candidates : 0;
 }
 
 /* ------------------------------------------------------------ ingest */
@@ -466,12 +468,26 @@ int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_
   Tally__Envelope req, *reply = NULL;
   Tally__SubmitRequest body;
   wire_envelope_init(&req, 0);
-  tally__submit_request__init(&body);
-  body.labeler = (char *)(labeler ? labeler : "");
-  body.slot = slot;
-  body.lease_id = lease_id;
-  body.label = (char *)(label ? label : "");
-  body.handling_ms = handling_ms;
+  client_submit_init(&body, labeler, slot, lease_id, label, handling_ms);
+  req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
+  req.submit = &body;
+  int rc = client_call_slot(t, slot, &req, TALLY__ENVELOPE__BODY_ACK, 0, &reply);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+int tally_submit_adjudication(tally_t *t, const char *lead, uint32_t slot, uint64_t lease_id,
+                              const char *label, tally_attribution_t attribution, const char *note,
+                              uint32_t handling_ms) {
+  if (!client_attribution_is_valid(attribution))
+    return client_error(t, TALLY_E_INVALID_ARGUMENT,
+                        "an adjudication needs an attribution (labeler, auditor, both or policy-unclear)");
+  Tally__Envelope req, *reply = NULL;
+  Tally__SubmitRequest body;
+  wire_envelope_init(&req, 0);
+  client_submit_init(&body, lead, slot, lease_id, label, handling_ms);
+  body.attribution = (Tally__Attribution)attribution;
+  body.note = (char *)(note ? note : "");
   req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   req.submit = &body;
   int rc = client_call_slot(t, slot, &req, TALLY__ENVELOPE__BODY_ACK, 0, &reply);
@@ -705,7 +721,7 @@ int tally_item_get(tally_t *t, const char *project, const char *item_id, tally_i
       for (size_t i = 0; i < src->n_labels; i++)
         it->labels[i] = (tally_stored_label_t){result_strdup(r, src->labels[i]->labeler),
                                                result_strdup(r, src->labels[i]->label),
-                                               src->labels[i]->at_ms};
+                                               src->labels[i]->at_ms, src->labels[i]->handling_ms};
     }
   }
   wire_envelope_free(&reply);

@@ -25,7 +25,9 @@ static const char create_help[] =
 static const char list_help[] =
     "Usage: tally project list\n\nLists all projects (table, json or csv).\n";
 
-static const char show_help[] = "Usage: tally project show NAME\n\nShows one project.\n";
+static const char show_help[] =
+    "Usage: tally project show NAME\n\nShows one project, with its audit policy\n"
+    "(see `tally audit-policy` to change it).\n";
 
 enum { OPT_LABELS = CLI_OPT_COMMAND, OPT_MARKETS, OPT_LEASE, OPT_AUDIT, OPT_OVERLAP, OPT_SLA, OPT_ORDINAL };
 
@@ -110,13 +112,23 @@ int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_
 
 /* ------------------------------------------------------------ output */
 
+static json_t *audit_json(const tally_audit_policy_t *a) {
+  json_t *markets = json_array();
+  for (size_t i = 0; i < a->market_rate_count; i++)
+    json_array_append_new(markets, json_pack("{s:s, s:f}", "market", a->market_rates[i].market, "rate",
+                                             a->market_rates[i].rate));
+  return json_pack("{s:f, s:o, s:f, s:I, s:f}", "rate", a->rate, "market_rates", markets, "ramp_rate", a->ramp_rate,
+                   "ramp_audits", (json_int_t)a->ramp_audits, "ramp_target", a->ramp_target);
+}
+
 static json_t *project_json(const tally_project_t *p) {
-  return json_pack("{s:I, s:s, s:o, s:o, s:I, s:f, s:I, s:I, s:b, s:I}", "id", (json_int_t)p->id, "name",
+  return json_pack("{s:I, s:s, s:o, s:o, s:I, s:f, s:I, s:I, s:b, s:I, s:I, s:o}", "id", (json_int_t)p->id, "name",
                    p->name, "labels", output_json_strings(p->labels, p->label_count), "markets",
                    output_json_strings(p->markets, p->market_count), "lease_seconds",
                    (json_int_t)p->lease_seconds, "audit_rate", p->audit_rate, "overlap", (json_int_t)p->overlap,
                    "sla_seconds", (json_int_t)p->sla_seconds, "ordinal", p->ordinal, "created_ms",
-                   (json_int_t)p->created_ms);
+                   (json_int_t)p->created_ms, "policy_version", (json_int_t)p->policy_version, "audit",
+                   audit_json(&p->audit));
 }
 
 static const char *const project_headers[] = {"ID",     "NAME",       "LABELS",  "MARKETS", "LEASE_S",
@@ -162,7 +174,16 @@ static int print_project(cli_t *cli, const tally_project_t *p) {
   output_field(cli->out, "labels:", "%s%s", labels ? labels : "", p->ordinal ? " (ordinal)" : "");
   output_field(cli->out, "markets:", "%s", markets ? markets : "");
   output_field(cli->out, "lease seconds:", "%u", p->lease_seconds);
-  output_field(cli->out, "audit rate:", "%g", p->audit_rate);
+  output_field(cli->out, "audit rate:", "%g (policy version %u)", p->audit_rate, p->policy_version);
+  if (p->audit.market_rate_count > 0) {
+    fprintf(cli->out, "%-16s", "market rates:");
+    for (size_t i = 0; i < p->audit.market_rate_count; i++)
+      fprintf(cli->out, "%s%s %g", i ? ", " : "", p->audit.market_rates[i].market, p->audit.market_rates[i].rate);
+    fputc('\n', cli->out);
+  }
+  if (p->audit.ramp_rate > 0)
+    output_field(cli->out, "ramp-up:", "rate %g until %u audits at accuracy >= %g", p->audit.ramp_rate,
+                 p->audit.ramp_audits, p->audit.ramp_target);
   output_field(cli->out, "overlap:", "%u", p->overlap);
   output_field(cli->out, "sla seconds:", "%u", p->sla_seconds);
   output_field(cli->out, "created:", "%s", created);

@@ -14,6 +14,10 @@ static const char lease_help[] =
     "Leases the next task LABELER may work on and prints it: the lease token\n"
     "(SLOT.LEASE_ID, for submit/skip/release), project, item, market, priority,\n"
     "deadline, the labels to choose from, and the content.\n"
+    "Stage audit gives an auditor a blind re-review (no first label, no\n"
+    "labeler). Stage adjudicate gives a lead a disagreement: the two disputed\n"
+    "labels as candidates A and B, in an order that does not say who gave\n"
+    "which; answer with `tally submit ... --attribution`.\n"
     "When no task is available it prints \"no task available\" (json: {\"task\": null};\n"
     "csv: the header only) and exits with status 3.\n\n"
     "Options:\n"
@@ -23,11 +27,17 @@ static const char lease_help[] =
     "  --wait SECONDS    wait up to this long for a task (default 0, max 30)\n";
 
 static const char submit_help[] =
-    "Usage: tally submit --as LABELER LEASE_TOKEN LABEL [--handling-ms N]\n\n"
-    "Submits LABEL for the leased task LEASE_TOKEN (as printed by `tally lease`).\n\n"
+    "Usage: tally submit --as LABELER LEASE_TOKEN LABEL [--handling-ms N]\n"
+    "       tally submit --as LEAD LEASE_TOKEN LABEL --attribution WHO [--note TEXT]\n\n"
+    "Submits LABEL for the leased task LEASE_TOKEN (as printed by `tally lease`):\n"
+    "a label, an audit verdict, or, with --attribution, a lead's final label for\n"
+    "an adjudication task (any label of the taxonomy, not only the candidates).\n\n"
     "Options:\n"
-    "  --as LABELER       who submits (required; must hold the lease)\n"
-    "  --handling-ms N    time spent on the task, for statistics (default 0)\n";
+    "  --as LABELER        who submits (required; must hold the lease)\n"
+    "  --handling-ms N     time spent on the task, for statistics (default 0)\n"
+    "  --attribution WHO   adjudication: who was wrong — labeler, auditor, both\n"
+    "                      or policy-unclear (required for adjudication tasks)\n"
+    "  --note TEXT         adjudication: a note for the case database\n";
 
 static const char skip_help[] =
     "Usage: tally skip --as LABELER LEASE_TOKEN\n\n"
@@ -41,7 +51,7 @@ static const char release_help[] =
     "Options:\n"
     "  --as LABELER   who releases (required; must hold the lease)\n";
 
-enum { OPT_AS = CLI_OPT_COMMAND, OPT_PROJECT, OPT_STAGE, OPT_WAIT, OPT_HANDLING };
+enum { OPT_AS = CLI_OPT_COMMAND, OPT_PROJECT, OPT_STAGE, OPT_WAIT, OPT_HANDLING, OPT_ATTRIBUTION, OPT_NOTE };
 
 int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o) {
   static const struct option options[] = {{"as", required_argument, NULL, OPT_AS},
@@ -79,6 +89,8 @@ int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o) {
 int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, lease_action_opts_t *o) {
   static const struct option options[] = {{"as", required_argument, NULL, OPT_AS},
                                           {"handling-ms", required_argument, NULL, OPT_HANDLING},
+                                          {"attribution", required_argument, NULL, OPT_ATTRIBUTION},
+                                          {"note", required_argument, NULL, OPT_NOTE},
                                           CLI_GLOBAL_OPTIONS};
   int submit = strcmp(command, "submit") == 0;
   const char *help = submit ? submit_help : strcmp(command, "skip") == 0 ? skip_help : release_help;
@@ -97,6 +109,18 @@ int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, l
         }
         o->handling_ms = (uint32_t)n;
         break;
+      case OPT_ATTRIBUTION:
+        if (!submit)
+          rc = cli_usage_error(cli, command, "unknown option '--attribution'");
+        else if (tally_attribution_parse(optarg, &o->attribution) < 0)
+          rc = cli_usage_error(cli, command, "bad --attribution '%s' (labeler, auditor, both or policy-unclear)",
+                               optarg);
+        break;
+      case OPT_NOTE:
+        if (!submit)
+          rc = cli_usage_error(cli, command, "unknown option '--note'");
+        o->note = optarg;
+        break;
       default: rc = cli_common_option(cli, command, help, c, argv);
     }
   }
@@ -114,22 +138,28 @@ int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, l
     o->label = argv[optind + 1];
     if (o->label[0] == '\0') return cli_usage_error(cli, command, "the LABEL is empty");
   }
+  if (o->note && o->attribution == TALLY_ATTRIBUTION_NONE)
+    return cli_usage_error(cli, command, "--note is for adjudications: give --attribution too");
   return CLI_PARSED;
 }
 
 /* ------------------------------------------------------------ lease */
 
 static json_t *task_json(const tally_task_t *task, const char *token) {
-  return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:s}", "token", token, "slot",
+  return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:s}", "token", token, "slot",
                    (json_int_t)task->slot, "lease_id", (json_int_t)task->lease_id, "project", task->project,
                    "item_id", task->item_id, "market", task->market, "priority", tally_priority_name(task->priority),
                    "stage", tally_stage_name(task->stage), "deadline_ms", (json_int_t)task->deadline_ms, "labels",
-                   output_json_strings(task->labels, task->label_count), "content", task->content);
+                   output_json_strings(task->labels, task->label_count), "candidates",
+                   output_json_strings(task->candidates, task->candidate_count), "content", task->content);
 }
 
+/* Candidates are named A, B, ... in the order the worker gave them. */
+static char candidate_name(size_t i) { return (char)('A' + (i < 26 ? i : 25)); }
+
 static int print_task(cli_t *cli, const tally_task_t *task) {
-  static const char *const headers[] = {"token", "project",     "item_id", "market", "priority",
-                                        "stage", "deadline_ms", "labels",  "content"};
+  static const char *const headers[] = {"token",       "project", "item_id",    "market", "priority",
+                                        "stage",       "deadline_ms", "labels", "candidates", "content"};
   char token[TALLY_LEASE_TOKEN_MAX] = "";
   if (task) tally_lease_token_format(task->slot, task->lease_id, token, sizeof token);
   if (cli->format == OUTPUT_JSON)
@@ -140,7 +170,8 @@ static int print_task(cli_t *cli, const tally_task_t *task) {
   }
   char *labels = task ? output_join(task->labels, task->label_count, cli->format == OUTPUT_CSV ? "," : ", ") : NULL;
   if (cli->format == OUTPUT_CSV) {
-    output_table_t *t = output_table_new(9, headers);
+    char *candidates = task ? output_join(task->candidates, task->candidate_count, ",") : NULL;
+    output_table_t *t = output_table_new(10, headers);
     if (t == NULL) return -1;
     if (task) {
       output_table_cell(t, token);
@@ -151,11 +182,13 @@ static int print_task(cli_t *cli, const tally_task_t *task) {
       output_table_cell(t, tally_stage_name(task->stage));
       output_table_cellf(t, "%llu", (unsigned long long)task->deadline_ms);
       output_table_cell(t, labels);
+      output_table_cell(t, candidates);
       output_table_cell(t, task->content);
     }
     int rc = output_table_print(t, OUTPUT_CSV, cli->out);
     output_table_free(&t);
     free(labels);
+    free(candidates);
     return rc;
   }
   char deadline[32], left[32];
@@ -171,6 +204,11 @@ static int print_task(cli_t *cli, const tally_task_t *task) {
   output_field(f, "stage:", "%s", tally_stage_name(task->stage));
   output_field(f, "deadline:", "%s (in %s)", deadline, left);
   output_field(f, "labels:", "%s", labels ? labels : "");
+  for (size_t i = 0; i < task->candidate_count; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "candidate %c:", candidate_name(i));
+    output_field(f, key, "%s", task->candidates[i]);
+  }
   output_field(f, "content:", "%s", task->content);
   free(labels);
   return 0;
@@ -194,22 +232,29 @@ int cmd_lease(cli_t *cli, int argc, char **argv) {
 /* ------------------------------------------------------------ submit, skip, release */
 
 static int print_action(cli_t *cli, const char *result, const lease_action_opts_t *o) {
+  const char *attribution = o->attribution ? tally_attribution_name(o->attribution) : NULL;
   if (cli->format == OUTPUT_JSON)
-    return output_json(json_pack("{s:s, s:s, s:o}", "result", result, "token", o->token, "label",
-                                 o->label ? json_string(o->label) : json_null()),
+    return output_json(json_pack("{s:s, s:s, s:o, s:o, s:o}", "result", result, "token", o->token, "label",
+                                 o->label ? json_string(o->label) : json_null(), "attribution",
+                                 attribution ? json_string(attribution) : json_null(), "note",
+                                 o->note ? json_string(o->note) : json_null()),
                        cli->out);
   if (cli->format == OUTPUT_CSV) {
-    static const char *const headers[] = {"result", "token", "label"};
-    output_table_t *t = output_table_new(3, headers);
+    static const char *const headers[] = {"result", "token", "label", "attribution", "note"};
+    output_table_t *t = output_table_new(5, headers);
     if (t == NULL) return -1;
     output_table_cell(t, result);
     output_table_cell(t, o->token);
     output_table_cell(t, o->label);
+    output_table_cell(t, attribution);
+    output_table_cell(t, o->note);
     int rc = output_table_print(t, OUTPUT_CSV, cli->out);
     output_table_free(&t);
     return rc;
   }
-  if (o->label)
+  if (attribution)
+    fprintf(cli->out, "%s %s: %s (attributed to: %s)\n", result, o->token, o->label, attribution);
+  else if (o->label)
     fprintf(cli->out, "%s %s: %s\n", result, o->token, o->label);
   else
     fprintf(cli->out, "%s %s\n", result, o->token);
@@ -222,7 +267,11 @@ static int lease_action(cli_t *cli, const char *command, int argc, char **argv) 
   if (rc != CLI_PARSED) return cli_parse_exit(rc);
   if ((rc = cli_connect(cli)) != 0) return rc;
   const char *result;
-  if (strcmp(command, "submit") == 0) {
+  if (strcmp(command, "submit") == 0 && o.attribution != TALLY_ATTRIBUTION_NONE) {
+    rc = tally_submit_adjudication(cli->client, o.labeler, o.slot, o.lease_id, o.label, o.attribution, o.note,
+                                   o.handling_ms);
+    result = "adjudicated";
+  } else if (strcmp(command, "submit") == 0) {
     rc = tally_submit(cli->client, o.labeler, o.slot, o.lease_id, o.label, o.handling_ms);
     result = "submitted";
   } else if (strcmp(command, "skip") == 0) {

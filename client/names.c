@@ -1,5 +1,6 @@
-/* names: text forms of stages, priorities, roles, worker states and lease
- * tokens, shared by the library and the CLI. See tally.h. */
+/* names: text forms of stages, priorities, roles, worker states, lease
+ * tokens, attributions, report groupings and report days, shared by the
+ * library and the CLI. See tally.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +130,99 @@ int tally_lease_token_parse(const char *token, uint32_t *slot, uint64_t *lease_i
   *slot = (uint32_t)s;
   *lease_id = id;
   return 0;
+}
+
+/* ------------------------------------------------------------ attributions, groupings */
+
+static const char *const attribution_names[] = {"none", "labeler", "auditor", "both", "policy-unclear"};
+static const char *const report_by_names[] = {"none", "labeler", "market", "category", "day"};
+
+const char *tally_attribution_name(int attribution) {
+  return attribution >= 0 && attribution < 5 ? attribution_names[attribution] : "unknown";
+}
+
+int tally_attribution_parse(const char *name, tally_attribution_t *out) {
+  for (int i = TALLY_ATTRIBUTION_LABELER; i <= TALLY_ATTRIBUTION_POLICY_UNCLEAR; i++) {
+    if (strcasecmp(name, attribution_names[i]) == 0) {
+      *out = (tally_attribution_t)i;
+      return 0;
+    }
+  }
+  if (strcasecmp(name, "policy_unclear") == 0 || strcasecmp(name, "policy") == 0) {
+    *out = TALLY_ATTRIBUTION_POLICY_UNCLEAR;
+    return 0;
+  }
+  return TALLY_E_INVALID_ARGUMENT;
+}
+
+const char *tally_report_by_name(int by) { return by >= 0 && by < 5 ? report_by_names[by] : "unknown"; }
+
+int tally_report_by_parse(const char *name, tally_report_by_t *out) {
+  if (name[0] == '\0') {
+    *out = TALLY_REPORT_BY_NONE;
+    return 0;
+  }
+  for (int i = 0; i < 5; i++) {
+    if (strcasecmp(name, report_by_names[i]) == 0) {
+      *out = (tally_report_by_t)i;
+      return 0;
+    }
+  }
+  return TALLY_E_INVALID_ARGUMENT;
+}
+
+/* ------------------------------------------------------------ days */
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (H. Hinnant's days_from_civil), for y >= 1970. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  int64_t era = y / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int is_leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* Reads exactly n decimal digits. */
+static int parse_digits(const char *s, int n, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (unsigned)(s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+#define DAY_MAX 2932896u /* 9999-12-31 */
+
+int tally_day_parse(const char *text, uint32_t *day) {
+  static const unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  unsigned y, m, d;
+  if (text == NULL || strlen(text) != 10 || text[4] != '-' || text[7] != '-') return TALLY_E_INVALID_ARGUMENT;
+  if (parse_digits(text, 4, &y) < 0 || parse_digits(text + 5, 2, &m) < 0 || parse_digits(text + 8, 2, &d) < 0)
+    return TALLY_E_INVALID_ARGUMENT;
+  if (y < 1970 || m < 1 || m > 12 || d < 1) return TALLY_E_INVALID_ARGUMENT;
+  if (d > month_days[m - 1] + (m == 2 && is_leap(y))) return TALLY_E_INVALID_ARGUMENT;
+  *day = (uint32_t)days_from_civil(y, m, d);
+  return 0;
+}
+
+int tally_day_format(uint32_t day, char *buf, size_t size) {
+  if (day > DAY_MAX) return TALLY_E_INVALID_ARGUMENT;
+  /* H. Hinnant's civil_from_days. */
+  int64_t z = (int64_t)day + 719468;
+  int64_t era = z / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
+  int n = snprintf(buf, size, "%04lld-%02u-%02u", (long long)y, m, d);
+  return n < 0 || (size_t)n >= size ? TALLY_E_INVALID_ARGUMENT : 0;
 }

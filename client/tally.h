@@ -23,8 +23,9 @@
  * time (they wrap ZeroMQ sockets). Use one handle per thread.
  *
  * Two interfaces:
- *   - blocking calls (tally_project_create() ... tally_item_get()), one
- *     request at a time, for tools and the `tally` command;
+ *   - blocking calls (tally_project_create() ... tally_export_judgments()),
+ *     one request at a time (or one per worker at once, for the calls that
+ *     ask every worker), for tools and the `tally` command;
  *   - tally_async_t, many lease/submit/skip/release requests in flight over
  *     one connection per worker, matched to their replies by request id and
  *     reported with the caller's tag by tally_async_poll(); for gateways and
@@ -85,6 +86,25 @@ typedef enum {
   TALLY_WORKER_DRAINING = 3
 } tally_worker_state_t;
 
+/* Who a QA lead holds responsible for a labeler/auditor disagreement
+ * (proto Attribution). */
+typedef enum {
+  TALLY_ATTRIBUTION_NONE = 0,
+  TALLY_ATTRIBUTION_LABELER = 1,
+  TALLY_ATTRIBUTION_AUDITOR = 2,
+  TALLY_ATTRIBUTION_BOTH = 3,
+  TALLY_ATTRIBUTION_POLICY_UNCLEAR = 4
+} tally_attribution_t;
+
+/* How a quality report groups its rows (ReportRequest.by). */
+typedef enum {
+  TALLY_REPORT_BY_NONE = 0, /* one row: everything */
+  TALLY_REPORT_BY_LABELER = 1,
+  TALLY_REPORT_BY_MARKET = 2,
+  TALLY_REPORT_BY_CATEGORY = 3, /* the labeler's label */
+  TALLY_REPORT_BY_DAY = 4
+} tally_report_by_t;
+
 /* "label", "audit", "adjudicate"; "unknown" for other values. */
 const char *tally_stage_name(int stage);
 /* Parses a stage name. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
@@ -109,6 +129,29 @@ int tally_roles_format(uint32_t roles, char *buf, size_t size);
 /* "up", "down", "draining", "unknown". */
 const char *tally_worker_state_name(int state);
 
+/* "none", "labeler", "auditor", "both", "policy-unclear"; "unknown" for
+ * other values. */
+const char *tally_attribution_name(int attribution);
+/* Parses "labeler", "auditor", "both" or "policy-unclear" (also
+ * "policy_unclear" or "policy"), case-insensitive. "none" is refused: an
+ * adjudication always attributes. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
+int tally_attribution_parse(const char *name, tally_attribution_t *out);
+
+/* "none", "labeler", "market", "category", "day"; "unknown" otherwise. */
+const char *tally_report_by_name(int by);
+/* Parses a grouping name (as above; "" is "none"). Returns 0 or
+ * TALLY_E_INVALID_ARGUMENT. */
+int tally_report_by_parse(const char *name, tally_report_by_t *out);
+
+/* Parses a UTC date "YYYY-MM-DD" (1970-01-01 .. 9999-12-31, a real
+ * calendar day, nothing else) into days since 1970-01-01, the unit of report
+ * day bounds. Returns 0 or TALLY_E_INVALID_ARGUMENT (*day untouched). */
+int tally_day_parse(const char *text, uint32_t *day);
+/* Writes day `day` (days since 1970-01-01) as "YYYY-MM-DD" into buf (11
+ * bytes suffice). Returns 0 or TALLY_E_INVALID_ARGUMENT (buf too small, or
+ * after 9999-12-31). */
+int tally_day_format(uint32_t day, char *buf, size_t size);
+
 /* ------------------------------------------------------------ lease tokens */
 
 /* Writes the lease token "SLOT.LEASE_ID" (decimal) into buf. Returns 0, or
@@ -123,8 +166,28 @@ int tally_lease_token_parse(const char *token, uint32_t *slot, uint64_t *lease_i
 
 /* ------------------------------------------------------------ result types */
 
-/* A project. As input to tally_project_create() `id` and `created_ms` are
- * ignored. */
+/* The audit rate of one market, overriding the project's base rate. */
+typedef struct {
+  const char *market;
+  double rate; /* 0..1 */
+} tally_market_rate_t;
+
+/* How labels are sampled for blind audit (proto AuditPolicy). A labeler is
+ * "ramping up" until they have at least ramp_audits audits at an audited
+ * accuracy of at least ramp_target; meanwhile ramp_rate applies when it is
+ * higher than their market's rate. */
+typedef struct {
+  double rate; /* base rate, 0..1 */
+  const tally_market_rate_t *market_rates;
+  size_t market_rate_count;
+  double ramp_rate; /* 0..1; 0 = no ramp-up */
+  uint32_t ramp_audits;
+  double ramp_target; /* 0..1 */
+} tally_audit_policy_t;
+
+/* A project. As input to tally_project_create() `id`, `created_ms` and
+ * `policy_version` are ignored, and so is `audit` unless it has market
+ * rates or a ramp-up (its base rate is always `audit_rate`). */
 typedef struct {
   uint32_t id;
   const char *name;
@@ -138,6 +201,8 @@ typedef struct {
   uint32_t sla_seconds;
   int ordinal; /* taxonomy order is meaningful */
   uint64_t created_ms;
+  tally_audit_policy_t audit; /* audit.rate == audit_rate */
+  uint32_t policy_version;    /* bumped by every audit policy change */
 } tally_project_t;
 
 typedef struct {
@@ -229,6 +294,10 @@ typedef struct {
   uint64_t deadline_ms; /* unix ms */
   tally_stage_t stage;
   uint32_t priority;
+  /* Adjudication tasks only: the two disputed labels, A and B, in an order
+   * that does not say who gave which; NULL/0 otherwise. */
+  const char **candidates;
+  size_t candidate_count;
 } tally_task_t;
 
 /* Depth of one (project, market, stage) queue. */
@@ -269,6 +338,7 @@ typedef struct {
   const char *labeler;
   const char *label;
   uint64_t at_ms;
+  uint32_t handling_ms;
 } tally_stored_label_t;
 
 /* The stored state of one item. */
@@ -284,6 +354,92 @@ typedef struct {
   uint32_t live_leases;
   int done;
 } tally_item_state_t;
+
+/* One agreement coefficient of a report row. An undefined coefficient (no
+ * data, or expected agreement 1) has defined == 0 and value 0: show it as
+ * undefined, never as a number. */
+typedef struct {
+  const char *name; /* "percent_agreement", "cohen_kappa", "scott_pi", ... */
+  int defined;
+  double value;
+} tally_coefficient_t;
+
+/* Quality figures of one group (labeler, market, category, day) or of all. */
+typedef struct {
+  const char *key; /* the group; "all" when ungrouped */
+  uint64_t labels;
+  uint64_t audits;       /* audited labels */
+  uint64_t audit_agreed; /* ... that agreed with the auditor */
+  int accuracy_defined;  /* 0 without audits: accuracy and interval undefined */
+  double accuracy;       /* audit_agreed / audits */
+  double wilson_low, wilson_high; /* Wilson interval of the accuracy */
+  tally_coefficient_t *coefficients; /* in the coordinator's order */
+  size_t coefficient_count;
+  uint64_t gold_total, gold_hits;
+  uint64_t adjudications;
+  uint64_t attributed_labeler, attributed_auditor, attributed_both, attributed_policy;
+  uint64_t handling_p50_ms, handling_p90_ms;
+} tally_report_row_t;
+
+/* What a quality report covers. Zero-initialised means everything. */
+typedef struct {
+  const char *market; /* NULL or "": every market */
+  uint32_t from_day;  /* inclusive, days since 1970-01-01 UTC; 0 = no bound */
+  uint32_t to_day;    /* inclusive; 0 = no bound */
+  tally_report_by_t by;
+} tally_report_query_t;
+
+/* A quality report, summed over the workers by the coordinator. */
+typedef struct {
+  const char *project;
+  const char **labels; /* the taxonomy: index order of the matrices */
+  size_t label_count;  /* K */
+  tally_report_row_t *rows; /* one per group, in the coordinator's order */
+  size_t row_count;
+  tally_report_row_t total;
+  /* K*K counts, row-major: [labeler's label * K + auditor's label]; all
+   * zero when there are no audits. policy_unclear: the same, restricted to
+   * disagreements a lead attributed to an unclear policy. */
+  uint64_t *confusion;
+  uint64_t *policy_unclear;
+  uint32_t workers_answered;
+  uint32_t workers_failed; /* > 0: the figures miss their data */
+} tally_report_t;
+
+/* A labeler's closed audit, as feedback to them. */
+typedef struct {
+  const char *project;
+  const char *item_id;
+  const char *your_label;
+  const char *final_label;
+  int correct; /* your_label == final_label */
+  uint64_t closed_ms; /* unix ms */
+} tally_feedback_entry_t;
+
+typedef struct {
+  tally_feedback_entry_t *entries; /* newest first */
+  size_t count;
+  size_t workers_failed; /* workers down or not answering: entries may be missing */
+} tally_feedback_t;
+
+/* A closed audit with its outcome (tally_export_judgments). audit.labeler
+ * is "" when the item had no audit label. */
+typedef struct {
+  const char *project;
+  const char *item_id;
+  const char *market;
+  const tally_stored_label_t *labels; /* the labelers' labels */
+  size_t label_count;
+  tally_stored_label_t audit;
+  const char *final_label;
+  tally_attribution_t attribution; /* NONE when labeler and auditor agreed */
+  const char *adjudicator;         /* "" without adjudication */
+  const char *note;
+  uint64_t closed_ms;
+  const char *content;
+  const char **audited_labelers;
+  size_t audited_labeler_count;
+} tally_judgment_t;
 
 /* Frees any result object returned by a tally_* call, with everything it
  * points to. Safe on NULL. */
@@ -326,6 +482,27 @@ int tally_project_list(tally_t *t, tally_project_list_t **out);
 
 /* One project by name. Errors: UNKNOWN_PROJECT / NOT_FOUND, TIMEOUT. */
 int tally_project_show(tally_t *t, const char *name, tally_project_t **out);
+
+/* Replaces the audit policy of `project` with `policy` (all of it: read
+ * the current one with tally_project_show() to change one field). The
+ * coordinator bumps the project's policy_version; statistics are kept per
+ * version. On success *out (if not NULL) receives the project as stored.
+ * Rates must be within 0..1 and markets named, distinct: else
+ * INVALID_ARGUMENT before anything is sent. Errors from the coordinator:
+ * UNKNOWN_PROJECT, UNKNOWN_MARKET, INVALID_ARGUMENT, TIMEOUT, ... */
+int tally_audit_policy_set(tally_t *t, const char *project, const tally_audit_policy_t *policy,
+                           tally_project_t **out);
+
+/* Quality report of `project` (query NULL: everything, ungrouped): the
+ * coordinator gathers the workers' statistics and computes every figure
+ * once. The reply is checked (matrices of K*K cells) before it is handed
+ * out in *out (tally_free). Workers that did not answer are counted in
+ * (*out)->workers_failed; the call still succeeds. Errors: UNKNOWN_PROJECT,
+ * UNKNOWN_MARKET, INVALID_ARGUMENT (bad grouping, from_day > to_day),
+ * INTERNAL (malformed reply), TIMEOUT (after three times the handle's
+ * timeout: a report waits for the workers). */
+int tally_report_quality(tally_t *t, const char *project, const tally_report_query_t *query,
+                         tally_report_t **out);
 
 /* Adds a labeler. *out (if not NULL) receives it as stored. Errors:
  * ALREADY_EXISTS, INVALID_ARGUMENT, UNKNOWN_MARKET, TIMEOUT. */
@@ -372,6 +549,15 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
 int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id,
                  const char *label, uint32_t handling_ms);
 
+/* Submits a lead's verdict on an adjudication task: the final `label`
+ * (any label of the taxonomy), who was wrong (`attribution`, not NONE) and
+ * an optional `note` (NULL: none) for the case database. Errors as
+ * tally_submit; INVALID_ARGUMENT for a missing attribution (also when the
+ * task is not an adjudication). */
+int tally_submit_adjudication(tally_t *t, const char *lead, uint32_t slot, uint64_t lease_id,
+                              const char *label, tally_attribution_t attribution, const char *note,
+                              uint32_t handling_ms);
+
 /* Gives the task back without a label (it counts as a skip). Errors as
  * tally_submit. */
 int tally_skip(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id);
@@ -391,6 +577,42 @@ int tally_status(tally_t *t, const char *project, tally_status_t **out);
 int tally_item_get(tally_t *t, const char *project, const char *item_id,
                    tally_item_state_t **out);
 
+/* The closed audits of `labeler` (in `project`, or all when NULL or ""),
+ * newest first, at most `limit` (0: 100). Asks every worker (after a map
+ * refresh) and merges; pending audits are never listed. Returns 0 if at
+ * least one worker answered — (*out)->workers_failed says how many did not
+ * — else the first worker's error (UNKNOWN_LABELER, UNAVAILABLE, TIMEOUT,
+ * ...). */
+int tally_feedback(tally_t *t, const char *labeler, const char *project, uint32_t limit,
+                   tally_feedback_t **out);
+
+/* Called once per exported judgment. `j` and everything it points to are
+ * borrowed for the call only. Return 0 to go on; any other value stops the
+ * export, which then returns that value. */
+typedef int (*tally_judgment_fn)(void *arg, const tally_judgment_t *j);
+
+/* What an export went through (tally_export_judgments). */
+typedef struct {
+  uint64_t judgments;      /* handed to the callback */
+  size_t workers_answered; /* exported completely */
+  size_t workers_failed;   /* down or failed mid-way: their judgments may be missing */
+} tally_export_summary_t;
+
+/* Streams every closed audit of `project` to fn, worker by worker, page by
+ * page (page_size judgments per request, 0: the worker's default of 1000),
+ * holding one page in memory at a time. Within a worker, judgments come in
+ * the worker's order; workers in map order. A worker that fails (after
+ * retries) does not stop the others: the export goes on and then returns
+ * the first failure (tally_last_error() names the worker); judgments
+ * already delivered stay delivered. Returns 0 when every worker was
+ * exported completely, fn's non-zero value if it stopped the export, or a
+ * negative error (UNKNOWN_PROJECT, UNAVAILABLE, TIMEOUT, ...). summary (if
+ * not NULL) is filled in every case. The map is read once at the start: a
+ * slot that moves during the export may have its judgments delivered twice
+ * or not at all (export again once the move is done). */
+int tally_export_judgments(tally_t *t, const char *project, uint32_t page_size, tally_judgment_fn fn,
+                           void *arg, tally_export_summary_t *summary);
+
 /* ------------------------------------------------------------ asynchronous */
 
 /* Many requests in flight at once over one DEALER per worker. Calls queue a
@@ -407,7 +629,7 @@ typedef struct tally_async tally_async_t;
 
 typedef enum {
   TALLY_OP_LEASE = 1,
-  TALLY_OP_SUBMIT = 2,
+  TALLY_OP_SUBMIT = 2, /* also tally_async_submit_adjudication() */
   TALLY_OP_SKIP = 3,
   TALLY_OP_RELEASE = 4
 } tally_op_t;
@@ -442,6 +664,13 @@ int tally_async_lease(tally_async_t *a, const char *labeler, const char *project
  * tally_async_lease (UNAVAILABLE: the slot has no owner). */
 int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
                        const char *label, uint32_t handling_ms, void *tag);
+
+/* Queues a lead's verdict (see tally_submit_adjudication()), routed by
+ * slot; its completion has op TALLY_OP_SUBMIT. Returns as
+ * tally_async_submit, and INVALID_ARGUMENT for a missing attribution. */
+int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t slot, uint64_t lease_id,
+                                    const char *label, tally_attribution_t attribution, const char *note,
+                                    uint32_t handling_ms, void *tag);
 
 /* Queues a skip / a release, routed by slot. */
 int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,

@@ -145,11 +145,56 @@ static Tally__Labeler *labeler_find(const coordinator_t *c, const char *id) {
   return found ? c->labelers.items[at] : NULL;
 }
 
+/* An audit policy made of borrowed pointers: only the known fields of a
+ * policy from a request, for storing (unknown fields are dropped). */
+typedef struct {
+  Tally__AuditPolicy policy;
+  Tally__MarketRate rates[VALIDATE_MAX_LIST];
+  Tally__MarketRate *rate_pointers[VALIDATE_MAX_LIST];
+} policy_view_t;
+
+/* Fills `view` from `sent`, which passed validate_audit_policy (so it has
+ * at most one rate per market of the project: at most VALIDATE_MAX_LIST). */
+static void policy_view(policy_view_t *view, const Tally__AuditPolicy *sent) {
+  tally__audit_policy__init(&view->policy);
+  view->policy.rate = sent->rate;
+  view->policy.ramp_rate = sent->ramp_rate;
+  view->policy.ramp_audits = sent->ramp_audits;
+  view->policy.ramp_target = sent->ramp_target;
+  for (size_t i = 0; i < sent->n_market_rates && i < VALIDATE_MAX_LIST; i++) {
+    tally__market_rate__init(&view->rates[i]);
+    view->rates[i].market = sent->market_rates[i]->market;
+    view->rates[i].rate = sent->market_rates[i]->rate;
+    view->rate_pointers[i] = &view->rates[i];
+  }
+  view->policy.n_market_rates = sent->n_market_rates;
+  view->policy.market_rates = view->rate_pointers;
+}
+
+/* The policy of a project created without one: its audit_rate, no market
+ * rates, no ramp-up. */
+static void policy_default(policy_view_t *view, double audit_rate) {
+  tally__audit_policy__init(&view->policy);
+  view->policy.rate = audit_rate;
+}
+
 /* ---------------------------------------------------------------- open/close */
 
 static int load_project(void *user, ProtobufCMessage *record) {
   coordinator_t *c = user;
   Tally__Project *project = (Tally__Project *)record;
+  /* Projects stored before audit policies existed: the same defaults as
+   * project_create (in memory; written when the project next changes). */
+  if (project->audit == NULL) {
+    project->audit = malloc(sizeof *project->audit);
+    if (project->audit == NULL) {
+      protobuf_c_message_free_unpacked(record, NULL);
+      return TALLY_E_NOMEM;
+    }
+    tally__audit_policy__init(project->audit);
+    project->audit->rate = project->audit_rate;
+  }
+  if (project->policy_version == 0) project->policy_version = 1;
   if (project_list_insert(&c->projects, project) < 0) {
     protobuf_c_message_free_unpacked(record, NULL);
     return TALLY_E_NOMEM;
@@ -346,10 +391,32 @@ static void handle_project_create(coordinator_t *c, const Tally__Envelope *reque
   project.overlap = sent->overlap;
   project.sla_seconds = sent->sla_seconds;
   project.ordinal = sent->ordinal;
+  project.policy_version = 1;
   if (validate_project(&project, why, sizeof why) < 0) {
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
     return;
   }
+  policy_view_t policy;
+  if (sent->audit == NULL) {
+    policy_default(&policy, project.audit_rate);
+  } else {
+    int rc = validate_audit_policy(sent->audit, project.markets, project.n_markets, why,
+                                   sizeof why);
+    if (rc < 0) {
+      r->send_error(r->ctx, rc, why);
+      return;
+    }
+    /* audit_rate mirrors audit.rate: either may be given, not two values. */
+    if (project.audit_rate != 0.0 && project.audit_rate != sent->audit->rate) {
+      reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                  "audit_rate %g and audit.rate %g disagree (audit_rate mirrors audit.rate)",
+                  project.audit_rate, sent->audit->rate);
+      return;
+    }
+    policy_view(&policy, sent->audit);
+    project.audit_rate = policy.policy.rate;
+  }
+  project.audit = &policy.policy;
   validate_quote(project.name, quoted, sizeof quoted);
   if (project_find(c, project.name) != NULL) {
     reply_error(r, TALLY_E_ALREADY_EXISTS, "project '%s' already exists", quoted);
@@ -407,6 +474,153 @@ static void handle_project_list(coordinator_t *c, const Tally__Envelope *request
   env.body_case = TALLY__ENVELOPE__BODY_PROJECT_LIST_REPLY;
   env.project_list_reply = &body;
   r->send(r->ctx, &env);
+}
+
+static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *request,
+                                    const coordinator_replier_t *r) {
+  const Tally__AuditPolicySet *body = request->audit_policy_set;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  validate_quote(body->project, quoted, sizeof quoted);
+  int found;
+  size_t at = project_position(&c->projects, body->project, &found);
+  if (!found) {
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  if (body->policy == NULL) {
+    reply_error(r, TALLY_E_BAD_REQUEST, "audit_policy_set carries no policy");
+    return;
+  }
+  Tally__Project *current = c->projects.items[at];
+  int rc = validate_audit_policy(body->policy, current->markets, current->n_markets, why,
+                                 sizeof why);
+  if (rc < 0) {
+    r->send_error(r->ctx, rc, why);
+    return;
+  }
+  /* The whole policy is replaced; policy_version stays (it tracks the
+   * taxonomy and guidelines, not sampling rates). */
+  policy_view_t policy;
+  policy_view(&policy, body->policy);
+  Tally__Project project = *current;
+  project.audit = &policy.policy;
+  project.audit_rate = policy.policy.rate;
+
+  meta_batch_t *batch = NULL;
+  rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_project(batch, &project);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the audit policy");
+    return;
+  }
+  Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
+  must_install(stored ? 0 : TALLY_E_NOMEM, "an audit policy");
+  tally__project__free_unpacked(current, NULL);
+  c->projects.items[at] = stored;
+  c->config_version++;
+  log_info("project '%s': audit policy set (rate %g, %zu market rates, ramp %g until %u audits "
+           "at %g; config version %" PRIu64 ")",
+           quoted, stored->audit->rate, stored->audit->n_market_rates, stored->audit->ramp_rate,
+           stored->audit->ramp_audits, stored->audit->ramp_target, c->config_version);
+  send_project(request, r, stored);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+void coordinator_report_job_free(coordinator_report_job_t **job) {
+  if (job == NULL || *job == NULL) return;
+  coordinator_report_job_t *j = *job;
+  *job = NULL;
+  report_destroy(&j->report);
+  free(j->stats.project);
+  free(j->stats.market);
+  for (size_t i = 0; j->endpoints && i < j->n_workers; i++) free(j->endpoints[i]);
+  free(j->endpoints);
+  free(j->worker_ids);
+  free(j);
+}
+
+/* A job for a validated report request on `project`: the engine and the
+ * workers to ask. NULL when out of memory. */
+static coordinator_report_job_t *report_job_new(coordinator_t *c, const Tally__Envelope *request,
+                                                const Tally__Project *project) {
+  const Tally__ReportRequest *body = request->report_request;
+  coordinator_report_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  job->request_id = request->request_id;
+  tally__stats_request__init(&job->stats);
+  job->stats.project = strdup(body->project);
+  job->stats.market = strdup(body->market);
+  job->stats.from_day = body->from_day;
+  job->stats.to_day = body->to_day;
+  size_t count = membership_count(c->members);
+  job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
+  job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
+  report_query_t query = {body->by, body->market, body->from_day, body->to_day};
+  int ok = job->stats.project && job->stats.market && job->worker_ids && job->endpoints &&
+           report_new(&job->report, project, &query) == 0;
+  for (size_t i = 0; ok && i < count; i++) {
+    const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
+    if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
+    job->worker_ids[job->n_workers] = worker->id;
+    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL;
+    job->n_workers += ok;
+  }
+  if (!ok) coordinator_report_job_free(&job);
+  return job;
+}
+
+static int project_has_market(const Tally__Project *project, const char *market) {
+  for (size_t i = 0; i < project->n_markets; i++)
+    if (strcmp(project->markets[i], market) == 0) return 1;
+  return 0;
+}
+
+static void handle_report_request(coordinator_t *c, const Tally__Envelope *request,
+                                  const coordinator_replier_t *r) {
+  const Tally__ReportRequest *body = request->report_request;
+  char quoted[QUOTE_SIZE];
+  const Tally__Project *project = project_find(c, body->project);
+  if (project == NULL) {
+    validate_quote(body->project, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  if (!report_by_is_valid(body->by)) {
+    validate_quote(body->by, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                "by '%s' is not one of: \"\" (everything), labeler, market, category, day",
+                quoted);
+    return;
+  }
+  if (body->market[0] != '\0' && !project_has_market(project, body->market)) {
+    validate_quote(body->market, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_UNKNOWN_MARKET, "'%s' is not a market of project '%s'", quoted,
+                project->name);
+    return;
+  }
+  if (body->from_day != 0 && body->to_day != 0 && body->from_day > body->to_day) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "from_day %u is after to_day %u", body->from_day,
+                body->to_day);
+    return;
+  }
+  if (r->defer_report == NULL) {
+    reply_error(r, TALLY_E_UNAVAILABLE, "reports are not served on this connection");
+    return;
+  }
+  coordinator_report_job_t *job = report_job_new(c, request, project);
+  if (job == NULL) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory preparing the report");
+    return;
+  }
+  log_debug("report on '%s' by '%s': asking %zu workers", project->name, body->by,
+            job->n_workers);
+  r->defer_report(r->ctx, job);
 }
 
 /* ---------------------------------------------------------------- labelers */
@@ -708,6 +922,9 @@ static int is_worker_request(Tally__Envelope__BodyCase body) {
     case TALLY__ENVELOPE__BODY_RELEASE:
     case TALLY__ENVELOPE__BODY_STATUS:
     case TALLY__ENVELOPE__BODY_ITEM_GET:
+    case TALLY__ENVELOPE__BODY_STATS_REQUEST:
+    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST:
+    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST:
       return 1;
     default:
       return 0;
@@ -726,6 +943,12 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
       break;
     case TALLY__ENVELOPE__BODY_PROJECT_SHOW:
       handle_project_show(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_AUDIT_POLICY_SET:
+      handle_audit_policy_set(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_REPORT_REQUEST:
+      handle_report_request(c, request, r);
       break;
     case TALLY__ENVELOPE__BODY_LABELER_ADD:
       handle_labeler_add(c, request, r);

@@ -13,6 +13,17 @@
  * out-of-memory; the process then aborts, and a restart reloads the
  * complete state from disk.)
  *
+ * Audit policies: every project has one (project_create fills the default:
+ * rate = audit_rate, no market rates, no ramp-up; policy_version 1);
+ * audit_policy_set replaces it whole, keeps audit_rate == audit.rate and
+ * bumps the config version (workers pick it up through heartbeats), never
+ * policy_version.
+ *
+ * Reports: a report_request is validated here and turned into a
+ * coordinator_report_job_t (engine from common/report.h, the workers that
+ * are not DOWN); the daemon gathers the workers' statistics asynchronously
+ * (report_gather.h) and answers the client later.
+ *
  * Cluster map rules: see slot_map.h for slot assignment. The epoch is bumped
  * (once per request) whenever the map changes: slots assigned, a worker
  * added, a worker's endpoint or state changed. Heartbeat figures are not
@@ -24,9 +35,24 @@
 #include <stdint.h>
 
 #include "meta_store.h"
+#include "report.h"
 #include "tally.pb-c.h"
 
 typedef struct coordinator coordinator_t;
+
+/* A report_request that passed validation: what to ask which workers, and
+ * the report engine (common/report.h) to feed their stats_replies to. */
+typedef struct {
+  uint64_t request_id;         /* of the client's report_request */
+  report_t *report;            /* taxonomy and query set; owned */
+  Tally__StatsRequest stats;   /* to send to every worker; strings owned */
+  size_t n_workers;            /* every worker of the map that is not DOWN */
+  uint32_t *worker_ids;        /* n_workers, owned */
+  char **endpoints;            /* n_workers, owned */
+} coordinator_report_job_t;
+
+/* Frees a job and everything it owns; safe on NULL; sets *job NULL. */
+void coordinator_report_job_free(coordinator_report_job_t **job);
 
 /* Where coordinator_handle() sends its one reply to a request. */
 typedef struct {
@@ -35,6 +61,11 @@ typedef struct {
   /* An error reply: negative TALLY_E_* code, message borrowed. */
   void (*send_error)(void *ctx, int code, const char *message);
   void *ctx;
+  /* Optional. A valid report_request is answered later, after the workers
+   * were asked: instead of send/send_error, the coordinator hands the job
+   * over (ownership included) and the callee answers the client itself
+   * (report_reply or an error). NULL: such requests get UNAVAILABLE. */
+  void (*defer_report)(void *ctx, coordinator_report_job_t *job);
 } coordinator_replier_t;
 
 /* Opens the coordinator's state in directory `dir` (created if missing; the
@@ -49,7 +80,8 @@ int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_ti
 void coordinator_close(coordinator_t **coordinator);
 
 /* Answers `request` (an envelope that passed wire_decode) through
- * `replier`, exactly once. */
+ * `replier`, exactly once (for a valid report_request: by handing the job
+ * to replier->defer_report). */
 void coordinator_handle(coordinator_t *coordinator, const Tally__Envelope *request,
                         const coordinator_replier_t *replier);
 

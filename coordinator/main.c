@@ -1,9 +1,12 @@
 /* tally-coordinator: the daemon around coordinator.c.
  *
  * One libuv loop runs everything: the ROUTER socket (common/router.h) whose
- * requests go to coordinator_handle(), a timer for failure detection, and
- * SIGTERM/SIGINT handlers that close all handles so the loop ends, after
- * which the metadata store is closed and the process exits 0.
+ * requests go to coordinator_handle(), the reports in progress
+ * (report_gather.h: report_requests are answered once the workers sent
+ * their statistics, while everything else keeps being served), a timer for
+ * failure detection, and SIGTERM/SIGINT handlers that close all handles so
+ * the loop ends, after which the metadata store is closed and the process
+ * exits 0.
  * Exit status: 0 clean stop or --help, 1 runtime failure (store, bind,
  * endpoint file), 2 bad usage.
  */
@@ -20,8 +23,10 @@
 #include "coordinator.h"
 #include "coordinator_options.h"
 #include "log.h"
+#include "report_gather.h"
 #include "router.h"
 #include "tally_error.h"
+#include "wire.h"
 
 /* Requests handled per drain callback before the loop gets a turn (timers,
  * signals); the router resumes draining from an idle callback. */
@@ -32,6 +37,7 @@ typedef struct {
   void *zmq_context;
   router_t *router;
   coordinator_t *coordinator;
+  report_gather_t *gather;
   uv_timer_t liveness;
   uint64_t liveness_period_ms;
   uint64_t last_liveness_ms; /* monotonic time of the previous tick */
@@ -40,9 +46,19 @@ typedef struct {
 
 /* Where coordinator replies of one request go. */
 typedef struct {
+  daemon_t *daemon;
   router_t *router;
   const router_request_t *request;
 } reply_target_t;
+
+/* Where the reply of a report in progress goes: the client's routing id
+ * and request id, kept until the workers have answered. */
+typedef struct {
+  daemon_t *daemon;
+  uint8_t peer[sizeof ((router_request_t *)0)->peer];
+  size_t peer_len;
+  uint64_t request_id;
+} report_reply_to_t;
 
 static void reply_send(void *ctx, const Tally__Envelope *reply) {
   reply_target_t *target = ctx;
@@ -57,6 +73,53 @@ static void reply_send_error(void *ctx, int code, const char *message) {
   router_send_error(target->router, target->request, code, message);
 }
 
+static void on_report_done(void *user, const Tally__ReportReply *reply, int code) {
+  report_reply_to_t *to = user;
+  router_t *router = to->daemon->router;
+  if (router != NULL) {
+    Tally__Envelope env;
+    Tally__ErrorReply error;
+    const char *message = code == TALLY_E_UNAVAILABLE ? "the coordinator is stopping" : NULL;
+    if (reply != NULL) {
+      wire_envelope_init(&env, to->request_id);
+      env.body_case = TALLY__ENVELOPE__BODY_REPORT_REPLY;
+      env.report_reply = (Tally__ReportReply *)reply;
+      if (router_send(router, to->peer, to->peer_len, &env) == TALLY_E_TOO_LARGE) {
+        code = TALLY_E_INTERNAL;
+        message = "the report would exceed the 8 MiB message limit; narrow it (market, days)";
+      }
+    }
+    if (code < 0) {
+      wire_error_init(&env, &error, to->request_id, code, message);
+      router_send(router, to->peer, to->peer_len, &env);
+    }
+    router_kick(router); /* sent outside a drain: check the socket again */
+  }
+  free(to);
+}
+
+static void reply_defer_report(void *ctx, coordinator_report_job_t *job) {
+  reply_target_t *target = ctx;
+  report_reply_to_t *to = malloc(sizeof *to);
+  if (to == NULL) {
+    coordinator_report_job_free(&job);
+    router_send_error(target->router, target->request, TALLY_E_INTERNAL,
+                      "out of memory starting the report");
+    return;
+  }
+  to->daemon = target->daemon;
+  memcpy(to->peer, target->request->peer, target->request->peer_len);
+  to->peer_len = target->request->peer_len;
+  to->request_id = target->request->env->request_id;
+  int rc = report_gather_start(target->daemon->gather, job, on_report_done, to);
+  if (rc < 0) {
+    free(to);
+    router_send_error(target->router, target->request, rc,
+                      rc == TALLY_E_UNAVAILABLE ? "too many reports in progress; retry shortly"
+                                                : "out of memory starting the report");
+  }
+}
+
 static void on_drain(router_t *router, void *user) {
   daemon_t *d = user;
   for (int handled = 0; handled < REQUESTS_PER_DRAIN; handled++) {
@@ -64,8 +127,8 @@ static void on_drain(router_t *router, void *user) {
     int rc = router_recv(router, &request);
     if (rc < 0) log_warn("receive failed: %s", tally_strerror(rc));
     if (rc <= 0) return;
-    reply_target_t target = {router, &request};
-    coordinator_replier_t replier = {reply_send, reply_send_error, &target};
+    reply_target_t target = {d, router, &request};
+    coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report};
     coordinator_handle(d->coordinator, request.env, &replier);
     router_request_clear(&request);
   }
@@ -90,6 +153,7 @@ static void on_liveness_timer(uv_timer_t *timer) {
 static void on_signal(uv_signal_t *signal_handle, int signum) {
   daemon_t *d = signal_handle->data;
   log_info("signal %d: stopping", signum);
+  report_gather_destroy(&d->gather); /* answers the reports in progress */
   router_destroy(&d->router);
   uv_close((uv_handle_t *)&d->liveness, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -136,6 +200,9 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
     log_error("cannot serve on %s: %s", o->bind, tally_strerror(rc));
     return rc;
   }
+  rc = report_gather_new(&d->gather, &d->loop, d->zmq_context, REPORT_GATHER_DEFAULT_DEADLINE_MS,
+                         REPORT_GATHER_DEFAULT_MAX_PENDING);
+  if (rc < 0) return rc;
   uv_timer_init(&d->loop, &d->liveness);
   d->liveness.data = d;
   d->liveness_period_ms = liveness_period_ms(o->heartbeat_timeout_ms);
@@ -162,6 +229,7 @@ static void close_handle(uv_handle_t *handle, void *arg) {
 /* Closes whatever daemon_start opened (a no-op after a signal closed it
  * all); the caller runs the loop once more for the close callbacks. */
 static void daemon_stop(daemon_t *d) {
+  report_gather_destroy(&d->gather);
   router_destroy(&d->router);
   uv_walk(&d->loop, close_handle, NULL);
 }

@@ -216,3 +216,42 @@ int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size) 
   return validate_list("market", labeler->markets, labeler->n_markets, 1, validate_market, why,
                        why_size);
 }
+
+/* True when v is a share: 0 <= v <= 1 (false for NaN). */
+static int is_share(double v) { return v >= 0.0 && v <= 1.0; }
+
+static int has_market(char *const *markets, size_t n_markets, const char *market) {
+  for (size_t i = 0; i < n_markets; i++)
+    if (strcmp(markets[i], market) == 0) return 1;
+  return 0;
+}
+
+int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets,
+                          size_t n_markets, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  if (!is_share(policy->rate))
+    return invalid(why, why_size, "audit.rate %g is out of range (0..1)", policy->rate);
+  if (!is_share(policy->ramp_rate))
+    return invalid(why, why_size, "audit.ramp_rate %g is out of range (0..1)", policy->ramp_rate);
+  if (!is_share(policy->ramp_target))
+    return invalid(why, why_size, "audit.ramp_target %g is out of range (0..1)",
+                   policy->ramp_target);
+  if (policy->ramp_audits > AUDIT_MAX_RAMP_AUDITS)
+    return invalid(why, why_size, "audit.ramp_audits %u is out of range (at most %u)",
+                   policy->ramp_audits, AUDIT_MAX_RAMP_AUDITS);
+  for (size_t i = 0; i < policy->n_market_rates; i++) {
+    const Tally__MarketRate *rate = policy->market_rates[i];
+    validate_quote(rate->market, quoted, sizeof quoted);
+    if (!has_market(markets, n_markets, rate->market)) {
+      invalid(why, why_size, "audit.market_rates: '%s' is not a market of the project", quoted);
+      return TALLY_E_UNKNOWN_MARKET;
+    }
+    if (!is_share(rate->rate))
+      return invalid(why, why_size, "audit.market_rates: rate %g of market '%s' is out of range (0..1)",
+                     rate->rate, quoted);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(policy->market_rates[j]->market, rate->market) == 0)
+        return invalid(why, why_size, "audit.market_rates: duplicate market '%s'", quoted);
+  }
+  return 0;
+}

@@ -49,6 +49,18 @@ int validate_endpoint(const char *endpoint, char *why, size_t why_size);
  * them). */
 int validate_project(Tally__Project *project, char *why, size_t why_size);
 
+/* Limits of an audit policy (besides rates in [0, 1]). */
+#define AUDIT_MAX_RAMP_AUDITS 1000000u
+
+/* Checks an audit policy for a project with the n_markets `markets`: rate,
+ * ramp_rate and ramp_target in [0, 1] (NaN refused), ramp_audits at most
+ * AUDIT_MAX_RAMP_AUDITS, and every market rate in [0, 1] for a market of the
+ * project, each market at most once. Returns 0, TALLY_E_UNKNOWN_MARKET (a
+ * market rate names a market the project does not have) or
+ * TALLY_E_INVALID_ARGUMENT; `why` names the field ("audit.ramp_rate"). */
+int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets,
+                          size_t n_markets, char *why, size_t why_size);
+
 /* Checks a labeler as sent in labeler_add: id, roles a non-zero subset of
  * LABELER|AUDITOR|LEAD|MANAGER, markets valid and unique, at most 64, and
  * non-empty unless the labeler is a manager. */

@@ -7,42 +7,7 @@
 
 #include "check.h"
 #include "cli.h"
-
-/* A cli_t whose stdout and stderr go to memory. */
-typedef struct {
-  cli_t cli;
-  char *out, *err;
-  size_t out_len, err_len;
-} capture_t;
-
-static void capture_open(capture_t *c) {
-  memset(c, 0, sizeof *c);
-  cli_init(&c->cli);
-  c->cli.coordinator = "tcp://127.0.0.1:1"; /* never used: nothing connects */
-  c->cli.out = open_memstream(&c->out, &c->out_len);
-  c->cli.err = open_memstream(&c->err, &c->err_len);
-}
-
-static void capture_close(capture_t *c) {
-  fclose(c->cli.out);
-  fclose(c->cli.err);
-  cli_finish(&c->cli);
-  free(c->out);
-  free(c->err);
-}
-
-static void capture_flush(capture_t *c) {
-  fflush(c->cli.out);
-  fflush(c->cli.err);
-}
-
-/* Builds argv from a NULL-terminated list (getopt permutes it, so copy). */
-#define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
-static int argc_of(char **argv) {
-  int n = 0;
-  while (argv[n]) n++;
-  return n;
-}
+#include "client_capture.h"
 
 static void test_project_create(void) {
   capture_t c;
@@ -175,6 +140,205 @@ static void test_lease_actions(void) {
   capture_close(&c);
 }
 
+static void test_submit_adjudication(void) {
+  capture_t c;
+  capture_open(&c);
+  lease_action_opts_t o;
+  char **argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "policy-unclear", "--note", "see 4.2");
+  CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR && strcmp(o.note, "see 4.2") == 0 && strcmp(o.label, "ok") == 0);
+  argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "Both");
+  CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_BOTH && o.note == NULL);
+  argv = ARGV("submit", "--as", "ana", "5.6", "ok");
+  CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_NONE && o.note == NULL);
+  const struct {
+    const char *command;
+    char **argv;
+    const char *message;
+  } bad[] = {
+      {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "nobody"), "bad --attribution 'nobody'"},
+      {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "none"), "bad --attribution 'none'"},
+      {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--note", "x"), "--note is for adjudications"},
+      {"skip", ARGV("skip", "--as", "lead", "5.6", "--attribution", "labeler"), "unknown option '--attribution'"},
+      {"release", ARGV("release", "--as", "lead", "5.6", "--note", "x"), "unknown option '--note'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    capture_t e;
+    capture_open(&e);
+    int rc = lease_action_parse(&e.cli, bad[i].command, argc_of(bad[i].argv), bad[i].argv, &o);
+    capture_flush(&e);
+    CHECK(rc == CLI_USAGE && strstr(e.err, bad[i].message) != NULL);
+    if (rc != CLI_USAGE || strstr(e.err, bad[i].message) == NULL)
+      fprintf(stderr, "  submit case %zu: rc %d, stderr [%s]\n", i, rc, e.err);
+    capture_close(&e);
+  }
+  capture_close(&c);
+}
+
+static void test_audit_policy_set(void) {
+  capture_t c;
+  capture_open(&c);
+  audit_policy_set_opts_t o;
+  char **argv = ARGV("set", "--project", "mod", "--rate", "0.2", "--market", "es=0.5", "--market", "ja=0.1",
+                     "--market", "es=0.3", "--ramp-rate", "0.6", "--ramp-audits", "25", "--ramp-target", "0.92",
+                     "--drop-market", "ko");
+  CHECK(audit_policy_set_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(strcmp(o.project, "mod") == 0 && o.has_rate && o.rate == 0.2 && o.ramp_rate == 0.6 && o.ramp_audits == 25 &&
+        o.ramp_target == 0.92 && !o.clear_markets);
+  /* The last rate of a market wins. */
+  CHECK(o.market_count == 2 && strcmp(o.markets[0].market, "es") == 0 && o.markets[0].rate == 0.3 &&
+        strcmp(o.markets[1].market, "ja") == 0);
+  CHECK(o.drop_count == 1 && strcmp(o.drop_markets[0], "ko") == 0);
+
+  /* Applied to a current policy: kept, replaced, dropped, added. */
+  tally_market_rate_t current_rates[] = {{"ko", 0.9}, {"ja", 0.8}, {"pt", 0.7}};
+  tally_audit_policy_t current = {0.1, current_rates, 3, 0.0, 5, 0.5}, next;
+  tally_market_rate_t *rates = NULL;
+  CHECK(audit_policy_apply(&o, &current, &next, &rates) == 0);
+  CHECK(next.rate == 0.2 && next.ramp_rate == 0.6 && next.ramp_audits == 25 && next.ramp_target == 0.92);
+  CHECK(next.market_rate_count == 3 && strcmp(next.market_rates[0].market, "ja") == 0 &&
+        next.market_rates[0].rate == 0.1 && strcmp(next.market_rates[1].market, "pt") == 0 &&
+        next.market_rates[1].rate == 0.7 && strcmp(next.market_rates[2].market, "es") == 0 &&
+        next.market_rates[2].rate == 0.3);
+  free(rates);
+  audit_policy_set_opts_free(&o);
+  CHECK(o.markets == NULL && o.drop_markets == NULL);
+
+  /* Only what is given changes; --clear-markets drops the rest first. */
+  argv = ARGV("set", "--project", "mod", "--clear-markets", "--market", "pt=0");
+  CHECK(audit_policy_set_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(audit_policy_apply(&o, &current, &next, &rates) == 0);
+  CHECK(next.rate == 0.1 && next.ramp_audits == 5 && next.market_rate_count == 1 && next.market_rates[0].rate == 0.0);
+  free(rates);
+  audit_policy_set_opts_free(&o);
+  argv = ARGV("set", "--project", "mod", "--clear-markets");
+  CHECK(audit_policy_set_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(audit_policy_apply(&o, &current, &next, &rates) == 0 && next.market_rate_count == 0 &&
+        next.market_rates == NULL);
+  free(rates);
+  audit_policy_set_opts_free(&o);
+
+  const struct {
+    char **argv;
+    const char *message;
+  } bad[] = {
+      {ARGV("set", "--rate", "0.1"), "missing --project"},
+      {ARGV("set", "--project", "mod"), "nothing to change"},
+      {ARGV("set", "--project", "mod", "--rate", "1.01"), "bad --rate '1.01'"},
+      {ARGV("set", "--project", "mod", "--rate", "nan"), "bad --rate 'nan'"},
+      {ARGV("set", "--project", "mod", "--market", "es"), "bad --market 'es' (MARKET=RATE"},
+      {ARGV("set", "--project", "mod", "--market", "=0.1"), "bad --market '=0.1'"},
+      {ARGV("set", "--project", "mod", "--market", "es=2"), "bad --market 'es=2'"},
+      {ARGV("set", "--project", "mod", "--market", "es="), "bad --market 'es='"},
+      {ARGV("set", "--project", "mod", "--ramp-audits", "-1"), "bad --ramp-audits"},
+      {ARGV("set", "--project", "mod", "--ramp-target", "x"), "bad --ramp-target"},
+      {ARGV("set", "--project", "mod", "--market", "es=0.1", "--drop-market", "es"), "both set"},
+      {ARGV("set", "--project", "mod", "--rate", "0.1", "extra"), "unexpected argument 'extra'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    capture_t e;
+    capture_open(&e);
+    int rc = audit_policy_set_parse(&e.cli, argc_of(bad[i].argv), bad[i].argv, &o);
+    capture_flush(&e);
+    CHECK(rc == CLI_USAGE && strstr(e.err, bad[i].message) != NULL &&
+          strstr(e.err, "Try 'tally audit-policy set --help'.") != NULL);
+    if (rc != CLI_USAGE || strstr(e.err, bad[i].message) == NULL)
+      fprintf(stderr, "  policy case %zu: rc %d, stderr [%s]\n", i, rc, e.err);
+    CHECK(o.markets == NULL && o.drop_markets == NULL);
+    capture_close(&e);
+  }
+  capture_close(&c);
+}
+
+static void test_report_options(void) {
+  capture_t c;
+  capture_open(&c);
+  report_opts_t o;
+  char **argv = ARGV("quality", "--project", "mod", "--market", "es", "--from", "2024-10-01", "--to", "2024-10-14",
+                     "--by", "category", "--format", "csv");
+  CHECK(report_parse(&c.cli, "quality", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(strcmp(o.project, "mod") == 0 && strcmp(o.query.market, "es") == 0 && o.query.from_day == 19997 &&
+        o.query.to_day == 20010 && o.query.by == TALLY_REPORT_BY_CATEGORY && c.cli.format == OUTPUT_CSV);
+  argv = ARGV("quality", "--project", "mod");
+  CHECK(report_parse(&c.cli, "quality", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.query.market == NULL && o.query.from_day == 0 && o.query.to_day == 0 && o.query.by == TALLY_REPORT_BY_NONE);
+  argv = ARGV("confusion", "--project", "mod", "--top", "0", "--to", "2024-10-01");
+  CHECK(report_parse(&c.cli, "confusion", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.top == 0 && o.query.to_day == 19997 && o.query.from_day == 0);
+  argv = ARGV("confusion", "--project", "mod");
+  CHECK(report_parse(&c.cli, "confusion", argc_of(argv), argv, &o) == CLI_PARSED && o.top == 10);
+  const struct {
+    const char *command;
+    char **argv;
+    const char *message;
+  } bad[] = {
+      {"quality", ARGV("quality", "--by", "labeler"), "missing --project"},
+      {"quality", ARGV("quality", "--project", "p", "--by", "week"), "bad --by 'week'"},
+      {"quality", ARGV("quality", "--project", "p", "--from", "2024-02-30"), "bad --from '2024-02-30' (a date"},
+      {"quality", ARGV("quality", "--project", "p", "--to", "yesterday"), "bad --to 'yesterday'"},
+      {"quality", ARGV("quality", "--project", "p", "--from", "2024-10-02", "--to", "2024-10-01"),
+       "--from is after --to"},
+      {"quality", ARGV("quality", "--project", "p", "--top", "3"), "unknown option '--top'"},
+      {"confusion", ARGV("confusion", "--project", "p", "--by", "day"), "unknown option '--by'"},
+      {"confusion", ARGV("confusion", "--project", "p", "--top", "-1"), "bad --top"},
+      {"confusion", ARGV("confusion", "--project", "p", "x"), "unexpected argument 'x'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    capture_t e;
+    capture_open(&e);
+    int rc = report_parse(&e.cli, bad[i].command, argc_of(bad[i].argv), bad[i].argv, &o);
+    capture_flush(&e);
+    CHECK(rc == CLI_USAGE && strstr(e.err, bad[i].message) != NULL);
+    if (rc != CLI_USAGE || strstr(e.err, bad[i].message) == NULL)
+      fprintf(stderr, "  report case %zu: rc %d, stderr [%s]\n", i, rc, e.err);
+    capture_close(&e);
+  }
+  capture_close(&c);
+}
+
+static void test_feedback_export_options(void) {
+  capture_t c;
+  capture_open(&c);
+  feedback_opts_t f;
+  char **argv = ARGV("feedback", "--as", "ana", "--project", "mod", "--limit", "5");
+  CHECK(feedback_parse(&c.cli, argc_of(argv), argv, &f) == CLI_PARSED);
+  CHECK(strcmp(f.labeler, "ana") == 0 && strcmp(f.project, "mod") == 0 && f.limit == 5);
+  argv = ARGV("feedback", "--as", "ana");
+  CHECK(feedback_parse(&c.cli, argc_of(argv), argv, &f) == CLI_PARSED && f.project == NULL && f.limit == 100);
+  argv = ARGV("feedback", "--project", "mod");
+  CHECK(feedback_parse(&c.cli, argc_of(argv), argv, &f) == CLI_USAGE);
+  argv = ARGV("feedback", "--as", "ana", "--limit", "0");
+  CHECK(feedback_parse(&c.cli, argc_of(argv), argv, &f) == CLI_USAGE);
+  argv = ARGV("feedback", "--as", "ana", "--limit", "10001");
+  CHECK(feedback_parse(&c.cli, argc_of(argv), argv, &f) == CLI_USAGE);
+
+  export_opts_t e;
+  argv = ARGV("judgments", "--project", "mod");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_PARSED && e.format == EXPORT_JSONL);
+  argv = ARGV("judgments", "--project", "mod", "--format", "csv");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_PARSED && e.format == EXPORT_CSV);
+  argv = ARGV("judgments", "--format", "jsonl", "--project", "mod");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_PARSED && e.format == EXPORT_JSONL);
+  argv = ARGV("judgments", "--format", "json", "--project", "mod");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_PARSED && e.format == EXPORT_JSONL);
+  argv = ARGV("judgments", "--project", "mod", "--format", "table");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_USAGE);
+  argv = ARGV("judgments");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_USAGE);
+  capture_flush(&c);
+  CHECK(strstr(c.err, "tally feedback: missing --as LABELER") != NULL && strstr(c.err, "bad --limit '0'") != NULL);
+  CHECK(strstr(c.err, "tally export judgments: unknown format 'table' (jsonl or csv)") != NULL);
+  capture_close(&c);
+  /* A global --format csv before the command is honoured. */
+  capture_open(&c);
+  c.cli.format = OUTPUT_CSV;
+  argv = ARGV("judgments", "--project", "mod");
+  CHECK(export_parse(&c.cli, argc_of(argv), argv, &e) == CLI_PARSED && e.format == EXPORT_CSV);
+  capture_close(&c);
+}
+
 static void test_ingest(void) {
   capture_t c;
   capture_open(&c);
@@ -208,7 +372,17 @@ static void test_simulate(void) {
   argv = ARGV("simulate", "--project", "mod");
   CHECK(simulate_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
   CHECK(o.labeler_count == 5 && o.accuracies[4] == 0.9 && o.tasks == 0 && o.seed == 1);
+  CHECK(o.auditor_count == 0 && o.lead_count == 0 && o.auditor_accuracy == 0.95 && o.policy_unclear_share == 0.05);
   simulate_opts_free(&o);
+
+  argv = ARGV("simulate", "--project", "mod", "--labelers", "2", "--auditors", "3", "--auditor-accuracy", "0.8",
+              "--leads", "1", "--policy-unclear-share", "0.2");
+  CHECK(simulate_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.labeler_count == 2 && o.auditor_count == 3 && strcmp(o.auditors[0], "sim-aud-001") == 0 &&
+        strcmp(o.auditors[2], "sim-aud-003") == 0 && o.auditor_accuracy == 0.8);
+  CHECK(o.lead_count == 1 && strcmp(o.leads[0], "sim-lead-001") == 0 && o.policy_unclear_share == 0.2);
+  simulate_opts_free(&o);
+  CHECK(o.auditors == NULL && o.leads == NULL);
 
   argv = ARGV("simulate", "--generate", "1000", "--project", "mod", "--markets", "es,ja", "--emergency-share",
               "0.05", "--labels", "ok,spam");
@@ -226,10 +400,14 @@ static void test_simulate(void) {
       ARGV("simulate", "--project", "p", "--tasks", "0"),
       ARGV("simulate", "--project", "p", "--labelers", "0"),
       ARGV("simulate", "--project", "p", "stray"),
+      ARGV("simulate", "--project", "p", "--auditors", "-1"),
+      ARGV("simulate", "--project", "p", "--auditor-accuracy", "1.5"),
+      ARGV("simulate", "--project", "p", "--leads", "x"),
+      ARGV("simulate", "--project", "p", "--policy-unclear-share", "2"),
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = simulate_parse(&c.cli, argc_of(bad[i]), bad[i], &o);
-    CHECK(rc == CLI_USAGE && o.labelers == NULL && o.accuracies == NULL);
+    CHECK(rc == CLI_USAGE && o.labelers == NULL && o.accuracies == NULL && o.auditors == NULL && o.leads == NULL);
     if (rc != CLI_USAGE) fprintf(stderr, "  simulate case %zu accepted\n", i);
   }
   capture_close(&c);
@@ -261,7 +439,12 @@ static void test_main(void) {
   static const char *const helps[][3] = {{"cluster", "status", NULL}, {"labeler", "add", NULL}, {"labeler", "list", NULL},
                                          {"lease", NULL, NULL},       {"submit", NULL, NULL},  {"skip", NULL, NULL},
                                          {"release", NULL, NULL},     {"status", NULL, NULL},  {"item", "show", NULL},
-                                         {"simulate", NULL, NULL},    {"project", "list", NULL}, {"project", "show", NULL}};
+                                         {"simulate", NULL, NULL},    {"project", "list", NULL}, {"project", "show", NULL},
+                                         {"audit-policy", "show", NULL}, {"audit-policy", "set", NULL},
+                                         {"report", "quality", NULL}, {"report", "confusion", NULL},
+                                         {"feedback", NULL, NULL},    {"export", "judgments", NULL},
+                                         {"audit-policy", NULL, NULL}, {"report", NULL, NULL},
+                                         {"export", NULL, NULL}};
   for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
     char *argv[5] = {"tally", (char *)helps[i][0], NULL, NULL, NULL};
     argv[2] = helps[i][1] ? (char *)helps[i][1] : "--help";
@@ -302,6 +485,10 @@ int main(void) {
   test_labeler_add();
   test_lease();
   test_lease_actions();
+  test_submit_adjudication();
+  test_audit_policy_set();
+  test_report_options();
+  test_feedback_export_options();
   test_ingest();
   test_simulate();
   test_main();

@@ -7,12 +7,12 @@
  * cluster cannot easily be made to do on demand: misrouted requests, a
  * coordinator that lags behind, silent workers, unowned slots.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "check.h"
+#include "client_fake.h"
 #include "clock.h"
 #include "slot.h"
 #include "tally.h"
@@ -30,31 +30,18 @@ typedef struct {
 } fake_worker_t;
 
 static struct {
-  pthread_mutex_t mu;
-  void *ctx;
-  void *coordinator;
+  fake_t *fake;
   char coordinator_endpoint[64];
   fake_worker_t workers[FAKE_WORKERS];
   uint32_t owner[TALLY_SLOT_COUNT];     /* the truth: worker id */
   uint32_t map_owner[TALLY_SLOT_COUNT]; /* what the coordinator says */
   uint64_t epoch, map_requests;
-  int stop;
-  pthread_t thread;
 } F;
 
 static fake_worker_t *worker_by_id(uint32_t id) {
   for (int i = 0; i < FAKE_WORKERS; i++)
     if (F.workers[i].id == id) return &F.workers[i];
   return NULL;
-}
-
-static void send_reply(void *socket, zmq_msg_t *identity, Tally__Envelope *env) {
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  if (wire_encode(env, &buf, &len) != 0) return;
-  zmq_send(socket, zmq_msg_data(identity), zmq_msg_size(identity), ZMQ_SNDMORE);
-  zmq_send(socket, buf, len, 0);
-  free(buf);
 }
 
 static void reply_moved(void *socket, zmq_msg_t *identity, uint64_t rid, uint32_t slot) {
@@ -65,39 +52,21 @@ static void reply_moved(void *socket, zmq_msg_t *identity, uint64_t rid, uint32_
   err.slot = slot;
   err.epoch = F.epoch;
   err.owner_endpoint = owner ? owner->endpoint : "";
-  send_reply(socket, identity, &env);
+  fake_reply(socket, identity, &env);
 }
 
-static void serve_coordinator(zmq_msg_t *identity, const Tally__Envelope *req) {
-  Tally__Envelope env;
+static void serve_coordinator(void *socket, zmq_msg_t *identity, const Tally__Envelope *req) {
   if (req->body_case != TALLY__ENVELOPE__BODY_MAP_REQUEST) {
-    Tally__ErrorReply err;
-    wire_error_init(&env, &err, req->request_id, TALLY_E_UNKNOWN_TYPE, NULL);
-    send_reply(F.coordinator, identity, &env);
+    fake_reply_error(socket, identity, req->request_id, TALLY_E_UNKNOWN_TYPE, NULL);
     return;
   }
   F.map_requests++;
-  Tally__ClusterMap map;
-  Tally__WorkerInfo info[FAKE_WORKERS], *infos[FAKE_WORKERS];
-  tally__cluster_map__init(&map);
+  fake_map_worker_t workers[FAKE_WORKERS];
   for (int i = 0; i < FAKE_WORKERS; i++) {
-    tally__worker_info__init(&info[i]);
-    info[i].id = F.workers[i].id;
-    info[i].endpoint = F.workers[i].endpoint;
-    info[i].state = TALLY__WORKER_STATE__WORKER_UP;
-    for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) info[i].slots_owned += F.map_owner[s] == info[i].id;
-    infos[i] = &info[i];
+    workers[i] = (fake_map_worker_t){F.workers[i].id, F.workers[i].endpoint, 0, 0};
+    for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) workers[i].slots_owned += F.map_owner[s] == workers[i].id;
   }
-  map.epoch = F.epoch;
-  map.slot_count = TALLY_SLOT_COUNT;
-  map.n_workers = FAKE_WORKERS;
-  map.workers = infos;
-  map.n_slot_owner = TALLY_SLOT_COUNT;
-  map.slot_owner = F.map_owner;
-  wire_envelope_init(&env, req->request_id);
-  env.body_case = TALLY__ENVELOPE__BODY_MAP;
-  env.map = &map;
-  send_reply(F.coordinator, identity, &env);
+  fake_reply_map(socket, identity, req->request_id, F.epoch, workers, FAKE_WORKERS, F.map_owner);
 }
 
 static void serve_ingest(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
@@ -128,7 +97,7 @@ static void serve_ingest(fake_worker_t *w, zmq_msg_t *identity, const Tally__Env
   wire_envelope_init(&env, req->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_INGEST_REPLY;
   env.ingest_reply = &reply;
-  send_reply(w->socket, identity, &env);
+  fake_reply(w->socket, identity, &env);
   free(rej);
   free(rejp);
 }
@@ -161,7 +130,7 @@ static void serve_lease(fake_worker_t *w, zmq_msg_t *identity, const Tally__Enve
   wire_envelope_init(&env, req->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
   env.lease_reply = &reply;
-  send_reply(w->socket, identity, &env);
+  fake_reply(w->socket, identity, &env);
 }
 
 static void serve_status(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
@@ -186,7 +155,7 @@ static void serve_status(fake_worker_t *w, zmq_msg_t *identity, const Tally__Env
   wire_envelope_init(&env, req->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_STATUS_REPLY;
   env.status_reply = &reply;
-  send_reply(w->socket, identity, &env);
+  fake_reply(w->socket, identity, &env);
 }
 
 static void serve_worker(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
@@ -227,81 +196,38 @@ static void serve_worker(fake_worker_t *w, zmq_msg_t *identity, const Tally__Env
     env.body_case = TALLY__ENVELOPE__BODY_ACK;
     env.ack = &ack;
   }
-  send_reply(w->socket, identity, &env);
+  fake_reply(w->socket, identity, &env);
 }
 
-static void serve_one(void *socket) {
-  zmq_msg_t identity, payload;
-  zmq_msg_init(&identity);
-  zmq_msg_init(&payload);
-  if (zmq_msg_recv(&identity, socket, ZMQ_DONTWAIT) < 0 || zmq_msg_recv(&payload, socket, 0) < 0) goto done;
-  Tally__Envelope *req = NULL;
-  if (wire_decode(zmq_msg_data(&payload), zmq_msg_size(&payload), &req, NULL) != 0) goto done;
-  pthread_mutex_lock(&F.mu);
-  if (socket == F.coordinator)
-    serve_coordinator(&identity, req);
-  else
-    for (int i = 0; i < FAKE_WORKERS; i++)
-      if (F.workers[i].socket == socket) serve_worker(&F.workers[i], &identity, req);
-  pthread_mutex_unlock(&F.mu);
-  wire_envelope_free(&req);
-done:
-  zmq_msg_close(&identity);
-  zmq_msg_close(&payload);
-}
-
-static void *serve(void *arg) {
+static void serve(void *arg, int index, void *socket, zmq_msg_t *identity, const Tally__Envelope *req) {
   (void)arg;
-  zmq_pollitem_t items[1 + FAKE_WORKERS];
-  items[0] = (zmq_pollitem_t){F.coordinator, 0, ZMQ_POLLIN, 0};
-  for (int i = 0; i < FAKE_WORKERS; i++) items[1 + i] = (zmq_pollitem_t){F.workers[i].socket, 0, ZMQ_POLLIN, 0};
-  for (;;) {
-    pthread_mutex_lock(&F.mu);
-    int stop = F.stop;
-    pthread_mutex_unlock(&F.mu);
-    if (stop) return NULL;
-    if (zmq_poll(items, 1 + FAKE_WORKERS, 20) <= 0) continue;
-    for (int i = 0; i < 1 + FAKE_WORKERS; i++)
-      if (items[i].revents & ZMQ_POLLIN) serve_one(items[i].socket);
+  if (index == 0) {
+    serve_coordinator(socket, identity, req);
+    return;
   }
-}
-
-static void *bind_router(char *endpoint) {
-  void *s = zmq_socket(F.ctx, ZMQ_ROUTER);
-  int linger = 0;
-  zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-  if (zmq_bind(s, "tcp://127.0.0.1:*") != 0) return NULL;
-  size_t len = 64;
-  zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, endpoint, &len);
-  return s;
+  F.workers[index - 1].socket = socket;
+  serve_worker(&F.workers[index - 1], identity, req);
 }
 
 /* Slots alternate between the workers; the coordinator knows it. */
-static void fake_start(void) {
-  pthread_mutex_init(&F.mu, NULL);
-  F.ctx = zmq_ctx_new();
-  F.coordinator = bind_router(F.coordinator_endpoint);
-  for (int i = 0; i < FAKE_WORKERS; i++) {
-    F.workers[i].id = (uint32_t)i + 1;
-    F.workers[i].socket = bind_router(F.workers[i].endpoint);
-  }
+static void fake_cluster_start(void) {
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) F.owner[s] = F.map_owner[s] = s % 2 ? 2 : 1;
   F.epoch = 1;
-  pthread_create(&F.thread, NULL, serve, NULL);
+  for (int i = 0; i < FAKE_WORKERS; i++) F.workers[i].id = (uint32_t)i + 1;
+  F.fake = fake_start(FAKE_WORKERS, serve, NULL);
+  if (F.fake == NULL) {
+    fprintf(stderr, "cannot start the fake cluster\n");
+    exit(1);
+  }
+  fake_lock(F.fake);
+  snprintf(F.coordinator_endpoint, sizeof F.coordinator_endpoint, "%s", fake_endpoint(F.fake, 0));
+  for (int i = 0; i < FAKE_WORKERS; i++)
+    snprintf(F.workers[i].endpoint, sizeof F.workers[i].endpoint, "%s", fake_endpoint(F.fake, i + 1));
+  fake_unlock(F.fake);
 }
 
-static void fake_stop(void) {
-  pthread_mutex_lock(&F.mu);
-  F.stop = 1;
-  pthread_mutex_unlock(&F.mu);
-  pthread_join(F.thread, NULL);
-  zmq_close(F.coordinator);
-  for (int i = 0; i < FAKE_WORKERS; i++) zmq_close(F.workers[i].socket);
-  zmq_ctx_term(F.ctx);
-}
-
-static void lock(void) { pthread_mutex_lock(&F.mu); }
-static void unlock(void) { pthread_mutex_unlock(&F.mu); }
+static void lock(void) { fake_lock(F.fake); }
+static void unlock(void) { fake_unlock(F.fake); }
 
 /* ------------------------------------------------------------ tests */
 
@@ -581,7 +507,7 @@ static void kill_nothing(void) {}
 
 int main(void) {
   check_deadline(50, kill_nothing);
-  fake_start();
+  fake_cluster_start();
   tally_t *t = NULL;
   CHECK(tally_open(&t, F.coordinator_endpoint, 400) == 0);
   if (t) {
@@ -596,6 +522,6 @@ int main(void) {
     tally_close(&t);
   }
   test_no_coordinator();
-  fake_stop();
+  fake_stop(&F.fake);
   return check_summary();
 }

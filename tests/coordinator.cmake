@@ -17,3 +17,13 @@ add_dependencies(coordinator_integration_test tally-coordinator)
 add_test(NAME coordinator_integration COMMAND coordinator_integration_test)
 set_tests_properties(coordinator_integration PROPERTIES TIMEOUT 120
   LABELS "coordinator;integration")
+
+# Audit policies and quality reports end to end: the real coordinator (from
+# tests/harness.h), fake workers played by the test, and one real worker.
+add_executable(coordinator_report_integration_test
+  ${CMAKE_CURRENT_SOURCE_DIR}/coordinator_report_integration_test.c)
+target_link_libraries(coordinator_report_integration_test PRIVATE tally_test_harness)
+add_dependencies(coordinator_report_integration_test tally-coordinator tally-worker)
+add_test(NAME coordinator_report_integration COMMAND coordinator_report_integration_test)
+set_tests_properties(coordinator_report_integration PROPERTIES TIMEOUT 180
+  LABELS "coordinator;integration")

@@ -170,6 +170,41 @@ static void test_labeler(void) {
   BAD(validate_labeler(&l, why, sizeof why));
 }
 
+static void test_audit_policy(void) {
+  char why[512];
+  char *markets[] = {"es", "jp"};
+  Tally__AuditPolicy p = TALLY__AUDIT_POLICY__INIT;
+  Tally__MarketRate es = TALLY__MARKET_RATE__INIT, jp = TALLY__MARKET_RATE__INIT;
+  Tally__MarketRate *rates[] = {&es, &jp};
+  es.market = "es", es.rate = 0.5;
+  jp.market = "jp", jp.rate = 1;
+  GOOD(validate_audit_policy(&p, markets, 2, why, sizeof why)); /* all zero */
+  p.rate = 1, p.ramp_rate = 1, p.ramp_target = 1, p.ramp_audits = AUDIT_MAX_RAMP_AUDITS;
+  p.n_market_rates = 2, p.market_rates = rates;
+  GOOD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  p.ramp_audits++;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "audit.ramp_audits") != NULL);
+  p.ramp_audits = 0, p.rate = NAN;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "audit.rate") != NULL);
+  p.rate = 0.1, p.ramp_rate = -0.5;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "audit.ramp_rate") != NULL);
+  p.ramp_rate = 0, p.ramp_target = 1.5;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "audit.ramp_target") != NULL);
+  p.ramp_target = 0, jp.rate = 1.0001;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "market 'jp'") != NULL);
+  jp.rate = 0;
+  CHECK_EQ(validate_audit_policy(&p, markets, 1, why, sizeof why), TALLY_E_UNKNOWN_MARKET);
+  CHECK(strcmp(why, "audit.market_rates: 'jp' is not a market of the project") == 0);
+  jp.market = "es";
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strcmp(why, "audit.market_rates: duplicate market 'es'") == 0);
+}
+
 static void test_quote(void) {
   char out[300];
   validate_quote("plain", out, sizeof out);
@@ -189,6 +224,7 @@ int main(void) {
   test_labels();
   test_project();
   test_labeler();
+  test_audit_policy();
   test_quote();
   return test_report();
 }

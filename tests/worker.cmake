@@ -29,3 +29,8 @@ set_tests_properties(audit_integration PROPERTIES TIMEOUT 300)
 add_test(NAME cli_cluster
   COMMAND timeout --kill-after=10 280 bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_cluster_test.sh ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(cli_cluster PROPERTIES TIMEOUT 300)
+
+add_executable(quality_report_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/quality_report_integration_test.c)
+target_link_libraries(quality_report_integration_test PRIVATE tally_test_harness tally_client m)
+add_test(NAME quality_report_integration COMMAND quality_report_integration_test)
+set_tests_properties(quality_report_integration PROPERTIES TIMEOUT 300)

@@ -1,0 +1,116 @@
+/* cmd_feedback: `tally feedback` — a labeler's closed audits, newest first:
+ * what they said, what the final label was. Pending audits never show (the
+ * workers do not list them), so feedback cannot tell a labeler which of
+ * their items are being audited. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char feedback_help[] =
+    "Usage: tally feedback --as LABELER [--project P] [--limit N]\n\n"
+    "Shows LABELER's closed audits, newest first: when the audit closed, the\n"
+    "project and item, your label, the final label, and whether you were right.\n"
+    "Audits still in progress are never listed. Every worker is asked; when\n"
+    "some do not answer, a warning says the list may be incomplete.\n\n"
+    "Options:\n"
+    "  --as LABELER   whose feedback (required)\n"
+    "  --project P    only this project (default: all)\n"
+    "  --limit N      at most N entries, 1..10000 (default 100)\n";
+
+#define FEEDBACK_DEFAULT_LIMIT 100u
+#define FEEDBACK_MAX_LIMIT 10000u
+
+enum { OPT_AS = CLI_OPT_COMMAND, OPT_PROJECT, OPT_LIMIT };
+
+int feedback_parse(cli_t *cli, int argc, char **argv, feedback_opts_t *o) {
+  static const struct option options[] = {{"as", required_argument, NULL, OPT_AS},
+                                          {"project", required_argument, NULL, OPT_PROJECT},
+                                          {"limit", required_argument, NULL, OPT_LIMIT},
+                                          CLI_GLOBAL_OPTIONS};
+  memset(o, 0, sizeof *o);
+  o->limit = FEEDBACK_DEFAULT_LIMIT;
+  cli_getopt_reset();
+  int c, rc = CLI_PARSED;
+  uint64_t n = 0;
+  while (rc == CLI_PARSED && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    switch (c) {
+      case OPT_AS: o->labeler = optarg[0] ? optarg : NULL; break;
+      case OPT_PROJECT: o->project = optarg[0] ? optarg : NULL; break;
+      case OPT_LIMIT:
+        if (cli_parse_u64(optarg, 1, FEEDBACK_MAX_LIMIT, &n) < 0)
+          rc = cli_usage_error(cli, "feedback", "bad --limit '%s' (1..%u)", optarg, FEEDBACK_MAX_LIMIT);
+        o->limit = (uint32_t)n;
+        break;
+      default: rc = cli_common_option(cli, "feedback", feedback_help, c, argv);
+    }
+  }
+  if (rc != CLI_PARSED) return rc;
+  if (optind < argc) return cli_usage_error(cli, "feedback", "unexpected argument '%s'", argv[optind]);
+  if (o->labeler == NULL) return cli_usage_error(cli, "feedback", "missing --as LABELER");
+  return CLI_PARSED;
+}
+
+static json_t *entry_json(const tally_feedback_entry_t *e) {
+  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "project", e->project, "item_id", e->item_id, "your_label",
+                   e->your_label, "final_label", e->final_label, "correct", e->correct, "closed_ms",
+                   (json_int_t)e->closed_ms);
+}
+
+int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t *fb) {
+  if (fb->workers_failed)
+    fprintf(cli->err, "tally: warning: %zu worker%s did not answer; feedback may be incomplete\n", fb->workers_failed,
+            fb->workers_failed == 1 ? "" : "s");
+  if (cli->format == OUTPUT_JSON) {
+    json_t *entries = json_array();
+    for (size_t i = 0; i < fb->count; i++) json_array_append_new(entries, entry_json(&fb->entries[i]));
+    return output_json(json_pack("{s:s, s:o, s:o, s:I}", "labeler", o->labeler, "project",
+                                 o->project ? json_string(o->project) : json_null(), "entries", entries,
+                                 "workers_failed", (json_int_t)fb->workers_failed),
+                       cli->out);
+  }
+  static const char *const headers[] = {"CLOSED", "PROJECT", "ITEM", "YOUR_LABEL", "FINAL_LABEL", "RESULT"};
+  static const char *const csv_headers[] = {"closed_ms", "project", "item_id", "your_label", "final_label", "correct"};
+  int csv = cli->format == OUTPUT_CSV;
+  if (!csv && fb->count == 0) {
+    fprintf(cli->out, "no closed audits for %s%s%s\n", o->labeler, o->project ? " in " : "",
+            o->project ? o->project : "");
+    return 0;
+  }
+  output_table_t *t = output_table_new(6, csv ? csv_headers : headers);
+  if (t == NULL) return -1;
+  size_t correct = 0;
+  for (size_t i = 0; i < fb->count; i++) {
+    const tally_feedback_entry_t *e = &fb->entries[i];
+    char closed[32];
+    output_time(e->closed_ms, closed, sizeof closed);
+    if (csv)
+      output_table_cellf(t, "%llu", (unsigned long long)e->closed_ms);
+    else
+      output_table_cell(t, closed);
+    output_table_cell(t, e->project);
+    output_table_cell(t, e->item_id);
+    output_table_cell(t, e->your_label);
+    output_table_cell(t, e->final_label);
+    output_table_cell(t, csv ? (e->correct ? "true" : "false") : (e->correct ? "correct" : "wrong"));
+    correct += e->correct != 0;
+  }
+  int rc = output_table_print(t, cli->format, cli->out);
+  output_table_free(&t);
+  if (!csv && rc == 0)
+    fprintf(cli->out, "\n%zu of %zu correct (%.1f%%)\n", correct, fb->count, 100.0 * (double)correct / (double)fb->count);
+  return rc;
+}
+
+int cmd_feedback(cli_t *cli, int argc, char **argv) {
+  feedback_opts_t o;
+  int rc = feedback_parse(cli, argc, argv, &o);
+  if (rc != CLI_PARSED) return cli_parse_exit(rc);
+  if ((rc = cli_connect(cli)) != 0) return rc;
+  tally_feedback_t *fb = NULL;
+  rc = tally_feedback(cli->client, o.labeler, o.project, o.limit, &fb);
+  if (rc < 0) return cli_fail(cli, "feedback", rc);
+  rc = feedback_print(cli, &o, fb);
+  tally_free(fb);
+  return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
