@@ -468,7 +468,12 @@ int main(int argc, char **argv) {
   }
   json_t *all = json_array();
   groups_t gs = {0};
-  if (load_runs(runs_dir, all, &gs) < 0) return 1;
+  if (load_runs(runs_dir, all, &gs) < 0) {
+    json_decref(all);
+    for (size_t i = 0; i < gs.count; i++) json_decref(gs.items[i].runs);
+    free(gs.items);
+    return 1;
+  }
   json_t *summaries = json_array();
   for (size_t i = 0; i < gs.count; i++) {
     summarize(&gs.items[i]);

@@ -454,22 +454,28 @@ static int command_skipped(const bench_args_t *a, const char *reason) {
   return finish(record, a);
 }
 
+static int run_command(bench_args_t *a) {
+  if (strcmp(a->command, "cycle-audit") == 0)
+    return command_skipped(a, "audits not implemented (workers never sample items for audit, so "
+                              "there is no AUDIT queue to lease from)");
+  if (strcmp(a->command, "report") == 0)
+    return command_skipped(a, "reports not implemented (the protocol has no report request and "
+                              "workers keep no judgment statistics yet)");
+  if (a->coordinator == NULL) a->coordinator = TALLY_DEFAULT_COORDINATOR;
+  if (strcmp(a->command, "setup") == 0) return command_setup(a);
+  if (strcmp(a->command, "ingest") == 0) return command_ingest(a);
+  if (strcmp(a->command, "cycle") == 0) return command_cycle(a);
+  if (strcmp(a->command, "lease-probe") == 0) return command_lease_probe(a);
+  if (strcmp(a->command, "memory") == 0) return command_memory(a);
+  fprintf(stderr, "tally-bench: unknown command '%s'\n%s", a->command, usage);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   bench_args_t a;
   int rc = parse_args(argc, argv, &a);
-  if (rc != 0) return rc == 1 ? 0 : rc;
-  if (strcmp(a.command, "cycle-audit") == 0)
-    return command_skipped(&a, "audits not implemented (workers never sample items for audit, so "
-                               "there is no AUDIT queue to lease from)");
-  if (strcmp(a.command, "report") == 0)
-    return command_skipped(&a, "reports not implemented (the protocol has no report request and "
-                               "workers keep no judgment statistics yet)");
-  if (a.coordinator == NULL) a.coordinator = TALLY_DEFAULT_COORDINATOR;
-  if (strcmp(a.command, "setup") == 0) return command_setup(&a);
-  if (strcmp(a.command, "ingest") == 0) return command_ingest(&a);
-  if (strcmp(a.command, "cycle") == 0) return command_cycle(&a);
-  if (strcmp(a.command, "lease-probe") == 0) return command_lease_probe(&a);
-  if (strcmp(a.command, "memory") == 0) return command_memory(&a);
-  fprintf(stderr, "tally-bench: unknown command '%s'\n%s", a.command, usage);
-  return 2;
+  if (rc == 0) rc = run_command(&a);
+  else if (rc == 1) rc = 0; /* --help */
+  json_decref(a.meta);
+  return rc;
 }
