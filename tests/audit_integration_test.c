@@ -363,18 +363,25 @@ static void test_crowd(void) {
     CHECK_EQ_U64(st->total.queued, 0);
   }
   tally_free(st);
-  /* Realised audit rate per labeler within 3 standard deviations. */
-  int outside = 0;
+  /* Realised audit rate per labeler within 3 standard deviations of the
+   * configured rate. Sampling is an independent draw per label, so even a
+   * perfect sampler leaves one labeler in ten outside 3 sd in 2.7% of runs:
+   * the test allows that one and fails on two (a 0.04% chance), and on any
+   * labeler beyond 4.5 sd, or a pooled rate beyond 3 sd. */
+  int outside = 0, far = 0, pooled = 0;
   for (int i = 0; i < CROWD; i++) {
     double n_i = TASKS_EACH, expect = n_i * CROWD_RATE;
     double sd = sqrt(n_i * CROWD_RATE * (1 - CROWD_RATE));
-    if (fabs(counts[i].sampled - expect) > 3 * sd) {
-      outside++;
-      fprintf(stderr, "L%d: %d audits of %d labels, expected %.0f +- %.1f\n", i, counts[i].sampled,
-              TASKS_EACH, expect, 3 * sd);
-    }
+    double z = (counts[i].sampled - expect) / sd;
+    pooled += counts[i].sampled;
+    fprintf(stderr, "L%d: %d of %d labels audited (z = %+.2f)\n", i, counts[i].sampled, TASKS_EACH, z);
+    outside += fabs(z) > 3;
+    far += fabs(z) > 4.5;
   }
-  CHECK_EQ_U64(outside, 0);
+  CHECK(outside <= 1);
+  CHECK_EQ_U64(far, 0);
+  double n_all = (double)CROWD * TASKS_EACH;
+  CHECK(fabs(pooled - n_all * CROWD_RATE) <= 3 * sqrt(n_all * CROWD_RATE * (1 - CROWD_RATE)));
   /* Feedback: a labeler sees only their own closed audits. */
   d = NULL;
   CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0]) == 0);
