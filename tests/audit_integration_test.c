@@ -222,7 +222,6 @@ static void crowd_labeler(int i) {
 
 /* Drains the audit or adjudication queue as `me`. */
 static void crowd_reviewer(const char *me, int stage) {
-  zctx = zmq_ctx_new(); /* never use the parent's ZeroMQ context after fork */
   tally_t *t = client();
   static const char *labels[] = {"ok", "spam", "hate", "violence"};
   unsigned seed = (unsigned)me[1] * 31u + (unsigned)stage;
@@ -238,30 +237,9 @@ static void crowd_reviewer(const char *me, int stage) {
     if (stage == TALLY_STAGE_AUDIT) {
       tally_submit(t, me, task->slot, task->lease_id, label, 2000);
     } else {
-      /* A verdict needs an attribution: the raw protocol carries it. */
-      dealer_t *d = NULL;
-      tally_map_t *map = NULL;
-      tally_cluster_map(t, &map);
-      for (size_t w = 0; map && w < map->worker_count; w++)
-        if (map->workers[w].id == map->slot_owner[task->slot])
-          dealer_new(&d, zctx, map->workers[w].endpoint);
-      tally_free(map);
-      if (d) {
-        Tally__Envelope req, *reply = NULL;
-        Tally__SubmitRequest s = TALLY__SUBMIT_REQUEST__INIT;
-        wire_envelope_init(&req, 0);
-        s.labeler = (char *)me;
-        s.slot = task->slot;
-        s.lease_id = task->lease_id;
-        s.label = (char *)label;
-        s.attribution = (Tally__Attribution)(1 + rand_r(&seed) % 4);
-        s.note = "decided in the crowd test";
-        req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
-        req.submit = &s;
-        dealer_call(d, &req, 5000, &reply);
-        wire_envelope_free(&reply);
-        dealer_destroy(&d);
-      }
+      tally_submit_adjudication(t, me, task->slot, task->lease_id, label,
+                                (tally_attribution_t)(1 + rand_r(&seed) % 4),
+                                "decided in the crowd test", 1500);
     }
     tally_free(task);
   }

@@ -75,7 +75,6 @@ static void labeler_process(int i) {
 }
 
 static void reviewer_process(const char *me, int stage) {
-  void *ctx = zmq_ctx_new();
   tally_t *t = client();
   for (int empty = 0; empty < 20;) {
     tally_task_t *task = NULL;
@@ -89,31 +88,12 @@ static void reviewer_process(const char *me, int stage) {
     if (stage == TALLY_STAGE_AUDIT) {
       tally_submit(t, me, task->slot, task->lease_id, truth, 2000);
     } else {
-      dealer_t *d = NULL;
-      tally_map_t *map = NULL;
-      tally_cluster_map(t, &map);
-      for (size_t w = 0; map && w < map->worker_count; w++)
-        if (map->workers[w].id == map->slot_owner[task->slot])
-          dealer_new(&d, ctx, map->workers[w].endpoint);
-      tally_free(map);
-      Tally__Envelope req, *reply = NULL;
-      Tally__SubmitRequest s = TALLY__SUBMIT_REQUEST__INIT;
-      wire_envelope_init(&req, 0);
-      s.labeler = (char *)me;
-      s.slot = task->slot;
-      s.lease_id = task->lease_id;
-      s.label = (char *)truth;
-      s.attribution = TALLY__ATTRIBUTION__ATTRIBUTION_LABELER;
-      req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
-      req.submit = &s;
-      if (d) dealer_call(d, &req, 5000, &reply);
-      wire_envelope_free(&reply);
-      dealer_destroy(&d);
+      tally_submit_adjudication(t, me, task->slot, task->lease_id, truth,
+                                TALLY_ATTRIBUTION_LABELER, "", 1500);
     }
     tally_free(task);
   }
   tally_close(&t);
-  zmq_ctx_term(ctx);
   _exit(0);
 }
 
