@@ -11,7 +11,7 @@
 static const cli_command_t cli_commands[] = {
     {"cluster", "cluster map and worker health (cluster status)", cmd_cluster},
     {"project", "create, list and show projects", cmd_project},
-    {"labeler", "add and list labelers", cmd_labeler},
+    {"labeler", "add, list and allocate labelers", cmd_labeler},
     {"ingest", "load items from a JSON Lines file", cmd_ingest},
     {"lease", "lease the next task for a labeler", cmd_lease},
     {"submit", "submit a label for a leased task", cmd_submit},
@@ -21,9 +21,10 @@ static const cli_command_t cli_commands[] = {
     {"item", "show an item's stored state (item show)", cmd_item},
     {"simulate", "simulated labelers, auditors and leads; test items", cmd_simulate},
     {"audit-policy", "show or change a project's audit sampling", cmd_audit_policy},
-    {"report", "quality report, confusion matrix", cmd_report},
+    {"report", "quality, confusion, throughput, backlog, sla, capacity reports", cmd_report},
     {"feedback", "a labeler's closed audits", cmd_feedback},
     {"export", "export closed audits (export judgments)", cmd_export},
+    {"cases", "the case database of adjudicated disagreements", cmd_cases},
 };
 
 static const char cli_global_help[] =

@@ -299,6 +299,28 @@ int tally_labeler_add(tally_t *t, const tally_labeler_t *spec, tally_labeler_t *
   return rc;
 }
 
+int tally_labeler_update(tally_t *t, const tally_labeler_update_t *update, tally_labeler_t **out) {
+  if (out) *out = NULL;
+  if (update == NULL || update->id == NULL || update->id[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "a labeler update needs an id");
+  Tally__Envelope req, *reply = NULL;
+  Tally__LabelerUpdate body;
+  wire_envelope_init(&req, 0);
+  tally__labeler_update__init(&body);
+  body.id = (char *)update->id;
+  body.set_roles = update->set_roles;
+  body.n_add_markets = update->add_count;
+  body.add_markets = (char **)update->add_markets;
+  body.n_remove_markets = update->remove_count;
+  body.remove_markets = (char **)update->remove_markets;
+  req.body_case = TALLY__ENVELOPE__BODY_LABELER_UPDATE;
+  req.labeler_update = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_LABELER_REPLY, &reply);
+  if (rc == 0 && out) rc = labeler_result(t, reply->labeler_reply->labeler, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
 int tally_labeler_list(tally_t *t, tally_labeler_list_t **out) {
   *out = NULL;
   Tally__Envelope req, *reply = NULL;

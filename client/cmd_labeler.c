@@ -1,4 +1,4 @@
-/* cmd_labeler: `tally labeler add|list`. */
+/* cmd_labeler: `tally labeler add|list|assign|unassign|roles`. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +15,28 @@ static const char add_help[] =
 
 static const char list_help[] = "Usage: tally labeler list\n\nLists all labelers (table, json or csv).\n";
 
-enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS };
+static const char assign_help[] =
+    "Usage: tally labeler assign LABELER --market M [--market M2 ...]\n\n"
+    "Qualifies LABELER for more markets. The change holds from their next\n"
+    "lease: the command returns once every live worker runs it.\n\n"
+    "Options:\n"
+    "  --market M   a market to add (repeat for several)\n";
+
+static const char unassign_help[] =
+    "Usage: tally labeler unassign LABELER --market M [--market M2 ...]\n\n"
+    "Takes markets away from LABELER; they get no task of them from their next\n"
+    "lease on. A labeler who is not a manager keeps at least one market.\n\n"
+    "Options:\n"
+    "  --market M   a market to remove (repeat for several)\n";
+
+static const char roles_help[] =
+    "Usage: tally labeler roles LABELER --roles labeler,auditor,lead,manager\n\n"
+    "Replaces LABELER's roles (labeler: label, auditor: audit, lead:\n"
+    "adjudicate, manager: reports). Holds from their next lease.\n\n"
+    "Options:\n"
+    "  --roles LIST   comma-separated roles (required)\n";
+
+enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS, OPT_MARKET };
 
 void labeler_add_opts_free(labeler_add_opts_t *o) { cli_list_free(&o->markets, &o->market_count); }
 
@@ -123,10 +144,99 @@ static int labeler_list(cli_t *cli, int argc, char **argv) {
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
+/* What an allocation command changes. */
+typedef enum { UPDATE_ASSIGN, UPDATE_UNASSIGN, UPDATE_ROLES } update_kind_t;
+
+/* Parses `labeler assign|unassign|roles`; fills *u (markets point into
+ * argv; *markets is the caller's to free). Returns CLI_PARSED, CLI_HELP or
+ * CLI_USAGE. */
+static int labeler_update_parse(cli_t *cli, update_kind_t kind, int argc, char **argv,
+                                tally_labeler_update_t *u, const char ***markets) {
+  static const struct option options[] = {{"market", required_argument, NULL, OPT_MARKET},
+                                          {"roles", required_argument, NULL, OPT_ROLES},
+                                          CLI_GLOBAL_OPTIONS};
+  const char *cmd = kind == UPDATE_ASSIGN     ? "labeler assign"
+                    : kind == UPDATE_UNASSIGN ? "labeler unassign"
+                                              : "labeler roles";
+  const char *help = kind == UPDATE_ASSIGN ? assign_help : kind == UPDATE_UNASSIGN ? unassign_help : roles_help;
+  memset(u, 0, sizeof *u);
+  *markets = calloc((size_t)argc + 1, sizeof **markets);
+  if (*markets == NULL) return cli_usage_error(cli, cmd, "out of memory");
+  size_t n = 0;
+  cli_getopt_reset();
+  int c, rc = CLI_PARSED;
+  while (rc == CLI_PARSED && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    switch (c) {
+      case OPT_MARKET:
+        if (kind == UPDATE_ROLES)
+          rc = cli_usage_error(cli, cmd, "--market is for labeler assign and unassign");
+        else if (optarg[0] == '\0')
+          rc = cli_usage_error(cli, cmd, "empty --market");
+        else
+          (*markets)[n++] = optarg;
+        break;
+      case OPT_ROLES:
+        if (kind != UPDATE_ROLES)
+          rc = cli_usage_error(cli, cmd, "--roles is for labeler roles");
+        else if (tally_roles_parse(optarg, &u->set_roles) < 0 || u->set_roles == 0)
+          rc = cli_usage_error(cli, cmd, "bad --roles '%s' (labeler, auditor, lead, manager)", optarg);
+        break;
+      default:
+        rc = cli_common_option(cli, cmd, help, c, argv);
+    }
+  }
+  if (rc != CLI_PARSED) return rc;
+  if (optind >= argc) return cli_usage_error(cli, cmd, "missing labeler ID");
+  if (optind + 1 < argc) return cli_usage_error(cli, cmd, "unexpected argument '%s'", argv[optind + 1]);
+  u->id = argv[optind];
+  if (kind == UPDATE_ROLES && u->set_roles == 0) return cli_usage_error(cli, cmd, "missing --roles");
+  if (kind != UPDATE_ROLES && n == 0) return cli_usage_error(cli, cmd, "missing --market");
+  if (kind == UPDATE_ASSIGN) u->add_markets = *markets, u->add_count = n;
+  if (kind == UPDATE_UNASSIGN) u->remove_markets = *markets, u->remove_count = n;
+  return CLI_PARSED;
+}
+
+static int labeler_update(cli_t *cli, update_kind_t kind, int argc, char **argv) {
+  tally_labeler_update_t u;
+  const char **markets = NULL;
+  int rc = labeler_update_parse(cli, kind, argc, argv, &u, &markets);
+  if (rc != CLI_PARSED) {
+    free(markets);
+    return cli_parse_exit(rc);
+  }
+  if ((rc = cli_connect(cli)) != 0) {
+    free(markets);
+    return rc;
+  }
+  tally_labeler_t *updated = NULL;
+  rc = tally_labeler_update(cli->client, &u, &updated);
+  free(markets);
+  if (rc < 0) return cli_fail(cli, kind == UPDATE_ROLES ? "labeler roles" : kind == UPDATE_ASSIGN ? "labeler assign" : "labeler unassign", rc);
+  if (cli->format == OUTPUT_JSON)
+    rc = output_json(labeler_json(updated), cli->out);
+  else
+    rc = print_labelers(cli, updated, 1);
+  tally_free(updated);
+  return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
+static int labeler_assign(cli_t *cli, int argc, char **argv) {
+  return labeler_update(cli, UPDATE_ASSIGN, argc, argv);
+}
+static int labeler_unassign(cli_t *cli, int argc, char **argv) {
+  return labeler_update(cli, UPDATE_UNASSIGN, argc, argv);
+}
+static int labeler_roles(cli_t *cli, int argc, char **argv) {
+  return labeler_update(cli, UPDATE_ROLES, argc, argv);
+}
+
 int cmd_labeler(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"add", "add a labeler (or auditor, lead, manager)", labeler_add},
       {"list", "list labelers", labeler_list},
+      {"assign", "qualify a labeler for more markets (next lease)", labeler_assign},
+      {"unassign", "take markets away from a labeler (next lease)", labeler_unassign},
+      {"roles", "replace a labeler's roles (next lease)", labeler_roles},
   };
   return cli_group(cli, "labeler", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

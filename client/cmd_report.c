@@ -544,6 +544,11 @@ int cmd_report(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"quality", "accuracy, agreement coefficients, gold, attributions", report_quality},
       {"confusion", "labeler x auditor confusion matrix, confused pairs", report_confusion},
+      {"throughput", "ingested, completed, handling time, abandonment, skips", cmd_report_throughput},
+      {"backlog", "queue depth, top priority, oldest waiting item", cmd_report_backlog},
+      {"sla", "items done, SLA breaches, turnaround", cmd_report_sla},
+      {"capacity", "arrival, throughput per labeler-hour, labelers needed", cmd_report_capacity},
+      {"daily", "daily quality inspection report (table, csv, json, html)", cmd_report_daily},
   };
   return cli_group(cli, "report", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -504,12 +504,124 @@ int tally_audit_policy_set(tally_t *t, const char *project, const tally_audit_po
 int tally_report_quality(tally_t *t, const char *project, const tally_report_query_t *query,
                          tally_report_t **out);
 
+/* ------------------------------------------------------------ operations reports */
+
+/* A computed figure: `defined` 0 means undefined (a division by zero) and
+ * `value` is then 0 and meaningless; never read it as a number. */
+typedef struct {
+  int defined;
+  double value;
+} tally_figure_t;
+
+/* One group of an operations report (formulas: proto/tally.proto,
+ * OpsReportRow, and README.md). */
+typedef struct {
+  const char *key; /* "all", a market, a stage (label/audit/adjudicate) or YYYY-MM-DD */
+  uint64_t ingested, leases, completed, items_done, expired, skips, releases;
+  uint64_t handling_ms_sum, sla_breaches, backlog;
+  uint32_t top_priority;
+  double labeler_hours;
+  tally_figure_t handling_p50_ms, handling_p90_ms, completed_per_day;
+  tally_figure_t abandonment_rate, skip_rate, breach_rate;
+  tally_figure_t turnaround_p50_hours, turnaround_p90_hours, oldest_age_ms;
+  tally_figure_t arrival_per_day, throughput_per_labeler_hour, time_to_clear_days;
+  tally_figure_t labelers_needed;
+} tally_ops_row_t;
+
+/* What an operations report covers. Zero-initialised: everything, one row. */
+typedef struct {
+  const char *market; /* NULL or "": every market */
+  uint32_t from_day;  /* inclusive, days since 1970-01-01 UTC; 0 = first day with data */
+  uint32_t to_day;    /* inclusive; 0 = today */
+  const char *by;     /* NULL/"", "market", "stage", "day" (not for backlog, capacity) */
+  double shift_hours; /* hours per labeler shift for capacity; 0 = 8 */
+} tally_ops_query_t;
+
+typedef struct {
+  const char *project, *kind, *by;
+  uint32_t from_day, to_day, days; /* the resolved range; days = D of the formulas */
+  uint32_t sla_seconds;
+  double shift_hours;
+  uint64_t generated_ms;     /* unix ms at which ages were measured */
+  tally_ops_row_t *rows;     /* ordered by key */
+  size_t row_count;
+  tally_ops_row_t total;
+  uint32_t workers_answered;
+  uint32_t workers_failed;   /* > 0: the figures miss their data */
+} tally_ops_report_t;
+
+/* Operations report of `project`: kind "throughput", "backlog", "sla" or
+ * "capacity". The coordinator gathers every worker's counters and queues
+ * and computes each figure once. *out is the caller's (tally_free).
+ * Errors: INVALID_ARGUMENT (bad kind or grouping, from_day > to_day,
+ * shift_hours outside 0..24; checked before sending), UNKNOWN_PROJECT,
+ * UNKNOWN_MARKET, TIMEOUT (after three times the handle's timeout). */
+int tally_report_ops(tally_t *t, const char *project, const char *kind,
+                     const tally_ops_query_t *query, tally_ops_report_t **out);
+
 /* Adds a labeler. *out (if not NULL) receives it as stored. Errors:
  * ALREADY_EXISTS, INVALID_ARGUMENT, UNKNOWN_MARKET, TIMEOUT. */
 int tally_labeler_add(tally_t *t, const tally_labeler_t *spec, tally_labeler_t **out);
 
 /* Lists all labelers. */
 int tally_labeler_list(tally_t *t, tally_labeler_list_t **out);
+
+/* A change of a person's allocation (tally_labeler_update). */
+typedef struct {
+  const char *id;
+  uint32_t set_roles; /* TALLY_ROLE_* bits; 0 = unchanged */
+  const char **add_markets;
+  size_t add_count;
+  const char **remove_markets;
+  size_t remove_count;
+} tally_labeler_update_t;
+
+/* Changes a person's roles and markets. Returns once every live worker runs
+ * the change (or after the coordinator's bound of 3 s), so it holds from
+ * their next lease. *out (if not NULL) receives the labeler as stored.
+ * Errors: UNKNOWN_LABELER, INVALID_ARGUMENT (bad roles or market, a market
+ * both added and removed, a non-manager left without markets), TIMEOUT. */
+int tally_labeler_update(tally_t *t, const tally_labeler_update_t *update, tally_labeler_t **out);
+
+/* One adjudicated case of the case database. label_a and label_b are the
+ * two disputed labels in the order the lead saw them. */
+typedef struct {
+  const char *project;
+  const char *item_id;
+  const char *market;
+  const char *final_label;
+  tally_attribution_t attribution;
+  const char *lead;
+  const char *note;
+  const char *label_a;
+  const char *label_b;
+  uint64_t closed_ms; /* unix ms */
+  const char *content; /* tally_case_get only; "" in lists */
+} tally_case_t;
+
+typedef struct {
+  tally_case_t *cases; /* newest first */
+  size_t count;
+  size_t workers_failed; /* workers down or not answering: cases may be missing */
+} tally_case_list_t;
+
+/* Filters of tally_cases_list; NULL or "" / 0 = any. */
+typedef struct {
+  const char *category; /* final label */
+  const char *market;
+  uint32_t since_day;   /* closed on or after (days since 1970-01-01) */
+  uint32_t limit;       /* 0 = 100, at most 1000 */
+} tally_cases_query_t;
+
+/* The newest adjudicated cases of `project` (asks every worker, merges).
+ * Errors: UNKNOWN_PROJECT, INVALID_ARGUMENT, and the first worker's error
+ * when none answered. */
+int tally_cases_list(tally_t *t, const char *project, const tally_cases_query_t *query,
+                     tally_case_list_t **out);
+
+/* One case by item. Errors: NOT_FOUND (no such item, or not adjudicated),
+ * UNKNOWN_PROJECT, INVALID_ARGUMENT. */
+int tally_case_get(tally_t *t, const char *project, const char *item_id, tally_case_t **out);
 
 /* Fetches the current cluster map from the coordinator (this also refreshes
  * the handle's routing). */

@@ -112,6 +112,16 @@ size_t keys_feedback(uint8_t *out, uint32_t slot, uint32_t project_id, const cha
   return n + 8 + item_len;
 }
 
+size_t keys_case(uint8_t *out, uint32_t slot, uint32_t project_id, uint64_t closed_ms,
+                 const char *item_id, size_t item_len) {
+  assert(item_len <= KEYS_ITEM_ID_MAX);
+  keys_put_u16(out, (uint16_t)slot);
+  keys_put_u32(out + 2, project_id);
+  keys_put_u64(out + 6, UINT64_MAX - closed_ms); /* newest first */
+  memcpy(out + 14, item_id, item_len);
+  return 14 + item_len;
+}
+
 int keys_parse_feedback(const uint8_t *key, size_t len, size_t prefix_len, keys_feedback_t *out) {
   if (len < prefix_len + 8) return TALLY_E_BAD_REQUEST;
   out->closed_ms = UINT64_MAX - keys_get_u64(key + prefix_len);
@@ -143,4 +153,26 @@ int keys_parse_stats(const uint8_t *key, size_t len, keys_stats_t *out) {
   out->labeler = (const char *)key + 13 + out->market_len;
   out->labeler_len = len - 13 - out->market_len;
   return out->labeler_len <= KEYS_LABELER_MAX ? 0 : TALLY_E_BAD_REQUEST;
+}
+
+size_t keys_ops(uint8_t *out, uint32_t project_id, uint32_t day, const char *market,
+                uint32_t stage) {
+  size_t market_len = strlen(market);
+  assert(market_len <= KEYS_MARKET_MAX && stage <= 255);
+  keys_put_u32(out, project_id);
+  keys_put_u32(out + 4, day);
+  out[8] = (uint8_t)market_len;
+  memcpy(out + 9, market, market_len);
+  out[9 + market_len] = (uint8_t)stage;
+  return 10 + market_len;
+}
+
+int keys_parse_ops(const uint8_t *key, size_t len, keys_ops_t *out) {
+  if (len < 10 || len != 10u + key[8] || key[8] > KEYS_MARKET_MAX) return TALLY_E_BAD_REQUEST;
+  out->project_id = keys_get_u32(key);
+  out->day = keys_get_u32(key + 4);
+  out->market_len = key[8];
+  out->market = (const char *)key + 9;
+  out->stage = key[9 + out->market_len];
+  return 0;
 }

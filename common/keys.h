@@ -11,8 +11,12 @@
  *   leases : slot u16 | lease_id u64                  -> value: LeaseRecord
  *   feedback: slot u16 | project_id u32 | labeler_len u8 | labeler |
  *            (UINT64_MAX - closed_ms) u64 | item id     -> value: FeedbackRecord
+ *   cases  : slot u16 | project_id u32 | (UINT64_MAX - closed_ms) u64 |
+ *            item id                                   -> value: CaseRecord
  *   stats  : project_id u32 | day u32 | policy_version u32 | market_len u8 |
  *            market | labeler                           -> value: StatsRow
+ *   ops    : project_id u32 | day u32 | market_len u8 | market | stage u8
+ *                                                      -> value: OpsRow
  *
  * "stats" is the one family not led by a slot: it is a per-worker sum of
  * what the items of the worker's slots produced, so a report reads a few
@@ -61,6 +65,8 @@ size_t keys_lease(uint8_t *out, uint32_t slot, uint64_t lease_id);
 size_t keys_feedback_prefix(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler);
 size_t keys_feedback(uint8_t *out, uint32_t slot, uint32_t project_id, const char *labeler,
                      uint64_t closed_ms, const char *item_id, size_t item_len);
+size_t keys_case(uint8_t *out, uint32_t slot, uint32_t project_id, uint64_t closed_ms,
+                 const char *item_id, size_t item_len);
 size_t keys_stats(uint8_t *out, uint32_t project_id, uint32_t day, uint32_t policy_version,
                   const char *market, const char *labeler);
 
@@ -73,6 +79,20 @@ typedef struct {
   size_t labeler_len;
 } keys_stats_t;
 int keys_parse_stats(const uint8_t *key, size_t len, keys_stats_t *out);
+
+/* Operations counters (worker/ops.h): like "stats", a per-worker sum, not
+ * led by a slot. */
+size_t keys_ops(uint8_t *out, uint32_t project_id, uint32_t day, const char *market,
+                uint32_t stage);
+
+/* Parsed ops key; market points into the key. Returns 0 or
+ * TALLY_E_BAD_REQUEST when malformed. */
+typedef struct {
+  uint32_t project_id, day, stage;
+  const char *market;
+  size_t market_len;
+} keys_ops_t;
+int keys_parse_ops(const uint8_t *key, size_t len, keys_ops_t *out);
 
 /* Parsed feedback key; item id points into the key. */
 typedef struct {

@@ -362,6 +362,21 @@ static void reply_storage_error(const coordinator_replier_t *r, int rc, const ch
 
 /* ---------------------------------------------------------------- projects */
 
+/* Sends the reply to a configuration change: through defer_until_config
+ * when the daemon supports it (answered once the workers run this
+ * configuration), else at once. */
+static void send_after_config(const coordinator_t *c, const coordinator_replier_t *r,
+                              const Tally__Envelope *reply) {
+  if (r->defer_until_config != NULL)
+    r->defer_until_config(r->ctx, reply, c->config_version);
+  else
+    r->send(r->ctx, reply);
+}
+
+int coordinator_config_reached(const coordinator_t *c, uint64_t version) {
+  return membership_config_reached(c->members, version);
+}
+
 static void send_project(const Tally__Envelope *request, const coordinator_replier_t *r,
                          Tally__Project *project) {
   Tally__Envelope env;
@@ -527,7 +542,13 @@ static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *req
            "at %g; config version %" PRIu64 ")",
            quoted, stored->audit->rate, stored->audit->n_market_rates, stored->audit->ramp_rate,
            stored->audit->ramp_audits, stored->audit->ramp_target, c->config_version);
-  send_project(request, r, stored);
+  Tally__Envelope env;
+  Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  reply.project = stored;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
+  env.project_reply = &reply;
+  send_after_config(c, r, &env);
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -539,6 +560,9 @@ void coordinator_report_job_free(coordinator_report_job_t **job) {
   report_destroy(&j->report);
   free(j->stats.project);
   free(j->stats.market);
+  ops_report_destroy(&j->ops);
+  if (j->ops_request.project != protobuf_c_empty_string) free(j->ops_request.project);
+  if (j->ops_request.market != protobuf_c_empty_string) free(j->ops_request.market);
   for (size_t i = 0; j->endpoints && i < j->n_workers; i++) free(j->endpoints[i]);
   free(j->endpoints);
   free(j->worker_ids);
@@ -623,6 +647,95 @@ static void handle_report_request(coordinator_t *c, const Tally__Envelope *reque
   r->defer_report(r->ctx, job);
 }
 
+/* A job for a validated ops report request: the engine and the workers to
+ * ask (every worker that is not DOWN). NULL when out of memory. */
+static coordinator_report_job_t *ops_job_new(coordinator_t *c, const Tally__Envelope *request,
+                                             const Tally__Project *project) {
+  const Tally__OpsReportRequest *body = request->ops_report_request;
+  coordinator_report_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  job->request_id = request->request_id;
+  tally__stats_request__init(&job->stats);
+  job->stats.project = strdup(body->project); /* for the gather's logs */
+  job->stats.market = strdup(body->market);
+  tally__ops_request__init(&job->ops_request);
+  job->ops_request.project = strdup(body->project);
+  job->ops_request.market = strdup(body->market);
+  job->ops_request.from_day = body->from_day;
+  job->ops_request.to_day = body->to_day;
+  size_t count = membership_count(c->members);
+  job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
+  job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
+  ops_query_t query = {body->kind, body->by, body->market, body->from_day, body->to_day,
+                       project->sla_seconds, body->shift_hours, clock_now_ms()};
+  int ok = job->stats.project && job->stats.market && job->ops_request.project &&
+           job->ops_request.market && job->worker_ids && job->endpoints &&
+           ops_report_new(&job->ops, project->name, &query) == 0;
+  for (size_t i = 0; ok && i < count; i++) {
+    const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
+    if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
+    job->worker_ids[job->n_workers] = worker->id;
+    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL;
+    job->n_workers += ok;
+  }
+  if (!ok) coordinator_report_job_free(&job);
+  return job;
+}
+
+/* ops_report_request: validated here, answered later by the daemon once
+ * the workers sent their ops_replies (replier->defer_report). */
+static void handle_ops_report_request(coordinator_t *c, const Tally__Envelope *request,
+                                      const coordinator_replier_t *r) {
+  const Tally__OpsReportRequest *body = request->ops_report_request;
+  char quoted[QUOTE_SIZE];
+  const Tally__Project *project = project_find(c, body->project);
+  if (project == NULL) {
+    validate_quote(body->project, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  if (!ops_report_kind_is_valid(body->kind)) {
+    validate_quote(body->kind, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                "kind '%s' is not one of: throughput, backlog, sla, capacity", quoted);
+    return;
+  }
+  if (!ops_report_by_is_valid(body->kind, body->by)) {
+    validate_quote(body->by, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                "by '%s' is not valid for a %s report: \"\" (everything), market, stage%s", quoted,
+                body->kind,
+                strcmp(body->kind, "backlog") == 0 || strcmp(body->kind, "capacity") == 0 ? ""
+                                                                                        : ", day");
+    return;
+  }
+  if (body->market[0] != '\0' && !project_has_market(project, body->market)) {
+    validate_quote(body->market, quoted, sizeof quoted);
+    reply_error(r, TALLY_E_UNKNOWN_MARKET, "'%s' is not a market of project '%s'", quoted,
+                project->name);
+    return;
+  }
+  if (body->from_day != 0 && body->to_day != 0 && body->from_day > body->to_day) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "from_day %u is after to_day %u", body->from_day,
+                body->to_day);
+    return;
+  }
+  if (!(body->shift_hours >= 0.0 && body->shift_hours <= 24.0)) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "shift_hours must be in 0..24 (0 = 8)");
+    return;
+  }
+  if (r->defer_report == NULL) {
+    reply_error(r, TALLY_E_UNAVAILABLE, "reports are not served on this connection");
+    return;
+  }
+  coordinator_report_job_t *job = ops_job_new(c, request, project);
+  if (job == NULL) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory preparing the report");
+    return;
+  }
+  r->defer_report(r->ctx, job);
+}
+
 /* ---------------------------------------------------------------- labelers */
 
 static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
@@ -670,7 +783,60 @@ static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
   body.labeler = stored;
   env.body_case = TALLY__ENVELOPE__BODY_LABELER_REPLY;
   env.labeler_reply = &body;
+  /* Not held for the workers: a worker fetches the configuration at once
+   * when a request names a labeler it does not know, and holding every add
+   * would slow bulk set-ups down to one heartbeat per person. */
   r->send(r->ctx, &env);
+}
+
+/* labeler_update: new roles and markets for a known person, persisted with
+ * a new config version in one synced batch; answered once the workers run
+ * it (send_after_config), so it holds from the person's next lease. */
+static void handle_labeler_update(coordinator_t *c, const Tally__Envelope *request,
+                                  const coordinator_replier_t *r) {
+  const Tally__LabelerUpdate *update = request->labeler_update;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  validate_quote(update->id, quoted, sizeof quoted);
+  int found;
+  size_t at = labeler_position(&c->labelers, update->id, &found);
+  if (!found) {
+    reply_error(r, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%s'", quoted);
+    return;
+  }
+  Tally__Labeler *current = c->labelers.items[at];
+  char *markets[VALIDATE_MAX_LIST];
+  Tally__Labeler labeler;
+  if (validate_labeler_update(current, update, markets, &labeler, why, sizeof why) < 0) {
+    r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_labeler(batch, &labeler);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the labeler");
+    return;
+  }
+  Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
+  must_install(stored ? 0 : TALLY_E_NOMEM, "a labeler");
+  tally__labeler__free_unpacked(current, NULL);
+  c->labelers.items[at] = stored;
+  c->config_version++;
+  log_info("labeler '%s' updated: roles %u, %zu markets (config version %" PRIu64 ")", quoted,
+           stored->roles, stored->n_markets, c->config_version);
+
+  Tally__Envelope env;
+  Tally__LabelerReply body = TALLY__LABELER_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.labeler = stored;
+  env.body_case = TALLY__ENVELOPE__BODY_LABELER_REPLY;
+  env.labeler_reply = &body;
+  send_after_config(c, r, &env);
 }
 
 static void handle_labeler_list(coordinator_t *c, const Tally__Envelope *request,
@@ -925,6 +1091,8 @@ static int is_worker_request(Tally__Envelope__BodyCase body) {
     case TALLY__ENVELOPE__BODY_STATS_REQUEST:
     case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST:
     case TALLY__ENVELOPE__BODY_EXPORT_REQUEST:
+    case TALLY__ENVELOPE__BODY_CASES_REQUEST:
+    case TALLY__ENVELOPE__BODY_CASE_GET:
       return 1;
     default:
       return 0;
@@ -950,11 +1118,17 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
     case TALLY__ENVELOPE__BODY_REPORT_REQUEST:
       handle_report_request(c, request, r);
       break;
+    case TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST:
+      handle_ops_report_request(c, request, r);
+      break;
     case TALLY__ENVELOPE__BODY_LABELER_ADD:
       handle_labeler_add(c, request, r);
       break;
     case TALLY__ENVELOPE__BODY_LABELER_LIST:
       handle_labeler_list(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_LABELER_UPDATE:
+      handle_labeler_update(c, request, r);
       break;
     case TALLY__ENVELOPE__BODY_CONFIG_REQUEST:
       handle_config_request(c, request, r);

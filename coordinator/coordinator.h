@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "meta_store.h"
+#include "ops_report.h"
 #include "report.h"
 #include "tally.pb-c.h"
 
@@ -49,6 +50,10 @@ typedef struct {
   size_t n_workers;            /* every worker of the map that is not DOWN */
   uint32_t *worker_ids;        /* n_workers, owned */
   char **endpoints;            /* n_workers, owned */
+  /* Set for an ops_report_request (then `report` is NULL): the engine the
+   * workers' ops_replies go to, and the ops_request to send them. */
+  ops_report_t *ops;           /* owned */
+  Tally__OpsRequest ops_request; /* strings owned */
 } coordinator_report_job_t;
 
 /* Frees a job and everything it owns; safe on NULL; sets *job NULL. */
@@ -66,6 +71,13 @@ typedef struct {
    * over (ownership included) and the callee answers the client itself
    * (report_reply or an error). NULL: such requests get UNAVAILABLE. */
   void (*defer_report)(void *ctx, coordinator_report_job_t *job);
+  /* Optional. The reply to a configuration change (labeler_update,
+   * audit_policy_set) is handed here instead of to send:
+   * the callee copies `reply` (borrowed) and sends it once every UP worker
+   * runs configuration `version` or later (coordinator_config_reached), or
+   * after a bound. NULL: sent at once. (labeler_add is not held: workers
+   * fetch the configuration when a request names an unknown labeler.) */
+  void (*defer_until_config)(void *ctx, const Tally__Envelope *reply, uint64_t version);
 } coordinator_replier_t;
 
 /* Opens the coordinator's state in directory `dir` (created if missing; the
@@ -94,6 +106,10 @@ int coordinator_check_liveness(coordinator_t *coordinator, uint64_t now_ms);
 /* The current map epoch and configuration version (for logs and tests). */
 uint64_t coordinator_epoch(const coordinator_t *coordinator);
 uint64_t coordinator_config_version(const coordinator_t *coordinator);
+
+/* True when every UP worker's last heartbeat reported configuration
+ * version `version` or later (true when no worker is UP). */
+int coordinator_config_reached(const coordinator_t *coordinator, uint64_t version);
 
 /* The heartbeat timeout given at open. */
 uint64_t coordinator_heartbeat_timeout_ms(const coordinator_t *coordinator);

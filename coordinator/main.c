@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "config_wait.h"
 #include "coordinator.h"
 #include "coordinator_options.h"
 #include "log.h"
@@ -38,6 +39,7 @@ typedef struct {
   router_t *router;
   coordinator_t *coordinator;
   report_gather_t *gather;
+  config_wait_t *config_wait; /* replies to config changes, until workers run them */
   uv_timer_t liveness;
   uint64_t liveness_period_ms;
   uint64_t last_liveness_ms; /* monotonic time of the previous tick */
@@ -98,6 +100,31 @@ static void on_report_done(void *user, const Tally__ReportReply *reply, int code
   free(to);
 }
 
+static void on_ops_report_done(void *user, const Tally__OpsReportReply *reply, int code) {
+  report_reply_to_t *to = user;
+  router_t *router = to->daemon->router;
+  if (router != NULL) {
+    Tally__Envelope env;
+    Tally__ErrorReply error;
+    const char *message = code == TALLY_E_UNAVAILABLE ? "the coordinator is stopping" : NULL;
+    if (reply != NULL) {
+      wire_envelope_init(&env, to->request_id);
+      env.body_case = TALLY__ENVELOPE__BODY_OPS_REPORT_REPLY;
+      env.ops_report_reply = (Tally__OpsReportReply *)reply;
+      if (router_send(router, to->peer, to->peer_len, &env) == TALLY_E_TOO_LARGE) {
+        code = TALLY_E_INTERNAL;
+        message = "the report would exceed the 8 MiB message limit; narrow it (market, days)";
+      }
+    }
+    if (code < 0) {
+      wire_error_init(&env, &error, to->request_id, code, message);
+      router_send(router, to->peer, to->peer_len, &env);
+    }
+    router_kick(router); /* sent outside a drain: check the socket again */
+  }
+  free(to);
+}
+
 static void reply_defer_report(void *ctx, coordinator_report_job_t *job) {
   reply_target_t *target = ctx;
   report_reply_to_t *to = malloc(sizeof *to);
@@ -111,13 +138,35 @@ static void reply_defer_report(void *ctx, coordinator_report_job_t *job) {
   memcpy(to->peer, target->request->peer, target->request->peer_len);
   to->peer_len = target->request->peer_len;
   to->request_id = target->request->env->request_id;
-  int rc = report_gather_start(target->daemon->gather, job, on_report_done, to);
+  int rc = job->ops != NULL
+               ? report_gather_start_ops(target->daemon->gather, job, on_ops_report_done, to)
+               : report_gather_start(target->daemon->gather, job, on_report_done, to);
   if (rc < 0) {
     free(to);
     router_send_error(target->router, target->request, rc,
                       rc == TALLY_E_UNAVAILABLE ? "too many reports in progress; retry shortly"
                                                 : "out of memory starting the report");
   }
+}
+
+static void reply_defer_until_config(void *ctx, const Tally__Envelope *reply, uint64_t version) {
+  reply_target_t *target = ctx;
+  if (config_wait_add(target->daemon->config_wait, target->request->peer,
+                      target->request->peer_len, reply, version) < 0)
+    reply_send(ctx, reply); /* cannot hold it: answer now rather than never */
+}
+
+static int config_wait_reached(void *user, uint64_t version) {
+  daemon_t *d = user;
+  return coordinator_config_reached(d->coordinator, version);
+}
+
+static void config_wait_send(void *user, const uint8_t *peer, size_t peer_len,
+                             const uint8_t *data, size_t len) {
+  daemon_t *d = user;
+  if (d->router == NULL) return;
+  router_send_encoded(d->router, peer, peer_len, data, len);
+  router_kick(d->router); /* possibly sent outside a drain: check the socket again */
 }
 
 static void on_drain(router_t *router, void *user) {
@@ -128,7 +177,8 @@ static void on_drain(router_t *router, void *user) {
     if (rc < 0) log_warn("receive failed: %s", tally_strerror(rc));
     if (rc <= 0) return;
     reply_target_t target = {d, router, &request};
-    coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report};
+    coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report,
+                                     reply_defer_until_config};
     coordinator_handle(d->coordinator, request.env, &replier);
     router_request_clear(&request);
   }
@@ -154,6 +204,7 @@ static void on_signal(uv_signal_t *signal_handle, int signum) {
   daemon_t *d = signal_handle->data;
   log_info("signal %d: stopping", signum);
   report_gather_destroy(&d->gather); /* answers the reports in progress */
+  config_wait_destroy(&d->config_wait); /* answers the held replies */
   router_destroy(&d->router);
   uv_close((uv_handle_t *)&d->liveness, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -203,6 +254,9 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   rc = report_gather_new(&d->gather, &d->loop, d->zmq_context, REPORT_GATHER_DEFAULT_DEADLINE_MS,
                          REPORT_GATHER_DEFAULT_MAX_PENDING);
   if (rc < 0) return rc;
+  rc = config_wait_new(&d->config_wait, &d->loop, CONFIG_WAIT_DEFAULT_DEADLINE_MS,
+                       config_wait_reached, config_wait_send, d);
+  if (rc < 0) return rc;
   uv_timer_init(&d->loop, &d->liveness);
   d->liveness.data = d;
   d->liveness_period_ms = liveness_period_ms(o->heartbeat_timeout_ms);
@@ -230,6 +284,7 @@ static void close_handle(uv_handle_t *handle, void *arg) {
  * all); the caller runs the loop once more for the close callbacks. */
 static void daemon_stop(daemon_t *d) {
   report_gather_destroy(&d->gather);
+  config_wait_destroy(&d->config_wait);
   router_destroy(&d->router);
   uv_walk(&d->loop, close_handle, NULL);
 }

@@ -10,6 +10,7 @@ typedef struct {
   Tally__WorkerInfo info;     /* endpoint owned here; backlog borrowed from `figures` */
   Tally__Heartbeat *figures;  /* owned copy of the last heartbeat's backlog, or NULL */
   uint64_t seen_ms;           /* monotonic time of the last sign of life */
+  uint64_t config_version;    /* as reported by the last heartbeat; 0 before one */
 } member_t;
 
 struct membership {
@@ -137,7 +138,16 @@ int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat
   member->info.items = heartbeat->items;
   member->info.last_heartbeat_ms = wall_ms;
   member->seen_ms = now_ms;
+  member->config_version = heartbeat->config_version;
   return 0;
+}
+
+int membership_config_reached(const membership_t *m, uint64_t version) {
+  for (size_t i = 0; i < m->count; i++)
+    if (m->members[i]->info.state == TALLY__WORKER_STATE__WORKER_UP &&
+        m->members[i]->config_version < version)
+      return 0;
+  return 1;
 }
 
 int membership_touch(membership_t *m, uint32_t id, uint64_t wall_ms, uint64_t now_ms) {

@@ -60,6 +60,10 @@ int membership_note_heartbeat(membership_t *membership, const Tally__Heartbeat *
  * Errors: TALLY_E_NOT_FOUND. */
 int membership_touch(membership_t *membership, uint32_t id, uint64_t wall_ms, uint64_t now_ms);
 
+/* True when every UP worker reported (in its last heartbeat) a
+ * configuration version of at least `version`; true when none is UP. */
+int membership_config_reached(const membership_t *membership, uint64_t version);
+
 /* Writes the ids of the workers in state UP, ascending, into `ids` (room for
  * membership_count() entries); returns how many. */
 size_t membership_up_ids(const membership_t *membership, uint32_t *ids);

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "ops_report.h"
 #include "report.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -45,7 +46,8 @@ typedef struct pending {
   int error; /* TALLY_E_NOMEM when a row could not be added */
   int completed;
   uv_timer_t timer; /* the deadline */
-  report_gather_done_cb done;
+  report_gather_done_cb done;         /* quality reports */
+  report_gather_ops_done_cb ops_done; /* ops reports (job->ops) */
   void *user;
 } pending_t;
 
@@ -141,6 +143,20 @@ static void pending_complete(report_gather_t *g, pending_t *p, int code) {
   uv_timer_stop(&p->timer);
   for (size_t i = 0; i < p->job->n_workers; i++)
     target_resolve(p, &p->targets[i], TARGET_FAILED);
+  if (p->job->ops != NULL) {
+    if (code == 0) code = p->error;
+    Tally__OpsReportReply *ops = NULL;
+    if (code == 0) code = ops_report_build(p->job->ops, &ops);
+    if (code == 0) {
+      ops->workers_answered = p->answered;
+      ops->workers_failed = p->failed;
+      log_info("ops report on '%s': %u workers, %u failed", p->job->stats.project, p->answered,
+               p->failed);
+    }
+    p->ops_done(p->user, ops, code);
+    ops_report_reply_free(&ops);
+    return;
+  }
   report_t *report = p->job->report;
   if (report_rows_rejected(report) > 0)
     log_warn("report on '%s': %" PRIu64 " statistics rows rejected (malformed, or of another "
@@ -192,6 +208,10 @@ static void handle_reply(report_gather_t *g, connection_t *conn, const void *dat
     const Tally__StatsReply *reply = env->stats_reply;
     for (size_t i = 0; i < reply->n_rows && p->error == 0; i++)
       if (report_add_row(p->job->report, reply->rows[i]) == TALLY_E_NOMEM) p->error = TALLY_E_NOMEM;
+    target_resolve(p, t, TARGET_ANSWERED);
+  } else if (p->job->ops != NULL && env->body_case == TALLY__ENVELOPE__BODY_OPS_REPLY &&
+             env->ops_reply->worker_id == t->worker_id) {
+    if (ops_report_add_reply(p->job->ops, env->ops_reply) == TALLY_E_NOMEM) p->error = TALLY_E_NOMEM;
     target_resolve(p, t, TARGET_ANSWERED);
   } else if (env->body_case == TALLY__ENVELOPE__BODY_ERROR) {
     log_info("report: worker %u answered %s: %s", t->worker_id,
@@ -324,8 +344,13 @@ size_t report_gather_connections(const report_gather_t *g) { return g->connectio
 static int target_send(const coordinator_report_job_t *job, const target_t *t) {
   Tally__Envelope env;
   wire_envelope_init(&env, t->request_id);
-  env.body_case = TALLY__ENVELOPE__BODY_STATS_REQUEST;
-  env.stats_request = (Tally__StatsRequest *)&job->stats;
+  if (job->ops != NULL) {
+    env.body_case = TALLY__ENVELOPE__BODY_OPS_REQUEST;
+    env.ops_request = (Tally__OpsRequest *)&job->ops_request;
+  } else {
+    env.body_case = TALLY__ENVELOPE__BODY_STATS_REQUEST;
+    env.stats_request = (Tally__StatsRequest *)&job->stats;
+  }
   uint8_t *buf = NULL;
   size_t len = 0;
   int rc = wire_encode(&env, &buf, &len);
@@ -335,8 +360,31 @@ static int target_send(const coordinator_report_job_t *job, const target_t *t) {
   return rc;
 }
 
+static int gather_start(report_gather_t *g, coordinator_report_job_t *job,
+                        report_gather_done_cb done, report_gather_ops_done_cb ops_done,
+                        void *user);
+
 int report_gather_start(report_gather_t *g, coordinator_report_job_t *job,
                         report_gather_done_cb done, void *user) {
+  if (job->ops != NULL) {
+    coordinator_report_job_free(&job);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
+  return gather_start(g, job, done, NULL, user);
+}
+
+int report_gather_start_ops(report_gather_t *g, coordinator_report_job_t *job,
+                            report_gather_ops_done_cb done, void *user) {
+  if (job->ops == NULL) {
+    coordinator_report_job_free(&job);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
+  return gather_start(g, job, NULL, done, user);
+}
+
+static int gather_start(report_gather_t *g, coordinator_report_job_t *job,
+                        report_gather_done_cb done, report_gather_ops_done_cb ops_done,
+                        void *user) {
   if (g->pending_count >= g->max_pending) {
     coordinator_report_job_free(&job);
     return TALLY_E_UNAVAILABLE;
@@ -353,6 +401,7 @@ int report_gather_start(report_gather_t *g, coordinator_report_job_t *job,
   p->job = job;
   p->targets = targets;
   p->done = done;
+  p->ops_done = ops_done;
   p->user = user;
   uv_timer_init(g->loop, &p->timer);
   p->timer.data = p;

@@ -1,7 +1,8 @@
 /* report_gather: quality reports in progress, scattered to the workers and
  * gathered on the coordinator's libuv loop.
  *
- * For each report (a coordinator_report_job_t), one stats_request goes to
+ * For each report (a coordinator_report_job_t), one stats_request (or, for
+ * an operations report, one ops_request) goes to
  * every worker of the job, each with its own request id, over one ZeroMQ
  * DEALER per worker endpoint (shared by the reports in progress, closed
  * when none waits on it any more). The DEALERs' ZMQ_FDs are watched with
@@ -44,6 +45,10 @@ typedef struct report_gather report_gather_t;
  * TALLY_E_UNAVAILABLE (the gather was destroyed first). */
 typedef void (*report_gather_done_cb)(void *user, const Tally__ReportReply *reply, int code);
 
+/* The same for an ops report (job->ops set): with the OpsReportReply. */
+typedef void (*report_gather_ops_done_cb)(void *user, const Tally__OpsReportReply *reply,
+                                          int code);
+
 /* A gather on `loop` using ZeroMQ context `zmq_ctx`; each report waits at
  * most deadline_ms, and at most max_pending run at once. *out is the
  * caller's (report_gather_destroy). Errors: TALLY_E_INVALID_ARGUMENT
@@ -63,6 +68,14 @@ void report_gather_destroy(report_gather_t **gather);
  * counts as failed. */
 int report_gather_start(report_gather_t *gather, coordinator_report_job_t *job,
                         report_gather_done_cb done, void *user);
+
+/* The same for a job with `ops` set (an ops_report_request): asks every
+ * worker with an ops_request, adds their ops_replies to job->ops, and
+ * calls `done` with the built OpsReportReply. A job without `ops` must go
+ * to report_gather_start, and one with `ops` here: otherwise the job is
+ * freed and TALLY_E_INVALID_ARGUMENT returned. */
+int report_gather_start_ops(report_gather_t *gather, coordinator_report_job_t *job,
+                            report_gather_ops_done_cb done, void *user);
 
 /* Reports in progress, and DEALER connections open (for tests and logs). */
 size_t report_gather_pending(const report_gather_t *gather);

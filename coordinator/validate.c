@@ -217,6 +217,41 @@ int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size) 
                        why_size);
 }
 
+static int has_market(char *const *markets, size_t n_markets, const char *market);
+
+int validate_labeler_update(const Tally__Labeler *current, const Tally__LabelerUpdate *update,
+                            char **markets, Tally__Labeler *out, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  tally__labeler__init(out);
+  out->id = current->id;
+  out->roles = update->set_roles ? update->set_roles : current->roles;
+  out->markets = markets;
+  int rc = validate_list("market", update->add_markets, update->n_add_markets, 1,
+                         validate_market, why, why_size);
+  if (rc == 0)
+    rc = validate_list("market", update->remove_markets, update->n_remove_markets, 1,
+                       validate_market, why, why_size);
+  if (rc < 0) return rc;
+  for (size_t i = 0; i < update->n_add_markets; i++) {
+    if (has_market(update->remove_markets, update->n_remove_markets, update->add_markets[i])) {
+      validate_quote(update->add_markets[i], quoted, sizeof quoted);
+      return invalid(why, why_size, "market '%s' is both added and removed", quoted);
+    }
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < current->n_markets && n < VALIDATE_MAX_LIST; i++)
+    if (!has_market(update->remove_markets, update->n_remove_markets, current->markets[i]))
+      markets[n++] = current->markets[i];
+  for (size_t i = 0; i < update->n_add_markets; i++) {
+    if (has_market(markets, n, update->add_markets[i])) continue;
+    if (n == VALIDATE_MAX_LIST)
+      return invalid(why, why_size, "too many markets (at most %u)", VALIDATE_MAX_LIST);
+    markets[n++] = update->add_markets[i];
+  }
+  out->n_markets = n;
+  return validate_labeler(out, why, why_size);
+}
+
 /* True when v is a share: 0 <= v <= 1 (false for NaN). */
 static int is_share(double v) { return v >= 0.0 && v <= 1.0; }
 

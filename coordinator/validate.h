@@ -66,6 +66,17 @@ int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets
  * non-empty unless the labeler is a manager. */
 int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size);
 
+/* Applies labeler_update `update` to `current` and writes the result into
+ * *out (id borrowed from current; roles; markets in *out point into
+ * `markets`, room for VALIDATE_MAX_LIST entries, borrowed from current and
+ * update): set_roles 0 keeps the roles; current markets minus
+ * remove_markets, then add_markets not yet present, in order. Checks every
+ * named market, no market both added and removed, and the result with
+ * validate_labeler (so a non-manager keeps at least one market, at most
+ * VALIDATE_MAX_LIST). Returns 0 or TALLY_E_INVALID_ARGUMENT with `why`. */
+int validate_labeler_update(const Tally__Labeler *current, const Tally__LabelerUpdate *update,
+                            char **markets, Tally__Labeler *out, char *why, size_t why_size);
+
 /* Copies at most 64 bytes of `text` into out[out_size] for use inside an
  * error message: printable ASCII is kept, every other byte becomes \xNN, and
  * "..." marks a cut. The result is always valid UTF-8 and NUL-terminated. */

@@ -5,7 +5,7 @@
 # the audit calls (policy, reports, feedback merging, export paging);
 # client_report checks how the audit commands print. Each test prints
 # "N passed, M failed".
-foreach(name token jsonl output options routing quality report)
+foreach(name token jsonl output options routing quality report daily)
   add_executable(client_${name}_test ${CMAKE_CURRENT_SOURCE_DIR}/client_${name}_test.c)
   target_link_libraries(client_${name}_test PRIVATE tally_cli_core)
   add_test(NAME client_${name} COMMAND client_${name}_test)

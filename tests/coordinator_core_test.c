@@ -59,7 +59,7 @@ static int call(coordinator_t *c, Tally__Envelope *request) {
   request->version = TALLY_PROTOCOL_VERSION;
   request->request_id = ++next_request_id;
   coordinator_replier_t replier = {capture_send, capture_error, &cap,
-                                   defer_reports ? capture_defer : NULL};
+                                   defer_reports ? capture_defer : NULL, NULL};
   coordinator_handle(c, request, &replier);
   CHECK_EQ(cap.calls, 1);
   if (cap.code == 0) CHECK((cap.reply != NULL || cap.job != NULL) && cap.request_id == request->request_id);

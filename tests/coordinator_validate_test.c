@@ -205,6 +205,81 @@ static void test_audit_policy(void) {
   CHECK(strcmp(why, "audit.market_rates: duplicate market 'es'") == 0);
 }
 
+/* labeler_update: the merged result, and every refusal. */
+static void test_labeler_update(void) {
+  char *current_markets[] = {"es", "ja"};
+  Tally__Labeler current = TALLY__LABELER__INIT;
+  current.id = "ana";
+  current.roles = TALLY__ROLE__ROLE_LABELER;
+  current.n_markets = 2, current.markets = current_markets;
+  char *markets[VALIDATE_MAX_LIST];
+  Tally__Labeler out;
+  Tally__LabelerUpdate u = TALLY__LABELER_UPDATE__INIT;
+
+  /* Nothing asked: unchanged. */
+  GOOD(validate_labeler_update(&current, &u, markets, &out, why, sizeof why));
+  CHECK_EQ(out.roles, TALLY__ROLE__ROLE_LABELER);
+  CHECK_EQ(out.n_markets, 2);
+
+  /* Add ko and ja (present: no-op), remove es; roles replaced. */
+  char *add[] = {"ko", "ja"}, *remove[] = {"es"};
+  u.n_add_markets = 2, u.add_markets = add;
+  u.n_remove_markets = 1, u.remove_markets = remove;
+  u.set_roles = TALLY__ROLE__ROLE_LABELER | TALLY__ROLE__ROLE_AUDITOR;
+  GOOD(validate_labeler_update(&current, &u, markets, &out, why, sizeof why));
+  CHECK_EQ(out.roles, 3);
+  CHECK_EQ(out.n_markets, 2);
+  CHECK(strcmp(out.markets[0], "ja") == 0 && strcmp(out.markets[1], "ko") == 0);
+  CHECK(strcmp(out.id, "ana") == 0);
+
+  /* A market both added and removed. */
+  char *both[] = {"ko"};
+  Tally__LabelerUpdate clash = TALLY__LABELER_UPDATE__INIT;
+  clash.n_add_markets = 1, clash.add_markets = both;
+  clash.n_remove_markets = 1, clash.remove_markets = both;
+  BAD(validate_labeler_update(&current, &clash, markets, &out, why, sizeof why));
+  CHECK(strstr(why, "both added and removed") != NULL);
+
+  /* A non-manager left without markets; a manager may be. */
+  Tally__LabelerUpdate none = TALLY__LABELER_UPDATE__INIT;
+  none.n_remove_markets = 2, none.remove_markets = current_markets;
+  BAD(validate_labeler_update(&current, &none, markets, &out, why, sizeof why));
+  CHECK(strstr(why, "no markets") != NULL);
+  none.set_roles = TALLY__ROLE__ROLE_MANAGER;
+  GOOD(validate_labeler_update(&current, &none, markets, &out, why, sizeof why));
+  CHECK_EQ(out.n_markets, 0);
+
+  /* Bad roles, bad or duplicate market names. */
+  Tally__LabelerUpdate bad = TALLY__LABELER_UPDATE__INIT;
+  bad.set_roles = 16;
+  BAD(validate_labeler_update(&current, &bad, markets, &out, why, sizeof why));
+  bad.set_roles = 0;
+  char *dotted[] = {"es.live"}, *twice[] = {"ko", "ko"};
+  bad.n_add_markets = 1, bad.add_markets = dotted;
+  BAD(validate_labeler_update(&current, &bad, markets, &out, why, sizeof why));
+  bad.n_add_markets = 2, bad.add_markets = twice;
+  BAD(validate_labeler_update(&current, &bad, markets, &out, why, sizeof why));
+  CHECK(strstr(why, "duplicate") != NULL);
+  bad.n_add_markets = 0;
+  bad.n_remove_markets = 1, bad.remove_markets = dotted;
+  BAD(validate_labeler_update(&current, &bad, markets, &out, why, sizeof why));
+
+  /* At most VALIDATE_MAX_LIST markets. */
+  static char names[VALIDATE_MAX_LIST][8];
+  char *many[VALIDATE_MAX_LIST];
+  for (size_t i = 0; i < VALIDATE_MAX_LIST; i++) {
+    snprintf(names[i], sizeof names[i], "m%zu", i);
+    many[i] = names[i];
+  }
+  Tally__LabelerUpdate full = TALLY__LABELER_UPDATE__INIT;
+  full.n_add_markets = VALIDATE_MAX_LIST - 2, full.add_markets = many;
+  GOOD(validate_labeler_update(&current, &full, markets, &out, why, sizeof why));
+  CHECK_EQ(out.n_markets, VALIDATE_MAX_LIST);
+  full.n_add_markets = VALIDATE_MAX_LIST - 1;
+  BAD(validate_labeler_update(&current, &full, markets, &out, why, sizeof why));
+  CHECK(strstr(why, "too many markets") != NULL);
+}
+
 static void test_quote(void) {
   char out[300];
   validate_quote("plain", out, sizeof out);
@@ -225,6 +300,7 @@ int main(void) {
   test_project();
   test_labeler();
   test_audit_policy();
+  test_labeler_update();
   test_quote();
   return test_report();
 }

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases.h"
 #include "clock.h"
 #include "item_record.h"
 #include "keys.h"
 #include "log.h"
+#include "ops.h"
 #include "quality.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
@@ -221,6 +223,7 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
     if (!wanted && item_record_wants_work(rec))
       queue_push(w, project_id, rec->stage, rec->market, slot, rec->priority, rec->seq, item_id,
                  item_len);
+    ops_on_lease_end(w, project_id, rec->market, lease->stage, why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED : why == RETURN_SKIP ? OPS_LEASE_SKIPPED : OPS_LEASE_RELEASED, clock_now_ms());
     item_save(w, slot, project_id, item_id, item_len, rec);
     item_record_free(&rec);
   }
@@ -360,6 +363,7 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   lease_put(w, &lease, now);
   if (lease_table_add(w->leases, &lease) < 0) worker_fatal("out of memory for leases");
   worker_project(w, lease.project_id)->live_leases++;
+  ops_on_lease(w, lease.project_id, rec->market, stage, now);
   w->batch_dirty = 1;
   task->slot = c->slot;
   task->lease_id = lease.lease_id;
@@ -548,6 +552,7 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
                item->id, id_len);
     item_record_free(&rec);
     worker_project(w, p->id)->items++;
+    ops_on_ingest(w, p->id, item->market, now);
     reply.accepted++;
   }
   reply.rejected = rejected;
@@ -763,6 +768,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
                               s->attribution, now);
   }
   item_close(w, lease, rec, s->label, now);
+  cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
 static void handle_submit(worker_t *w, const router_request_t *req) {
@@ -805,6 +811,7 @@ static void handle_submit(worker_t *w, const router_request_t *req) {
     submit_audit(w, p, lease, rec, s, now);
   else
     submit_verdict(w, p, lease, rec, s, now);
+  ops_on_submit(w, p, rec, lease->stage, s->handling_ms, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
   lease_drop(w, lease->slot, lease->project_id, lease->lease_id);
@@ -927,6 +934,9 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w, req); break;
     case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
     case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
+    case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
+    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
+    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
     default:
       worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
                          "a worker does not serve '%s'", wire_body_name(req->env));

@@ -18,6 +18,8 @@ typedef enum {
   STORE_CF_LEASES,
   STORE_CF_STATS,    /* per-worker sufficient statistics (worker/quality.h) */
   STORE_CF_FEEDBACK, /* closed audits per labeler, slot first */
+  STORE_CF_OPS,      /* per-worker operations counters (worker/ops.h) */
+  STORE_CF_CASES,    /* adjudicated cases, slot first, newest first (worker/cases.h) */
   STORE_CF_COUNT
 } store_cf_t;
 

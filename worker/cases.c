@@ -1,0 +1,281 @@
+/* cases: the case database. See cases.h. */
+#include "cases.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "slot.h"
+#include "tally_error.h"
+#include "tally_store.pb-c.h"
+#include "wire.h"
+
+#define CASES_FORMAT 1
+#define CASES_MS_PER_DAY 86400000ull
+/* Key bytes before the newest-first part: slot u16 | project u32. */
+#define CASES_PREFIX_LEN 6
+
+/* Fills `entry` (strings borrowed from rec) from an adjudicated item. */
+static void case_entry_from(Tally__CaseEntry *entry, const item_record_t *rec) {
+  const char *disputed = item_record_label_of(rec, rec->disputed_labeler);
+  const char *audited = rec->audit ? rec->audit->label : "";
+  int swap = rec->candidates_swapped;
+  entry->market = rec->market;
+  entry->final_label = rec->final_label;
+  entry->attribution = rec->attribution;
+  entry->lead = rec->adjudicator;
+  entry->note = rec->note;
+  entry->label_a = (char *)(swap ? audited : disputed ? disputed : "");
+  entry->label_b = (char *)(swap ? (disputed ? disputed : "") : audited);
+  entry->closed_ms = rec->closed_ms;
+}
+
+void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
+                      size_t item_len, const item_record_t *rec) {
+  Tally__CaseEntry entry = TALLY__CASE_ENTRY__INIT;
+  Tally__Store__CaseRecord record = TALLY__STORE__CASE_RECORD__INIT;
+  case_entry_from(&entry, rec);
+  record.format = CASES_FORMAT;
+  record.entry = &entry;
+  size_t len = tally__store__case_record__get_packed_size(&record);
+  uint8_t *value = malloc(len ? len : 1);
+  if (value == NULL) worker_fatal("out of memory");
+  tally__store__case_record__pack(&record, value);
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_case(key, slot, project_id, rec->closed_ms, item_id, item_len);
+  store_put(w->store, STORE_CF_CASES, key, key_len, value, len);
+  free(value);
+}
+
+/* The project named `name` (fetching the configuration once if unknown),
+ * or NULL after replying UNKNOWN_PROJECT. */
+static const Tally__Project *cases_project(worker_t *w, const router_request_t *req,
+                                           const char *name) {
+  const Tally__Project *p = config_cache_project(w->config, name);
+  if (p == NULL) {
+    coordinator_link_refresh_config(w);
+    p = config_cache_project(w->config, name);
+  }
+  if (p == NULL)
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", name);
+  return p;
+}
+
+/* One case found by a listing: its position (key after the slot and
+ * project: newest-first time and item id) and its record. */
+typedef struct {
+  uint8_t position[8 + KEYS_ITEM_ID_MAX];
+  size_t position_len;
+  Tally__Store__CaseRecord *record; /* owned */
+} found_t;
+
+/* Bytewise order of positions (RocksDB's): newest first, then item id. */
+static int position_compare(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+  int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+  return c ? c : (a_len > b_len) - (a_len < b_len);
+}
+
+/* The best `room` cases seen so far, sorted by position. */
+typedef struct {
+  found_t *items;
+  size_t count, room;
+} best_t;
+
+/* True when a case at `position` would not make it into a full list. */
+static int best_rejects(const best_t *best, const uint8_t *position, size_t len) {
+  if (best->count < best->room) return 0;
+  const found_t *last = &best->items[best->count - 1];
+  return position_compare(position, len, last->position, last->position_len) >= 0;
+}
+
+/* Inserts a case (taking the record), dropping the worst when full. */
+static void best_insert(best_t *best, const uint8_t *position, size_t len,
+                        Tally__Store__CaseRecord *record) {
+  size_t at = best->count;
+  while (at > 0 && position_compare(position, len, best->items[at - 1].position,
+                                    best->items[at - 1].position_len) < 0)
+    at--;
+  if (best->count == best->room) {
+    tally__store__case_record__free_unpacked(best->items[best->count - 1].record, NULL);
+    best->count--;
+  }
+  memmove(best->items + at + 1, best->items + at, (best->count - at) * sizeof *best->items);
+  memcpy(best->items[at].position, position, len);
+  best->items[at].position_len = len;
+  best->items[at].record = record;
+  best->count++;
+}
+
+static int case_matches(const Tally__CasesRequest *r, const Tally__Store__CaseRecord *record) {
+  const Tally__CaseEntry *e = record->entry;
+  if (e == NULL) return 0;
+  if (r->category[0] != '\0' && strcmp(e->final_label, r->category) != 0) return 0;
+  if (r->market[0] != '\0' && strcmp(e->market, r->market) != 0) return 0;
+  return 1;
+}
+
+/* Adds the matching cases of one slot newer than since_ms and after the
+ * request's position to `best`. */
+static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
+                      uint32_t slot, uint64_t since_ms, best_t *best) {
+  uint8_t start[CASES_PREFIX_LEN + 8 + KEYS_ITEM_ID_MAX], upper[CASES_PREFIX_LEN];
+  keys_put_u16(start, (uint16_t)slot);
+  keys_put_u32(start + 2, project_id);
+  size_t upper_len = keys_prefix_end(upper, start, CASES_PREFIX_LEN);
+  size_t start_len = CASES_PREFIX_LEN;
+  if (r->after.len > 0) {
+    memcpy(start + CASES_PREFIX_LEN, r->after.data, r->after.len);
+    start_len += r->after.len;
+  }
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_CASES, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory");
+  for (store_iter_seek(it, start, start_len); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    if (key_len < CASES_PREFIX_LEN + 8) continue;
+    const uint8_t *position = key + CASES_PREFIX_LEN;
+    size_t position_len = key_len - CASES_PREFIX_LEN;
+    if (r->after.len > 0 &&
+        position_compare(position, position_len, r->after.data, r->after.len) <= 0)
+      continue;
+    if (UINT64_MAX - keys_get_u64(position) < since_ms) break; /* older from here on */
+    if (best_rejects(best, position, position_len)) break;    /* later ones are worse */
+    const uint8_t *value = store_iter_value(it, &len);
+    Tally__Store__CaseRecord *record = tally__store__case_record__unpack(NULL, len, value);
+    if (record == NULL) {
+      log_error("case record in slot %u is unreadable", slot);
+      continue;
+    }
+    if (case_matches(r, record))
+      best_insert(best, position, position_len, record);
+    else
+      tally__store__case_record__free_unpacked(record, NULL);
+  }
+  store_iter_destroy(&it);
+}
+
+void cases_handle_list(worker_t *w, const router_request_t *req) {
+  const Tally__CasesRequest *r = req->env->cases_request;
+  uint64_t rid = req->env->request_id;
+  const Tally__Project *p = cases_project(w, req, r->project);
+  if (p == NULL) return;
+  if (r->after.len > 0 && (r->after.len < 8 || r->after.len > 8 + KEYS_ITEM_ID_MAX)) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "'after' is not the 'next' of an earlier cases reply");
+    return;
+  }
+  size_t limit = r->limit ? r->limit : CASES_DEFAULT_LIMIT;
+  if (limit > CASES_MAX_LIMIT) limit = CASES_MAX_LIMIT;
+  /* One more than asked for: whether it exists says whether we are done. */
+  best_t best = {calloc(limit + 1, sizeof(found_t)), 0, limit + 1};
+  if (best.items == NULL) worker_fatal("out of memory");
+  uint64_t since_ms = (uint64_t)r->since_day * CASES_MS_PER_DAY;
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++)
+    if (w->owned[slot]) scan_slot(w, r, p->id, slot, since_ms, &best);
+
+  size_t n = best.count < limit ? best.count : limit;
+  Tally__CaseEntry **entries = calloc(n ? n : 1, sizeof *entries);
+  char **ids = calloc(n ? n : 1, sizeof *ids);
+  if (entries == NULL || ids == NULL) worker_fatal("out of memory");
+  for (size_t i = 0; i < n; i++) {
+    found_t *f = &best.items[i];
+    ids[i] = strndup((const char *)f->position + 8, f->position_len - 8);
+    if (ids[i] == NULL) worker_fatal("out of memory");
+    entries[i] = f->record->entry;
+    entries[i]->project = p->name;
+    entries[i]->item_id = ids[i];
+  }
+  Tally__CasesReply reply = TALLY__CASES_REPLY__INIT;
+  reply.n_cases = n;
+  reply.cases = entries;
+  reply.done = best.count <= limit;
+  if (n > 0) {
+    reply.next.data = best.items[n - 1].position;
+    reply.next.len = best.items[n - 1].position_len;
+  }
+  Tally__Envelope env;
+  wire_envelope_init(&env, rid);
+  env.body_case = TALLY__ENVELOPE__BODY_CASES_REPLY;
+  env.cases_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n; i++) {
+    /* project and item_id are borrowed: unhook them before freeing. */
+    best.items[i].record->entry->project = NULL;
+    best.items[i].record->entry->item_id = NULL;
+    free(ids[i]);
+  }
+  for (size_t i = 0; i < best.count; i++)
+    tally__store__case_record__free_unpacked(best.items[i].record, NULL);
+  free(entries);
+  free(ids);
+  free(best.items);
+}
+
+/* Replies MOVED or UNAVAILABLE and returns 0 unless this worker owns
+ * `slot` (the same answer as every slot-routed request of labeling.c). */
+static int cases_slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
+  if (w->map == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
+                       "worker has not joined the cluster yet");
+    return 0;
+  }
+  if (w->owned[slot]) return 1;
+  uint32_t owner = slot < w->map->n_slot_owner ? w->map->slot_owner[slot] : 0;
+  Tally__Envelope env;
+  Tally__ErrorReply err;
+  wire_error_init(&env, &err, req->env->request_id, owner ? TALLY_E_MOVED : TALLY_E_UNAVAILABLE,
+                  owner ? "slot is owned by another worker" : "slot is not assigned to any worker");
+  err.slot = slot;
+  err.epoch = w->map->epoch;
+  for (size_t i = 0; i < w->map->n_workers; i++)
+    if (w->map->workers[i]->id == owner) err.owner_endpoint = w->map->workers[i]->endpoint;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  return 0;
+}
+
+void cases_handle_get(worker_t *w, const router_request_t *req) {
+  const Tally__CaseGet *g = req->env->case_get;
+  uint64_t rid = req->env->request_id;
+  const Tally__Project *p = cases_project(w, req, g->project);
+  if (p == NULL) return;
+  size_t id_len = strlen(g->item_id);
+  if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
+    return;
+  }
+  uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
+  if (!cases_slot_check(w, req, slot)) return;
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_item(key, slot, p->id, g->item_id, id_len);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
+  free(value);
+  if (rec == NULL || rec->adjudicator == NULL || rec->adjudicator[0] == '\0' ||
+      rec->closed_ms == 0) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_NOT_FOUND,
+                       rec ? "item '%.64s' of project '%s' has no case (it was not adjudicated)"
+                           : "no item '%.64s' in project '%s'",
+                       g->item_id, p->name);
+    item_record_free(&rec);
+    return;
+  }
+  Tally__CaseEntry entry = TALLY__CASE_ENTRY__INIT;
+  case_entry_from(&entry, rec);
+  entry.project = p->name;
+  entry.item_id = g->item_id;
+  entry.content = rec->content;
+  Tally__CaseReply reply = TALLY__CASE_REPLY__INIT;
+  reply.entry = &entry;
+  Tally__Envelope env;
+  wire_envelope_init(&env, rid);
+  env.body_case = TALLY__ENVELOPE__BODY_CASE_REPLY;
+  env.case_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  item_record_free(&rec);
+}

@@ -1,0 +1,249 @@
+/* ops: operations counters and queue ages. See ops.h. */
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "handling.h"
+#include "keys.h"
+#include "ops_report.h"
+#include "tally_error.h"
+#include "wire.h"
+
+#define OPS_MS_PER_DAY 86400000ull
+
+typedef struct {
+  uint8_t key[KEYS_MAX];
+  size_t key_len;
+  Tally__OpsRow *row;
+} ops_ref_t;
+
+/* Loads (or starts) the row of (project, day of now, market, stage). */
+static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const char *market,
+                     uint32_t stage, uint64_t now) {
+  uint32_t day = (uint32_t)(now / OPS_MS_PER_DAY);
+  ref->key_len = keys_ops(ref->key, project_id, day, market, stage);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_OPS, ref->key, ref->key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  ref->row = rc == 1 ? tally__ops_row__unpack(NULL, len, (uint8_t *)value) : NULL;
+  free(value);
+  if (ref->row == NULL) {
+    ref->row = malloc(sizeof *ref->row);
+    if (ref->row == NULL) worker_fatal("out of memory");
+    tally__ops_row__init(ref->row);
+    ref->row->market = strdup(market);
+    if (ref->row->market == NULL) worker_fatal("out of memory");
+    ref->row->day = day;
+    ref->row->stage = (Tally__Stage)stage;
+  }
+}
+
+/* Writes the row into the open batch and frees it. */
+static void ops_close(worker_t *w, ops_ref_t *ref) {
+  size_t len = tally__ops_row__get_packed_size(ref->row);
+  uint8_t *buf = malloc(len ? len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__ops_row__pack(ref->row, buf);
+  store_put(w->store, STORE_CF_OPS, ref->key, ref->key_len, buf, len);
+  free(buf);
+  tally__ops_row__free_unpacked(ref->row, NULL);
+  ref->row = NULL;
+  w->batch_dirty = 1;
+}
+
+/* Adds one count to bucket `bucket` of a histogram of `n` buckets. */
+static void histogram_add(uint64_t **histogram, size_t *count, size_t n, size_t bucket) {
+  if (*count < n) {
+    uint64_t *grown = realloc(*histogram, n * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    for (size_t i = *count; i < n; i++) grown[i] = 0;
+    *histogram = grown;
+    *count = n;
+  }
+  (*histogram)[bucket]++;
+}
+
+void ops_on_ingest(worker_t *w, uint32_t project_id, const char *market, uint64_t now) {
+  ops_ref_t ref;
+  ops_open(w, &ref, project_id, market, TALLY__STAGE__STAGE_LABEL, now);
+  ref.row->ingested++;
+  ops_close(w, &ref);
+}
+
+void ops_on_lease(worker_t *w, uint32_t project_id, const char *market, uint32_t stage,
+                  uint64_t now) {
+  ops_ref_t ref;
+  ops_open(w, &ref, project_id, market, stage, now);
+  ref.row->leases++;
+  ops_close(w, &ref);
+}
+
+void ops_on_submit(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                   uint32_t stage, uint32_t handling_ms, uint64_t now) {
+  ops_ref_t ref;
+  ops_open(w, &ref, p->id, rec->market, stage, now);
+  ref.row->completed++;
+  ref.row->handling_ms_sum += handling_ms;
+  histogram_add(&ref.row->handling_histogram, &ref.row->n_handling_histogram, HANDLING_BUCKETS,
+                handling_bucket_of(handling_ms));
+  if (rec->state == TALLY__STORE__ITEM_STATE__ITEM_DONE) {
+    uint64_t turnaround = rec->done_ms > rec->ingested_ms ? rec->done_ms - rec->ingested_ms : 0;
+    ref.row->items_done++;
+    ref.row->turnaround_ms_sum += turnaround;
+    histogram_add(&ref.row->turnaround_histogram, &ref.row->n_turnaround_histogram,
+                  OPS_TURNAROUND_BUCKETS, ops_turnaround_bucket_of(turnaround));
+    if (turnaround > (uint64_t)p->sla_seconds * 1000u) ref.row->sla_breaches++;
+  }
+  ops_close(w, &ref);
+}
+
+void ops_on_lease_end(worker_t *w, uint32_t project_id, const char *market, uint32_t stage,
+                      ops_lease_end_t why, uint64_t now) {
+  ops_ref_t ref;
+  ops_open(w, &ref, project_id, market, stage, now);
+  if (why == OPS_LEASE_EXPIRED) ref.row->expired++;
+  if (why == OPS_LEASE_SKIPPED) ref.row->skips++;
+  if (why == OPS_LEASE_RELEASED) ref.row->releases++;
+  ops_close(w, &ref);
+}
+
+/* ------------------------------------------------------------ handler */
+
+/* The ingested_ms of the item at the head of one slot's sub-queue of `q`;
+ * 0 when it cannot be read. */
+static uint64_t head_ingested_ms(worker_t *w, const queue_t *q, uint32_t slot,
+                                 queue_position_t pos) {
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, slot, queue_project_id(q), queue_stage(q),
+                                    queue_market(q), pos.priority, pos.seq);
+  char *id = NULL;
+  size_t id_len = 0;
+  int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &id, &id_len);
+  if (rc < 0) worker_fatal("storage read failed");
+  uint64_t ingested = 0;
+  if (rc == 1 && id_len > 0 && id_len <= KEYS_ITEM_ID_MAX) {
+    key_len = keys_item(key, slot, queue_project_id(q), id, id_len);
+    char *value = NULL;
+    size_t len = 0;
+    rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+    if (rc < 0) worker_fatal("storage read failed");
+    item_record_t *rec = rc == 1 ? item_record_decode((uint8_t *)value, len) : NULL;
+    if (rec != NULL) ingested = rec->ingested_ms;
+    item_record_free(&rec);
+    free(value);
+  }
+  free(id);
+  return ingested;
+}
+
+/* Fills qa from queue q: depth, top priority and the oldest ingested_ms
+ * among the heads of its non-empty sub-queues (one read pair per head). */
+static void queue_age_fill(worker_t *w, const queue_t *q, uint32_t *slots, Tally__QueueAge *qa) {
+  tally__queue_age__init(qa);
+  qa->market = (char *)queue_market(q);
+  qa->stage = (Tally__Stage)queue_stage(q);
+  qa->depth = queue_depth(q);
+  uint32_t best_slot;
+  queue_position_t pos;
+  if (queue_peek(q, &best_slot, &pos)) qa->top_priority = pos.priority;
+  size_t n = queue_nonempty_slots(q, slots);
+  for (size_t i = 0; i < n; i++) {
+    if (!queue_slot_head(q, slots[i], &pos)) continue;
+    uint64_t ingested = head_ingested_ms(w, q, slots[i], pos);
+    if (ingested != 0 && (qa->oldest_ingested_ms == 0 || ingested < qa->oldest_ingested_ms))
+      qa->oldest_ingested_ms = ingested;
+  }
+}
+
+static int market_matches(const char *wanted, const char *market, size_t len) {
+  return wanted[0] == '\0' || (strlen(wanted) == len && memcmp(wanted, market, len) == 0);
+}
+
+/* The project's rows in [from_day, to_day] (0 = unbounded) of `market`. */
+static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tally__OpsRequest *r,
+                                size_t *count) {
+  uint8_t from[8], upper[8];
+  keys_put_u32(from, p->id);
+  keys_put_u32(from + 4, r->from_day);
+  keys_put_u32(upper, p->id);
+  size_t upper_len;
+  if (r->to_day != 0 && r->to_day != UINT32_MAX) {
+    keys_put_u32(upper + 4, r->to_day + 1);
+    upper_len = 8;
+  } else {
+    upper_len = keys_prefix_end(upper, from, 4);
+  }
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_OPS, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory");
+  Tally__OpsRow **rows = NULL;
+  size_t n = 0, cap = 0;
+  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    keys_ops_t k;
+    if (keys_parse_ops(key, key_len, &k) < 0 || k.project_id != p->id) continue;
+    if (!market_matches(r->market, k.market, k.market_len)) continue;
+    const uint8_t *value = store_iter_value(it, &len);
+    Tally__OpsRow *row = tally__ops_row__unpack(NULL, len, value);
+    if (row == NULL) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 64;
+      Tally__OpsRow **grown = realloc(rows, cap * sizeof *grown);
+      if (grown == NULL) worker_fatal("out of memory");
+      rows = grown;
+    }
+    rows[n++] = row;
+  }
+  store_iter_destroy(&it);
+  *count = n;
+  return rows;
+}
+
+void ops_handle_request(worker_t *w, const router_request_t *req) {
+  const Tally__OpsRequest *r = req->env->ops_request;
+  const Tally__Project *p = config_cache_project(w->config, r->project);
+  if (p == NULL) {
+    coordinator_link_refresh_config(w);
+    p = config_cache_project(w->config, r->project);
+  }
+  if (p == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", r->project);
+    return;
+  }
+  size_t n_rows = 0;
+  Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows);
+  size_t nq = queue_index_count(w->queues);
+  Tally__QueueAge *ages = calloc(nq ? nq : 1, sizeof *ages);
+  Tally__QueueAge **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
+  uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
+  if (ages == NULL || ptrs == NULL || slots == NULL) worker_fatal("out of memory");
+  size_t n_queues = 0;
+  for (size_t i = 0; i < nq; i++) {
+    const queue_t *q = queue_index_at(w->queues, i);
+    if (queue_project_id(q) != p->id || queue_depth(q) == 0) continue;
+    if (r->market[0] != '\0' && strcmp(r->market, queue_market(q)) != 0) continue;
+    queue_age_fill(w, q, slots, &ages[n_queues]);
+    ptrs[n_queues] = &ages[n_queues];
+    n_queues++;
+  }
+  Tally__OpsReply reply = TALLY__OPS_REPLY__INIT;
+  reply.worker_id = w->counters.worker_id;
+  reply.n_rows = n_rows;
+  reply.rows = rows;
+  reply.n_queues = n_queues;
+  reply.queues = ptrs;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_OPS_REPLY;
+  env.ops_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n_rows; i++) tally__ops_row__free_unpacked(rows[i], NULL);
+  free(rows);
+  free(ages);
+  free(ptrs);
+  free(slots);
+}
