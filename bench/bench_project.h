@@ -9,6 +9,8 @@
 
 #define BENCH_PROJECT_NAME "bench"
 #define BENCH_LABELER_PREFIX "bench-"
+#define BENCH_AUDITOR_PREFIX "bench-aud-" /* auditors bench-aud-0001.. */
+#define BENCH_LEAD_PREFIX "bench-lead-"   /* leads bench-lead-0001.. */
 
 /* The taxonomy, and the markets items are spread over (round robin). */
 static const char *const bench_labels[] = {"ok", "spam", "violence", "hate", "adult"};

@@ -28,6 +28,8 @@
 #define TARGET_RSS_ITEMS 10000000.0
 #define TARGET_RESTART_S 5.0          /* with 1M queued items */
 #define TARGET_RESTART_ITEMS 1000000.0
+#define TARGET_REPORT_MS 100.0        /* over 10M judgments */
+#define TARGET_REPORT_JUDGMENTS 10000000.0
 
 typedef struct {
   char key[256];
@@ -168,6 +170,10 @@ static const char *headline_path(const group_t *g, const char **unit) {
     *unit = "MB RSS";
     return "rss_mb";
   }
+  if (json_object_get(first, "latency_ms")) {
+    *unit = string_at(first, "unit");
+    return "latency_ms";
+  }
   *unit = "";
   return NULL;
 }
@@ -249,12 +255,26 @@ static json_t *ratios(const groups_t *gs) {
           strcmp(p->phase, peer_phase) != 0)
         continue;
       double a = summary_number(t, "median"), b = summary_number(p, "median");
+      char phase[96];
+      snprintf(phase, sizeof phase, "%s%s%s", t->phase, t->variant ? " " : "",
+               t->variant ? t->variant : "");
       json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "scenario",
-                                           t->scenario, "tally_phase", t->phase, "peer", p->system,
+                                           t->scenario, "tally_phase", phase, "peer", p->system,
                                            "peer_phase", p->phase, "tally", number_or_null(a),
                                            "peer_value", number_or_null(b), "ratio",
                                            number_or_null(b > 0 ? a / b : NAN)));
     }
+  }
+  /* The cycle with audits over the plain cycle of the same run. */
+  const group_t *audit = find_group(gs, "cycle-audit", "tally", "cycle", "audit-10pct");
+  const group_t *plain = find_group(gs, "cycle-audit", "tally", "cycle", "plain");
+  if (audit && plain) {
+    double a = summary_number(audit, "median"), b = summary_number(plain, "median");
+    json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "scenario",
+                                         "cycle-audit", "tally_phase", "cycle audit-10pct", "peer",
+                                         "tally", "peer_phase", "cycle plain", "tally",
+                                         number_or_null(a), "peer_value", number_or_null(b),
+                                         "ratio", number_or_null(b > 0 ? a / b : NAN)));
   }
   return out;
 }
@@ -341,16 +361,43 @@ static json_t *target_restart(const groups_t *gs) {
   return target(name, required, verdict(s <= TARGET_RESTART_S), measured, note);
 }
 
+/* The largest report run: p99 of its slowest grouping. */
+static json_t *target_report(const groups_t *gs) {
+  const char *name = "report over 10M judgments";
+  const char *required = "<= 100 ms";
+  const group_t *t = NULL;
+  double judgments = -1;
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *g = &gs->items[i];
+    if (strcmp(g->scenario, "report") || strcmp(g->system, "tally") || strcmp(g->phase, "report"))
+      continue;
+    double j = group_median(g, "judgments");
+    if (!isnan(j) && j > judgments) judgments = j, t = g;
+  }
+  if (t == NULL) return target(name, required, "not run", "", "run: bench/run report");
+  double p99 = summary_number(t, "median");
+  char measured[200], note[240] = "";
+  snprintf(measured, sizeof measured,
+           "p99 %.1f ms (slowest grouping, 20 calls each) over %.0f judgments (median of %zu)",
+           p99, judgments, json_array_size(t->runs));
+  if (judgments < TARGET_REPORT_JUDGMENTS) {
+    snprintf(note, sizeof note,
+             "ran with fewer than 10M judgments; the cost follows statistics rows, not judgments; "
+             "for 10M: bench/run report --report-items 10000000");
+    return target(name, required, p99 <= TARGET_REPORT_MS ? "partial (met at this size)"
+                                                          : "not met (at this size already)",
+                  measured, note);
+  }
+  return target(name, required, verdict(p99 <= TARGET_REPORT_MS), measured, note);
+}
+
 static json_t *targets(const groups_t *gs) {
   json_t *out = json_array();
   json_array_append_new(out, target_cycles(gs));
   json_array_append_new(out, target_lease_p99(gs));
   json_array_append_new(out, target_memory(gs));
   json_array_append_new(out, target_restart(gs));
-  json_array_append_new(out, target("report over 10M judgments", "<= 100 ms",
-                                    "not measurable yet", "",
-                                    "reports are not implemented (no report request, no "
-                                    "judgment statistics on the workers)"));
+  json_array_append_new(out, target_report(gs));
   return out;
 }
 

@@ -6,8 +6,8 @@
  *   tally-bench lease-probe time until a lease succeeds (restart scenario)
  *   tally-bench memory      queued items (worker status) and RSS of --watch'ed
  *                           processes (memory scenario)
- *   tally-bench cycle-audit / report   scenarios whose features do not exist
- *                           yet: they say so and record "skipped"
+ *   tally-bench cycle-audit the label cycle plus auditor and lead sessions
+ *   tally-bench report      latency of tally_report_quality() by all, labeler, market
  *
  * Every measuring subcommand prints a table and, with --json FILE, writes a
  * run record (run_record.h) for bench-report. bench/run drives them.
@@ -21,6 +21,7 @@
 
 #include "bench_project.h"
 #include "latency.h"
+#include "op_stats.h"
 #include "proc_sample.h"
 #include "run_record.h"
 #include "tally.h"
@@ -37,8 +38,8 @@ static const char usage[] =
     "  lease-probe  lease (and release) one task, retrying until it works; prints the time\n"
     "               since --since-ns (wall clock ns, as `date +%s%N`)\n"
     "  memory       queued items of the cluster and RSS / peak RSS of each --watch process\n"
-    "  cycle-audit  label cycle with 10% audits: skipped, audits are not implemented\n"
-    "  report       report latency over 1M/10M judgments: skipped, reports are not implemented\n"
+    "  cycle-audit  cycle plus --auditors sessions (AUDIT tasks) and --leads sessions (verdicts)\n"
+    "  report       --calls quality reports per grouping (all, labeler, market): latency\n"
     "\n"
     "options (defaults in brackets):\n"
     "  --coordinator EP     coordinator endpoint [$TALLY_COORDINATOR or tcp://127.0.0.1:7400]\n"
@@ -51,6 +52,9 @@ static const char usage[] =
     "setup:\n"
     "  --labelers N         [1000]\n"
     "  --lease-seconds N    lease length of the project [300]\n"
+    "  --audit-rate R       audit rate of the project, 0..1 [0]\n"
+    "  --auditors N         also auditors bench-aud-0001..N [0]\n"
+    "  --leads N            also leads bench-lead-0001..N [0]\n"
     "ingest:\n"
     "  --items N            [100000]    --first N     index of the first item [0]\n"
     "  --prefix TEXT        item id prefix [i]\n"
@@ -62,6 +66,13 @@ static const char usage[] =
     "  --warmup S           unmeasured start [1]\n"
     "  --wait-ms N          long-poll of each lease [0]\n"
     "  --think-ms A[-B]     a session holds each task A..B ms before submitting [0]\n"
+    "cycle-audit (and cycle):\n"
+    "  --auditors N         auditor sessions [cycle-audit: 1 per 10 sessions; cycle: 0]\n"
+    "  --leads N            lead sessions [cycle-audit: 3; cycle: 0]\n"
+    "  --disagree-pct N     % of items the auditors label differently [cycle-audit: 20; cycle: 0]\n"
+    "                       (labelers label by a hash of the item id, so auditors know it)\n"
+    "report:\n"
+    "  --calls N            reports per grouping [20]\n"
     "lease-probe:\n"
     "  --labeler ID         [bench-0001]\n"
     "  --since-ns N         start of the interval [now]\n"
@@ -72,6 +83,8 @@ typedef struct {
   const char *coordinator, *project, *json, *scenario, *prefix, *labeler;
   int timeout_ms, labelers, lease_seconds, batch, threads, content_bytes;
   int sessions, connections, wait_ms, think_min_ms, think_max_ms;
+  int auditors, leads, disagree_pct, calls; /* -1: the command's default */
+  double audit_rate;
   double duration_s, warmup_s, deadline_s;
   uint64_t items, first, since_ns;
   proc_watch_t watch;
@@ -146,7 +159,8 @@ enum {
   OPT_COORDINATOR = 1000, OPT_PROJECT, OPT_JSON, OPT_SCENARIO, OPT_TIMEOUT, OPT_WATCH,
   OPT_LABELERS, OPT_LEASE_SECONDS, OPT_ITEMS, OPT_FIRST, OPT_PREFIX, OPT_BATCH, OPT_THREADS,
   OPT_CONTENT, OPT_SESSIONS, OPT_CONNECTIONS, OPT_DURATION, OPT_WARMUP, OPT_WAIT, OPT_THINK,
-  OPT_LABELER, OPT_SINCE, OPT_DEADLINE, OPT_META
+  OPT_LABELER, OPT_SINCE, OPT_DEADLINE, OPT_META, OPT_AUDIT_RATE, OPT_AUDITORS, OPT_LEADS,
+  OPT_DISAGREE, OPT_CALLS
 };
 
 /* "KEY=VALUE": VALUE is stored as a number when it is one. */
@@ -194,6 +208,20 @@ static int apply_option(bench_args_t *a, int opt, const char *v) {
     case OPT_WAIT: return parse_int("wait-ms", v, 0, TALLY_MAX_WAIT_MS, &a->wait_ms);
     case OPT_THINK: return parse_think(v, &a->think_min_ms, &a->think_max_ms);
     case OPT_SINCE: return parse_u64("since-ns", v, &a->since_ns);
+    case OPT_AUDITORS: return parse_int("auditors", v, 0, 9999, &a->auditors);
+    case OPT_LEADS: return parse_int("leads", v, 0, 9999, &a->leads);
+    case OPT_DISAGREE: return parse_int("disagree-pct", v, 0, 100, &a->disagree_pct);
+    case OPT_CALLS: return parse_int("calls", v, 1, 100000, &a->calls);
+    case OPT_AUDIT_RATE: {
+      char *end;
+      double r = strtod(v, &end);
+      if (*v == '\0' || *end != '\0' || !(r >= 0 && r <= 1)) {
+        fprintf(stderr, "tally-bench: --audit-rate must be in 0..1, got '%s'\n", v);
+        return -1;
+      }
+      a->audit_rate = r;
+      return 0;
+    }
     default: return -1;
   }
 }
@@ -224,6 +252,11 @@ static int parse_args(int argc, char **argv, bench_args_t *a) {
       {"since-ns", required_argument, 0, OPT_SINCE},
       {"deadline", required_argument, 0, OPT_DEADLINE},
       {"meta", required_argument, 0, OPT_META},
+      {"audit-rate", required_argument, 0, OPT_AUDIT_RATE},
+      {"auditors", required_argument, 0, OPT_AUDITORS},
+      {"leads", required_argument, 0, OPT_LEADS},
+      {"disagree-pct", required_argument, 0, OPT_DISAGREE},
+      {"calls", required_argument, 0, OPT_CALLS},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
@@ -244,6 +277,8 @@ static int parse_args(int argc, char **argv, bench_args_t *a) {
   a->duration_s = 10;
   a->warmup_s = 1;
   a->deadline_s = 60;
+  a->auditors = a->leads = a->disagree_pct = -1;
+  a->calls = 20;
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     fputs(usage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 1;
@@ -278,6 +313,7 @@ static int setup_project(tally_t *t, const bench_args_t *a) {
   spec.market_count = BENCH_MARKET_COUNT;
   spec.lease_seconds = (uint32_t)a->lease_seconds;
   spec.overlap = 1;
+  spec.audit_rate = a->audit_rate;
   int rc = tally_project_create(t, &spec, NULL);
   if (rc < 0 && rc != TALLY_E_ALREADY_EXISTS) {
     fprintf(stderr, "tally-bench: cannot create project %s: %s\n", a->project, tally_last_error(t));
@@ -308,12 +344,29 @@ static int setup_wait_config(tally_t *t, const bench_args_t *a, const char *labe
   }
 }
 
-static int command_setup(const bench_args_t *a) {
+static int command_setup(bench_args_t *a) {
+  if (a->auditors < 0) a->auditors = 0;
+  if (a->leads < 0) a->leads = 0;
   tally_t *t = NULL;
   if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
   int rc = setup_project(t, a);
   int created = 0;
   char last[32] = "";
+  /* Auditors and leads first: the last labeler tells when the workers
+   * have the configuration. */
+  for (int i = 1; rc == 0 && i <= a->auditors + a->leads; i++) {
+    int lead = i > a->auditors;
+    snprintf(last, sizeof last, "%s%04d", lead ? BENCH_LEAD_PREFIX : BENCH_AUDITOR_PREFIX,
+             lead ? i - a->auditors : i);
+    tally_labeler_t spec = {last, lead ? TALLY_ROLE_LEAD : TALLY_ROLE_LABELER | TALLY_ROLE_AUDITOR,
+                            (const char **)bench_markets, BENCH_MARKET_COUNT};
+    int r = tally_labeler_add(t, &spec, NULL);
+    if (r == 0) created++;
+    if (r < 0 && r != TALLY_E_ALREADY_EXISTS) {
+      fprintf(stderr, "tally-bench: cannot add %s: %s\n", last, tally_last_error(t));
+      rc = -1;
+    }
+  }
   for (int i = 1; rc == 0 && i <= a->labelers; i++) {
     snprintf(last, sizeof last, "%s%04d", BENCH_LABELER_PREFIX, i);
     tally_labeler_t spec = {last, TALLY_ROLE_LABELER, (const char **)bench_markets,
@@ -327,8 +380,9 @@ static int command_setup(const bench_args_t *a) {
   }
   if (rc == 0) rc = setup_wait_config(t, a, last);
   if (rc == 0)
-    printf("tally-bench: project %s ready; %d labelers created, %d in all\n", a->project, created,
-           a->labelers);
+    printf("tally-bench: project %s ready (audit rate %.2f); %d people created, %d labelers, %d "
+           "auditors, %d leads\n",
+           a->project, a->audit_rate, created, a->labelers, a->auditors, a->leads);
   tally_close(&t);
   return rc == 0 ? 0 : 1;
 }
@@ -352,10 +406,15 @@ static int command_ingest(bench_args_t *a) {
 }
 
 static int command_cycle(bench_args_t *a) {
+  int audit = strcmp(a->command, "cycle-audit") == 0;
+  int auditors = a->auditors >= 0 ? a->auditors : audit ? (a->sessions + 9) / 10 : 0;
+  int leads = a->leads >= 0 ? a->leads : audit ? 3 : 0;
+  int disagree = a->disagree_pct >= 0 ? a->disagree_pct : audit ? 20 : 0;
   tally_cycle_options_t o = {a->coordinator, a->project, BENCH_LABELER_PREFIX, a->scenario,
                              a->connections, a->sessions, a->wait_ms, a->timeout_ms,
                              a->think_min_ms, a->think_max_ms, a->duration_s, a->warmup_s,
-                             a->watch.count ? &a->watch : NULL};
+                             a->watch.count ? &a->watch : NULL, auditors, BENCH_AUDITOR_PREFIX,
+                             leads, BENCH_LEAD_PREFIX, disagree};
   json_t *record = NULL;
   if (tally_cycle_run(&o, &record) < 0) return 1;
   return finish(record, a);
@@ -443,28 +502,91 @@ static int command_memory(const bench_args_t *a) {
   return finish(record, a);
 }
 
-/* Scenarios whose feature does not exist yet: said plainly, recorded as
- * skipped, never faked. */
-static int command_skipped(const bench_args_t *a, const char *reason) {
-  printf("tally %s: skipped: %s\n", a->scenario, reason);
-  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "skipped");
-  if (record == NULL) return 1;
-  json_object_set_new(record, "status", json_string("skipped"));
-  json_object_set_new(record, "reason", json_string(reason));
+/* The report scenario: --calls quality reports per grouping (everything,
+ * by labeler, by market), one at a time, each timed from the call to its
+ * return (the coordinator asks every worker and merges). The headline is
+ * the slowest grouping's p99. */
+static int command_report(const bench_args_t *a) {
+  static const tally_report_by_t bys[] = {TALLY_REPORT_BY_NONE, TALLY_REPORT_BY_LABELER,
+                                          TALLY_REPORT_BY_MARKET};
+  static const char *const names[] = {"report_all", "report_by_labeler", "report_by_market"};
+  tally_t *t = NULL;
+  if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
+  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "report");
+  if (record == NULL) {
+    tally_close(&t);
+    return 1;
+  }
+  json_object_set_new(record, "config", json_pack("{s:s, s:i}", "project", a->project, "calls",
+                                                  a->calls));
+  json_t *rows = json_object();
+  uint64_t judgments = 0, labels = 0;
+  double worst_p99 = 0;
+  int rc = 0;
+  printf("tally %s: %d quality reports per grouping, one at a time\n", a->scenario, a->calls);
+  op_stats_print_header(stdout);
+  for (size_t g = 0; g < sizeof bys / sizeof bys[0] && rc == 0; g++) {
+    op_stats_t op;
+    op_stats_init(&op, names[g]);
+    tally_report_query_t q;
+    memset(&q, 0, sizeof q);
+    q.by = bys[g];
+    size_t row_count = 0;
+    uint64_t began = latency_now_ns();
+    for (int i = 0; i < a->calls; i++) {
+      tally_report_t *r = NULL;
+      uint64_t t0 = latency_now_ns();
+      int x = tally_report_quality(t, a->project, &q, &r);
+      uint64_t ns = latency_now_ns() - t0;
+      if (x < 0) {
+        op_stats_outcome(&op, tally_error_name(x), tally_last_error(t));
+        fprintf(stderr, "tally-bench: report (%s) failed: %s\n", names[g], tally_last_error(t));
+        rc = -1;
+      } else {
+        op_stats_ok(&op, ns);
+        row_count = r->row_count;
+        judgments = r->total.audits;
+        labels = r->total.labels;
+        if (r->workers_failed > 0) op_stats_outcome(&op, "WORKERS_FAILED", "a worker missed");
+      }
+      tally_free(r);
+      if (rc < 0) break;
+    }
+    double span_s = (double)(latency_now_ns() - began) / 1e9;
+    op_stats_print(stdout, &op, span_s);
+    json_t *j = op_stats_json(&op, span_s);
+    double p99 = json_number_value(json_object_get(json_object_get(j, "latency_ms"), "p99"));
+    if (p99 > worst_p99) worst_p99 = p99;
+    json_object_set_new(run_record_ops(record), names[g], j);
+    json_object_set_new(rows, names[g], json_integer((json_int_t)row_count));
+    op_stats_reset(&op);
+  }
+  printf("  over %llu judgments (closed audits), %llu labels; rows: all %lld, by labeler %lld, by "
+         "market %lld\n",
+         (unsigned long long)judgments, (unsigned long long)labels,
+         (long long)json_integer_value(json_object_get(rows, "report_all")),
+         (long long)json_integer_value(json_object_get(rows, "report_by_labeler")),
+         (long long)json_integer_value(json_object_get(rows, "report_by_market")));
+  json_object_set_new(record, "judgments", json_integer((json_int_t)judgments));
+  json_object_set_new(record, "labels", json_integer((json_int_t)labels));
+  json_object_set_new(record, "rows", rows);
+  json_object_set_new(record, "latency_ms", json_real(worst_p99));
+  json_object_set_new(record, "unit", json_string("ms, p99 of the slowest grouping"));
+  tally_close(&t);
+  if (rc < 0) {
+    json_decref(record);
+    return 1;
+  }
   return finish(record, a);
 }
 
 static int run_command(bench_args_t *a) {
-  if (strcmp(a->command, "cycle-audit") == 0)
-    return command_skipped(a, "audits not implemented (workers never sample items for audit, so "
-                              "there is no AUDIT queue to lease from)");
-  if (strcmp(a->command, "report") == 0)
-    return command_skipped(a, "reports not implemented (the protocol has no report request and "
-                              "workers keep no judgment statistics yet)");
   if (a->coordinator == NULL) a->coordinator = TALLY_DEFAULT_COORDINATOR;
   if (strcmp(a->command, "setup") == 0) return command_setup(a);
   if (strcmp(a->command, "ingest") == 0) return command_ingest(a);
-  if (strcmp(a->command, "cycle") == 0) return command_cycle(a);
+  if (strcmp(a->command, "cycle") == 0 || strcmp(a->command, "cycle-audit") == 0)
+    return command_cycle(a);
+  if (strcmp(a->command, "report") == 0) return command_report(a);
   if (strcmp(a->command, "lease-probe") == 0) return command_lease_probe(a);
   if (strcmp(a->command, "memory") == 0) return command_memory(a);
   fprintf(stderr, "tally-bench: unknown command '%s'\n%s", a->command, usage);

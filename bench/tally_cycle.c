@@ -30,6 +30,12 @@
 #define CYCLE_ERRORS_MAX 500      /* consecutive errors that end a session */
 #define TIMELINE_MAX 3600         /* one-second buckets kept (from the window's start) */
 #define TIMELINE_SLOW_NS 5000000u /* leases slower than this are counted per second */
+#define AUX_WAIT_MS 500           /* long-poll of auditor and lead leases */
+#define AUX_EMPTY_BACKOFF_NS 50000000u /* after an empty auditor/lead lease */
+#define AUX_DRAIN_EMPTIES 3       /* empty polls that end an auditor/lead once upstream is done */
+
+/* What a session does: label, audit or adjudicate (tally_stage_t order). */
+enum { KIND_LABEL = 0, KIND_AUDIT = 1, KIND_ADJUDICATE = 2, KINDS = 3 };
 
 /* Per second of the window: cycles, slowest lease, leases over 5 ms; shows
  * whether latency is spread evenly or comes from stalls. */
@@ -51,6 +57,8 @@ typedef enum {
 
 typedef struct {
   char labeler[80];
+  int kind;      /* KIND_* */
+  int label_idx; /* label to submit (bench_labels index) */
   session_state_t state;
   uint64_t due_ns;
   uint64_t sent_ns;
@@ -66,6 +74,7 @@ typedef struct {
   const tally_cycle_options_t *o;
   pthread_barrier_t ready, go;
   uint64_t start_ns, window_start_ns, window_end_ns;
+  int live[KINDS]; /* sessions of each kind not DONE (atomic) */
 } cycle_shared_t;
 
 typedef struct {
@@ -74,8 +83,9 @@ typedef struct {
   int index;
   session_t *sessions;
   int n_sessions;
-  op_stats_t lease, submit;
-  uint64_t cycles;        /* submits completed inside the window */
+  op_stats_t lease[KINDS], submit[KINDS];
+  uint64_t cycles;        /* label submits completed inside the window */
+  uint64_t audits, verdicts; /* audit and adjudication submits inside the window */
   uint64_t last_cycle_ns; /* completion time of the last counted cycle */
   uint64_t end_ns;        /* when this thread's sessions were all done */
   timeline_t *timeline;
@@ -104,6 +114,15 @@ static uint64_t think_ns(cycle_thread_t *c) {
   uint64_t ms = (uint64_t)o->think_min_ms + rng_next(&c->rng) % span;
   return ms * 1000000u;
 }
+
+static uint64_t item_hash(const char *id) {
+  uint64_t h = 1469598103934665603ull;
+  for (; id && *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ull;
+  return h;
+}
+
+static const char *const op_names[KINDS][2] = {
+    {"lease", "submit"}, {"audit_lease", "audit_submit"}, {"adjudicate_lease", "verdict"}};
 
 /* A request of `s` failed: count it, back off, and give the session up
  * after too many failures in a row. */
@@ -151,7 +170,10 @@ static session_t *heap_pop(cycle_thread_t *c) {
  * with a request in flight come back through their completion. */
 static void session_schedule(cycle_thread_t *c, session_t *s) {
   if (s->state == SESSION_IDLE || s->state == SESSION_HOLDING) heap_push(c, s);
-  if (s->state == SESSION_DONE) c->live--;
+  if (s->state == SESSION_DONE) {
+    c->live--;
+    __atomic_sub_fetch(&c->shared->live[s->kind], 1, __ATOMIC_SEQ_CST);
+  }
 }
 
 /* Issues what session `s` (just taken from the heap, due) has to do. */
@@ -167,17 +189,21 @@ static void session_step(cycle_thread_t *c, tally_t *t, tally_async_t *a, sessio
     else
       s->state = SESSION_DONE;
   } else if (s->state == SESSION_IDLE) {
-    int rc = tally_async_lease(a, s->labeler, o->project, TALLY_STAGE_LABEL, o->wait_ms, s);
+    int rc = tally_async_lease(a, s->labeler, o->project, (tally_stage_t)s->kind,
+                               s->kind == KIND_LABEL ? o->wait_ms : AUX_WAIT_MS, s);
     if (rc < 0)
-      session_failed(s, &c->lease, rc, tally_last_error(t), now);
+      session_failed(s, &c->lease[s->kind], rc, tally_last_error(t), now);
     else
       s->state = SESSION_LEASING;
   } else {
-    const char *label = bench_labels[s->lease_id % BENCH_LABEL_COUNT];
+    const char *label = bench_labels[s->label_idx];
     uint32_t handling_ms = (uint32_t)((now - s->leased_ns) / 1000000u);
-    int rc = tally_async_submit(a, s->labeler, s->slot, s->lease_id, label, handling_ms, s);
+    int rc = s->kind == KIND_ADJUDICATE
+                 ? tally_async_submit_adjudication(a, s->labeler, s->slot, s->lease_id, label,
+                                                   TALLY_ATTRIBUTION_LABELER, "bench", handling_ms, s)
+                 : tally_async_submit(a, s->labeler, s->slot, s->lease_id, label, handling_ms, s);
     if (rc < 0)
-      session_failed(s, &c->submit, rc, tally_last_error(t), now);
+      session_failed(s, &c->submit[s->kind], rc, tally_last_error(t), now);
     else
       s->state = SESSION_SUBMITTING;
   }
@@ -188,23 +214,49 @@ static void on_lease(cycle_thread_t *c, session_t *s, const tally_completion_t *
                      uint64_t now) {
   const cycle_shared_t *sh = c->shared;
   int measured = s->sent_ns >= sh->window_start_ns;
+  op_stats_t *op = &c->lease[s->kind];
   if (done->status != 0) {
-    session_failed(s, &c->lease, done->status, done->error, now);
+    session_failed(s, op, done->status, done->error, now);
     return;
   }
   s->errors = 0;
   if (!done->has_task) {
-    if (measured) op_stats_outcome(&c->lease, "NO_TASK", "no task on the worker asked");
+    if (measured) op_stats_outcome(op, "NO_TASK", "no task on the worker asked");
     s->state = SESSION_IDLE;
-    s->due_ns = now + (sh->o->wait_ms > 0 ? 0 : CYCLE_EMPTY_BACKOFF_NS);
-    if (++s->empties >= c->drain_limit) s->state = SESSION_DONE;
+    ++s->empties;
+    if (s->kind == KIND_LABEL) {
+      s->due_ns = now + (sh->o->wait_ms > 0 ? 0 : CYCLE_EMPTY_BACKOFF_NS);
+      if (s->empties >= c->drain_limit) s->state = SESSION_DONE;
+    } else {
+      /* Auditors stop once the labelers are done, leads once the auditors
+       * are too, and only after the queue stayed empty for a while. */
+      s->due_ns = now + AUX_EMPTY_BACKOFF_NS;
+      int upstream = __atomic_load_n(&sh->live[KIND_LABEL], __ATOMIC_SEQ_CST);
+      if (s->kind == KIND_ADJUDICATE)
+        upstream += __atomic_load_n(&sh->live[KIND_AUDIT], __ATOMIC_SEQ_CST);
+      if (upstream == 0 && s->empties >= AUX_DRAIN_EMPTIES) s->state = SESSION_DONE;
+    }
     return;
+  }
+  const tally_task_t *task = &done->task;
+  if (s->kind == KIND_LABEL && sh->o->auditors == 0) {
+    s->label_idx = (int)(task->lease_id % BENCH_LABEL_COUNT);
+  } else if (s->kind == KIND_ADJUDICATE) {
+    /* The verdict: candidate A. */
+    s->label_idx = 0;
+    for (size_t k = 0; task->candidate_count > 0 && k < BENCH_LABEL_COUNT; k++)
+      if (strcmp(bench_labels[k], task->candidates[0]) == 0) s->label_idx = (int)k;
+  } else {
+    uint64_t h = item_hash(task->item_id);
+    s->label_idx = (int)(h % BENCH_LABEL_COUNT);
+    if (s->kind == KIND_AUDIT && (int)((h >> 32) % 100) < sh->o->disagree_pct)
+      s->label_idx = (s->label_idx + 1) % (int)BENCH_LABEL_COUNT;
   }
   if (measured) {
     uint64_t ns = now - s->sent_ns;
-    op_stats_ok(&c->lease, ns);
+    op_stats_ok(op, ns);
     size_t second = (size_t)((now - sh->window_start_ns) / 1000000000u);
-    if (second < TIMELINE_MAX) {
+    if (s->kind == KIND_LABEL && second < TIMELINE_MAX) {
       if (ns > c->timeline->lease_max_ns[second]) c->timeline->lease_max_ns[second] = ns;
       if (ns > TIMELINE_SLOW_NS) c->timeline->slow_leases[second]++;
       if (second >= c->timeline->seconds) c->timeline->seconds = second + 1;
@@ -222,12 +274,18 @@ static void on_submit(cycle_thread_t *c, session_t *s, const tally_completion_t 
                       uint64_t now) {
   const cycle_shared_t *sh = c->shared;
   if (done->status != 0) {
-    session_failed(s, &c->submit, done->status, done->error, now);
+    session_failed(s, &c->submit[s->kind], done->status, done->error, now);
     return;
   }
   s->errors = 0;
-  if (s->sent_ns >= sh->window_start_ns) op_stats_ok(&c->submit, now - s->sent_ns);
-  if (now >= sh->window_start_ns && now <= sh->window_end_ns) {
+  if (s->sent_ns >= sh->window_start_ns) op_stats_ok(&c->submit[s->kind], now - s->sent_ns);
+  if (s->kind != KIND_LABEL) {
+    if (now >= sh->window_start_ns && now <= sh->window_end_ns) {
+      if (s->kind == KIND_AUDIT) c->audits++;
+      else c->verdicts++;
+      c->last_cycle_ns = now;
+    }
+  } else if (now >= sh->window_start_ns && now <= sh->window_end_ns) {
     size_t second = (size_t)((now - sh->window_start_ns) / 1000000000u);
     if (second < TIMELINE_MAX) {
       c->timeline->cycles[second]++;
@@ -332,12 +390,13 @@ static void sleep_until(uint64_t when_ns) {
 }
 
 static json_t *cycle_config_json(const tally_cycle_options_t *o) {
-  return json_pack("{s:s, s:i, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:i}", "project", o->project,
+  return json_pack("{s:s, s:i, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:i, s:i, s:i, s:i}", "project", o->project,
                    "connections", o->connections, "sessions", o->sessions,
                    "in_flight_per_connection", (double)o->sessions / o->connections, "wait_ms",
                    o->wait_ms, "think_min_ms", o->think_min_ms, "think_max_ms", o->think_max_ms,
                    "duration_s", o->duration_s, "warmup_s", o->warmup_s, "timeout_ms",
-                   o->timeout_ms);
+                   o->timeout_ms, "auditors", o->auditors, "leads", o->leads, "disagree_pct",
+                   o->disagree_pct);
 }
 
 static json_t *timeline_json(cycle_thread_t *threads, int n) {
@@ -363,14 +422,21 @@ static json_t *timeline_json(cycle_thread_t *threads, int n) {
 /* Merges the threads' figures, prints them and builds the record. */
 static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) {
   const tally_cycle_options_t *o = sh->o;
-  op_stats_t lease, submit;
-  op_stats_init(&lease, "lease");
-  op_stats_init(&submit, "submit");
-  uint64_t cycles = 0, last_cycle = 0, last_end = 0;
+  op_stats_t lease[KINDS], submit[KINDS];
+  int kinds = o->leads > 0 ? 3 : o->auditors > 0 ? 2 : 1;
+  for (int k = 0; k < KINDS; k++) {
+    op_stats_init(&lease[k], op_names[k][0]);
+    op_stats_init(&submit[k], op_names[k][1]);
+  }
+  uint64_t cycles = 0, audits = 0, verdicts = 0, last_cycle = 0, last_end = 0;
   for (int i = 0; i < n; i++) {
-    op_stats_merge(&lease, &threads[i].lease);
-    op_stats_merge(&submit, &threads[i].submit);
+    for (int k = 0; k < KINDS; k++) {
+      op_stats_merge(&lease[k], &threads[i].lease[k]);
+      op_stats_merge(&submit[k], &threads[i].submit[k]);
+    }
     cycles += threads[i].cycles;
+    audits += threads[i].audits;
+    verdicts += threads[i].verdicts;
     if (threads[i].last_cycle_ns > last_cycle) last_cycle = threads[i].last_cycle_ns;
     if (threads[i].end_ns > last_end) last_end = threads[i].end_ns;
   }
@@ -380,6 +446,8 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
   uint64_t end = drained ? last_cycle : sh->window_end_ns;
   double window_s = end > sh->window_start_ns ? (double)(end - sh->window_start_ns) / 1e9 : 0;
   double rate = window_s > 0 ? (double)cycles / window_s : 0;
+  double audit_rate = window_s > 0 ? (double)audits / window_s : 0;
+  double verdict_rate = window_s > 0 ? (double)verdicts / window_s : 0;
 
   printf("tally %s: %d sessions over %d connections (%.0f in flight each), wait %d ms, think "
          "%d-%d ms\n",
@@ -387,9 +455,16 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
          o->wait_ms, o->think_min_ms, o->think_max_ms);
   printf("  window %.2f s%s: %llu label cycles, %.0f cycles/s\n", window_s,
          drained ? " (queues drained early)" : "", (unsigned long long)cycles, rate);
+  if (kinds > 1)
+    printf("  %d auditors, %d leads, auditors disagree on %d%% of items: %llu audits (%.0f/s), "
+           "%llu verdicts (%.0f/s)\n",
+           o->auditors, o->leads, o->disagree_pct, (unsigned long long)audits, audit_rate,
+           (unsigned long long)verdicts, verdict_rate);
   op_stats_print_header(stdout);
-  op_stats_print(stdout, &lease, window_s);
-  op_stats_print(stdout, &submit, window_s);
+  for (int k = 0; k < kinds; k++) {
+    op_stats_print(stdout, &lease[k], window_s);
+    op_stats_print(stdout, &submit[k], window_s);
+  }
 
   json_t *record = run_record_new("tally-bench", "tally", o->scenario, "cycle");
   if (record != NULL) {
@@ -399,13 +474,23 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
     json_object_set_new(record, "rate_per_s", json_real(rate));
     json_object_set_new(record, "unit", json_string("label cycles/s"));
     json_object_set_new(record, "drained", json_boolean(drained));
-    json_object_set_new(run_record_ops(record), "lease", op_stats_json(&lease, window_s));
-    json_object_set_new(run_record_ops(record), "submit", op_stats_json(&submit, window_s));
+    if (kinds > 1) {
+      json_object_set_new(record, "audits", json_integer((json_int_t)audits));
+      json_object_set_new(record, "audits_per_s", json_real(audit_rate));
+      json_object_set_new(record, "verdicts", json_integer((json_int_t)verdicts));
+      json_object_set_new(record, "verdicts_per_s", json_real(verdict_rate));
+    }
+    for (int k = 0; k < kinds; k++) {
+      json_object_set_new(run_record_ops(record), op_names[k][0], op_stats_json(&lease[k], window_s));
+      json_object_set_new(run_record_ops(record), op_names[k][1], op_stats_json(&submit[k], window_s));
+    }
     json_object_set_new(record, "timeline", timeline_json(threads, n));
     if (o->watch) json_object_set_new(record, "cpu", proc_watch_json(o->watch));
   }
-  op_stats_reset(&lease);
-  op_stats_reset(&submit);
+  for (int k = 0; k < KINDS; k++) {
+    op_stats_reset(&lease[k]);
+    op_stats_reset(&submit[k]);
+  }
   return record;
 }
 
@@ -419,10 +504,11 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   memset(&sh, 0, sizeof sh);
   sh.o = o;
   int n = o->connections;
+  int total = o->sessions + o->auditors + o->leads;
   cycle_thread_t *threads = calloc((size_t)n, sizeof *threads);
-  session_t *sessions = calloc((size_t)o->sessions, sizeof *sessions);
+  session_t *sessions = calloc((size_t)total, sizeof *sessions);
   timeline_t *timelines = calloc((size_t)n, sizeof *timelines);
-  session_t **heap_space = calloc((size_t)o->sessions, sizeof *heap_space);
+  session_t **heap_space = calloc((size_t)total, sizeof *heap_space);
   if (threads == NULL || sessions == NULL || timelines == NULL || heap_space == NULL) {
     free(threads);
     free(sessions);
@@ -431,22 +517,44 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
     fprintf(stderr, "out of memory\n");
     return -1;
   }
-  for (int i = 0; i < o->sessions; i++) {
-    snprintf(sessions[i].labeler, sizeof sessions[i].labeler, "%s%04d", o->labeler_prefix, i + 1);
-    sessions[i].state = SESSION_IDLE;
+  for (int i = 0; i < total; i++) {
+    session_t *s = &sessions[i];
+    if (i < o->sessions) {
+      s->kind = KIND_LABEL;
+      snprintf(s->labeler, sizeof s->labeler, "%s%04d", o->labeler_prefix, i + 1);
+    } else if (i < o->sessions + o->auditors) {
+      s->kind = KIND_AUDIT;
+      snprintf(s->labeler, sizeof s->labeler, "%s%04d", o->auditor_prefix, i - o->sessions + 1);
+    } else {
+      s->kind = KIND_ADJUDICATE;
+      snprintf(s->labeler, sizeof s->labeler, "%s%04d", o->lead_prefix,
+               i - o->sessions - o->auditors + 1);
+    }
+    s->state = SESSION_IDLE;
+    sh.live[s->kind]++;
+  }
+  /* Spread auditors and leads over the connections (fixed shuffle). */
+  uint64_t seed = 0x243F6A8885A308D3ull;
+  for (int i = total - 1; i > 0 && total > o->sessions; i--) {
+    int j = (int)(rng_next(&seed) % (uint64_t)(i + 1));
+    session_t x = sessions[i];
+    sessions[i] = sessions[j];
+    sessions[j] = x;
   }
   pthread_barrier_init(&sh.ready, NULL, (unsigned)n + 1);
   pthread_barrier_init(&sh.go, NULL, (unsigned)n + 1);
   for (int i = 0; i < n; i++) {
     cycle_thread_t *c = &threads[i];
-    int first = (int)((long)o->sessions * i / n), last = (int)((long)o->sessions * (i + 1) / n);
+    int first = (int)((long)total * i / n), last = (int)((long)total * (i + 1) / n);
     c->shared = &sh;
     c->index = i;
     c->sessions = sessions + first;
     c->n_sessions = last - first;
     c->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
-    op_stats_init(&c->lease, "lease");
-    op_stats_init(&c->submit, "submit");
+    for (int k = 0; k < KINDS; k++) {
+      op_stats_init(&c->lease[k], op_names[k][0]);
+      op_stats_init(&c->submit[k], op_names[k][1]);
+    }
     c->timeline = &timelines[i];
     c->heap = heap_space + first;
     pthread_create(&c->thread, NULL, cycle_thread_main, c);
@@ -473,8 +581,10 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   if (o->watch) proc_watch_stop(o->watch);
   if (!failed) *record = cycle_report(&sh, threads, n);
   for (int i = 0; i < n; i++) {
-    op_stats_reset(&threads[i].lease);
-    op_stats_reset(&threads[i].submit);
+    for (int k = 0; k < KINDS; k++) {
+      op_stats_reset(&threads[i].lease[k]);
+      op_stats_reset(&threads[i].submit[k]);
+    }
   }
   free(timelines);
   free(heap_space);

@@ -12,6 +12,14 @@
  * writes on the worker. Throughput is cycles completed inside the
  * measurement window (after the warm-up) divided by the window; latency is
  * per request from tally_async_*() to its completion.
+ *
+ * With auditors (and leads) the same loop also runs auditor sessions that
+ * lease AUDIT tasks and answer the item's label (or, for disagree_pct % of
+ * items, another one), and lead sessions that lease ADJUDICATE tasks and
+ * submit a verdict attributed to the labeler. Auditors and leads long-poll
+ * (500 ms); once every labeler session has found the queues drained, an
+ * auditor stops after 3 empty polls in a row, and a lead once the auditors
+ * have stopped too: a run until "drained" closes every audit.
  */
 #ifndef BENCH_TALLY_CYCLE_H
 #define BENCH_TALLY_CYCLE_H
@@ -34,6 +42,14 @@ typedef struct {
   double duration_s; /* measurement window */
   double warmup_s;   /* before the window; not measured */
   proc_watch_t *watch; /* processes whose CPU the window records (may be NULL) */
+  /* Audits (cycle-audit, and the report scenario's generator). With
+   * auditors > 0 labelers label by item (a hash of the item id picks the
+   * label), so the generator knows every item's label without asking. */
+  int auditors;               /* sessions leasing STAGE_AUDIT: AUDITOR_PREFIX%04d */
+  const char *auditor_prefix;
+  int leads;                  /* sessions leasing STAGE_ADJUDICATE: LEAD_PREFIX%04d */
+  const char *lead_prefix;
+  int disagree_pct;           /* % of items (by hash) the auditor labels differently */
 } tally_cycle_options_t;
 
 /* Runs the sessions, prints a table on stdout and returns 0 with *record

@@ -44,7 +44,7 @@ static void ingest_fill(const ingest_shared_t *sh, uint64_t from, size_t count, 
     uint64_t i = o->first + from + k;
     snprintf(ids[k], INGEST_ID_MAX, "%s%010llu", o->prefix, (unsigned long long)i);
     items[k] = (tally_item_t){ids[k], bench_markets[i % BENCH_MARKET_COUNT],
-                              TALLY_PRIORITY_NORMAL, sh->content, NULL};
+                              TALLY_PRIORITY_NORMAL, sh->content, NULL, NULL};
   }
 }
 

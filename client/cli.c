@@ -25,6 +25,7 @@ static const cli_command_t cli_commands[] = {
     {"feedback", "a labeler's closed audits", cmd_feedback},
     {"export", "export closed audits (export judgments)", cmd_export},
     {"cases", "the case database of adjudicated disagreements", cmd_cases},
+    {"wellbeing", "show or change a project's exposure budget (wellbeing set|show)", cmd_wellbeing},
 };
 
 static const char cli_global_help[] =

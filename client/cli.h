@@ -136,6 +136,11 @@ int cmd_report_daily(cli_t *cli, int argc, char **argv); /* `report daily`, cmd_
 int cmd_feedback(cli_t *cli, int argc, char **argv);
 int cmd_export(cli_t *cli, int argc, char **argv);
 int cmd_cases(cli_t *cli, int argc, char **argv);
+/* `tally wellbeing set|show` and `tally report exposure` (cmd_wellbeing.c) */
+int cmd_wellbeing(cli_t *cli, int argc, char **argv);
+int cmd_report_exposure(cli_t *cli, int argc, char **argv);
+/* Prints a project's wellbeing settings as "key: value" lines. */
+void wellbeing_print_fields(cli_t *cli, const tally_project_t *p);
 
 /* Parses a day "YYYY-MM-DD" for option `option` of `command` into days
  * since 1970-01-01. Returns CLI_PARSED or CLI_USAGE (message printed). */
@@ -153,6 +158,10 @@ typedef struct {
   uint32_t overlap;
   uint32_t sla_seconds;
   int ordinal;
+  char **high_severity; /* wellbeing (cmd_wellbeing.c) */
+  size_t high_severity_count;
+  uint32_t exposure_budget;
+  uint32_t shift_hours;
 } project_create_opts_t;
 int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_t *o);
 void project_create_opts_free(project_create_opts_t *o);
@@ -219,6 +228,7 @@ typedef struct {
   int generate;
   uint64_t generate_count;
   double emergency_share;
+  double hint_share; /* share of items whose category_hint is their truth */
   char **labels;
   size_t label_count;
   const char *id_prefix;

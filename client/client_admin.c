@@ -39,6 +39,10 @@ static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project
   dst->ordinal = src->ordinal ? 1 : 0;
   dst->created_ms = src->created_ms;
   dst->policy_version = src->policy_version;
+  dst->high_severity = result_strv(r, src->high_severity, src->n_high_severity);
+  dst->high_severity_count = dst->high_severity ? src->n_high_severity : 0;
+  dst->exposure_budget = src->exposure_budget;
+  dst->shift_hours = src->shift_hours;
   audit_policy_copy(r, &dst->audit, src->audit);
   /* A coordinator that predates audit policies has only audit_rate. */
   if (src->audit == NULL) dst->audit.rate = src->audit_rate;
@@ -180,6 +184,31 @@ int tally_audit_policy_set(tally_t *t, const char *project, const tally_audit_po
   return rc;
 }
 
+int tally_wellbeing_set(tally_t *t, const char *project, const char **high_severity,
+                        size_t high_severity_count, uint32_t exposure_budget,
+                        uint32_t shift_hours, tally_project_t **out) {
+  if (out) *out = NULL;
+  if (project == NULL || project[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "wellbeing set needs a project");
+  if (high_severity_count > 0 && high_severity == NULL)
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "high-severity labels missing");
+  Tally__Envelope req, *reply = NULL;
+  Tally__WellbeingSet body;
+  wire_envelope_init(&req, 0);
+  tally__wellbeing_set__init(&body);
+  body.project = (char *)project;
+  body.n_high_severity = high_severity_count;
+  body.high_severity = (char **)high_severity;
+  body.exposure_budget = exposure_budget;
+  body.shift_hours = shift_hours;
+  req.body_case = TALLY__ENVELOPE__BODY_WELLBEING_SET;
+  req.wellbeing_set = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
+  if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
 int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out) {
   if (out) *out = NULL;
   if (spec == NULL || spec->name == NULL || spec->name[0] == '\0')
@@ -200,6 +229,10 @@ int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_
   project.overlap = spec->overlap;
   project.sla_seconds = spec->sla_seconds;
   project.ordinal = spec->ordinal != 0;
+  project.n_high_severity = spec->high_severity_count;
+  project.high_severity = (char **)spec->high_severity;
+  project.exposure_budget = spec->exposure_budget;
+  project.shift_hours = spec->shift_hours;
   /* The policy travels only when it says more than the base rate. */
   const tally_audit_policy_t *audit = &spec->audit;
   size_t n = audit->market_rate_count;

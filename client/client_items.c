@@ -66,7 +66,8 @@ typedef struct {
 
 static size_t item_wire_size(const tally_item_t *it) {
   return strlen(it->id) + strlen(it->market) + (it->content ? strlen(it->content) : 0) +
-         (it->gold_label ? strlen(it->gold_label) : 0) + 32;
+         (it->gold_label ? strlen(it->gold_label) : 0) +
+         (it->category_hint ? strlen(it->category_hint) : 0) + 32;
 }
 
 static void ingest_reject(ingest_t *in, size_t item, int code, const char *message) {
@@ -193,6 +194,7 @@ static int ingest_send(ingest_t *in, ingest_batch_t *b, const size_t *order, Tal
     w->priority = it->priority;
     if (it->content) w->content = (char *)it->content;
     if (it->gold_label) w->gold_label = (char *)it->gold_label;
+    if (it->category_hint) w->category_hint = (char *)it->category_hint;
     wire_ptrs[b->first + k] = w;
   }
   Tally__Envelope req;

@@ -20,7 +20,8 @@ static const char ingest_help[] =
     "Loads items into PROJECT from FILE (JSON Lines; - reads stdin). One JSON\n"
     "object per line:\n"
     "  {\"id\": \"...\", \"market\": \"es\", \"priority\": 0-3 or \"low|normal|high|emergency\",\n"
-    "   \"content\": \"...\" or any JSON value, \"gold_label\": \"...\"}\n"
+    "   \"content\": \"...\" or any JSON value, \"gold_label\": \"...\",\n"
+    "   \"category_hint\": \"...\" (expected label; steers the wellbeing budget)}\n"
     "id and market are required; priority defaults to normal; content that is not\n"
     "a string is stored as its compact JSON text; blank lines are skipped.\n\n"
     "Bad lines (malformed JSON, missing id or market, bad priority) and items the\n"
@@ -101,7 +102,7 @@ static int flush(ingest_t *in) {
   if (items == NULL) return -1;
   for (size_t i = 0; i < in->count; i++) {
     const jsonl_item_t *j = &in->items[i];
-    items[i] = (tally_item_t){j->id, j->market, j->priority, j->content, j->gold_label};
+    items[i] = (tally_item_t){j->id, j->market, j->priority, j->content, j->gold_label, j->category_hint};
   }
   tally_ingest_result_t *res = NULL;
   int rc = tally_ingest(in->cli->client, in->project, items, in->count, &res);

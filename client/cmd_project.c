@@ -20,7 +20,12 @@ static const char create_help[] =
     "  --audit-rate R       share of labeled items sampled for audit, 0..1 (default 0.1)\n"
     "  --overlap K          labels per item from distinct labelers, >= 1 (default 1)\n"
     "  --sla-seconds N      target time from ingest to done (default 86400)\n"
-    "  --ordinal            the taxonomy order is meaningful (severity scale)\n";
+    "  --ordinal            the taxonomy order is meaningful (severity scale)\n"
+    "  --high-severity a,b  labels harmful to see (wellbeing; must be in --labels)\n"
+    "  --exposure-budget N  at most N high-severity items per person per shift\n"
+    "                       (0 = no limit, the default; at most 100000)\n"
+    "  --shift-hours H      shift length, a divisor of 24 (default 8); shifts are\n"
+    "                       UTC-aligned (see `tally wellbeing`)\n";
 
 static const char list_help[] =
     "Usage: tally project list\n\nLists all projects (table, json or csv).\n";
@@ -29,11 +34,23 @@ static const char show_help[] =
     "Usage: tally project show NAME\n\nShows one project, with its audit policy\n"
     "(see `tally audit-policy` to change it).\n";
 
-enum { OPT_LABELS = CLI_OPT_COMMAND, OPT_MARKETS, OPT_LEASE, OPT_AUDIT, OPT_OVERLAP, OPT_SLA, OPT_ORDINAL };
+enum {
+  OPT_LABELS = CLI_OPT_COMMAND,
+  OPT_MARKETS,
+  OPT_LEASE,
+  OPT_AUDIT,
+  OPT_OVERLAP,
+  OPT_SLA,
+  OPT_ORDINAL,
+  OPT_HIGH,
+  OPT_BUDGET,
+  OPT_SHIFT
+};
 
 void project_create_opts_free(project_create_opts_t *o) {
   cli_list_free(&o->labels, &o->label_count);
   cli_list_free(&o->markets, &o->market_count);
+  cli_list_free(&o->high_severity, &o->high_severity_count);
 }
 
 int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_t *o) {
@@ -44,6 +61,9 @@ int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_
                                           {"overlap", required_argument, NULL, OPT_OVERLAP},
                                           {"sla-seconds", required_argument, NULL, OPT_SLA},
                                           {"ordinal", no_argument, NULL, OPT_ORDINAL},
+                                          {"high-severity", required_argument, NULL, OPT_HIGH},
+                                          {"exposure-budget", required_argument, NULL, OPT_BUDGET},
+                                          {"shift-hours", required_argument, NULL, OPT_SHIFT},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "project create";
   memset(o, 0, sizeof *o);
@@ -88,6 +108,21 @@ int project_create_parse(cli_t *cli, int argc, char **argv, project_create_opts_
       case OPT_ORDINAL:
         o->ordinal = 1;
         break;
+      case OPT_HIGH:
+        cli_list_free(&o->high_severity, &o->high_severity_count);
+        if (cli_split_list(optarg, &o->high_severity, &o->high_severity_count) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --high-severity '%s' (comma-separated labels)", optarg);
+        break;
+      case OPT_BUDGET:
+        if (cli_parse_u64(optarg, 0, 100000, &n) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --exposure-budget '%s' (an integer from 0 to 100000)", optarg);
+        o->exposure_budget = (uint32_t)n;
+        break;
+      case OPT_SHIFT:
+        if (cli_parse_u64(optarg, 1, 24, &n) < 0 || 24 % n != 0)
+          rc = cli_usage_error(cli, cmd, "bad --shift-hours '%s' (1, 2, 3, 4, 6, 8, 12 or 24)", optarg);
+        o->shift_hours = (uint32_t)n;
+        break;
       default:
         rc = cli_common_option(cli, cmd, create_help, c, argv);
     }
@@ -122,13 +157,17 @@ static json_t *audit_json(const tally_audit_policy_t *a) {
 }
 
 static json_t *project_json(const tally_project_t *p) {
-  return json_pack("{s:I, s:s, s:o, s:o, s:I, s:f, s:I, s:I, s:b, s:I, s:I, s:o}", "id", (json_int_t)p->id, "name",
+  json_t *doc = json_pack("{s:I, s:s, s:o, s:o, s:I, s:f, s:I, s:I, s:b, s:I, s:I, s:o}", "id", (json_int_t)p->id, "name",
                    p->name, "labels", output_json_strings(p->labels, p->label_count), "markets",
                    output_json_strings(p->markets, p->market_count), "lease_seconds",
                    (json_int_t)p->lease_seconds, "audit_rate", p->audit_rate, "overlap", (json_int_t)p->overlap,
                    "sla_seconds", (json_int_t)p->sla_seconds, "ordinal", p->ordinal, "created_ms",
                    (json_int_t)p->created_ms, "policy_version", (json_int_t)p->policy_version, "audit",
                    audit_json(&p->audit));
+  json_object_set_new(doc, "high_severity", output_json_strings(p->high_severity, p->high_severity_count));
+  json_object_set_new(doc, "exposure_budget", json_integer(p->exposure_budget));
+  json_object_set_new(doc, "shift_hours", json_integer(p->shift_hours));
+  return doc;
 }
 
 static const char *const project_headers[] = {"ID",     "NAME",       "LABELS",  "MARKETS", "LEASE_S",
@@ -186,6 +225,7 @@ static int print_project(cli_t *cli, const tally_project_t *p) {
                  p->audit.ramp_audits, p->audit.ramp_target);
   output_field(cli->out, "overlap:", "%u", p->overlap);
   output_field(cli->out, "sla seconds:", "%u", p->sla_seconds);
+  wellbeing_print_fields(cli, p);
   output_field(cli->out, "created:", "%s", created);
   free(labels);
   free(markets);
@@ -211,7 +251,11 @@ static int project_create(cli_t *cli, int argc, char **argv) {
                           .audit_rate = o.audit_rate,
                           .overlap = o.overlap,
                           .sla_seconds = o.sla_seconds,
-                          .ordinal = o.ordinal};
+                          .ordinal = o.ordinal,
+                          .high_severity = (const char **)o.high_severity,
+                          .high_severity_count = o.high_severity_count,
+                          .exposure_budget = o.exposure_budget,
+                          .shift_hours = o.shift_hours};
   tally_project_t *created = NULL;
   rc = tally_project_create(cli->client, &spec, &created);
   project_create_opts_free(&o);

@@ -549,6 +549,7 @@ int cmd_report(cli_t *cli, int argc, char **argv) {
       {"sla", "items done, SLA breaches, turnaround", cmd_report_sla},
       {"capacity", "arrival, throughput per labeler-hour, labelers needed", cmd_report_capacity},
       {"daily", "daily quality inspection report (table, csv, json, html)", cmd_report_daily},
+      {"exposure", "high-severity items seen per person and shift, against the budget", cmd_report_exposure},
   };
   return cli_group(cli, "report", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -38,7 +38,8 @@ static const char simulate_help[] =
     "                      [--policy-unclear-share S] [--duration SECONDS]\n"
     "                      [--seed S] [--create-labelers] [--markets es,ja]\n"
     "       tally simulate --generate N --project P [--markets es,ja] [--labels a,b,c]\n"
-    "                      [--emergency-share R] [--seed S] [--id-prefix PREFIX]\n\n"
+    "                      [--emergency-share R] [--hint-share H] [--seed S]\n"
+    "                      [--id-prefix PREFIX]\n\n"
     "Runs simulated people against PROJECT, interleaved, each leasing and\n"
     "submitting in turn: labelers label, auditors take the blind audit tasks,\n"
     "leads adjudicate the disagreements. A labeler or auditor of accuracy A\n"
@@ -78,7 +79,9 @@ static const char simulate_help[] =
     "instead: ids PREFIX00000001.. (default prefix \"item-\"), markets drawn from\n"
     "--markets, content {\"sim_truth\": LABEL, \"text\": ...} with labels from\n"
     "--labels (default: the project's taxonomy, fetched from the coordinator).\n"
-    "  --emergency-share R  share of emergency-priority items (default 0.02)\n";
+    "  --emergency-share R  share of emergency-priority items (default 0.02)\n"
+    "  --hint-share H       share of items whose \"category_hint\" is their true label\n"
+    "                       (as an upstream classifier would give; default 0.5)\n";
 
 enum {
   OPT_PROJECT = CLI_OPT_COMMAND,
@@ -98,7 +101,8 @@ enum {
   OPT_AUDITORS,
   OPT_AUDITOR_ACCURACY,
   OPT_LEADS,
-  OPT_POLICY_UNCLEAR
+  OPT_POLICY_UNCLEAR,
+  OPT_HINT_SHARE
 };
 
 void simulate_opts_free(simulate_opts_t *o) {
@@ -183,11 +187,13 @@ int simulate_parse(cli_t *cli, int argc, char **argv, simulate_opts_t *o) {
                                           {"auditor-accuracy", required_argument, NULL, OPT_AUDITOR_ACCURACY},
                                           {"leads", required_argument, NULL, OPT_LEADS},
                                           {"policy-unclear-share", required_argument, NULL, OPT_POLICY_UNCLEAR},
+                                          {"hint-share", required_argument, NULL, OPT_HINT_SHARE},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "simulate";
   memset(o, 0, sizeof *o);
   o->seed = 1;
   o->emergency_share = 0.02;
+  o->hint_share = 0.5;
   o->id_prefix = "item-";
   o->auditor_accuracy = SIM_DEFAULT_AUDITOR_ACCURACY;
   o->policy_unclear_share = SIM_DEFAULT_POLICY_UNCLEAR_SHARE;
@@ -258,6 +264,10 @@ int simulate_parse(cli_t *cli, int argc, char **argv, simulate_opts_t *o) {
       case OPT_EMERGENCY:
         if (cli_parse_double(optarg, 0.0, 1.0, &o->emergency_share) < 0)
           rc = cli_usage_error(cli, cmd, "bad --emergency-share '%s' (a number from 0 to 1)", optarg);
+        break;
+      case OPT_HINT_SHARE:
+        if (cli_parse_double(optarg, 0.0, 1.0, &o->hint_share) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --hint-share '%s' (a number from 0 to 1)", optarg);
         break;
       case OPT_LABELS:
         cli_list_free(&o->labels, &o->label_count);
@@ -338,6 +348,8 @@ static int generate(cli_t *cli, simulate_opts_t *o) {
   double total = 0;
   for (size_t i = 0; i < o->label_count; i++) total += 1.0 / (double)(i + 1);
   uint64_t rng = o->seed;
+  /* Hints draw from their own stream, so the rest stays what it was. */
+  uint64_t hint_rng = o->seed ^ 0x9e3779b97f4a7c15ull;
   for (uint64_t n = 1; n <= o->generate_count; n++) {
     double pick = rng_double(&rng) * total;
     size_t truth = 0;
@@ -353,6 +365,8 @@ static int generate(cli_t *cli, simulate_opts_t *o) {
     snprintf(text, sizeof text, "simulated item %llu", (unsigned long long)n);
     json_t *line = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "id", id, "market", market, "priority", priority,
                              "content", "sim_truth", o->labels[truth], "text", text);
+    if (line != NULL && rng_double(&hint_rng) < o->hint_share)
+      json_object_set_new(line, "category_hint", json_string(o->labels[truth]));
     if (line == NULL || json_dumpf(line, cli->out, JSON_COMPACT) < 0) {
       json_decref(line);
       fprintf(cli->err, "tally: simulate --generate: write failed\n");

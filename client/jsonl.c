@@ -13,6 +13,7 @@ void jsonl_item_clear(jsonl_item_t *item) {
   free(item->market);
   free(item->content);
   free(item->gold_label);
+  free(item->category_hint);
   memset(item, 0, sizeof *item);
 }
 
@@ -69,10 +70,11 @@ static int parse_content(json_t *v, char **out, char *reason, size_t size) {
   return 0;
 }
 
-static int parse_gold(json_t *v, char **out, char *reason, size_t size) {
+/* An optional string field `name` (absent, null or "": left NULL). */
+static int parse_optional_label(json_t *v, const char *name, char **out, char *reason, size_t size) {
   if (v == NULL || json_is_null(v)) return 0;
   if (!json_is_string(v)) {
-    snprintf(reason, size, "\"gold_label\" must be a string");
+    snprintf(reason, size, "\"%s\" must be a string", name);
     return -1;
   }
   if (json_string_length(v) > 0) *out = strdup(json_string_value(v));
@@ -99,7 +101,11 @@ int jsonl_parse_item(const char *line, size_t len, jsonl_item_t *out, char *reas
   if (required_string(obj, "market", &out->market, reason, reason_size) < 0) goto done;
   if (parse_priority(json_object_get(obj, "priority"), &out->priority, reason, reason_size) < 0) goto done;
   if (parse_content(json_object_get(obj, "content"), &out->content, reason, reason_size) < 0) goto done;
-  if (parse_gold(json_object_get(obj, "gold_label"), &out->gold_label, reason, reason_size) < 0) goto done;
+  if (parse_optional_label(json_object_get(obj, "gold_label"), "gold_label", &out->gold_label, reason,
+                           reason_size) < 0 ||
+      parse_optional_label(json_object_get(obj, "category_hint"), "category_hint", &out->category_hint, reason,
+                           reason_size) < 0)
+    goto done;
   rc = 0;
   if (out->id == NULL || out->market == NULL) {
     snprintf(reason, reason_size, "out of memory");

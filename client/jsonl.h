@@ -4,7 +4,7 @@
  *   {"id": str, "market": str,
  *    "priority": 0-3 or "low|normal|high|emergency" (optional, default normal),
  *    "content": str or any JSON value (serialized compactly; optional),
- *    "gold_label": str (optional)}
+ *    "gold_label": str (optional), "category_hint": str (optional)}
  * Other keys are ignored. A line of only white space is blank.
  */
 #ifndef TALLY_CLIENT_JSONL_H
@@ -19,6 +19,7 @@ typedef struct {
   uint32_t priority;
   char *content;    /* never NULL after a successful parse ("" if absent) */
   char *gold_label; /* NULL if absent */
+  char *category_hint; /* NULL if absent */
 } jsonl_item_t;
 
 enum { JSONL_INVALID = -1, JSONL_BLANK = 0, JSONL_ITEM = 1 };

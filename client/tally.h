@@ -203,6 +203,12 @@ typedef struct {
   uint64_t created_ms;
   tally_audit_policy_t audit; /* audit.rate == audit_rate */
   uint32_t policy_version;    /* bumped by every audit policy change */
+  /* Wellbeing: labels harmful to see, at most exposure_budget such items
+   * per person per shift of shift_hours (0 = no limit; shift 0 = 8 h). */
+  const char **high_severity;
+  size_t high_severity_count;
+  uint32_t exposure_budget;
+  uint32_t shift_hours;
 } tally_project_t;
 
 typedef struct {
@@ -263,6 +269,7 @@ typedef struct {
   uint32_t priority; /* tally_priority_t */
   const char *content;
   const char *gold_label;
+  const char *category_hint; /* expected label (e.g. from a classifier) or NULL */
 } tally_item_t;
 
 /* What became of one ingested item: code 0 = stored (newly, or already
@@ -492,6 +499,35 @@ int tally_project_show(tally_t *t, const char *name, tally_project_t **out);
  * UNKNOWN_PROJECT, UNKNOWN_MARKET, INVALID_ARGUMENT, TIMEOUT, ... */
 int tally_audit_policy_set(tally_t *t, const char *project, const tally_audit_policy_t *policy,
                            tally_project_t **out);
+
+/* Replaces the wellbeing settings of `project` (all three). The reply
+ * comes once every worker runs them. *out (if not NULL) receives the
+ * project as stored. Errors: UNKNOWN_PROJECT, LABEL_NOT_IN_TAXONOMY,
+ * INVALID_ARGUMENT (budget over 100000, shift_hours not dividing 24). */
+int tally_wellbeing_set(tally_t *t, const char *project, const char **high_severity,
+                        size_t high_severity_count, uint32_t exposure_budget,
+                        uint32_t shift_hours, tally_project_t **out);
+
+/* High-severity exposure of one person in one shift, summed over workers. */
+typedef struct {
+  const char *labeler;
+  uint64_t shift; /* unix_ms / (shift_hours * 3600000) */
+  uint64_t count;
+} tally_exposure_row_t;
+
+typedef struct {
+  tally_exposure_row_t *rows; /* by labeler, then shift */
+  size_t count;
+  uint32_t workers_answered;
+  uint32_t workers_failed;
+} tally_exposure_t;
+
+/* Exposure counts of `project` in shifts [from_shift, to_shift]: asks every
+ * worker and adds. *out is the caller's (tally_free). Errors:
+ * UNKNOWN_PROJECT, INVALID_ARGUMENT, and the first worker's error when none
+ * answered. */
+int tally_exposure(tally_t *t, const char *project, uint64_t from_shift, uint64_t to_shift,
+                   tally_exposure_t **out);
 
 /* Quality report of `project` (query NULL: everything, ungrouped): the
  * coordinator gathers the workers' statistics and computes every figure

@@ -17,6 +17,8 @@
  *            market | labeler                           -> value: StatsRow
  *   ops    : project_id u32 | day u32 | market_len u8 | market | stage u8
  *                                                      -> value: OpsRow
+ *   exposure: project_id u32 | shift u64 | labeler      -> value: count u64
+ *            (worker/wellbeing.h; per worker, not led by a slot)
  *
  * "stats" is the one family not led by a slot: it is a per-worker sum of
  * what the items of the worker's slots produced, so a report reads a few

@@ -407,8 +407,18 @@ static void handle_project_create(coordinator_t *c, const Tally__Envelope *reque
   project.sla_seconds = sent->sla_seconds;
   project.ordinal = sent->ordinal;
   project.policy_version = 1;
+  project.n_high_severity = sent->n_high_severity, project.high_severity = sent->high_severity;
+  project.exposure_budget = sent->exposure_budget;
+  project.shift_hours = sent->shift_hours;
   if (validate_project(&project, why, sizeof why) < 0) {
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  int wellbeing_rc = validate_wellbeing(project.labels, project.n_labels, project.high_severity,
+                                        project.n_high_severity, project.exposure_budget,
+                                        &project.shift_hours, why, sizeof why);
+  if (wellbeing_rc < 0) {
+    r->send_error(r->ctx, wellbeing_rc, why);
     return;
   }
   policy_view_t policy;
@@ -542,6 +552,63 @@ static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *req
            "at %g; config version %" PRIu64 ")",
            quoted, stored->audit->rate, stored->audit->n_market_rates, stored->audit->ramp_rate,
            stored->audit->ramp_audits, stored->audit->ramp_target, c->config_version);
+  Tally__Envelope env;
+  Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  reply.project = stored;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
+  env.project_reply = &reply;
+  send_after_config(c, r, &env);
+}
+
+static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *request,
+                                 const coordinator_replier_t *r) {
+  const Tally__WellbeingSet *body = request->wellbeing_set;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  validate_quote(body->project, quoted, sizeof quoted);
+  int found;
+  size_t at = project_position(&c->projects, body->project, &found);
+  if (!found) {
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  Tally__Project *current = c->projects.items[at];
+  uint32_t shift_hours = body->shift_hours;
+  int rc = validate_wellbeing(current->labels, current->n_labels, body->high_severity,
+                              body->n_high_severity, body->exposure_budget, &shift_hours, why,
+                              sizeof why);
+  if (rc < 0) {
+    r->send_error(r->ctx, rc, why);
+    return;
+  }
+  /* All three settings are replaced; counts already made stay. */
+  Tally__Project project = *current;
+  project.n_high_severity = body->n_high_severity;
+  project.high_severity = body->high_severity;
+  project.exposure_budget = body->exposure_budget;
+  project.shift_hours = shift_hours;
+
+  meta_batch_t *batch = NULL;
+  rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_project(batch, &project);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the wellbeing settings");
+    return;
+  }
+  Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
+  must_install(stored ? 0 : TALLY_E_NOMEM, "wellbeing settings");
+  tally__project__free_unpacked(current, NULL);
+  c->projects.items[at] = stored;
+  c->config_version++;
+  log_info("project '%s': wellbeing set (%zu high-severity labels, budget %u per %u h shift; "
+           "config version %" PRIu64 ")",
+           quoted, stored->n_high_severity, stored->exposure_budget, stored->shift_hours,
+           c->config_version);
   Tally__Envelope env;
   Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
   wire_envelope_init(&env, request->request_id);
@@ -1114,6 +1181,9 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
       break;
     case TALLY__ENVELOPE__BODY_AUDIT_POLICY_SET:
       handle_audit_policy_set(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_WELLBEING_SET:
+      handle_wellbeing_set(c, request, r);
       break;
     case TALLY__ENVELOPE__BODY_REPORT_REQUEST:
       handle_report_request(c, request, r);

@@ -290,3 +290,29 @@ int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets
   }
   return 0;
 }
+
+int validate_wellbeing(char *const *labels, size_t n_labels, char *const *high, size_t n_high,
+                       uint32_t budget, uint32_t *shift_hours, char *why, size_t why_size) {
+  char quoted[QUOTE_SIZE];
+  for (size_t i = 0; i < n_high; i++) {
+    validate_quote(high[i], quoted, sizeof quoted);
+    int known = 0;
+    for (size_t j = 0; j < n_labels && !known; j++) known = strcmp(labels[j], high[i]) == 0;
+    if (!known) {
+      invalid(why, why_size, "high-severity label '%s' is not in the taxonomy", quoted);
+      return TALLY_E_LABEL_NOT_IN_TAXONOMY;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(high[j], high[i]) == 0)
+        return invalid(why, why_size, "high-severity label '%s' is given twice", quoted);
+  }
+  if (budget > WELLBEING_MAX_BUDGET)
+    return invalid(why, why_size, "exposure_budget %u is out of range (0..%u, 0 = no limit)",
+                   budget, WELLBEING_MAX_BUDGET);
+  if (*shift_hours == 0) *shift_hours = WELLBEING_DEFAULT_SHIFT_HOURS;
+  if (*shift_hours > 24 || 24 % *shift_hours != 0)
+    return invalid(why, why_size,
+                   "shift_hours %u must divide a day: 1, 2, 3, 4, 6, 8, 12 or 24 (0 for %u)",
+                   *shift_hours, WELLBEING_DEFAULT_SHIFT_HOURS);
+  return 0;
+}

@@ -17,6 +17,7 @@
 #define TALLY_COORDINATOR_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tally.pb-c.h"
 
@@ -48,6 +49,18 @@ int validate_endpoint(const char *endpoint, char *why, size_t why_size);
  * overlap <= 16. Does not look at id or created_ms (the coordinator sets
  * them). */
 int validate_project(Tally__Project *project, char *why, size_t why_size);
+
+/* Wellbeing settings (worker/wellbeing.h). */
+#define WELLBEING_MAX_BUDGET 100000u
+#define WELLBEING_DEFAULT_SHIFT_HOURS 8u
+
+/* Checks the wellbeing settings of a project with the taxonomy `labels`:
+ * every high-severity label is in the taxonomy, at most once; budget at
+ * most WELLBEING_MAX_BUDGET; shift_hours 0 (-> 8, applied in place) or a
+ * divisor of 24 (1, 2, 3, 4, 6, 8, 12, 24), so that shifts tile UTC days.
+ * Returns 0, TALLY_E_LABEL_NOT_IN_TAXONOMY or TALLY_E_INVALID_ARGUMENT. */
+int validate_wellbeing(char *const *labels, size_t n_labels, char *const *high, size_t n_high,
+                       uint32_t budget, uint32_t *shift_hours, char *why, size_t why_size);
 
 /* Limits of an audit policy (besides rates in [0, 1]). */
 #define AUDIT_MAX_RAMP_AUDITS 1000000u

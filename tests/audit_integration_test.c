@@ -60,7 +60,7 @@ static void ingest(tally_t *t, const char *project, int n, const char *content) 
   char (*ids)[24] = calloc((size_t)n, sizeof *ids);
   for (int i = 0; i < n; i++) {
     snprintf(ids[i], sizeof ids[i], "it-%05d", i);
-    items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", 1, content, NULL};
+    items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", 1, content, NULL, NULL};
   }
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, project, items, (size_t)n, &res) == 0 && res->accepted == (uint32_t)n);

@@ -62,7 +62,7 @@ static void ingest(tally_t *t, const char *project, const char *prefix, const ch
   for (int i = 0; i < count; i++) {
     snprintf(ids[i], sizeof ids[i], "%s-%d", prefix, i);
     snprintf(contents[i], sizeof contents[i], "content of %s-%d", prefix, i);
-    items[i] = (tally_item_t){ids[i], market, priority, contents[i], NULL};
+    items[i] = (tally_item_t){ids[i], market, priority, contents[i], NULL, NULL};
   }
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, project, items, (size_t)count, &res) == 0 && res->accepted == (uint32_t)count);
@@ -243,7 +243,7 @@ static void test_cases(void) {
   for (int i = 0; i < CASE_ITEMS; i++) {
     snprintf(ids[i], sizeof ids[i], "c-%d", i);
     snprintf(contents[i], sizeof contents[i], "content of c-%d", i);
-    items[i] = (tally_item_t){ids[i], markets[i % 2], TALLY_PRIORITY_NORMAL, contents[i], NULL};
+    items[i] = (tally_item_t){ids[i], markets[i % 2], TALLY_PRIORITY_NORMAL, contents[i], NULL, NULL};
   }
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, "cases", items, CASE_ITEMS, &res) == 0);

@@ -237,7 +237,7 @@ static tally_item_t *make_items(const char *prefix, size_t n, char ***ids_out) {
   for (size_t i = 0; i < n; i++) {
     ids[i] = malloc(32);
     snprintf(ids[i], 32, "%s-%zu", prefix, i);
-    items[i] = (tally_item_t){ids[i], "es", 1, "content", NULL};
+    items[i] = (tally_item_t){ids[i], "es", 1, "content", NULL, NULL};
   }
   *ids_out = ids;
   return items;
@@ -491,7 +491,7 @@ static void test_no_coordinator(void) {
   tally_task_t *task = NULL;
   CHECK(tally_lease(t, "ana", NULL, TALLY_STAGE_LABEL, 0, &task) == TALLY_E_TIMEOUT && task == NULL);
   /* Ingest still says what became of every item. */
-  tally_item_t items[2] = {{"x1", "es", 1, NULL, NULL}, {"x2", "", 1, NULL, NULL}};
+  tally_item_t items[2] = {{"x1", "es", 1, NULL, NULL, NULL}, {"x2", "", 1, NULL, NULL, NULL}};
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, "p", items, 2, &res) == TALLY_E_TIMEOUT);
   CHECK(res && res->count == 2 && res->rejected == 2 && res->accepted == 0);

@@ -47,7 +47,7 @@ static void load_child(int out, int round) {
     char ids[50][32];
     for (int i = 0; i < 50; i++) {
       snprintf(ids[i], sizeof ids[i], "r%d-b%d-%d", round, batch, i);
-      items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", (uint32_t)(i % 4), "{}", NULL};
+      items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", (uint32_t)(i % 4), "{}", NULL, NULL};
     }
     tally_ingest_result_t *res = NULL;
     if (tally_ingest(t, "dur", items, 50, &res) == 0) {

@@ -204,7 +204,7 @@ int main(void) {
   for (int i = 0; i < 10; i++) {
     int es = i < 6;
     snprintf(ids[i], sizeof ids[i], "%s-%d", es ? "es" : "ja", es ? i : i - 6);
-    items[i] = (tally_item_t){ids[i], es ? "es" : "ja", i == 6 ? 2u : 1u, "content", NULL};
+    items[i] = (tally_item_t){ids[i], es ? "es" : "ja", i == 6 ? 2u : 1u, "content", NULL, NULL};
   }
   uint64_t ingest_from = now_ms();
   tally_ingest_result_t *res = NULL;

@@ -149,7 +149,7 @@ int main(void) {
   for (int i = 0; i < n_items; i++) {
     snprintf(ids[i], sizeof ids[i], "q-%05d", i);
     snprintf(contents[i], sizeof contents[i], "truth=%d", rand_r(&seed) % K);
-    items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", 1, contents[i], NULL};
+    items[i] = (tally_item_t){ids[i], i % 2 ? "es" : "ja", 1, contents[i], NULL, NULL};
   }
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, "quality", items, (size_t)n_items, &res) == 0 && res->accepted == (uint32_t)n_items);

@@ -23,6 +23,7 @@
 #include "quality.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
+#include "wellbeing.h"
 #include "wire.h"
 #include "worker_internal.h"
 
@@ -186,6 +187,7 @@ static void lease_put(worker_t *w, const lease_t *lease, uint64_t now_ms) {
   rec.deadline_ms = lease->deadline_ms;
   rec.stage = lease->stage;
   rec.leased_ms = now_ms;
+  rec.exposure_counted = lease->exposure_counted != 0;
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_lease(key, lease->slot, lease->lease_id);
   size_t len = tally__store__lease_record__get_packed_size(&rec);
@@ -321,7 +323,8 @@ static item_record_t *candidate_take(worker_t *w, const candidate_t *c, const ch
   }
   item_record_t *rec = item_load(w, c->slot, c->project->id, value, len);
   if (rec == NULL || !item_record_wants_work(rec) || rec->stage != stage ||
-      item_record_excludes(rec, labeler)) {
+      item_record_excludes(rec, labeler) ||
+      !wellbeing_may_see(w, c->project, rec, labeler, clock_now_ms())) {
     item_record_free(&rec);
     free(value);
     return NULL;
@@ -356,6 +359,7 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   snprintf(lease.labeler, sizeof lease.labeler, "%s", labeler);
   lease.item_id = (char *)item_id;
   lease.item_len = item_len;
+  lease.exposure_counted = wellbeing_on_lease(w, c->project, rec, labeler, now);
   if (item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
   if (!item_record_wants_work(rec))
     queue_pop(w, c->project->id, stage, rec->market, c->slot, rec->priority, rec->seq);
@@ -522,6 +526,11 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
       code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
       snprintf(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
                item->gold_label);
+    } else if (item->category_hint[0] != '\0' &&
+               config_project_label_index(p, item->category_hint) < 0) {
+      code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
+      snprintf(messages[i], sizeof messages[i], "category hint '%.64s' is not in the taxonomy",
+               item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
     if (code == 0 && !w->owned[slot]) {
@@ -546,7 +555,8 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
     item_record_t *rec = item_record_new(item->market, item->priority, item->content,
                                          item->gold_label, p->overlap ? p->overlap : 1,
                                          w->counters.next_seq++, now);
-    if (rec == NULL) worker_fatal("out of memory");
+    if (rec == NULL || item_record_set_string(&rec->category_hint, item->category_hint) < 0)
+      worker_fatal("out of memory");
     item_save(w, slot, p->id, item->id, id_len, rec);
     queue_push(w, p->id, TALLY__STAGE__STAGE_LABEL, item->market, slot, item->priority, rec->seq,
                item->id, id_len);
@@ -812,6 +822,7 @@ static void handle_submit(worker_t *w, const router_request_t *req) {
   else
     submit_verdict(w, p, lease, rec, s, now);
   ops_on_submit(w, p, rec, lease->stage, s->handling_ms, now);
+  wellbeing_on_submit(w, p, lease->labeler, s->label, lease->exposure_counted, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
   lease_drop(w, lease->slot, lease->project_id, lease->lease_id);
@@ -937,6 +948,7 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
     case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
     case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
+    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
     default:
       worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
                          "a worker does not serve '%s'", wire_body_name(req->env));
@@ -1036,6 +1048,7 @@ static int recover_leases(worker_t *w) {
     lease.deadline_ms = rec->deadline_ms;
     lease.project_id = rec->project_id;
     lease.stage = rec->stage;
+    lease.exposure_counted = rec->exposure_counted;
     snprintf(lease.labeler, sizeof lease.labeler, "%s", rec->labeler);
     lease.item_id = rec->item_id;
     lease.item_len = strlen(rec->item_id);

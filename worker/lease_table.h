@@ -22,6 +22,7 @@ typedef struct {
   char labeler[LEASE_LABELER_MAX + 1];
   char *item_id; /* owned by the table */
   size_t item_len;
+  int exposure_counted; /* high-severity: counted against the budget at grant */
 } lease_t;
 
 typedef struct lease_table lease_table_t;

@@ -49,6 +49,14 @@ static ramp_entry_t *ramp_get(worker_t *w, uint32_t project_id, const char *labe
   return e;
 }
 
+void quality_release(worker_t *w) {
+  ramp_entry_t *e, *tmp;
+  HASH_ITER(hh, w->ramp, e, tmp) {
+    HASH_DEL(w->ramp, e);
+    free(e);
+  }
+}
+
 /* ------------------------------------------------------------ sampling */
 
 static double quality_rate(worker_t *w, const Tally__Project *p, const char *market,

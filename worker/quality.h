@@ -25,6 +25,9 @@
 /* Loads or creates the sampling secret and the ramp-up totals. */
 int quality_recover(worker_t *w);
 
+/* Frees the ramp-up totals (worker shutdown). */
+void quality_release(worker_t *w);
+
 /* 1 when this label of `labeler` on the item is to be audited. */
 int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,
                        const char *item_id, const char *labeler);

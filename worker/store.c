@@ -10,7 +10,7 @@
 #include "tally_error.h"
 
 static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases", "stats", "feedback", "ops",
-                                                           "cases"};
+                                                           "cases", "exposure"};
 
 struct store {
   rocksdb_t *db;

@@ -20,6 +20,7 @@ typedef enum {
   STORE_CF_FEEDBACK, /* closed audits per labeler, slot first */
   STORE_CF_OPS,      /* per-worker operations counters (worker/ops.h) */
   STORE_CF_CASES,    /* adjudicated cases, slot first, newest first (worker/cases.h) */
+  STORE_CF_EXPOSURE, /* high-severity exposure per (project, shift, person) (worker/wellbeing.h) */
   STORE_CF_COUNT
 } store_cf_t;
 

@@ -325,6 +325,7 @@ void worker_destroy(worker_t **worker) {
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);
   config_cache_destroy(&w->config);
+  quality_release(w);
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
   for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
   free(w->replies);

@@ -1,0 +1,154 @@
+/* wellbeing: high-severity exposure per (project, shift, person). See
+ * wellbeing.h. */
+#include "wellbeing.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "tally_error.h"
+#include "wire.h"
+
+#define WELLBEING_DEFAULT_SHIFT_HOURS 8u
+#define WELLBEING_MS_PER_HOUR 3600000ull
+#define WELLBEING_KEY_MAX (4 + 8 + KEYS_LABELER_MAX)
+
+uint64_t wellbeing_shift_of(const Tally__Project *p, uint64_t now_ms) {
+  uint32_t hours = p->shift_hours ? p->shift_hours : WELLBEING_DEFAULT_SHIFT_HOURS;
+  return now_ms / (hours * WELLBEING_MS_PER_HOUR);
+}
+
+int wellbeing_label_is_high(const Tally__Project *p, const char *label) {
+  if (label == NULL || label[0] == '\0') return 0;
+  for (size_t i = 0; i < p->n_high_severity; i++)
+    if (strcmp(p->high_severity[i], label) == 0) return 1;
+  return 0;
+}
+
+int wellbeing_item_is_high(const Tally__Project *p, const item_record_t *rec) {
+  if (p->n_high_severity == 0) return 0;
+  if (wellbeing_label_is_high(p, rec->category_hint)) return 1;
+  for (size_t i = 0; i < rec->n_labels; i++)
+    if (wellbeing_label_is_high(p, rec->labels[i]->label)) return 1;
+  return rec->audit != NULL && wellbeing_label_is_high(p, rec->audit->label);
+}
+
+static size_t exposure_key(uint8_t *out, uint32_t project_id, uint64_t shift,
+                           const char *labeler) {
+  size_t len = strlen(labeler);
+  if (len > KEYS_LABELER_MAX) len = KEYS_LABELER_MAX;
+  keys_put_u32(out, project_id);
+  keys_put_u64(out + 4, shift);
+  memcpy(out + 12, labeler, len);
+  return 12 + len;
+}
+
+/* The stored count of (project, shift, labeler), read through the batch. */
+static uint64_t exposure_get(worker_t *w, const uint8_t *key, size_t key_len) {
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_EXPOSURE, key, key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  uint64_t count = rc == 1 && len == 8 ? keys_get_u64((const uint8_t *)value) : 0;
+  free(value);
+  return count;
+}
+
+static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const char *labeler) {
+  uint8_t key[WELLBEING_KEY_MAX], value[8];
+  size_t key_len = exposure_key(key, project_id, shift, labeler);
+  keys_put_u64(value, exposure_get(w, key, key_len) + 1);
+  store_put(w->store, STORE_CF_EXPOSURE, key, key_len, value, sizeof value);
+  w->batch_dirty = 1;
+}
+
+int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *labeler, uint64_t now_ms) {
+  if (p->exposure_budget == 0 || !wellbeing_item_is_high(p, rec)) return 1;
+  uint8_t key[WELLBEING_KEY_MAX];
+  size_t key_len = exposure_key(key, p->id, wellbeing_shift_of(p, now_ms), labeler);
+  return exposure_get(w, key, key_len) < p->exposure_budget;
+}
+
+int wellbeing_on_lease(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                       const char *labeler, uint64_t now_ms) {
+  if (!wellbeing_item_is_high(p, rec)) return 0;
+  exposure_add(w, p->id, wellbeing_shift_of(p, now_ms), labeler);
+  return 1;
+}
+
+void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *labeler,
+                         const char *label, int lease_counted, uint64_t now_ms) {
+  if (lease_counted || !wellbeing_label_is_high(p, label)) return;
+  exposure_add(w, p->id, wellbeing_shift_of(p, now_ms), labeler);
+}
+
+void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
+  const Tally__ExposureRequest *r = req->env->exposure_request;
+  const Tally__Project *p = config_cache_project(w->config, r->project);
+  if (p == NULL) {
+    coordinator_link_refresh_config(w);
+    p = config_cache_project(w->config, r->project);
+  }
+  if (p == NULL) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
+                       "unknown project '%.64s'", r->project);
+    return;
+  }
+  if (r->from_shift > r->to_shift) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
+                       TALLY_E_INVALID_ARGUMENT, "from_shift is after to_shift");
+    return;
+  }
+  uint8_t from[12], upper[12];
+  keys_put_u32(from, p->id);
+  keys_put_u64(from + 4, r->from_shift);
+  keys_put_u32(upper, p->id);
+  size_t upper_len = 12;
+  if (r->to_shift == UINT64_MAX) {
+    upper_len = keys_prefix_end(upper, from, 4);
+  } else {
+    keys_put_u64(upper + 4, r->to_shift + 1);
+  }
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_EXPOSURE, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory");
+  Tally__ExposureRow *rows = NULL;
+  Tally__ExposureRow **ptrs = NULL;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  for (store_iter_seek(it, from, sizeof from); store_iter_valid(it); store_iter_next(it)) {
+    size_t key_len, len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    const uint8_t *value = store_iter_value(it, &len);
+    if (key_len < 12 || len != 8 || keys_get_u32(key) != p->id) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 32;
+      rows = realloc(rows, cap * sizeof *rows);
+      ptrs = realloc(ptrs, cap * sizeof *ptrs);
+      names = realloc(names, cap * sizeof *names);
+      if (rows == NULL || ptrs == NULL || names == NULL) worker_fatal("out of memory");
+    }
+    names[n] = strndup((const char *)key + 12, key_len - 12);
+    if (names[n] == NULL) worker_fatal("out of memory");
+    tally__exposure_row__init(&rows[n]);
+    rows[n].labeler = names[n];
+    rows[n].shift = keys_get_u64(key + 4);
+    rows[n].count = keys_get_u64(value);
+    n++;
+  }
+  store_iter_destroy(&it);
+  for (size_t i = 0; i < n; i++) ptrs[i] = &rows[i];
+  Tally__ExposureReply reply = TALLY__EXPOSURE_REPLY__INIT;
+  reply.worker_id = w->counters.worker_id;
+  reply.n_rows = n;
+  reply.rows = ptrs;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_EXPOSURE_REPLY;
+  env.exposure_reply = &reply;
+  worker_reply(w, req->peer, req->peer_len, &env);
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  free(rows);
+  free(ptrs);
+}

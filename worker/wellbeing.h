@@ -1,0 +1,65 @@
+/* wellbeing: the high-severity exposure budget of the people on a project.
+ *
+ * A project names taxonomy labels whose content is harmful to see
+ * (Project.high_severity) and a budget: at most exposure_budget such items
+ * per person per shift (0 = no limit). Shifts are fixed UTC-aligned
+ * windows: shift = unix_ms / (shift_hours * 3600000), shift_hours 0 = 8.
+ *
+ * An item is known to be high-severity when its category_hint (given at
+ * ingest) or a label already stored on it (labels, audit) is a
+ * high-severity label. Such an item is not offered to a person whose
+ * exposure this shift has reached the budget (any stage: labelers,
+ * auditors and leads all see the content). Granting the lease counts it at
+ * once (no refund on release, skip or expiry: the person saw it). A submit
+ * that gives a high-severity label on a lease that was not counted (the
+ * item was not known to be high-severity) counts too: a discovery, which
+ * may take a person past the budget. The budget caps what is known at
+ * lease time.
+ *
+ * Counts are per worker: each worker counts and enforces the budget for
+ * the items of its slots, so with W workers a person may see up to
+ * W * budget items per shift; reports add the workers' counts.
+ *
+ * Storage: the "exposure" column family, written in the batch of the lease
+ * or submit and read through it (so a group sees its own increments):
+ *   key   : project_id u32 | shift u64 | labeler bytes   (big-endian)
+ *   value : count u64 (big-endian)
+ * Format 1. Changing it needs a start-up migration (common/keys.h).
+ */
+#ifndef TALLY_WELLBEING_H
+#define TALLY_WELLBEING_H
+
+#include <stdint.h>
+
+#include "item_record.h"
+#include "worker_internal.h"
+
+/* The shift of `now_ms` (unix ms) under the project's shift length. */
+uint64_t wellbeing_shift_of(const Tally__Project *p, uint64_t now_ms);
+
+/* True when `label` is one of the project's high-severity labels. */
+int wellbeing_label_is_high(const Tally__Project *p, const char *label);
+
+/* True when the item is known to be high-severity (hint or stored labels). */
+int wellbeing_item_is_high(const Tally__Project *p, const item_record_t *rec);
+
+/* True when `labeler` may be offered `rec` now: the item is not known to
+ * be high-severity, the project has no budget, or the person's exposure
+ * this shift is below it. */
+int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *labeler, uint64_t now_ms);
+
+/* A lease of `rec` was granted to `labeler`: counts it when the item is
+ * known to be high-severity. Returns 1 when counted, else 0. */
+int wellbeing_on_lease(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                       const char *labeler, uint64_t now_ms);
+
+/* A submit of `label` on a lease: counts a discovery when the label is
+ * high-severity and the lease was not counted at grant. */
+void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *labeler,
+                         const char *label, int lease_counted, uint64_t now_ms);
+
+/* Request handler: exposure_request. */
+void wellbeing_handle_exposure(worker_t *w, const router_request_t *req);
+
+#endif
