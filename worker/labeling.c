@@ -225,7 +225,11 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
     if (!wanted && item_record_wants_work(rec))
       queue_push(w, project_id, rec->stage, rec->market, slot, rec->priority, rec->seq, item_id,
                  item_len);
-    ops_on_lease_end(w, project_id, rec->market, lease->stage, why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED : why == RETURN_SKIP ? OPS_LEASE_SKIPPED : OPS_LEASE_RELEASED, clock_now_ms());
+    ops_on_lease_end(w, project_id, rec->market, lease->stage,
+                     why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED
+                     : why == RETURN_SKIP ? OPS_LEASE_SKIPPED
+                                          : OPS_LEASE_RELEASED,
+                     clock_now_ms());
     item_save(w, slot, project_id, item_id, item_len, rec);
     item_record_free(&rec);
   }
