@@ -41,6 +41,8 @@ struct coordinator {
   uint32_t next_project_id;
   uint32_t next_worker_id;
   uint64_t heartbeat_timeout_ms;
+  uint32_t expect_workers;       /* a fresh cluster waits for this many */
+  uint64_t settle_deadline_ms;   /* monotonic; after it, assign to whoever is UP */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -976,8 +978,21 @@ static int commit_worker_change(coordinator_t *c, uint32_t id, const char *endpo
   return 0;
 }
 
+void coordinator_expect_workers(coordinator_t *c, uint32_t workers, uint64_t settle_ms) {
+  c->expect_workers = workers ? workers : 1;
+  c->settle_deadline_ms = clock_monotonic_ms() + settle_ms;
+}
+
+/* True while a fresh cluster should still wait for more workers before it
+ * hands out slots (see coordinator_expect_workers). */
+static int still_settling(const coordinator_t *c, size_t up) {
+  return up < c->expect_workers && clock_monotonic_ms() < c->settle_deadline_ms &&
+         slot_map_count_owned(c->map, 0) == TALLY_SLOT_COUNT;
+}
+
 /* Plans the registration of worker `id` on c->plan: every unassigned slot
- * goes to the UP workers, this one included. Returns the number of slots
+ * goes to the UP workers, this one included (unless a fresh cluster is
+ * still waiting for the workers it expects). Returns the number of slots
  * assigned or TALLY_E_NOMEM. */
 static int plan_registration(coordinator_t *c, uint32_t id) {
   size_t count = membership_count(c->members);
@@ -988,6 +1003,10 @@ static int plan_registration(coordinator_t *c, uint32_t id) {
   while (i < up && candidates[i] != id) i++;
   if (i == up) candidates[up++] = id;
   slot_map_copy(c->plan, c->map);
+  if (still_settling(c, up)) {
+    free(candidates);
+    return 0;
+  }
   int assigned = slot_map_assign_unassigned(c->plan, candidates, up);
   free(candidates);
   return assigned;
@@ -1108,7 +1127,34 @@ static void handle_heartbeat(coordinator_t *c, const Tally__Envelope *request,
   free(workers);
 }
 
+/* Hands out unassigned slots to the UP workers once a fresh cluster has
+ * stopped waiting for more (registration does it otherwise). */
+static int assign_after_settling(coordinator_t *c) {
+  size_t count = membership_count(c->members);
+  if (count == 0 || slot_map_count_owned(c->map, 0) == 0) return 0;
+  uint32_t *up_ids = malloc(count * sizeof *up_ids);
+  if (up_ids == NULL) return TALLY_E_NOMEM;
+  size_t up = membership_up_ids(c->members, up_ids);
+  int rc = 0;
+  if (up > 0 && !still_settling(c, up)) {
+    slot_map_copy(c->plan, c->map);
+    int assigned = slot_map_assign_unassigned(c->plan, up_ids, up);
+    const Tally__WorkerInfo *first = membership_find(c->members, up_ids[0]);
+    if (assigned > 0 && first != NULL) {
+      rc = commit_worker_change(c, first->id, first->endpoint, TALLY__WORKER_STATE__WORKER_UP, 0,
+                                1);
+      if (rc == 0)
+        log_info("%d unassigned slots given out to %zu workers; epoch %" PRIu64, assigned, up,
+                 slot_map_epoch(c->map));
+    }
+  }
+  free(up_ids);
+  return rc;
+}
+
 int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
+  int settled = assign_after_settling(c);
+  if (settled < 0) return settled;
   size_t count = membership_count(c->members);
   uint32_t *silent = malloc((count ? count : 1) * sizeof *silent);
   if (silent == NULL) return TALLY_E_NOMEM;

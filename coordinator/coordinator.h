@@ -103,6 +103,12 @@ void coordinator_handle(coordinator_t *coordinator, const Tally__Envelope *reque
  * TALLY_E_STORAGE / TALLY_E_NOMEM (nothing changed; retry later). */
 int coordinator_check_liveness(coordinator_t *coordinator, uint64_t now_ms);
 
+/* A fresh cluster (no slot assigned yet) hands out its slots only once
+ * `workers` workers are UP, or `settle_ms` after this call, whichever comes
+ * first, so that a cluster started with N workers is balanced over all N.
+ * Default: 1 worker (the first registration takes every slot). */
+void coordinator_expect_workers(coordinator_t *coordinator, uint32_t workers, uint64_t settle_ms);
+
 /* The current map epoch and configuration version (for logs and tests). */
 uint64_t coordinator_epoch(const coordinator_t *coordinator);
 uint64_t coordinator_config_version(const coordinator_t *coordinator);

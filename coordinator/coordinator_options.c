@@ -18,6 +18,7 @@ typedef enum {
   OPTION_BIND,
   OPTION_ENDPOINT_FILE,
   OPTION_HEARTBEAT_TIMEOUT_MS,
+  OPTION_EXPECT_WORKERS,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -30,6 +31,7 @@ static const struct option long_options[] = {
     {"bind", required_argument, NULL, OPTION_BIND},
     {"endpoint-file", required_argument, NULL, OPTION_ENDPOINT_FILE},
     {"heartbeat-timeout-ms", required_argument, NULL, OPTION_HEARTBEAT_TIMEOUT_MS},
+    {"expect-workers", required_argument, NULL, OPTION_EXPECT_WORKERS},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -48,6 +50,9 @@ void coordinator_options_usage(FILE *out) {
           "  --endpoint-file FILE       write the bound endpoint to FILE once serving\n"
           "  --heartbeat-timeout-ms MS  declare a worker DOWN after MS without a heartbeat\n"
           "                             (default %u, %u..%u)\n"
+          "  --expect-workers N         a fresh cluster waits (up to 10 s) for N workers before\n"
+          "                             it hands out the slots, so they are balanced over all\n"
+          "                             N (default 1, 1..1024)\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -106,6 +111,15 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
       return set_string(&o->endpoint_file, value, why, why_size);
     case OPTION_HEARTBEAT_TIMEOUT_MS:
       return parse_timeout(value, &o->heartbeat_timeout_ms, why, why_size);
+    case OPTION_EXPECT_WORKERS: {
+      char *end = NULL;
+      unsigned long n = strtoul(value, &end, 10);
+      if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 || n > 1024)
+        return usage_error(why, why_size, "--expect-workers wants a number in 1..1024, not '%s'",
+                           value);
+      o->expect_workers = (uint32_t)n;
+      return 0;
+    }
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -175,6 +189,7 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
   int given[OPTION_KEY_COUNT] = {0};
   memset(o, 0, sizeof *o);
   o->heartbeat_timeout_ms = COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS;
+  o->expect_workers = 1;
   o->log_level = LOG_INFO;
   optind = 0; /* glibc: full reset, so parse can run more than once */
   opterr = 0;

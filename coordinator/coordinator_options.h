@@ -31,6 +31,7 @@ typedef struct {
   char *endpoint_file; /* NULL: none */
   char *config_file;   /* NULL: none */
   uint64_t heartbeat_timeout_ms;
+  uint32_t expect_workers; /* a fresh cluster waits for this many (default 1) */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

@@ -242,6 +242,7 @@ static uint64_t liveness_period_ms(uint64_t timeout_ms) {
 /* Opens the state, binds, and starts the handles. Returns 0 or negative. */
 static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   int rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
+  if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
   if (rc < 0) {
     log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));
     return rc;

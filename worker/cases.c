@@ -213,28 +213,6 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   free(best.items);
 }
 
-/* Replies MOVED or UNAVAILABLE and returns 0 unless this worker owns
- * `slot` (the same answer as every slot-routed request of labeling.c). */
-static int cases_slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
-  if (w->map == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
-                       "worker has not joined the cluster yet");
-    return 0;
-  }
-  if (w->owned[slot]) return 1;
-  uint32_t owner = slot < w->map->n_slot_owner ? w->map->slot_owner[slot] : 0;
-  Tally__Envelope env;
-  Tally__ErrorReply err;
-  wire_error_init(&env, &err, req->env->request_id, owner ? TALLY_E_MOVED : TALLY_E_UNAVAILABLE,
-                  owner ? "slot is owned by another worker" : "slot is not assigned to any worker");
-  err.slot = slot;
-  err.epoch = w->map->epoch;
-  for (size_t i = 0; i < w->map->n_workers; i++)
-    if (w->map->workers[i]->id == owner) err.owner_endpoint = w->map->workers[i]->endpoint;
-  worker_reply(w, req->peer, req->peer_len, &env);
-  return 0;
-}
-
 void cases_handle_get(worker_t *w, const router_request_t *req) {
   const Tally__CaseGet *g = req->env->case_get;
   uint64_t rid = req->env->request_id;
@@ -247,7 +225,7 @@ void cases_handle_get(worker_t *w, const router_request_t *req) {
     return;
   }
   uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
-  if (!cases_slot_check(w, req, slot)) return;
+  if (!labeling_slot_check(w, req, slot)) return;
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_item(key, slot, p->id, g->item_id, id_len);
   char *value = NULL;

@@ -243,3 +243,26 @@ void coordinator_link_refresh_config(worker_t *w) {
     link_apply_config(w, reply->config);
   wire_envelope_free(&reply);
 }
+
+int coordinator_link_refresh_map(worker_t *w) {
+  uint64_t now = clock_monotonic_ms();
+  int coordinator_alive =
+      w->registered && now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
+  if (w->coordinator_sync == NULL || !coordinator_alive || w->map_fetched_in_group) return 0;
+  w->map_fetched_in_group = 1;
+  Tally__Envelope request;
+  Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
+  wire_envelope_init(&request, 0);
+  request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+  request.map_request = &body;
+  Tally__Envelope *reply = NULL;
+  int applied = 0;
+  if (dealer_call(w->coordinator_sync, &request, LINK_CONFIG_FETCH_MS, &reply) == 0 &&
+      reply->body_case == TALLY__ENVELOPE__BODY_MAP &&
+      (w->map == NULL || reply->map->epoch > w->map->epoch)) {
+    coordinator_link_apply_map(w, reply->map);
+    applied = 1;
+  }
+  wire_envelope_free(&reply);
+  return applied;
+}

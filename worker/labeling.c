@@ -58,9 +58,9 @@ static uint32_t stage_role(uint32_t stage) {
   }
 }
 
-/* Replies UNAVAILABLE or MOVED and returns 0 when this worker does not own
- * `slot`; returns 1 when it does. */
-static int slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
+int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
+  /* Our map may be behind the client's (slots just assigned or moved). */
+  if (w->map != NULL && !w->owned[slot]) coordinator_link_refresh_map(w);
   if (w->map == NULL) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
                        "worker has not joined the cluster yet");
@@ -537,6 +537,7 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
                item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
+    if (code == 0 && !w->owned[slot]) coordinator_link_refresh_map(w);
     if (code == 0 && !w->owned[slot]) {
       code = TALLY_E_MOVED;
       snprintf(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
@@ -669,7 +670,7 @@ static const lease_t *lease_check(worker_t *w, const router_request_t *req, cons
                        "slot %u is out of range 0..%u", slot, TALLY_SLOT_COUNT - 1);
     return NULL;
   }
-  if (!slot_check(w, req, slot)) return NULL;
+  if (!labeling_slot_check(w, req, slot)) return NULL;
   const lease_t *lease = lease_table_find(w->leases, lease_id);
   if (lease == NULL || lease->slot != slot) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_STALE_LEASE,
@@ -911,7 +912,7 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
     return;
   }
   uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
-  if (!slot_check(w, req, slot)) return;
+  if (!labeling_slot_check(w, req, slot)) return;
   item_record_t *rec = item_load(w, slot, p->id, g->item_id, id_len);
   if (rec == NULL) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NOT_FOUND,

@@ -200,6 +200,7 @@ void worker_run_group(worker_t *w) {
   router_request_t req;
   int n = 0;
   w->config_fetched_in_group = 0;
+  w->map_fetched_in_group = 0;
   while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
     labeling_handle(w, &req);
     router_request_clear(&req);

@@ -90,6 +90,7 @@ struct worker {
   uint64_t last_heartbeat_ms;
   uint64_t last_coordinator_reply_ms;
   int config_fetched_in_group; /* reset at the start of every group */
+  int map_fetched_in_group;    /* likewise */
 
   /* Audit sampling and ramp-up (quality.c). */
   uint64_t audit_secret;
@@ -135,6 +136,11 @@ void worker_fatal(const char *what) __attribute__((noreturn));
 /* Serves one request of a group (any body the worker knows). */
 void labeling_handle(worker_t *w, const router_request_t *req);
 
+/* Replies UNAVAILABLE or MOVED (with the owner's endpoint) and returns 0
+ * when this worker does not own `slot`, after refreshing a possibly stale
+ * map once; returns 1 when it owns it. */
+int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot);
+
 /* Returns every lease whose deadline has passed to its queue. */
 void labeling_expire_leases(worker_t *w, uint64_t now_ms);
 
@@ -153,6 +159,12 @@ void coordinator_link_tick(worker_t *w, uint64_t now_ms);
 /* Fetches the configuration synchronously (short timeout, rate limited):
  * used when a request names a project or labeler the cache does not know. */
 void coordinator_link_refresh_config(worker_t *w);
+/* Fetches the map synchronously (short timeout, once per group, only while
+ * the coordinator answers): used when a request names a slot this worker
+ * does not own by its map, which may be stale right after slots were
+ * assigned. Returns 1 when a newer map was applied. */
+int coordinator_link_refresh_map(worker_t *w);
+
 /* Applies a map (copied) and recomputes owned slots; persists it. */
 void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map);
 
