@@ -570,7 +570,7 @@ static void test_feedback(tally_t *t) {
   CHECK(fb && fb->count == 3 && fb->workers_failed == 1 && fb->entries[0].closed_ms == 500);
   tally_free(fb);
   capture_t c;
-  CHECK(capture_run(&c, fake_endpoint(Q.fake, 0), ARGV("tally", "feedback", "--as", "ana", "--timeout", "300")) ==
+  CHECK(capture_run(&c, fake_endpoint(Q.fake, 0), ARGV("tally", "feedback", "--as", "ana", "--timeout", "1500")) ==
         CLI_EXIT_OK);
   CHECK(strstr(c.err, "warning: 1 worker did not answer") != NULL && strstr(c.out, "0 of 3 correct") != NULL);
   capture_close(&c);
@@ -784,7 +784,7 @@ int main(void) {
     return 1;
   }
   tally_t *t = NULL;
-  CHECK(tally_open(&t, fake_endpoint(Q.fake, 0), 300) == 0);
+  CHECK(tally_open(&t, fake_endpoint(Q.fake, 0), 1500) == 0);
   if (t) {
     test_policy(t);
     test_policy_cli();
