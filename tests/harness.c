@@ -127,8 +127,11 @@ int cluster_start_coordinator(cluster_t *c) {
    * workers (which keep their coordinator address) find it again. */
   char bind[256];
   snprintf(bind, sizeof bind, "%s", c->coordinator_endpoint[0] ? c->coordinator_endpoint : "tcp://127.0.0.1:0");
+  char expect[16];
+  snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
   char *argv[] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
-                  "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000", NULL};
+                  "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000",
+                  "--expect-workers", expect, NULL};
   c->coordinator_pid = spawn(argv, log);
   if (c->coordinator_pid < 0) return -1;
   return wait_endpoint(ep_file, c->coordinator_endpoint, sizeof c->coordinator_endpoint,
@@ -186,6 +189,7 @@ int cluster_start(cluster_t *c, int workers) {
   memset(c, 0, sizeof *c);
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;
+  c->n_workers = workers; /* the coordinator spreads the slots over all of them */
   if (cluster_start_coordinator(c) < 0) {
     fprintf(stderr, "harness: coordinator did not start (see %s/coordinator.log)\n", c->dir);
     return -1;

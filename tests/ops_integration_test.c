@@ -9,8 +9,10 @@
  * audits. Items: es-0..es-5 and ja-1..ja-3 priority NORMAL, ja-0 HIGH.
  *   les (es): lease+submit 2000, 4000, 6000 ms (es-0..2, done within the SLA),
  *             lease es-3 and skip it, lease es-4 and release it
- *   lja (ja): lease ja-0 and let it expire (> 1 s), lease ja-0 again and
- *             submit 10000 ms: done > 1 s after ingest, an SLA breach
+ *   lja (ja): lease a ja item and let it expire (> 1 s), lease a ja item
+ *             again and submit 10000 ms: done > 1 s after ingest, an SLA
+ *             breach (which ja item comes first depends on the worker the
+ *             client asks first: the items are spread over both workers)
  * Hand-computed (D = 1 day, everything happens today):
  *   es: ingested 6, leases 5, completed 3, done 3, skips 1, releases 1,
  *       expired 0, handling 12000 ms, breaches 0, backlog 3
@@ -228,12 +230,14 @@ int main(void) {
   if (task) CHECK(tally_release(t, "les", task->slot, task->lease_id) == 0);
   tally_free(task);
 
+  /* The ja items may sit on either worker: which one comes first depends on
+   * the worker the client asks first, so only the market is checked. */
   task = lease(t, "lja");
-  CHECK(task != NULL && strcmp(task->item_id, "ja-0") == 0);
+  CHECK(task != NULL && strcmp(task->market, "ja") == 0);
   tally_free(task);
-  sleep(3); /* the 1 s lease expires and ja-0 goes back to its queue */
+  sleep(3); /* the 1 s lease expires and the item goes back to its queue */
   task = lease(t, "lja");
-  CHECK(task != NULL && strcmp(task->item_id, "ja-0") == 0);
+  CHECK(task != NULL && strcmp(task->market, "ja") == 0);
   if (task) CHECK(tally_submit(t, "lja", task->slot, task->lease_id, "spam", 10000) == 0);
   tally_free(task);
 

@@ -62,12 +62,37 @@ static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const
   w->batch_dirty = 1;
 }
 
+/* This worker's share of a person's budget. Every worker counts only what
+ * it served, so the budget is split over the workers that own slots (ids in
+ * ascending order get the remainder first): the shares add up to the
+ * budget, and a person never sees more known high-severity items per shift
+ * across the whole cluster, whichever workers serve them. The price is that
+ * a person may be stopped on one worker while another still has share. */
+uint32_t wellbeing_share(const worker_t *w, uint32_t budget) {
+  if (w->map == NULL || budget == 0) return budget;
+  uint32_t owners[TALLY_SLOT_COUNT];
+  size_t n = 0;
+  for (size_t s = 0; s < w->map->n_slot_owner; s++) {
+    uint32_t id = w->map->slot_owner[s];
+    size_t i = 0;
+    while (i < n && owners[i] != id) i++;
+    if (id != 0 && i == n) owners[n++] = id;
+  }
+  size_t rank = 0, me_found = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (owners[i] == w->counters.worker_id) me_found = 1;
+    else if (owners[i] < w->counters.worker_id) rank++;
+  }
+  if (!me_found) return 0;
+  return budget / (uint32_t)n + (rank < budget % n ? 1u : 0u);
+}
+
 int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, uint64_t now_ms) {
   if (p->exposure_budget == 0 || !wellbeing_item_is_high(p, rec)) return 1;
   uint8_t key[WELLBEING_KEY_MAX];
   size_t key_len = exposure_key(key, p->id, wellbeing_shift_of(p, now_ms), labeler);
-  return exposure_get(w, key, key_len) < p->exposure_budget;
+  return exposure_get(w, key, key_len) < wellbeing_share(w, p->exposure_budget);
 }
 
 int wellbeing_on_lease(worker_t *w, const Tally__Project *p, const item_record_t *rec,

@@ -16,9 +16,11 @@
  * may take a person past the budget. The budget caps what is known at
  * lease time.
  *
- * Counts are per worker: each worker counts and enforces the budget for
- * the items of its slots, so with W workers a person may see up to
- * W * budget items per shift; reports add the workers' counts.
+ * Counts are per worker: each worker counts the items of its slots and
+ * enforces its share of the budget (wellbeing_share: the budget split over
+ * the workers that own slots), so the shares add up to the budget and a
+ * person never sees more known high-severity items per shift across the
+ * cluster. Reports add the workers' counts.
  *
  * Storage: the "exposure" column family, written in the batch of the lease
  * or submit and read through it (so a group sees its own increments):
@@ -46,6 +48,10 @@ int wellbeing_item_is_high(const Tally__Project *p, const item_record_t *rec);
 /* True when `labeler` may be offered `rec` now: the item is not known to
  * be high-severity, the project has no budget, or the person's exposure
  * this shift is below it. */
+/* This worker's share of a per-person budget: the budget split over the
+ * workers that own slots, so that the shares add up to the budget. */
+uint32_t wellbeing_share(const worker_t *w, uint32_t budget);
+
 int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, uint64_t now_ms);
 
