@@ -503,6 +503,47 @@ static void handle_project_list(coordinator_t *c, const Tally__Envelope *request
   r->send(r->ctx, &env);
 }
 
+/* Replaces the stored project at `at` with `project`: one synced batch that
+ * also bumps the config version, then the copy in memory. Returns the stored
+ * copy (owned by the project list), or NULL after replying the storage error
+ * (nothing changed then). `what` names the change in that error. */
+static const Tally__Project *project_replace(coordinator_t *c, size_t at,
+                                             const Tally__Project *project,
+                                             const coordinator_replier_t *r, const char *what) {
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_project(batch, project);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) {
+    reply_storage_error(r, rc, what);
+    return NULL;
+  }
+  Tally__Project *stored = (Tally__Project *)message_clone(&project->base);
+  must_install(stored ? 0 : TALLY_E_NOMEM, what);
+  tally__project__free_unpacked(c->projects.items[at], NULL);
+  c->projects.items[at] = stored;
+  c->config_version++;
+  return stored;
+}
+
+/* Answers a project change with the stored project, once every UP worker
+ * runs the new configuration (send_after_config). */
+static void reply_project_after_config(coordinator_t *c, const Tally__Envelope *request,
+                                       const coordinator_replier_t *r,
+                                       const Tally__Project *stored) {
+  Tally__Envelope env;
+  Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  reply.project = (Tally__Project *)stored;
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
+  env.project_reply = &reply;
+  send_after_config(c, r, &env);
+}
+
 static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *request,
                                     const coordinator_replier_t *r) {
   const Tally__AuditPolicySet *body = request->audit_policy_set;
@@ -533,34 +574,13 @@ static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *req
   project.audit = &policy.policy;
   project.audit_rate = policy.policy.rate;
 
-  meta_batch_t *batch = NULL;
-  rc = meta_batch_new(c->store, &batch);
-  if (rc == 0) {
-    meta_batch_put_project(batch, &project);
-    meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
-  if (rc < 0) {
-    reply_storage_error(r, rc, "the audit policy");
-    return;
-  }
-  Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
-  must_install(stored ? 0 : TALLY_E_NOMEM, "an audit policy");
-  tally__project__free_unpacked(current, NULL);
-  c->projects.items[at] = stored;
-  c->config_version++;
+  const Tally__Project *stored = project_replace(c, at, &project, r, "the audit policy");
+  if (stored == NULL) return;
   log_info("project '%s': audit policy set (rate %g, %zu market rates, ramp %g until %u audits "
            "at %g; config version %" PRIu64 ")",
            quoted, stored->audit->rate, stored->audit->n_market_rates, stored->audit->ramp_rate,
            stored->audit->ramp_audits, stored->audit->ramp_target, c->config_version);
-  Tally__Envelope env;
-  Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
-  wire_envelope_init(&env, request->request_id);
-  reply.project = stored;
-  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
-  env.project_reply = &reply;
-  send_after_config(c, r, &env);
+  reply_project_after_config(c, request, r, stored);
 }
 
 static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *request,
@@ -590,34 +610,13 @@ static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *reques
   project.exposure_budget = body->exposure_budget;
   project.shift_hours = shift_hours;
 
-  meta_batch_t *batch = NULL;
-  rc = meta_batch_new(c->store, &batch);
-  if (rc == 0) {
-    meta_batch_put_project(batch, &project);
-    meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
-  if (rc < 0) {
-    reply_storage_error(r, rc, "the wellbeing settings");
-    return;
-  }
-  Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
-  must_install(stored ? 0 : TALLY_E_NOMEM, "wellbeing settings");
-  tally__project__free_unpacked(current, NULL);
-  c->projects.items[at] = stored;
-  c->config_version++;
+  const Tally__Project *stored = project_replace(c, at, &project, r, "the wellbeing settings");
+  if (stored == NULL) return;
   log_info("project '%s': wellbeing set (%zu high-severity labels, budget %u per %u h shift; "
            "config version %" PRIu64 ")",
            quoted, stored->n_high_severity, stored->exposure_budget, stored->shift_hours,
            c->config_version);
-  Tally__Envelope env;
-  Tally__ProjectReply reply = TALLY__PROJECT_REPLY__INIT;
-  wire_envelope_init(&env, request->request_id);
-  reply.project = stored;
-  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
-  env.project_reply = &reply;
-  send_after_config(c, r, &env);
+  reply_project_after_config(c, request, r, stored);
 }
 
 /* ---------------------------------------------------------------- reports */
