@@ -806,6 +806,22 @@ static void handle_ops_report_request(coordinator_t *c, const Tally__Envelope *r
 
 /* ---------------------------------------------------------------- labelers */
 
+/* Writes `labeler` and a new config version in one synced batch. Returns 0,
+ * or the storage error after replying it (nothing changed then). */
+static int labeler_persist(coordinator_t *c, const Tally__Labeler *labeler,
+                           const coordinator_replier_t *r) {
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_labeler(batch, labeler);
+    meta_batch_put_config_version(batch, c->config_version + 1);
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) reply_storage_error(r, rc, "the labeler");
+  return rc;
+}
+
 static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
                                const coordinator_replier_t *r) {
   const Tally__Labeler *sent = request->labeler_add->labeler;
@@ -827,18 +843,7 @@ static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
     reply_error(r, TALLY_E_ALREADY_EXISTS, "labeler '%s' already exists", quoted);
     return;
   }
-  meta_batch_t *batch = NULL;
-  int rc = meta_batch_new(c->store, &batch);
-  if (rc == 0) {
-    meta_batch_put_labeler(batch, &labeler);
-    meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
-  if (rc < 0) {
-    reply_storage_error(r, rc, "the labeler");
-    return;
-  }
+  if (labeler_persist(c, &labeler, r) < 0) return;
   Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
   must_install(stored ? labeler_list_insert(&c->labelers, stored) : TALLY_E_NOMEM, "a labeler");
   c->config_version++;
@@ -878,18 +883,7 @@ static void handle_labeler_update(coordinator_t *c, const Tally__Envelope *reque
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
     return;
   }
-  meta_batch_t *batch = NULL;
-  int rc = meta_batch_new(c->store, &batch);
-  if (rc == 0) {
-    meta_batch_put_labeler(batch, &labeler);
-    meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
-  if (rc < 0) {
-    reply_storage_error(r, rc, "the labeler");
-    return;
-  }
+  if (labeler_persist(c, &labeler, r) < 0) return;
   Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
   must_install(stored ? 0 : TALLY_E_NOMEM, "a labeler");
   tally__labeler__free_unpacked(current, NULL);
