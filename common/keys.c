@@ -176,3 +176,15 @@ int keys_parse_ops(const uint8_t *key, size_t len, keys_ops_t *out) {
   out->stage = key[9 + out->market_len];
   return 0;
 }
+
+size_t keys_day_range(uint32_t project_id, uint32_t from_day, uint32_t to_day, uint8_t *from,
+                      uint8_t *upper) {
+  keys_put_u32(from, project_id);
+  keys_put_u32(from + 4, from_day);
+  keys_put_u32(upper, project_id);
+  if (to_day != 0 && to_day != UINT32_MAX) {
+    keys_put_u32(upper + 4, to_day + 1);
+    return 8;
+  }
+  return keys_prefix_end(upper, from, 4);
+}

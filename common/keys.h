@@ -104,6 +104,13 @@ typedef struct {
 } keys_feedback_t;
 int keys_parse_feedback(const uint8_t *key, size_t len, size_t prefix_len, keys_feedback_t *out);
 
+/* The key range of one project's days [from_day, to_day] in a family keyed
+ * `project_id u32 | day u32 | ...` ("stats", "ops"): writes the 8-byte seek
+ * key to `from` and the exclusive upper bound to `upper` (room for 8
+ * bytes), and returns the bound's length. to_day 0 or UINT32_MAX = no end. */
+size_t keys_day_range(uint32_t project_id, uint32_t from_day, uint32_t to_day, uint8_t *from,
+                      uint8_t *upper);
+
 /* First key after every key that starts with `prefix` (prefix_len bytes):
  * writes it to `out` and returns its length (0 when no such key exists,
  * i.e. the prefix is all 0xff). Used as an iterator upper bound. */

@@ -166,16 +166,7 @@ static int market_matches(const char *wanted, const char *market, size_t len) {
 static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tally__OpsRequest *r,
                                 size_t *count) {
   uint8_t from[8], upper[8];
-  keys_put_u32(from, p->id);
-  keys_put_u32(from + 4, r->from_day);
-  keys_put_u32(upper, p->id);
-  size_t upper_len;
-  if (r->to_day != 0 && r->to_day != UINT32_MAX) {
-    keys_put_u32(upper + 4, r->to_day + 1);
-    upper_len = 8;
-  } else {
-    upper_len = keys_prefix_end(upper, from, 4);
-  }
+  size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_OPS, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory");
   Tally__OpsRow **rows = NULL;

@@ -337,17 +337,8 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   const Tally__StatsRequest *r = req->env->stats_request;
   const Tally__Project *p = quality_project(w, req, r->project);
   if (p == NULL) return;
-  uint8_t from[16], upper[16];
-  keys_put_u32(from, p->id);
-  keys_put_u32(from + 4, r->from_day);
-  keys_put_u32(upper, p->id);
-  size_t upper_len = 4;
-  if (r->to_day != 0 && r->to_day != UINT32_MAX) {
-    keys_put_u32(upper + 4, r->to_day + 1);
-    upper_len = 8;
-  } else {
-    upper_len = keys_prefix_end(upper, from, 4);
-  }
+  uint8_t from[8], upper[8];
+  size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory");
   Tally__StatsRow **rows = NULL;
