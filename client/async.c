@@ -6,28 +6,61 @@
  * Small requests are packed on the stack and copied by zmq_send, so a call
  * allocates nothing; replies are decoded by protobuf-c and kept until the
  * next poll, which lets completions point into them without copying.
+ *
+ * A lease goes to one worker, chosen along the lease order of the backlog
+ * hints (lease_order.h). To fall back along that order without knowing the
+ * caller's sessions, a small table remembers per (labeler, project, stage)
+ * how far the walk got: each lease takes the next worker of the order
+ * (drawn with a seed of that key and the map, so it stays the same while the
+ * map does), a lease that brings a task starts the walk over, and so does a
+ * fresher map. Concurrent leases of one key thus spread over the workers.
  * See tally.h for the contract.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <zmq.h>
 
 #include "clock.h"
 #include "client_internal.h"
+#include "lease_order.h"
 #include "wire.h"
 
 #define ASYNC_SCAN_MS 20          /* how often in-flight deadlines are checked */
 #define ASYNC_REFRESH_MIN_MS 500  /* least time between two map refreshes */
 #define ASYNC_REFRESH_FAILED_MS 5000 /* ... after one that failed */
 #define ASYNC_STACK_PACK 2048     /* requests up to this size are packed on the stack */
+#define ASYNC_WALKS 256           /* lease walks remembered (a direct-mapped table) */
+#define ASYNC_RESENDS_MAX 6       /* MOVED / UNAVAILABLE: re-sends of a slot request */
+#define ASYNC_RESEND_BACKOFF_MS 25 /* doubled on each re-send */
+#define ASYNC_INLINE_REQUEST 160  /* slot requests up to this size are kept inline */
 
 typedef struct {
   uint64_t request_id; /* 0 = free */
   void *tag;
   uint64_t deadline_ms; /* monotonic */
+  uint64_t lease_key;   /* TALLY_OP_LEASE: its walk's key */
   uint8_t op;
+  /* Requests about a slot (submit, skip, release) keep their packed bytes,
+   * so that MOVED (a slot moved to another worker) and UNAVAILABLE (a slot
+   * being moved right now) are re-sent to the slot's owner instead of being
+   * reported: the caller does not notice a live migration. */
+  uint8_t resends;
+  uint32_t slot;
+  uint64_t resend_ms;   /* monotonic; 0 = not waiting to be re-sent */
+  uint8_t *bytes;       /* inline or malloc'ed; NULL for leases */
+  size_t len;
+  uint8_t inline_bytes[ASYNC_INLINE_REQUEST];
 } async_pending_t;
+
+/* How far the leases of one (labeler, project, stage) went along the lease
+ * order of one map. */
+typedef struct {
+  uint64_t key; /* 0 = free */
+  uint64_t map_serial;
+  uint32_t next; /* position in the order of the next lease */
+} async_walk_t;
 
 struct tally_async {
   tally_t *t;
@@ -40,7 +73,7 @@ struct tally_async {
   uint32_t seq;
   Tally__Envelope **held; /* replies the last completions point into */
   size_t held_count, held_cap;
-  size_t lease_cursor;
+  async_walk_t walks[ASYNC_WALKS];
   int map_stale;
   uint64_t next_refresh_ms, next_scan_ms;
 };
@@ -102,6 +135,10 @@ static int64_t async_take_entry(tally_async_t *a) {
     uint32_t cap = a->cap ? a->cap * 2 : 64;
     async_pending_t *p = realloc(a->pending, cap * sizeof *p);
     if (p == NULL) return -1;
+    for (uint32_t i = 0; i < a->cap; i++) /* inline copies moved with their entry */
+      if (p[i].request_id != 0 && p[i].len > 0 && p[i].len <= ASYNC_INLINE_REQUEST &&
+          p[i].bytes != NULL)
+        p[i].bytes = p[i].inline_bytes;
     a->pending = p;
     uint32_t *f = realloc(a->free_slots, cap * sizeof *f);
     if (f == NULL) return -1;
@@ -116,14 +153,18 @@ static int64_t async_take_entry(tally_async_t *a) {
 }
 
 static void async_put_entry(tally_async_t *a, uint32_t index) {
-  a->pending[index].request_id = 0;
+  async_pending_t *p = &a->pending[index];
+  if (p->bytes != NULL && p->bytes != p->inline_bytes) free(p->bytes);
+  p->bytes = NULL;
+  p->request_id = 0;
   a->free_slots[a->free_count++] = index;
   a->in_flight--;
 }
 
-/* Packs and sends `env` to `peer` and registers it as pending. */
+/* Packs and sends `env` to `peer` and registers it as pending; a request
+ * about a slot (slot >= 0) keeps its bytes for re-sending. */
 static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, tally_op_t op, int extra_ms,
-                      void *tag) {
+                      uint64_t lease_key, int64_t slot, void *tag) {
   dealer_t *dealer = NULL;
   int rc = async_dealer(a, peer, &dealer);
   if (rc < 0) return rc;
@@ -152,49 +193,96 @@ static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, tally
                       zmq_strerror(errno));
     break;
   }
+  async_pending_t *p = &a->pending[index];
+  p->bytes = NULL;
+  p->len = 0;
+  if (rc == 0 && slot >= 0) {
+    if (size <= ASYNC_INLINE_REQUEST) {
+      memcpy(p->inline_bytes, buf, size);
+      p->bytes = p->inline_bytes;
+    } else if (buf != stack) {
+      p->bytes = buf; /* kept: freed with the entry */
+      buf = stack;
+    } else if ((p->bytes = malloc(size)) != NULL) {
+      memcpy(p->bytes, buf, size);
+    }
+    if (p->bytes != NULL) p->len = size;
+  }
   if (buf != stack) free(buf);
   if (rc < 0) {
     a->free_slots[a->free_count++] = (uint32_t)index;
     return rc;
   }
-  async_pending_t *p = &a->pending[index];
+  p->slot = slot >= 0 ? (uint32_t)slot : 0;
+  p->resends = 0;
+  p->resend_ms = 0;
   p->request_id = request_id;
   p->tag = tag;
   p->op = (uint8_t)op;
+  p->lease_key = lease_key;
   p->deadline_ms = clock_monotonic_ms() + (uint64_t)(a->t->timeout_ms + extra_ms);
   a->in_flight++;
   return 0;
 }
 
+/* The walk key of a lease: never 0. */
+static uint64_t lease_key(const char *labeler, const char *project, tally_stage_t stage) {
+  uint64_t key = XXH64(project, strlen(project), XXH64(labeler, strlen(labeler), (uint64_t)stage));
+  return key ? key : 1;
+}
+
+/* The peer the next lease of `key` goes to. Returns 0, or UNAVAILABLE (no
+ * worker is up) or NOMEM. */
+static int lease_peer(tally_async_t *a, uint64_t key, uint32_t project_id, tally_stage_t stage, size_t *peer) {
+  tally_t *t = a->t;
+  const Tally__ClusterMap *map = t->map_env->map;
+  client_lease_choice_t *order = malloc((map->n_workers ? map->n_workers : 1) * sizeof *order);
+  if (order == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  uint64_t seed = key ^ (t->map_serial * 0x9e3779b97f4a7c15ull);
+  size_t n = client_lease_order(map, project_id, (uint32_t)stage, seed, order);
+  async_walk_t *walk = &a->walks[key % ASYNC_WALKS];
+  if (walk->key != key || walk->map_serial != t->map_serial) *walk = (async_walk_t){key, t->map_serial, 0};
+  if (n > 0) *peer = (size_t)t->worker_peer[order[walk->next++ % n].worker];
+  free(order);
+  if (n > 0) return 0;
+  a->map_stale = 1;
+  return client_error(t, TALLY_E_UNAVAILABLE, "no worker is up");
+}
+
 int tally_async_lease(tally_async_t *a, const char *labeler, const char *project, tally_stage_t stage,
                       int wait_ms, void *tag) {
   tally_t *t = a->t;
-  if (t->live_peer_count == 0) return client_error(t, TALLY_E_UNAVAILABLE, "no worker is up");
+  if (labeler == NULL) labeler = "";
+  if (project == NULL) project = "";
   if (wait_ms < 0) wait_ms = 0;
   if (wait_ms > TALLY_MAX_WAIT_MS) wait_ms = TALLY_MAX_WAIT_MS;
-  size_t peer = (size_t)t->live_peers[a->lease_cursor++ % t->live_peer_count];
+  client_map_refresh_if_old(t, 0);
+  uint64_t key = lease_key(labeler, project, stage);
+  size_t peer = 0;
+  int rc = lease_peer(a, key, client_project_id(t, project), stage, &peer);
+  if (rc < 0) return rc;
   Tally__Envelope env;
   Tally__LeaseRequest body;
   tally__envelope__init(&env);
   tally__lease_request__init(&body);
-  body.labeler = (char *)(labeler ? labeler : "");
-  body.project = (char *)(project ? project : "");
+  body.labeler = (char *)labeler;
+  body.project = (char *)project;
   body.stage = (Tally__Stage)stage;
   body.wait_ms = (uint32_t)wait_ms;
   env.body_case = TALLY__ENVELOPE__BODY_LEASE;
   env.lease = &body;
-  return async_send(a, peer, &env, TALLY_OP_LEASE, wait_ms, tag);
+  return async_send(a, peer, &env, TALLY_OP_LEASE, wait_ms, key, -1, tag);
 }
 
 /* The peer owning `slot`, or UNAVAILABLE. */
 static int async_slot_peer(tally_async_t *a, uint32_t slot, size_t *peer) {
   if (slot >= TALLY_SLOT_COUNT) return client_error(a->t, TALLY_E_INVALID_ARGUMENT, "slot %u out of range", slot);
-  int32_t p = a->t->slot_peer[slot];
-  if (p < 0) {
+  int rc = client_slot_check(a->t, slot);
+  if (rc < 0) {
     a->map_stale = 1;
-    return client_error(a->t, TALLY_E_UNAVAILABLE, "slot %u has no owner", slot);
+    return rc;
   }
-  *peer = (size_t)p;
+  *peer = (size_t)a->t->slot_peer[slot];
   return 0;
 }
 
@@ -209,7 +297,7 @@ int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uin
   client_submit_init(&body, labeler, slot, lease_id, label, handling_ms);
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
-  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, tag);
+  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, 0, slot, tag);
 }
 
 int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t slot, uint64_t lease_id,
@@ -228,7 +316,7 @@ int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t
   body.note = (char *)(note ? note : "");
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
-  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, tag);
+  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, 0, slot, tag);
 }
 
 int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id, void *tag) {
@@ -244,7 +332,7 @@ int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint6
   body.lease_id = lease_id;
   env.body_case = TALLY__ENVELOPE__BODY_SKIP;
   env.skip = &body;
-  return async_send(a, peer, &env, TALLY_OP_SKIP, 0, tag);
+  return async_send(a, peer, &env, TALLY_OP_SKIP, 0, 0, slot, tag);
 }
 
 int tally_async_release(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
@@ -261,7 +349,7 @@ int tally_async_release(tally_async_t *a, const char *labeler, uint32_t slot, ui
   body.lease_id = lease_id;
   env.body_case = TALLY__ENVELOPE__BODY_RELEASE;
   env.release = &body;
-  return async_send(a, peer, &env, TALLY_OP_RELEASE, 0, tag);
+  return async_send(a, peer, &env, TALLY_OP_RELEASE, 0, 0, slot, tag);
 }
 
 /* ------------------------------------------------------------ completions */
@@ -306,9 +394,24 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
     return 0;
   }
   async_pending_t *p = &a->pending[index];
+  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR && p->bytes != NULL &&
+      p->resends < ASYNC_RESENDS_MAX) {
+    int code = tally_error_from_wire((int)env->error->code);
+    if (code == TALLY_E_MOVED || code == TALLY_E_UNAVAILABLE) {
+      if (code == TALLY_E_MOVED)
+        client_route_override(a->t, env->error->slot, env->error->owner_endpoint);
+      a->map_stale = 1;
+      p->resend_ms = clock_monotonic_ms() + ((uint64_t)ASYNC_RESEND_BACKOFF_MS << p->resends);
+      p->deadline_ms = p->resend_ms + (uint64_t)a->t->timeout_ms;
+      p->resends++;
+      wire_envelope_free(&env);
+      return 0; /* not reported: re-sent by async_resend_due */
+    }
+  }
   memset(c, 0, sizeof *c);
   c->tag = p->tag;
   c->op = (tally_op_t)p->op;
+  uint64_t key = p->lease_key;
   async_put_entry(a, index);
   if (async_hold(a, env) < 0) {
     wire_envelope_free(&env);
@@ -325,7 +428,11 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
       a->map_stale = 1;
     }
   } else if (c->op == TALLY_OP_LEASE && env->body_case == TALLY__ENVELOPE__BODY_LEASE_REPLY) {
-    if (env->lease_reply->has_task && env->lease_reply->task) completion_task(c, env->lease_reply->task);
+    if (env->lease_reply->has_task && env->lease_reply->task) {
+      completion_task(c, env->lease_reply->task);
+      async_walk_t *walk = &a->walks[key % ASYNC_WALKS];
+      if (walk->key == key) walk->next = 0; /* found work: the next lease starts at the best again */
+    }
   } else if (c->op == TALLY_OP_LEASE || env->body_case != TALLY__ENVELOPE__BODY_ACK) {
     c->status = TALLY_E_INTERNAL;
     c->error = "unexpected reply type";
@@ -374,6 +481,39 @@ static int async_expire(tally_async_t *a, tally_completion_t *out, int max, uint
   return count;
 }
 
+static void async_refresh(tally_async_t *a);
+
+/* Re-sends the slot requests whose back-off after MOVED or UNAVAILABLE
+ * ended, to the slot's owner by the (refreshed) map; a request that cannot
+ * be sent is completed with the reason. */
+static int async_resend_due(tally_async_t *a, tally_completion_t *out, int max, uint64_t now) {
+  int count = 0;
+  for (uint32_t i = 0; i < a->cap && count < max && a->in_flight > 0; i++) {
+    async_pending_t *p = &a->pending[i];
+    if (p->request_id == 0 || p->resend_ms == 0 || p->resend_ms > now) continue;
+    p->resend_ms = 0;
+    async_refresh(a);
+    size_t peer = 0;
+    dealer_t *dealer = NULL;
+    int rc = async_slot_peer(a, p->slot, &peer);
+    if (rc == 0) rc = async_dealer(a, peer, &dealer);
+    while (rc == 0 && zmq_send(dealer_socket(dealer), p->bytes, p->len, 0) < 0)
+      if (errno != EINTR) rc = TALLY_E_TRANSPORT;
+    if (rc == 0) {
+      p->deadline_ms = now + (uint64_t)a->t->timeout_ms;
+      continue;
+    }
+    tally_completion_t *c = &out[count++];
+    memset(c, 0, sizeof *c);
+    c->tag = p->tag;
+    c->op = (tally_op_t)p->op;
+    c->status = rc;
+    c->error = tally_strerror(rc);
+    async_put_entry(a, i);
+  }
+  return count;
+}
+
 /* Refreshes a stale map, at most every ASYNC_REFRESH_MIN_MS, and after a
  * failed refresh (coordinator away: it blocks up to the timeout) only after
  * ASYNC_REFRESH_FAILED_MS, so a gateway keeps serving with the map it has. */
@@ -387,6 +527,7 @@ static void async_refresh(tally_async_t *a) {
 int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, int max) {
   async_release_held(a);
   async_refresh(a);
+  client_map_refresh_if_old(a->t, 0); /* fresh backlog hints for the leases */
   if (a->in_flight == 0 || max <= 0) return 0;
   uint64_t start = clock_monotonic_ms();
   zmq_pollitem_t items[64];
@@ -396,6 +537,7 @@ int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, 
     if (now >= a->next_scan_ms) {
       a->next_scan_ms = now + ASYNC_SCAN_MS;
       count += async_expire(a, out + count, max - count, now);
+      count += async_resend_due(a, out + count, max - count, now);
     }
     if (count > 0) return count;
     if (a->in_flight == 0) return 0;

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "client_internal.h"
 #include "clock.h"
+#include "lease_order.h"
 #include "result.h"
 #include "wire.h"
 
@@ -64,6 +66,8 @@ int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) 
   if (t == NULL) return TALLY_E_NOMEM;
   t->timeout_ms = timeout_ms > 0 ? timeout_ms : TALLY_DEFAULT_TIMEOUT_MS;
   for (size_t i = 0; i < TALLY_SLOT_COUNT; i++) t->slot_peer[i] = -1;
+  /* Clients of one cluster must not all draw the same "random" worker. */
+  t->rng = clock_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)t;
   t->coordinator_endpoint = strdup(coordinator_endpoint);
   t->zmq = zmq_ctx_new();
   int rc = TALLY_E_NOMEM;
@@ -84,12 +88,14 @@ void tally_close(tally_t **tp) {
   tally_t *t = *tp;
   assert(t->async_count == 0 && "destroy every tally_async_t before tally_close");
   dealer_destroy(&t->coordinator);
+  dealer_destroy(&t->map_dealer);
+  for (size_t i = 0; i < CLIENT_PROJECT_CACHE; i++) free(t->projects[i].name);
   for (size_t i = 0; i < t->peer_count; i++) {
     dealer_destroy(&t->peers[i].dealer);
     free(t->peers[i].endpoint);
   }
   free(t->peers);
-  free(t->live_peers);
+  free(t->worker_peer);
   wire_envelope_free(&t->map_env);
   if (t->zmq) zmq_ctx_term(t->zmq);
   free(t->coordinator_endpoint);
@@ -136,65 +142,60 @@ void client_peer_reset(tally_t *t, size_t peer) { dealer_destroy(&t->peers[peer]
 void client_route_override(tally_t *t, uint32_t slot, const char *endpoint) {
   if (slot >= TALLY_SLOT_COUNT || endpoint == NULL || endpoint[0] == '\0') return;
   int p = client_peer_add(t, endpoint);
-  if (p >= 0) t->slot_peer[slot] = p;
+  if (p < 0) return;
+  t->slot_peer[slot] = p;
+  t->slot_down_owner[slot] = 0; /* a live worker said who owns it now */
 }
+
+uint64_t client_random(tally_t *t) { return client_lease_random(&t->rng); }
 
 /* ------------------------------------------------------------ map */
 
-/* Rebuilds slot routing and the live-peer list from `map`. */
+/* Rebuilds slot routing and the worker -> peer table from `map`. */
 static int routing_rebuild(tally_t *t, const Tally__ClusterMap *map) {
   int32_t *worker_peer = calloc(map->n_workers ? map->n_workers : 1, sizeof *worker_peer);
-  int32_t *live = calloc(map->n_workers ? map->n_workers : 1, sizeof *live);
-  size_t *owned = calloc(map->n_workers ? map->n_workers : 1, sizeof *owned);
-  if (worker_peer == NULL || live == NULL || owned == NULL) {
-    free(worker_peer);
-    free(live);
-    free(owned);
-    return client_error(t, TALLY_E_NOMEM, "out of memory");
-  }
-  int rc = 0;
+  if (worker_peer == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
   for (size_t w = 0; w < map->n_workers; w++) {
     const Tally__WorkerInfo *info = map->workers[w];
     worker_peer[w] = -1;
     if (info->endpoint == NULL || info->endpoint[0] == '\0') continue;
     int p = client_peer_add(t, info->endpoint);
     if (p < 0) {
-      rc = client_error(t, p, "out of memory");
-      goto done;
+      free(worker_peer);
+      return client_error(t, p, "out of memory");
     }
     worker_peer[w] = p;
   }
   for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     t->slot_peer[s] = -1;
+    t->slot_down_owner[s] = 0;
     if (s >= map->n_slot_owner || map->slot_owner[s] == 0) continue;
     for (size_t w = 0; w < map->n_workers; w++) {
-      if (map->workers[w]->id == map->slot_owner[s]) {
-        t->slot_peer[s] = worker_peer[w];
-        owned[w]++;
-        break;
-      }
+      const Tally__WorkerInfo *info = map->workers[w];
+      if (info->id != map->slot_owner[s]) continue;
+      t->slot_peer[s] = worker_peer[w];
+      if (info->state == TALLY__WORKER_STATE__WORKER_DOWN) t->slot_down_owner[s] = info->id;
+      break;
     }
   }
-  /* Leases go to live workers that own slots (a worker without slots has no
-   * queues); if none owns any, to every live worker. */
-  size_t live_count = 0;
-  for (int pass = 0; pass < 2 && live_count == 0; pass++) {
-    for (size_t w = 0; w < map->n_workers; w++) {
-      if (worker_peer[w] < 0 || map->workers[w]->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
-      if (pass == 0 && owned[w] == 0) continue;
-      live[live_count++] = worker_peer[w];
-    }
-  }
-  free(t->live_peers);
-  t->live_peers = live;
-  t->live_peer_count = live_count;
+  free(t->worker_peer);
+  t->worker_peer = worker_peer;
   t->epoch = map->epoch;
-  live = NULL;
-done:
-  free(worker_peer);
-  free(owned);
-  free(live);
-  return rc;
+  return 0;
+}
+
+/* Makes the map of `reply` (taken over, also on failure) the handle's. */
+static int map_apply(tally_t *t, Tally__Envelope *reply) {
+  int rc = routing_rebuild(t, reply->map);
+  if (rc < 0) {
+    wire_envelope_free(&reply);
+    return rc;
+  }
+  wire_envelope_free(&t->map_env);
+  t->map_env = reply;
+  t->map_ms = clock_monotonic_ms();
+  t->map_serial++;
+  return 0;
 }
 
 int client_refresh_map(tally_t *t) {
@@ -207,17 +208,111 @@ int client_refresh_map(tally_t *t) {
   Tally__Envelope *reply = NULL;
   int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_MAP, &reply);
   if (rc < 0) return rc;
-  rc = routing_rebuild(t, reply->map);
-  if (rc < 0) {
-    wire_envelope_free(&reply);
-    return rc;
-  }
-  wire_envelope_free(&t->map_env);
-  t->map_env = reply;
-  return 0;
+  return map_apply(t, reply);
 }
 
 int client_ensure_map(tally_t *t) { return t->map_env ? 0 : client_refresh_map(t); }
+
+/* Takes the reply to the outstanding background request if it comes within
+ * wait_ms; one older than the handle's map (a blocking refresh came in
+ * between) is dropped. */
+static void map_background_collect(tally_t *t, int wait_ms) {
+  if (t->map_request_id == 0) return;
+  uint64_t end = clock_monotonic_ms() + (uint64_t)wait_ms;
+  for (;;) {
+    uint64_t now = clock_monotonic_ms();
+    Tally__Envelope *reply = NULL;
+    int rc = dealer_recv(t->map_dealer, now >= end ? 0 : (int)(end - now), &reply);
+    if (rc == TALLY_E_BAD_REQUEST) continue;
+    if (rc < 0) return;
+    if (reply->request_id != t->map_request_id) {
+      wire_envelope_free(&reply);
+      continue;
+    }
+    t->map_request_id = 0;
+    if (reply->body_case == TALLY__ENVELOPE__BODY_MAP && t->map_ms <= t->map_request_ms)
+      map_apply(t, reply);
+    else
+      wire_envelope_free(&reply);
+    return;
+  }
+}
+
+void client_map_refresh_if_old(tally_t *t, int wait_ms) {
+  if (t->map_env == NULL) return;
+  map_background_collect(t, 0);
+  uint64_t now = clock_monotonic_ms();
+  if (now - t->map_ms < CLIENT_MAP_MAX_AGE_MS || now - t->map_request_ms < CLIENT_MAP_MAX_AGE_MS) return;
+  if (t->map_request_id != 0) {
+    if (now - t->map_request_ms < (uint64_t)t->timeout_ms) return;
+    dealer_destroy(&t->map_dealer); /* unanswered: drop it and what is queued */
+    t->map_request_id = 0;
+  }
+  if (t->map_dealer == NULL && dealer_new(&t->map_dealer, t->zmq, t->coordinator_endpoint) < 0) return;
+  Tally__Envelope req;
+  Tally__MapRequest body;
+  uint64_t id = dealer_next_request_id(t->map_dealer);
+  wire_envelope_init(&req, id);
+  tally__map_request__init(&body);
+  req.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+  req.map_request = &body;
+  t->map_request_ms = now;
+  if (dealer_send(t->map_dealer, &req) < 0) return;
+  t->map_request_id = id;
+  map_background_collect(t, wait_ms);
+}
+
+int client_slot_check(tally_t *t, uint32_t slot) {
+  if (t->slot_peer[slot] < 0)
+    return client_error(t, TALLY_E_UNAVAILABLE, "slot %u has no owner in map epoch %llu; retry once it is assigned",
+                        slot, (unsigned long long)t->epoch);
+  if (t->slot_down_owner[slot] != 0)
+    return client_error(t, TALLY_E_UNAVAILABLE, "slot %u is owned by worker %u, which is down; retry when it is back",
+                        slot, t->slot_down_owner[slot]);
+  return 0;
+}
+
+/* Asks the coordinator for the id of project `name`; 0 when that fails. */
+static uint32_t project_lookup(tally_t *t, const char *name) {
+  Tally__Envelope req, *reply = NULL;
+  Tally__ProjectShow body;
+  wire_envelope_init(&req, 0);
+  tally__project_show__init(&body);
+  body.name = (char *)name;
+  req.body_case = TALLY__ENVELOPE__BODY_PROJECT_SHOW;
+  req.project_show = &body;
+  int timeout = t->timeout_ms < CLIENT_PROJECT_LOOKUP_MS ? t->timeout_ms : CLIENT_PROJECT_LOOKUP_MS;
+  uint32_t id = 0;
+  if (client_call_coordinator_within(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, timeout, &reply) == 0 &&
+      reply->project_reply->project)
+    id = reply->project_reply->project->id;
+  wire_envelope_free(&reply);
+  return id;
+}
+
+uint32_t client_project_id(tally_t *t, const char *name) {
+  if (name == NULL || name[0] == '\0') return 0;
+  size_t i = 0;
+  while (i < CLIENT_PROJECT_CACHE && !(t->projects[i].name && strcmp(t->projects[i].name, name) == 0)) i++;
+  uint64_t now = clock_monotonic_ms();
+  if (i < CLIENT_PROJECT_CACHE && (t->projects[i].id != 0 || now < t->projects[i].retry_ms))
+    return t->projects[i].id;
+  if (i == CLIENT_PROJECT_CACHE) {
+    char *copy = strdup(name);
+    if (copy == NULL) return 0;
+    i = t->project_next++ % CLIENT_PROJECT_CACHE;
+    free(t->projects[i].name);
+    t->projects[i].name = copy;
+  }
+  int saved_code = t->last_code;
+  char saved[sizeof t->last_error];
+  memcpy(saved, t->last_error, sizeof saved);
+  t->projects[i].id = project_lookup(t, name);
+  t->projects[i].retry_ms = now + CLIENT_PROJECT_RETRY_MS;
+  memcpy(t->last_error, saved, sizeof saved);
+  t->last_code = saved_code;
+  return t->projects[i].id;
+}
 
 /* ------------------------------------------------------------ calls */
 
@@ -422,10 +517,8 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
     int peer = t->slot_peer[slot];
     Tally__Envelope *moved = NULL;
     dealer_t *dealer = NULL;
-    if (peer < 0)
-      rc = client_error(t, TALLY_E_UNAVAILABLE, "slot %u has no owner in map epoch %llu", slot,
-                        (unsigned long long)t->epoch);
-    else if ((rc = client_peer_dealer(t, (size_t)peer, &dealer)) == 0)
+    int routable = (rc = client_slot_check(t, slot)) == 0;
+    if (routable && (rc = client_peer_dealer(t, (size_t)peer, &dealer)) == 0)
       rc = client_roundtrip(t, dealer, req, expect, timeout_ms, reply, &moved);
     if (rc == 0) return 0;
     if (rc == TALLY_E_MOVED) {
@@ -447,7 +540,7 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
       if (++unavailable_count > CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
       client_sleep_ms(backoff);
       backoff *= 2;
-      if (peer < 0) client_refresh_map(t);
+      if (!routable) client_refresh_map(t); /* to see the slot assigned or its owner back */
       continue;
     }
     if (rc == TALLY_E_TIMEOUT) {

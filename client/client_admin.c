@@ -64,6 +64,9 @@ static void worker_info_copy(result_t *r, tally_worker_info_t *dst, const Tally_
   dst->queued = src->queued;
   dst->live_leases = src->live_leases;
   dst->items = src->items;
+  dst->draining = src->draining;
+  dst->slots_moving = src->slots_moving;
+  dst->holds_sums = src->holds_sums;
   if (src->n_backlog == 0) return;
   dst->backlog = result_alloc(r, src->n_backlog * sizeof *dst->backlog);
   if (dst->backlog == NULL) return;
@@ -412,4 +415,20 @@ int tally_cluster_map(tally_t *t, tally_map_t **out) {
     }
   }
   return result_finish(t, r, copy, out);
+}
+
+int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t **out) {
+  if (out) *out = NULL;
+  if (worker_id == 0) return client_error(t, TALLY_E_INVALID_ARGUMENT, "a worker id is >= 1");
+  Tally__Envelope req, *reply = NULL;
+  Tally__WorkerDrain body = TALLY__WORKER_DRAIN__INIT;
+  wire_envelope_init(&req, 0);
+  body.worker_id = worker_id;
+  body.undrain = undrain != 0;
+  req.body_case = TALLY__ENVELOPE__BODY_WORKER_DRAIN;
+  req.worker_drain = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_MAP, &reply);
+  wire_envelope_free(&reply);
+  if (rc < 0 || out == NULL) return rc;
+  return tally_cluster_map(t, out);
 }

@@ -27,6 +27,18 @@
 #define CLIENT_MAX_CONFIG_RETRIES 2
 #define CLIENT_CONFIG_BACKOFF_MS 100
 
+/* Lease routing: the map (with its backlog hints) is refreshed alongside
+ * lease calls once it is older than CLIENT_MAP_MAX_AGE_MS, at most once per
+ * CLIENT_MAP_MAX_AGE_MS; a blocking lease waits up to CLIENT_MAP_WAIT_MS for
+ * the new map before it chooses, then goes on with the one it has. */
+#define CLIENT_MAP_MAX_AGE_MS 1000
+#define CLIENT_MAP_WAIT_MS 100
+/* Project name -> id for the hints' project filter: entries kept, and how
+ * long an unresolved name is left alone before it is asked again. */
+#define CLIENT_PROJECT_CACHE 8
+#define CLIENT_PROJECT_RETRY_MS 10000
+#define CLIENT_PROJECT_LOOKUP_MS 1000 /* longest wait for the coordinator's answer */
+
 typedef struct {
   char *endpoint;
   dealer_t *dealer; /* blocking calls; NULL until first use or after a reset */
@@ -41,11 +53,26 @@ struct tally {
   client_peer_t *peers;
   size_t peer_count, peer_cap;
   int32_t slot_peer[TALLY_SLOT_COUNT]; /* peer index, -1 = unassigned */
+  uint32_t slot_down_owner[TALLY_SLOT_COUNT]; /* worker id when the owner is DOWN, else 0 */
   Tally__Envelope *map_env;            /* last map reply (owned), NULL before the first */
   uint64_t epoch;
-  int32_t *live_peers; /* peers of workers not down, in map order */
-  size_t live_peer_count;
-  size_t lease_cursor;
+  int32_t *worker_peer; /* peer of each worker of the map, in map order; -1 = no endpoint */
+  uint64_t map_ms;      /* monotonic time the map was fetched */
+  uint64_t map_serial;  /* counts the maps applied */
+
+  /* Background map refresh (client_map_refresh_if_old): its own DEALER,
+   * so a reply that comes late never meets a blocking call. */
+  dealer_t *map_dealer;
+  uint64_t map_request_id; /* outstanding request, 0 = none */
+  uint64_t map_request_ms; /* monotonic time of the last request sent */
+
+  uint64_t rng; /* client_random() state */
+  struct {
+    char *name;
+    uint32_t id;         /* 0 = not resolved */
+    uint64_t retry_ms;   /* when not resolved: monotonic time to ask again */
+  } projects[CLIENT_PROJECT_CACHE];
+  size_t project_next; /* entry to replace next */
 
   int async_count; /* tally_async_t objects alive on this handle */
   int last_code;
@@ -64,6 +91,27 @@ int client_refresh_map(tally_t *t);
 
 /* Fetches the map unless one is cached. */
 int client_ensure_map(tally_t *t);
+
+/* Refreshes the map in the background when it is older than
+ * CLIENT_MAP_MAX_AGE_MS: applies a reply that came in, sends a request
+ * (at most one per CLIENT_MAP_MAX_AGE_MS, on its own DEALER) and, when it
+ * just sent one, waits up to wait_ms for the reply. Never fails: without a
+ * reply the handle keeps the map it has. */
+void client_map_refresh_if_old(tally_t *t, int wait_ms);
+
+/* 0 when `slot` can be routed (it has an owner that is not DOWN), else
+ * UNAVAILABLE with a message naming the slot (and its owner) and saying to
+ * retry. */
+int client_slot_check(tally_t *t, uint32_t slot);
+
+/* The id of project `name` for matching backlog hints, asked once from the
+ * coordinator and cached; 0 for NULL or "" and while it cannot be resolved
+ * (then hints of every project count). Leaves the handle's last error as it
+ * was. */
+uint32_t client_project_id(tally_t *t, const char *name);
+
+/* A random number from the handle's generator (seeded per handle). */
+uint64_t client_random(tally_t *t);
 
 /* Index of the peer with `endpoint`, added if new; negative on error. */
 int client_peer_add(tally_t *t, const char *endpoint);

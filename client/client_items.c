@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "client_internal.h"
+#include "lease_order.h"
 #include "result.h"
 #include "wire.h"
 
@@ -18,6 +19,9 @@
 #define INGEST_MAX_ROUNDS 8
 /* Least time one pass of a waiting lease over the workers takes. */
 #define LEASE_MIN_PASS_MS 50u
+/* Longest long-poll a waiting lease holds on the best-hinted worker before
+ * it checks the others again (and looks at fresher hints). */
+#define LEASE_PARK_MS 1000
 
 static void task_copy(result_t *r, tally_task_t *dst, const Tally__Task *src) {
   dst->slot = src->slot;
@@ -149,7 +153,8 @@ static void ingest_apply(ingest_t *in, const ingest_batch_t *b, const size_t *or
 }
 
 /* Groups this round's items by owner into batches (order[] holds item
- * indexes grouped by peer). Items without an owner wait for the next round.
+ * indexes grouped by peer). Items without an owner, or whose owner is DOWN,
+ * wait for the next round.
  * Returns the batch count or a negative error. */
 static int ingest_plan(ingest_t *in, size_t *order, ingest_batch_t *batches) {
   tally_t *t = in->t;
@@ -159,7 +164,8 @@ static int ingest_plan(ingest_t *in, size_t *order, ingest_batch_t *batches) {
     ingest_batch_t *cur = NULL;
     for (size_t k = 0; k < in->pending_count; k++) {
       size_t item = in->pending[k];
-      if (t->slot_peer[in->slots[item]] != (int32_t)p) continue;
+      uint32_t slot = in->slots[item];
+      if (t->slot_peer[slot] != (int32_t)p || t->slot_down_owner[slot] != 0) continue;
       size_t bytes = item_wire_size(&in->items[item]);
       if (cur == NULL || cur->count == INGEST_BATCH_ITEMS || batch_bytes + bytes > INGEST_BATCH_BYTES) {
         cur = &batches[nbatches++];
@@ -173,9 +179,8 @@ static int ingest_plan(ingest_t *in, size_t *order, ingest_batch_t *batches) {
   }
   for (size_t k = 0; k < in->pending_count; k++) {
     size_t item = in->pending[k];
-    if (t->slot_peer[in->slots[item]] < 0) {
+    if (client_slot_check(t, in->slots[item]) < 0) {
       in->unavailable = 1;
-      client_error(t, TALLY_E_UNAVAILABLE, "slot %u has no owner", in->slots[item]);
       ingest_note_retry(in, TALLY_E_UNAVAILABLE);
       ingest_retry(in, item);
     }
@@ -386,6 +391,86 @@ static int lease_result(tally_t *t, const Tally__Task *task, tally_task_t **out)
   return 0;
 }
 
+/* A blocking lease in progress. */
+typedef struct {
+  tally_t *t;
+  Tally__Envelope *req;
+  uint32_t project_id; /* for the hints; 0 = any */
+  uint32_t stage;
+  uint64_t deadline; /* monotonic */
+  int answered;      /* some worker answered, with or without a task */
+  int config_retries;
+  int first_error; /* the first retryable failure, reported if none answered */
+  char first_message[sizeof ((tally_t *)0)->last_error];
+} lease_call_t;
+
+static void lease_note_failure(lease_call_t *lc, int code) {
+  if (lc->first_error != 0) return;
+  lc->first_error = code;
+  memcpy(lc->first_message, lc->t->last_error, sizeof lc->first_message);
+}
+
+/* Asks one worker, again after configuration lag. Returns 0 (with *out
+ * set if it had a task; a retryable failure is noted) or a non-retryable
+ * error. */
+static int lease_try(lease_call_t *lc, size_t peer, int wait_ms, tally_task_t **out) {
+  for (;;) {
+    Tally__Envelope *reply = NULL;
+    int rc = lease_ask(lc->t, peer, lc->req, wait_ms, &reply);
+    if (rc == 0) {
+      lc->answered = 1;
+      const Tally__LeaseReply *lr = reply->lease_reply;
+      if (lr->has_task && lr->task) rc = lease_result(lc->t, lr->task, out);
+      wire_envelope_free(&reply);
+      return rc;
+    }
+    if (client_error_is_config_lag(rc) && lc->config_retries < CLIENT_MAX_CONFIG_RETRIES) {
+      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << lc->config_retries++);
+      continue;
+    }
+    if (!tally_error_is_retryable(rc) && rc != TALLY_E_TRANSPORT) return rc;
+    lease_note_failure(lc, rc);
+    return 0;
+  }
+}
+
+/* How long the k-th of n workers in lease order may hold a waiting pass's
+ * long-poll, `left` ms being left: a single worker all of it; with hints,
+ * the best-hinted worker up to LEASE_PARK_MS and the others are only
+ * checked; without, each an equal share of about a second (at least
+ * 100 ms), as before hints existed. */
+static int lease_wait_share(size_t k, size_t n, int hinted, int left) {
+  int share;
+  if (n == 1)
+    share = left;
+  else if (hinted)
+    share = k == 0 ? LEASE_PARK_MS : 0;
+  else
+    share = 1000 / (int)n < 100 ? 100 : 1000 / (int)n;
+  return left < share ? left : share;
+}
+
+/* One pass over the workers in lease order (client_lease_order): without
+ * waiting on the first pass, long-polling after. Returns 0 (with *out set
+ * when a worker had a task) or a non-retryable error. */
+static int lease_pass(lease_call_t *lc, int pass, tally_task_t **out) {
+  tally_t *t = lc->t;
+  const Tally__ClusterMap *map = t->map_env->map;
+  client_lease_choice_t *order = malloc((map->n_workers ? map->n_workers : 1) * sizeof *order);
+  if (order == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  size_t n = client_lease_order(map, lc->project_id, lc->stage, client_random(t), order);
+  if (n == 0) lease_note_failure(lc, client_error(t, TALLY_E_UNAVAILABLE, "no worker is up"));
+  int rc = 0;
+  for (size_t k = 0; k < n && rc == 0 && *out == NULL; k++) {
+    uint64_t now = clock_monotonic_ms();
+    int left = now >= lc->deadline ? 0 : (int)(lc->deadline - now);
+    int wait = pass == 0 ? 0 : lease_wait_share(k, n, order[0].depth > 0, left);
+    rc = lease_try(lc, (size_t)t->worker_peer[order[k].worker], wait, out);
+  }
+  free(order);
+  return rc;
+}
+
 int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stage_t stage,
                 int wait_ms, tally_task_t **out) {
   *out = NULL;
@@ -395,7 +480,6 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
   if (wait_ms > TALLY_MAX_WAIT_MS) wait_ms = TALLY_MAX_WAIT_MS;
   int rc = client_ensure_map(t);
   if (rc < 0) return rc;
-  if (t->live_peer_count == 0 && (rc = client_refresh_map(t)) < 0) return rc;
   Tally__Envelope req;
   Tally__LeaseRequest body;
   wire_envelope_init(&req, 0);
@@ -405,60 +489,30 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
   body.stage = (Tally__Stage)stage;
   req.body_case = TALLY__ENVELOPE__BODY_LEASE;
   req.lease = &body;
-  uint64_t deadline = clock_monotonic_ms() + (uint64_t)wait_ms;
-  int refreshed = 0, answered = 0, first_error = 0, config_retries = 0;
-  char first_message[sizeof t->last_error] = "";
+  lease_call_t lc = {.t = t, .req = &req, .project_id = client_project_id(t, project), .stage = (uint32_t)stage,
+                     .deadline = clock_monotonic_ms() + (uint64_t)wait_ms};
+  int refreshed = 0;
   for (int pass = 0;; pass++) {
+    client_map_refresh_if_old(t, CLIENT_MAP_WAIT_MS); /* fresh hints, about every second */
     uint64_t pass_start = clock_monotonic_ms();
-    size_t n = t->live_peer_count;
-    if (n == 0) return client_error(t, TALLY_E_UNAVAILABLE, "no worker is up");
-    for (size_t k = 0; k < n; k++) {
-      size_t idx = (t->lease_cursor + k) % n;
-      uint64_t now = clock_monotonic_ms();
-      int left = now >= deadline ? 0 : (int)(deadline - now);
-      int share = n == 1 ? left : (int)(1000 / n < 100 ? 100 : 1000 / n);
-      int wait = pass == 0 ? 0 : (left < share ? left : share);
-      Tally__Envelope *reply = NULL;
-      rc = lease_ask(t, (size_t)t->live_peers[idx], &req, wait, &reply);
-      if (rc == 0) {
-        answered = 1;
-        const Tally__LeaseReply *lr = reply->lease_reply;
-        if (lr->has_task && lr->task) {
-          t->lease_cursor = (idx + 1) % n;
-          rc = lease_result(t, lr->task, out);
-          wire_envelope_free(&reply);
-          return rc;
-        }
-        wire_envelope_free(&reply);
-        continue;
-      }
-      if (client_error_is_config_lag(rc) && config_retries < CLIENT_MAX_CONFIG_RETRIES) {
-        client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << config_retries++);
-        k--; /* ask the same worker again */
-        continue;
-      }
-      if (!tally_error_is_retryable(rc) && rc != TALLY_E_TRANSPORT) return rc;
-      if (first_error == 0) {
-        first_error = rc;
-        memcpy(first_message, t->last_error, sizeof first_message);
-      }
-    }
-    if (!answered && !refreshed) {
+    rc = lease_pass(&lc, pass, out);
+    if (rc < 0 || *out != NULL) return rc;
+    if (!lc.answered && !refreshed) {
       refreshed = 1;
       if (client_refresh_map(t) == 0) continue;
     }
-    if (!answered) {
-      memcpy(t->last_error, first_message, sizeof first_message);
-      t->last_code = first_error;
-      return first_error;
+    if (!lc.answered) {
+      memcpy(t->last_error, lc.first_message, sizeof lc.first_message);
+      t->last_code = lc.first_error;
+      return lc.first_error;
     }
     uint64_t now = clock_monotonic_ms();
-    if (now >= deadline) return 0;
+    if (now >= lc.deadline) return 0;
     /* Workers that answer at once instead of holding the long-poll must not
      * be hammered: pace the passes. */
     if (now - pass_start < LEASE_MIN_PASS_MS) {
       uint64_t nap = LEASE_MIN_PASS_MS - (now - pass_start);
-      client_sleep_ms((int)(nap < deadline - now ? nap : deadline - now));
+      client_sleep_ms((int)(nap < lc.deadline - now ? nap : lc.deadline - now));
     }
   }
 }

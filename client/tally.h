@@ -249,6 +249,9 @@ typedef struct {
   uint64_t items;
   tally_backlog_t *backlog;
   size_t backlog_count;
+  int draining;          /* handing its slots to the others (tally_worker_drain) */
+  uint32_t slots_moving; /* slot moves out of it under way */
+  int holds_sums;        /* it holds statistics, operations or exposure sums */
 } tally_worker_info_t;
 
 /* The slot → worker map of the cluster. */
@@ -663,6 +666,16 @@ int tally_case_get(tally_t *t, const char *project, const char *item_id, tally_c
  * the handle's routing). */
 int tally_cluster_map(tally_t *t, tally_map_t **out);
 
+/* Drains worker `worker_id` (undrain 0): the coordinator moves its slots,
+ * one at a time and live, to the other UP workers, and then has it hand
+ * its statistics, operations and exposure sums to one of them; it can be
+ * stopped once it owns no slot and holds no sums. With undrain 1 the worker
+ * takes part in the balance again (slots move back to it). Returns 0 with
+ * the map after the change in *out (may be NULL when not wanted), or
+ * NOT_FOUND (no such worker), INVALID_ARGUMENT (no other UP worker could
+ * take the slots), UNAVAILABLE, TIMEOUT. */
+int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t **out);
+
 /* ------------------------------------------------------------ data plane */
 
 /* Ingests `count` items into `project`. The items are grouped by the worker
@@ -683,17 +696,25 @@ int tally_ingest(tally_t *t, const char *project, const tally_item_t *items, siz
                  tally_ingest_result_t **out);
 
 /* Leases the next task for `labeler` in `project` (NULL or "": any project)
- * at `stage`. Asks the workers in turn; with wait_ms > 0 keeps asking
- * (long-polling, capped at TALLY_MAX_WAIT_MS) until a task comes or wait_ms
- * passed. Returns 0 with *out = the task (tally_free), or 0 with *out = NULL
- * when no task is available. Errors: UNKNOWN_LABELER, NOT_QUALIFIED,
- * UNKNOWN_PROJECT, UNAVAILABLE (no worker reachable), TIMEOUT. */
+ * at `stage`. Asks the workers that are not down in the order of the
+ * backlog hints of the map (refreshed alongside lease calls once it is
+ * older than about a second): first those with work waiting for the stage
+ * (and project), highest priority first, so emergency items anywhere in the
+ * cluster come first; ties drawn at random weighted by queue depth; then the
+ * others. A worker with nothing this person may take (markets, a stale hint)
+ * is passed over. With wait_ms > 0 keeps asking (long-polling on the
+ * best-hinted worker, or on all in turn without hints; capped at
+ * TALLY_MAX_WAIT_MS) until a task comes or wait_ms passed. Returns 0 with
+ * *out = the task (tally_free), or 0 with *out = NULL when no task is
+ * available. Errors: UNKNOWN_LABELER, NOT_QUALIFIED, UNKNOWN_PROJECT,
+ * UNAVAILABLE (no worker reachable), TIMEOUT. */
 int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stage_t stage,
                 int wait_ms, tally_task_t **out);
 
 /* Submits `label` for the lease (slot, lease_id) held by `labeler`;
  * handling_ms is the time the person spent. Errors: STALE_LEASE,
- * NOT_LEASE_OWNER, LABEL_NOT_IN_TAXONOMY, TIMEOUT, ... */
+ * NOT_LEASE_OWNER, LABEL_NOT_IN_TAXONOMY, TIMEOUT, UNAVAILABLE (the slot's
+ * owner is DOWN, as for tally_item_get), ... */
 int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id,
                  const char *label, uint32_t handling_ms);
 
@@ -721,7 +742,9 @@ int tally_release(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease
  * first worker's error. */
 int tally_status(tally_t *t, const char *project, tally_status_t **out);
 
-/* Stored state of one item. Errors: NOT_FOUND, UNKNOWN_PROJECT, TIMEOUT. */
+/* Stored state of one item. Errors: NOT_FOUND, UNKNOWN_PROJECT, TIMEOUT,
+ * UNAVAILABLE (after a few retries: the item's slot has no owner, or its
+ * owner is DOWN; the message names the slot and the worker — retry later). */
 int tally_item_get(tally_t *t, const char *project, const char *item_id,
                    tally_item_state_t **out);
 
@@ -800,16 +823,24 @@ int tally_async_new(tally_async_t **out, tally_t *t);
  * safe on NULL and twice; sets *a to NULL. */
 void tally_async_destroy(tally_async_t **a);
 
-/* Queues a lease request (see tally_lease()) to the next worker in turn
- * (round robin over the workers that are up); one worker only, so a
- * completion without a task means "none there right now". wait_ms as in
- * tally_lease. Returns 0, or UNAVAILABLE (no worker), NOMEM, TOO_LARGE,
- * TRANSPORT. */
+/* Queues a lease request (see tally_lease()) to one worker, chosen along
+ * the order of the backlog hints as tally_lease() does: the first lease of
+ * a (labeler, project, stage) goes to the best-hinted worker, each further
+ * one (also while earlier ones are in flight) to the next worker of that
+ * order, round and round, until one brings a task or a fresher map comes;
+ * without hints the order is a per-key random one, so leases spread over
+ * the workers. One worker only, so a completion without a task means "none
+ * there right now": re-issue to try the next. wait_ms as in tally_lease.
+ * Returns 0, or UNAVAILABLE (no worker), NOMEM, TOO_LARGE, TRANSPORT. */
 int tally_async_lease(tally_async_t *a, const char *labeler, const char *project,
                       tally_stage_t stage, int wait_ms, void *tag);
 
-/* Queues a submit, routed to the owner of `slot`. Returns as
- * tally_async_lease (UNAVAILABLE: the slot has no owner). */
+/* Queues a submit, routed to the owner of `slot`. A MOVED or UNAVAILABLE
+ * answer (the slot moved, or is being moved right now) is not reported:
+ * the request is re-sent to the slot's owner after a short back-off (25 ms,
+ * doubled, at most 6 times), so a live slot migration goes unnoticed; the
+ * same holds for adjudications, skips and releases. Returns as
+ * tally_async_lease (UNAVAILABLE: the slot has no owner or it is down). */
 int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
                        const char *label, uint32_t handling_ms, void *tag);
 

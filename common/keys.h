@@ -20,11 +20,13 @@
  *   exposure: project_id u32 | shift u64 | labeler      -> value: count u64
  *            (worker/wellbeing.h; per worker, not led by a slot)
  *
- * "stats" is the one family not led by a slot: it is a per-worker sum of
- * what the items of the worker's slots produced, so a report reads a few
- * rows per (day, market, labeler) however many judgments there are. When a
- * slot moves, its contribution is recomputed from its items (which do move
- * as a range) and added to the new owner's sums and subtracted from the old.
+ * "stats" (like "ops" and "exposure") is not led by a slot: it is a
+ * per-worker sum of what the judgments this worker served produced, so a
+ * report reads a few rows per (day, market, labeler) however many judgments
+ * there are. Sums are exact when added across workers, so they stay where
+ * they were made when a slot moves (reports add every worker's rows); a
+ * drained worker hands its rows to a worker that stays, which adds them to
+ * its own (worker/slot_move.h).
  *
  * A queue "prefix" is everything up to and including the market: one
  * (slot, project, stage, market) sub-queue, ordered by priority (highest

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "membership.h"
+#include "rebalance.h"
 #include "slot_map.h"
 #include "tally_error.h"
 #include "validate.h"
@@ -30,6 +31,18 @@ typedef struct {
   size_t count, capacity;
 } labeler_list_t;
 
+/* At most this many slot moves at once (each source sends one at a time). */
+#define COORDINATOR_MOVES_MAX 8
+/* A move not reported done within this is given up (its source is told in
+ * its next heartbeat, and unfreezes the slot). */
+#define COORDINATOR_MOVE_TIMEOUT_MS 60000
+
+typedef struct {
+  uint64_t move_id;
+  uint32_t slot, source, target;
+  uint64_t started_ms; /* monotonic */
+} slot_move_t;
+
 struct coordinator {
   meta_store_t *store;
   slot_map_t *map;
@@ -43,6 +56,12 @@ struct coordinator {
   uint64_t heartbeat_timeout_ms;
   uint32_t expect_workers;       /* a fresh cluster waits for this many */
   uint64_t settle_deadline_ms;   /* monotonic; after it, assign to whoever is UP */
+  /* Slot moves under way (not persisted: after a restart the sources report
+   * theirs in heartbeats and are told to give them up). */
+  slot_move_t moves[COORDINATOR_MOVES_MAX];
+  size_t n_moves;
+  uint64_t next_move_id;
+  int rebalance_paused;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -261,6 +280,8 @@ int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_ti
   coordinator_t *c = calloc(1, sizeof *c);
   if (c == NULL) return TALLY_E_NOMEM;
   c->heartbeat_timeout_ms = heartbeat_timeout_ms;
+  /* Move ids must not repeat across restarts: start from the clock. */
+  c->next_move_id = clock_now_ms() << 12;
   char *path = malloc(strlen(dir) + sizeof "/meta");
   rc = TALLY_E_NOMEM;
   if (path != NULL && slot_map_new(&c->map) == 0 && slot_map_new(&c->plan) == 0 &&
@@ -341,6 +362,8 @@ static int map_view(coordinator_t *c, Tally__ClusterMap *map, Tally__WorkerInfo 
   for (size_t i = 0; i < count; i++) {
     Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
     worker->slots_owned = slot_map_count_owned(c->map, worker->id);
+    worker->slots_moving = 0;
+    for (size_t m = 0; m < c->n_moves; m++) worker->slots_moving += c->moves[m].source == worker->id;
     (*workers)[i] = worker;
   }
   tally__cluster_map__init(map);
@@ -944,6 +967,11 @@ static void handle_map_request(coordinator_t *c, const Tally__Envelope *request,
 
 /* ---------------------------------------------------------------- workers */
 
+static slot_move_t *move_find(coordinator_t *c, uint64_t move_id);
+static size_t moves_for_source(coordinator_t *c, uint32_t source, Tally__SlotMove *bodies,
+                               Tally__SlotMove **ptrs);
+static void coordinator_rebalance(coordinator_t *c, uint64_t now_ms);
+
 /* Persists and installs a new durable record for worker `id` (state
  * `state`, endpoint `endpoint`) together with the planned slot map in
  * c->plan, whose epoch the caller has already advanced. `new_worker` also
@@ -951,9 +979,11 @@ static void handle_map_request(coordinator_t *c, const Tally__Envelope *request,
 static int commit_worker_change(coordinator_t *c, uint32_t id, const char *endpoint,
                                 Tally__WorkerState state, int new_worker, int slots_changed) {
   Tally__WorkerInfo record = TALLY__WORKER_INFO__INIT;
+  const Tally__WorkerInfo *known = membership_find(c->members, id);
   record.id = id;
   record.endpoint = (char *)endpoint;
   record.state = state;
+  record.draining = known != NULL && known->draining;
   meta_batch_t *batch = NULL;
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
@@ -1102,7 +1132,40 @@ static void handle_heartbeat(coordinator_t *c, const Tally__Envelope *request,
   Tally__WorkerInfo **workers = NULL;
   body.epoch = slot_map_epoch(c->map);
   body.config_version = c->config_version;
-  if (heartbeat->epoch != body.epoch) {
+  /* Moves the worker reported: unknown ones are given up, unless the map
+   * shows they happened (then the map tells the worker to finish). */
+  uint64_t aborts[COORDINATOR_MOVES_MAX * 2];
+  int finished_reported = 0;
+  for (size_t i = 0; i < heartbeat->n_moving; i++) {
+    const Tally__SlotMove *m = heartbeat->moving[i];
+    if (m->slot >= TALLY_SLOT_COUNT || move_find(c, m->move_id) != NULL) continue;
+    if (m->target_id != 0 && slot_map_owner(c->map, m->slot) == m->target_id)
+      finished_reported = 1;
+    else if (body.n_abort_moves < sizeof aborts / sizeof aborts[0])
+      aborts[body.n_abort_moves++] = m->move_id;
+  }
+  body.abort_moves = aborts;
+  Tally__SlotMove move_bodies[COORDINATOR_MOVES_MAX], *move_ptrs[COORDINATOR_MOVES_MAX];
+  body.n_moves = moves_for_source(c, heartbeat->worker_id, move_bodies, move_ptrs);
+  body.moves = move_ptrs;
+  /* A drained worker hands its per-worker sums to a worker that stays. */
+  Tally__SlotMove handoff = TALLY__SLOT_MOVE__INIT;
+  const Tally__WorkerInfo *self = membership_find(c->members, heartbeat->worker_id);
+  if (self != NULL && self->draining && heartbeat->has_aggregates && body.n_moves == 0 &&
+      slot_map_count_owned(c->map, heartbeat->worker_id) == 0) {
+    for (size_t i = 0; i < membership_count(c->members); i++) {
+      const Tally__WorkerInfo *w = membership_worker_at(c->members, i);
+      if (w->id == heartbeat->worker_id || w->draining ||
+          w->state != TALLY__WORKER_STATE__WORKER_UP)
+        continue;
+      handoff.source_id = heartbeat->worker_id;
+      handoff.target_id = w->id;
+      handoff.target_endpoint = w->endpoint;
+      body.handoff = &handoff;
+      break;
+    }
+  }
+  if (heartbeat->epoch != body.epoch || finished_reported) {
     if (map_view(c, &map, &workers) < 0) {
       reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
       return;
@@ -1179,7 +1242,212 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
                slot_map_epoch(c->map));
   }
   free(silent);
+  coordinator_rebalance(c, now_ms);
   return rc < 0 ? rc : (int)n;
+}
+
+/* ---------------------------------------------------------------- slot moves */
+
+static slot_move_t *move_find(coordinator_t *c, uint64_t move_id) {
+  for (size_t i = 0; i < c->n_moves; i++)
+    if (c->moves[i].move_id == move_id) return &c->moves[i];
+  return NULL;
+}
+
+static void move_remove(coordinator_t *c, slot_move_t *m) {
+  size_t i = (size_t)(m - c->moves);
+  memmove(&c->moves[i], &c->moves[i + 1], (c->n_moves - i - 1) * sizeof c->moves[0]);
+  c->n_moves--;
+}
+
+static int worker_is_up(const coordinator_t *c, uint32_t id) {
+  const Tally__WorkerInfo *w = membership_find(c->members, id);
+  return w != NULL && w->state == TALLY__WORKER_STATE__WORKER_UP;
+}
+
+/* Fills `bodies`/`ptrs` (room for COORDINATOR_MOVES_MAX) with the moves
+ * `source` is to carry out; endpoints are borrowed. Returns how many. */
+static size_t moves_for_source(coordinator_t *c, uint32_t source, Tally__SlotMove *bodies,
+                               Tally__SlotMove **ptrs) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_moves; i++) {
+    const slot_move_t *m = &c->moves[i];
+    const Tally__WorkerInfo *target = membership_find(c->members, m->target);
+    if (m->source != source || target == NULL) continue;
+    tally__slot_move__init(&bodies[n]);
+    bodies[n].move_id = m->move_id;
+    bodies[n].slot = m->slot;
+    bodies[n].source_id = m->source;
+    bodies[n].target_id = m->target;
+    bodies[n].target_endpoint = target->endpoint;
+    ptrs[n] = &bodies[n];
+    n++;
+  }
+  return n;
+}
+
+/* Gives up moves that ran too long or lost their source or target, then
+ * plans new ones (rebalance.h) unless a fresh cluster is still settling. */
+static void coordinator_rebalance(coordinator_t *c, uint64_t now_ms) {
+  for (size_t i = 0; i < c->n_moves;) {
+    slot_move_t *m = &c->moves[i];
+    int late = now_ms - m->started_ms > COORDINATOR_MOVE_TIMEOUT_MS;
+    if (late || !worker_is_up(c, m->source) || !worker_is_up(c, m->target)) {
+      log_warn("move %" PRIu64 " of slot %u from worker %u to %u given up (%s)", m->move_id,
+               m->slot, m->source, m->target, late ? "took too long" : "a worker is not UP");
+      move_remove(c, m);
+      continue;
+    }
+    i++;
+  }
+  if (c->rebalance_paused || slot_map_count_owned(c->map, 0) > 0) return;
+  size_t count = membership_count(c->members);
+  if (count < 2 || c->n_moves == COORDINATOR_MOVES_MAX) return;
+  rebalance_worker_t *workers = malloc(count * sizeof *workers);
+  if (workers == NULL) return;
+  for (size_t i = 0; i < count; i++) {
+    const Tally__WorkerInfo *info = membership_worker_at(c->members, i);
+    workers[i] = (rebalance_worker_t){info->id, info->state == TALLY__WORKER_STATE__WORKER_UP,
+                                      info->draining};
+  }
+  rebalance_move_t active[COORDINATOR_MOVES_MAX], planned[COORDINATOR_MOVES_MAX];
+  for (size_t i = 0; i < c->n_moves; i++)
+    active[i] = (rebalance_move_t){c->moves[i].slot, c->moves[i].source, c->moves[i].target};
+  size_t n = rebalance_plan(c->map, workers, count, active, c->n_moves, planned,
+                            COORDINATOR_MOVES_MAX - c->n_moves);
+  free(workers);
+  for (size_t i = 0; i < n; i++) {
+    slot_move_t *m = &c->moves[c->n_moves++];
+    *m = (slot_move_t){c->next_move_id++, planned[i].slot, planned[i].source, planned[i].target,
+                       now_ms};
+    log_debug("move %" PRIu64 ": slot %u from worker %u to %u", m->move_id, m->slot, m->source,
+              m->target);
+  }
+}
+
+/* Persists the slot owners and epoch of c->plan and installs it. */
+static int commit_map(coordinator_t *c) {
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
+    meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc == 0) slot_map_copy(c->map, c->plan);
+  return rc;
+}
+
+static void handle_slot_move_done(coordinator_t *c, const Tally__Envelope *request,
+                                  const coordinator_replier_t *r) {
+  const Tally__SlotMoveDone *done = request->slot_move_done;
+  const Tally__SlotMove *m = done->move;
+  if (m == NULL || m->slot >= TALLY_SLOT_COUNT) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "slot_move_done needs the move and a valid slot");
+    return;
+  }
+  slot_move_t *active = move_find(c, m->move_id);
+  int flipped = 0;
+  if (active != NULL && active->source == m->source_id && active->slot == m->slot) {
+    if (done->error != NULL && done->error[0] != '\0') {
+      log_warn("move %" PRIu64 " of slot %u from worker %u to %u failed: %s", active->move_id,
+               active->slot, active->source, active->target, done->error);
+      move_remove(c, active);
+    } else if (slot_map_owner(c->map, m->slot) != active->source || !worker_is_up(c, active->target)) {
+      log_warn("move %" PRIu64 " of slot %u given up: owner or target changed", active->move_id,
+               active->slot);
+      move_remove(c, active);
+    } else {
+      slot_map_copy(c->plan, c->map);
+      slot_map_set_owner(c->plan, active->slot, active->target);
+      slot_map_bump_epoch(c->plan);
+      int rc = commit_map(c);
+      if (rc < 0) {
+        reply_storage_error(r, rc, "the slot's new owner"); /* the source asks again */
+        return;
+      }
+      log_info("slot %u moved from worker %u to worker %u (%" PRIu64 " keys, %" PRIu64
+               " bytes); epoch %" PRIu64,
+               active->slot, active->source, active->target, done->entries, done->bytes,
+               slot_map_epoch(c->map));
+      move_remove(c, active);
+      flipped = 1;
+    }
+  } else {
+    /* Not under way (any more): the map says whether it happened. */
+    flipped = m->target_id != 0 && slot_map_owner(c->map, m->slot) == m->target_id;
+  }
+  coordinator_rebalance(c, clock_monotonic_ms());
+  Tally__Envelope env;
+  Tally__SlotMoveDoneReply body = TALLY__SLOT_MOVE_DONE_REPLY__INIT;
+  Tally__ClusterMap map;
+  Tally__WorkerInfo **workers = NULL;
+  Tally__SlotMove bodies[COORDINATOR_MOVES_MAX], *ptrs[COORDINATOR_MOVES_MAX];
+  if (map_view(c, &map, &workers) < 0) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
+    return;
+  }
+  body.flipped = flipped;
+  body.map = &map;
+  body.move_id = m->move_id;
+  body.n_moves = moves_for_source(c, m->source_id, bodies, ptrs);
+  body.moves = ptrs;
+  wire_envelope_init(&env, request->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE_REPLY;
+  env.slot_move_done_reply = &body;
+  r->send(r->ctx, &env);
+  free(workers);
+}
+
+static void handle_worker_drain(coordinator_t *c, const Tally__Envelope *request,
+                                const coordinator_replier_t *r) {
+  const Tally__WorkerDrain *d = request->worker_drain;
+  const Tally__WorkerInfo *known = membership_find(c->members, d->worker_id);
+  if (known == NULL) {
+    reply_error(r, TALLY_E_NOT_FOUND, "no worker %u in this cluster", d->worker_id);
+    return;
+  }
+  if (!d->undrain) {
+    size_t others = 0;
+    for (size_t i = 0; i < membership_count(c->members); i++) {
+      const Tally__WorkerInfo *w = membership_worker_at(c->members, i);
+      others += w->id != known->id && w->state == TALLY__WORKER_STATE__WORKER_UP && !w->draining;
+    }
+    if (others == 0) {
+      reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                  "worker %u cannot be drained: no other UP worker could take its slots",
+                  known->id);
+      return;
+    }
+  }
+  if (known->draining != !d->undrain) {
+    Tally__WorkerInfo record = TALLY__WORKER_INFO__INIT;
+    record.id = known->id;
+    record.endpoint = known->endpoint;
+    record.state = known->state;
+    record.draining = !d->undrain;
+    meta_batch_t *batch = NULL;
+    int rc = meta_batch_new(c->store, &batch);
+    if (rc == 0) {
+      meta_batch_put_worker(batch, &record);
+      meta_batch_put_epoch(batch, slot_map_epoch(c->map) + 1);
+      rc = meta_batch_commit(batch);
+    }
+    meta_batch_destroy(&batch);
+    if (rc < 0) {
+      reply_storage_error(r, rc, "the worker's drain state");
+      return;
+    }
+    must_install(membership_put(c->members, &record, clock_monotonic_ms()), "a worker");
+    slot_map_bump_epoch(c->map);
+    log_info("worker %u %s; epoch %" PRIu64, record.id,
+             record.draining ? "is draining: its slots move to the other workers"
+                             : "takes part in the balance again",
+             slot_map_epoch(c->map));
+    coordinator_rebalance(c, clock_monotonic_ms());
+  }
+  handle_map_request(c, request, r);
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -1199,6 +1467,7 @@ static int is_worker_request(Tally__Envelope__BodyCase body) {
     case TALLY__ENVELOPE__BODY_EXPORT_REQUEST:
     case TALLY__ENVELOPE__BODY_CASES_REQUEST:
     case TALLY__ENVELOPE__BODY_CASE_GET:
+    case TALLY__ENVELOPE__BODY_SLOT_CHUNK:
       return 1;
     default:
       return 0;
@@ -1250,6 +1519,12 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
       break;
     case TALLY__ENVELOPE__BODY_HEARTBEAT:
       handle_heartbeat(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE:
+      handle_slot_move_done(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_WORKER_DRAIN:
+      handle_worker_drain(c, request, r);
       break;
     default:
       if (is_worker_request(request->body_case))

@@ -102,6 +102,7 @@ int membership_put(membership_t *m, const Tally__WorkerInfo *record, uint64_t no
   free(member->info.endpoint);
   member->info.endpoint = endpoint;
   member->info.state = record->state;
+  member->info.draining = record->draining;
   member->seen_ms = now_ms;
   return 0;
 }
@@ -136,6 +137,7 @@ int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat
   member->info.queued = heartbeat->queued;
   member->info.live_leases = heartbeat->live_leases;
   member->info.items = heartbeat->items;
+  member->info.holds_sums = heartbeat->has_aggregates;
   member->info.last_heartbeat_ms = wall_ms;
   member->seen_ms = now_ms;
   member->config_version = heartbeat->config_version;

@@ -1,6 +1,6 @@
 /* membership: the workers of the cluster as the coordinator sees them.
  *
- * Each worker has a durable part (id, endpoint, state), which the
+ * Each worker has a durable part (id, endpoint, state, draining), which the
  * coordinator persists through meta_store before installing it here with
  * membership_put(), and a volatile part kept in memory only: when it was
  * last heard from (monotonic, for failure detection; wall clock, for the
@@ -42,7 +42,8 @@ Tally__WorkerInfo *membership_worker_at(membership_t *membership, size_t index);
 /* The worker with `id`, or NULL when unknown. Borrowed as above. */
 const Tally__WorkerInfo *membership_find(const membership_t *membership, uint32_t id);
 
-/* Inserts worker record->id or replaces its durable part (endpoint, state),
+/* Inserts worker record->id or replaces its durable part (endpoint, state,
+ * draining),
  * keeping its heartbeat figures, and counts it as seen at monotonic time
  * now_ms. `record` is copied. Errors: TALLY_E_NOMEM (nothing changed). */
 int membership_put(membership_t *membership, const Tally__WorkerInfo *record, uint64_t now_ms);

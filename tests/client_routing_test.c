@@ -5,7 +5,9 @@
  * answer MOVED for the others, as real workers do; the fake coordinator hands
  * out `map_owner`, which tests can make stale. This checks what a real
  * cluster cannot easily be made to do on demand: misrouted requests, a
- * coordinator that lags behind, silent workers, unowned slots.
+ * coordinator that lags behind, silent workers, unowned slots, backlog hints
+ * that steer leases, a worker the map says is down. client_lease_order()
+ * (the lease order from the hints) is tested on its own first.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "check.h"
 #include "client_fake.h"
 #include "clock.h"
+#include "lease_order.h"
 #include "slot.h"
 #include "tally.h"
 #include "wire.h"
@@ -27,6 +30,12 @@ typedef struct {
   int silent;     /* drop every request */
   uint32_t tasks; /* leases it can still hand out */
   uint64_t items, batches, max_batch, submits, moved, leases;
+  uint32_t max_wait; /* longest wait_ms a lease asked for */
+  /* What the map says: down, and one backlog hint (project 1 = "p", "es",
+   * label) when hint_depth > 0. */
+  int down;
+  uint32_t hint_priority;
+  uint64_t hint_depth;
 } fake_worker_t;
 
 static struct {
@@ -55,18 +64,75 @@ static void reply_moved(void *socket, zmq_msg_t *identity, uint64_t rid, uint32_
   fake_reply(socket, identity, &env);
 }
 
+/* The map, with the workers' states and backlog hints. */
+static void reply_map(void *socket, zmq_msg_t *identity, uint64_t request_id) {
+  Tally__ClusterMap map;
+  Tally__WorkerInfo info[FAKE_WORKERS], *infos[FAKE_WORKERS];
+  Tally__BacklogHint hint[FAKE_WORKERS], *hints[FAKE_WORKERS];
+  tally__cluster_map__init(&map);
+  for (int i = 0; i < FAKE_WORKERS; i++) {
+    const fake_worker_t *w = &F.workers[i];
+    tally__worker_info__init(&info[i]);
+    info[i].id = w->id;
+    info[i].endpoint = (char *)w->endpoint;
+    info[i].state = w->down ? TALLY__WORKER_STATE__WORKER_DOWN : TALLY__WORKER_STATE__WORKER_UP;
+    for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) info[i].slots_owned += F.map_owner[s] == w->id;
+    tally__backlog_hint__init(&hint[i]);
+    hint[i].project_id = 1;
+    hint[i].market = "es";
+    hint[i].stage = TALLY__STAGE__STAGE_LABEL;
+    hint[i].depth = w->hint_depth;
+    hint[i].top_priority = w->hint_priority;
+    hints[i] = &hint[i];
+    info[i].n_backlog = w->hint_depth > 0;
+    info[i].backlog = &hints[i];
+    infos[i] = &info[i];
+  }
+  map.epoch = F.epoch;
+  map.slot_count = TALLY_SLOT_COUNT;
+  map.n_workers = FAKE_WORKERS;
+  map.workers = infos;
+  map.n_slot_owner = TALLY_SLOT_COUNT;
+  map.slot_owner = F.map_owner;
+  Tally__Envelope env;
+  wire_envelope_init(&env, request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_MAP;
+  env.map = &map;
+  fake_reply(socket, identity, &env);
+}
+
+/* Projects "p" (id 1) and "q" (id 2). */
+static void reply_project(void *socket, zmq_msg_t *identity, const Tally__Envelope *req) {
+  const char *name = req->project_show->name;
+  if (strcmp(name, "p") != 0 && strcmp(name, "q") != 0) {
+    fake_reply_error(socket, identity, req->request_id, TALLY_E_UNKNOWN_PROJECT, "unknown project");
+    return;
+  }
+  Tally__Project project;
+  Tally__ProjectReply reply;
+  tally__project__init(&project);
+  tally__project_reply__init(&reply);
+  project.id = name[0] == 'p' ? 1 : 2;
+  project.name = (char *)name;
+  reply.project = &project;
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_PROJECT_REPLY;
+  env.project_reply = &reply;
+  fake_reply(socket, identity, &env);
+}
+
 static void serve_coordinator(void *socket, zmq_msg_t *identity, const Tally__Envelope *req) {
+  if (req->body_case == TALLY__ENVELOPE__BODY_PROJECT_SHOW) {
+    reply_project(socket, identity, req);
+    return;
+  }
   if (req->body_case != TALLY__ENVELOPE__BODY_MAP_REQUEST) {
     fake_reply_error(socket, identity, req->request_id, TALLY_E_UNKNOWN_TYPE, NULL);
     return;
   }
   F.map_requests++;
-  fake_map_worker_t workers[FAKE_WORKERS];
-  for (int i = 0; i < FAKE_WORKERS; i++) {
-    workers[i] = (fake_map_worker_t){F.workers[i].id, F.workers[i].endpoint, 0, 0};
-    for (size_t s = 0; s < TALLY_SLOT_COUNT; s++) workers[i].slots_owned += F.map_owner[s] == workers[i].id;
-  }
-  fake_reply_map(socket, identity, req->request_id, F.epoch, workers, FAKE_WORKERS, F.map_owner);
+  reply_map(socket, identity, req->request_id);
 }
 
 static void serve_ingest(fake_worker_t *w, zmq_msg_t *identity, const Tally__Envelope *req) {
@@ -109,6 +175,7 @@ static void serve_lease(fake_worker_t *w, zmq_msg_t *identity, const Tally__Enve
   tally__lease_reply__init(&reply);
   tally__task__init(&task);
   w->leases++;
+  if (req->lease->wait_ms > w->max_wait) w->max_wait = req->lease->wait_ms;
   if (w->tasks > 0) {
     w->tasks--;
     uint32_t slot = 0;
@@ -343,6 +410,226 @@ static void test_lease(tally_t *t) {
   if (asked >= 60) fprintf(stderr, "  %llu lease requests in one wait\n", (unsigned long long)asked);
 }
 
+/* client_lease_order on a map of five workers: 1 has normal label work of
+ * project 1 (depth 10); 2 has normal label work of project 1 (depth 30) and
+ * emergency label work of project 2 (depth 5); 3 only emergency audit work;
+ * 4 is down with emergency label work; 5 is up but owns no slots. */
+static void test_lease_order(void) {
+  enum { N = 5, HINTS = 5 };
+  static char *endpoints[N] = {"tcp://w1:1", "tcp://w2:1", "tcp://w3:1", "tcp://w4:1", "tcp://w5:1"};
+  Tally__ClusterMap map;
+  Tally__WorkerInfo info[N], *infos[N];
+  Tally__BacklogHint h[HINTS], *hp[HINTS];
+  tally__cluster_map__init(&map);
+  for (int i = 0; i < N; i++) {
+    tally__worker_info__init(&info[i]);
+    info[i].id = (uint32_t)i + 1;
+    info[i].endpoint = endpoints[i];
+    info[i].state = TALLY__WORKER_STATE__WORKER_UP;
+    info[i].slots_owned = i == 4 ? 0 : 256;
+    infos[i] = &info[i];
+  }
+  const struct { uint32_t project, stage; uint64_t depth; uint32_t top; } spec[HINTS] = {
+      {1, 0, 10, 1}, {1, 0, 30, 1}, {2, 0, 5, 3}, {1, 1, 100, 3}, {1, 0, 50, 3}};
+  for (int j = 0; j < HINTS; j++) {
+    tally__backlog_hint__init(&h[j]);
+    h[j].project_id = spec[j].project;
+    h[j].market = "es";
+    h[j].stage = spec[j].stage;
+    h[j].depth = spec[j].depth;
+    h[j].top_priority = spec[j].top;
+    hp[j] = &h[j];
+  }
+  info[0].backlog = &hp[0], info[0].n_backlog = 1;
+  info[1].backlog = &hp[1], info[1].n_backlog = 2;
+  info[2].backlog = &hp[3], info[2].n_backlog = 1;
+  info[3].backlog = &hp[4], info[3].n_backlog = 1;
+  info[3].state = TALLY__WORKER_STATE__WORKER_DOWN;
+  map.n_workers = N;
+  map.workers = infos;
+  client_lease_choice_t order[N], again[N];
+
+  /* Project 1, label: 1 and 2 (same priority, drawn by depth 10:30), then 3
+   * (no hint for it); 4 is down, 5 holds nothing. */
+  int shape_ok = 1, first_is_2 = 0;
+  for (uint64_t seed = 0; seed < 4000; seed++) {
+    size_t n = client_lease_order(&map, 1, 0, seed, order);
+    shape_ok &= n == 3 && order[0].worker + order[1].worker == 1 && order[0].depth > 0 && order[1].depth > 0 &&
+                order[2].worker == 2 && order[2].depth == 0;
+    first_is_2 += order[0].worker == 1;
+  }
+  CHECK(shape_ok);
+  CHECK(first_is_2 > 2700 && first_is_2 < 3300); /* 3000 expected */
+  size_t n = client_lease_order(&map, 1, 0, 42, order);
+  int same = client_lease_order(&map, 1, 0, 42, again) == n;
+  for (size_t i = 0; same && i < n; i++) same = order[i].worker == again[i].worker;
+  CHECK(same); /* same seed, same order */
+
+  /* Any project: 2's emergency work of project 2 comes first, always. */
+  for (uint64_t seed = 0; seed < 50; seed++) {
+    n = client_lease_order(&map, 0, 0, seed, order);
+    CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[0].depth == 35 &&
+          order[1].worker == 0 && order[1].depth == 10 && order[2].worker == 2 && order[2].depth == 0);
+  }
+  /* Audits of project 1: 3 first, the others after it without hints. */
+  n = client_lease_order(&map, 1, 1, 7, order);
+  CHECK(n == 3 && order[0].worker == 2 && order[0].depth == 100 && order[1].depth == 0 && order[2].depth == 0);
+
+  /* No hints for the request: every worker with slots, in spread order. */
+  int first[N] = {0}, all_three = 1;
+  for (uint64_t seed = 0; seed < 3000; seed++) {
+    n = client_lease_order(&map, 3, 0, seed, order);
+    all_three &= n == 3;
+    first[order[0].worker]++;
+  }
+  CHECK(all_three);
+  CHECK(first[0] > 800 && first[1] > 800 && first[2] > 800 && first[3] == 0 && first[4] == 0);
+
+  /* Nobody owns a slot yet: everyone not down is asked. */
+  for (int i = 0; i < N; i++) info[i].slots_owned = 0;
+  CHECK(client_lease_order(&map, 3, 0, 1, order) == 4);
+  for (int i = 0; i < N; i++) info[i].state = TALLY__WORKER_STATE__WORKER_DOWN;
+  CHECK(client_lease_order(&map, 1, 0, 1, order) == 0);
+}
+
+/* Leases through the fake cluster with backlog hints in the map. */
+static void test_lease_hints(tally_t *t) {
+  lock();
+  F.workers[0].tasks = F.workers[1].tasks = 5;
+  F.workers[0].hint_priority = 1, F.workers[0].hint_depth = 100; /* deep, normal */
+  F.workers[1].hint_priority = 3, F.workers[1].hint_depth = 1;   /* one emergency item */
+  uint64_t maps = F.map_requests;
+  unlock();
+  /* The map is over a second old: the next lease fetches a fresh one (with
+   * the hints) before it chooses, and the leases after it do not. */
+  usleep(1100 * 1000);
+  int from2 = 0;
+  for (int i = 0; i < 4; i++) {
+    tally_task_t *task = NULL;
+    CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0 && task != NULL);
+    from2 += task && strcmp(task->item_id, "from-2") == 0;
+    tally_free(task);
+  }
+  CHECK(from2 == 4);
+  lock();
+  CHECK_EQ_U64(F.map_requests - maps, 1);
+  /* The emergency worker has nothing this person may take: asked first,
+   * then the next one serves. */
+  F.workers[1].tasks = 0;
+  uint64_t asked2 = F.workers[1].leases;
+  unlock();
+  tally_task_t *task = NULL;
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0 && task && strcmp(task->item_id, "from-1") == 0);
+  tally_free(task);
+  lock();
+  CHECK_EQ_U64(F.workers[1].leases, asked2 + 1);
+  /* The hints are of project "p": leases of "q" spread over both. */
+  F.workers[0].tasks = F.workers[1].tasks = 100;
+  unlock();
+  int got[2] = {0, 0};
+  for (int i = 0; i < 30; i++) {
+    task = NULL;
+    CHECK(tally_lease(t, "ana", "q", TALLY_STAGE_LABEL, 0, &task) == 0 && task != NULL);
+    if (task) got[strcmp(task->item_id, "from-2") == 0]++;
+    tally_free(task);
+  }
+  CHECK(got[0] > 0 && got[1] > 0);
+  /* A wait parks the long-poll on the best-hinted worker; the other one is
+   * only checked, never held. */
+  lock();
+  F.workers[0].tasks = F.workers[1].tasks = 0;
+  F.workers[0].max_wait = F.workers[1].max_wait = 0;
+  unlock();
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 400, &task) == 0 && task == NULL);
+  CHECK(clock_monotonic_ms() - start >= 350);
+  lock();
+  CHECK(F.workers[1].max_wait > 0 && F.workers[0].max_wait == 0);
+  F.workers[0].tasks = 5;
+  uint64_t before[2] = {F.workers[0].leases, F.workers[1].leases};
+  unlock();
+
+  /* Async: the first lease of a key goes to the best-hinted worker, the
+   * next one further along the order; after a task it starts over. */
+  tally_t *t2 = NULL;
+  CHECK(tally_open(&t2, F.coordinator_endpoint, 2000) == 0);
+  tally_map_t *map = NULL;
+  CHECK(tally_cluster_map(t2, &map) == 0); /* fresh: no refresh in between */
+  tally_free(map);
+  tally_async_t *a = NULL;
+  CHECK(tally_async_new(&a, t2) == 0);
+  int expect_task[3] = {0, 1, 0}, expect_worker[3] = {1, 0, 1};
+  for (int i = 0; a && i < 3; i++) {
+    int tag = i;
+    CHECK(tally_async_lease(a, "ana", "p", TALLY_STAGE_LABEL, 0, &tag) == 0);
+    tally_completion_t done[2];
+    int got_n = 0;
+    uint64_t deadline = clock_monotonic_ms() + 3000;
+    while (got_n == 0 && clock_monotonic_ms() < deadline) got_n = tally_async_poll(a, 100, done, 2);
+    CHECK(got_n == 1 && done[0].status == 0 && done[0].has_task == expect_task[i]);
+    lock();
+    CHECK_EQ_U64(F.workers[expect_worker[i]].leases, before[expect_worker[i]] + 1);
+    before[expect_worker[i]]++;
+    unlock();
+  }
+  tally_async_destroy(&a);
+  tally_close(&t2);
+  lock();
+  F.workers[0].hint_depth = F.workers[1].hint_depth = 0;
+  F.workers[0].tasks = F.workers[1].tasks = 0;
+  unlock();
+}
+
+/* The map says worker 1 is down: requests for its slots fail at once with
+ * a retryable UNAVAILABLE naming the slot and the worker; nothing is sent
+ * to it, leases leave it out. */
+static void test_down_owner(tally_t *t) {
+  lock();
+  F.workers[0].down = 1;
+  F.epoch++;
+  uint32_t slot = 0;
+  while (F.owner[slot] != 1) slot++;
+  uint64_t submits = F.workers[0].submits, leases = F.workers[0].leases;
+  F.workers[0].tasks = 3;
+  unlock();
+  tally_map_t *map = NULL;
+  CHECK(tally_cluster_map(t, &map) == 0);
+  tally_free(map);
+  char want[64];
+  snprintf(want, sizeof want, "slot %u is owned by worker 1", slot);
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_submit(t, "ana", slot, 1, "ok", 0) == TALLY_E_UNAVAILABLE);
+  CHECK(clock_monotonic_ms() - start < 5000);
+  CHECK(strstr(tally_last_error(t), want) != NULL && strstr(tally_last_error(t), "retry") != NULL);
+  CHECK(tally_last_error_code(t) == TALLY_E_UNAVAILABLE && tally_error_is_retryable(TALLY_E_UNAVAILABLE));
+  char id[32];
+  for (int i = 0;; i++) {
+    snprintf(id, sizeof id, "down-%d", i);
+    if (F.owner[slot_of_item("p", id, strlen(id))] == 1) break;
+  }
+  tally_item_state_t *it = NULL;
+  CHECK(tally_item_get(t, "p", id, &it) == TALLY_E_UNAVAILABLE && it == NULL);
+  CHECK(strstr(tally_last_error(t), "is owned by worker 1, which is down") != NULL);
+  tally_async_t *a = NULL;
+  CHECK(tally_async_new(&a, t) == 0);
+  int tag = 0;
+  CHECK(a && tally_async_submit(a, "ana", slot, 1, "ok", 0, &tag) == TALLY_E_UNAVAILABLE);
+  CHECK(strstr(tally_last_error(t), want) != NULL);
+  tally_async_destroy(&a);
+  tally_task_t *task = NULL;
+  CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0 && task == NULL);
+  lock();
+  CHECK_EQ_U64(F.workers[0].submits, submits);
+  CHECK_EQ_U64(F.workers[0].leases, leases);
+  F.workers[0].down = 0;
+  F.workers[0].tasks = 0;
+  F.epoch++;
+  unlock();
+  CHECK(tally_cluster_map(t, &map) == 0);
+  tally_free(map);
+  CHECK(tally_submit(t, "ana", slot, 1, "ok", 0) == 0);
+}
+
 static void test_status(tally_t *t) {
   tally_status_t *st = NULL;
   CHECK(tally_status(t, "p", &st) == 0);
@@ -405,16 +692,22 @@ static void test_async(tally_t *shared) {
   CHECK(twice == 0);
   lock();
   CHECK_EQ_U64(F.workers[0].submits + F.workers[1].submits - before, N);
-  /* A slot moves: the completion says MOVED; routing learns the owner from
-   * the hint, so the retry lands. */
+  /* A slot moves: the old owner answers MOVED, the request is re-sent to
+   * the new owner (from the hint and a map refresh) and completes once,
+   * successfully: the caller does not notice the move. */
   F.owner[1001] = F.map_owner[1001] = 1; /* was 2's */
   F.epoch++;
+  uint64_t submits_before = F.workers[0].submits;
   unlock();
   int tag = 0;
   CHECK(tally_async_submit(a, "ana", 1001, 1, "ok", 1, &tag) == 0);
   int n = 0;
   while (n == 0 && clock_monotonic_ms() < deadline) n = tally_async_poll(a, 100, done, 64);
-  CHECK(n == 1 && done[0].tag == &tag && done[0].status == TALLY_E_MOVED && tally_error_is_retryable(done[0].status));
+  CHECK(n == 1 && done[0].tag == &tag && done[0].status == 0);
+  CHECK(tally_async_in_flight(a) == 0);
+  lock();
+  CHECK_EQ_U64(F.workers[0].submits - submits_before, 1);
+  unlock();
   CHECK(tally_async_submit(a, "ana", 1001, 1, "ok", 1, &tag) == 0);
   n = 0;
   while (n == 0 && clock_monotonic_ms() < deadline) n = tally_async_poll(a, 100, done, 64);
@@ -519,6 +812,7 @@ static void kill_nothing(void) {}
 
 int main(void) {
   check_deadline(50, kill_nothing);
+  test_lease_order();
   fake_cluster_start();
   tally_t *t = NULL;
   CHECK(tally_open(&t, F.coordinator_endpoint, 400) == 0);
@@ -529,6 +823,8 @@ int main(void) {
     test_lease(t);
     test_status(t);
     test_async(t);
+    test_lease_hints(t);
+    test_down_owner(t);
     test_silent_worker(t);
     test_unowned_slot(t);
     tally_close(&t);

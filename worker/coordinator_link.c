@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "slot_move.h"
 #include "tally_error.h"
 #include "wire.h"
 #include "worker_internal.h"
@@ -32,6 +33,7 @@ static void link_persist(worker_t *w, const char *key, size_t key_len, const Pro
 }
 
 void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
+  if (w->map != NULL && map->epoch < w->map->epoch) return; /* a late, older map */
   size_t len = tally__cluster_map__get_packed_size(map);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) worker_fatal("out of memory");
@@ -41,15 +43,21 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   if (copy == NULL) return;
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
   w->map = copy;
-  uint32_t owned = 0;
+  uint8_t was_owned[TALLY_SLOT_COUNT];
+  memcpy(was_owned, w->owned, sizeof was_owned);
+  uint32_t owned = 0, changed = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     w->owned[s] = s < copy->n_slot_owner && copy->slot_owner[s] == w->counters.worker_id &&
-                  w->counters.worker_id != 0;
+                  w->counters.worker_id != 0 && slot_move_frozen(w, s) == 0;
     owned += w->owned[s];
+    changed += w->owned[s] != was_owned[s];
   }
   link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
+  if (w->slots_loaded) slot_move_on_map(w, was_owned);
   w->work_added = 1; /* newly owned slots may hold work for waiters */
-  log_info("map epoch %llu: this worker owns %u slots", (unsigned long long)copy->epoch, owned);
+  if (changed > 0 || !w->slots_loaded)
+    log_info("map epoch %llu: this worker serves %u slots", (unsigned long long)copy->epoch,
+             owned);
 }
 
 static void link_apply_config(worker_t *w, const Tally__ClusterConfig *config) {
@@ -61,7 +69,7 @@ static void link_apply_config(worker_t *w, const Tally__ClusterConfig *config) {
            (unsigned long long)config->version, config->n_projects, config->n_labelers);
 }
 
-static void link_load_cached(worker_t *w) {
+void coordinator_link_load_cached(worker_t *w) {
   char *value = NULL;
   size_t len = 0;
   if (store_get(w->store, STORE_CF_DEFAULT, LINK_CONFIG_KEY, sizeof LINK_CONFIG_KEY - 1, &value,
@@ -123,6 +131,10 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
     ptrs[hb.n_backlog++] = h;
   }
   hb.backlog = ptrs;
+  Tally__SlotMove *moving[16];
+  hb.n_moving = slot_move_list(w, moving, sizeof moving / sizeof moving[0]);
+  hb.moving = moving;
+  hb.has_aggregates = slot_move_has_aggregates(w);
   env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
   env.heartbeat = &hb;
   dealer_try_send(w->coordinator, &env);
@@ -153,6 +165,15 @@ static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
       Tally__HeartbeatReply *r = env->heartbeat_reply;
       if (r->config) link_apply_config(w, r->config);
       if (r->map) coordinator_link_apply_map(w, r->map);
+      for (size_t i = 0; i < r->n_abort_moves; i++) slot_move_abort(w, r->abort_moves[i]);
+      for (size_t i = 0; i < r->n_moves; i++) slot_move_start(w, r->moves[i]);
+      if (r->handoff) slot_move_handoff(w, r->handoff);
+      break;
+    }
+    case TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE_REPLY: {
+      Tally__SlotMoveDoneReply *r = env->slot_move_done_reply;
+      if (r->map) coordinator_link_apply_map(w, r->map);
+      slot_move_on_done_reply(w, r);
       break;
     }
     case TALLY__ENVELOPE__BODY_CONFIG:
@@ -189,8 +210,6 @@ static void link_on_poll(uv_poll_t *poll, int status, int events) {
 }
 
 int coordinator_link_start(worker_t *w) {
-  link_load_cached(w);
-  if (store_pending(w->store) > 0) worker_commit_now(w);
   if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint) < 0 ||
       dealer_new(&w->coordinator_sync, w->zmq_ctx, w->coordinator_endpoint) < 0) {
     log_error("cannot connect to coordinator %s", w->coordinator_endpoint);
@@ -221,6 +240,7 @@ void coordinator_link_tick(worker_t *w, uint64_t now) {
   } else if (now - w->last_heartbeat_ms >= w->heartbeat_ms) {
     link_send_heartbeat(w, now);
   }
+  slot_move_tick(w, now);
 }
 
 void coordinator_link_refresh_config(worker_t *w) {

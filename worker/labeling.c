@@ -21,6 +21,8 @@
 #include "log.h"
 #include "ops.h"
 #include "quality.h"
+#include "slot_move.h"
+#include "slot_state.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wellbeing.h"
@@ -59,6 +61,11 @@ static uint32_t stage_role(uint32_t stage) {
 }
 
 int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot) {
+  if (slot_move_frozen(w, slot)) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
+                       "slot %u is being moved to another worker; retry shortly", slot);
+    return 0;
+  }
   /* Our map may be behind the client's (slots just assigned or moved). */
   if (w->map != NULL && !w->owned[slot]) coordinator_link_refresh_map(w);
   if (w->map == NULL) {
@@ -953,6 +960,7 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
     case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
     case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
+    case TALLY__ENVELOPE__BODY_SLOT_CHUNK: slot_move_handle_chunk(w, req); break;
     case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
     default:
       worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
@@ -997,79 +1005,14 @@ void labeling_serve_waiters(worker_t *w, uint64_t now) {
 
 /* ------------------------------------------------------------ recovery */
 
-static int recover_queue_heads(worker_t *w) {
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, NULL, 0);
-  if (it == NULL) return TALLY_E_NOMEM;
-  store_iter_seek(it, "", 0);
-  size_t heads = 0;
-  while (store_iter_valid(it)) {
-    size_t len;
-    const uint8_t *key = store_iter_key(it, &len);
-    keys_queue_entry_t e;
-    if (keys_parse_queue_entry(key, len, &e) < 0) {
-      log_error("malformed queue key of %zu bytes in storage", len);
-      store_iter_destroy(&it);
-      return TALLY_E_STORAGE;
-    }
-    char market[KEYS_MARKET_MAX + 1];
-    memcpy(market, e.market, e.market_len);
-    market[e.market_len] = '\0';
-    queue_t *q = queue_index_get(w->queues, e.project_id, e.stage, market, 1);
-    if (q == NULL) {
-      store_iter_destroy(&it);
-      return TALLY_E_NOMEM;
-    }
-    queue_position_t pos = {e.priority, e.seq};
-    queue_set_head(q, e.slot, &pos);
-    heads++;
-    /* Jump over the rest of this sub-queue: one seek per sub-queue. */
-    uint8_t next[KEYS_MAX];
-    size_t next_len = keys_prefix_end(next, key, e.prefix_len);
-    if (next_len == 0) break;
-    store_iter_seek(it, next, next_len);
-  }
-  store_iter_destroy(&it);
-  log_info("recovered %zu sub-queue heads", heads);
-  return 0;
-}
-
-static int recover_leases(worker_t *w) {
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_LEASES, NULL, 0);
-  if (it == NULL) return TALLY_E_NOMEM;
-  for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
-    size_t key_len, len;
-    const uint8_t *key = store_iter_key(it, &key_len);
-    const uint8_t *value = store_iter_value(it, &len);
-    Tally__Store__LeaseRecord *rec = tally__store__lease_record__unpack(NULL, len, value);
-    if (rec == NULL || key_len != 10) {
-      log_error("unreadable lease record in storage");
-      if (rec) tally__store__lease_record__free_unpacked(rec, NULL);
-      store_iter_destroy(&it);
-      return TALLY_E_STORAGE;
-    }
-    lease_t lease = {0};
-    lease.lease_id = keys_get_u64(key + 2);
-    lease.slot = keys_get_u16(key);
-    lease.deadline_ms = rec->deadline_ms;
-    lease.project_id = rec->project_id;
-    lease.stage = rec->stage;
-    lease.exposure_counted = rec->exposure_counted;
-    snprintf(lease.labeler, sizeof lease.labeler, "%s", rec->labeler);
-    lease.item_id = rec->item_id;
-    lease.item_len = strlen(rec->item_id);
-    int rc = lease_table_add(w->leases, &lease);
-    worker_project(w, lease.project_id)->live_leases++;
-    tally__store__lease_record__free_unpacked(rec, NULL);
-    if (rc < 0) {
-      store_iter_destroy(&it);
-      return rc;
-    }
-  }
-  store_iter_destroy(&it);
-  return 0;
-}
-
 int labeling_recover(worker_t *w) {
-  int rc = recover_queue_heads(w);
-  return rc < 0 ? rc : recover_leases(w);
+  uint32_t served = 0;
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
+    if (!w->owned[s]) continue;
+    int rc = slot_state_load(w, s, 0);
+    if (rc < 0) return rc;
+    served++;
+  }
+  log_info("recovered the queues and leases of %u served slots", served);
+  return 0;
 }

@@ -66,6 +66,58 @@ static void histogram_add(uint64_t **histogram, size_t *count, size_t n, size_t 
   (*histogram)[bucket]++;
 }
 
+static void histogram_merge(uint64_t **dst, size_t *n_dst, const uint64_t *src, size_t n_src) {
+  if (*n_dst < n_src) {
+    uint64_t *grown = realloc(*dst, n_src * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    for (size_t i = *n_dst; i < n_src; i++) grown[i] = 0;
+    *dst = grown;
+    *n_dst = n_src;
+  }
+  for (size_t i = 0; i < n_src; i++) (*dst)[i] += src[i];
+}
+
+int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t len) {
+  keys_ops_t parsed;
+  if (keys_parse_ops(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
+  Tally__OpsRow *src = tally__ops_row__unpack(NULL, len, value);
+  if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
+  char *have = NULL;
+  size_t have_len = 0;
+  int rc = store_get(w->store, STORE_CF_OPS, key, key_len, &have, &have_len);
+  if (rc < 0) worker_fatal("storage read failed");
+  Tally__OpsRow *dst = rc == 1 ? tally__ops_row__unpack(NULL, have_len, (uint8_t *)have) : NULL;
+  free(have);
+  if (dst != NULL) {
+    dst->ingested += src->ingested;
+    dst->leases += src->leases;
+    dst->completed += src->completed;
+    dst->handling_ms_sum += src->handling_ms_sum;
+    dst->items_done += src->items_done;
+    dst->turnaround_ms_sum += src->turnaround_ms_sum;
+    dst->sla_breaches += src->sla_breaches;
+    dst->expired += src->expired;
+    dst->skips += src->skips;
+    dst->releases += src->releases;
+    histogram_merge(&dst->handling_histogram, &dst->n_handling_histogram,
+                    src->handling_histogram, src->n_handling_histogram);
+    histogram_merge(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
+                    src->turnaround_histogram, src->n_turnaround_histogram);
+  }
+  const Tally__OpsRow *row = dst != NULL ? dst : src;
+  size_t out_len = tally__ops_row__get_packed_size(row);
+  uint8_t *buf = malloc(out_len ? out_len : 1);
+  if (buf == NULL) worker_fatal("out of memory");
+  tally__ops_row__pack(row, buf);
+  store_put(w->store, STORE_CF_OPS, key, key_len, buf, out_len);
+  free(buf);
+  w->batch_dirty = 1;
+  if (dst != NULL) tally__ops_row__free_unpacked(dst, NULL);
+  tally__ops_row__free_unpacked(src, NULL);
+  return 0;
+}
+
 void ops_on_ingest(worker_t *w, uint32_t project_id, const char *market, uint64_t now) {
   ops_ref_t ref;
   ops_open(w, &ref, project_id, market, TALLY__STAGE__STAGE_LABEL, now);

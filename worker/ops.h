@@ -47,4 +47,10 @@ void ops_on_lease_end(worker_t *w, uint32_t project_id, const char *market, uint
 /* Request handler: ops_request. */
 void ops_handle_request(worker_t *w, const router_request_t *req);
 
+/* Adds an operations row of another worker (a drained worker handing its
+ * counters over) to this worker's row of the same key, in the open batch.
+ * Returns 0 or TALLY_E_INVALID_ARGUMENT (not an OpsRow key and value). */
+int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t len);
+
 #endif

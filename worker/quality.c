@@ -166,6 +166,127 @@ static void histogram_add(Tally__StatsRow *row, uint32_t handling_ms) {
   row->handling_histogram[handling_bucket_of(handling_ms)]++;
 }
 
+/* Adds the serialized matrix `src` to `dst` (one of the three kinds).
+ * Returns 0 or TALLY_E_INVALID_ARGUMENT. */
+typedef enum { MATRIX_PAIRS, MATRIX_COINCIDENCE, MATRIX_FLEISS } matrix_kind_t;
+
+static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src,
+                        matrix_kind_t kind) {
+  if (src->len == 0) return 0;
+  if (dst->len == 0) {
+    uint8_t *copy = malloc(src->len);
+    if (copy == NULL) worker_fatal("out of memory");
+    memcpy(copy, src->data, src->len);
+    free(dst->data);
+    dst->data = copy;
+    dst->len = src->len;
+    return 0;
+  }
+  union {
+    agreement_pairs_t pairs;
+    agreement_coincidence_t coincidence;
+    agreement_fleiss_t fleiss;
+  } *a = malloc(2 * sizeof *a), *b;
+  if (a == NULL) worker_fatal("out of memory");
+  b = a + 1;
+  int rc;
+  size_t cap = 0, len = 0;
+  uint8_t *out = NULL;
+  switch (kind) {
+    case MATRIX_PAIRS:
+      rc = agreement_pairs_deserialize(&a->pairs, dst->data, dst->len);
+      if (rc == 0) rc = agreement_pairs_deserialize(&b->pairs, src->data, src->len);
+      if (rc == 0) rc = agreement_pairs_merge(&a->pairs, &b->pairs);
+      if (rc == 0 && (out = malloc(cap = agreement_pairs_serialized_size(&a->pairs))) != NULL)
+        rc = agreement_pairs_serialize(&a->pairs, out, cap, &len);
+      break;
+    case MATRIX_COINCIDENCE:
+      rc = agreement_coincidence_deserialize(&a->coincidence, dst->data, dst->len);
+      if (rc == 0) rc = agreement_coincidence_deserialize(&b->coincidence, src->data, src->len);
+      if (rc == 0) rc = agreement_coincidence_merge(&a->coincidence, &b->coincidence);
+      if (rc == 0 &&
+          (out = malloc(cap = agreement_coincidence_serialized_size(&a->coincidence))) != NULL)
+        rc = agreement_coincidence_serialize(&a->coincidence, out, cap, &len);
+      break;
+    default:
+      rc = agreement_fleiss_deserialize(&a->fleiss, dst->data, dst->len);
+      if (rc == 0) rc = agreement_fleiss_deserialize(&b->fleiss, src->data, src->len);
+      if (rc == 0) rc = agreement_fleiss_merge(&a->fleiss, &b->fleiss);
+      if (rc == 0 && (out = malloc(cap = agreement_fleiss_serialized_size(&a->fleiss))) != NULL)
+        rc = agreement_fleiss_serialize(&a->fleiss, out, cap, &len);
+      break;
+  }
+  free(a);
+  if (rc == 0 && out == NULL) worker_fatal("out of memory");
+  if (rc < 0) {
+    free(out);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
+  free(dst->data);
+  dst->data = out;
+  dst->len = len;
+  return 0;
+}
+
+/* Adds histogram `src` (n_src buckets) to *dst (*n_dst buckets, grown). */
+static void histogram_merge(uint64_t **dst, size_t *n_dst, const uint64_t *src, size_t n_src) {
+  if (*n_dst < n_src) {
+    uint64_t *grown = realloc(*dst, n_src * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory");
+    for (size_t i = *n_dst; i < n_src; i++) grown[i] = 0;
+    *dst = grown;
+    *n_dst = n_src;
+  }
+  for (size_t i = 0; i < n_src; i++) (*dst)[i] += src[i];
+}
+
+int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t len) {
+  keys_stats_t parsed;
+  if (keys_parse_stats(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
+  Tally__StatsRow *src = tally__stats_row__unpack(NULL, len, value);
+  if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
+  char *have = NULL;
+  size_t have_len = 0;
+  int rc = store_get(w->store, STORE_CF_STATS, key, key_len, &have, &have_len);
+  if (rc < 0) worker_fatal("storage read failed");
+  Tally__StatsRow *dst = rc == 1 ? tally__stats_row__unpack(NULL, have_len, (uint8_t *)have) : NULL;
+  free(have);
+  rc = 0;
+  if (dst != NULL) {
+    dst->labels += src->labels;
+    dst->audits += src->audits;
+    dst->audit_agreed += src->audit_agreed;
+    dst->gold_total += src->gold_total;
+    dst->gold_hits += src->gold_hits;
+    dst->adjudications += src->adjudications;
+    dst->attributed_labeler += src->attributed_labeler;
+    dst->attributed_auditor += src->attributed_auditor;
+    dst->attributed_both += src->attributed_both;
+    dst->attributed_policy += src->attributed_policy;
+    if (matrix_merge(&dst->pairs, &src->pairs, MATRIX_PAIRS) < 0 ||
+        matrix_merge(&dst->coincidence, &src->coincidence, MATRIX_COINCIDENCE) < 0 ||
+        matrix_merge(&dst->fleiss, &src->fleiss, MATRIX_FLEISS) < 0 ||
+        matrix_merge(&dst->policy_unclear_pairs, &src->policy_unclear_pairs, MATRIX_PAIRS) < 0)
+      rc = TALLY_E_INVALID_ARGUMENT;
+    histogram_merge(&dst->handling_histogram, &dst->n_handling_histogram,
+                    src->handling_histogram, src->n_handling_histogram);
+  }
+  if (rc == 0) {
+    const Tally__StatsRow *row = dst != NULL ? dst : src;
+    size_t out_len = tally__stats_row__get_packed_size(row);
+    uint8_t *buf = malloc(out_len ? out_len : 1);
+    if (buf == NULL) worker_fatal("out of memory");
+    tally__stats_row__pack(row, buf);
+    store_put(w->store, STORE_CF_STATS, key, key_len, buf, out_len);
+    free(buf);
+    w->batch_dirty = 1;
+  }
+  if (dst != NULL) tally__stats_row__free_unpacked(dst, NULL);
+  tally__stats_row__free_unpacked(src, NULL);
+  return rc;
+}
+
 void quality_on_label(worker_t *w, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, const char *label, uint32_t handling_ms, uint64_t now) {
   stats_ref_t ref;

@@ -55,6 +55,13 @@ void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const
                           const char *item_id, size_t item_len, const char *your_label,
                           const char *final_label, uint64_t closed_ms);
 
+/* Adds a statistics row of another worker (a drained worker handing its
+ * sums over) to this worker's row of the same key, in the open batch.
+ * Returns 0, or TALLY_E_INVALID_ARGUMENT when the value is not a StatsRow
+ * or its matrices do not fit ours (nothing changed). */
+int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t len);
+
 /* Request handlers: stats_request, feedback_request, export_request. */
 void quality_handle_stats(worker_t *w, const router_request_t *req);
 void quality_handle_feedback(worker_t *w, const router_request_t *req);

@@ -140,6 +140,29 @@ int store_get(store_t *s, store_cf_t cf, const void *key, size_t key_len, char *
   return *value != NULL;
 }
 
+int store_cf_is_slot_led(store_cf_t cf) {
+  return cf == STORE_CF_ITEMS || cf == STORE_CF_QUEUE || cf == STORE_CF_LEASES ||
+         cf == STORE_CF_FEEDBACK || cf == STORE_CF_CASES;
+}
+
+int store_drop_slot(store_t *s, uint32_t slot) {
+  uint8_t from[2], to[3];
+  keys_put_u16(from, (uint16_t)slot);
+  size_t to_len = keys_prefix_end(to, from, 2);
+  for (int cf = 0; cf < STORE_CF_COUNT; cf++) {
+    if (!store_cf_is_slot_led((store_cf_t)cf)) continue;
+    char *err = NULL;
+    rocksdb_delete_range_cf(s->db, s->sync_write, s->cf[cf], (const char *)from, 2,
+                            (const char *)to, to_len, &err);
+    if (err != NULL) {
+      log_error("cannot drop slot %u from %s: %s", slot, store_cf_names[cf], err);
+      free(err);
+      return TALLY_E_STORAGE;
+    }
+  }
+  return 0;
+}
+
 int store_pending(const store_t *s) { return rocksdb_writebatch_wi_count(s->batch); }
 
 int store_commit(store_t *s, int sync) {

@@ -44,6 +44,16 @@ void store_delete(store_t *store, store_cf_t cf, const void *key, size_t key_len
 int store_get(store_t *store, store_cf_t cf, const void *key, size_t key_len, char **value,
               size_t *value_len);
 
+/* True for the families whose keys start with the 2-byte slot (items,
+ * queue, leases, feedback, cases): the ones a slot move copies. */
+int store_cf_is_slot_led(store_cf_t cf);
+
+/* Deletes every key of `slot` in every slot-led family, directly in the
+ * database (RocksDB DeleteRange, WAL synced), not through the open batch:
+ * the caller makes sure the open batch holds nothing of the slot. Returns 0
+ * or TALLY_E_STORAGE. */
+int store_drop_slot(store_t *store, uint32_t slot);
+
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);
 

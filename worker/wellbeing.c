@@ -62,6 +62,16 @@ static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const
   w->batch_dirty = 1;
 }
 
+int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                        size_t len) {
+  if (len != 8 || key_len < 12 || key_len > WELLBEING_KEY_MAX) return TALLY_E_INVALID_ARGUMENT;
+  uint8_t sum[8];
+  keys_put_u64(sum, exposure_get(w, key, key_len) + keys_get_u64(value));
+  store_put(w->store, STORE_CF_EXPOSURE, key, key_len, sum, sizeof sum);
+  w->batch_dirty = 1;
+  return 0;
+}
+
 /* This worker's share of a person's budget. Every worker counts only what
  * it served, so the budget is split over the workers that own slots (ids in
  * ascending order get the remainder first): the shares add up to the

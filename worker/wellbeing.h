@@ -68,4 +68,10 @@ void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *label
 /* Request handler: exposure_request. */
 void wellbeing_handle_exposure(worker_t *w, const router_request_t *req);
 
+/* Adds an exposure count of another worker (a drained worker handing its
+ * counts over) to this worker's count of the same key, in the open batch.
+ * Returns 0 or TALLY_E_INVALID_ARGUMENT (not an 8-byte count). */
+int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+                        size_t len);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "slot_move.h"
 #include "quality.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
@@ -263,7 +264,10 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   snprintf(path, sizeof path, "%s/data", o->dir);
   int rc = store_open(&w->store, path);
   if (rc == 0) rc = worker_load_meta(w);
+  if (rc >= 0) rc = slot_move_open(w);
+  if (rc >= 0) coordinator_link_load_cached(w);
   if (rc >= 0) rc = labeling_recover(w);
+  w->slots_loaded = 1;
   if (rc >= 0) rc = quality_recover(w);
   if (rc >= 0 && store_pending(w->store) > 0) worker_commit_now(w);
   if (rc < 0) {
@@ -312,6 +316,7 @@ void worker_stop(worker_t *w) {
   w->stopping = 1;
   router_destroy(&w->router);
   coordinator_link_stop(w);
+  slot_move_close(w);
   if (uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) uv_close((uv_handle_t *)&w->tick, NULL);
 }
 
@@ -322,6 +327,7 @@ void worker_destroy(worker_t **worker) {
   dealer_destroy(&w->coordinator);
   dealer_destroy(&w->coordinator_sync);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
+  slot_move_close(w);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

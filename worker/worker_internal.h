@@ -70,9 +70,13 @@ struct worker {
   size_t n_projects, cap_projects;
   int batch_dirty; /* counters or depths changed in the open batch */
 
-  /* Slot map as last received (cached in storage). */
+  /* Slot map as last received (cached in storage). owned[s]: the map gives
+   * slot s to this worker and no move of it is under way, i.e. the slot is
+   * served and its state is in memory (worker/slot_state.h). */
   Tally__ClusterMap *map; /* owned, may be NULL */
   uint8_t owned[TALLY_SLOT_COUNT];
+  int slots_loaded; /* start-up recovery done: map changes load/unload slots */
+  struct slot_moves *moves; /* worker/slot_move.c */
 
   /* Group commit. */
   pending_reply_t *replies;
@@ -147,11 +151,15 @@ void labeling_expire_leases(worker_t *w, uint64_t now_ms);
 /* Tries parked lease requests: grants work or answers at their deadline. */
 void labeling_serve_waiters(worker_t *w, uint64_t now_monotonic_ms);
 
-/* Rebuilds queue heads and the lease table from storage (start-up). */
+/* Rebuilds queue heads and the lease table of the served slots from
+ * storage (start-up, after the cached map was applied). */
 int labeling_recover(worker_t *w);
 
 /* --- coordinator_link.c ------------------------------------------------ */
 
+/* Applies the map and configuration cached in storage (start-up, before
+ * recovery). */
+void coordinator_link_load_cached(worker_t *w);
 int coordinator_link_start(worker_t *w);
 void coordinator_link_stop(worker_t *w);
 /* Called from the tick: registration retries, heartbeats, reading replies. */
@@ -165,7 +173,9 @@ void coordinator_link_refresh_config(worker_t *w);
  * assigned. Returns 1 when a newer map was applied. */
 int coordinator_link_refresh_map(worker_t *w);
 
-/* Applies a map (copied) and recomputes owned slots; persists it. */
+/* Applies a map (copied; ignored when older than the one held), recomputes
+ * owned slots, loads or unloads slots whose ownership changed and finishes
+ * slot moves (slot_move_on_map); persists it. */
 void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map);
 
 #endif

@@ -1,0 +1,9 @@
+# A three-worker cluster under a crowd of labeler threads: the spread of
+# 100,000 ingested items over the workers, a worker killed with SIGKILL and
+# restarted, the coordinator killed with SIGKILL and restarted; every
+# acknowledged label is checked afterwards.
+add_executable(cluster_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/cluster_integration_test.c)
+target_link_libraries(cluster_integration_test PRIVATE tally_test_harness tally_client Threads::Threads)
+add_dependencies(cluster_integration_test tally-coordinator tally-worker)
+add_test(NAME cluster_integration COMMAND cluster_integration_test)
+set_tests_properties(cluster_integration PROPERTIES TIMEOUT 200 LABELS "integration")
