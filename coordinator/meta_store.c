@@ -287,6 +287,7 @@ void meta_batch_put_worker(meta_batch_t *b, const Tally__WorkerInfo *worker) {
   stored.id = worker->id;
   stored.endpoint = worker->endpoint;
   stored.state = worker->state;
+  stored.draining = worker->draining;
   put_be32(key, worker->id);
   meta_batch_put_message(b, CF_WORKERS, key, sizeof key, &stored.base);
 }

@@ -21,8 +21,9 @@
  *   value = tally.Project as stored (id, defaults and created_ms filled in).
  * Column family "labelers": key = labeler id, value = tally.Labeler.
  * Column family "workers":  key = worker id as u32 big-endian, value =
- *   tally.WorkerInfo with only id, endpoint and state set (heartbeat figures
- *   live in memory).
+ *   tally.WorkerInfo with only id, endpoint, state and draining set
+ *   (heartbeat figures live in memory; draining is a new field, false in
+ *   records written before it, which is what it meant then).
  *
  * Changing the format: never change the meaning of an existing key or
  * value in place. Bump META_FORMAT_VERSION, describe the new layout here and

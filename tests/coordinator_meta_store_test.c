@@ -43,6 +43,7 @@ static void write_records(meta_store_t *store) {
   w1.queued = 99; /* volatile: must not be stored */
   w300.id = 300, w300.endpoint = "tcp://127.0.0.1:300";
   w300.state = TALLY__WORKER_STATE__WORKER_DOWN;
+  w300.draining = 1; /* durable: a drain survives a coordinator restart */
   uint32_t owners[TALLY_SLOT_COUNT];
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) owners[slot] = slot % 2 ? 1 : 300;
 
@@ -113,6 +114,8 @@ static void check_records(meta_store_t *store) {
     CHECK_EQ(w1->queued, 0);
     CHECK_EQ(w300->id, 300);
     CHECK_EQ(w300->state, TALLY__WORKER_STATE__WORKER_DOWN);
+    CHECK(w300->draining);
+    CHECK(!w1->draining);
   }
   loaded_free(&loaded);
 }
