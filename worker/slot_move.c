@@ -34,7 +34,9 @@ static const store_cf_t move_families[] = {STORE_CF_ITEMS, STORE_CF_QUEUE, STORE
                                            STORE_CF_FEEDBACK, STORE_CF_CASES};
 #define MOVE_FAMILIES (sizeof move_families / sizeof move_families[0])
 
-typedef enum { JOB_QUEUED, JOB_STREAMING, JOB_WAIT_FLIP } job_state_t;
+/* QUEUED -> FREEZING (freeze record in the open batch) -> STREAMING (once a
+ * synced write carried it) -> WAIT_FLIP (done reported). */
+typedef enum { JOB_QUEUED, JOB_FREEZING, JOB_STREAMING, JOB_WAIT_FLIP } job_state_t;
 
 typedef struct {
   Tally__SlotMove *move; /* owned copy */
@@ -45,6 +47,7 @@ typedef struct {
   uint32_t seq;
   uint64_t entries, bytes;
   uint64_t done_sent_ms;
+  uint64_t freeze_commit; /* w->commits that makes the freeze durable */
   char error[256];       /* set when the copy failed */
 } move_job_t;
 
@@ -122,6 +125,7 @@ static void job_reset(move_job_t *job) {
   job->seq = 0;
   job->entries = job->bytes = 0;
   job->done_sent_ms = 0;
+  job->freeze_commit = 0;
   job->error[0] = '\0';
 }
 
@@ -149,12 +153,13 @@ static void finish(worker_t *w, uint32_t slot) {
   struct slot_moves *m = w->moves;
   log_info("slot %u now belongs to worker %u: dropping it here (move %llu)", slot,
            m->frozen_target[slot], (unsigned long long)m->frozen[slot]);
-  if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
-  if (store_drop_slot(w->store, slot) < 0) worker_fatal("cannot drop a moved slot");
+  /* No sync of its own: the delete and the freeze record's removal become
+   * durable with the next group's synced write. A crash before that finds
+   * the freeze record and the flipped map again, and drops again. */
+  if (store_drop_slot(w->store, slot, 0) < 0) worker_fatal("cannot drop a moved slot");
   unfreeze(w, slot, 0);
   move_job_t *job = job_of_slot(m, slot);
   if (job != NULL) job_remove(m, (size_t)(job - m->jobs));
-  worker_commit_now(w);
 }
 
 /* ------------------------------------------------------------ open, close */
@@ -349,7 +354,9 @@ static int job_freeze(worker_t *w, move_job_t *job) {
   m->frozen_target[slot] = job->move->target_id;
   freeze_record_put(w, job->move);
   w->batch_dirty = 1;
-  worker_commit_now(w); /* durable before the first key leaves */
+  /* Durable before the first key leaves: with the next group's synced
+   * write, or (no traffic) by the next step itself. */
+  job->freeze_commit = w->commits + 1;
   return 0;
 }
 
@@ -399,14 +406,15 @@ static void chunk_seal(chunk_t *c) {
 
 /* Reads the next entries of a cursor over `families` (index *family, from
  * key `resume`), keys limited to those starting with `prefix` (prefix_len
- * 0: whole families). Entries of one family per chunk; empty families are
- * passed over. Advances the cursor. */
+ * 0: whole families), family after family until the chunk is full (every
+ * entry is copied, so one chunk may hold several families). Advances the
+ * cursor; *family == n_families means everything was read. */
 static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, size_t n_families,
                           size_t *family, uint8_t *resume, size_t *resume_len,
                           const uint8_t *prefix, size_t prefix_len) {
   uint8_t upper[KEYS_MAX];
   size_t upper_len = prefix_len ? keys_prefix_end(upper, prefix, prefix_len) : 0;
-  while (*family < n_families && c->n == 0) {
+  while (*family < n_families && c->n < MOVE_CHUNK_ENTRIES && c->bytes < MOVE_CHUNK_BYTES) {
     store_iter_t *it = store_iter_new(w->store, families[*family], prefix_len ? upper : NULL,
                                       upper_len);
     if (it == NULL) worker_fatal("out of memory for an iterator");
@@ -638,6 +646,11 @@ static int step(worker_t *w) {
     if (job->state == JOB_WAIT_FLIP) continue;
     if (job->state == JOB_QUEUED) {
       if (job_freeze(w, job) < 0) return 1;
+      job->state = JOB_FREEZING;
+      return 1; /* the loop turns once: a group may commit the freeze */
+    }
+    if (job->state == JOB_FREEZING) {
+      if (w->commits < job->freeze_commit) worker_commit_now(w);
       job->state = JOB_STREAMING;
     }
     job_send_chunk(w, job);
@@ -808,7 +821,7 @@ void slot_move_handle_chunk(worker_t *w, const router_request_t *req) {
     /* A fresh copy: nothing of an earlier attempt may remain, also not in
      * the open batch. */
     if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
-    if (store_drop_slot(w->store, c->slot) < 0) worker_fatal("storage write failed");
+    if (store_drop_slot(w->store, c->slot, 1) < 0) worker_fatal("storage write failed");
   }
   for (size_t i = 0; i < c->n_entries; i++) {
     const Tally__SlotEntry *e = c->entries[i];

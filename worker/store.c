@@ -145,14 +145,14 @@ int store_cf_is_slot_led(store_cf_t cf) {
          cf == STORE_CF_FEEDBACK || cf == STORE_CF_CASES;
 }
 
-int store_drop_slot(store_t *s, uint32_t slot) {
+int store_drop_slot(store_t *s, uint32_t slot, int sync) {
   uint8_t from[2], to[3];
   keys_put_u16(from, (uint16_t)slot);
   size_t to_len = keys_prefix_end(to, from, 2);
   for (int cf = 0; cf < STORE_CF_COUNT; cf++) {
     if (!store_cf_is_slot_led((store_cf_t)cf)) continue;
     char *err = NULL;
-    rocksdb_delete_range_cf(s->db, s->sync_write, s->cf[cf], (const char *)from, 2,
+    rocksdb_delete_range_cf(s->db, sync ? s->sync_write : s->async_write, s->cf[cf], (const char *)from, 2,
                             (const char *)to, to_len, &err);
     if (err != NULL) {
       log_error("cannot drop slot %u from %s: %s", slot, store_cf_names[cf], err);

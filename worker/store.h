@@ -49,10 +49,11 @@ int store_get(store_t *store, store_cf_t cf, const void *key, size_t key_len, ch
 int store_cf_is_slot_led(store_cf_t cf);
 
 /* Deletes every key of `slot` in every slot-led family, directly in the
- * database (RocksDB DeleteRange, WAL synced), not through the open batch:
- * the caller makes sure the open batch holds nothing of the slot. Returns 0
- * or TALLY_E_STORAGE. */
-int store_drop_slot(store_t *store, uint32_t slot);
+ * database (RocksDB DeleteRange), not through the open batch: the caller
+ * makes sure the open batch holds nothing of the slot. `sync`: the WAL is
+ * synced before returning; otherwise the delete becomes durable with the
+ * next synced write (WAL order). Returns 0 or TALLY_E_STORAGE. */
+int store_drop_slot(store_t *store, uint32_t slot, int sync);
 
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);

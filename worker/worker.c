@@ -154,6 +154,7 @@ void worker_commit_now(worker_t *w) {
   worker_put_meta(w);
   if (store_commit(w->store, 1) < 0) worker_fatal("storage write failed");
   w->batch_dirty = 0;
+  w->commits++;
 }
 
 project_counters_t *worker_project(worker_t *w, uint32_t project_id) {

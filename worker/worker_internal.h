@@ -69,6 +69,7 @@ struct worker {
   project_counters_t *projects; /* one per project seen on this worker */
   size_t n_projects, cap_projects;
   int batch_dirty; /* counters or depths changed in the open batch */
+  uint64_t commits; /* synced batches written since start (worker_commit_now) */
 
   /* Slot map as last received (cached in storage). owned[s]: the map gives
    * slot s to this worker and no move of it is under way, i.e. the slot is
