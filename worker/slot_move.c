@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "clock.h"
 #include "keys.h"
@@ -21,9 +22,12 @@
  * (the target's synced write included) keeps the source's loop responsive. */
 #define MOVE_CHUNK_ENTRIES 2048
 #define MOVE_CHUNK_BYTES (256u << 10)
-/* A target that does not answer a chunk within this ends the attempt; well
- * below the coordinator's heartbeat timeout, since the loop waits. */
-#define MOVE_CHUNK_TIMEOUT_MS 1500
+/* A target that does not answer a chunk within this ends the attempt. Move
+ * chunks are answered on the loop (the source keeps serving meanwhile);
+ * hand-over chunks are waited for, so theirs stays well below the
+ * coordinator's heartbeat timeout. */
+#define MOVE_CHUNK_TIMEOUT_MS 5000
+#define HANDOFF_CHUNK_TIMEOUT_MS 1500
 #define MOVE_DONE_RESEND_MS 2000
 
 static const char MOVE_KEY_PREFIX[] = "move";
@@ -58,7 +62,13 @@ struct slot_moves {
   size_t n_jobs;
   uv_idle_t idle;
   int idle_on, idle_open;
-  dealer_t *peer;
+  dealer_t *peer;             /* hand-over chunks (blocking, rare) */
+  struct peer_conn *conn;     /* move chunks: replies read from the loop */
+  uint64_t await_id;          /* request id of the chunk in flight; 0 = none */
+  uint64_t await_move_id;
+  uint64_t await_deadline_ms; /* monotonic */
+  size_t await_n, await_bytes;
+  int await_last;
   /* Target side: slots fully received whose flip this worker has not seen
    * yet (monotonic ms of the last chunk; 0 = none). The map is fetched
    * every tick meanwhile, so the slot is served moments after the flip,
@@ -106,6 +116,8 @@ static uint32_t map_owner(const worker_t *w, uint32_t slot) {
 }
 
 static void job_remove(struct slot_moves *m, size_t i) {
+  if (m->await_id != 0 && m->await_move_id == m->jobs[i].move->move_id)
+    m->await_id = 0; /* a late reply finds no request */
   tally__slot_move__free_unpacked(m->jobs[i].move, NULL);
   memmove(&m->jobs[i], &m->jobs[i + 1], (m->n_jobs - i - 1) * sizeof m->jobs[0]);
   m->n_jobs--;
@@ -130,6 +142,7 @@ static void job_reset(move_job_t *job) {
 }
 
 static void idle_wake(worker_t *w);
+static void conn_drop(worker_t *w);
 
 /* ------------------------------------------------------------ freeze */
 
@@ -210,6 +223,9 @@ void slot_move_close(worker_t *w) {
   w->moves = NULL;
   for (size_t i = 0; i < m->n_jobs; i++) tally__slot_move__free_unpacked(m->jobs[i].move, NULL);
   m->n_jobs = 0;
+  w->moves = m; /* conn_drop reads it */
+  conn_drop(w);
+  w->moves = NULL;
   dealer_destroy(&m->peer);
   if (m->idle_open) {
     m->idle.data = m;
@@ -449,7 +465,7 @@ static int chunk_send(worker_t *w, const char *endpoint, Tally__SlotChunk *chunk
   if (m->peer == NULL || strcmp(dealer_endpoint(m->peer), endpoint) != 0) {
     dealer_destroy(&m->peer);
     if (dealer_new(&m->peer, w->zmq_ctx, endpoint) < 0) {
-      snprintf(why, why_size, "cannot connect to %s", endpoint);
+      snprintf(why, why_size, "cannot connect to %.150s", endpoint);
       return TALLY_E_TRANSPORT;
     }
   }
@@ -457,7 +473,7 @@ static int chunk_send(worker_t *w, const char *endpoint, Tally__SlotChunk *chunk
   wire_envelope_init(&env, 0);
   env.body_case = TALLY__ENVELOPE__BODY_SLOT_CHUNK;
   env.slot_chunk = chunk;
-  int rc = dealer_call(m->peer, &env, MOVE_CHUNK_TIMEOUT_MS, &reply);
+  int rc = dealer_call(m->peer, &env, HANDOFF_CHUNK_TIMEOUT_MS, &reply);
   if (rc == 0 && (reply->body_case != TALLY__ENVELOPE__BODY_SLOT_CHUNK_REPLY ||
                   reply->slot_chunk_reply->move_id != chunk->move_id ||
                   reply->slot_chunk_reply->seq != chunk->seq))
@@ -473,9 +489,116 @@ static int chunk_send(worker_t *w, const char *endpoint, Tally__SlotChunk *chunk
   return rc;
 }
 
-/* Sends the next chunk of a slot move and waits for its acknowledgement. */
+/* The connection move chunks go over: a DEALER whose ZMQ_FD the loop
+ * watches (edge-triggered, so it is drained after every send and on every
+ * tick as well). */
+typedef struct peer_conn {
+  uv_poll_t poll;
+  dealer_t *dealer;
+} peer_conn_t;
+
+static void on_conn_closed(uv_handle_t *handle) { free(handle->data); }
+
+static void conn_drop(worker_t *w) {
+  struct slot_moves *m = w->moves;
+  peer_conn_t *conn = m->conn;
+  if (conn == NULL) return;
+  m->conn = NULL;
+  m->await_id = 0;
+  uv_poll_stop(&conn->poll);
+  dealer_destroy(&conn->dealer);
+  conn->poll.data = conn;
+  uv_close((uv_handle_t *)&conn->poll, on_conn_closed);
+}
+
+static void conn_drain(worker_t *w);
+
+static void on_conn_poll(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  conn_drain(poll->data);
+}
+
+/* The connection to `endpoint`, opened if needed; NULL when it cannot be. */
+static peer_conn_t *conn_get(worker_t *w, const char *endpoint) {
+  struct slot_moves *m = w->moves;
+  if (m->conn != NULL && strcmp(dealer_endpoint(m->conn->dealer), endpoint) == 0) return m->conn;
+  conn_drop(w);
+  peer_conn_t *conn = calloc(1, sizeof *conn);
+  if (conn == NULL) return NULL;
+  int fd = -1;
+  size_t fd_len = sizeof fd;
+  if (dealer_new(&conn->dealer, w->zmq_ctx, endpoint) < 0 ||
+      zmq_getsockopt(dealer_socket(conn->dealer), ZMQ_FD, &fd, &fd_len) != 0 ||
+      uv_poll_init(w->loop, &conn->poll, fd) != 0) {
+    dealer_destroy(&conn->dealer);
+    free(conn);
+    return NULL;
+  }
+  conn->poll.data = w;
+  uv_poll_start(&conn->poll, UV_READABLE, on_conn_poll);
+  m->conn = conn;
+  return conn;
+}
+
+static move_job_t *job_of_move(struct slot_moves *m, uint64_t move_id) {
+  for (size_t i = 0; i < m->n_jobs; i++)
+    if (m->jobs[i].move->move_id == move_id) return &m->jobs[i];
+  return NULL;
+}
+
+/* The target answered the chunk in flight. */
+static void on_chunk_reply(worker_t *w, const Tally__Envelope *reply) {
+  struct slot_moves *m = w->moves;
+  move_job_t *job = job_of_move(m, m->await_move_id);
+  m->await_id = 0;
+  if (job == NULL || job->state != JOB_STREAMING) return; /* given up meanwhile */
+  if (reply->body_case != TALLY__ENVELOPE__BODY_SLOT_CHUNK_REPLY ||
+      reply->slot_chunk_reply->move_id != job->move->move_id ||
+      reply->slot_chunk_reply->seq != job->seq) {
+    char why[200];
+    snprintf(why, sizeof why, "target refused a chunk: %s",
+             reply->body_case == TALLY__ENVELOPE__BODY_ERROR ? reply->error->message
+                                                             : "unexpected reply");
+    conn_drop(w);
+    job_fail(w, job, "%s", why);
+    return;
+  }
+  job->seq++;
+  job->entries += m->await_n;
+  job->bytes += m->await_bytes;
+  if (m->await_last) {
+    log_info("slot %u copied to worker %u: %llu keys, %llu bytes in %u chunks", job->move->slot,
+             job->move->target_id, (unsigned long long)job->entries,
+             (unsigned long long)job->bytes, job->seq);
+    send_done(w, job);
+  }
+  idle_wake(w);
+}
+
+static void conn_drain(worker_t *w) {
+  struct slot_moves *m = w->moves;
+  if (m == NULL || m->conn == NULL) return;
+  for (;;) {
+    Tally__Envelope *env = NULL;
+    int rc = dealer_recv(m->conn->dealer, 0, &env);
+    if (rc == TALLY_E_BAD_REQUEST) continue;
+    if (rc < 0) break;
+    if (m->await_id != 0 && env->request_id == m->await_id) on_chunk_reply(w, env);
+    wire_envelope_free(&env);
+    if (m->conn == NULL) break; /* dropped by a refusal */
+  }
+}
+
+/* Sends the next chunk of a slot move; its reply is read from the loop. */
 static void job_send_chunk(worker_t *w, move_job_t *job) {
+  struct slot_moves *m = w->moves;
   uint32_t slot = job->move->slot;
+  peer_conn_t *conn = conn_get(w, job->move->target_endpoint);
+  if (conn == NULL) {
+    job_fail(w, job, "cannot connect to the target%s", NULL);
+    return;
+  }
   uint8_t prefix[2];
   keys_put_u16(prefix, (uint16_t)slot);
   chunk_t *c = calloc(1, sizeof *c);
@@ -489,24 +612,25 @@ static void job_send_chunk(worker_t *w, move_job_t *job) {
   chunk.n_entries = c->n;
   chunk.entries = c->ptrs;
   chunk.last = job->family == MOVE_FAMILIES;
-  char why[200];
-  int rc = chunk_send(w, job->move->target_endpoint, &chunk, why, sizeof why);
-  size_t n = c->n, bytes = c->bytes;
+  Tally__Envelope env;
+  wire_envelope_init(&env, dealer_next_request_id(conn->dealer));
+  env.body_case = TALLY__ENVELOPE__BODY_SLOT_CHUNK;
+  env.slot_chunk = &chunk;
+  int rc = dealer_send(conn->dealer, &env); /* zmq copies the message */
+  m->await_n = c->n;
+  m->await_bytes = c->bytes;
+  m->await_last = chunk.last;
   free(c->arena);
   free(c);
   if (rc < 0) {
-    job_fail(w, job, "%s", why);
+    conn_drop(w);
+    job_fail(w, job, "cannot send a chunk to the target: %s", tally_strerror(rc));
     return;
   }
-  job->seq++;
-  job->entries += n;
-  job->bytes += bytes;
-  if (chunk.last) {
-    log_info("slot %u copied to worker %u: %llu keys, %llu bytes in %u chunks", slot,
-             job->move->target_id, (unsigned long long)job->entries,
-             (unsigned long long)job->bytes, job->seq);
-    send_done(w, job);
-  }
+  m->await_id = env.request_id;
+  m->await_move_id = job->move->move_id;
+  m->await_deadline_ms = clock_monotonic_ms() + MOVE_CHUNK_TIMEOUT_MS;
+  conn_drain(w); /* edge-triggered: a reply may already wait */
 }
 
 /* ------------------------------------------------------------ source: handing sums over */
@@ -653,6 +777,7 @@ static int step(worker_t *w) {
       if (w->commits < job->freeze_commit) worker_commit_now(w);
       job->state = JOB_STREAMING;
     }
+    if (m->await_id != 0) return 0; /* the reply wakes the next step */
     job_send_chunk(w, job);
     return 1;
   }
@@ -680,7 +805,15 @@ static void idle_wake(worker_t *w) {
 
 void slot_move_tick(worker_t *w, uint64_t now_ms) {
   struct slot_moves *m = w->moves;
-  if (m == NULL || !w->registered) return;
+  if (m == NULL) return;
+  conn_drain(w);
+  if (m->await_id != 0 && now_ms > m->await_deadline_ms) {
+    move_job_t *job = job_of_move(m, m->await_move_id);
+    conn_drop(w);
+    if (job != NULL && job->state == JOB_STREAMING)
+      job_fail(w, job, "the target did not answer a chunk in time%s", NULL);
+  }
+  if (!w->registered) return;
   for (size_t i = 0; i < m->n_jobs; i++) {
     move_job_t *job = &m->jobs[i];
     if (job->state == JOB_WAIT_FLIP && now_ms - job->done_sent_ms >= MOVE_DONE_RESEND_MS)
