@@ -449,7 +449,7 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
     }
     if (!store_iter_valid(it)) {
       (*family)++;
-      memcpy(resume, prefix, prefix_len);
+      if (prefix_len > 0) memcpy(resume, prefix, prefix_len);
       *resume_len = prefix_len;
     }
     store_iter_destroy(&it);
