@@ -321,7 +321,7 @@ static void test_crowd(void) {
     }
     int done = reply->export_reply->done;
     after_len = reply->export_reply->next.len;
-    if (after_len <= sizeof after) memcpy(after, reply->export_reply->next.data, after_len);
+    if (after_len > 0 && after_len <= sizeof after) memcpy(after, reply->export_reply->next.data, after_len);
     wire_envelope_free(&reply);
     if (done) break;
   }
