@@ -577,7 +577,7 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
     for (size_t i = 0; config && i < config->n_projects; i++)
       feedback_collect(w, config->projects[i], r->labeler, limit, &items, &n, &cap);
   }
-  qsort(items, n, sizeof *items, feedback_newest_first);
+  if (n > 1) qsort(items, n, sizeof *items, feedback_newest_first);
   size_t shown = n < limit ? n : limit;
   Tally__FeedbackEntry **entries = calloc(shown ? shown : 1, sizeof *entries);
   if (entries == NULL) worker_fatal("out of memory");
