@@ -49,8 +49,8 @@ typedef struct {
   uint8_t resends;
   uint32_t slot;
   uint64_t resend_ms;   /* monotonic; 0 = not waiting to be re-sent */
-  uint8_t *bytes;       /* inline or malloc'ed; NULL for leases */
-  size_t len;
+  size_t len;          /* 0: nothing kept (leases) */
+  uint8_t *heap_bytes; /* the bytes when len > ASYNC_INLINE_REQUEST, malloc'ed */
   uint8_t inline_bytes[ASYNC_INLINE_REQUEST];
 } async_pending_t;
 
@@ -135,16 +135,14 @@ static int64_t async_take_entry(tally_async_t *a) {
     uint32_t cap = a->cap ? a->cap * 2 : 64;
     async_pending_t *p = realloc(a->pending, cap * sizeof *p);
     if (p == NULL) return -1;
-    for (uint32_t i = 0; i < a->cap; i++) /* inline copies moved with their entry */
-      if (p[i].request_id != 0 && p[i].len > 0 && p[i].len <= ASYNC_INLINE_REQUEST &&
-          p[i].bytes != NULL)
-        p[i].bytes = p[i].inline_bytes;
     a->pending = p;
     uint32_t *f = realloc(a->free_slots, cap * sizeof *f);
     if (f == NULL) return -1;
     a->free_slots = f;
     for (uint32_t i = cap; i > a->cap; i--) {
       p[i - 1].request_id = 0;
+      p[i - 1].heap_bytes = NULL;
+      p[i - 1].len = 0;
       f[a->free_count++] = i - 1;
     }
     a->cap = cap;
@@ -152,10 +150,16 @@ static int64_t async_take_entry(tally_async_t *a) {
   return a->free_slots[--a->free_count];
 }
 
+/* The kept bytes of a slot request (p->len of them). */
+static const uint8_t *pending_bytes(const async_pending_t *p) {
+  return p->len <= ASYNC_INLINE_REQUEST ? p->inline_bytes : p->heap_bytes;
+}
+
 static void async_put_entry(tally_async_t *a, uint32_t index) {
   async_pending_t *p = &a->pending[index];
-  if (p->bytes != NULL && p->bytes != p->inline_bytes) free(p->bytes);
-  p->bytes = NULL;
+  free(p->heap_bytes);
+  p->heap_bytes = NULL;
+  p->len = 0;
   p->request_id = 0;
   a->free_slots[a->free_count++] = index;
   a->in_flight--;
@@ -194,19 +198,20 @@ static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, tally
     break;
   }
   async_pending_t *p = &a->pending[index];
-  p->bytes = NULL;
+  p->heap_bytes = NULL;
   p->len = 0;
   if (rc == 0 && slot >= 0) {
     if (size <= ASYNC_INLINE_REQUEST) {
       memcpy(p->inline_bytes, buf, size);
-      p->bytes = p->inline_bytes;
+      p->len = size;
     } else if (buf != stack) {
-      p->bytes = buf; /* kept: freed with the entry */
+      p->heap_bytes = buf; /* kept: freed with the entry */
       buf = stack;
-    } else if ((p->bytes = malloc(size)) != NULL) {
-      memcpy(p->bytes, buf, size);
+      p->len = size;
+    } else if ((p->heap_bytes = malloc(size)) != NULL) {
+      memcpy(p->heap_bytes, buf, size);
+      p->len = size;
     }
-    if (p->bytes != NULL) p->len = size;
   }
   if (buf != stack) free(buf);
   if (rc < 0) {
@@ -394,7 +399,7 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
     return 0;
   }
   async_pending_t *p = &a->pending[index];
-  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR && p->bytes != NULL &&
+  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR && p->len > 0 &&
       p->resends < ASYNC_RESENDS_MAX) {
     int code = tally_error_from_wire((int)env->error->code);
     if (code == TALLY_E_MOVED || code == TALLY_E_UNAVAILABLE) {
@@ -497,7 +502,7 @@ static int async_resend_due(tally_async_t *a, tally_completion_t *out, int max, 
     dealer_t *dealer = NULL;
     int rc = async_slot_peer(a, p->slot, &peer);
     if (rc == 0) rc = async_dealer(a, peer, &dealer);
-    while (rc == 0 && zmq_send(dealer_socket(dealer), p->bytes, p->len, 0) < 0)
+    while (rc == 0 && zmq_send(dealer_socket(dealer), pending_bytes(p), p->len, 0) < 0)
       if (errno != EINTR) rc = TALLY_E_TRANSPORT;
     if (rc == 0) {
       p->deadline_ms = now + (uint64_t)a->t->timeout_ms;

@@ -24,4 +24,10 @@ size_t handling_bucket_of(uint64_t ms);
  * previous bound). Returns 0 with *ms, or 1 (undefined) when it is empty. */
 int handling_quantile(const uint64_t *histogram, size_t n, double q, uint64_t *ms);
 
+/* Adds histogram `src` (n_src buckets) into *dst (*n_dst buckets, a
+ * malloc'ed array grown with zeroes to n_src when shorter): how rows of
+ * per-worker sums are added (handling and turnaround histograms alike).
+ * Returns 0 or TALLY_E_NOMEM (*dst unchanged). */
+int histogram_sum_into(uint64_t **dst, size_t *n_dst, const uint64_t *src, size_t n_src);
+
 #endif

@@ -75,54 +75,43 @@ static void reply_send_error(void *ctx, int code, const char *message) {
   router_send_error(target->router, target->request, code, message);
 }
 
-static void on_report_done(void *user, const Tally__ReportReply *reply, int code) {
-  report_reply_to_t *to = user;
+/* Answers a deferred report: `env` (the built reply, or NULL when there is
+ * none) or, when code < 0 or the reply is too large, an error; frees `to`. */
+static void report_answer(report_reply_to_t *to, const Tally__Envelope *env, int code) {
   router_t *router = to->daemon->router;
   if (router != NULL) {
-    Tally__Envelope env;
-    Tally__ErrorReply error;
     const char *message = code == TALLY_E_UNAVAILABLE ? "the coordinator is stopping" : NULL;
-    if (reply != NULL) {
-      wire_envelope_init(&env, to->request_id);
-      env.body_case = TALLY__ENVELOPE__BODY_REPORT_REPLY;
-      env.report_reply = (Tally__ReportReply *)reply;
-      if (router_send(router, to->peer, to->peer_len, &env) == TALLY_E_TOO_LARGE) {
-        code = TALLY_E_INTERNAL;
-        message = "the report would exceed the 8 MiB message limit; narrow it (market, days)";
-      }
+    if (env != NULL && router_send(router, to->peer, to->peer_len, env) == TALLY_E_TOO_LARGE) {
+      code = TALLY_E_INTERNAL;
+      message = "the report would exceed the 8 MiB message limit; narrow it (market, days)";
     }
     if (code < 0) {
-      wire_error_init(&env, &error, to->request_id, code, message);
-      router_send(router, to->peer, to->peer_len, &env);
+      Tally__Envelope error_env;
+      Tally__ErrorReply error;
+      wire_error_init(&error_env, &error, to->request_id, code, message);
+      router_send(router, to->peer, to->peer_len, &error_env);
     }
     router_kick(router); /* sent outside a drain: check the socket again */
   }
   free(to);
 }
 
+static void on_report_done(void *user, const Tally__ReportReply *reply, int code) {
+  report_reply_to_t *to = user;
+  Tally__Envelope env;
+  wire_envelope_init(&env, to->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_REPORT_REPLY;
+  env.report_reply = (Tally__ReportReply *)reply;
+  report_answer(to, reply != NULL ? &env : NULL, code);
+}
+
 static void on_ops_report_done(void *user, const Tally__OpsReportReply *reply, int code) {
   report_reply_to_t *to = user;
-  router_t *router = to->daemon->router;
-  if (router != NULL) {
-    Tally__Envelope env;
-    Tally__ErrorReply error;
-    const char *message = code == TALLY_E_UNAVAILABLE ? "the coordinator is stopping" : NULL;
-    if (reply != NULL) {
-      wire_envelope_init(&env, to->request_id);
-      env.body_case = TALLY__ENVELOPE__BODY_OPS_REPORT_REPLY;
-      env.ops_report_reply = (Tally__OpsReportReply *)reply;
-      if (router_send(router, to->peer, to->peer_len, &env) == TALLY_E_TOO_LARGE) {
-        code = TALLY_E_INTERNAL;
-        message = "the report would exceed the 8 MiB message limit; narrow it (market, days)";
-      }
-    }
-    if (code < 0) {
-      wire_error_init(&env, &error, to->request_id, code, message);
-      router_send(router, to->peer, to->peer_len, &env);
-    }
-    router_kick(router); /* sent outside a drain: check the socket again */
-  }
-  free(to);
+  Tally__Envelope env;
+  wire_envelope_init(&env, to->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_OPS_REPORT_REPLY;
+  env.ops_report_reply = (Tally__OpsReportReply *)reply;
+  report_answer(to, reply != NULL ? &env : NULL, code);
 }
 
 static void reply_defer_report(void *ctx, coordinator_report_job_t *job) {

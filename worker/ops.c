@@ -66,17 +66,6 @@ static void histogram_add(uint64_t **histogram, size_t *count, size_t n, size_t 
   (*histogram)[bucket]++;
 }
 
-static void histogram_merge(uint64_t **dst, size_t *n_dst, const uint64_t *src, size_t n_src) {
-  if (*n_dst < n_src) {
-    uint64_t *grown = realloc(*dst, n_src * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
-    for (size_t i = *n_dst; i < n_src; i++) grown[i] = 0;
-    *dst = grown;
-    *n_dst = n_src;
-  }
-  for (size_t i = 0; i < n_src; i++) (*dst)[i] += src[i];
-}
-
 int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t len) {
   keys_ops_t parsed;
@@ -100,10 +89,12 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
     dst->expired += src->expired;
     dst->skips += src->skips;
     dst->releases += src->releases;
-    histogram_merge(&dst->handling_histogram, &dst->n_handling_histogram,
-                    src->handling_histogram, src->n_handling_histogram);
-    histogram_merge(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
-                    src->turnaround_histogram, src->n_turnaround_histogram);
+    if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
+                           src->handling_histogram, src->n_handling_histogram) < 0)
+      worker_fatal("out of memory");
+    if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
+                           src->turnaround_histogram, src->n_turnaround_histogram) < 0)
+      worker_fatal("out of memory");
   }
   const Tally__OpsRow *row = dst != NULL ? dst : src;
   size_t out_len = tally__ops_row__get_packed_size(row);

@@ -228,18 +228,6 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
   return 0;
 }
 
-/* Adds histogram `src` (n_src buckets) to *dst (*n_dst buckets, grown). */
-static void histogram_merge(uint64_t **dst, size_t *n_dst, const uint64_t *src, size_t n_src) {
-  if (*n_dst < n_src) {
-    uint64_t *grown = realloc(*dst, n_src * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
-    for (size_t i = *n_dst; i < n_src; i++) grown[i] = 0;
-    *dst = grown;
-    *n_dst = n_src;
-  }
-  for (size_t i = 0; i < n_src; i++) (*dst)[i] += src[i];
-}
-
 int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
                       size_t len) {
   keys_stats_t parsed;
@@ -269,8 +257,9 @@ int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uin
         matrix_merge(&dst->fleiss, &src->fleiss, MATRIX_FLEISS) < 0 ||
         matrix_merge(&dst->policy_unclear_pairs, &src->policy_unclear_pairs, MATRIX_PAIRS) < 0)
       rc = TALLY_E_INVALID_ARGUMENT;
-    histogram_merge(&dst->handling_histogram, &dst->n_handling_histogram,
-                    src->handling_histogram, src->n_handling_histogram);
+    if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
+                           src->handling_histogram, src->n_handling_histogram) < 0)
+      worker_fatal("out of memory");
   }
   if (rc == 0) {
     const Tally__StatsRow *row = dst != NULL ? dst : src;

@@ -308,7 +308,6 @@ void slot_move_on_done_reply(worker_t *w, const Tally__SlotMoveDoneReply *reply)
 
 void slot_move_on_map(worker_t *w, const uint8_t *was_owned) {
   struct slot_moves *m = w->moves;
-  uint32_t me = w->counters.worker_id;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     if (m != NULL && m->frozen[s] != 0) {
       uint32_t owner = map_owner(w, s);
@@ -326,7 +325,6 @@ void slot_move_on_map(worker_t *w, const uint8_t *was_owned) {
       slot_state_unload(w, s);
     }
   }
-  (void)me;
 }
 
 /* ------------------------------------------------------------ source: copying */
