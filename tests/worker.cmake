@@ -34,3 +34,19 @@ add_executable(quality_report_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/quali
 target_link_libraries(quality_report_integration_test PRIVATE tally_test_harness tally_client m)
 add_test(NAME quality_report_integration COMMAND quality_report_integration_test)
 set_tests_properties(quality_report_integration PROPERTIES TIMEOUT 300)
+
+# Replies wait for the WAL sync: the worker runs with a slowed-down fsync.
+add_library(slow_sync MODULE ${CMAKE_CURRENT_SOURCE_DIR}/slow_sync.c)
+target_link_libraries(slow_sync PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(slow_sync PROPERTIES PREFIX "")
+add_executable(group_commit_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/group_commit_integration_test.c)
+target_link_libraries(group_commit_integration_test PRIVATE tally_test_harness tally_client Threads::Threads)
+target_compile_definitions(group_commit_integration_test PRIVATE SLOW_SYNC_PATH="$<TARGET_FILE:slow_sync>")
+add_dependencies(group_commit_integration_test slow_sync)
+add_test(NAME group_commit_integration COMMAND group_commit_integration_test)
+set_tests_properties(group_commit_integration PROPERTIES TIMEOUT 120 LABELS "integration")
+
+add_executable(row_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/row_cache_test.c)
+target_link_libraries(row_cache_test PRIVATE tally_worker_core)
+add_test(NAME row_cache COMMAND row_cache_test)
+set_tests_properties(row_cache PROPERTIES TIMEOUT 60 LABELS "unit")

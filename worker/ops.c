@@ -19,17 +19,13 @@ typedef struct {
   Tally__OpsRow *row;
 } ops_ref_t;
 
-/* Loads (or starts) the row of (project, day of now, market, stage). */
+/* The row of (project, day of now, market, stage) for changing, from the
+ * write-back cache (worker/row_cache.h), started empty when new. */
 static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const char *market,
                      uint32_t stage, uint64_t now) {
   uint32_t day = (uint32_t)(now / OPS_MS_PER_DAY);
   ref->key_len = keys_ops(ref->key, project_id, day, market, stage);
-  char *value = NULL;
-  size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_OPS, ref->key, ref->key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
-  ref->row = rc == 1 ? tally__ops_row__unpack(NULL, len, (uint8_t *)value) : NULL;
-  free(value);
+  ref->row = (Tally__OpsRow *)row_cache_update(w->ops_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
     if (ref->row == NULL) worker_fatal("out of memory");
@@ -38,18 +34,12 @@ static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const cha
     if (ref->row->market == NULL) worker_fatal("out of memory");
     ref->row->day = day;
     ref->row->stage = (Tally__Stage)stage;
+    row_cache_insert(w->ops_rows, ref->key, ref->key_len, &ref->row->base);
   }
 }
 
-/* Writes the row into the open batch and frees it. */
+/* Done changing the row: it goes into the batch when the group ends. */
 static void ops_close(worker_t *w, ops_ref_t *ref) {
-  size_t len = tally__ops_row__get_packed_size(ref->row);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
-  tally__ops_row__pack(ref->row, buf);
-  store_put(w->store, STORE_CF_OPS, ref->key, ref->key_len, buf, len);
-  free(buf);
-  tally__ops_row__free_unpacked(ref->row, NULL);
   ref->row = NULL;
   w->batch_dirty = 1;
 }
@@ -72,6 +62,7 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   if (keys_parse_ops(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__OpsRow *src = tally__ops_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
+  worker_rows_flush(w, 1); /* written around the cache below */
   char *have = NULL;
   size_t have_len = 0;
   int rc = store_get(w->store, STORE_CF_OPS, key, key_len, &have, &have_len);
@@ -210,6 +201,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
                                 size_t *count) {
   uint8_t from[8], upper[8];
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
+  worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
   store_iter_t *it = store_iter_new(w->store, STORE_CF_OPS, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory");
   Tally__OpsRow **rows = NULL;

@@ -104,16 +104,13 @@ static char *dup_or_empty(const char *s) {
   return d;
 }
 
+/* The row for changing, from the write-back cache (worker/row_cache.h),
+ * started empty when new. */
 static void stats_open(worker_t *w, stats_ref_t *ref, const Tally__Project *p, uint64_t now,
                        const char *market, const char *labeler) {
   uint32_t day = quality_day(now), version = p->policy_version ? p->policy_version : 1;
   ref->key_len = keys_stats(ref->key, p->id, day, version, market, labeler);
-  char *value = NULL;
-  size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_STATS, ref->key, ref->key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
-  ref->row = rc == 1 ? tally__stats_row__unpack(NULL, len, (uint8_t *)value) : NULL;
-  free(value);
+  ref->row = (Tally__StatsRow *)row_cache_update(w->stats_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
     if (ref->row == NULL) worker_fatal("out of memory");
@@ -122,17 +119,12 @@ static void stats_open(worker_t *w, stats_ref_t *ref, const Tally__Project *p, u
     ref->row->labeler = dup_or_empty(labeler);
     ref->row->day = day;
     ref->row->policy_version = version;
+    row_cache_insert(w->stats_rows, ref->key, ref->key_len, &ref->row->base);
   }
 }
 
+/* Done changing the row: it goes into the batch when the group ends. */
 static void stats_close(worker_t *w, stats_ref_t *ref) {
-  size_t len = tally__stats_row__get_packed_size(ref->row);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
-  tally__stats_row__pack(ref->row, buf);
-  store_put(w->store, STORE_CF_STATS, ref->key, ref->key_len, buf, len);
-  free(buf);
-  tally__stats_row__free_unpacked(ref->row, NULL);
   ref->row = NULL;
   w->batch_dirty = 1;
 }
@@ -234,6 +226,7 @@ int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uin
   if (keys_parse_stats(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__StatsRow *src = tally__stats_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
+  worker_rows_flush(w, 1); /* written around the cache below */
   char *have = NULL;
   size_t have_len = 0;
   int rc = store_get(w->store, STORE_CF_STATS, key, key_len, &have, &have_len);
@@ -406,6 +399,7 @@ int quality_recover(worker_t *w) {
   }
   free(value);
   /* Ramp-up totals: a sum over the (few) stats rows. */
+  worker_rows_flush(w, 0);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, NULL, 0);
   if (it == NULL) return TALLY_E_NOMEM;
   for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
@@ -449,6 +443,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   if (p == NULL) return;
   uint8_t from[8], upper[8];
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
+  worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
   store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory");
   Tally__StatsRow **rows = NULL;

@@ -51,7 +51,7 @@ typedef struct {
   uint32_t seq;
   uint64_t entries, bytes;
   uint64_t done_sent_ms;
-  uint64_t freeze_commit; /* w->commits that makes the freeze durable */
+  uint64_t freeze_commit; /* the batch (w->written) holding the freeze */
   char error[256];       /* set when the copy failed */
 } move_job_t;
 
@@ -368,9 +368,10 @@ static int job_freeze(worker_t *w, move_job_t *job) {
   m->frozen_target[slot] = job->move->target_id;
   freeze_record_put(w, job->move);
   w->batch_dirty = 1;
-  /* Durable before the first key leaves: with the next group's synced
-   * write, or (no traffic) by the next step itself. */
-  job->freeze_commit = w->commits + 1;
+  /* Durable before the first key leaves: the freeze is in the open batch,
+   * so it is written as batch w->written + 1; the group commit's sync, or
+   * (not yet synced) the next step itself, makes it durable. */
+  job->freeze_commit = w->written + 1;
   return 0;
 }
 
@@ -653,6 +654,7 @@ static uint64_t handoff_generation(worker_t *w) {
 }
 
 int slot_move_has_aggregates(worker_t *w) {
+  worker_rows_flush(w, 1);
   for (size_t i = 0; i < w->n_projects; i++)
     if (w->projects[i].expired_leases || w->projects[i].skips || w->projects[i].releases) return 1;
   for (size_t f = 0; f < HANDOFF_FAMILIES; f++) {
@@ -684,6 +686,8 @@ static void handoff_step(worker_t *w) {
       m->handoff_target = 0; /* serving slots again: the sums stay here */
       return;
     }
+  /* The rows are read from storage and deleted around the caches. */
+  worker_rows_flush(w, 1);
   chunk_t *c = calloc(1, sizeof *c);
   if (c == NULL) worker_fatal("out of memory");
   uint8_t resume[KEYS_MAX + 1];
@@ -772,7 +776,7 @@ static int step(worker_t *w) {
       return 1; /* the loop turns once: a group may commit the freeze */
     }
     if (job->state == JOB_FREEZING) {
-      if (w->commits < job->freeze_commit) worker_commit_now(w);
+      if (w->durable < job->freeze_commit) worker_commit_now(w);
       job->state = JOB_STREAMING;
     }
     if (m->await_id != 0) return 0; /* the reply wakes the next step */

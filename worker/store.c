@@ -178,6 +178,17 @@ int store_commit(store_t *s, int sync) {
   return 0;
 }
 
+int store_sync_wal(store_t *s) {
+  char *err = NULL;
+  rocksdb_flush_wal(s->db, 1, &err);
+  if (err != NULL) {
+    log_error("storage sync failed: %s", err);
+    free(err);
+    return TALLY_E_STORAGE;
+  }
+  return 0;
+}
+
 store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_t upper_len) {
   store_iter_t *it = calloc(1, sizeof *it);
   if (it == NULL || upper_len > sizeof it->upper) {

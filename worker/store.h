@@ -63,6 +63,12 @@ int store_pending(const store_t *store);
  * durable and the caller must not acknowledge it). */
 int store_commit(store_t *store, int sync);
 
+/* Syncs the WAL: every batch written before the call, synced or not, is
+ * durable when it returns 0. The only store function that may run on
+ * another thread than the loop's (it touches the database, never the open
+ * batch), concurrently with store_commit(). Returns 0 or TALLY_E_STORAGE. */
+int store_sync_wal(store_t *store);
+
 /* An iterator over keys in [seek target, upper) of one column family, seeing
  * the open batch. `upper` is copied. Valid until the next commit. NULL when
  * out of memory. */

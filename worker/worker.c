@@ -63,8 +63,14 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
   worker_reply(w, peer, peer_len, &env);
 }
 
-/* Writes the counters and queue depths into the open batch. */
+void worker_rows_flush(worker_t *w, int forget) {
+  if (w->stats_rows) forget ? row_cache_clear(w->stats_rows) : (void)row_cache_flush(w->stats_rows);
+  if (w->ops_rows) forget ? row_cache_clear(w->ops_rows) : (void)row_cache_flush(w->ops_rows);
+}
+
+/* Writes the cached rows, the counters and queue depths into the open batch. */
 static void worker_put_meta(worker_t *w) {
+  worker_rows_flush(w, 0);
   Tally__Store__WorkerMeta meta = TALLY__STORE__WORKER_META__INIT;
   meta.format = 1;
   meta.worker_id = w->counters.worker_id;
@@ -150,11 +156,16 @@ static int worker_load_meta(worker_t *w) {
   return 1;
 }
 
+static void worker_release_held(worker_t *w);
+
 void worker_commit_now(worker_t *w) {
   worker_put_meta(w);
   if (store_commit(w->store, 1) < 0) worker_fatal("storage write failed");
   w->batch_dirty = 0;
-  w->commits++;
+  w->written++;
+  /* A synced write syncs the whole WAL, so earlier unsynced batches too. */
+  w->durable = w->written;
+  worker_release_held(w);
 }
 
 project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
@@ -187,14 +198,79 @@ void worker_project_total(const worker_t *w, project_counters_t *total) {
   }
 }
 
-static void worker_send_replies(worker_t *w) {
-  for (size_t i = 0; i < w->n_replies; i++) {
-    pending_reply_t *r = &w->replies[i];
+/* Sends the held replies whose batches are durable, oldest first. */
+static void worker_release_held(worker_t *w) {
+  size_t n = 0;
+  while (n < w->n_held && w->held[n].durable_at <= w->durable) {
+    pending_reply_t *r = &w->held[n++];
     if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
     free(r->buf);
   }
-  w->n_replies = 0;
+  if (n == 0) return;
+  memmove(w->held, w->held + n, (w->n_held - n) * sizeof *w->held);
+  w->n_held -= n;
   if (w->router) router_kick(w->router);
+}
+
+/* Moves the group's replies behind the batches written so far. */
+static void worker_hold_replies(worker_t *w) {
+  if (w->n_held + w->n_replies > w->cap_held) {
+    size_t cap = w->cap_held ? w->cap_held : 256;
+    while (cap < w->n_held + w->n_replies) cap *= 2;
+    pending_reply_t *grown = realloc(w->held, cap * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory for replies");
+    w->held = grown;
+    w->cap_held = cap;
+  }
+  /* What the group wrote is in the open batch if it is not written yet. */
+  uint64_t at = w->written + (store_pending(w->store) > 0 || w->batch_dirty);
+  for (size_t i = 0; i < w->n_replies; i++) {
+    w->replies[i].durable_at = at;
+    w->held[w->n_held++] = w->replies[i];
+  }
+  w->n_replies = 0;
+}
+
+static void worker_start_sync(worker_t *w);
+
+/* Writes the open batch (unsynced): readable at once, durable with the
+ * next sync. */
+static void worker_write_batch(worker_t *w) {
+  if (store_pending(w->store) == 0 && !w->batch_dirty) return;
+  worker_put_meta(w);
+  if (store_commit(w->store, 0) < 0) worker_fatal("storage write failed");
+  w->batch_dirty = 0;
+  w->written++;
+}
+
+static void worker_sync_run(uv_work_t *work) {
+  worker_t *w = work->data;
+  w->sync_rc = store_sync_wal(w->store);
+}
+
+static void worker_sync_done(uv_work_t *work, int status) {
+  worker_t *w = work->data;
+  w->sync_running = 0;
+  if (status != 0 || w->sync_rc < 0) worker_fatal("storage sync failed");
+  if (w->sync_target > w->durable) w->durable = w->sync_target;
+  if (!w->stopping) {
+    /* What the groups wrote into the batch meanwhile goes with the next sync. */
+    worker_write_batch(w);
+    worker_start_sync(w);
+  }
+  worker_release_held(w);
+}
+
+/* Starts a WAL sync on the thread pool when batches wait for one and none
+ * is running. The loop goes on processing (and writing) groups meanwhile. */
+static void worker_start_sync(worker_t *w) {
+  if (w->sync_running || w->written <= w->durable) return;
+  w->sync_work.data = w;
+  w->sync_target = w->written;
+  w->sync_rc = 0;
+  if (uv_queue_work(w->loop, &w->sync_work, worker_sync_run, worker_sync_done) != 0)
+    worker_fatal("cannot start a storage sync");
+  w->sync_running = 1;
 }
 
 void worker_run_group(worker_t *w) {
@@ -210,10 +286,16 @@ void worker_run_group(worker_t *w) {
   }
   labeling_expire_leases(w, clock_now_ms());
   labeling_serve_waiters(w, clock_monotonic_ms());
-  if (store_pending(w->store) > 0 || w->batch_dirty) {
-    worker_commit_now(w);
+  /* While a sync runs, the batch stays open and collects the following
+   * groups (their reads see it); it is written when the sync ends, so there
+   * is one write and one sync per round, as with a blocking commit, but the
+   * loop keeps working while the disk syncs. */
+  worker_hold_replies(w);
+  if (!w->sync_running) {
+    worker_write_batch(w);
+    worker_start_sync(w);
   }
-  worker_send_replies(w);
+  worker_release_held(w);
 }
 
 static void worker_on_requests(router_t *router, void *user) {
@@ -264,6 +346,11 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   char path[4096];
   snprintf(path, sizeof path, "%s/data", o->dir);
   int rc = store_open(&w->store, path);
+  if (rc == 0) {
+    w->stats_rows = row_cache_new(w->store, STORE_CF_STATS, &tally__stats_row__descriptor, 8192);
+    w->ops_rows = row_cache_new(w->store, STORE_CF_OPS, &tally__ops_row__descriptor, 256);
+    if (w->stats_rows == NULL || w->ops_rows == NULL) rc = TALLY_E_NOMEM;
+  }
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = slot_move_open(w);
   if (rc >= 0) coordinator_link_load_cached(w);
@@ -329,6 +416,8 @@ void worker_destroy(worker_t **worker) {
   dealer_destroy(&w->coordinator_sync);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
   slot_move_close(w);
+  row_cache_destroy(&w->stats_rows);
+  row_cache_destroy(&w->ops_rows);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);
@@ -337,6 +426,9 @@ void worker_destroy(worker_t **worker) {
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
   for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
   free(w->replies);
+  /* Never acknowledged: their batches were not known durable. */
+  for (size_t i = 0; i < w->n_held; i++) free(w->held[i].buf);
+  free(w->held);
   free(w->waiters);
   free(w->projects);
   free(w->endpoint_file);

@@ -1,8 +1,12 @@
 /* worker: one tally-worker process: its loop, storage, queues and leases.
  *
  * Requests are served in groups: every request that is ready is applied to
- * one write batch, the batch is written with a synced WAL, and only then are
- * the replies of the group sent ("durable before acknowledged").
+ * one write batch, and the batch is written when the group ends. Its
+ * replies are sent only once a WAL sync that started after that write has
+ * finished ("durable before acknowledged"). The sync runs on the thread
+ * pool, one at a time, so the loop keeps serving (and writing) the next
+ * groups while the disk syncs: one sync covers every batch written before
+ * it started (pipelined group commit).
  */
 #ifndef TALLY_WORKER_H
 #define TALLY_WORKER_H

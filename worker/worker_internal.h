@@ -13,17 +13,20 @@
 #include "lease_table.h"
 #include "queue_index.h"
 #include "router.h"
+#include "row_cache.h"
 #include "slot.h"
 #include "store.h"
 #include "tally.pb-c.h"
 #include "worker.h"
 
-/* A reply encoded and waiting for its group's commit. */
+/* A reply encoded and waiting until what it acknowledges is durable:
+ * sent once w->durable >= durable_at (batches written up to its group's). */
 typedef struct {
   uint8_t peer[256];
   size_t peer_len;
   uint8_t *buf;
   size_t len;
+  uint64_t durable_at;
 } pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
@@ -69,7 +72,11 @@ struct worker {
   project_counters_t *projects; /* one per project seen on this worker */
   size_t n_projects, cap_projects;
   int batch_dirty; /* counters or depths changed in the open batch */
-  uint64_t commits; /* synced batches written since start (worker_commit_now) */
+  /* Batches written to storage since start, and how many of them are
+   * known durable (WAL synced). written - durable batches are in the
+   * database (readable) but not yet acknowledged to anyone. */
+  uint64_t written;
+  uint64_t durable;
 
   /* Slot map as last received (cached in storage). owned[s]: the map gives
    * slot s to this worker and no move of it is under way, i.e. the slot is
@@ -79,9 +86,18 @@ struct worker {
   int slots_loaded; /* start-up recovery done: map changes load/unload slots */
   struct slot_moves *moves; /* worker/slot_move.c */
 
-  /* Group commit. */
-  pending_reply_t *replies;
+  /* Group commit: the open batch is written when a group ends and no WAL
+   * sync is running (else when the sync ends); one sync at a time runs on
+   * the thread pool and covers every batch written before it started;
+   * replies wait in `held` for the sync covering their batch. */
+  pending_reply_t *replies; /* of the group being processed */
   size_t n_replies, cap_replies;
+  pending_reply_t *held; /* FIFO, durable_at non-decreasing */
+  size_t n_held, cap_held;
+  uv_work_t sync_work;
+  int sync_running;
+  uint64_t sync_target; /* w->written when the running sync started */
+  int sync_rc;
   waiter_t *waiters;
   size_t n_waiters, cap_waiters;
   int work_added; /* something was queued since waiters were last tried */
@@ -96,6 +112,10 @@ struct worker {
   uint64_t last_coordinator_reply_ms;
   int config_fetched_in_group; /* reset at the start of every group */
   int map_fetched_in_group;    /* likewise */
+
+  /* Hot aggregate rows, written back once per batch (row_cache.h). */
+  row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
+  row_cache_t *ops_rows;   /* STORE_CF_OPS, ops.c */
 
   /* Audit sampling and ramp-up (quality.c). */
   uint64_t audit_secret;
@@ -120,8 +140,17 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                         int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Writes the counters and everything pending now, synced (outside groups). */
+/* Writes the counters and everything pending now and syncs the WAL, on
+ * this thread, so that every batch written so far is durable on return
+ * (outside groups, for the rare writes that must be durable before the
+ * next step, e.g. a slot's freeze). Replies held for them are sent. */
 void worker_commit_now(worker_t *w);
+
+/* Puts the cached aggregate rows into the open batch (before anything
+ * reads the statistics or operations families from storage); with
+ * `forget`, also drops them (before writing those families around the
+ * caches). */
+void worker_rows_flush(worker_t *w, int forget);
 
 /* Counters of `project_id` on this worker, created at zero on first use. */
 project_counters_t *worker_project(worker_t *w, uint32_t project_id);
