@@ -17,6 +17,7 @@
  * See tally.h for the contract.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -54,6 +55,12 @@ typedef struct {
   uint8_t inline_bytes[ASYNC_INLINE_REQUEST];
 } async_pending_t;
 
+/* The connection to one peer. */
+typedef struct {
+  dealer_t *dealer; /* NULL until first use */
+  int ready;        /* to read on the next pass: its fd woke up, or it was sent on */
+} async_link_t;
+
 /* How far the leases of one (labeler, project, stage) went along the lease
  * order of one map. */
 typedef struct {
@@ -64,8 +71,14 @@ typedef struct {
 
 struct tally_async {
   tally_t *t;
-  dealer_t **dealers; /* by peer index; NULL until first use */
-  size_t dealer_cap;
+  /* By peer index. A wait is one poll() on the sockets' ZMQ_FDs, which
+   * become readable when a socket has news (replies arrived); zmq_poll()
+   * would add two system calls per socket before and after the wait (the
+   * ZMQ_EVENTS checks). After a wait only the sockets whose fd woke up are
+   * read: the others were read up to EAGAIN before and have nothing new. */
+  async_link_t *links;
+  struct pollfd *link_fds; /* each link's ZMQ_FD; -1 (ignored by poll) until it has a dealer */
+  size_t link_cap;
   async_pending_t *pending;
   uint32_t *free_slots;
   uint32_t cap, free_count;
@@ -99,10 +112,11 @@ static void async_release_held(tally_async_t *a) {
 void tally_async_destroy(tally_async_t **ap) {
   if (ap == NULL || *ap == NULL) return;
   tally_async_t *a = *ap;
-  for (size_t i = 0; i < a->dealer_cap; i++) dealer_destroy(&a->dealers[i]);
+  for (size_t i = 0; i < a->link_cap; i++) dealer_destroy(&a->links[i].dealer);
   async_release_held(a);
   free(a->held);
-  free(a->dealers);
+  free(a->links);
+  free(a->link_fds);
   free(a->pending);
   free(a->free_slots);
   a->t->async_count--;
@@ -113,19 +127,34 @@ void tally_async_destroy(tally_async_t **ap) {
 size_t tally_async_in_flight(const tally_async_t *a) { return a->in_flight; }
 
 static int async_dealer(tally_async_t *a, size_t peer, dealer_t **out) {
-  if (peer >= a->dealer_cap) {
+  if (peer >= a->link_cap) {
     size_t cap = a->t->peer_cap > peer ? a->t->peer_cap : peer + 1;
-    dealer_t **d = realloc(a->dealers, cap * sizeof *d);
-    if (d == NULL) return client_error(a->t, TALLY_E_NOMEM, "out of memory");
-    memset(d + a->dealer_cap, 0, (cap - a->dealer_cap) * sizeof *d);
-    a->dealers = d;
-    a->dealer_cap = cap;
+    async_link_t *l = realloc(a->links, cap * sizeof *l);
+    if (l == NULL) return client_error(a->t, TALLY_E_NOMEM, "out of memory");
+    a->links = l;
+    struct pollfd *f = realloc(a->link_fds, cap * sizeof *f);
+    if (f == NULL) return client_error(a->t, TALLY_E_NOMEM, "out of memory");
+    a->link_fds = f;
+    for (size_t i = a->link_cap; i < cap; i++) {
+      l[i] = (async_link_t){NULL, 0};
+      f[i] = (struct pollfd){-1, POLLIN, 0};
+    }
+    a->link_cap = cap;
   }
-  if (a->dealers[peer] == NULL) {
-    int rc = dealer_new(&a->dealers[peer], a->t->zmq, a->t->peers[peer].endpoint);
+  async_link_t *link = &a->links[peer];
+  if (link->dealer == NULL) {
+    int fd = -1;
+    size_t size = sizeof fd;
+    int rc = dealer_new(&link->dealer, a->t->zmq, a->t->peers[peer].endpoint);
+    if (rc == 0 && zmq_getsockopt(dealer_socket(link->dealer), ZMQ_FD, &fd, &size) != 0) {
+      dealer_destroy(&link->dealer);
+      rc = TALLY_E_TRANSPORT;
+    }
     if (rc < 0) return client_error(a->t, rc, "cannot connect to %s", a->t->peers[peer].endpoint);
+    a->link_fds[peer].fd = fd;
   }
-  *out = a->dealers[peer];
+  link->ready = 1; /* a send may process the command that would wake the fd */
+  *out = link->dealer;
   return 0;
 }
 
@@ -445,17 +474,22 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
   return 1;
 }
 
-/* Reads every reply waiting on any dealer, up to `max` completions. */
-static int async_drain(tally_async_t *a, tally_completion_t *out, int max) {
+/* Reads every reply waiting on every link (all) or on the ready ones, up
+ * to `max` completions. A link read up to EAGAIN is no longer ready: its
+ * fd wakes up when something new comes. */
+static int async_drain(tally_async_t *a, tally_completion_t *out, int max, int all) {
   int count = 0;
-  for (size_t d = 0; d < a->dealer_cap && count < max; d++) {
-    if (a->dealers[d] == NULL) continue;
-    void *socket = dealer_socket(a->dealers[d]);
+  for (size_t d = 0; d < a->link_cap && count < max; d++) {
+    async_link_t *link = &a->links[d];
+    if (link->dealer == NULL || !(all || link->ready)) continue;
+    link->ready = 0;
+    void *socket = dealer_socket(link->dealer);
     while (count < max) {
       zmq_msg_t msg;
       zmq_msg_init(&msg);
       if (zmq_msg_recv(&msg, socket, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
+        if (errno == EINTR) continue;
         break;
       }
       Tally__Envelope *env = NULL;
@@ -535,9 +569,12 @@ int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, 
   client_map_refresh_if_old(a->t, 0); /* fresh backlog hints for the leases */
   if (a->in_flight == 0 || max <= 0) return 0;
   uint64_t start = clock_monotonic_ms();
-  zmq_pollitem_t items[64];
-  for (;;) {
-    int count = async_drain(a, out, max);
+  /* The first pass reads every link: the caller's sends may have processed
+   * a wake-up. So does a pass after a wait that saw nothing, so a wake-up
+   * taken by some other use of a socket delays a reply by one wait at
+   * most, never loses it. */
+  for (int all = 1;;) {
+    int count = async_drain(a, out, max, all);
     uint64_t now = clock_monotonic_ms();
     if (now >= a->next_scan_ms) {
       a->next_scan_ms = now + ASYNC_SCAN_MS;
@@ -552,12 +589,13 @@ int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, 
       if (now >= end) return 0;
       if ((long)(end - now) < wait) wait = (long)(end - now);
     }
-    int n = 0;
-    for (size_t d = 0; d < a->dealer_cap && n < 64; d++) {
-      if (a->dealers[d] == NULL) continue;
-      items[n++] = (zmq_pollitem_t){dealer_socket(a->dealers[d]), 0, ZMQ_POLLIN, 0};
-    }
-    if (zmq_poll(items, n, wait) < 0 && errno != EINTR)
-      return client_error(a->t, TALLY_E_TRANSPORT, "poll failed: %s", zmq_strerror(errno));
+    for (size_t d = 0; d < a->link_cap; d++)
+      if (a->links[d].ready) wait = 0; /* re-sent on: read it at once */
+    int n = poll(a->link_fds, (nfds_t)a->link_cap, (int)wait);
+    if (n < 0 && errno != EINTR)
+      return client_error(a->t, TALLY_E_TRANSPORT, "poll failed: %s", strerror(errno));
+    for (size_t d = 0; d < a->link_cap && n > 0; d++)
+      if (a->link_fds[d].revents != 0) a->links[d].ready = 1;
+    all = n <= 0;
   }
 }
