@@ -1,5 +1,5 @@
 /* Unit tests of the worker's in-memory structures and record rules:
- * queue ordering (queue_index), the lease table, item records, key encoding,
+ * queue ordering and sub-queue buffers (queue_index), the lease table, item records, key encoding,
  * slot hashing, the error table and protobuf round trips. */
 #include <stdlib.h>
 #include <string.h>
@@ -73,24 +73,27 @@ static void test_queue_order(void) {
   uint32_t slot;
   queue_position_t pos;
   CHECK(!queue_peek(q, &slot, &pos));
-  queue_add(q, 10, (queue_position_t){1, 5});
-  queue_add(q, 20, (queue_position_t){1, 3});
-  queue_add(q, 30, (queue_position_t){0, 1});
+  queue_add(q, 10, (queue_position_t){1, 5}, "a", 1);
+  queue_add(q, 20, (queue_position_t){1, 3}, "b", 1);
+  queue_add(q, 30, (queue_position_t){0, 1}, "c", 1);
   CHECK(queue_peek(q, &slot, &pos) && slot == 20 && pos.seq == 3);
   /* Emergency beats every older normal item. */
-  queue_add(q, 40, (queue_position_t){3, 99});
+  queue_add(q, 40, (queue_position_t){3, 99}, "d", 1);
   CHECK(queue_peek(q, &slot, &pos) && slot == 40 && pos.priority == 3);
   CHECK_EQ_U64(queue_depth(q), 4);
   /* A later, worse entry in a slot does not move that slot's head. */
-  queue_add(q, 20, (queue_position_t){1, 50});
+  queue_add(q, 20, (queue_position_t){1, 50}, "e", 1);
   CHECK(queue_slot_head(q, 20, &pos) && pos.seq == 3);
-  /* Removing a non-head entry keeps the head; removing the head asks for more. */
+  /* Removing a non-head entry keeps the head; removing the head of a slot
+   * whose entries the index does not know asks for more. */
   CHECK(queue_remove(q, 20, (queue_position_t){1, 50}) == 0);
+  queue_set_head(q, 40, &(queue_position_t){3, 99});
   CHECK(queue_remove(q, 40, (queue_position_t){3, 99}) == 1);
   queue_set_head(q, 40, NULL);
   CHECK(queue_peek(q, &slot, &pos) && slot == 20);
-  CHECK(queue_remove(q, 20, (queue_position_t){1, 3}) == 1);
-  queue_set_head(q, 20, NULL);
+  /* The index knows slot 20 holds one entry: removing it empties the slot. */
+  CHECK(queue_remove(q, 20, (queue_position_t){1, 3}) == 0);
+  CHECK(!queue_slot_head(q, 20, &pos));
   CHECK(queue_peek(q, &slot, &pos) && slot == 10 && pos.seq == 5);
   CHECK_EQ_U64(queue_depth(q), 2);
   uint32_t slots[TALLY_SLOT_COUNT];
@@ -122,6 +125,216 @@ static void test_queue_order(void) {
   queue_index_destroy(&qi);
   CHECK(qi == NULL);
   queue_index_destroy(&qi); /* safe twice */
+}
+
+/* Walks the slot's buffer and checks it is the start of `model` (n entries
+ * in queue order, storage as the worker sees it), with the ids it keeps. */
+static int buffer_matches(const queue_t *q, uint32_t slot, const queue_position_t *model,
+                          char (*ids)[40], size_t n) {
+  queue_position_t head, next;
+  if (n == 0) return !queue_slot_head(q, slot, &head) && !queue_slot_is_buffered(q, slot);
+  if (!queue_slot_head(q, slot, &head) || queue_position_compare(head, model[0]) != 0) return 0;
+  if (!queue_slot_is_buffered(q, slot)) return queue_slot_next(q, slot, model[0], &next) == -1;
+  size_t i = 0;
+  for (;;) {
+    const char *id;
+    size_t len, want = strlen(ids[i]);
+    int kept = queue_slot_item(q, slot, model[i], &id, &len);
+    if (kept != (want <= QUEUE_ID_INLINE)) return 0;
+    if (kept && (len != want || memcmp(id, ids[i], len) != 0)) return 0;
+    int known = queue_slot_next(q, slot, model[i], &next);
+    if (known < 0) break;
+    if (known == 0) return i == n - 1;
+    if (i + 1 >= n || queue_position_compare(next, model[i + 1]) != 0) return 0;
+    i++;
+  }
+  /* Between two entries the buffer holds, the next is the later one. */
+  if (i >= 1 && model[0].seq + 1 < model[1].seq &&
+      (queue_slot_next(q, slot, (queue_position_t){model[0].priority, model[0].seq + 1}, &next) !=
+           1 ||
+       queue_position_compare(next, model[1]) != 0))
+    return 0;
+  return i < QUEUE_BUFFER_MAX;
+}
+
+/* Fills the slot from the model's first entries, as labeling.c reads them
+ * from storage: up to QUEUE_BUFFER_MAX, complete only when the end was seen. */
+static void fill_from_model(queue_t *q, uint32_t slot, const queue_position_t *model,
+                            char (*ids)[40], size_t n) {
+  queue_entry_t entries[QUEUE_BUFFER_MAX];
+  size_t k = n < QUEUE_BUFFER_MAX ? n : QUEUE_BUFFER_MAX;
+  for (size_t i = 0; i < k; i++) entries[i] = (queue_entry_t){model[i], ids[i], strlen(ids[i])};
+  queue_slot_fill(q, slot, entries, k, k < QUEUE_BUFFER_MAX);
+}
+
+static void model_insert(queue_position_t *model, char (*ids)[40], size_t *n,
+                         queue_position_t pos, const char *id) {
+  size_t at = 0;
+  while (at < *n && queue_position_compare(model[at], pos) < 0) at++;
+  memmove(&model[at + 1], &model[at], (*n - at) * sizeof *model);
+  memmove(&ids[at + 1], &ids[at], (*n - at) * sizeof *ids);
+  model[at] = pos;
+  snprintf(ids[at], sizeof ids[at], "%s", id);
+  (*n)++;
+}
+
+static void model_erase(queue_position_t *model, char (*ids)[40], size_t *n, size_t at) {
+  memmove(&model[at], &model[at + 1], (*n - at - 1) * sizeof *model);
+  memmove(&ids[at], &ids[at + 1], (*n - at - 1) * sizeof *ids);
+  (*n)--;
+}
+
+static void test_queue_buffer(void) {
+  enum { MODEL_MAX = 4096 };
+  queue_index_t *qi = queue_index_new();
+  queue_t *q = queue_index_get(qi, 1, 0, "es", 1);
+  queue_position_t *model = calloc(MODEL_MAX, sizeof *model);
+  char(*ids)[40] = calloc(MODEL_MAX, sizeof *ids);
+  size_t n = 0;
+  const uint32_t s = 5;
+  queue_position_t next;
+  const char *id;
+  size_t len;
+  /* An empty sub-queue that gets entries is known whole. */
+  const uint64_t seqs[] = {10, 20, 30};
+  for (int i = 0; i < 3; i++) {
+    char name[40];
+    snprintf(name, sizeof name, "item-%d", (int)seqs[i]);
+    queue_add(q, s, (queue_position_t){1, seqs[i]}, name, strlen(name));
+    model_insert(model, ids, &n, (queue_position_t){1, seqs[i]}, name);
+  }
+  CHECK(queue_slot_is_buffered(q, s) && buffer_matches(q, s, model, ids, n));
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 30}, &next) == 0);
+  CHECK(queue_slot_item(q, s, (queue_position_t){1, 20}, &id, &len) && len == 7 &&
+        memcmp(id, "item-20", 7) == 0);
+  CHECK(!queue_slot_item(q, s, (queue_position_t){1, 21}, &id, &len));
+  /* Inside the buffer, before its head (an emergency), after its end. */
+  queue_add(q, s, (queue_position_t){1, 15}, "item-15", 7);
+  model_insert(model, ids, &n, (queue_position_t){1, 15}, "item-15");
+  queue_add(q, s, (queue_position_t){3, 99}, "item-e99", 8);
+  model_insert(model, ids, &n, (queue_position_t){3, 99}, "item-e99");
+  CHECK(queue_slot_head(q, s, &next) && next.priority == 3 && next.seq == 99);
+  queue_add(q, s, (queue_position_t){1, 40}, "item-40", 7);
+  model_insert(model, ids, &n, (queue_position_t){1, 40}, "item-40");
+  CHECK(buffer_matches(q, s, model, ids, n) && n == 6);
+  /* A long id keeps its place in the buffer, not its bytes. */
+  const char *long_id = "an-item-id-longer-than-the-inline-room";
+  queue_add(q, s, (queue_position_t){1, 25}, long_id, strlen(long_id));
+  model_insert(model, ids, &n, (queue_position_t){1, 25}, long_id);
+  CHECK(!queue_slot_item(q, s, (queue_position_t){1, 25}, &id, &len));
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 20}, &next) == 1 && next.seq == 25);
+  /* Full: an entry after the last is left to storage; one inside pushes the
+   * last out. Either way what follows the buffer is unknown now. */
+  queue_add(q, s, (queue_position_t){1, 50}, "item-50", 7);
+  model_insert(model, ids, &n, (queue_position_t){1, 50}, "item-50");
+  CHECK(n == QUEUE_BUFFER_MAX && buffer_matches(q, s, model, ids, n));
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 50}, &next) == 0);
+  queue_add(q, s, (queue_position_t){1, 60}, "item-60", 7);
+  model_insert(model, ids, &n, (queue_position_t){1, 60}, "item-60");
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 50}, &next) == -1);
+  CHECK(!queue_slot_item(q, s, (queue_position_t){1, 60}, &id, &len));
+  queue_add(q, s, (queue_position_t){1, 12}, "item-12", 7);
+  model_insert(model, ids, &n, (queue_position_t){1, 12}, "item-12");
+  CHECK(buffer_matches(q, s, model, ids, n));
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 40}, &next) == -1);
+  CHECK(!queue_slot_item(q, s, (queue_position_t){1, 50}, &id, &len));
+  /* A non-head entry leaves the buffer; the head stays. */
+  CHECK(queue_remove(q, s, (queue_position_t){1, 15}) == 0);
+  CHECK(model[3].seq == 15);
+  model_erase(model, ids, &n, 3);
+  CHECK(buffer_matches(q, s, model, ids, n));
+  /* Popping heads walks the buffer without asking; when it runs out the
+   * caller reads on from storage. */
+  int asked = 0, pops = 0;
+  while (n > 0) {
+    int ask = queue_remove(q, s, model[0]);
+    model_erase(model, ids, &n, 0);
+    pops++;
+    if (ask) {
+      asked++;
+      fill_from_model(q, s, model, ids, n);
+    }
+    CHECK(buffer_matches(q, s, model, ids, n));
+    CHECK_EQ_U64(queue_depth(q), n);
+  }
+  CHECK(pops == 9 && asked == 1);
+  /* A reset head (slot reloaded) forgets the buffer; removing the head then
+   * asks; a removal the buffer cannot know of drops it, keeping the head. */
+  queue_add(q, s, (queue_position_t){1, 70}, "item-70", 7);
+  queue_add(q, s, (queue_position_t){1, 80}, "item-80", 7);
+  queue_set_head(q, s, &(queue_position_t){1, 70});
+  CHECK(!queue_slot_is_buffered(q, s));
+  CHECK(queue_slot_next(q, s, (queue_position_t){1, 70}, &next) == -1);
+  CHECK(queue_remove(q, s, (queue_position_t){1, 70}) == 1);
+  queue_entry_t rest = {{1, 80}, "item-80", 7};
+  queue_slot_fill(q, s, &rest, 1, 1);
+  queue_add(q, s, (queue_position_t){1, 90}, "item-90", 7);
+  CHECK(queue_remove(q, s, (queue_position_t){1, 85}) == 0);
+  CHECK(!queue_slot_is_buffered(q, s) && queue_slot_head(q, s, &next) && next.seq == 80);
+  queue_set_head(q, s, NULL);
+  queue_set_depth(q, 0);
+
+  /* Random adds and removals against a model of storage, on two slots of
+   * which one is reset now and then: the buffer is always its start. */
+  srand(11);
+  queue_position_t *model2 = calloc(MODEL_MAX, sizeof *model2);
+  char(*ids2)[40] = calloc(MODEL_MAX, sizeof *ids2);
+  size_t n2 = 0;
+  uint64_t next_seq = 1;
+  int ok = 1, ok2 = 1;
+  asked = pops = 0;
+  for (int round = 0; round < 200000 && ok && ok2; round++) {
+    int other = rand() % 4 == 0;
+    uint32_t slot = other ? 9 : s;
+    queue_position_t *m = other ? model2 : model;
+    char(*mi)[40] = other ? ids2 : ids;
+    size_t *mn = other ? &n2 : &n;
+    int op = rand() % 100;
+    if (op < 45 && *mn < MODEL_MAX - 1) {
+      /* Mostly appends, some older or more urgent entries. */
+      queue_position_t p = {(uint32_t)(rand() % 8 == 0 ? 2 : 1), next_seq};
+      if (rand() % 4 == 0 && next_seq > 50) p.seq = next_seq - 1 - (uint64_t)(rand() % 50);
+      int clash = 0;
+      for (size_t i = 0; i < *mn; i++) clash |= queue_position_compare(m[i], p) == 0;
+      if (clash) continue;
+      if (p.seq == next_seq) next_seq += 1 + (uint64_t)(rand() % 3);
+      char name[40];
+      if (rand() % 10 == 0)
+        snprintf(name, sizeof name, "long-item-id-%020llu", (unsigned long long)p.seq);
+      else
+        snprintf(name, sizeof name, "i%llu", (unsigned long long)p.seq);
+      queue_add(q, slot, p, name, strlen(name));
+      model_insert(m, mi, mn, p, name);
+    } else if (op < 85 && *mn > 0) {
+      int ask = queue_remove(q, slot, m[0]);
+      model_erase(m, mi, mn, 0);
+      pops++;
+      if (ask) {
+        asked++;
+        fill_from_model(q, slot, m, mi, *mn);
+      }
+    } else if (op < 97 && *mn > 1) {
+      size_t at = 1 + (size_t)rand() % (*mn - 1);
+      CHECK(queue_remove(q, slot, m[at]) == 0);
+      model_erase(m, mi, mn, at);
+    } else if (other) {
+      /* Unloaded and loaded again: only the head is known, until a lookup
+       * reads the buffer (as candidate_take does). */
+      queue_set_head(q, slot, *mn ? &m[0] : NULL);
+      if (*mn && rand() % 2) fill_from_model(q, slot, m, mi, *mn);
+    }
+    ok = buffer_matches(q, s, model, ids, n);
+    ok2 = buffer_matches(q, 9, model2, ids2, n2);
+  }
+  CHECK(ok && ok2);
+  CHECK_EQ_U64(queue_depth(q), n + n2);
+  /* The buffer spares most reads: far fewer than one per popped head. */
+  CHECK(pops > 10000 && asked * 3 < pops);
+  free(model);
+  free(ids);
+  free(model2);
+  free(ids2);
+  queue_index_destroy(&qi);
 }
 
 static void test_lease_table(void) {
@@ -234,6 +447,7 @@ int main(void) {
   test_keys();
   test_slot();
   test_queue_order();
+  test_queue_buffer();
   test_lease_table();
   test_item_record();
   test_wire();

@@ -129,7 +129,7 @@ static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const c
   store_put(w->store, STORE_CF_QUEUE, key, key_len, item_id, item_len);
   queue_t *q = queue_index_get(w->queues, project_id, stage, market, 1);
   if (q == NULL) worker_fatal("out of memory for queues");
-  queue_add(q, slot, (queue_position_t){priority, seq});
+  queue_add(q, slot, (queue_position_t){priority, seq}, item_id, item_len);
   w->work_added = 1;
   w->batch_dirty = 1;
 }
@@ -137,8 +137,7 @@ static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const c
 /* The first entry at or after `from` in the sub-queue `prefix`: 1 and *pos,
  * or 0 when the sub-queue has nothing there. */
 static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
-                          const uint8_t *from, size_t from_len, queue_position_t *pos,
-                          char **item_id, size_t *item_len) {
+                          const uint8_t *from, size_t from_len, queue_position_t *pos) {
   uint8_t upper[KEYS_MAX];
   size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
@@ -153,17 +152,61 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
       pos->priority = parsed.priority;
       pos->seq = parsed.seq;
       found = 1;
-      if (item_id != NULL) {
-        const uint8_t *value = store_iter_value(it, item_len);
-        *item_id = malloc(*item_len + 1);
-        if (*item_id == NULL) worker_fatal("out of memory");
-        memcpy(*item_id, value, *item_len);
-        (*item_id)[*item_len] = '\0';
-      }
     }
   }
   store_iter_destroy(&it);
   return found;
+}
+
+/* Reads the first entries of slot's sub-queue of `q` at or after `from`
+ * (one seek, up to QUEUE_BUFFER_MAX entries) into the index: its head and
+ * buffer. Every entry before `from` must have left the sub-queue. */
+static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t *from,
+                          size_t from_len) {
+  uint8_t prefix[KEYS_MAX], upper[KEYS_MAX];
+  size_t prefix_len =
+      keys_queue_prefix(prefix, slot, queue_project_id(q), queue_stage(q), queue_market(q));
+  size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
+  store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
+  if (it == NULL) worker_fatal("out of memory for an iterator");
+  char ids[QUEUE_BUFFER_MAX][QUEUE_ID_INLINE];
+  queue_entry_t entries[QUEUE_BUFFER_MAX];
+  size_t n = 0;
+  int complete = 0;
+  for (store_iter_seek(it, from, from_len);; store_iter_next(it)) {
+    if (!store_iter_valid(it)) {
+      complete = 1;
+      break;
+    }
+    size_t key_len, id_len;
+    const uint8_t *key = store_iter_key(it, &key_len);
+    const uint8_t *value = store_iter_value(it, &id_len);
+    keys_queue_entry_t parsed;
+    if (keys_parse_queue_entry(key, key_len, &parsed) < 0) {
+      log_error("malformed queue key of %zu bytes in slot %u", key_len, slot);
+      break;
+    }
+    entries[n].pos = (queue_position_t){parsed.priority, parsed.seq};
+    entries[n].item_id = ids[n];
+    entries[n].item_len = id_len; /* a longer id is not kept: read when needed */
+    if (id_len <= QUEUE_ID_INLINE) memcpy(ids[n], value, id_len);
+    if (++n == QUEUE_BUFFER_MAX) break;
+  }
+  store_iter_destroy(&it);
+  queue_slot_fill(q, slot, entries, n, complete);
+}
+
+/* Buffers the sub-queue whose head is at `pos` when the index has only its
+ * head (after a start or a slot load). */
+static void subqueue_buffer(worker_t *w, queue_t *q, uint32_t slot, queue_position_t pos) {
+  queue_position_t head;
+  if (queue_slot_is_buffered(q, slot) || !queue_slot_head(q, slot, &head) ||
+      queue_position_compare(head, pos) != 0)
+    return;
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, slot, queue_project_id(q), queue_stage(q),
+                                    queue_market(q), pos.priority, pos.seq);
+  subqueue_load(w, q, slot, key, key_len);
 }
 
 static void queue_pop(worker_t *w, uint32_t project_id, uint32_t stage, const char *market,
@@ -174,15 +217,10 @@ static void queue_pop(worker_t *w, uint32_t project_id, uint32_t stage, const ch
   queue_t *q = queue_index_get(w->queues, project_id, stage, market, 0);
   w->batch_dirty = 1;
   if (q == NULL || !queue_remove(q, slot, (queue_position_t){priority, seq})) return;
-  /* The head left: the next entry starts right after it (seek from the
-   * deleted key, never from the sub-queue start, to skip old tombstones). */
-  uint8_t prefix[KEYS_MAX];
-  size_t prefix_len = keys_queue_prefix(prefix, slot, project_id, stage, market);
-  queue_position_t next;
-  if (subqueue_first(w, prefix, prefix_len, key, key_len, &next, NULL, NULL))
-    queue_set_head(q, slot, &next);
-  else
-    queue_set_head(q, slot, NULL);
+  /* The head left and the index does not know the next one: read on from
+   * the deleted key (never from the sub-queue start, to skip old
+   * tombstones). */
+  subqueue_load(w, q, slot, key, key_len);
 }
 
 static void lease_put(worker_t *w, const lease_t *lease, uint64_t now_ms) {
@@ -316,19 +354,45 @@ static int queue_serves(worker_t *w, queue_t *q, const Tally__Labeler *labeler,
   return 1;
 }
 
+/* The item id of the queue entry at `c`: 1 with *item_id (the caller's,
+ * NUL-terminated) and *item_len, or 0 when there is no such entry. From the
+ * sub-queue's buffer when it holds the id; otherwise one read. */
+static int candidate_item_id(worker_t *w, const candidate_t *c, char **item_id,
+                             size_t *item_len) {
+  subqueue_buffer(w, c->queue, c->slot, c->pos);
+  const char *id;
+  size_t len;
+  if (queue_slot_item(c->queue, c->slot, c->pos, &id, &len)) {
+    *item_id = malloc(len + 1);
+    if (*item_id == NULL) worker_fatal("out of memory");
+    memcpy(*item_id, id, len);
+    (*item_id)[len] = '\0';
+    *item_len = len;
+    return 1;
+  }
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_queue_entry(key, c->slot, queue_project_id(c->queue),
+                                    queue_stage(c->queue), queue_market(c->queue),
+                                    c->pos.priority, c->pos.seq);
+  char *value = NULL;
+  int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &value, item_len);
+  if (rc < 0) worker_fatal("storage read failed");
+  if (rc == 0) return 0;
+  *item_id = realloc(value, *item_len + 1);
+  if (*item_id == NULL) worker_fatal("out of memory");
+  (*item_id)[*item_len] = '\0';
+  return 1;
+}
+
 /* Reads the entry at `c`; when `labeler` may take it, returns its record and
  * item id (both the caller's). Otherwise returns NULL. */
 static item_record_t *candidate_take(worker_t *w, const candidate_t *c, const char *labeler,
                                      uint32_t stage, char **item_id, size_t *item_len) {
   if (!w->owned[c->slot]) return NULL;
-  uint8_t key[KEYS_MAX];
-  size_t key_len = keys_queue_entry(key, c->slot, c->project->id, stage, queue_market(c->queue),
-                                    c->pos.priority, c->pos.seq);
   char *value = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
-  if (rc == 0 || len == 0 || len > KEYS_ITEM_ID_MAX) {
+  if (!candidate_item_id(w, c, &value, &len)) return NULL;
+  if (len == 0 || len > KEYS_ITEM_ID_MAX) {
     free(value);
     return NULL;
   }
@@ -340,21 +404,24 @@ static item_record_t *candidate_take(worker_t *w, const candidate_t *c, const ch
     free(value);
     return NULL;
   }
-  *item_id = realloc(value, len + 1);
-  (*item_id)[len] = '\0';
+  *item_id = value;
   *item_len = len;
   return rec;
 }
 
-/* Advances a candidate to the next entry of its sub-queue; 0 when none. */
+/* Advances a candidate to the next entry of its sub-queue; 0 when none.
+ * From the sub-queue's buffer while it reaches; otherwise one seek. */
 static int candidate_advance(worker_t *w, candidate_t *c, uint32_t stage) {
+  subqueue_buffer(w, c->queue, c->slot, c->pos);
+  int known = queue_slot_next(c->queue, c->slot, c->pos, &c->pos);
+  if (known >= 0) return known;
   uint8_t prefix[KEYS_MAX], from[KEYS_MAX];
   size_t prefix_len = keys_queue_prefix(prefix, c->slot, c->project->id, stage,
                                         queue_market(c->queue));
   size_t from_len = keys_queue_entry(from, c->slot, c->project->id, stage, queue_market(c->queue),
                                      c->pos.priority, c->pos.seq + 1);
   if (c->pos.seq == UINT64_MAX) return 0;
-  return subqueue_first(w, prefix, prefix_len, from, from_len, &c->pos, NULL, NULL);
+  return subqueue_first(w, prefix, prefix_len, from, from_len, &c->pos);
 }
 
 static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, uint32_t stage,

@@ -22,6 +22,8 @@ struct row_cache {
   const ProtobufCMessageDescriptor *desc;
   size_t capacity;
   row_entry_t *rows; /* uthash head, keyed by key[0..key_len) */
+  row_entry_t **dirty; /* the dirty rows, so a flush costs what changed */
+  size_t n_dirty, cap_dirty;
 };
 
 row_cache_t *row_cache_new(store_t *store, store_cf_t cf, const ProtobufCMessageDescriptor *desc,
@@ -35,7 +37,21 @@ row_cache_t *row_cache_new(store_t *store, store_cf_t cf, const ProtobufCMessage
   return c;
 }
 
+static void row_cache_mark(row_cache_t *c, row_entry_t *e) {
+  if (e->dirty) return;
+  if (c->n_dirty == c->cap_dirty) {
+    size_t cap = c->cap_dirty ? c->cap_dirty * 2 : 64;
+    row_entry_t **grown = realloc(c->dirty, cap * sizeof *grown);
+    if (grown == NULL) worker_fatal("out of memory for cached rows");
+    c->dirty = grown;
+    c->cap_dirty = cap;
+  }
+  c->dirty[c->n_dirty++] = e;
+  e->dirty = 1;
+}
+
 static void row_cache_forget(row_cache_t *c) {
+  c->n_dirty = 0;
   row_entry_t *e, *tmp;
   HASH_ITER(hh, c->rows, e, tmp) {
     HASH_DEL(c->rows, e);
@@ -47,6 +63,7 @@ static void row_cache_forget(row_cache_t *c) {
 void row_cache_destroy(row_cache_t **c) {
   if (c == NULL || *c == NULL) return;
   row_cache_forget(*c);
+  free((*c)->dirty);
   free(*c);
   *c = NULL;
 }
@@ -58,8 +75,8 @@ static row_entry_t *row_cache_add(row_cache_t *c, const void *key, size_t key_le
   memcpy(e->key, key, key_len);
   e->key_len = key_len;
   e->row = row;
-  e->dirty = 1;
   HASH_ADD(hh, c->rows, key, key_len, e);
+  row_cache_mark(c, e);
   return e;
 }
 
@@ -68,7 +85,7 @@ ProtobufCMessage *row_cache_update(row_cache_t *c, const void *key, size_t key_l
   row_entry_t *e = NULL;
   HASH_FIND(hh, c->rows, key, key_len, e);
   if (e != NULL) {
-    e->dirty = 1;
+    row_cache_mark(c, e);
     return e->row;
   }
   char *value = NULL;
@@ -91,9 +108,8 @@ size_t row_cache_flush(row_cache_t *c) {
   size_t written = 0;
   uint8_t *buf = NULL;
   size_t cap = 0;
-  row_entry_t *e, *tmp;
-  HASH_ITER(hh, c->rows, e, tmp) {
-    if (!e->dirty) continue;
+  for (size_t i = 0; i < c->n_dirty; i++) {
+    row_entry_t *e = c->dirty[i];
     size_t len = protobuf_c_message_get_packed_size(e->row);
     if (len > cap || buf == NULL) {
       free(buf);
@@ -106,6 +122,7 @@ size_t row_cache_flush(row_cache_t *c) {
     e->dirty = 0;
     written++;
   }
+  c->n_dirty = 0;
   free(buf);
   if (HASH_COUNT(c->rows) > c->capacity) row_cache_forget(c);
   return written;

@@ -30,7 +30,10 @@ static void market_copy(char *out, const keys_queue_entry_t *e) {
 }
 
 /* Queue heads (and, with count, depths): one pass over the slot's queue
- * keys; without count, one seek per sub-queue. `sign` +1 loads, -1 unloads. */
+ * keys; without count, one seek per sub-queue. `sign` +1 loads, -1 unloads.
+ * Setting or clearing a head drops the sub-queue's buffer (queue_index.h),
+ * so a slot that left and came back is never served from a stale one;
+ * labeling.c reads the buffer again when the head is first looked up. */
 static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
   store_iter_t *it = slot_iter(w, STORE_CF_QUEUE, slot);
   int rc = 0;

@@ -21,6 +21,10 @@
 
 /* At most this many requests form one group; the rest wait for the next. */
 #define WORKER_GROUP_MAX 4096
+/* A group of fewer requests syncs on the loop thread: under light load the
+ * hand-offs to and from a pool thread cost more latency than the overlap
+ * gains. Larger groups (load waiting) sync on the pool. */
+#define WORKER_PIPELINE_MIN 16
 #define WORKER_TICK_MS 50
 static const char WORKER_META_KEY[] = "meta";
 
@@ -291,6 +295,10 @@ void worker_run_group(worker_t *w) {
    * is one write and one sync per round, as with a blocking commit, but the
    * loop keeps working while the disk syncs. */
   worker_hold_replies(w);
+  if (!w->sync_running && n < WORKER_PIPELINE_MIN && (store_pending(w->store) > 0 || w->batch_dirty)) {
+    worker_commit_now(w); /* light load: sync here, reply at once */
+    return;
+  }
   if (!w->sync_running) {
     worker_write_batch(w);
     worker_start_sync(w);

@@ -6,7 +6,8 @@
  * finished ("durable before acknowledged"). The sync runs on the thread
  * pool, one at a time, so the loop keeps serving (and writing) the next
  * groups while the disk syncs: one sync covers every batch written before
- * it started (pipelined group commit).
+ * it started (pipelined group commit). A small group (light load) syncs on
+ * the loop thread instead, which answers sooner when nothing else waits.
  */
 #ifndef TALLY_WORKER_H
 #define TALLY_WORKER_H
