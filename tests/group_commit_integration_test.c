@@ -7,6 +7,7 @@
  * request that arrives while another's sync runs must wait for a sync of
  * its own: its reply comes at least SYNC_MS after the other's. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "tally_error.h"
 
 #define SYNC_MS 250
+#define WAVE 40 /* requests sent at once: groups large enough to sync on the pool */
 
 static cluster_t cluster;
 
@@ -83,8 +85,9 @@ int main(void) {
   tally_project_t *created = NULL;
   CHECK(tally_project_create(t, &spec, &created) == 0);
   tally_free(created);
-  const char *people[] = {"gc-a", "gc-b", "gc-c"};
-  for (int i = 0; i < 3; i++) {
+  char people[2 + 2 * WAVE][16];
+  for (int i = 0; i < 2 + 2 * WAVE; i++) {
+    snprintf(people[i], sizeof people[i], i < 2 ? "gc-%c" : "gc-%03d", i < 2 ? 'a' + i : i);
     tally_labeler_t l = {people[i], TALLY_ROLE_LABELER, markets, 1};
     tally_labeler_t *out = NULL;
     CHECK(tally_labeler_add(t, &l, &out) == 0);
@@ -92,17 +95,18 @@ int main(void) {
   }
 
   /* Ingest: acknowledged only after a sync. */
-  tally_item_t items[8];
-  char ids[8][16];
-  for (int i = 0; i < 8; i++) {
+  enum { N_ITEMS = 8 + 2 * WAVE };
+  tally_item_t items[N_ITEMS];
+  char ids[N_ITEMS][16];
+  for (int i = 0; i < N_ITEMS; i++) {
     snprintf(ids[i], sizeof ids[i], "gc-%d", i);
     items[i] = (tally_item_t){ids[i], "es", 0, "{}", NULL, NULL};
   }
   tally_ingest_result_t *res = NULL;
   double start = now_ms();
-  CHECK(tally_ingest(t, "gc", items, 8, &res) == 0);
+  CHECK(tally_ingest(t, "gc", items, N_ITEMS, &res) == 0);
   double took = now_ms() - start;
-  CHECK(res != NULL && res->count == 8 && res->accepted == 8);
+  CHECK(res != NULL && res->count == N_ITEMS && res->accepted == N_ITEMS);
   tally_free(res);
   printf("ingest acknowledged after %.0f ms (sync %d ms)\n", took, SYNC_MS);
   CHECK(took >= SYNC_MS);
@@ -142,6 +146,48 @@ int main(void) {
   }
   tally_free(a);
   tally_free(b);
+
+  /* Two waves of WAVE leases through the asynchronous interface, the
+   * second sent while the first one's sync runs: the worker gets groups
+   * large enough to sync on its thread pool and keeps collecting the
+   * second wave meanwhile; still no reply before the sync of its batch. */
+  tally_async_t *as = NULL;
+  CHECK(tally_async_new(&as, t) == 0);
+  double sent[2 * WAVE], done[2 * WAVE];
+  int granted = 0, completed = 0;
+  for (int wave = 0; wave < 2; wave++) {
+    if (wave == 1) nanosleep(&gap, NULL);
+    for (int i = wave * WAVE; i < (wave + 1) * WAVE; i++) {
+      sent[i] = now_ms();
+      CHECK(tally_async_lease(as, people[2 + i], "gc", TALLY_STAGE_LABEL, 0, (void *)(intptr_t)i) == 0);
+    }
+  }
+  double deadline = now_ms() + 10000;
+  while (completed < 2 * WAVE && now_ms() < deadline) {
+    tally_completion_t out[16];
+    int n = tally_async_poll(as, 100, out, 16);
+    CHECK(n >= 0);
+    for (int k = 0; k < n; k++) {
+      int i = (int)(intptr_t)out[k].tag;
+      done[i] = now_ms();
+      completed++;
+      granted += out[k].status == 0 && out[k].has_task;
+    }
+  }
+  CHECK(completed == 2 * WAVE);
+  CHECK(granted == 2 * WAVE);
+  double first_done = 1e300, last_first_wave = 0, first_second_wave = 1e300, soonest = 1e300;
+  for (int i = 0; i < 2 * WAVE; i++) {
+    if (done[i] - sent[i] < soonest) soonest = done[i] - sent[i];
+    if (done[i] < first_done) first_done = done[i];
+    if (i < WAVE && done[i] > last_first_wave) last_first_wave = done[i];
+    if (i >= WAVE && done[i] < first_second_wave) first_second_wave = done[i];
+  }
+  printf("async waves: fastest lease acknowledged after %.0f ms; second wave's first reply %.0f ms "
+         "after the first reply\n", soonest, first_second_wave - first_done);
+  CHECK(soonest >= SYNC_MS);
+  CHECK(first_second_wave - first_done >= SYNC_MS * 0.8);
+  tally_async_destroy(&as);
   tally_close(&t);
   cluster_stop(&cluster);
   return check_summary();
