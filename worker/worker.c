@@ -24,7 +24,9 @@
 /* A group of fewer requests syncs on the loop thread: under light load the
  * hand-offs to and from a pool thread cost more latency than the overlap
  * gains. Larger groups (load waiting) sync on the pool. */
+#ifndef WORKER_PIPELINE_MIN
 #define WORKER_PIPELINE_MIN 16
+#endif
 #define WORKER_TICK_MS 50
 static const char WORKER_META_KEY[] = "meta";
 
