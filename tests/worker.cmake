@@ -50,3 +50,8 @@ add_executable(row_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/row_cache_test.c)
 target_link_libraries(row_cache_test PRIVATE tally_worker_core)
 add_test(NAME row_cache COMMAND row_cache_test)
 set_tests_properties(row_cache PROPERTIES TIMEOUT 60 LABELS "unit")
+
+add_executable(item_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/item_cache_test.c)
+target_link_libraries(item_cache_test PRIVATE tally_worker_core)
+add_test(NAME item_cache COMMAND item_cache_test)
+set_tests_properties(item_cache PROPERTIES TIMEOUT 30 LABELS "unit")

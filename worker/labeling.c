@@ -99,13 +99,19 @@ static item_record_t *item_load(worker_t *w, uint32_t slot, uint32_t project_id,
                                 const char *item_id, size_t item_len) {
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_item(key, slot, project_id, item_id, item_len);
-  char *value = NULL;
+  const uint8_t *cached = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
-  if (rc == 0) return NULL;
-  item_record_t *rec = item_record_decode((uint8_t *)value, len);
-  free(value);
+  item_record_t *rec = NULL;
+  if (item_cache_get(w->items, key, key_len, &cached, &len)) {
+    rec = item_record_decode(cached, len);
+  } else {
+    char *value = NULL;
+    int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+    if (rc < 0) worker_fatal("storage read failed");
+    if (rc == 0) return NULL;
+    rec = item_record_decode((uint8_t *)value, len);
+    free(value);
+  }
   if (rec == NULL) log_error("item record in slot %u is unreadable", slot);
   return rec;
 }
@@ -118,7 +124,7 @@ static void item_save(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   uint8_t *buf = item_record_encode(rec, &len);
   if (buf == NULL) worker_fatal("out of memory encoding an item");
   store_put(w->store, STORE_CF_ITEMS, key, key_len, buf, len);
-  free(buf);
+  item_cache_put(w->items, key, key_len, buf, len); /* takes buf */
 }
 
 static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const char *market,

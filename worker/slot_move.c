@@ -170,6 +170,7 @@ static void finish(worker_t *w, uint32_t slot) {
    * durable with the next group's synced write. A crash before that finds
    * the freeze record and the flipped map again, and drops again. */
   if (store_drop_slot(w->store, slot, 0) < 0) worker_fatal("cannot drop a moved slot");
+  item_cache_clear(w->items); /* items deleted around the cache */
   unfreeze(w, slot, 0);
   move_job_t *job = job_of_slot(m, slot);
   if (job != NULL) job_remove(m, (size_t)(job - m->jobs));
@@ -957,12 +958,14 @@ void slot_move_handle_chunk(worker_t *w, const router_request_t *req) {
      * the open batch. */
     if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
     if (store_drop_slot(w->store, c->slot, 1) < 0) worker_fatal("storage write failed");
+    item_cache_clear(w->items); /* items deleted around the cache */
   }
   for (size_t i = 0; i < c->n_entries; i++) {
     const Tally__SlotEntry *e = c->entries[i];
     store_put(w->store, (store_cf_t)e->family, e->key.data, e->key.len, e->value.data,
               e->value.len);
   }
+  item_cache_clear(w->items); /* items written around the cache */
   w->batch_dirty = 1;
   Tally__Envelope env;
   Tally__SlotChunkReply body = TALLY__SLOT_CHUNK_REPLY__INIT;

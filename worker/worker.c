@@ -359,7 +359,8 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (rc == 0) {
     w->stats_rows = row_cache_new(w->store, STORE_CF_STATS, &tally__stats_row__descriptor, 8192);
     w->ops_rows = row_cache_new(w->store, STORE_CF_OPS, &tally__ops_row__descriptor, 256);
-    if (w->stats_rows == NULL || w->ops_rows == NULL) rc = TALLY_E_NOMEM;
+    w->items = item_cache_new(12);
+    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL) rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = slot_move_open(w);
@@ -428,6 +429,7 @@ void worker_destroy(worker_t **worker) {
   slot_move_close(w);
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
+  item_cache_destroy(&w->items);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

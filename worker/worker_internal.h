@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config_cache.h"
+#include "item_cache.h"
 #include "dealer.h"
 #include "lease_table.h"
 #include "queue_index.h"
@@ -112,6 +113,8 @@ struct worker {
   uint64_t last_coordinator_reply_ms;
   int config_fetched_in_group; /* reset at the start of every group */
   int map_fetched_in_group;    /* likewise */
+
+  item_cache_t *items; /* records written last, write-through (item_cache.h) */
 
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
