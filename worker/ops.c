@@ -62,40 +62,28 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   if (keys_parse_ops(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__OpsRow *src = tally__ops_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
-  worker_rows_flush(w, 1); /* written around the cache below */
-  char *have = NULL;
-  size_t have_len = 0;
-  int rc = store_get(w->store, STORE_CF_OPS, key, key_len, &have, &have_len);
-  if (rc < 0) worker_fatal("storage read failed");
-  Tally__OpsRow *dst = rc == 1 ? tally__ops_row__unpack(NULL, have_len, (uint8_t *)have) : NULL;
-  free(have);
-  if (dst != NULL) {
-    dst->ingested += src->ingested;
-    dst->leases += src->leases;
-    dst->completed += src->completed;
-    dst->handling_ms_sum += src->handling_ms_sum;
-    dst->items_done += src->items_done;
-    dst->turnaround_ms_sum += src->turnaround_ms_sum;
-    dst->sla_breaches += src->sla_breaches;
-    dst->expired += src->expired;
-    dst->skips += src->skips;
-    dst->releases += src->releases;
-    if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
-                           src->handling_histogram, src->n_handling_histogram) < 0)
-      worker_fatal("out of memory");
-    if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
-                           src->turnaround_histogram, src->n_turnaround_histogram) < 0)
-      worker_fatal("out of memory");
-  }
-  const Tally__OpsRow *row = dst != NULL ? dst : src;
-  size_t out_len = tally__ops_row__get_packed_size(row);
-  uint8_t *buf = malloc(out_len ? out_len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
-  tally__ops_row__pack(row, buf);
-  store_put(w->store, STORE_CF_OPS, key, key_len, buf, out_len);
-  free(buf);
   w->batch_dirty = 1;
-  if (dst != NULL) tally__ops_row__free_unpacked(dst, NULL);
+  Tally__OpsRow *dst = (Tally__OpsRow *)row_cache_update(w->ops_rows, key, key_len);
+  if (dst == NULL) {
+    row_cache_insert(w->ops_rows, key, key_len, &src->base); /* takes src */
+    return 0;
+  }
+  dst->ingested += src->ingested;
+  dst->leases += src->leases;
+  dst->completed += src->completed;
+  dst->handling_ms_sum += src->handling_ms_sum;
+  dst->items_done += src->items_done;
+  dst->turnaround_ms_sum += src->turnaround_ms_sum;
+  dst->sla_breaches += src->sla_breaches;
+  dst->expired += src->expired;
+  dst->skips += src->skips;
+  dst->releases += src->releases;
+  if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
+                         src->handling_histogram, src->n_handling_histogram) < 0)
+    worker_fatal("out of memory");
+  if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
+                         src->turnaround_histogram, src->n_turnaround_histogram) < 0)
+    worker_fatal("out of memory");
   tally__ops_row__free_unpacked(src, NULL);
   return 0;
 }

@@ -220,21 +220,53 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
   return 0;
 }
 
+/* Adds the four matrices of `src` to those of `dst`, all or none: on
+ * error `dst` is unchanged. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
+static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
+  ProtobufCBinaryData *to[4] = {&dst->pairs, &dst->coincidence, &dst->fleiss,
+                                &dst->policy_unclear_pairs};
+  const ProtobufCBinaryData *from[4] = {&src->pairs, &src->coincidence, &src->fleiss,
+                                        &src->policy_unclear_pairs};
+  static const matrix_kind_t kinds[4] = {MATRIX_PAIRS, MATRIX_COINCIDENCE, MATRIX_FLEISS,
+                                         MATRIX_PAIRS};
+  ProtobufCBinaryData merged[4];
+  int rc = 0;
+  size_t i;
+  for (i = 0; i < 4 && rc == 0; i++) {
+    merged[i] = (ProtobufCBinaryData){0, NULL};
+    if (to[i]->len > 0) {
+      merged[i].data = malloc(to[i]->len);
+      if (merged[i].data == NULL) worker_fatal("out of memory");
+      memcpy(merged[i].data, to[i]->data, to[i]->len);
+      merged[i].len = to[i]->len;
+    }
+    rc = matrix_merge(&merged[i], from[i], kinds[i]);
+  }
+  if (rc < 0) {
+    for (size_t j = 0; j < i; j++) free(merged[j].data);
+    return rc;
+  }
+  for (i = 0; i < 4; i++) {
+    free(to[i]->data);
+    *to[i] = merged[i];
+  }
+  return 0;
+}
+
 int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
                       size_t len) {
   keys_stats_t parsed;
   if (keys_parse_stats(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__StatsRow *src = tally__stats_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
-  worker_rows_flush(w, 1); /* written around the cache below */
-  char *have = NULL;
-  size_t have_len = 0;
-  int rc = store_get(w->store, STORE_CF_STATS, key, key_len, &have, &have_len);
-  if (rc < 0) worker_fatal("storage read failed");
-  Tally__StatsRow *dst = rc == 1 ? tally__stats_row__unpack(NULL, have_len, (uint8_t *)have) : NULL;
-  free(have);
-  rc = 0;
-  if (dst != NULL) {
+  w->batch_dirty = 1;
+  Tally__StatsRow *dst = (Tally__StatsRow *)row_cache_update(w->stats_rows, key, key_len);
+  if (dst == NULL) {
+    row_cache_insert(w->stats_rows, key, key_len, &src->base); /* takes src */
+    return 0;
+  }
+  int rc = matrices_merge(dst, src);
+  if (rc == 0) {
     dst->labels += src->labels;
     dst->audits += src->audits;
     dst->audit_agreed += src->audit_agreed;
@@ -245,26 +277,10 @@ int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uin
     dst->attributed_auditor += src->attributed_auditor;
     dst->attributed_both += src->attributed_both;
     dst->attributed_policy += src->attributed_policy;
-    if (matrix_merge(&dst->pairs, &src->pairs, MATRIX_PAIRS) < 0 ||
-        matrix_merge(&dst->coincidence, &src->coincidence, MATRIX_COINCIDENCE) < 0 ||
-        matrix_merge(&dst->fleiss, &src->fleiss, MATRIX_FLEISS) < 0 ||
-        matrix_merge(&dst->policy_unclear_pairs, &src->policy_unclear_pairs, MATRIX_PAIRS) < 0)
-      rc = TALLY_E_INVALID_ARGUMENT;
     if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
                            src->handling_histogram, src->n_handling_histogram) < 0)
       worker_fatal("out of memory");
   }
-  if (rc == 0) {
-    const Tally__StatsRow *row = dst != NULL ? dst : src;
-    size_t out_len = tally__stats_row__get_packed_size(row);
-    uint8_t *buf = malloc(out_len ? out_len : 1);
-    if (buf == NULL) worker_fatal("out of memory");
-    tally__stats_row__pack(row, buf);
-    store_put(w->store, STORE_CF_STATS, key, key_len, buf, out_len);
-    free(buf);
-    w->batch_dirty = 1;
-  }
-  if (dst != NULL) tally__stats_row__free_unpacked(dst, NULL);
   tally__stats_row__free_unpacked(src, NULL);
   return rc;
 }

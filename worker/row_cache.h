@@ -13,7 +13,8 @@
  *
  * Contract for the owner of the family: call row_cache_flush() before
  * anything reads the family from storage (reports, hand-over, recovery), and
- * row_cache_clear() after writing it around the cache (merges). Memory:
+ * row_cache_clear() before writing it around the cache (the drained
+ * worker's hand-over deletes its rows). Merges go through the cache. Memory:
  * the rows touched since the last flush, plus at most `capacity` kept
  * afterwards.
  */

@@ -164,6 +164,9 @@ static int worker_load_meta(worker_t *w) {
 
 static void worker_release_held(worker_t *w);
 
+/* Something waits in the open batch (writes, or changed counters). */
+static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 || w->batch_dirty; }
+
 void worker_commit_now(worker_t *w) {
   worker_put_meta(w);
   if (store_commit(w->store, 1) < 0) worker_fatal("storage write failed");
@@ -229,7 +232,7 @@ static void worker_hold_replies(worker_t *w) {
     w->cap_held = cap;
   }
   /* What the group wrote is in the open batch if it is not written yet. */
-  uint64_t at = w->written + (store_pending(w->store) > 0 || w->batch_dirty);
+  uint64_t at = w->written + worker_batch_open(w);
   for (size_t i = 0; i < w->n_replies; i++) {
     w->replies[i].durable_at = at;
     w->held[w->n_held++] = w->replies[i];
@@ -242,7 +245,7 @@ static void worker_start_sync(worker_t *w);
 /* Writes the open batch (unsynced): readable at once, durable with the
  * next sync. */
 static void worker_write_batch(worker_t *w) {
-  if (store_pending(w->store) == 0 && !w->batch_dirty) return;
+  if (!worker_batch_open(w)) return;
   worker_put_meta(w);
   if (store_commit(w->store, 0) < 0) worker_fatal("storage write failed");
   w->batch_dirty = 0;
@@ -297,7 +300,7 @@ void worker_run_group(worker_t *w) {
    * is one write and one sync per round, as with a blocking commit, but the
    * loop keeps working while the disk syncs. */
   worker_hold_replies(w);
-  if (!w->sync_running && n < WORKER_PIPELINE_MIN && (store_pending(w->store) > 0 || w->batch_dirty)) {
+  if (!w->sync_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
     worker_commit_now(w); /* light load: sync here, reply at once */
     return;
   }
