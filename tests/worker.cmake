@@ -55,3 +55,8 @@ add_executable(item_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/item_cache_test.c)
 target_link_libraries(item_cache_test PRIVATE tally_worker_core)
 add_test(NAME item_cache COMMAND item_cache_test)
 set_tests_properties(item_cache PROPERTIES TIMEOUT 30 LABELS "unit")
+
+add_executable(store_test ${CMAKE_CURRENT_SOURCE_DIR}/store_test.c)
+target_link_libraries(store_test PRIVATE tally_worker_core Threads::Threads)
+add_test(NAME store COMMAND store_test)
+set_tests_properties(store PROPERTIES TIMEOUT 60 LABELS "unit")

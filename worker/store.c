@@ -1,10 +1,13 @@
-/* store: RocksDB with column families and a write batch with index. */
+/* store: RocksDB with column families, an open batch, and at most one
+ * sealed batch being written by another thread. See store.h. */
 #include "store.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_log.h"
 #include "keys.h"
 #include "log.h"
 #include "tally_error.h"
@@ -12,12 +15,29 @@
 static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases", "stats", "feedback", "ops",
                                                            "cases", "exposure"};
 
+/* A batch: RocksDB's batch with index (written, and read by iterators)
+ * and the same changes in a log (read by point lookups, batch_log.h). */
+typedef struct {
+  rocksdb_writebatch_wi_t *wbwi;
+  batch_log_t *log;
+} store_batch_t;
+
 struct store {
   rocksdb_t *db;
   rocksdb_options_t *options;
   rocksdb_options_t *cf_options[STORE_CF_COUNT];
   rocksdb_column_family_handle_t *cf[STORE_CF_COUNT];
-  rocksdb_writebatch_wi_t *batch;
+  store_batch_t open;
+  /* The sealed batch: from store_seal() to store_release_sealed(), read
+   * between the open batch and the database. `writing` (under `lock`) is
+   * set from store_seal() until store_write_sealed() has returned. */
+  store_batch_t sealed;
+  int has_sealed;
+  pthread_mutex_t lock;
+  pthread_cond_t written;
+  int writing;
+  int sealed_rc; /* store_write_sealed()'s result, under `lock` */
+  int locks_made;
   rocksdb_readoptions_t *read_options;
   rocksdb_writeoptions_t *sync_write;
   rocksdb_writeoptions_t *async_write;
@@ -75,18 +95,54 @@ int store_open(store_t **out, const char *path) {
     store_close(&s);
     return TALLY_E_STORAGE;
   }
-  s->batch = rocksdb_writebatch_wi_create(0, 1);
+  s->open.wbwi = rocksdb_writebatch_wi_create(0, 1);
+  s->sealed.wbwi = rocksdb_writebatch_wi_create(0, 1);
+  s->open.log = batch_log_new();
+  s->sealed.log = batch_log_new();
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_cond_init(&s->written, NULL);
+  s->locks_made = 1;
   s->read_options = rocksdb_readoptions_create();
   s->sync_write = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(s->sync_write, 1);
   s->async_write = rocksdb_writeoptions_create();
+  if (s->open.log == NULL || s->sealed.log == NULL) {
+    store_close(&s);
+    return TALLY_E_NOMEM;
+  }
   *out = s;
   return 0;
+}
+
+static void store_batch_clear(store_batch_t *b) {
+  rocksdb_writebatch_wi_clear(b->wbwi);
+  batch_log_clear(b->log);
+}
+
+/* Waits until the sealed batch, if any, is written, then drops it: its
+ * changes are in the database, in WAL order before anything written after,
+ * and reads must not prefer them to what is written after. Returns the
+ * write's result: 0, or TALLY_E_STORAGE when it failed. */
+static int store_settle_sealed(store_t *s) {
+  if (!s->has_sealed) return 0;
+  pthread_mutex_lock(&s->lock);
+  while (s->writing) pthread_cond_wait(&s->written, &s->lock);
+  int rc = s->sealed_rc;
+  pthread_mutex_unlock(&s->lock);
+  store_batch_clear(&s->sealed);
+  s->has_sealed = 0;
+  return rc;
+}
+
+static void store_batch_destroy(store_batch_t *b) {
+  if (b->wbwi) rocksdb_writebatch_wi_destroy(b->wbwi);
+  batch_log_destroy(&b->log);
 }
 
 void store_close(store_t **store) {
   if (store == NULL || *store == NULL) return;
   store_t *s = *store;
+  if (s->locks_made) (void)store_settle_sealed(s);
   if (s->db) {
     /* A clean stop flushes the memtables, so the next start replays no WAL. */
     rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
@@ -101,7 +157,12 @@ void store_close(store_t **store) {
     }
     rocksdb_flushoptions_destroy(flush);
   }
-  if (s->batch) rocksdb_writebatch_wi_destroy(s->batch);
+  store_batch_destroy(&s->open);
+  store_batch_destroy(&s->sealed);
+  if (s->locks_made) {
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->written);
+  }
   for (int i = 0; i < STORE_CF_COUNT; i++)
     if (s->cf[i]) rocksdb_column_family_handle_destroy(s->cf[i]);
   if (s->db) rocksdb_close(s->db);
@@ -117,21 +178,52 @@ void store_close(store_t **store) {
   *store = NULL;
 }
 
+/* The batch could not be recorded whole: nothing of it may be written or
+ * acknowledged, so the process ends (as on a failed write). */
+static void store_log_failed(void) {
+  log_error("out of memory recording a storage change; exiting without acknowledging it");
+  abort();
+}
+
 void store_put(store_t *s, store_cf_t cf, const void *key, size_t key_len, const void *value,
                size_t value_len) {
-  rocksdb_writebatch_wi_put_cf(s->batch, s->cf[cf], key, key_len, value, value_len);
+  if (batch_log_add(s->open.log, (uint32_t)cf, key, key_len, 0, value, value_len) < 0)
+    store_log_failed();
+  rocksdb_writebatch_wi_put_cf(s->open.wbwi, s->cf[cf], key, key_len, value, value_len);
 }
 
 void store_delete(store_t *s, store_cf_t cf, const void *key, size_t key_len) {
-  rocksdb_writebatch_wi_delete_cf(s->batch, s->cf[cf], key, key_len);
+  if (batch_log_add(s->open.log, (uint32_t)cf, key, key_len, 1, NULL, 0) < 0) store_log_failed();
+  rocksdb_writebatch_wi_delete_cf(s->open.wbwi, s->cf[cf], key, key_len);
+}
+
+/* What `log` says of the key: -1 when it does not know, else store_get's
+ * answer. */
+static int store_get_logged(const batch_log_t *log, store_cf_t cf, const void *key,
+                            size_t key_len, char **value, size_t *value_len) {
+  const void *found;
+  size_t found_len;
+  switch (batch_log_find(log, (uint32_t)cf, key, key_len, &found, &found_len)) {
+    case BATCH_LOG_ABSENT: return -1;
+    case BATCH_LOG_DELETED: *value = NULL; *value_len = 0; return 0;
+    case BATCH_LOG_PUT: break;
+  }
+  *value = malloc(found_len ? found_len : 1);
+  if (*value == NULL) return TALLY_E_NOMEM;
+  if (found_len > 0) memcpy(*value, found, found_len);
+  *value_len = found_len;
+  return 1;
 }
 
 int store_get(store_t *s, store_cf_t cf, const void *key, size_t key_len, char **value,
               size_t *value_len) {
+  int rc = store_get_logged(s->open.log, cf, key, key_len, value, value_len);
+  if (rc == -1 && s->has_sealed) rc = store_get_logged(s->sealed.log, cf, key, key_len, value, value_len);
+  if (rc != -1) return rc;
+  /* Not in a batch: the database has it or not, whether or not the sealed
+   * batch's write has happened yet (that write touches only its own keys). */
   char *err = NULL;
-  *value = rocksdb_writebatch_wi_get_from_batch_and_db_cf(s->batch, s->db, s->read_options,
-                                                          s->cf[cf], key, key_len, value_len,
-                                                          &err);
+  *value = rocksdb_get_cf(s->db, s->read_options, s->cf[cf], key, key_len, value_len, &err);
   if (err != NULL) {
     log_error("storage read failed: %s", err);
     free(err);
@@ -146,6 +238,8 @@ int store_cf_is_slot_led(store_cf_t cf) {
 }
 
 int store_drop_slot(store_t *s, uint32_t slot, int sync) {
+  /* The sealed batch's keys must not land after the range delete. */
+  if (store_settle_sealed(s) < 0) return TALLY_E_STORAGE;
   uint8_t from[2], to[3];
   keys_put_u16(from, (uint16_t)slot);
   size_t to_len = keys_prefix_end(to, from, 2);
@@ -163,13 +257,12 @@ int store_drop_slot(store_t *s, uint32_t slot, int sync) {
   return 0;
 }
 
-int store_pending(const store_t *s) { return rocksdb_writebatch_wi_count(s->batch); }
+int store_pending(const store_t *s) { return (int)batch_log_count(s->open.log); }
 
-int store_commit(store_t *s, int sync) {
-  if (store_pending(s) == 0) return 0;
+/* Writes `b` atomically, the WAL synced when `sync`. */
+static int store_write(store_t *s, store_batch_t *b, int sync) {
   char *err = NULL;
-  rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, s->batch, &err);
-  rocksdb_writebatch_wi_clear(s->batch);
+  rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, b->wbwi, &err);
   if (err != NULL) {
     log_error("storage write failed: %s", err);
     free(err);
@@ -178,16 +271,40 @@ int store_commit(store_t *s, int sync) {
   return 0;
 }
 
-int store_sync_wal(store_t *s) {
-  char *err = NULL;
-  rocksdb_flush_wal(s->db, 1, &err);
-  if (err != NULL) {
-    log_error("storage sync failed: %s", err);
-    free(err);
-    return TALLY_E_STORAGE;
-  }
-  return 0;
+int store_commit(store_t *s, int sync) {
+  /* WAL order: the sealed batch first; and a caller that counts on every
+   * earlier batch being durable must hear of its failure. */
+  if (store_settle_sealed(s) < 0) return TALLY_E_STORAGE;
+  if (store_pending(s) == 0) return 0;
+  int rc = store_write(s, &s->open, sync);
+  store_batch_clear(&s->open);
+  return rc;
 }
+
+int store_seal(store_t *s) {
+  if (s->has_sealed || store_pending(s) == 0) return 0;
+  store_batch_t b = s->sealed;
+  s->sealed = s->open;
+  s->open = b;
+  pthread_mutex_lock(&s->lock);
+  s->writing = 1;
+  s->sealed_rc = 0;
+  pthread_mutex_unlock(&s->lock);
+  s->has_sealed = 1;
+  return 1;
+}
+
+int store_write_sealed(store_t *s) {
+  int rc = store_write(s, &s->sealed, 1);
+  pthread_mutex_lock(&s->lock);
+  s->writing = 0;
+  s->sealed_rc = rc;
+  pthread_cond_broadcast(&s->written);
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void store_release_sealed(store_t *s) { (void)store_settle_sealed(s); }
 
 store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_t upper_len) {
   store_iter_t *it = calloc(1, sizeof *it);
@@ -202,7 +319,11 @@ store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_
   if (upper_len > 0)
     rocksdb_readoptions_set_iterate_upper_bound(it->options, (const char *)it->upper, upper_len);
   rocksdb_iterator_t *base = rocksdb_create_iterator_cf(s->db, it->options, s->cf[cf]);
-  it->it = rocksdb_writebatch_wi_create_iterator_with_base_cf(s->batch, base, s->cf[cf]);
+  /* The sealed batch over the database (whether or not its write has
+   * happened), the open batch over both. */
+  if (s->has_sealed)
+    base = rocksdb_writebatch_wi_create_iterator_with_base_cf(s->sealed.wbwi, base, s->cf[cf]);
+  it->it = rocksdb_writebatch_wi_create_iterator_with_base_cf(s->open.wbwi, base, s->cf[cf]);
   return it;
 }
 

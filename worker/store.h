@@ -1,9 +1,17 @@
-/* store: the worker's RocksDB, its column families and its one open batch.
+/* store: the worker's RocksDB, its column families, its open batch and at
+ * most one sealed batch.
  *
- * All changes of a group of requests go into one write batch with an index
- * (so later requests of the group read what earlier ones wrote), and
- * store_commit() writes the batch atomically, with the WAL synced when asked.
- * Reads (store_get, iterators) see the open batch on top of the database.
+ * All changes of a group of requests go into the open batch (so later
+ * requests of the group read what earlier ones wrote). store_commit() writes
+ * it atomically on the calling thread, with the WAL synced when asked. For
+ * the pipelined group commit, store_seal() turns the open batch into the
+ * sealed one and starts an empty open batch; store_write_sealed(), on another
+ * thread, writes and syncs it while the loop goes on filling the open batch;
+ * store_release_sealed() drops it once written. Reads (store_get, iterators)
+ * see the open batch on top of the sealed one on top of the database, so
+ * they never depend on how far the sealed batch's write has got.
+ *
+ * Every function but store_write_sealed() is for the loop thread only.
  */
 #ifndef TALLY_STORE_H
 #define TALLY_STORE_H
@@ -39,7 +47,7 @@ void store_put(store_t *store, store_cf_t cf, const void *key, size_t key_len, c
                size_t value_len);
 void store_delete(store_t *store, store_cf_t cf, const void *key, size_t key_len);
 
-/* Reads `key` through the open batch. Returns 1 with *value (malloc'ed,
+/* Reads `key` through the open batch, the sealed batch, then the database. Returns 1 with *value (malloc'ed,
  * caller frees) and *value_len, 0 when absent, TALLY_E_STORAGE on error. */
 int store_get(store_t *store, store_cf_t cf, const void *key, size_t key_len, char **value,
               size_t *value_len);
@@ -50,7 +58,8 @@ int store_cf_is_slot_led(store_cf_t cf);
 
 /* Deletes every key of `slot` in every slot-led family, directly in the
  * database (RocksDB DeleteRange), not through the open batch: the caller
- * makes sure the open batch holds nothing of the slot. `sync`: the WAL is
+ * makes sure the open batch holds nothing of the slot (a sealed batch's
+ * write is waited for first). `sync`: the WAL is
  * synced before returning; otherwise the delete becomes durable with the
  * next synced write (WAL order). Returns 0 or TALLY_E_STORAGE. */
 int store_drop_slot(store_t *store, uint32_t slot, int sync);
@@ -59,18 +68,32 @@ int store_drop_slot(store_t *store, uint32_t slot, int sync);
 int store_pending(const store_t *store);
 
 /* Writes the open batch atomically (WAL fsync'ed when `sync`) and starts a
- * new one. Returns 0 or TALLY_E_STORAGE (then nothing of the batch is
- * durable and the caller must not acknowledge it). */
+ * new one; first waits for the sealed batch's write, if one runs, so WAL
+ * order is batch order, and releases it. Returns 0 or TALLY_E_STORAGE (then nothing of the
+ * batch is durable and the caller must not acknowledge it). */
 int store_commit(store_t *store, int sync);
 
-/* Syncs the WAL: every batch written before the call, synced or not, is
- * durable when it returns 0. The only store function that may run on
- * another thread than the loop's (it touches the database, never the open
- * batch), concurrently with store_commit(). Returns 0 or TALLY_E_STORAGE. */
-int store_sync_wal(store_t *store);
+/* Seals the open batch for store_write_sealed() and starts an empty open
+ * batch. Returns 1, or 0 (nothing sealed) when the open batch is empty or a
+ * sealed batch is still there (release it first). */
+int store_seal(store_t *store);
+
+/* Writes the sealed batch atomically with the WAL synced: when it returns 0,
+ * it and every batch written before it are durable. May run on another
+ * thread than the loop's, concurrently with anything but store_close() and
+ * store_release_sealed(). Returns 0 or TALLY_E_STORAGE (nothing of the
+ * batch is durable then). */
+int store_write_sealed(store_t *store);
+
+/* Drops the sealed batch after store_write_sealed() has returned (waits for
+ * it otherwise); reads then go to the database for its keys. No-op without
+ * a sealed batch (also when store_commit() or store_drop_slot() already
+ * released it). */
+void store_release_sealed(store_t *store);
 
 /* An iterator over keys in [seek target, upper) of one column family, seeing
- * the open batch. `upper` is copied. Valid until the next commit. NULL when
+ * both batches. `upper` is copied. Valid until the next commit, seal or
+ * release. NULL when
  * out of memory. */
 store_iter_t *store_iter_new(store_t *store, store_cf_t cf, const void *upper, size_t upper_len);
 void store_iter_seek(store_iter_t *it, const void *key, size_t key_len);

@@ -240,46 +240,40 @@ static void worker_hold_replies(worker_t *w) {
   w->n_replies = 0;
 }
 
-static void worker_start_sync(worker_t *w);
+static void worker_start_write(worker_t *w);
 
-/* Writes the open batch (unsynced): readable at once, durable with the
- * next sync. */
-static void worker_write_batch(worker_t *w) {
-  if (!worker_batch_open(w)) return;
-  worker_put_meta(w);
-  if (store_commit(w->store, 0) < 0) worker_fatal("storage write failed");
-  w->batch_dirty = 0;
-  w->written++;
+static void worker_write_run(uv_work_t *work) {
+  worker_t *w = work->data;
+  w->write_rc = store_write_sealed(w->store);
 }
 
-static void worker_sync_run(uv_work_t *work) {
+static void worker_write_done(uv_work_t *work, int status) {
   worker_t *w = work->data;
-  w->sync_rc = store_sync_wal(w->store);
-}
-
-static void worker_sync_done(uv_work_t *work, int status) {
-  worker_t *w = work->data;
-  w->sync_running = 0;
-  if (status != 0 || w->sync_rc < 0) worker_fatal("storage sync failed");
-  if (w->sync_target > w->durable) w->durable = w->sync_target;
-  if (!w->stopping) {
-    /* What the groups wrote into the batch meanwhile goes with the next sync. */
-    worker_write_batch(w);
-    worker_start_sync(w);
-  }
+  w->write_running = 0;
+  if (status != 0 || w->write_rc < 0) worker_fatal("storage write failed");
+  store_release_sealed(w->store);
+  if (w->write_target > w->durable) w->durable = w->write_target;
+  /* What the groups put into the open batch meanwhile goes next. */
+  if (!w->stopping) worker_start_write(w);
   worker_release_held(w);
 }
 
-/* Starts a WAL sync on the thread pool when batches wait for one and none
- * is running. The loop goes on processing (and writing) groups meanwhile. */
-static void worker_start_sync(worker_t *w) {
-  if (w->sync_running || w->written <= w->durable) return;
-  w->sync_work.data = w;
-  w->sync_target = w->written;
-  w->sync_rc = 0;
-  if (uv_queue_work(w->loop, &w->sync_work, worker_sync_run, worker_sync_done) != 0)
-    worker_fatal("cannot start a storage sync");
-  w->sync_running = 1;
+/* Seals the open batch and writes it, WAL synced, on the thread pool, when
+ * it holds something and no write is running. The loop goes on processing
+ * groups into a new open batch meanwhile; their reads see the sealed batch
+ * (store.h), and the memtable inserts and the sync are off the loop. */
+static void worker_start_write(worker_t *w) {
+  if (w->write_running || !worker_batch_open(w)) return;
+  worker_put_meta(w);
+  if (store_seal(w->store) != 1) worker_fatal("cannot seal the storage batch");
+  w->batch_dirty = 0;
+  w->written++;
+  w->write_work.data = w;
+  w->write_target = w->written;
+  w->write_rc = 0;
+  if (uv_queue_work(w->loop, &w->write_work, worker_write_run, worker_write_done) != 0)
+    worker_fatal("cannot start a storage write");
+  w->write_running = 1;
 }
 
 void worker_run_group(worker_t *w) {
@@ -295,19 +289,16 @@ void worker_run_group(worker_t *w) {
   }
   labeling_expire_leases(w, clock_now_ms());
   labeling_serve_waiters(w, clock_monotonic_ms());
-  /* While a sync runs, the batch stays open and collects the following
-   * groups (their reads see it); it is written when the sync ends, so there
-   * is one write and one sync per round, as with a blocking commit, but the
-   * loop keeps working while the disk syncs. */
+  /* While a write runs, the open batch collects the following groups; it is
+   * sealed and written when the write ends, so there is one write and one
+   * sync per round, as with a blocking commit, but the loop keeps working
+   * while the pool thread fills the memtables and the disk syncs. */
   worker_hold_replies(w);
-  if (!w->sync_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
-    worker_commit_now(w); /* light load: sync here, reply at once */
+  if (!w->write_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
+    worker_commit_now(w); /* light load: write here, reply at once */
     return;
   }
-  if (!w->sync_running) {
-    worker_write_batch(w);
-    worker_start_sync(w);
-  }
+  worker_start_write(w);
   worker_release_held(w);
 }
 

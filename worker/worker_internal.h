@@ -87,18 +87,18 @@ struct worker {
   int slots_loaded; /* start-up recovery done: map changes load/unload slots */
   struct slot_moves *moves; /* worker/slot_move.c */
 
-  /* Group commit: the open batch is written when a group ends and no WAL
-   * sync is running (else when the sync ends); one sync at a time runs on
-   * the thread pool and covers every batch written before it started;
-   * replies wait in `held` for the sync covering their batch. */
+  /* Group commit: the open batch is sealed when a group ends and no write
+   * is running (else when the write ends) and written, WAL synced, on the
+   * thread pool, one write at a time (store_seal, store_write_sealed);
+   * replies wait in `held` until their batch is durable. */
   pending_reply_t *replies; /* of the group being processed */
   size_t n_replies, cap_replies;
   pending_reply_t *held; /* FIFO, durable_at non-decreasing */
   size_t n_held, cap_held;
-  uv_work_t sync_work;
-  int sync_running;
-  uint64_t sync_target; /* w->written when the running sync started */
-  int sync_rc;
+  uv_work_t write_work;
+  int write_running;
+  uint64_t write_target; /* the batch number (w->written) being written */
+  int write_rc;
   waiter_t *waiters;
   size_t n_waiters, cap_waiters;
   int work_added; /* something was queued since waiters were last tried */
