@@ -47,8 +47,10 @@ void store_put(store_t *store, store_cf_t cf, const void *key, size_t key_len, c
                size_t value_len);
 void store_delete(store_t *store, store_cf_t cf, const void *key, size_t key_len);
 
-/* Reads `key` through the open batch, the sealed batch, then the database. Returns 1 with *value (malloc'ed,
- * caller frees) and *value_len, 0 when absent, TALLY_E_STORAGE on error. */
+/* Reads `key` through the open batch, the sealed batch, then the database.
+ * Returns 1 with *value (malloc'ed, caller frees) and *value_len, 0 when
+ * absent, TALLY_E_STORAGE on a read error or TALLY_E_NOMEM when the copy
+ * cannot be made. */
 int store_get(store_t *store, store_cf_t cf, const void *key, size_t key_len, char **value,
               size_t *value_len);
 
