@@ -66,6 +66,8 @@ static const char usage[] =
     "  --warmup S           unmeasured start [1]\n"
     "  --wait-ms N          long-poll of each lease [0]\n"
     "  --think-ms A[-B]     a session holds each task A..B ms before submitting [0]\n"
+    "  --contexts shared|each  the connections share one ZeroMQ context (one I/O\n"
+    "                       thread, as a gateway process) or open one each [shared]\n"
     "cycle-audit (and cycle):\n"
     "  --auditors N         auditor sessions [cycle-audit: 1 per 10 sessions; cycle: 0]\n"
     "  --leads N            lead sessions [cycle-audit: 3; cycle: 0]\n"
@@ -84,6 +86,7 @@ typedef struct {
   int timeout_ms, labelers, lease_seconds, batch, threads, content_bytes;
   int sessions, connections, wait_ms, think_min_ms, think_max_ms;
   int auditors, leads, disagree_pct, calls; /* -1: the command's default */
+  int context_per_connection;
   double audit_rate;
   double duration_s, warmup_s, deadline_s;
   uint64_t items, first, since_ns;
@@ -160,7 +163,7 @@ enum {
   OPT_LABELERS, OPT_LEASE_SECONDS, OPT_ITEMS, OPT_FIRST, OPT_PREFIX, OPT_BATCH, OPT_THREADS,
   OPT_CONTENT, OPT_SESSIONS, OPT_CONNECTIONS, OPT_DURATION, OPT_WARMUP, OPT_WAIT, OPT_THINK,
   OPT_LABELER, OPT_SINCE, OPT_DEADLINE, OPT_META, OPT_AUDIT_RATE, OPT_AUDITORS, OPT_LEADS,
-  OPT_DISAGREE, OPT_CALLS
+  OPT_DISAGREE, OPT_CALLS, OPT_CONTEXTS
 };
 
 /* "KEY=VALUE": VALUE is stored as a number when it is one. */
@@ -212,6 +215,13 @@ static int apply_option(bench_args_t *a, int opt, const char *v) {
     case OPT_LEADS: return parse_int("leads", v, 0, 9999, &a->leads);
     case OPT_DISAGREE: return parse_int("disagree-pct", v, 0, 100, &a->disagree_pct);
     case OPT_CALLS: return parse_int("calls", v, 1, 100000, &a->calls);
+    case OPT_CONTEXTS:
+      if (strcmp(v, "shared") == 0 || strcmp(v, "each") == 0) {
+        a->context_per_connection = strcmp(v, "each") == 0;
+        return 0;
+      }
+      fprintf(stderr, "tally-bench: --contexts must be 'shared' or 'each', got '%s'\n", v);
+      return -1;
     case OPT_AUDIT_RATE: {
       char *end;
       double r = strtod(v, &end);
@@ -257,6 +267,7 @@ static int parse_args(int argc, char **argv, bench_args_t *a) {
       {"leads", required_argument, 0, OPT_LEADS},
       {"disagree-pct", required_argument, 0, OPT_DISAGREE},
       {"calls", required_argument, 0, OPT_CALLS},
+      {"contexts", required_argument, 0, OPT_CONTEXTS},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
@@ -414,7 +425,7 @@ static int command_cycle(bench_args_t *a) {
                              a->connections, a->sessions, a->wait_ms, a->timeout_ms,
                              a->think_min_ms, a->think_max_ms, a->duration_s, a->warmup_s,
                              a->watch.count ? &a->watch : NULL, auditors, BENCH_AUDITOR_PREFIX,
-                             leads, BENCH_LEAD_PREFIX, disagree};
+                             leads, BENCH_LEAD_PREFIX, disagree, a->context_per_connection};
   json_t *record = NULL;
   if (tally_cycle_run(&o, &record) < 0) return 1;
   return finish(record, a);

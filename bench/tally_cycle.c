@@ -75,6 +75,7 @@ typedef struct {
   pthread_barrier_t ready, go;
   uint64_t start_ns, window_start_ns, window_end_ns;
   int live[KINDS]; /* sessions of each kind not DONE (atomic) */
+  tally_t *root;   /* the connections' shared context (NULL: one each) */
 } cycle_shared_t;
 
 typedef struct {
@@ -358,7 +359,8 @@ static void *cycle_thread_main(void *arg) {
   tally_t *t = NULL;
   tally_async_t *a = NULL;
   tally_map_t *map = NULL;
-  int rc = tally_open(&t, o->coordinator, o->timeout_ms);
+  int rc = sh->root ? tally_open_sibling(&t, sh->root)
+                     : tally_open(&t, o->coordinator, o->timeout_ms);
   if (rc == 0) rc = tally_cluster_map(t, &map);
   if (rc == 0) rc = tally_async_new(&a, t);
   if (rc < 0) {
@@ -390,8 +392,9 @@ static void sleep_until(uint64_t when_ns) {
 }
 
 static json_t *cycle_config_json(const tally_cycle_options_t *o) {
-  return json_pack("{s:s, s:i, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:i, s:i, s:i, s:i}", "project", o->project,
-                   "connections", o->connections, "sessions", o->sessions,
+  return json_pack("{s:s, s:i, s:s, s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:i, s:i, s:i, s:i}",
+                   "project", o->project, "connections", o->connections, "zmq_contexts",
+                   o->context_per_connection ? "one per connection" : "one shared", "sessions", o->sessions,
                    "in_flight_per_connection", (double)o->sessions / o->connections, "wait_ms",
                    o->wait_ms, "think_min_ms", o->think_min_ms, "think_max_ms", o->think_max_ms,
                    "duration_s", o->duration_s, "warmup_s", o->warmup_s, "timeout_ms",
@@ -503,6 +506,13 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   cycle_shared_t sh;
   memset(&sh, 0, sizeof sh);
   sh.o = o;
+  if (!o->context_per_connection) {
+    int rc = tally_open(&sh.root, o->coordinator, o->timeout_ms);
+    if (rc < 0) {
+      fprintf(stderr, "cannot open a client: %s\n", tally_strerror(rc));
+      return -1;
+    }
+  }
   int n = o->connections;
   int total = o->sessions + o->auditors + o->leads;
   cycle_thread_t *threads = calloc((size_t)n, sizeof *threads);
@@ -514,6 +524,7 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
     free(sessions);
     free(timelines);
     free(heap_space);
+    tally_close(&sh.root);
     fprintf(stderr, "out of memory\n");
     return -1;
   }
@@ -592,6 +603,7 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   pthread_barrier_destroy(&sh.go);
   free(threads);
   free(sessions);
+  tally_close(&sh.root);
   if (failed) return -1;
   if (*record == NULL) {
     fprintf(stderr, "out of memory\n");

@@ -4,7 +4,8 @@
  * A session is one labeler (PREFIX0001, PREFIX0002, ...) who does one task
  * at a time, as a person does: lease, think (optional), submit, lease
  * again. The sessions are spread over `connections` threads; each thread
- * owns one tally_t and one tally_async_t (one DEALER per worker) and keeps
+ * owns one tally_t and one tally_async_t (one DEALER per worker; the
+ * handles share one ZeroMQ context unless context_per_connection) and keeps
  * every one of its sessions' requests in flight at once, so a run with 4
  * connections and 256 sessions has 4 x 64 requests in flight.
  *
@@ -50,6 +51,10 @@ typedef struct {
   int leads;                  /* sessions leasing STAGE_ADJUDICATE: LEAD_PREFIX%04d */
   const char *lead_prefix;
   int disagree_pct;           /* % of items (by hash) the auditor labels differently */
+  /* 0: the connections share one ZeroMQ context, so one I/O thread serves
+   * them (tally_open_sibling), as in a gateway process; 1: each connection
+   * opens its own (tally_open), one I/O thread per connection. */
+  int context_per_connection;
 } tally_cycle_options_t;
 
 /* Runs the sessions, prints a table on stdout and returns 0 with *record

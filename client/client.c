@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,22 +59,23 @@ int client_reply_error(tally_t *t, const Tally__Envelope *reply) {
   return client_error(t, code, "%s", message);
 }
 
-int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) {
-  *out = NULL;
-  if (coordinator_endpoint == NULL || coordinator_endpoint[0] == '\0')
-    coordinator_endpoint = TALLY_DEFAULT_COORDINATOR;
+/* Makes the handle around `io` (whose reference it takes over). */
+static int client_open_with(tally_t **out, client_io_t *io, const char *coordinator_endpoint,
+                            int timeout_ms) {
   tally_t *t = calloc(1, sizeof *t);
-  if (t == NULL) return TALLY_E_NOMEM;
+  if (t == NULL) {
+    client_io_release(io);
+    return TALLY_E_NOMEM;
+  }
+  t->io = io;
+  t->zmq = io->zmq;
   t->timeout_ms = timeout_ms > 0 ? timeout_ms : TALLY_DEFAULT_TIMEOUT_MS;
   for (size_t i = 0; i < TALLY_SLOT_COUNT; i++) t->slot_peer[i] = -1;
   /* Clients of one cluster must not all draw the same "random" worker. */
   t->rng = clock_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)t;
   t->coordinator_endpoint = strdup(coordinator_endpoint);
-  t->zmq = zmq_ctx_new();
   int rc = TALLY_E_NOMEM;
   if (t->coordinator_endpoint == NULL) goto err;
-  rc = TALLY_E_TRANSPORT;
-  if (t->zmq == NULL) goto err;
   rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint);
   if (rc < 0) goto err;
   *out = t;
@@ -81,6 +83,34 @@ int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) 
 err:
   tally_close(&t);
   return rc;
+}
+
+int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) {
+  *out = NULL;
+  if (coordinator_endpoint == NULL || coordinator_endpoint[0] == '\0')
+    coordinator_endpoint = TALLY_DEFAULT_COORDINATOR;
+  client_io_t *io = calloc(1, sizeof *io);
+  if (io == NULL) return TALLY_E_NOMEM;
+  io->zmq = zmq_ctx_new();
+  if (io->zmq == NULL) {
+    free(io);
+    return TALLY_E_TRANSPORT;
+  }
+  atomic_init(&io->refs, 1);
+  return client_open_with(out, io, coordinator_endpoint, timeout_ms);
+}
+
+int tally_open_sibling(tally_t **out, tally_t *sibling) {
+  *out = NULL;
+  if (sibling == NULL) return TALLY_E_INVALID_ARGUMENT;
+  atomic_fetch_add(&sibling->io->refs, 1);
+  return client_open_with(out, sibling->io, sibling->coordinator_endpoint, sibling->timeout_ms);
+}
+
+void client_io_release(client_io_t *io) {
+  if (io == NULL || atomic_fetch_sub(&io->refs, 1) != 1) return;
+  zmq_ctx_term(io->zmq);
+  free(io);
 }
 
 void tally_close(tally_t **tp) {
@@ -97,7 +127,7 @@ void tally_close(tally_t **tp) {
   free(t->peers);
   free(t->worker_peer);
   wire_envelope_free(&t->map_env);
-  if (t->zmq) zmq_ctx_term(t->zmq);
+  client_io_release(t->io);
   free(t->coordinator_endpoint);
   free(t);
   *tp = NULL;

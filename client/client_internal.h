@@ -9,6 +9,7 @@
 #ifndef TALLY_CLIENT_INTERNAL_H
 #define TALLY_CLIENT_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dealer.h"
@@ -44,8 +45,17 @@ typedef struct {
   dealer_t *dealer; /* blocking calls; NULL until first use or after a reset */
 } client_peer_t;
 
-struct tally {
+/* The ZeroMQ context (and so the I/O thread) of a handle and of the
+ * handles opened as its siblings (tally_open_sibling); the last handle
+ * closed terminates it. */
+typedef struct {
   void *zmq;
+  _Atomic int refs;
+} client_io_t;
+
+struct tally {
+  client_io_t *io; /* shared, counted */
+  void *zmq;       /* io->zmq */
   char *coordinator_endpoint;
   dealer_t *coordinator;
   int timeout_ms;
@@ -81,6 +91,10 @@ struct tally {
 
 /* Records a failure (code and printf-style message) as the handle's last
  * error and returns `code`. */
+/* Drops one reference to `io`; the last one terminates the context (every
+ * socket of it must be closed by then). Safe on NULL. */
+void client_io_release(client_io_t *io);
+
 int client_error(tally_t *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Records the error of an ErrorReply envelope and returns its code. */

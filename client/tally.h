@@ -468,6 +468,16 @@ typedef struct tally tally_t;
  * INVALID_ARGUMENT (endpoint too long). */
 int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms);
 
+/* Opens another handle on `sibling`'s cluster (same coordinator endpoint and
+ * timeout) that shares its ZeroMQ context, so one I/O thread serves every
+ * handle of the family instead of one thread per handle: for a program that
+ * runs several connections from several threads (one context per process is
+ * ZeroMQ's own advice). The handles are otherwise independent, each used by
+ * one thread at a time, and may be closed in any order; the context ends
+ * with the last. Returns 0 with *out (the caller's, see tally_close), or
+ * INVALID_ARGUMENT (NULL sibling) / NOMEM / TRANSPORT. */
+int tally_open_sibling(tally_t **out, tally_t *sibling);
+
 /* Closes every connection and frees the handle; safe on NULL and twice; sets
  * *t to NULL. Every tally_async_t made from it must be destroyed first. */
 void tally_close(tally_t **t);
