@@ -370,7 +370,7 @@ static int command_setup(bench_args_t *a) {
     snprintf(last, sizeof last, "%s%04d", lead ? BENCH_LEAD_PREFIX : BENCH_AUDITOR_PREFIX,
              lead ? i - a->auditors : i);
     tally_labeler_t spec = {last, lead ? TALLY_ROLE_LEAD : TALLY_ROLE_LABELER | TALLY_ROLE_AUDITOR,
-                            (const char **)bench_markets, BENCH_MARKET_COUNT};
+                            (const char **)bench_markets, BENCH_MARKET_COUNT, NULL};
     int r = tally_labeler_add(t, &spec, NULL);
     if (r == 0) created++;
     if (r < 0 && r != TALLY_E_ALREADY_EXISTS) {
@@ -381,7 +381,7 @@ static int command_setup(bench_args_t *a) {
   for (int i = 1; rc == 0 && i <= a->labelers; i++) {
     snprintf(last, sizeof last, "%s%04d", BENCH_LABELER_PREFIX, i);
     tally_labeler_t spec = {last, TALLY_ROLE_LABELER, (const char **)bench_markets,
-                            BENCH_MARKET_COUNT};
+                            BENCH_MARKET_COUNT, NULL};
     int r = tally_labeler_add(t, &spec, NULL);
     if (r == 0) created++;
     if (r < 0 && r != TALLY_E_ALREADY_EXISTS) {

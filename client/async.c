@@ -145,7 +145,9 @@ static int async_dealer(tally_async_t *a, size_t peer, dealer_t **out) {
   if (link->dealer == NULL) {
     int fd = -1;
     size_t size = sizeof fd;
-    int rc = dealer_new(&link->dealer, a->t->zmq, a->t->peers[peer].endpoint);
+    curve_client_t keys;
+    int rc = dealer_new(&link->dealer, a->t->zmq, a->t->peers[peer].endpoint,
+                        client_curve_to(a->t, a->t->peers[peer].server_key, &keys));
     if (rc == 0 && zmq_getsockopt(dealer_socket(link->dealer), ZMQ_FD, &fd, &size) != 0) {
       dealer_destroy(&link->dealer);
       rc = TALLY_E_TRANSPORT;

@@ -26,6 +26,9 @@ static const cli_command_t cli_commands[] = {
     {"export", "export closed audits (export judgments)", cmd_export},
     {"cases", "the case database of adjudicated disagreements", cmd_cases},
     {"wellbeing", "show or change a project's exposure budget (wellbeing set|show)", cmd_wellbeing},
+    {"keys", "make CURVE key pairs for people, workers and coordinators (keys generate)", cmd_keys},
+    {"admin-log", "the coordinator's log of administrative changes (operators)", cmd_admin_log},
+    {"whoami", "who the cluster takes you for: your id, roles and key", cmd_whoami},
 };
 
 static const char cli_global_help[] =
@@ -34,6 +37,11 @@ static const char cli_global_help[] =
     "                          else " TALLY_DEFAULT_COORDINATOR ")\n"
     "  --format table|json|csv output format (default table)\n"
     "  --timeout MS            reply timeout per request attempt (default 5000)\n"
+    "  --key FILE              your key pair (`tally keys generate`); default $TALLY_KEY.\n"
+    "                          Who you are comes from this key alone\n"
+    "  --coordinator-key KEY   the coordinator's public key or .pub file; default\n"
+    "                          $TALLY_COORDINATOR_KEY\n"
+    "  --insecure              plain TCP, no key: only for a cluster started --insecure\n"
     "  -h, --help              show help and exit\n";
 
 static const char cli_exit_help[] =
@@ -45,6 +53,10 @@ void cli_init(cli_t *cli) {
   memset(cli, 0, sizeof *cli);
   const char *env = getenv("TALLY_COORDINATOR");
   cli->coordinator = env && env[0] ? env : TALLY_DEFAULT_COORDINATOR;
+  env = getenv("TALLY_KEY");
+  cli->key_file = env && env[0] ? env : NULL;
+  env = getenv("TALLY_COORDINATOR_KEY");
+  cli->coordinator_key = env && env[0] ? env : NULL;
   cli->format = OUTPUT_TABLE;
   cli->timeout_ms = TALLY_DEFAULT_TIMEOUT_MS;
   cli->out = stdout;
@@ -60,7 +72,29 @@ void cli_getopt_reset(void) {
 
 int cli_connect(cli_t *cli) {
   if (cli->client) return 0;
-  int rc = tally_open(&cli->client, cli->coordinator, cli->timeout_ms);
+  tally_credentials_t credentials;
+  int rc = 0;
+  if (!cli->insecure) {
+    if (cli->key_file == NULL || cli->coordinator_key == NULL) {
+      fprintf(cli->err,
+              "tally: no %s: give --key FILE (or set TALLY_KEY) and --coordinator-key KEY "
+              "(or set TALLY_COORDINATOR_KEY); `tally keys generate NAME` makes a key, an "
+              "operator adds it (labeler add --key); --insecure only for a cluster started "
+              "without keys\n",
+              cli->key_file == NULL ? "key" : "coordinator key");
+      return CLI_EXIT_FAILURE;
+    }
+    rc = tally_credentials_load(&credentials, cli->key_file, cli->coordinator_key);
+    if (rc < 0) {
+      fprintf(cli->err, "tally: %s\n",
+              rc == TALLY_E_IO ? "cannot read the key file given with --key / TALLY_KEY"
+                               : "--key must name a key file made by `tally keys generate`, "
+                                 "and --coordinator-key a public key or .pub file");
+      return CLI_EXIT_FAILURE;
+    }
+  }
+  rc = tally_open_with(&cli->client, cli->coordinator, cli->timeout_ms,
+                       cli->insecure ? NULL : &credentials);
   if (rc == 0) return 0;
   fprintf(cli->err, "tally: cannot use coordinator %s: %s (%s)\n", cli->coordinator, tally_strerror(rc),
           tally_error_name(rc));
@@ -101,6 +135,17 @@ int cli_common_option(cli_t *cli, const char *command, const char *help, int c, 
       if (cli_parse_u64(optarg, 1, 3600000, &ms) < 0)
         return cli_usage_error(cli, command, "bad --timeout '%s' (milliseconds, 1..3600000)", optarg);
       cli->timeout_ms = (int)ms;
+      return CLI_PARSED;
+    case CLI_OPT_KEY:
+      if (optarg[0] == '\0') return cli_usage_error(cli, command, "--key needs a key file");
+      cli->key_file = optarg;
+      return CLI_PARSED;
+    case CLI_OPT_COORDINATOR_KEY:
+      if (optarg[0] == '\0') return cli_usage_error(cli, command, "--coordinator-key needs a key");
+      cli->coordinator_key = optarg;
+      return CLI_PARSED;
+    case CLI_OPT_INSECURE:
+      cli->insecure = 1;
       return CLI_PARSED;
     case 'h':
       fputs(help, cli->out);

@@ -34,18 +34,32 @@ typedef struct {
   const char *coordinator; /* --coordinator, $TALLY_COORDINATOR, or the default */
   output_format_t format;  /* --format */
   int timeout_ms;          /* --timeout */
+  const char *key_file;    /* --key, $TALLY_KEY: who this command acts as */
+  const char *coordinator_key; /* --coordinator-key, $TALLY_COORDINATOR_KEY */
+  int insecure;            /* --insecure: plain TCP, for clusters started --insecure */
   tally_t *client;         /* opened by cli_connect() */
   FILE *out;               /* results (stdout) */
   FILE *err;               /* errors and progress (stderr) */
 } cli_t;
 
 /* getopt_long ids of the global options, accepted by every command too. */
-enum { CLI_OPT_COORDINATOR = 0x100, CLI_OPT_FORMAT, CLI_OPT_TIMEOUT, CLI_OPT_COMMAND = 0x200 };
+enum {
+  CLI_OPT_COORDINATOR = 0x100,
+  CLI_OPT_FORMAT,
+  CLI_OPT_TIMEOUT,
+  CLI_OPT_KEY,
+  CLI_OPT_COORDINATOR_KEY,
+  CLI_OPT_INSECURE,
+  CLI_OPT_COMMAND = 0x200
+};
 
-#define CLI_GLOBAL_OPTIONS                                         \
-  {"coordinator", required_argument, NULL, CLI_OPT_COORDINATOR},   \
-      {"format", required_argument, NULL, CLI_OPT_FORMAT},         \
-      {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},       \
+#define CLI_GLOBAL_OPTIONS                                                 \
+  {"coordinator", required_argument, NULL, CLI_OPT_COORDINATOR},           \
+      {"format", required_argument, NULL, CLI_OPT_FORMAT},                 \
+      {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},               \
+      {"key", required_argument, NULL, CLI_OPT_KEY},                       \
+      {"coordinator-key", required_argument, NULL, CLI_OPT_COORDINATOR_KEY}, \
+      {"insecure", no_argument, NULL, CLI_OPT_INSECURE},                   \
       {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
 
 /* Defaults: coordinator from $TALLY_COORDINATOR or TALLY_DEFAULT_COORDINATOR,
@@ -134,6 +148,9 @@ int cmd_report_sla(cli_t *cli, int argc, char **argv);
 int cmd_report_capacity(cli_t *cli, int argc, char **argv);
 int cmd_report_daily(cli_t *cli, int argc, char **argv); /* `report daily`, cmd_daily.c */
 int cmd_feedback(cli_t *cli, int argc, char **argv);
+int cmd_keys(cli_t *cli, int argc, char **argv);      /* cmd_security.c */
+int cmd_admin_log(cli_t *cli, int argc, char **argv); /* cmd_security.c */
+int cmd_whoami(cli_t *cli, int argc, char **argv);    /* cmd_security.c */
 int cmd_export(cli_t *cli, int argc, char **argv);
 int cmd_cases(cli_t *cli, int argc, char **argv);
 /* `tally wellbeing set|show` and `tally report exposure` (cmd_wellbeing.c) */
@@ -172,6 +189,7 @@ typedef struct {
   uint32_t roles;
   char **markets;
   size_t market_count;
+  char public_key[41]; /* --key, "" none */
 } labeler_add_opts_t;
 int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o);
 void labeler_add_opts_free(labeler_add_opts_t *o);

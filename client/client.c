@@ -76,7 +76,9 @@ static int client_open_with(tally_t **out, client_io_t *io, const char *coordina
   t->coordinator_endpoint = strdup(coordinator_endpoint);
   int rc = TALLY_E_NOMEM;
   if (t->coordinator_endpoint == NULL) goto err;
-  rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint);
+  curve_client_t keys;
+  rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint,
+                  client_curve_to(t, io->coordinator_key, &keys));
   if (rc < 0) goto err;
   *out = t;
   return 0;
@@ -85,10 +87,46 @@ err:
   return rc;
 }
 
-int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) {
+const curve_client_t *client_curve_to(const tally_t *t, const char *server_key,
+                                      curve_client_t *buf) {
+  if (!t->io->secure) return NULL;
+  memset(buf, 0, sizeof *buf);
+  buf->self = t->io->self;
+  snprintf(buf->server_key, sizeof buf->server_key, "%s", server_key ? server_key : "");
+  return buf;
+}
+
+int tally_credentials_load(tally_credentials_t *out, const char *key_file,
+                           const char *coordinator_key) {
+  memset(out, 0, sizeof *out);
+  curve_keypair_t pair;
+  int rc = curve_keypair_load(&pair, key_file);
+  if (rc < 0) return rc == TALLY_E_IO ? TALLY_E_IO : TALLY_E_INVALID_ARGUMENT;
+  if (curve_public_parse(out->coordinator_key, coordinator_key) < 0) return TALLY_E_INVALID_ARGUMENT;
+  memcpy(out->public_key, pair.public_key, sizeof out->public_key);
+  memcpy(out->secret_key, pair.secret_key, sizeof out->secret_key);
+  return 0;
+}
+
+int tally_credentials_from_env(tally_credentials_t *out) {
+  memset(out, 0, sizeof *out);
+  const char *key = getenv("TALLY_KEY");
+  if (key == NULL || key[0] == '\0') return 0;
+  const char *server = getenv("TALLY_COORDINATOR_KEY");
+  if (server == NULL || server[0] == '\0') return TALLY_E_INVALID_ARGUMENT;
+  int rc = tally_credentials_load(out, key, server);
+  return rc < 0 ? rc : 1;
+}
+
+int tally_open_with(tally_t **out, const char *coordinator_endpoint, int timeout_ms,
+                    const tally_credentials_t *credentials) {
   *out = NULL;
   if (coordinator_endpoint == NULL || coordinator_endpoint[0] == '\0')
     coordinator_endpoint = TALLY_DEFAULT_COORDINATOR;
+  if (credentials != NULL &&
+      (!curve_key_is_valid(credentials->public_key) || !curve_key_is_valid(credentials->secret_key) ||
+       !curve_key_is_valid(credentials->coordinator_key)))
+    return TALLY_E_INVALID_ARGUMENT;
   client_io_t *io = calloc(1, sizeof *io);
   if (io == NULL) return TALLY_E_NOMEM;
   io->zmq = zmq_ctx_new();
@@ -96,8 +134,22 @@ int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) 
     free(io);
     return TALLY_E_TRANSPORT;
   }
+  if (credentials != NULL) {
+    io->secure = 1;
+    memcpy(io->self.public_key, credentials->public_key, sizeof io->self.public_key);
+    memcpy(io->self.secret_key, credentials->secret_key, sizeof io->self.secret_key);
+    memcpy(io->coordinator_key, credentials->coordinator_key, sizeof io->coordinator_key);
+  }
   atomic_init(&io->refs, 1);
   return client_open_with(out, io, coordinator_endpoint, timeout_ms);
+}
+
+int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms) {
+  *out = NULL;
+  tally_credentials_t credentials;
+  int rc = tally_credentials_from_env(&credentials);
+  if (rc < 0) return rc;
+  return tally_open_with(out, coordinator_endpoint, timeout_ms, rc == 1 ? &credentials : NULL);
 }
 
 int tally_open_sibling(tally_t **out, tally_t *sibling) {
@@ -141,9 +193,25 @@ void tally_free(void *result) { result_free(result); }
 
 /* ------------------------------------------------------------ peers */
 
-int client_peer_add(tally_t *t, const char *endpoint) {
-  for (size_t i = 0; i < t->peer_count; i++)
-    if (strcmp(t->peers[i].endpoint, endpoint) == 0) return (int)i;
+/* The key the map `map` gives the worker at `endpoint` ("" none). */
+static const char *map_key_of(const Tally__ClusterMap *map, const char *endpoint) {
+  for (size_t w = 0; map != NULL && w < map->n_workers; w++)
+    if (strcmp(map->workers[w]->endpoint, endpoint) == 0) return map->workers[w]->public_key;
+  return "";
+}
+
+/* client_peer_add with the worker's key known (NULL: from the handle's map). */
+static int client_peer_add_keyed(tally_t *t, const char *endpoint, const char *key) {
+  if (key == NULL) key = map_key_of(t->map_env ? t->map_env->map : NULL, endpoint);
+  for (size_t i = 0; i < t->peer_count; i++) {
+    client_peer_t *p = &t->peers[i];
+    if (strcmp(p->endpoint, endpoint) != 0) continue;
+    if (key[0] != '\0' && strcmp(p->server_key, key) != 0) {
+      snprintf(p->server_key, sizeof p->server_key, "%s", key); /* re-keyed: reconnect */
+      dealer_destroy(&p->dealer);
+    }
+    return (int)i;
+  }
   if (t->peer_count == t->peer_cap) {
     size_t cap = t->peer_cap ? t->peer_cap * 2 : 8;
     client_peer_t *peers = realloc(t->peers, cap * sizeof *peers);
@@ -153,14 +221,20 @@ int client_peer_add(tally_t *t, const char *endpoint) {
   }
   char *copy = strdup(endpoint);
   if (copy == NULL) return TALLY_E_NOMEM;
-  t->peers[t->peer_count] = (client_peer_t){copy, NULL};
+  t->peers[t->peer_count] = (client_peer_t){copy, "", NULL};
+  snprintf(t->peers[t->peer_count].server_key, sizeof t->peers[t->peer_count].server_key, "%s", key);
   return (int)t->peer_count++;
+}
+
+int client_peer_add(tally_t *t, const char *endpoint) {
+  return client_peer_add_keyed(t, endpoint, NULL);
 }
 
 int client_peer_dealer(tally_t *t, size_t peer, dealer_t **out) {
   client_peer_t *p = &t->peers[peer];
   if (p->dealer == NULL) {
-    int rc = dealer_new(&p->dealer, t->zmq, p->endpoint);
+    curve_client_t keys;
+    int rc = dealer_new(&p->dealer, t->zmq, p->endpoint, client_curve_to(t, p->server_key, &keys));
     if (rc < 0) return client_error(t, rc, "cannot connect to worker %s", p->endpoint);
   }
   *out = p->dealer;
@@ -189,7 +263,7 @@ static int routing_rebuild(tally_t *t, const Tally__ClusterMap *map) {
     const Tally__WorkerInfo *info = map->workers[w];
     worker_peer[w] = -1;
     if (info->endpoint == NULL || info->endpoint[0] == '\0') continue;
-    int p = client_peer_add(t, info->endpoint);
+    int p = client_peer_add_keyed(t, info->endpoint, info->public_key);
     if (p < 0) {
       free(worker_peer);
       return client_error(t, p, "out of memory");
@@ -278,7 +352,11 @@ void client_map_refresh_if_old(tally_t *t, int wait_ms) {
     dealer_destroy(&t->map_dealer); /* unanswered: drop it and what is queued */
     t->map_request_id = 0;
   }
-  if (t->map_dealer == NULL && dealer_new(&t->map_dealer, t->zmq, t->coordinator_endpoint) < 0) return;
+  curve_client_t keys;
+  if (t->map_dealer == NULL &&
+      dealer_new(&t->map_dealer, t->zmq, t->coordinator_endpoint,
+                 client_curve_to(t, t->io->coordinator_key, &keys)) < 0)
+    return;
   Tally__Envelope req;
   Tally__MapRequest body;
   uint64_t id = dealer_next_request_id(t->map_dealer);
@@ -383,7 +461,9 @@ int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Enve
     if (rc == TALLY_E_TIMEOUT) {
       /* Drop what is queued so a late coordinator does not see it twice. */
       dealer_destroy(&t->coordinator);
-      int again = dealer_new(&t->coordinator, t->zmq, t->coordinator_endpoint);
+      curve_client_t keys;
+      int again = dealer_new(&t->coordinator, t->zmq, t->coordinator_endpoint,
+                             client_curve_to(t, t->io->coordinator_key, &keys));
       if (again < 0) return client_error(t, again, "cannot reconnect to the coordinator");
       client_error(t, rc, "no reply from the coordinator at %s within %d ms",
                    t->coordinator_endpoint, timeout_ms);

@@ -53,6 +53,7 @@ static void labeler_copy(result_t *r, tally_labeler_t *dst, const Tally__Labeler
   dst->roles = src->roles;
   dst->markets = result_strv(r, src->markets, src->n_markets);
   dst->market_count = dst->markets ? src->n_markets : 0;
+  dst->public_key = result_strdup(r, src->public_key ? src->public_key : "");
 }
 
 static void worker_info_copy(result_t *r, tally_worker_info_t *dst, const Tally__WorkerInfo *src) {
@@ -326,6 +327,7 @@ int tally_labeler_add(tally_t *t, const tally_labeler_t *spec, tally_labeler_t *
   labeler.roles = spec->roles;
   labeler.n_markets = spec->market_count;
   labeler.markets = (char **)spec->markets;
+  if (spec->public_key != NULL) labeler.public_key = (char *)spec->public_key;
   body.labeler = &labeler;
   req.body_case = TALLY__ENVELOPE__BODY_LABELER_ADD;
   req.labeler_add = &body;
@@ -349,6 +351,7 @@ int tally_labeler_update(tally_t *t, const tally_labeler_update_t *update, tally
   body.add_markets = (char **)update->add_markets;
   body.n_remove_markets = update->remove_count;
   body.remove_markets = (char **)update->remove_markets;
+  if (update->set_public_key != NULL) body.set_public_key = (char *)update->set_public_key;
   req.body_case = TALLY__ENVELOPE__BODY_LABELER_UPDATE;
   req.labeler_update = &body;
   int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_LABELER_REPLY, &reply);
@@ -431,4 +434,79 @@ int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t 
   wire_envelope_free(&reply);
   if (rc < 0 || out == NULL) return rc;
   return tally_cluster_map(t, out);
+}
+
+/* ------------------------------------------------------------ security */
+
+int tally_cluster_admit(tally_t *t, const char *public_key, int revoke) {
+  if (public_key == NULL || public_key[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "admit needs a worker's public key");
+  Tally__Envelope req, *reply = NULL;
+  Tally__ClusterAdmit body = TALLY__CLUSTER_ADMIT__INIT;
+  wire_envelope_init(&req, 0);
+  body.public_key = (char *)public_key;
+  body.revoke = revoke != 0;
+  req.body_case = TALLY__ENVELOPE__BODY_CLUSTER_ADMIT;
+  req.cluster_admit = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_ACK, &reply);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+int tally_admin_log(tally_t *t, uint32_t limit, uint64_t before_seq, tally_admin_log_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__AdminLogRequest body = TALLY__ADMIN_LOG_REQUEST__INIT;
+  wire_envelope_init(&req, 0);
+  body.limit = limit;
+  body.before_seq = before_seq;
+  req.body_case = TALLY__ENVELOPE__BODY_ADMIN_LOG_REQUEST;
+  req.admin_log_request = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_ADMIN_LOG_REPLY, &reply);
+  if (rc < 0) return rc;
+  const Tally__AdminLogReply *log = reply->admin_log_reply;
+  result_t *r;
+  tally_admin_log_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  copy->entries = log->n_entries ? result_alloc(r, log->n_entries * sizeof *copy->entries) : NULL;
+  for (size_t i = 0; copy->entries != NULL && i < log->n_entries; i++) {
+    const Tally__AdminLogEntry *e = log->entries[i];
+    copy->entries[i] = (tally_admin_entry_t){e->seq,
+                                             e->at_ms,
+                                             result_strdup(r, e->actor),
+                                             result_strdup(r, e->action),
+                                             result_strdup(r, e->target),
+                                             result_strdup(r, e->old_value),
+                                             result_strdup(r, e->new_value)};
+    copy->count++;
+  }
+  wire_envelope_free(&reply);
+  return result_finish(t, r, copy, out);
+}
+
+int tally_whoami(tally_t *t, tally_whoami_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__WhoamiRequest body = TALLY__WHOAMI_REQUEST__INIT;
+  wire_envelope_init(&req, 0);
+  req.body_case = TALLY__ENVELOPE__BODY_WHOAMI_REQUEST;
+  req.whoami_request = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_WHOAMI_REPLY, &reply);
+  if (rc < 0) return rc;
+  const Tally__WhoamiReply *w = reply->whoami_reply;
+  result_t *r;
+  tally_whoami_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  copy->id = result_strdup(r, w->id);
+  copy->roles = w->roles;
+  copy->public_key = result_strdup(r, w->public_key);
+  copy->secure = w->secure;
+  wire_envelope_free(&reply);
+  return result_finish(t, r, copy, out);
 }

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "curve.h"
 #include "dealer.h"
 #include "slot.h"
 #include "tally.h"
@@ -42,6 +43,7 @@
 
 typedef struct {
   char *endpoint;
+  char server_key[CURVE_Z85_LEN + 1]; /* the worker's CURVE key from the map ("" unknown) */
   dealer_t *dealer; /* blocking calls; NULL until first use or after a reset */
 } client_peer_t;
 
@@ -51,6 +53,9 @@ typedef struct {
 typedef struct {
   void *zmq;
   _Atomic int refs;
+  int secure;               /* CURVE with `self`; else plain TCP */
+  curve_keypair_t self;
+  char coordinator_key[CURVE_Z85_LEN + 1];
 } client_io_t;
 
 struct tally {
@@ -129,6 +134,11 @@ uint64_t client_random(tally_t *t);
 
 /* Index of the peer with `endpoint`, added if new; negative on error. */
 int client_peer_add(tally_t *t, const char *endpoint);
+
+/* The CURVE settings of a connection to a daemon whose key is
+ * `server_key`: fills *buf and returns it, or NULL for a plain handle. */
+const curve_client_t *client_curve_to(const tally_t *t, const char *server_key,
+                                      curve_client_t *buf);
 
 /* Routes `slot` to the peer at `endpoint` until the next map refresh. */
 void client_route_override(tally_t *t, uint32_t slot, const char *endpoint);

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "curve.h"
 
 static const char cluster_status_help[] =
     "Usage: tally cluster status\n\n"
@@ -173,7 +174,7 @@ static const char cluster_drain_help[] =
     "  --timeout S       give up waiting after S seconds (default 600); exit 1\n"
     "  --undrain         take the worker back into the balance instead\n";
 
-enum { OPT_WAIT = CLI_OPT_COMMAND, OPT_TIMEOUT, OPT_UNDRAIN };
+enum { OPT_WAIT = CLI_OPT_COMMAND, OPT_TIMEOUT, OPT_UNDRAIN, OPT_REVOKE };
 
 /* The worker's entry in `map`, or NULL. */
 static const tally_worker_info_t *map_worker(const tally_map_t *map, uint32_t id) {
@@ -241,10 +242,46 @@ static int cluster_drain(cli_t *cli, int argc, char **argv) {
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
+static const char cluster_admit_help[] =
+    "Usage: tally cluster admit KEY [--revoke]\n\n"
+    "Admits a worker's CURVE public key (40 Z85 characters, or the worker's\n"
+    "worker.pub file): a worker holding the secret half may then register.\n"
+    "Its worker id is bound to the key at its first registration, so no\n"
+    "other process can take that id or its slots. Operators only; recorded\n"
+    "in the admin log.\n\n"
+    "Options:\n"
+    "  --revoke   withdraw the admission: the worker is refused from its next request\n";
+
+static int cluster_admit(cli_t *cli, int argc, char **argv) {
+  static const struct option options[] = {{"revoke", no_argument, NULL, OPT_REVOKE},
+                                          CLI_GLOBAL_OPTIONS};
+  const char *cmd = "cluster admit";
+  int revoke = 0;
+  cli_getopt_reset();
+  int c, rc = CLI_PARSED;
+  while (rc == CLI_PARSED && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    if (c == OPT_REVOKE) revoke = 1;
+    else rc = cli_common_option(cli, cmd, cluster_admit_help, c, argv);
+  }
+  if (rc == CLI_PARSED && optind >= argc) rc = cli_usage_error(cli, cmd, "missing KEY");
+  if (rc == CLI_PARSED && optind + 1 < argc)
+    rc = cli_usage_error(cli, cmd, "unexpected argument '%s'", argv[optind + 1]);
+  char key[41];
+  if (rc == CLI_PARSED && curve_public_parse(key, argv[optind]) < 0)
+    rc = cli_usage_error(cli, cmd, "KEY must be a CURVE public key (40 Z85 characters) or a .pub file");
+  if (rc != CLI_PARSED) return cli_parse_exit(rc);
+  if ((rc = cli_connect(cli)) != 0) return rc;
+  rc = tally_cluster_admit(cli->client, key, revoke);
+  if (rc < 0) return cli_fail(cli, cmd, rc);
+  fprintf(cli->out, "%s %s\n", revoke ? "revoked" : "admitted", key);
+  return CLI_EXIT_OK;
+}
+
 int cmd_cluster(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"status", "epoch, workers and slot ownership", cluster_status},
       {"drain", "move a worker's slots to the others (before stopping it)", cluster_drain},
+      {"admit", "admit a worker's public key (operators)", cluster_admit},
   };
   return cli_group(cli, "cluster", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -3,15 +3,21 @@
 #include <string.h>
 
 #include "cli.h"
+#include "curve.h"
 
 static const char add_help[] =
-    "Usage: tally labeler add ID [--roles labeler,auditor,lead,manager] [--markets es,ja]\n\n"
+    "Usage: tally labeler add ID [--roles labeler,auditor,lead,manager] [--markets es,ja]\n"
+    "                            [--key PUBLIC_KEY]\n\n"
     "Adds a person. Roles decide which stages they may work (labeler: label,\n"
-    "auditor: audit, lead: adjudicate, manager: reports); markets decide which\n"
-    "items they may see.\n\n"
+    "auditor: audit, lead: adjudicate, manager: reports, operator: runs the\n"
+    "cluster, gateway: a service acting for people it signed in); markets decide\n"
+    "which items they may see. Only an operator may give operator or gateway.\n\n"
     "Options:\n"
     "  --roles LIST     comma-separated roles (default labeler)\n"
-    "  --markets LIST   comma-separated markets the person is qualified for\n";
+    "  --markets LIST   comma-separated markets the person is qualified for\n"
+    "  --key KEY        the person's CURVE public key (40 Z85 characters or their .pub\n"
+    "                   file, from `tally keys generate`): the only way they can sign in\n"
+    "                   to the cluster; the command returns once every worker knows it\n";
 
 static const char list_help[] = "Usage: tally labeler list\n\nLists all labelers (table, json or csv).\n";
 
@@ -29,6 +35,12 @@ static const char unassign_help[] =
     "Options:\n"
     "  --market M   a market to remove (repeat for several)\n";
 
+static const char key_help[] =
+    "Usage: tally labeler key LABELER KEY\n\n"
+    "Gives LABELER a new CURVE public key (40 Z85 characters or a .pub file):\n"
+    "their old key stops working from their next request. Returns once every\n"
+    "live worker knows the new key.\n";
+
 static const char roles_help[] =
     "Usage: tally labeler roles LABELER --roles labeler,auditor,lead,manager\n\n"
     "Replaces LABELER's roles (labeler: label, auditor: audit, lead:\n"
@@ -36,13 +48,14 @@ static const char roles_help[] =
     "Options:\n"
     "  --roles LIST   comma-separated roles (required)\n";
 
-enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS, OPT_MARKET };
+enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS, OPT_MARKET, OPT_PUBLIC_KEY };
 
 void labeler_add_opts_free(labeler_add_opts_t *o) { cli_list_free(&o->markets, &o->market_count); }
 
 int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o) {
   static const struct option options[] = {{"roles", required_argument, NULL, OPT_ROLES},
                                           {"markets", required_argument, NULL, OPT_MARKETS},
+                                          {"key", required_argument, NULL, OPT_PUBLIC_KEY},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "labeler add";
   memset(o, 0, sizeof *o);
@@ -53,12 +66,16 @@ int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o) 
     switch (c) {
       case OPT_ROLES:
         if (tally_roles_parse(optarg, &o->roles) < 0)
-          rc = cli_usage_error(cli, cmd, "bad --roles '%s' (labeler, auditor, lead, manager)", optarg);
+          rc = cli_usage_error(cli, cmd, "bad --roles '%s' (labeler, auditor, lead, manager, operator, gateway)", optarg);
         break;
       case OPT_MARKETS:
         cli_list_free(&o->markets, &o->market_count);
         if (cli_split_list(optarg, &o->markets, &o->market_count) < 0)
           rc = cli_usage_error(cli, cmd, "bad --markets '%s' (comma-separated, no empty names)", optarg);
+        break;
+      case OPT_PUBLIC_KEY:
+        if (curve_public_parse(o->public_key, optarg) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --key: a CURVE public key (40 Z85 characters) or .pub file");
         break;
       default:
         rc = cli_common_option(cli, cmd, add_help, c, argv);
@@ -80,11 +97,12 @@ int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o) 
 
 static json_t *labeler_json(const tally_labeler_t *l) {
   json_t *roles = json_array();
-  for (uint32_t bit = 1; bit <= TALLY_ROLE_MANAGER; bit <<= 1)
+  for (uint32_t bit = 1; bit <= TALLY_ROLE_GATEWAY; bit <<= 1)
     if ((l->roles & bit) && tally_role_name((tally_role_t)bit))
       json_array_append_new(roles, json_string(tally_role_name((tally_role_t)bit)));
-  return json_pack("{s:s, s:o, s:o}", "id", l->id, "roles", roles, "markets",
-                   output_json_strings(l->markets, l->market_count));
+  return json_pack("{s:s, s:o, s:o, s:s}", "id", l->id, "roles", roles, "markets",
+                   output_json_strings(l->markets, l->market_count), "public_key",
+                   l->public_key ? l->public_key : "");
 }
 
 static const char *const labeler_headers[] = {"ID", "ROLES", "MARKETS"};
@@ -119,7 +137,7 @@ static int labeler_add(cli_t *cli, int argc, char **argv) {
     labeler_add_opts_free(&o);
     return rc;
   }
-  tally_labeler_t spec = {o.id, o.roles, (const char **)o.markets, o.market_count};
+  tally_labeler_t spec = {o.id, o.roles, (const char **)o.markets, o.market_count, o.public_key};
   tally_labeler_t *added = NULL;
   rc = tally_labeler_add(cli->client, &spec, &added);
   labeler_add_opts_free(&o);
@@ -179,7 +197,7 @@ static int labeler_update_parse(cli_t *cli, update_kind_t kind, int argc, char *
         if (kind != UPDATE_ROLES)
           rc = cli_usage_error(cli, cmd, "--roles is for labeler roles");
         else if (tally_roles_parse(optarg, &u->set_roles) < 0 || u->set_roles == 0)
-          rc = cli_usage_error(cli, cmd, "bad --roles '%s' (labeler, auditor, lead, manager)", optarg);
+          rc = cli_usage_error(cli, cmd, "bad --roles '%s' (labeler, auditor, lead, manager, operator, gateway)", optarg);
         break;
       default:
         rc = cli_common_option(cli, cmd, help, c, argv);
@@ -230,6 +248,28 @@ static int labeler_roles(cli_t *cli, int argc, char **argv) {
   return labeler_update(cli, UPDATE_ROLES, argc, argv);
 }
 
+static int labeler_key(cli_t *cli, int argc, char **argv) {
+  const char *args[2];
+  int rc = cli_parse_positionals(cli, "labeler key", key_help, argc, argv, 2, "LABELER and KEY", args);
+  if (rc != CLI_PARSED) return cli_parse_exit(rc);
+  char key[41];
+  if (curve_public_parse(key, args[1]) < 0)
+    return cli_parse_exit(cli_usage_error(cli, "labeler key",
+                                          "KEY must be a CURVE public key (40 Z85 characters) or a .pub file"));
+  if ((rc = cli_connect(cli)) != 0) return rc;
+  tally_labeler_update_t u;
+  memset(&u, 0, sizeof u);
+  u.id = args[0];
+  u.set_public_key = key;
+  tally_labeler_t *updated = NULL;
+  rc = tally_labeler_update(cli->client, &u, &updated);
+  if (rc < 0) return cli_fail(cli, "labeler key", rc);
+  rc = cli->format == OUTPUT_JSON ? output_json(labeler_json(updated), cli->out)
+                                  : print_labelers(cli, updated, 1);
+  tally_free(updated);
+  return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
 int cmd_labeler(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"add", "add a labeler (or auditor, lead, manager)", labeler_add},
@@ -237,6 +277,7 @@ int cmd_labeler(cli_t *cli, int argc, char **argv) {
       {"assign", "qualify a labeler for more markets (next lease)", labeler_assign},
       {"unassign", "take markets away from a labeler (next lease)", labeler_unassign},
       {"roles", "replace a labeler's roles (next lease)", labeler_roles},
+      {"key", "give a person a new CURVE public key", labeler_key},
   };
   return cli_group(cli, "labeler", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -672,7 +672,7 @@ static int create_people(cli_t *cli, simulate_opts_t *o) {
   int exit_code = CLI_EXIT_OK;
   for (size_t g = 0; g < 3; g++) {
     for (size_t i = 0; i < groups[g].count && exit_code == CLI_EXIT_OK; i++) {
-      tally_labeler_t spec = {groups[g].ids[i], (uint32_t)groups[g].role, markets, market_count};
+      tally_labeler_t spec = {groups[g].ids[i], (uint32_t)groups[g].role, markets, market_count, NULL};
       int rc = tally_labeler_add(cli->client, &spec, NULL);
       if (rc < 0 && rc != TALLY_E_ALREADY_EXISTS) exit_code = cli_fail(cli, "simulate: labeler add", rc);
     }

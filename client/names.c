@@ -18,7 +18,9 @@ static const struct {
 } role_names[] = {{TALLY_ROLE_LABELER, "labeler"},
                   {TALLY_ROLE_AUDITOR, "auditor"},
                   {TALLY_ROLE_LEAD, "lead"},
-                  {TALLY_ROLE_MANAGER, "manager"}};
+                  {TALLY_ROLE_MANAGER, "manager"},
+                  {TALLY_ROLE_OPERATOR, "operator"},
+                  {TALLY_ROLE_GATEWAY, "gateway"}};
 
 const char *tally_stage_name(int stage) {
   return stage >= 0 && stage < 3 ? stage_names[stage] : "unknown";

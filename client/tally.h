@@ -75,7 +75,9 @@ typedef enum {
   TALLY_ROLE_LABELER = 1,
   TALLY_ROLE_AUDITOR = 2,
   TALLY_ROLE_LEAD = 4,
-  TALLY_ROLE_MANAGER = 8
+  TALLY_ROLE_MANAGER = 8,
+  TALLY_ROLE_OPERATOR = 16, /* runs the cluster: drains, admits workers, reads the admin log */
+  TALLY_ROLE_GATEWAY = 32   /* a service acting for the people it signed in */
 } tally_role_t;
 
 /* Worker states in the cluster map (proto WorkerState). */
@@ -216,12 +218,13 @@ typedef struct {
   size_t count;
 } tally_project_list_t;
 
-/* A person: labeler, auditor, lead or manager. */
+/* A person: labeler, auditor, lead, manager, operator or a gateway. */
 typedef struct {
   const char *id;
   uint32_t roles; /* TALLY_ROLE_* bits */
   const char **markets;
   size_t market_count;
+  const char *public_key; /* CURVE public key (Z85): how daemons know them; NULL/"" none */
 } tally_labeler_t;
 
 typedef struct {
@@ -467,6 +470,39 @@ typedef struct tally tally_t;
  * Returns 0 with *out (the caller's, see tally_close), or NOMEM / TRANSPORT /
  * INVALID_ARGUMENT (endpoint too long). */
 int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms);
+/* (tally_open uses tally_credentials_from_env: CURVE when TALLY_KEY is set,
+ * else plain TCP; a bad TALLY_KEY gives its error.) */
+
+/* A person's (or service's) CURVE identity: their key pair and the
+ * coordinator's public key, each 40 Z85 characters (common/curve.h). */
+typedef struct {
+  char public_key[41];
+  char secret_key[41];
+  char coordinator_key[41];
+} tally_credentials_t;
+
+/* Reads a key file (`tally keys generate`: "public Z85" and "secret Z85"
+ * lines) and the coordinator's public key (40 Z85 characters, or a .pub or
+ * .key file holding them). Returns 0, TALLY_E_IO (cannot read key_file) or
+ * TALLY_E_INVALID_ARGUMENT (not a key). */
+int tally_credentials_load(tally_credentials_t *out, const char *key_file,
+                           const char *coordinator_key);
+
+/* The credentials named by the environment: TALLY_KEY (a key file) and
+ * TALLY_COORDINATOR_KEY (the coordinator's key or .pub file). Returns 1
+ * with *out filled, 0 when TALLY_KEY is unset (no credentials), or the
+ * error of tally_credentials_load (also INVALID_ARGUMENT when TALLY_KEY is
+ * set without TALLY_COORDINATOR_KEY). */
+int tally_credentials_from_env(tally_credentials_t *out);
+
+/* Opens a handle that authenticates and encrypts every connection with
+ * CURVE as `credentials` (NULL: plain TCP, for --insecure clusters only; a
+ * secure daemon never answers a plain client, so its calls time out).
+ * Workers are authenticated by the keys the coordinator's map gives. Who
+ * the caller is, for every daemon, follows from the key alone. Same
+ * results as tally_open. */
+int tally_open_with(tally_t **out, const char *coordinator_endpoint, int timeout_ms,
+                    const tally_credentials_t *credentials);
 
 /* Opens another handle on `sibling`'s cluster (same coordinator endpoint and
  * timeout) that shares its ZeroMQ context, so one I/O thread serves every
@@ -623,7 +659,45 @@ typedef struct {
   size_t add_count;
   const char **remove_markets;
   size_t remove_count;
+  const char *set_public_key; /* NULL or "": unchanged; else the person's new CURVE key */
 } tally_labeler_update_t;
+
+/* One entry of the coordinator's append-only administrative log. */
+typedef struct {
+  uint64_t seq;
+  uint64_t at_ms;          /* unix ms */
+  const char *actor;       /* who made the change ("gateway/person" when acting for someone) */
+  const char *action;      /* project_create, labeler_update, cluster_admit, worker_drain, ... */
+  const char *target;
+  const char *old_value;   /* JSON, "" when there was none */
+  const char *new_value;   /* JSON, "" when removed */
+} tally_admin_entry_t;
+
+typedef struct {
+  tally_admin_entry_t *entries; /* newest first */
+  size_t count;
+} tally_admin_log_t;
+
+/* The newest `limit` (0: 100, at most 10000) entries before sequence
+ * `before_seq` (0: the newest). Operators only. Errors: PERMISSION_DENIED,
+ * TIMEOUT. */
+int tally_admin_log(tally_t *t, uint32_t limit, uint64_t before_seq, tally_admin_log_t **out);
+
+/* Admits (revoke 0) or withdraws (1) a worker's CURVE public key; a worker
+ * holding the secret half may then register. Operators only. Errors:
+ * INVALID_ARGUMENT (not a key), ALREADY_EXISTS (a person's key),
+ * PERMISSION_DENIED, TIMEOUT. */
+int tally_cluster_admit(tally_t *t, const char *public_key, int revoke);
+
+/* Who the coordinator takes this handle for. */
+typedef struct {
+  const char *id;          /* person id, "worker N", or "anonymous" (insecure cluster) */
+  uint32_t roles;          /* TALLY_ROLE_* bits (daemon roles: 64 worker, 128 coordinator) */
+  const char *public_key;  /* the key it authenticated ("" insecure) */
+  int secure;
+} tally_whoami_t;
+
+int tally_whoami(tally_t *t, tally_whoami_t **out);
 
 /* Changes a person's roles and markets. Returns once every live worker runs
  * the change (or after the coordinator's bound of 3 s), so it holds from

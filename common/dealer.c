@@ -16,7 +16,7 @@ struct dealer {
   char endpoint[256];
 };
 
-int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint) {
+int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint, const curve_client_t *curve) {
   *out = NULL;
   if (strlen(endpoint) >= sizeof((dealer_t *)0)->endpoint) return TALLY_E_INVALID_ARGUMENT;
   dealer_t *d = calloc(1, sizeof *d);
@@ -33,7 +33,7 @@ int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint) {
   zmq_setsockopt(d->socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
   zmq_setsockopt(d->socket, ZMQ_MAXMSGSIZE, &maxsize, sizeof maxsize);
   zmq_setsockopt(d->socket, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms);
-  if (zmq_connect(d->socket, endpoint) != 0) {
+  if ((curve != NULL && curve_setup_client(d->socket, curve) < 0) || zmq_connect(d->socket, endpoint) != 0) {
     zmq_close(d->socket);
     free(d);
     return TALLY_E_TRANSPORT;

@@ -10,13 +10,16 @@
 
 #include <stdint.h>
 
+#include "curve.h"
 #include "tally.pb-c.h"
 
 typedef struct dealer dealer_t;
 
-/* Connects to `endpoint` (ZeroMQ connects lazily and reconnects by itself).
- * *out is the caller's, freed with dealer_destroy(). Errors: TRANSPORT. */
-int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint);
+/* Connects to `endpoint` (ZeroMQ connects lazily and reconnects by itself),
+ * authenticated and encrypted with `curve` when not NULL (plain TCP when
+ * NULL; a CURVE server then never answers). *out is the caller's, freed
+ * with dealer_destroy(). Errors: TRANSPORT, INVALID_ARGUMENT. */
+int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint, const curve_client_t *curve);
 
 /* Closes the socket; safe on NULL; sets *dealer NULL. */
 void dealer_destroy(dealer_t **dealer);

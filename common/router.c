@@ -55,7 +55,7 @@ void router_kick(router_t *r) {
 }
 
 int router_new(router_t **out, uv_loop_t *loop, void *zmq_ctx, const char *endpoint,
-               router_drain_cb drain, void *user) {
+               const curve_keypair_t *curve, router_drain_cb drain, void *user) {
   *out = NULL;
   router_t *r = calloc(1, sizeof *r);
   if (r == NULL) return TALLY_E_NOMEM;
@@ -70,6 +70,10 @@ int router_new(router_t **out, uv_loop_t *loop, void *zmq_ctx, const char *endpo
   zmq_setsockopt(r->socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
   zmq_setsockopt(r->socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
   zmq_setsockopt(r->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
+  if (curve != NULL && curve_setup_server(r->socket, curve) < 0) {
+    log_error("cannot make %s a CURVE server: %s", endpoint, zmq_strerror(errno));
+    goto err;
+  }
   if (zmq_bind(r->socket, endpoint) != 0) {
     log_error("cannot bind %s: %s", endpoint, zmq_strerror(errno));
     goto err;
@@ -193,6 +197,9 @@ int router_recv(router_t *r, router_request_t *req) {
     zmq_msg_close(&id);
     zmq_msg_init(&body);
     zmq_msg_recv(&body, r->socket, 0);
+    const char *user_id = zmq_msg_gets(&body, "User-Id");
+    if (user_id != NULL && strlen(user_id) == CURVE_Z85_LEN)
+      memcpy(req->user_id, user_id, CURVE_Z85_LEN + 1);
     int extra = router_discard_rest(r);
     uint64_t request_id = 0;
     int rc = wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), &req->env, &request_id);

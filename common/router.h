@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "curve.h"
 #include "tally.pb-c.h"
 
 typedef struct router router_t;
@@ -28,6 +29,10 @@ typedef struct {
   size_t peer_len;
   Tally__Envelope *env;
   uint64_t received_ms; /* monotonic */
+  /* The client's CURVE public key (Z85) as the ZAP handler accepted it;
+   * "" on a plain (--insecure) socket. Who is asking comes from here,
+   * never from a field of the request (access.h). */
+  char user_id[CURVE_Z85_LEN + 1];
 } router_request_t;
 
 /* Called when requests may be waiting: the owner calls router_recv() until it
@@ -35,11 +40,14 @@ typedef struct {
 typedef void (*router_drain_cb)(router_t *router, void *user);
 
 /* Binds a ROUTER socket on `endpoint` (e.g. "tcp://127.0.0.1:0") in ZeroMQ
- * context `zmq_ctx` and starts watching it on `loop`. On success *out is the
- * caller's, destroyed with router_destroy(). Errors: TALLY_E_TRANSPORT (bind
- * failed; errno-style detail is logged). */
+ * context `zmq_ctx` and starts watching it on `loop`. With `curve` (not
+ * NULL) the socket is a CURVE server with that key pair and every client
+ * key goes through the context's ZAP handler (zap.h, which must already be
+ * bound); NULL serves plain TCP. On success *out is the caller's, destroyed
+ * with router_destroy(). Errors: TALLY_E_TRANSPORT (bind failed;
+ * errno-style detail is logged). */
 int router_new(router_t **out, uv_loop_t *loop, void *zmq_ctx, const char *endpoint,
-               router_drain_cb drain, void *user);
+               const curve_keypair_t *curve, router_drain_cb drain, void *user);
 
 /* Closes the socket and the libuv handles; safe on NULL; sets *router NULL.
  * The loop must run once more for the close callbacks. */

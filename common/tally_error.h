@@ -28,6 +28,9 @@
   X(STORAGE, 16, "storage error")                                            \
   X(INVALID_ARGUMENT, 17, "invalid argument")                                \
   X(NOT_FOUND, 18, "not found")                                              \
+  X(PERMISSION_DENIED, 20, "permission denied")                              \
+  X(UNAUTHENTICATED, 21, "not authenticated")                                \
+  X(RATE_LIMITED, 22, "rate limited, retry later")                           \
   X(TIMEOUT, 100, "timed out waiting for a reply")                           \
   X(NOMEM, 101, "out of memory")                                             \
   X(IO, 102, "input/output error")                                           \

@@ -9,9 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "access.h"
 #include "clock.h"
+#include "curve.h"
 #include "log.h"
 #include "membership.h"
+#include "pbjson.h"
 #include "rebalance.h"
 #include "slot_map.h"
 #include "tally_error.h"
@@ -62,6 +65,17 @@ struct coordinator {
   size_t n_moves;
   uint64_t next_move_id;
   int rebalance_paused;
+  /* Security (coordinator_set_security; all zero: --insecure). */
+  int secure;
+  char **admitted;               /* admitted worker keys (Z85), ascending; owned */
+  size_t n_admitted, cap_admitted;
+  uint64_t keys_version;         /* bumped whenever the allowed keys change */
+  Tally__AdminLogEntry **admin_log; /* ascending seq; each owned (free_unpacked) */
+  size_t n_admin_log, cap_admin_log;
+  /* The request being handled (coordinator_handle is not reentrant): who
+   * sent it, as access_check resolved it, and the actor for the admin log. */
+  identity_t caller;
+  char actor[2 * ACCESS_ID_MAX + 2];
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -233,6 +247,24 @@ static int load_labeler(void *user, ProtobufCMessage *record) {
   return 0;
 }
 
+static int admitted_insert(coordinator_t *c, const char *key);
+
+static int load_admitted(void *user, ProtobufCMessage *record) {
+  coordinator_t *c = user;
+  int rc = admitted_insert(c, ((Tally__ClusterAdmit *)record)->public_key);
+  protobuf_c_message_free_unpacked(record, NULL);
+  return rc;
+}
+
+static int admin_log_append(coordinator_t *c, Tally__AdminLogEntry *entry);
+
+static int load_admin_entry(void *user, ProtobufCMessage *record) {
+  coordinator_t *c = user;
+  int rc = admin_log_append(c, (Tally__AdminLogEntry *)record);
+  if (rc < 0) protobuf_c_message_free_unpacked(record, NULL);
+  return rc;
+}
+
 static int load_worker(void *user, ProtobufCMessage *record) {
   coordinator_t *c = user;
   Tally__WorkerInfo *worker = (Tally__WorkerInfo *)record;
@@ -262,6 +294,8 @@ static int coordinator_load(coordinator_t *c) {
   if (rc == 0) rc = meta_store_load(c->store, META_PROJECTS, load_project, c);
   if (rc == 0) rc = meta_store_load(c->store, META_LABELERS, load_labeler, c);
   if (rc == 0) rc = meta_store_load(c->store, META_WORKERS, load_worker, c);
+  if (rc == 0) rc = meta_store_load(c->store, META_ADMITTED, load_admitted, c);
+  if (rc == 0) rc = meta_store_load(c->store, META_ADMIN_LOG, load_admin_entry, c);
   return rc;
 }
 
@@ -313,6 +347,11 @@ void coordinator_close(coordinator_t **coordinator) {
     tally__labeler__free_unpacked(c->labelers.items[i], NULL);
   free(c->projects.items);
   free(c->labelers.items);
+  for (size_t i = 0; i < c->n_admitted; i++) free(c->admitted[i]);
+  free(c->admitted);
+  for (size_t i = 0; i < c->n_admin_log; i++)
+    tally__admin_log_entry__free_unpacked(c->admin_log[i], NULL);
+  free(c->admin_log);
   membership_destroy(&c->members);
   slot_map_destroy(&c->map);
   slot_map_destroy(&c->plan);
@@ -341,6 +380,353 @@ __attribute__((format(printf, 3, 4))) static void reply_error(const coordinator_
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
   r->send_error(r->ctx, code, message);
+}
+
+static void reply_storage_error(const coordinator_replier_t *r, int rc, const char *what);
+
+/* ---------------------------------------------------------------- security */
+
+/* Position of `key` in the sorted admitted list (sets *found). */
+static size_t admitted_position(const coordinator_t *c, const char *key, int *found) {
+  size_t lo = 0, hi = c->n_admitted;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int cmp = strcmp(c->admitted[mid], key);
+    if (cmp == 0) {
+      *found = 1;
+      return mid;
+    }
+    if (cmp < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  *found = 0;
+  return lo;
+}
+
+static int admitted_insert(coordinator_t *c, const char *key) {
+  int found;
+  size_t at = admitted_position(c, key, &found);
+  if (found) return 0;
+  if (c->n_admitted == c->cap_admitted) {
+    size_t cap = grown_capacity(c->cap_admitted);
+    char **grown = realloc(c->admitted, cap * sizeof *grown);
+    if (grown == NULL) return TALLY_E_NOMEM;
+    c->admitted = grown;
+    c->cap_admitted = cap;
+  }
+  char *copy = strdup(key);
+  if (copy == NULL) return TALLY_E_NOMEM;
+  memmove(c->admitted + at + 1, c->admitted + at, (c->n_admitted - at) * sizeof *c->admitted);
+  c->admitted[at] = copy;
+  c->n_admitted++;
+  c->keys_version++;
+  return 0;
+}
+
+static void admitted_remove(coordinator_t *c, const char *key) {
+  int found;
+  size_t at = admitted_position(c, key, &found);
+  if (!found) return;
+  free(c->admitted[at]);
+  memmove(c->admitted + at, c->admitted + at + 1, (c->n_admitted - at - 1) * sizeof *c->admitted);
+  c->n_admitted--;
+  c->keys_version++;
+}
+
+static int is_admitted(const coordinator_t *c, const char *key) {
+  int found;
+  admitted_position(c, key, &found);
+  return found;
+}
+
+/* Appends an entry (ownership taken on success) to the log in memory. */
+static int admin_log_append(coordinator_t *c, Tally__AdminLogEntry *entry) {
+  if (c->n_admin_log == c->cap_admin_log) {
+    size_t cap = grown_capacity(c->cap_admin_log);
+    Tally__AdminLogEntry **grown = realloc(c->admin_log, cap * sizeof *grown);
+    if (grown == NULL) return TALLY_E_NOMEM;
+    c->admin_log = grown;
+    c->cap_admin_log = cap;
+  }
+  c->admin_log[c->n_admin_log++] = entry;
+  return 0;
+}
+
+/* One administrative change, for the append-only log. */
+typedef struct {
+  const char *action;                 /* "project_create", ... */
+  const char *target;                 /* project, person, worker or key */
+  const ProtobufCMessage *old_value;  /* NULL: did not exist */
+  const ProtobufCMessage *new_value;  /* NULL: removed */
+} admin_change_t;
+
+/* Builds the entry of `change` (next seq, now, the current actor) into
+ * *entry (strings malloc'ed) and puts it into `batch`, so the change and
+ * its record are one atomic write. After the commit, admin_log_keep()
+ * (success) or admin_entry_clear() (failure). Returns 0 or
+ * TALLY_E_NOMEM (then do not commit). */
+static int admin_log_stage(coordinator_t *c, meta_batch_t *batch, const admin_change_t *change,
+                           Tally__AdminLogEntry *entry) {
+  tally__admin_log_entry__init(entry);
+  entry->seq = c->n_admin_log ? c->admin_log[c->n_admin_log - 1]->seq + 1 : 1;
+  entry->at_ms = clock_now_ms();
+  entry->actor = strdup(c->actor[0] ? c->actor : "coordinator");
+  entry->action = strdup(change->action);
+  entry->target = strdup(change->target ? change->target : "");
+  entry->old_value = pbjson_encode(change->old_value);
+  entry->new_value = pbjson_encode(change->new_value);
+  if (!(entry->actor && entry->action && entry->target && entry->old_value && entry->new_value))
+    return TALLY_E_NOMEM;
+  meta_batch_put_admin_entry(batch, entry);
+  return 0;
+}
+
+static void admin_entry_clear(Tally__AdminLogEntry *entry) {
+  free(entry->actor);
+  free(entry->action);
+  free(entry->target);
+  free(entry->old_value);
+  free(entry->new_value);
+  tally__admin_log_entry__init(entry);
+}
+
+/* After a successful commit: the staged entry joins the log in memory. */
+static void admin_log_keep(coordinator_t *c, Tally__AdminLogEntry *entry) {
+  Tally__AdminLogEntry *kept = (Tally__AdminLogEntry *)message_clone(&entry->base);
+  must_install(kept ? admin_log_append(c, kept) : TALLY_E_NOMEM, "an admin log entry");
+  admin_entry_clear(entry);
+}
+
+/* One synced batch holding only `change`'s log entry plus what `put`
+ * adds. Returns 0 or the store's error. */
+static int admin_commit(coordinator_t *c, const admin_change_t *change,
+                        void (*put)(meta_batch_t *, const void *), const void *arg) {
+  meta_batch_t *batch = NULL;
+  Tally__AdminLogEntry entry;
+  tally__admin_log_entry__init(&entry);
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    if (put) put(batch, arg);
+    rc = admin_log_stage(c, batch, change, &entry);
+    if (rc == 0) rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc == 0) admin_log_keep(c, &entry);
+  else admin_entry_clear(&entry);
+  return rc;
+}
+
+static const Tally__Labeler *person_by_key(const coordinator_t *c, const char *key) {
+  for (size_t i = 0; i < c->labelers.count; i++) {
+    const Tally__Labeler *l = c->labelers.items[i];
+    if (l->public_key != NULL && strcmp(l->public_key, key) == 0) return l;
+  }
+  return NULL;
+}
+
+static const Tally__WorkerInfo *worker_by_key(const coordinator_t *c, const char *key) {
+  for (size_t i = 0; i < membership_count(c->members); i++) {
+    const Tally__WorkerInfo *w = membership_worker_at(c->members, i);
+    if (w->public_key != NULL && strcmp(w->public_key, key) == 0) return w;
+  }
+  return NULL;
+}
+
+static void person_identity(const Tally__Labeler *l, identity_t *out) {
+  memset(out, 0, sizeof *out);
+  snprintf(out->id, sizeof out->id, "%s", l->id);
+  out->roles = l->roles;
+  out->is_person = 1;
+}
+
+static int find_person(void *user, const char *id, identity_t *out) {
+  const Tally__Labeler *l = labeler_find(user, id);
+  if (l == NULL) return 0;
+  person_identity(l, out);
+  return 1;
+}
+
+/* Who holds `key`: a person, an admitted worker (bound or not yet), or
+ * nobody (0). */
+static int resolve_key(const coordinator_t *c, const char *key, identity_t *out) {
+  memset(out, 0, sizeof *out);
+  const Tally__Labeler *l = person_by_key(c, key);
+  if (l != NULL) {
+    person_identity(l, out);
+    return 1;
+  }
+  if (!is_admitted(c, key)) return 0;
+  const Tally__WorkerInfo *w = worker_by_key(c, key);
+  if (w != NULL) snprintf(out->id, sizeof out->id, "worker %u", w->id);
+  else snprintf(out->id, sizeof out->id, "worker (not registered yet)");
+  out->roles = TALLY__ROLE__ROLE_WORKER;
+  return 1;
+}
+
+/* The id of the worker bound to the caller's key (0: none, or insecure). */
+static uint32_t caller_worker_id(const coordinator_t *c, const char *key) {
+  if (!c->secure || key == NULL || key[0] == '\0') return 0;
+  const Tally__WorkerInfo *w = worker_by_key(c, key);
+  return w ? w->id : 0;
+}
+
+static int key_in_use(const coordinator_t *c, const char *key, const char *except_person) {
+  const Tally__Labeler *l = person_by_key(c, key);
+  if (l != NULL && (except_person == NULL || strcmp(l->id, except_person) != 0)) return 1;
+  return is_admitted(c, key);
+}
+
+static int labeler_persist(coordinator_t *c, const Tally__Labeler *labeler,
+                           const coordinator_replier_t *r, const admin_change_t *change);
+
+int coordinator_set_security(coordinator_t *c, const char *operator_key) {
+  c->secure = 1;
+  c->keys_version++;
+  if (operator_key == NULL || operator_key[0] == '\0') return 0;
+  if (!curve_key_is_valid(operator_key)) return TALLY_E_INVALID_ARGUMENT;
+  const Tally__Labeler *other = person_by_key(c, operator_key);
+  if (other != NULL && strcmp(other->id, COORDINATOR_OPERATOR_ID) != 0) {
+    log_error("--operator-key is the key of '%s' already", other->id);
+    return TALLY_E_ALREADY_EXISTS;
+  }
+  int found;
+  size_t at = labeler_position(&c->labelers, COORDINATOR_OPERATOR_ID, &found);
+  const Tally__Labeler *current = found ? c->labelers.items[at] : NULL;
+  if (current != NULL && strcmp(current->public_key, operator_key) == 0 &&
+      (current->roles & TALLY__ROLE__ROLE_OPERATOR))
+    return 0;
+  Tally__Labeler labeler = TALLY__LABELER__INIT;
+  if (current != NULL) labeler = *current;
+  labeler.id = (char *)COORDINATOR_OPERATOR_ID;
+  labeler.roles |= TALLY__ROLE__ROLE_OPERATOR;
+  labeler.public_key = (char *)operator_key;
+  snprintf(c->actor, sizeof c->actor, "coordinator --operator-key");
+  admin_change_t change = {current ? "labeler_update" : "labeler_add", COORDINATOR_OPERATOR_ID,
+                           current ? &current->base : NULL, &labeler.base};
+  coordinator_replier_t none = {0};
+  int rc = labeler_persist(c, &labeler, &none, &change);
+  c->actor[0] = '\0';
+  if (rc < 0) return rc;
+  Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
+  if (stored == NULL) return TALLY_E_NOMEM;
+  if (current != NULL) {
+    tally__labeler__free_unpacked(c->labelers.items[at], NULL);
+    c->labelers.items[at] = stored;
+  } else {
+    must_install(labeler_list_insert(&c->labelers, stored), "a labeler");
+  }
+  c->config_version++;
+  log_info("person '%s' holds the operator key given with --operator-key", COORDINATOR_OPERATOR_ID);
+  return 0;
+}
+
+int coordinator_is_secure(const coordinator_t *c) { return c->secure; }
+
+uint64_t coordinator_keys_version(const coordinator_t *c) { return c->keys_version; }
+
+int coordinator_allowed_keys(const coordinator_t *c, const char ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  const char **keys = malloc((c->labelers.count + c->n_admitted + 1) * sizeof *keys);
+  if (keys == NULL) return TALLY_E_NOMEM;
+  size_t count = 0;
+  for (size_t i = 0; i < c->labelers.count; i++)
+    if (c->labelers.items[i]->public_key && c->labelers.items[i]->public_key[0])
+      keys[count++] = c->labelers.items[i]->public_key;
+  for (size_t i = 0; i < c->n_admitted; i++) keys[count++] = c->admitted[i];
+  *out = keys;
+  *n = count;
+  return 0;
+}
+
+static void put_admitted(meta_batch_t *batch, const void *arg) {
+  const Tally__ClusterAdmit *admit = arg;
+  meta_batch_put_admitted(batch, admit->public_key, !admit->revoke);
+}
+
+static void send_ack(const Tally__Envelope *request, const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__Ack ack = TALLY__ACK__INIT;
+  wire_envelope_init(&env, request->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_ACK;
+  env.ack = &ack;
+  r->send(r->ctx, &env);
+}
+
+static void handle_cluster_admit(coordinator_t *c, const Tally__Envelope *request,
+                                 const coordinator_replier_t *r) {
+  const Tally__ClusterAdmit *admit = request->cluster_admit;
+  if (!curve_key_is_valid(admit->public_key)) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                "not a CURVE public key (40 Z85 characters, as in a worker's .pub file)");
+    return;
+  }
+  if (!admit->revoke && person_by_key(c, admit->public_key) != NULL) {
+    reply_error(r, TALLY_E_ALREADY_EXISTS, "this key belongs to a person, not to a worker");
+    return;
+  }
+  if (is_admitted(c, admit->public_key) == !admit->revoke) {
+    send_ack(request, r); /* already so: nothing to record */
+    return;
+  }
+  Tally__ClusterAdmit value = TALLY__CLUSTER_ADMIT__INIT;
+  value.public_key = admit->public_key;
+  const Tally__WorkerInfo *bound = worker_by_key(c, admit->public_key);
+  char target[64];
+  if (bound) snprintf(target, sizeof target, "worker %u", bound->id);
+  else snprintf(target, sizeof target, "worker key %.8s...", admit->public_key);
+  admin_change_t change = {admit->revoke ? "cluster_revoke" : "cluster_admit", target,
+                           admit->revoke ? &value.base : NULL, admit->revoke ? NULL : &value.base};
+  int rc = admin_commit(c, &change, put_admitted, admit);
+  if (rc < 0) {
+    reply_storage_error(r, rc, "the admission");
+    return;
+  }
+  if (admit->revoke) admitted_remove(c, admit->public_key);
+  else must_install(admitted_insert(c, admit->public_key), "an admitted key");
+  log_info("%s %s: worker key %s", c->actor, admit->revoke ? "revoked" : "admitted",
+           admit->public_key);
+  send_ack(request, r);
+}
+
+static void handle_admin_log_request(coordinator_t *c, const Tally__Envelope *request,
+                                     const coordinator_replier_t *r) {
+  const Tally__AdminLogRequest *q = request->admin_log_request;
+  size_t limit = q->limit == 0 ? 100 : q->limit > 10000 ? 10000 : q->limit;
+  Tally__AdminLogEntry **entries = malloc((limit ? limit : 1) * sizeof *entries);
+  if (entries == NULL) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory");
+    return;
+  }
+  size_t n = 0;
+  for (size_t i = c->n_admin_log; i > 0 && n < limit; i--) {
+    Tally__AdminLogEntry *e = c->admin_log[i - 1];
+    if (q->before_seq != 0 && e->seq >= q->before_seq) continue;
+    entries[n++] = e;
+  }
+  Tally__Envelope env;
+  Tally__AdminLogReply body = TALLY__ADMIN_LOG_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.n_entries = n;
+  body.entries = entries;
+  env.body_case = TALLY__ENVELOPE__BODY_ADMIN_LOG_REPLY;
+  env.admin_log_reply = &body;
+  r->send(r->ctx, &env);
+  free(entries);
+}
+
+static void handle_whoami(coordinator_t *c, const Tally__Envelope *request, const char *key,
+                          const coordinator_replier_t *r) {
+  Tally__Envelope env;
+  Tally__WhoamiReply body = TALLY__WHOAMI_REPLY__INIT;
+  wire_envelope_init(&env, request->request_id);
+  body.id = c->caller.id;
+  body.roles = c->caller.roles;
+  body.public_key = (char *)(key ? key : "");
+  body.secure = c->secure;
+  env.body_case = TALLY__ENVELOPE__BODY_WHOAMI_REPLY;
+  env.whoami_reply = &body;
+  r->send(r->ctx, &env);
 }
 
 /* Fills `config` with borrowed pointers to the current configuration. */
@@ -480,18 +866,24 @@ static void handle_project_create(coordinator_t *c, const Tally__Envelope *reque
   project.created_ms = clock_now_ms();
 
   meta_batch_t *batch = NULL;
+  Tally__AdminLogEntry entry;
+  tally__admin_log_entry__init(&entry);
+  admin_change_t change = {"project_create", project.name, NULL, &project.base};
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_project(batch, &project);
     meta_batch_put_next_project_id(batch, project.id + 1);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
+    rc = admin_log_stage(c, batch, &change, &entry);
+    if (rc == 0) rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
   if (rc < 0) {
+    admin_entry_clear(&entry);
     reply_storage_error(r, rc, "the project");
     return;
   }
+  admin_log_keep(c, &entry);
   Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
   must_install(stored ? project_list_insert(&c->projects, stored) : TALLY_E_NOMEM, "a project");
   c->next_project_id++;
@@ -532,19 +924,26 @@ static void handle_project_list(coordinator_t *c, const Tally__Envelope *request
  * (nothing changed then). `what` names the change in that error. */
 static const Tally__Project *project_replace(coordinator_t *c, size_t at,
                                              const Tally__Project *project,
-                                             const coordinator_replier_t *r, const char *what) {
+                                             const coordinator_replier_t *r, const char *what,
+                                             const char *action) {
   meta_batch_t *batch = NULL;
+  Tally__AdminLogEntry entry;
+  tally__admin_log_entry__init(&entry);
+  admin_change_t change = {action, project->name, &c->projects.items[at]->base, &project->base};
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_project(batch, project);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
+    rc = admin_log_stage(c, batch, &change, &entry);
+    if (rc == 0) rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
   if (rc < 0) {
+    admin_entry_clear(&entry);
     reply_storage_error(r, rc, what);
     return NULL;
   }
+  admin_log_keep(c, &entry);
   Tally__Project *stored = (Tally__Project *)message_clone(&project->base);
   must_install(stored ? 0 : TALLY_E_NOMEM, what);
   tally__project__free_unpacked(c->projects.items[at], NULL);
@@ -597,7 +996,8 @@ static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *req
   project.audit = &policy.policy;
   project.audit_rate = policy.policy.rate;
 
-  const Tally__Project *stored = project_replace(c, at, &project, r, "the audit policy");
+  const Tally__Project *stored = project_replace(c, at, &project, r, "the audit policy",
+                                                  "audit_policy_set");
   if (stored == NULL) return;
   log_info("project '%s': audit policy set (rate %g, %zu market rates, ramp %g until %u audits "
            "at %g; config version %" PRIu64 ")",
@@ -633,7 +1033,8 @@ static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *reques
   project.exposure_budget = body->exposure_budget;
   project.shift_hours = shift_hours;
 
-  const Tally__Project *stored = project_replace(c, at, &project, r, "the wellbeing settings");
+  const Tally__Project *stored = project_replace(c, at, &project, r, "the wellbeing settings",
+                                                  "wellbeing_set");
   if (stored == NULL) return;
   log_info("project '%s': wellbeing set (%zu high-severity labels, budget %u per %u h shift; "
            "config version %" PRIu64 ")",
@@ -655,7 +1056,9 @@ void coordinator_report_job_free(coordinator_report_job_t **job) {
   if (j->ops_request.project != protobuf_c_empty_string) free(j->ops_request.project);
   if (j->ops_request.market != protobuf_c_empty_string) free(j->ops_request.market);
   for (size_t i = 0; j->endpoints && i < j->n_workers; i++) free(j->endpoints[i]);
+  for (size_t i = 0; j->server_keys && i < j->n_workers; i++) free(j->server_keys[i]);
   free(j->endpoints);
+  free(j->server_keys);
   free(j->worker_ids);
   free(j);
 }
@@ -676,14 +1079,17 @@ static coordinator_report_job_t *report_job_new(coordinator_t *c, const Tally__E
   size_t count = membership_count(c->members);
   job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
   job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
+  job->server_keys = calloc(count ? count : 1, sizeof *job->server_keys);
   report_query_t query = {body->by, body->market, body->from_day, body->to_day};
   int ok = job->stats.project && job->stats.market && job->worker_ids && job->endpoints &&
-           report_new(&job->report, project, &query) == 0;
+           job->server_keys && report_new(&job->report, project, &query) == 0;
   for (size_t i = 0; ok && i < count; i++) {
     const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
     if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
     job->worker_ids[job->n_workers] = worker->id;
-    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL;
+    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL &&
+         (job->server_keys[job->n_workers] = strdup(worker->public_key)) != NULL;
+    if (!ok) free(job->endpoints[job->n_workers]);
     job->n_workers += ok;
   }
   if (!ok) coordinator_report_job_free(&job);
@@ -757,16 +1163,19 @@ static coordinator_report_job_t *ops_job_new(coordinator_t *c, const Tally__Enve
   size_t count = membership_count(c->members);
   job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
   job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
+  job->server_keys = calloc(count ? count : 1, sizeof *job->server_keys);
   ops_query_t query = {body->kind, body->by, body->market, body->from_day, body->to_day,
                        project->sla_seconds, body->shift_hours, clock_now_ms()};
   int ok = job->stats.project && job->stats.market && job->ops_request.project &&
-           job->ops_request.market && job->worker_ids && job->endpoints &&
+           job->ops_request.market && job->worker_ids && job->endpoints && job->server_keys &&
            ops_report_new(&job->ops, project->name, &query) == 0;
   for (size_t i = 0; ok && i < count; i++) {
     const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
     if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
     job->worker_ids[job->n_workers] = worker->id;
-    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL;
+    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL &&
+         (job->server_keys[job->n_workers] = strdup(worker->public_key)) != NULL;
+    if (!ok) free(job->endpoints[job->n_workers]);
     job->n_workers += ok;
   }
   if (!ok) coordinator_report_job_free(&job);
@@ -829,20 +1238,53 @@ static void handle_ops_report_request(coordinator_t *c, const Tally__Envelope *r
 
 /* ---------------------------------------------------------------- labelers */
 
-/* Writes `labeler` and a new config version in one synced batch. Returns 0,
- * or the storage error after replying it (nothing changed then). */
+/* Writes `labeler`, a new config version and the log entry of `change` in
+ * one synced batch. Returns 0, or the storage error after replying it when
+ * the replier can (nothing changed then). */
 static int labeler_persist(coordinator_t *c, const Tally__Labeler *labeler,
-                           const coordinator_replier_t *r) {
+                           const coordinator_replier_t *r, const admin_change_t *change) {
   meta_batch_t *batch = NULL;
+  Tally__AdminLogEntry entry;
+  tally__admin_log_entry__init(&entry);
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_labeler(batch, labeler);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = meta_batch_commit(batch);
+    rc = admin_log_stage(c, batch, change, &entry);
+    if (rc == 0) rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
-  if (rc < 0) reply_storage_error(r, rc, "the labeler");
+  if (rc == 0) {
+    admin_log_keep(c, &entry);
+    c->keys_version++;
+  } else {
+    admin_entry_clear(&entry);
+    if (r->send_error) reply_storage_error(r, rc, "the labeler");
+  }
   return rc;
+}
+
+/* Roles only an operator may give or take: they reach the cluster itself. */
+#define OPERATOR_ONLY_ROLES (TALLY__ROLE__ROLE_OPERATOR | TALLY__ROLE__ROLE_GATEWAY)
+
+/* May the caller give `labeler` (now `current`, NULL when new) its roles
+ * and key? Replies PERMISSION_DENIED / ALREADY_EXISTS and returns -1 when
+ * not. */
+static int labeler_change_allowed(coordinator_t *c, const Tally__Labeler *current,
+                                  const Tally__Labeler *labeler, const coordinator_replier_t *r) {
+  uint32_t touched = labeler->roles | (current ? current->roles : 0);
+  if ((touched & OPERATOR_ONLY_ROLES) && !(c->caller.roles & TALLY__ROLE__ROLE_OPERATOR)) {
+    reply_error(r, TALLY_E_PERMISSION_DENIED,
+                "only an operator may give, take or change a person with the operator or "
+                "gateway role");
+    return -1;
+  }
+  if (labeler->public_key != NULL && labeler->public_key[0] != '\0' &&
+      key_in_use(c, labeler->public_key, labeler->id)) {
+    reply_error(r, TALLY_E_ALREADY_EXISTS, "that public key already belongs to someone else");
+    return -1;
+  }
+  return 0;
 }
 
 static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
@@ -857,6 +1299,7 @@ static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
   labeler.id = sent->id;
   labeler.roles = sent->roles;
   labeler.n_markets = sent->n_markets, labeler.markets = sent->markets;
+  labeler.public_key = sent->public_key;
   if (validate_labeler(&labeler, why, sizeof why) < 0) {
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
     return;
@@ -866,7 +1309,9 @@ static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
     reply_error(r, TALLY_E_ALREADY_EXISTS, "labeler '%s' already exists", quoted);
     return;
   }
-  if (labeler_persist(c, &labeler, r) < 0) return;
+  if (labeler_change_allowed(c, NULL, &labeler, r) < 0) return;
+  admin_change_t change = {"labeler_add", labeler.id, NULL, &labeler.base};
+  if (labeler_persist(c, &labeler, r, &change) < 0) return;
   Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
   must_install(stored ? labeler_list_insert(&c->labelers, stored) : TALLY_E_NOMEM, "a labeler");
   c->config_version++;
@@ -881,8 +1326,11 @@ static void handle_labeler_add(coordinator_t *c, const Tally__Envelope *request,
   env.labeler_reply = &body;
   /* Not held for the workers: a worker fetches the configuration at once
    * when a request names a labeler it does not know, and holding every add
-   * would slow bulk set-ups down to one heartbeat per person. */
-  r->send(r->ctx, &env);
+   * would slow bulk set-ups down to one heartbeat per person. A person with
+   * a key is held: workers refuse a key at the handshake until their
+   * configuration has it, and there is no request to fetch it by. */
+  if (stored->public_key[0] != '\0') send_after_config(c, r, &env);
+  else r->send(r->ctx, &env);
 }
 
 /* labeler_update: new roles and markets for a known person, persisted with
@@ -902,11 +1350,14 @@ static void handle_labeler_update(coordinator_t *c, const Tally__Envelope *reque
   Tally__Labeler *current = c->labelers.items[at];
   char *markets[VALIDATE_MAX_LIST];
   Tally__Labeler labeler;
-  if (validate_labeler_update(current, update, markets, &labeler, why, sizeof why) < 0) {
+  if (validate_labeler_update(current, update, markets, &labeler, why, sizeof why) < 0 ||
+      validate_labeler(&labeler, why, sizeof why) < 0) {
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
     return;
   }
-  if (labeler_persist(c, &labeler, r) < 0) return;
+  if (labeler_change_allowed(c, current, &labeler, r) < 0) return;
+  admin_change_t change = {"labeler_update", labeler.id, &current->base, &labeler.base};
+  if (labeler_persist(c, &labeler, r, &change) < 0) return;
   Tally__Labeler *stored = (Tally__Labeler *)message_clone(&labeler.base);
   must_install(stored ? 0 : TALLY_E_NOMEM, "a labeler");
   tally__labeler__free_unpacked(current, NULL);
@@ -975,15 +1426,18 @@ static void coordinator_rebalance(coordinator_t *c, uint64_t now_ms);
 /* Persists and installs a new durable record for worker `id` (state
  * `state`, endpoint `endpoint`) together with the planned slot map in
  * c->plan, whose epoch the caller has already advanced. `new_worker` also
- * advances next_worker_id. Returns 0 or the store's error (nothing changed). */
+ * advances next_worker_id. `public_key` binds the id to a key (NULL: keep
+ * the bound one). Returns 0 or the store's error (nothing changed). */
 static int commit_worker_change(coordinator_t *c, uint32_t id, const char *endpoint,
-                                Tally__WorkerState state, int new_worker, int slots_changed) {
+                                Tally__WorkerState state, int new_worker, int slots_changed,
+                                const char *public_key) {
   Tally__WorkerInfo record = TALLY__WORKER_INFO__INIT;
   const Tally__WorkerInfo *known = membership_find(c->members, id);
   record.id = id;
   record.endpoint = (char *)endpoint;
   record.state = state;
   record.draining = known != NULL && known->draining;
+  record.public_key = (char *)(public_key ? public_key : known ? known->public_key : "");
   meta_batch_t *batch = NULL;
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
@@ -1058,7 +1512,7 @@ static void send_register_reply(coordinator_t *c, const Tally__Envelope *request
 }
 
 static void handle_worker_register(coordinator_t *c, const Tally__Envelope *request,
-                                   const coordinator_replier_t *r) {
+                                   const char *caller_key, const coordinator_replier_t *r) {
   const Tally__WorkerRegister *body = request->worker_register;
   char why[MESSAGE_SIZE];
   if (validate_endpoint(body->endpoint, why, sizeof why) < 0) {
@@ -1066,10 +1520,24 @@ static void handle_worker_register(coordinator_t *c, const Tally__Envelope *requ
     return;
   }
   const Tally__WorkerInfo *known = NULL;
-  if (body->worker_id != 0 && (known = membership_find(c->members, body->worker_id)) == NULL) {
+  const char *key = c->secure ? caller_key : NULL;
+  const Tally__WorkerInfo *bound = key ? worker_by_key(c, key) : NULL;
+  if (bound != NULL && body->worker_id != 0 && body->worker_id != bound->id) {
+    reply_error(r, TALLY_E_PERMISSION_DENIED, "this key is bound to worker %u, not to worker %u",
+                bound->id, body->worker_id);
+    return;
+  }
+  uint32_t asked = bound ? bound->id : body->worker_id;
+  if (asked != 0 && (known = membership_find(c->members, asked)) == NULL) {
     reply_error(r, TALLY_E_NOT_FOUND,
                 "unknown worker id %u; register with worker_id 0 to join as a new worker",
-                body->worker_id);
+                asked);
+    return;
+  }
+  if (key != NULL && known != NULL && known->public_key[0] != '\0' &&
+      strcmp(known->public_key, key) != 0) {
+    reply_error(r, TALLY_E_PERMISSION_DENIED,
+                "worker id %u is bound to another key; a worker keeps its key for life", asked);
     return;
   }
   if (known == NULL && c->next_worker_id == UINT32_MAX) {
@@ -1078,7 +1546,8 @@ static void handle_worker_register(coordinator_t *c, const Tally__Envelope *requ
   }
   uint32_t id = known ? known->id : c->next_worker_id;
   int worker_changed = known == NULL || strcmp(known->endpoint, body->endpoint) != 0 ||
-                       known->state != TALLY__WORKER_STATE__WORKER_UP;
+                       known->state != TALLY__WORKER_STATE__WORKER_UP ||
+                       (key != NULL && strcmp(known->public_key, key) != 0);
   int assigned = plan_registration(c, id);
   if (assigned < 0) {
     reply_error(r, TALLY_E_INTERNAL, "out of memory planning the slot map");
@@ -1087,7 +1556,7 @@ static void handle_worker_register(coordinator_t *c, const Tally__Envelope *requ
   if (worker_changed || assigned > 0) {
     if (assigned == 0) slot_map_bump_epoch(c->plan);
     int rc = commit_worker_change(c, id, body->endpoint, TALLY__WORKER_STATE__WORKER_UP,
-                                  known == NULL, assigned > 0);
+                                  known == NULL, assigned > 0, key);
     if (rc < 0) {
       reply_storage_error(r, rc, "the worker registration");
       return;
@@ -1101,8 +1570,12 @@ static void handle_worker_register(coordinator_t *c, const Tally__Envelope *requ
 }
 
 static void handle_heartbeat(coordinator_t *c, const Tally__Envelope *request,
-                             const coordinator_replier_t *r) {
+                             const char *caller_key, const coordinator_replier_t *r) {
   const Tally__Heartbeat *heartbeat = request->heartbeat;
+  if (c->secure && caller_worker_id(c, caller_key) != heartbeat->worker_id) {
+    reply_error(r, TALLY_E_PERMISSION_DENIED, "a worker may only send its own heartbeat");
+    return;
+  }
   const Tally__WorkerInfo *worker = membership_find(c->members, heartbeat->worker_id);
   if (worker == NULL) {
     reply_error(r, TALLY_E_NOT_FOUND, "unknown worker, register first");
@@ -1112,7 +1585,7 @@ static void handle_heartbeat(coordinator_t *c, const Tally__Envelope *request,
     slot_map_copy(c->plan, c->map);
     slot_map_bump_epoch(c->plan);
     int rc = commit_worker_change(c, worker->id, worker->endpoint, TALLY__WORKER_STATE__WORKER_UP,
-                                  0, 0);
+                                  0, 0, NULL);
     if (rc < 0) {
       reply_storage_error(r, rc, "the worker's state");
       return;
@@ -1198,7 +1671,7 @@ static int assign_after_settling(coordinator_t *c) {
     const Tally__WorkerInfo *first = membership_find(c->members, up_ids[0]);
     if (assigned > 0 && first != NULL) {
       rc = commit_worker_change(c, first->id, first->endpoint, TALLY__WORKER_STATE__WORKER_UP, 0,
-                                1);
+                                1, NULL);
       if (rc == 0)
         log_info("%d unassigned slots given out to %zu workers; epoch %" PRIu64, assigned, up,
                  slot_map_epoch(c->map));
@@ -1340,11 +1813,15 @@ static int commit_map(coordinator_t *c) {
 }
 
 static void handle_slot_move_done(coordinator_t *c, const Tally__Envelope *request,
-                                  const coordinator_replier_t *r) {
+                                  const char *caller_key, const coordinator_replier_t *r) {
   const Tally__SlotMoveDone *done = request->slot_move_done;
   const Tally__SlotMove *m = done->move;
   if (m == NULL || m->slot >= TALLY_SLOT_COUNT) {
     reply_error(r, TALLY_E_INVALID_ARGUMENT, "slot_move_done needs the move and a valid slot");
+    return;
+  }
+  if (c->secure && caller_worker_id(c, caller_key) != m->source_id) {
+    reply_error(r, TALLY_E_PERMISSION_DENIED, "only a move's source may report it done");
     return;
   }
   slot_move_t *active = move_find(c, m->move_id);
@@ -1427,18 +1904,32 @@ static void handle_worker_drain(coordinator_t *c, const Tally__Envelope *request
     record.endpoint = known->endpoint;
     record.state = known->state;
     record.draining = !d->undrain;
+    record.public_key = known->public_key;
     meta_batch_t *batch = NULL;
+    Tally__AdminLogEntry entry;
+    tally__admin_log_entry__init(&entry);
+    char target[32];
+    snprintf(target, sizeof target, "worker %u", known->id);
+    Tally__WorkerDrain before = TALLY__WORKER_DRAIN__INIT, after = TALLY__WORKER_DRAIN__INIT;
+    before.worker_id = after.worker_id = known->id;
+    before.undrain = !known->draining;
+    after.undrain = d->undrain;
+    admin_change_t change = {d->undrain ? "worker_undrain" : "worker_drain", target, &before.base,
+                             &after.base};
     int rc = meta_batch_new(c->store, &batch);
     if (rc == 0) {
       meta_batch_put_worker(batch, &record);
       meta_batch_put_epoch(batch, slot_map_epoch(c->map) + 1);
-      rc = meta_batch_commit(batch);
+      rc = admin_log_stage(c, batch, &change, &entry);
+      if (rc == 0) rc = meta_batch_commit(batch);
     }
     meta_batch_destroy(&batch);
     if (rc < 0) {
+      admin_entry_clear(&entry);
       reply_storage_error(r, rc, "the worker's drain state");
       return;
     }
+    admin_log_keep(c, &entry);
     must_install(membership_put(c->members, &record, clock_monotonic_ms()), "a worker");
     slot_map_bump_epoch(c->map);
     log_info("worker %u %s; epoch %" PRIu64, record.id,
@@ -1474,9 +1965,8 @@ static int is_worker_request(Tally__Envelope__BodyCase body) {
   }
 }
 
-void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
-                        const coordinator_replier_t *r) {
-  log_debug("request %" PRIu64 ": %s", request->request_id, wire_body_name(request));
+static void coordinator_dispatch(coordinator_t *c, const Tally__Envelope *request,
+                                 const char *caller_key, const coordinator_replier_t *r) {
   switch (request->body_case) {
     case TALLY__ENVELOPE__BODY_PROJECT_CREATE:
       handle_project_create(c, request, r);
@@ -1515,16 +2005,25 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
       handle_map_request(c, request, r);
       break;
     case TALLY__ENVELOPE__BODY_WORKER_REGISTER:
-      handle_worker_register(c, request, r);
+      handle_worker_register(c, request, caller_key, r);
       break;
     case TALLY__ENVELOPE__BODY_HEARTBEAT:
-      handle_heartbeat(c, request, r);
+      handle_heartbeat(c, request, caller_key, r);
       break;
     case TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE:
-      handle_slot_move_done(c, request, r);
+      handle_slot_move_done(c, request, caller_key, r);
       break;
     case TALLY__ENVELOPE__BODY_WORKER_DRAIN:
       handle_worker_drain(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_CLUSTER_ADMIT:
+      handle_cluster_admit(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_ADMIN_LOG_REQUEST:
+      handle_admin_log_request(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_WHOAMI_REQUEST:
+      handle_whoami(c, request, caller_key, r);
       break;
     default:
       if (is_worker_request(request->body_case))
@@ -1536,4 +2035,42 @@ void coordinator_handle(coordinator_t *c, const Tally__Envelope *request,
                     wire_body_name(request));
       break;
   }
+}
+
+/* Resolves the caller and applies access.h's rules; 0 when the request
+ * may go on (c->caller and c->actor set), else the error was replied. */
+static int coordinator_authorize(coordinator_t *c, Tally__Envelope *request, const char *key,
+                                 const coordinator_replier_t *r) {
+  identity_t caller;
+  char why[MESSAGE_SIZE];
+  if (!c->secure) {
+    access_anonymous(&caller);
+  } else if (key == NULL || key[0] == '\0' || !resolve_key(c, key, &caller)) {
+    reply_error(r, TALLY_E_UNAUTHENTICATED,
+                "this coordinator does not know your key (ask an operator to add it)");
+    return -1;
+  }
+  int rc = access_check(&caller, request, find_person, c, &c->caller, why, sizeof why);
+  if (rc < 0) {
+    r->send_error(r->ctx, rc, why);
+    return -1;
+  }
+  if (strcmp(c->caller.id, caller.id) != 0)
+    snprintf(c->actor, sizeof c->actor, "%s/%s", caller.id, c->caller.id);
+  else
+    snprintf(c->actor, sizeof c->actor, "%s", caller.id);
+  return 0;
+}
+
+void coordinator_handle(coordinator_t *c, Tally__Envelope *request, const char *caller_key,
+                        const coordinator_replier_t *r) {
+  log_debug("request %" PRIu64 ": %s", request->request_id, wire_body_name(request));
+  if (is_worker_request(request->body_case)) {
+    reply_error(r, TALLY_E_UNKNOWN_TYPE, "the coordinator does not serve '%s'; send it to a worker",
+                wire_body_name(request));
+    return;
+  }
+  if (coordinator_authorize(c, request, caller_key, r) < 0) return;
+  coordinator_dispatch(c, request, caller_key, r);
+  c->actor[0] = '\0';
 }

@@ -50,6 +50,7 @@ typedef struct {
   size_t n_workers;            /* every worker of the map that is not DOWN */
   uint32_t *worker_ids;        /* n_workers, owned */
   char **endpoints;            /* n_workers, owned */
+  char **server_keys;          /* n_workers, owned: each worker's CURVE key ("" none) */
   /* Set for an ops_report_request (then `report` is NULL): the engine the
    * workers' ops_replies go to, and the ops_request to send them. */
   ops_report_t *ops;           /* owned */
@@ -93,9 +94,36 @@ void coordinator_close(coordinator_t **coordinator);
 
 /* Answers `request` (an envelope that passed wire_decode) through
  * `replier`, exactly once (for a valid report_request: by handing the job
- * to replier->defer_report). */
-void coordinator_handle(coordinator_t *coordinator, const Tally__Envelope *request,
-                        const coordinator_replier_t *replier);
+ * to replier->defer_report). `caller_key` is the sender's CURVE public key
+ * as the ZAP handler accepted it (router_request_t.user_id): who is asking
+ * comes from it alone (access.h). A secure coordinator refuses an unknown
+ * or empty key (UNAUTHENTICATED); an insecure one ignores it and serves
+ * everyone as "anonymous". The request may be rewritten (access_check). */
+void coordinator_handle(coordinator_t *coordinator, Tally__Envelope *request,
+                        const char *caller_key, const coordinator_replier_t *replier);
+
+/* The person id that --operator-key registers with the operator role. */
+#define COORDINATOR_OPERATOR_ID "operator"
+
+/* Makes the coordinator secure: every request must come from a known key
+ * (people's keys from their records, workers' keys once admitted with
+ * cluster_admit). With `operator_key` (Z85, may be NULL), the person
+ * COORDINATOR_OPERATOR_ID is created or re-keyed to hold it, with the
+ * operator role, so a fresh cluster has someone to admit workers and add
+ * people (recorded in the admin log). Returns 0, INVALID_ARGUMENT (not a
+ * key), ALREADY_EXISTS (someone else's key) or the store's error. */
+int coordinator_set_security(coordinator_t *coordinator, const char *operator_key);
+
+/* 1 after coordinator_set_security. */
+int coordinator_is_secure(const coordinator_t *coordinator);
+
+/* Every key the ZAP handler should accept now (people with a key, admitted
+ * workers): *keys is malloc'ed (caller frees the array; the strings are
+ * borrowed until the next request). Returns 0 or TALLY_E_NOMEM. */
+int coordinator_allowed_keys(const coordinator_t *coordinator, const char ***keys, size_t *n);
+
+/* Bumped whenever the set of allowed keys may have changed. */
+uint64_t coordinator_keys_version(const coordinator_t *coordinator);
 
 /* Marks WORKER_DOWN (persisted, epoch bumped) every UP worker not heard
  * from for longer than the heartbeat timeout at monotonic time now_ms.

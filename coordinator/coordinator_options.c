@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
 #include "tally_error.h"
 
 /* Long option ids (getopt_long's val; non-zero and above any short option
@@ -19,6 +20,9 @@ typedef enum {
   OPTION_ENDPOINT_FILE,
   OPTION_HEARTBEAT_TIMEOUT_MS,
   OPTION_EXPECT_WORKERS,
+  OPTION_KEY,
+  OPTION_OPERATOR_KEY,
+  OPTION_INSECURE,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -32,6 +36,9 @@ static const struct option long_options[] = {
     {"endpoint-file", required_argument, NULL, OPTION_ENDPOINT_FILE},
     {"heartbeat-timeout-ms", required_argument, NULL, OPTION_HEARTBEAT_TIMEOUT_MS},
     {"expect-workers", required_argument, NULL, OPTION_EXPECT_WORKERS},
+    {"key", required_argument, NULL, OPTION_KEY},
+    {"operator-key", required_argument, NULL, OPTION_OPERATOR_KEY},
+    {"insecure", no_argument, NULL, OPTION_INSECURE},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -53,6 +60,13 @@ void coordinator_options_usage(FILE *out) {
           "  --expect-workers N         a fresh cluster waits (up to 10 s) for N workers before\n"
           "                             it hands out the slots, so they are balanced over all\n"
           "                             N (default 1, 1..1024)\n"
+          "  --key FILE                 this coordinator's CURVE key pair (default DIR/coordinator.key,\n"
+          "                             made on first start; its public half beside it, .pub)\n"
+          "  --operator-key KEY|FILE    the public key of the first operator: the person\n"
+          "                             'operator' is created (or re-keyed) with the operator\n"
+          "                             role, to admit workers and add people\n"
+          "  --insecure                 plain TCP, no keys: every caller is trusted as the\n"
+          "                             request says (benchmarks and isolated test networks)\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -120,6 +134,21 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
       o->expect_workers = (uint32_t)n;
       return 0;
     }
+    case OPTION_KEY:
+      if (value[0] == '\0') return usage_error(why, why_size, "--key is empty");
+      return set_string(&o->key_file, value, why, why_size);
+    case OPTION_OPERATOR_KEY:
+      if (curve_public_parse(o->operator_key, value) < 0)
+        return usage_error(why, why_size,
+                           "--operator-key wants a CURVE public key (40 Z85 characters) or a "
+                           ".pub/.key file holding one, not '%s'",
+                           value);
+      return 0;
+    case OPTION_INSECURE:
+      if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return usage_error(why, why_size, "insecure wants true or false");
+      o->insecure = strcmp(value, "true") == 0;
+      return 0;
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -167,12 +196,16 @@ static int apply_config_file(coordinator_options_t *o, const int *given, char *w
     }
     if (json_is_string(value)) {
       text = json_string_value(value);
+    } else if (json_is_boolean(value) && id == OPTION_INSECURE) {
+      text = json_is_true(value) ? "true" : "false";
     } else if (json_is_integer(value) && id == OPTION_HEARTBEAT_TIMEOUT_MS) {
       snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
       text = number;
     } else {
       rc = usage_error(why, why_size, "config file %s: key '%s' wants a %s", o->config_file, key,
-                       id == OPTION_HEARTBEAT_TIMEOUT_MS ? "number" : "string");
+                       id == OPTION_HEARTBEAT_TIMEOUT_MS ? "number"
+                       : id == OPTION_INSECURE            ? "boolean"
+                                                          : "string");
       goto done;
     }
     if (given[id - OPTION_DIR]) continue;
@@ -203,6 +236,10 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
       case OPTION_CONFIG:
         rc = set_string(&o->config_file, optarg, why, why_size);
         break;
+      case OPTION_INSECURE:
+        given[c - OPTION_DIR] = 1;
+        rc = apply_option(o, (option_id_t)c, "true", why, why_size);
+        break;
       case ':':
         return usage_error(why, why_size, "option %s needs a value", argv[optind - 1]);
       case '?':
@@ -226,5 +263,6 @@ void coordinator_options_free(coordinator_options_t *o) {
   free(o->bind);
   free(o->endpoint_file);
   free(o->config_file);
+  free(o->key_file);
   memset(o, 0, sizeof *o);
 }

@@ -3,12 +3,14 @@
  *
  *   tally-coordinator --dir DIR [--bind tcp://127.0.0.1:7400]
  *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
+ *                     [--key FILE] [--operator-key KEY] [--insecure]
  *                     [--log-level info] [--config FILE]
  *
  * --config FILE names a JSON object whose keys are the long options without
  * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
- * "log-level"; '_' may stand for '-'); values are strings, or an integer for
- * heartbeat-timeout-ms. An option given on the command line wins over the
+ * "log-level", "key", "operator-key", "insecure"; '_' may stand for '-');
+ * values are strings, an integer for heartbeat-timeout-ms, a boolean for
+ * insecure. An option given on the command line wins over the
  * file. Unknown keys are refused, so a typo does not go unnoticed.
  */
 #ifndef TALLY_COORDINATOR_OPTIONS_H
@@ -32,6 +34,9 @@ typedef struct {
   char *config_file;   /* NULL: none */
   uint64_t heartbeat_timeout_ms;
   uint32_t expect_workers; /* a fresh cluster waits for this many (default 1) */
+  char *key_file;          /* NULL: DIR/coordinator.key */
+  char operator_key[41];   /* Z85 or "" */
+  int insecure;            /* --insecure: plain TCP, no identities */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

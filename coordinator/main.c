@@ -28,6 +28,7 @@
 #include "router.h"
 #include "tally_error.h"
 #include "wire.h"
+#include "zap.h"
 
 /* Requests handled per drain callback before the loop gets a turn (timers,
  * signals); the router resumes draining from an idle callback. */
@@ -44,6 +45,8 @@ typedef struct {
   uint64_t liveness_period_ms;
   uint64_t last_liveness_ms; /* monotonic time of the previous tick */
   uv_signal_t sigterm, sigint;
+  zap_t *zap;                 /* NULL: --insecure */
+  uint64_t zap_keys_version;  /* coordinator_keys_version the ZAP list was made from */
 } daemon_t;
 
 /* Where coordinator replies of one request go. */
@@ -158,6 +161,21 @@ static void config_wait_send(void *user, const uint8_t *peer, size_t peer_len,
   router_kick(d->router); /* possibly sent outside a drain: check the socket again */
 }
 
+/* Gives the ZAP handler the keys the coordinator knows now, when they
+ * changed (people added or re-keyed, workers admitted or revoked). */
+static void zap_refresh(daemon_t *d) {
+  uint64_t version = coordinator_keys_version(d->coordinator);
+  if (version == d->zap_keys_version) return;
+  const char **keys = NULL;
+  size_t n = 0;
+  if (coordinator_allowed_keys(d->coordinator, &keys, &n) == 0 &&
+      zap_set_keys(d->zap, keys, n) == 0)
+    d->zap_keys_version = version;
+  else
+    log_error("out of memory updating the allowed keys; retrying with the next request");
+  free(keys);
+}
+
 static void on_drain(router_t *router, void *user) {
   daemon_t *d = user;
   for (int handled = 0; handled < REQUESTS_PER_DRAIN; handled++) {
@@ -168,8 +186,9 @@ static void on_drain(router_t *router, void *user) {
     reply_target_t target = {d, router, &request};
     coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report,
                                      reply_defer_until_config};
-    coordinator_handle(d->coordinator, request.env, &replier);
+    coordinator_handle(d->coordinator, request.env, request.user_id, &replier);
     router_request_clear(&request);
+    if (d->zap != NULL) zap_refresh(d);
   }
 }
 
@@ -228,6 +247,37 @@ static uint64_t liveness_period_ms(uint64_t timeout_ms) {
   return period < 10 ? 10 : period > 1000 ? 1000 : period;
 }
 
+/* Loads (or makes) the coordinator's key pair, starts the ZAP handler and
+ * makes the coordinator secure. Returns 0 or negative (logged). */
+static int security_start(daemon_t *d, const coordinator_options_t *o, curve_keypair_t *self) {
+  if (!curve_available()) {
+    log_error("this libzmq has no CURVE support; run with --insecure or install a libzmq with it");
+    return TALLY_E_INTERNAL;
+  }
+  char path[4096];
+  if (o->key_file) snprintf(path, sizeof path, "%s", o->key_file);
+  else snprintf(path, sizeof path, "%s/coordinator.key", o->dir);
+  int rc = curve_keypair_load_or_create(self, path);
+  if (rc < 0) {
+    log_error("cannot read or make the key pair %s: %s", path,
+              rc == TALLY_E_IO ? strerror(errno) : "not a Tally key file");
+    return rc;
+  }
+  rc = coordinator_set_security(d->coordinator, o->operator_key);
+  if (rc < 0) {
+    log_error("cannot register the operator key: %s", tally_strerror(rc));
+    return rc;
+  }
+  rc = zap_new(&d->zap, d->zmq_context);
+  if (rc < 0) {
+    log_error("cannot start the ZAP handler: %s", tally_strerror(rc));
+    return rc;
+  }
+  zap_refresh(d);
+  log_info("CURVE on: public key %s", self->public_key);
+  return 0;
+}
+
 /* Opens the state, binds, and starts the handles. Returns 0 or negative. */
 static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   int rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
@@ -236,7 +286,15 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
     log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));
     return rc;
   }
-  rc = router_new(&d->router, &d->loop, d->zmq_context, o->bind, on_drain, d);
+  curve_keypair_t self;
+  if (!o->insecure) {
+    rc = security_start(d, o, &self);
+    if (rc < 0) return rc;
+  } else {
+    log_warn("--insecure: plain TCP, no keys; every request is trusted as it says who sends it");
+  }
+  rc = router_new(&d->router, &d->loop, d->zmq_context, o->bind, o->insecure ? NULL : &self,
+                  on_drain, d);
   if (rc < 0) {
     log_error("cannot serve on %s: %s", o->bind, tally_strerror(rc));
     return rc;
@@ -244,6 +302,7 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   rc = report_gather_new(&d->gather, &d->loop, d->zmq_context, REPORT_GATHER_DEFAULT_DEADLINE_MS,
                          REPORT_GATHER_DEFAULT_MAX_PENDING);
   if (rc < 0) return rc;
+  if (!o->insecure) report_gather_set_curve(d->gather, &self);
   rc = config_wait_new(&d->config_wait, &d->loop, CONFIG_WAIT_DEFAULT_DEADLINE_MS,
                        config_wait_reached, config_wait_send, d);
   if (rc < 0) return rc;
@@ -306,6 +365,7 @@ int main(int argc, char **argv) {
   uv_run(&d.loop, UV_RUN_DEFAULT);
   uv_loop_close(&d.loop);
   coordinator_close(&d.coordinator);
+  zap_destroy(&d.zap);
   if (d.zmq_context) zmq_ctx_term(d.zmq_context);
   coordinator_options_free(&options);
   if (rc == 0) log_info("stopped");

@@ -26,6 +26,7 @@ int membership_new(membership_t **out) {
 static void member_free(member_t *member) {
   if (member->figures) tally__heartbeat__free_unpacked(member->figures, NULL);
   free(member->info.endpoint);
+  if (member->info.public_key != protobuf_c_empty_string) free(member->info.public_key);
   free(member);
 }
 
@@ -83,6 +84,7 @@ static member_t *membership_insert(membership_t *m, uint32_t id, size_t at) {
   tally__worker_info__init(&member->info);
   member->info.id = id;
   member->info.endpoint = NULL; /* not the static empty string: membership_put frees it */
+  member->info.public_key = NULL;
   memmove(m->members + at + 1, m->members + at, (m->count - at) * sizeof *m->members);
   m->members[at] = member;
   m->count++;
@@ -91,16 +93,24 @@ static member_t *membership_insert(membership_t *m, uint32_t id, size_t at) {
 
 int membership_put(membership_t *m, const Tally__WorkerInfo *record, uint64_t now_ms) {
   char *endpoint = strdup(record->endpoint);
-  if (endpoint == NULL) return TALLY_E_NOMEM;
+  char *key = strdup(record->public_key ? record->public_key : "");
+  if (endpoint == NULL || key == NULL) {
+    free(endpoint);
+    free(key);
+    return TALLY_E_NOMEM;
+  }
   int found;
   size_t at = membership_position(m, record->id, &found);
   member_t *member = found ? m->members[at] : membership_insert(m, record->id, at);
   if (member == NULL) {
     free(endpoint);
+    free(key);
     return TALLY_E_NOMEM;
   }
   free(member->info.endpoint);
   member->info.endpoint = endpoint;
+  if (member->info.public_key != protobuf_c_empty_string) free(member->info.public_key);
+  member->info.public_key = key;
   member->info.state = record->state;
   member->info.draining = record->draining;
   member->seen_ms = now_ms;

@@ -8,9 +8,10 @@
 #include "log.h"
 #include "tally_error.h"
 
-enum { CF_DEFAULT = 0, CF_PROJECTS, CF_LABELERS, CF_WORKERS, CF_COUNT };
+enum { CF_DEFAULT = 0, CF_PROJECTS, CF_LABELERS, CF_WORKERS, CF_ADMITTED, CF_ADMIN_LOG, CF_COUNT };
 
-static const char *const cf_names[CF_COUNT] = {"default", "projects", "labelers", "workers"};
+static const char *const cf_names[CF_COUNT] = {"default", "projects", "labelers",
+                                               "workers", "admitted", "admin_log"};
 
 #define KEY_FORMAT "format"
 #define KEY_EPOCH "epoch"
@@ -198,12 +199,21 @@ static const ProtobufCMessageDescriptor *const kind_descriptor[] = {
     [META_PROJECTS] = &tally__project__descriptor,
     [META_LABELERS] = &tally__labeler__descriptor,
     [META_WORKERS] = &tally__worker_info__descriptor,
+    [META_ADMITTED] = &tally__cluster_admit__descriptor,
+    [META_ADMIN_LOG] = &tally__admin_log_entry__descriptor,
 };
 
 /* True when the record's identity matches the key it is stored under. */
 static int record_matches_key(meta_kind_t kind, const ProtobufCMessage *record, const char *key,
                               size_t key_len) {
   const char *name = NULL;
+  if (kind == META_ADMIN_LOG)
+    return key_len == 8 &&
+           get_be64((const uint8_t *)key) == ((const Tally__AdminLogEntry *)record)->seq;
+  if (kind == META_ADMITTED) {
+    const char *public_key = ((const Tally__ClusterAdmit *)record)->public_key;
+    return strlen(public_key) == key_len && memcmp(public_key, key, key_len) == 0;
+  }
   if (kind == META_WORKERS)
     return key_len == 4 &&
            get_be32((const uint8_t *)key) == ((const Tally__WorkerInfo *)record)->id;
@@ -288,8 +298,26 @@ void meta_batch_put_worker(meta_batch_t *b, const Tally__WorkerInfo *worker) {
   stored.endpoint = worker->endpoint;
   stored.state = worker->state;
   stored.draining = worker->draining;
+  stored.public_key = worker->public_key;
   put_be32(key, worker->id);
   meta_batch_put_message(b, CF_WORKERS, key, sizeof key, &stored.base);
+}
+
+void meta_batch_put_admitted(meta_batch_t *b, const char *public_key, int admitted) {
+  if (admitted) {
+    Tally__ClusterAdmit record = TALLY__CLUSTER_ADMIT__INIT;
+    record.public_key = (char *)public_key;
+    meta_batch_put_message(b, CF_ADMITTED, public_key, strlen(public_key), &record.base);
+  } else {
+    rocksdb_writebatch_delete_cf(b->batch, b->store->cf[CF_ADMITTED], public_key,
+                                 strlen(public_key));
+  }
+}
+
+void meta_batch_put_admin_entry(meta_batch_t *b, const Tally__AdminLogEntry *entry) {
+  uint8_t key[8];
+  put_be64(key, entry->seq);
+  meta_batch_put_message(b, CF_ADMIN_LOG, key, sizeof key, &entry->base);
 }
 
 static void meta_batch_put_u64(meta_batch_t *b, const char *key, uint64_t v) {

@@ -21,9 +21,16 @@
  *   value = tally.Project as stored (id, defaults and created_ms filled in).
  * Column family "labelers": key = labeler id, value = tally.Labeler.
  * Column family "workers":  key = worker id as u32 big-endian, value =
- *   tally.WorkerInfo with only id, endpoint, state and draining set
- *   (heartbeat figures live in memory; draining is a new field, false in
- *   records written before it, which is what it meant then).
+ *   tally.WorkerInfo with only id, endpoint, state, draining and public_key
+ *   set (heartbeat figures live in memory; draining and public_key are
+ *   newer fields: false and "" in records written before them, which is
+ *   what they meant then: not draining, no key bound yet).
+ * Column family "admitted" (added with CURVE; created when missing, so a
+ *   store of the version before opens unchanged): key = a worker's public
+ *   key (Z85), value = tally.ClusterAdmit with that key.
+ * Column family "admin_log" (same): key = sequence number as u64
+ *   big-endian, value = tally.AdminLogEntry. Append-only: entries are
+ *   never changed or deleted.
  *
  * Changing the format: never change the meaning of an existing key or
  * value in place. Bump META_FORMAT_VERSION, describe the new layout here and
@@ -56,7 +63,13 @@ typedef struct {
 } meta_counters_t;
 
 /* Which record column family to read. */
-typedef enum { META_PROJECTS = 0, META_LABELERS = 1, META_WORKERS = 2 } meta_kind_t;
+typedef enum {
+  META_PROJECTS = 0,
+  META_LABELERS = 1,
+  META_WORKERS = 2,
+  META_ADMITTED = 3,
+  META_ADMIN_LOG = 4
+} meta_kind_t;
 
 /* Receives one stored record, in key order, and takes ownership of it (free
  * with protobuf_c_message_free_unpacked). The record is a Tally__Project,
@@ -103,6 +116,10 @@ void meta_batch_put_config_version(meta_batch_t *batch, uint64_t version);
 void meta_batch_put_next_project_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_next_worker_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_slot_owners(meta_batch_t *batch, const uint32_t *owners);
+/* Admits (admitted = 1) or revokes (0) a worker key. */
+void meta_batch_put_admitted(meta_batch_t *batch, const char *public_key, int admitted);
+/* Appends one entry to the administrative log (its seq is the key). */
+void meta_batch_put_admin_entry(meta_batch_t *batch, const Tally__AdminLogEntry *entry);
 
 /* Writes the batch atomically with sync=true. Returns 0 once it is durable,
  * TALLY_E_NOMEM (a put failed; nothing written) or TALLY_E_STORAGE (RocksDB

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -20,6 +21,7 @@ typedef struct connection {
   struct report_gather *gather;
   struct connection *next;
   char *endpoint;
+  char server_key[CURVE_Z85_LEN + 1]; /* the worker's key ("" plain) */
   void *socket;
   uv_poll_t poll;
   size_t waiting; /* targets waiting for a reply over it */
@@ -62,7 +64,14 @@ struct report_gather {
   size_t connection_count;
   uint64_t next_request_id;
   uv_idle_t kick; /* a drain on the next loop turn, after sends */
+  int secure;            /* report_gather_set_curve was called */
+  curve_keypair_t self;
 };
+
+void report_gather_set_curve(report_gather_t *g, const curve_keypair_t *self) {
+  g->secure = 1;
+  g->self = *self;
+}
 
 /* ---------------------------------------------------------------- connections */
 
@@ -77,13 +86,22 @@ static void on_connection_closed(uv_handle_t *handle) {
 
 /* The connection to `endpoint`: an open one, or a new one. NULL when no
  * socket could be made (logged). */
-static connection_t *connection_get(report_gather_t *g, const char *endpoint) {
+static connection_t *connection_get(report_gather_t *g, const char *endpoint,
+                                    const char *server_key) {
   for (connection_t *conn = g->connections; conn; conn = conn->next)
-    if (strcmp(conn->endpoint, endpoint) == 0) return conn;
+    if (strcmp(conn->endpoint, endpoint) == 0 && strcmp(conn->server_key, server_key) == 0)
+      return conn;
   connection_t *conn = calloc(1, sizeof *conn);
   if (conn == NULL || (conn->endpoint = strdup(endpoint)) == NULL) goto err;
   conn->socket = zmq_socket(g->zmq_ctx, ZMQ_DEALER);
   if (conn->socket == NULL) goto err;
+  snprintf(conn->server_key, sizeof conn->server_key, "%s", server_key);
+  if (g->secure) {
+    curve_client_t client;
+    client.self = g->self;
+    snprintf(client.server_key, sizeof client.server_key, "%s", server_key);
+    if (!curve_key_is_valid(server_key) || curve_setup_client(conn->socket, &client) < 0) goto err;
+  }
   int linger = 0, reconnect_ms = 100, fd;
   int64_t maxsize = TALLY_HARD_MESSAGE_BYTES;
   size_t fd_len = sizeof fd;
@@ -414,7 +432,7 @@ static int gather_start(report_gather_t *g, coordinator_report_job_t *job,
     t->worker_id = job->worker_ids[i];
     t->state = TARGET_WAITING;
     p->waiting++;
-    if ((t->connection = connection_get(g, job->endpoints[i])) != NULL) t->connection->waiting++;
+    if ((t->connection = connection_get(g, job->endpoints[i], job->server_keys[i])) != NULL) t->connection->waiting++;
     if (t->connection == NULL || target_send(job, t) < 0) {
       log_warn("report: cannot send the statistics request to worker %u at %s", t->worker_id,
                job->endpoints[i]);

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "coordinator.h"
+#include "curve.h"
 #include "tally.pb-c.h"
 
 /* Default time a report waits for the workers. */
@@ -55,6 +56,11 @@ typedef void (*report_gather_ops_done_cb)(void *user, const Tally__OpsReportRepl
  * (deadline_ms or max_pending 0), TALLY_E_NOMEM. */
 int report_gather_new(report_gather_t **out, uv_loop_t *loop, void *zmq_ctx,
                       uint64_t deadline_ms, size_t max_pending);
+
+/* Connects to the workers with CURVE as `self` (copied), each worker
+ * authenticated by its key in the job (server_keys). Without this call
+ * the connections are plain TCP (an --insecure cluster). */
+void report_gather_set_curve(report_gather_t *gather, const curve_keypair_t *self);
 
 /* Completes every report in progress with TALLY_E_UNAVAILABLE, closes the
  * sockets and handles; safe on NULL; sets *gather NULL. The loop must run

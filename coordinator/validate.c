@@ -1,6 +1,8 @@
 /* validate: name and record rules. See validate.h. */
 #include "validate.h"
 
+#include "curve.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -207,9 +209,15 @@ int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size) 
   if (labeler->roles == 0 || (labeler->roles & ~(uint32_t)LABELER_ALL_ROLES) != 0)
     return invalid(why, why_size,
                    "labeler '%s' has roles %u; roles must be a non-empty set of LABELER(1), "
-                   "AUDITOR(2), LEAD(4), MANAGER(8)",
+                   "AUDITOR(2), LEAD(4), MANAGER(8), OPERATOR(16), GATEWAY(32)",
                    quoted, labeler->roles);
-  int manager = (labeler->roles & TALLY__ROLE__ROLE_MANAGER) != 0;
+  if (labeler->public_key != NULL && labeler->public_key[0] != '\0' &&
+      !curve_key_is_valid(labeler->public_key))
+    return invalid(why, why_size,
+                   "the public key of '%s' is not a CURVE key (40 Z85 characters, as made by "
+                   "`tally keys generate`)",
+                   quoted);
+  int manager = (labeler->roles & LABELER_MARKETLESS_ROLES) != 0;
   if (labeler->n_markets == 0 && !manager)
     return invalid(why, why_size, "labeler '%s' has no markets (only managers may have none)",
                    quoted);
@@ -225,6 +233,9 @@ int validate_labeler_update(const Tally__Labeler *current, const Tally__LabelerU
   tally__labeler__init(out);
   out->id = current->id;
   out->roles = update->set_roles ? update->set_roles : current->roles;
+  out->public_key = update->set_public_key != NULL && update->set_public_key[0] != '\0'
+                        ? update->set_public_key
+                        : current->public_key;
   out->markets = markets;
   int rc = validate_list("market", update->add_markets, update->n_add_markets, 1,
                          validate_market, why, why_size);

@@ -32,9 +32,12 @@
 #define PROJECT_MAX_OVERLAP 16u
 #define PROJECT_DEFAULT_SLA_SECONDS 86400u
 
-#define LABELER_ALL_ROLES                                                  \
+#define LABELER_ALL_ROLES                                                        \
   (TALLY__ROLE__ROLE_LABELER | TALLY__ROLE__ROLE_AUDITOR | TALLY__ROLE__ROLE_LEAD | \
-   TALLY__ROLE__ROLE_MANAGER)
+   TALLY__ROLE__ROLE_MANAGER | TALLY__ROLE__ROLE_OPERATOR | TALLY__ROLE__ROLE_GATEWAY)
+/* Roles a person needs no market for (they do not take tasks). */
+#define LABELER_MARKETLESS_ROLES \
+  (TALLY__ROLE__ROLE_MANAGER | TALLY__ROLE__ROLE_OPERATOR | TALLY__ROLE__ROLE_GATEWAY)
 
 int validate_project_name(const char *name, char *why, size_t why_size);
 int validate_label(const char *label, char *why, size_t why_size);
@@ -75,8 +78,9 @@ int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets
                           size_t n_markets, char *why, size_t why_size);
 
 /* Checks a labeler as sent in labeler_add: id, roles a non-zero subset of
- * LABELER|AUDITOR|LEAD|MANAGER, markets valid and unique, at most 64, and
- * non-empty unless the labeler is a manager. */
+ * LABELER_ALL_ROLES, public_key empty or a valid Z85 CURVE key, markets
+ * valid and unique, at most 64, and non-empty unless the person has one of
+ * LABELER_MARKETLESS_ROLES (manager, operator, gateway). */
 int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size);
 
 /* Applies labeler_update `update` to `current` and writes the result into
@@ -86,7 +90,7 @@ int validate_labeler(const Tally__Labeler *labeler, char *why, size_t why_size);
  * remove_markets, then add_markets not yet present, in order. Checks every
  * named market, no market both added and removed, and the result with
  * validate_labeler (so a non-manager keeps at least one market, at most
- * VALIDATE_MAX_LIST). Returns 0 or TALLY_E_INVALID_ARGUMENT with `why`. */
+ * VALIDATE_MAX_LIST); set_public_key "" keeps the key. Returns 0 or TALLY_E_INVALID_ARGUMENT with `why`. */
 int validate_labeler_update(const Tally__Labeler *current, const Tally__LabelerUpdate *update,
                             char **markets, Tally__Labeler *out, char *why, size_t why_size);
 

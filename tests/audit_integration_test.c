@@ -49,7 +49,7 @@ static void make_project(tally_t *t, const char *name, double rate, uint32_t ove
 
 static void make_person(tally_t *t, const char *id, uint32_t roles) {
   const char *markets[] = {"es", "ja"};
-  tally_labeler_t spec = {id, roles, markets, 2};
+  tally_labeler_t spec = {id, roles, markets, 2, NULL};
   tally_labeler_t *out = NULL;
   CHECK(tally_labeler_add(t, &spec, &out) == 0);
   tally_free(out);
@@ -87,6 +87,8 @@ static size_t normalized(Tally__Envelope *env, uint8_t *buf, size_t cap) {
 #define BLIND_ITEMS 60
 static const char blind_labeler[] = "blind-labeler-7f3a9c";
 
+static curve_client_t curve; /* harness_curve buffer */
+
 static void test_blindness(void) {
   tally_t *t = client();
   make_project(t, "blind", 0.5, 1);
@@ -94,7 +96,7 @@ static void test_blindness(void) {
   make_person(t, "blind-auditor", TALLY_ROLE_AUDITOR);
   ingest(t, "blind", BLIND_ITEMS, "the same content for every item");
   dealer_t *d = NULL;
-  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0]) == 0);
+  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0], harness_curve(&cluster, 0, &curve)) == 0);
   static uint8_t lease_bytes[BLIND_ITEMS][2048], submit_bytes[BLIND_ITEMS][256];
   static size_t lease_len[BLIND_ITEMS], submit_len[BLIND_ITEMS];
   static char item_ids[BLIND_ITEMS][32];
@@ -284,7 +286,7 @@ static void test_crowd(void) {
 
   /* Export every judgment and check it. */
   dealer_t *d = NULL;
-  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0]) == 0);
+  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0], harness_curve(&cluster, 0, &curve)) == 0);
   labeler_count_t counts[CROWD] = {{0, 0}};
   int judgments = 0, self_audit = 0, self_verdict = 0, verdicts = 0, unattributed = 0;
   uint8_t after[512];
@@ -362,7 +364,7 @@ static void test_crowd(void) {
   CHECK(fabs(pooled - n_all * CROWD_RATE) <= 3 * sqrt(n_all * CROWD_RATE * (1 - CROWD_RATE)));
   /* Feedback: a labeler sees only their own closed audits. */
   d = NULL;
-  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0]) == 0);
+  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0], harness_curve(&cluster, 0, &curve)) == 0);
   Tally__Envelope req, *reply;
   Tally__FeedbackRequest fb = TALLY__FEEDBACK_REQUEST__INIT;
   wire_envelope_init(&req, 0);

@@ -51,7 +51,7 @@ static void create_project(tally_t *t, const char *name) {
 }
 
 static void add_person(tally_t *t, const char *id, uint32_t roles, const char **m, size_t n) {
-  tally_labeler_t l = {id, roles, m, n};
+  tally_labeler_t l = {id, roles, m, n, NULL};
   CHECK(tally_labeler_add(t, &l, NULL) == 0);
 }
 
@@ -101,7 +101,7 @@ static void test_allocation(void) {
 
   /* Unassign ja through libtally: never a ja task again. */
   const char *ja[] = {"ja"};
-  tally_labeler_update_t u = {"amy", 0, NULL, 0, ja, 1};
+  tally_labeler_update_t u = {"amy", 0, NULL, 0, ja, 1, NULL};
   tally_labeler_t *updated = NULL;
   CHECK(tally_labeler_update(t, &u, &updated) == 0);
   CHECK(updated != NULL && updated->market_count == 1 && strcmp(updated->markets[0], "es") == 0);
@@ -136,11 +136,11 @@ static void test_allocation(void) {
 
   /* Refusals. */
   const char *es_ja[] = {"es", "ja"};
-  tally_labeler_update_t all = {"amy", 0, NULL, 0, es_ja, 2};
+  tally_labeler_update_t all = {"amy", 0, NULL, 0, es_ja, 2, NULL};
   CHECK(tally_labeler_update(t, &all, NULL) == TALLY_E_INVALID_ARGUMENT);
-  tally_labeler_update_t nobody = {"nobody", 0, es_ja, 1, NULL, 0};
+  tally_labeler_update_t nobody = {"nobody", 0, es_ja, 1, NULL, 0, NULL};
   CHECK(tally_labeler_update(t, &nobody, NULL) == TALLY_E_UNKNOWN_LABELER);
-  tally_labeler_update_t badroles = {"amy", 64, NULL, 0, NULL, 0};
+  tally_labeler_update_t badroles = {"amy", 256, NULL, 0, NULL, 0, NULL};
   CHECK(tally_labeler_update(t, &badroles, NULL) == TALLY_E_INVALID_ARGUMENT);
   CHECK(cluster_cli(&cluster, out, sizeof out, "labeler unassign amy --market es --market ja") == 1);
   CHECK(strstr(out, "INVALID_ARGUMENT") != NULL);

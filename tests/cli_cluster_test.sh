@@ -28,6 +28,10 @@ check() { # check DESCRIPTION CONDITION...
 
 EP=$(TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" start --workers 1 --dir "$CLUSTER" 2>"$WORK/start.log")
 check "cluster starts" test -n "$EP"
+# The CLI acts as the cluster's "admin" identity (keys made by local-cluster).
+eval "$(TALLY_BIN="$BIN" "$ROOT/deploy/local-cluster" env --dir "$CLUSTER")"
+check "the CLI is admin" grep -q "admin" <<<"$("$BIN/tally" --coordinator "$EP" whoami 2>&1)"
+check "no key, no service" bash -c '! TALLY_KEY= "$0/tally" --coordinator "$1" --timeout 500 status >/dev/null 2>&1' "$BIN" "$EP"
 t() { "$BIN/tally" --coordinator "$EP" "$@"; }
 status_field() { # status_field FIELD -> the cluster total of FIELD for project demo
   t --format csv status --project demo | awk -F, -v f="$1" \

@@ -122,7 +122,7 @@ static void setup_project(tally_t *t) {
   for (int i = 0; i <= CROWD; i++) { /* lab0..lab7 for the crowd, lab8 for probes */
     char id[16];
     snprintf(id, sizeof id, "lab%d", i);
-    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, MARKETS};
+    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, MARKETS, NULL};
     CHECK(tally_labeler_add(t, &l, NULL) == 0);
   }
 }

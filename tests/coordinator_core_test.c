@@ -60,7 +60,7 @@ static int call(coordinator_t *c, Tally__Envelope *request) {
   request->request_id = ++next_request_id;
   coordinator_replier_t replier = {capture_send, capture_error, &cap,
                                    defer_reports ? capture_defer : NULL, NULL};
-  coordinator_handle(c, request, &replier);
+  coordinator_handle(c, request, "", &replier);
   CHECK_EQ(cap.calls, 1);
   if (cap.code == 0) CHECK((cap.reply != NULL || cap.job != NULL) && cap.request_id == request->request_id);
   return cap.code;
@@ -202,7 +202,7 @@ static void test_labelers(coordinator_t *c) {
   CHECK_EQ(add_labeler(c, "ana", TALLY__ROLE__ROLE_LABELER), TALLY_E_ALREADY_EXISTS);
   CHECK(strcmp(cap.message, "labeler 'ana' already exists") == 0);
   CHECK_EQ(add_labeler(c, "bob", 0), TALLY_E_INVALID_ARGUMENT);
-  CHECK_EQ(add_labeler(c, "bob", 32), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(add_labeler(c, "bob", TALLY__ROLE__ROLE_WORKER), TALLY_E_INVALID_ARGUMENT);
   CHECK_EQ(add_labeler(c, "b b", 1), TALLY_E_INVALID_ARGUMENT);
   meta_store_fail_commits(coordinator_meta_store(c), 1);
   CHECK_EQ(add_labeler(c, "bob", 1), TALLY_E_STORAGE);

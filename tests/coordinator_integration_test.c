@@ -150,7 +150,7 @@ static char *wait_endpoint(pid_t pid, uint64_t timeout_ms) {
  * `from_config`) and connects the dealer to it. Returns 0 or -1. */
 static int start_daemon(int from_config) {
   char *flags[] = {"--dir", data_dir, "--bind", "tcp://127.0.0.1:0", "--endpoint-file",
-                   endpoint_file, "--heartbeat-timeout-ms", HEARTBEAT_TIMEOUT, NULL};
+                   endpoint_file, "--heartbeat-timeout-ms", HEARTBEAT_TIMEOUT, "--insecure", NULL};
   char *config[] = {"--config", config_file, NULL};
   unlink(endpoint_file);
   daemon_pid = spawn(from_config ? config : flags);
@@ -158,7 +158,7 @@ static int start_daemon(int from_config) {
   CHECK(endpoint != NULL);
   if (endpoint == NULL) return -1;
   dealer_destroy(&dealer);
-  int rc = dealer_new(&dealer, zmq_context, endpoint);
+  int rc = dealer_new(&dealer, zmq_context, endpoint, NULL);
   CHECK_EQ(rc, 0);
   free(endpoint);
   return rc == 0 ? 0 : -1;
@@ -583,7 +583,7 @@ static void test_kill_and_restart(uint32_t worker_id, uint64_t epoch) {
   if (f == NULL) return;
   fprintf(f,
           "{\"dir\": \"%s\", \"bind\": \"tcp://127.0.0.1:0\", \"endpoint-file\": \"%s\",\n"
-          " \"heartbeat-timeout-ms\": %s, \"log-level\": \"debug\"}\n",
+          " \"heartbeat-timeout-ms\": %s, \"log-level\": \"debug\", \"insecure\": true}\n",
           data_dir, endpoint_file, HEARTBEAT_TIMEOUT);
   fclose(f);
   if (start_daemon(1) < 0) return;

@@ -641,8 +641,12 @@ int main(void) {
   zmq_context = zmq_ctx_new();
   for (int i = 0; i < FAKES; i++) CHECK(fake_bind(&fakes[i]) == 0);
   make_rows();
+  /* The fake workers speak plain ZeroMQ: an insecure cluster. */
+  cluster.insecure = 1;
+  curve_client_t curve;
   if (cluster_start(&cluster, 0) == 0 &&
-      dealer_new(&client, zmq_context, cluster.coordinator_endpoint) == 0) {
+      dealer_new(&client, zmq_context, cluster.coordinator_endpoint,
+                 harness_curve(&cluster, -1, &curve)) == 0) {
     test_audit_policy();
     test_report_errors();
     register_fakes();

@@ -153,8 +153,15 @@ static void test_labeler(void) {
   GOOD(validate_labeler(&l, why, sizeof why));
   l.roles = 0;
   BAD(validate_labeler(&l, why, sizeof why));
-  l.roles = 16;
+  l.roles = TALLY__ROLE__ROLE_WORKER; /* a daemon's role, never a person's */
   BAD(validate_labeler(&l, why, sizeof why));
+  l.roles = TALLY__ROLE__ROLE_OPERATOR; /* operators need no market */
+  l.n_markets = 0;
+  GOOD(validate_labeler(&l, why, sizeof why));
+  l.public_key = "not a key";
+  BAD(validate_labeler(&l, why, sizeof why));
+  l.public_key = "";
+  l.n_markets = 2;
   l.roles = TALLY__ROLE__ROLE_LABELER;
   l.n_markets = 0;
   BAD(validate_labeler(&l, why, sizeof why));
@@ -251,7 +258,7 @@ static void test_labeler_update(void) {
 
   /* Bad roles, bad or duplicate market names. */
   Tally__LabelerUpdate bad = TALLY__LABELER_UPDATE__INIT;
-  bad.set_roles = 16;
+  bad.set_roles = TALLY__ROLE__ROLE_COORDINATOR;
   BAD(validate_labeler_update(&current, &bad, markets, &out, why, sizeof why));
   bad.set_roles = 0;
   char *dotted[] = {"es.live"}, *twice[] = {"ko", "ko"};

@@ -179,7 +179,7 @@ int main(void) {
   for (int i = 0; i < 4; i++) {
     char id[8];
     snprintf(id, sizeof id, "d%d", i);
-    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2};
+    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2, NULL};
     tally_labeler_t *out = NULL;
     CHECK(tally_labeler_add(t, &l, &out) == 0);
     tally_free(out);

@@ -88,7 +88,7 @@ int main(void) {
   char people[2 + 2 * WAVE][16];
   for (int i = 0; i < 2 + 2 * WAVE; i++) {
     snprintf(people[i], sizeof people[i], i < 2 ? "gc-%c" : "gc-%03d", i < 2 ? 'a' + i : i);
-    tally_labeler_t l = {people[i], TALLY_ROLE_LABELER, markets, 1};
+    tally_labeler_t l = {people[i], TALLY_ROLE_LABELER, markets, 1, NULL};
     tally_labeler_t *out = NULL;
     CHECK(tally_labeler_add(t, &l, &out) == 0);
     tally_free(out);

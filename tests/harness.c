@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "dealer.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -129,35 +130,155 @@ int cluster_start_coordinator(cluster_t *c) {
   snprintf(bind, sizeof bind, "%s", c->coordinator_endpoint[0] ? c->coordinator_endpoint : "tcp://127.0.0.1:0");
   char expect[16];
   snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
+  char key[640], operator_pub[640];
+  snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
+  snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
   char *argv[] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
                   "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000",
-                  "--expect-workers", expect, NULL};
+                  "--expect-workers", expect, "--key", key, "--operator-key", operator_pub, NULL};
+  if (c->insecure) {
+    argv[11] = "--insecure";
+    argv[12] = NULL;
+  }
   c->coordinator_pid = spawn(argv, log);
   if (c->coordinator_pid < 0) return -1;
   return wait_endpoint(ep_file, c->coordinator_endpoint, sizeof c->coordinator_endpoint,
                        c->coordinator_pid);
 }
 
+const char *harness_key_path(const cluster_t *c, const char *name) {
+  static char path[600];
+  snprintf(path, sizeof path, "%s/keys/%s", c->dir, name);
+  return path;
+}
+
+int harness_keygen(const cluster_t *c, const char *name, char *path_out, size_t path_size,
+                   char public_out[CURVE_Z85_LEN + 1]) {
+  char key_file[600], pub_file[600];
+  snprintf(key_file, sizeof key_file, "%s/keys/%s.key", c->dir, name);
+  snprintf(pub_file, sizeof pub_file, "%s/keys/%s.pub", c->dir, name);
+  curve_keypair_t pair;
+  if (curve_keypair_generate(&pair) < 0 || curve_keypair_save(&pair, key_file, pub_file) < 0)
+    return -1;
+  if (path_out) snprintf(path_out, path_size, "%s", key_file);
+  if (public_out) memcpy(public_out, pair.public_key, CURVE_Z85_LEN + 1);
+  return 0;
+}
+
+/* The harness's credentials to a daemon whose public key is in file
+ * DIR/keys/SERVER.pub. */
+static const curve_client_t *curve_as(const cluster_t *c, const char *self, const char *server,
+                                      curve_client_t *buf) {
+  if (c->insecure) return NULL;
+  memset(buf, 0, sizeof *buf);
+  char name[64];
+  snprintf(name, sizeof name, "%s.key", self);
+  if (curve_keypair_load(&buf->self, harness_key_path(c, name)) < 0) return buf;
+  snprintf(name, sizeof name, "%s.pub", server);
+  curve_public_parse(buf->server_key, harness_key_path(c, name));
+  return buf;
+}
+
+const curve_client_t *harness_curve(const cluster_t *c, int worker, curve_client_t *buf) {
+  char server[32];
+  if (worker < 0) snprintf(server, sizeof server, "coordinator");
+  else snprintf(server, sizeof server, "worker-%d", worker);
+  return curve_as(c, "harness", server, buf);
+}
+
 /* Asks a daemon for something and returns its reply (caller frees). */
-static Tally__Envelope *ask(void *ctx, const char *endpoint, Tally__Envelope *request) {
+static Tally__Envelope *ask(void *ctx, const char *endpoint, const curve_client_t *curve,
+                            Tally__Envelope *request) {
   dealer_t *d = NULL;
   Tally__Envelope *reply = NULL;
-  if (dealer_new(&d, ctx, endpoint) == 0) dealer_call(d, request, 1000, &reply);
+  if (dealer_new(&d, ctx, endpoint, curve) == 0) dealer_call(d, request, 1000, &reply);
   dealer_destroy(&d);
   return reply;
+}
+
+/* As the operator: sends `request` to the coordinator until it answers
+ * with `expect` (the coordinator may still be starting). 0 or -1. */
+static int operator_call(const cluster_t *c, Tally__Envelope *request,
+                         Tally__Envelope__BodyCase expect) {
+  void *ctx = zmq_ctx_new();
+  curve_client_t buf;
+  const curve_client_t *curve = curve_as(c, "operator", "coordinator", &buf);
+  int ok = -1;
+  for (int attempt = 0; attempt < 50 && ok != 0; attempt++) {
+    Tally__Envelope *reply = ask(ctx, c->coordinator_endpoint, curve, request);
+    if (reply && reply->body_case == expect) ok = 0;
+    else if (reply && reply->body_case == TALLY__ENVELOPE__BODY_ERROR)
+      fprintf(stderr, "harness: the coordinator refused %s: %s\n", wire_body_name(request),
+              reply->error->message);
+    wire_envelope_free(&reply);
+    if (ok != 0) sleep_ms(100);
+  }
+  zmq_ctx_term(ctx);
+  return ok;
+}
+
+/* Makes every key of the cluster and the harness identity's record. */
+static int keys_make(cluster_t *c, int workers) {
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/keys", c->dir);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) return -1;
+  if (harness_keygen(c, "coordinator", NULL, 0, NULL) < 0 ||
+      harness_keygen(c, "operator", NULL, 0, NULL) < 0 ||
+      harness_keygen(c, "harness", NULL, 0, NULL) < 0)
+    return -1;
+  for (int i = 0; i < workers; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "worker-%d", i);
+    if (harness_keygen(c, name, NULL, 0, NULL) < 0) return -1;
+  }
+  setenv("TALLY_KEY", harness_key_path(c, "harness.key"), 1);
+  setenv("TALLY_COORDINATOR_KEY", harness_key_path(c, "coordinator.pub"), 1);
+  return 0;
+}
+
+/* The operator adds "harness" and admits the workers' keys. */
+static int keys_register(cluster_t *c, int workers) {
+  char harness_pub[CURVE_Z85_LEN + 1];
+  if (curve_public_parse(harness_pub, harness_key_path(c, "harness.pub")) < 0) return -1;
+  Tally__Envelope request;
+  Tally__LabelerAdd add = TALLY__LABELER_ADD__INIT;
+  Tally__Labeler person = TALLY__LABELER__INIT;
+  person.id = "harness";
+  person.roles = TALLY__ROLE__ROLE_LEAD | TALLY__ROLE__ROLE_MANAGER |
+                 TALLY__ROLE__ROLE_OPERATOR | TALLY__ROLE__ROLE_GATEWAY;
+  person.public_key = harness_pub;
+  add.labeler = &person;
+  wire_envelope_init(&request, 0);
+  request.body_case = TALLY__ENVELOPE__BODY_LABELER_ADD;
+  request.labeler_add = &add;
+  if (operator_call(c, &request, TALLY__ENVELOPE__BODY_LABELER_REPLY) < 0) return -1;
+  for (int i = 0; i < workers; i++) {
+    char name[32], key[CURVE_Z85_LEN + 1];
+    snprintf(name, sizeof name, "worker-%d.pub", i);
+    if (curve_public_parse(key, harness_key_path(c, name)) < 0) return -1;
+    Tally__ClusterAdmit admit = TALLY__CLUSTER_ADMIT__INIT;
+    admit.public_key = key;
+    wire_envelope_init(&request, 0);
+    request.body_case = TALLY__ENVELOPE__BODY_CLUSTER_ADMIT;
+    request.cluster_admit = &admit;
+    if (operator_call(c, &request, TALLY__ENVELOPE__BODY_ACK) < 0) return -1;
+  }
+  return 0;
 }
 
 /* Waits until worker i serves with a map in which it owns slots. */
 static int wait_worker_serving(cluster_t *c, int i) {
   void *ctx = zmq_ctx_new();
   int ready = -1;
+  curve_client_t buf;
+  const curve_client_t *curve = harness_curve(c, i, &buf);
   for (int attempt = 0; attempt < 150 && ready != 0; attempt++) {
     Tally__Envelope request;
     Tally__StatusRequest status = TALLY__STATUS_REQUEST__INIT;
     wire_envelope_init(&request, 0);
     request.body_case = TALLY__ENVELOPE__BODY_STATUS;
     request.status = &status;
-    Tally__Envelope *reply = ask(ctx, c->worker_endpoints[i], &request);
+    Tally__Envelope *reply = ask(ctx, c->worker_endpoints[i], curve, &request);
     if (reply && reply->body_case == TALLY__ENVELOPE__BODY_STATUS_REPLY &&
         reply->status_reply->epoch > 0)
       ready = 0;
@@ -174,9 +295,17 @@ int cluster_start_worker(cluster_t *c, int i) {
   snprintf(ep_file, sizeof ep_file, "%s/worker-%d.endpoint", c->dir, i);
   snprintf(log, sizeof log, "%s/worker-%d.log", c->dir, i);
   unlink(ep_file);
+  char key[600], coordinator_pub[600], name[32];
+  snprintf(name, sizeof name, "worker-%d.key", i);
+  snprintf(key, sizeof key, "%s", harness_key_path(c, name));
+  snprintf(coordinator_pub, sizeof coordinator_pub, "%s", harness_key_path(c, "coordinator.pub"));
   char *argv[] = {(char *)harness_bin("tally-worker"), "--dir", dir, "--coordinator",
                   c->coordinator_endpoint, "--endpoint-file", ep_file, "--heartbeat-ms", "200",
-                  NULL};
+                  "--key", key, "--coordinator-key", coordinator_pub, NULL};
+  if (c->insecure) {
+    argv[9] = "--insecure";
+    argv[10] = NULL;
+  }
   c->worker_pids[i] = spawn(argv, log);
   if (c->worker_pids[i] < 0) return -1;
   if (wait_endpoint(ep_file, c->worker_endpoints[i], sizeof c->worker_endpoints[i],
@@ -186,12 +315,26 @@ int cluster_start_worker(cluster_t *c, int i) {
 }
 
 int cluster_start(cluster_t *c, int workers) {
+  int insecure = c->insecure;
   memset(c, 0, sizeof *c);
+  c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;
+  if (c->insecure) {
+    unsetenv("TALLY_KEY");
+    unsetenv("TALLY_COORDINATOR_KEY");
+  } else if (keys_make(c, HARNESS_MAX_WORKERS) < 0) {
+    fprintf(stderr, "harness: cannot make the keys in %s/keys\n", c->dir);
+    return -1;
+  }
   c->n_workers = workers; /* the coordinator spreads the slots over all of them */
   if (cluster_start_coordinator(c) < 0) {
     fprintf(stderr, "harness: coordinator did not start (see %s/coordinator.log)\n", c->dir);
+    return -1;
+  }
+  if (!c->insecure && keys_register(c, HARNESS_MAX_WORKERS) < 0) {
+    fprintf(stderr, "harness: the operator could not set up the keys (see %s/coordinator.log)\n",
+            c->dir);
     return -1;
   }
   c->n_workers = workers;

@@ -13,9 +13,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "curve.h"
+
 #define HARNESS_MAX_WORKERS 8
 
 typedef struct {
+  int insecure; /* set before cluster_start: --insecure daemons, no keys */
   char dir[256];
   char coordinator_endpoint[256];
   pid_t coordinator_pid;
@@ -28,7 +31,17 @@ typedef struct {
  * killed and the test exits 124. Also registers harness_kill_all at exit. */
 void harness_init(unsigned deadline_seconds);
 
-/* Starts a coordinator and `workers` workers; 0 when the cluster serves. */
+/* Starts a coordinator and `workers` workers; 0 when the cluster serves.
+ *
+ * Security: unless c->insecure was set, the cluster runs CURVE as in
+ * production. Keys are made in DIR/keys: coordinator, operator (given to
+ * the coordinator with --operator-key), one per worker (admitted by the
+ * operator before the worker starts), and "harness", a person with the
+ * roles lead, manager, operator and gateway (so it may act for any person
+ * named in a request, as the web gateway does). TALLY_KEY and
+ * TALLY_COORDINATOR_KEY are set to the harness's key, so tally_open() and
+ * cluster_cli() in the test act as "harness". harness_keygen() makes more
+ * keys for tests of other identities. */
 int cluster_start(cluster_t *c, int workers);
 
 /* (Re)starts worker i on its data directory and waits until it serves and
@@ -51,6 +64,20 @@ void cluster_stop(cluster_t *c);
  * NULL). Returns the exit code, or -1 if it could not run. */
 int cluster_cli(const cluster_t *c, char *out, size_t out_len, const char *args_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The CURVE settings for a raw dealer_new() from the test to the
+ * coordinator (worker < 0) or worker `worker`, as the harness identity;
+ * NULL for an insecure cluster. `buf` is filled and returned. */
+const curve_client_t *harness_curve(const cluster_t *c, int worker, curve_client_t *buf);
+
+/* Makes a key pair DIR/keys/NAME.key (and .pub); writes the path of the
+ * .key file to path_out and the public key to public_out (may be NULL).
+ * 0 or -1. */
+int harness_keygen(const cluster_t *c, const char *name, char *path_out, size_t path_size,
+                   char public_out[CURVE_Z85_LEN + 1]);
+
+/* Path of DIR/keys/NAME (static buffer). */
+const char *harness_key_path(const cluster_t *c, const char *name);
 
 /* Path of a program in the build's bin directory (static buffer). */
 const char *harness_bin(const char *program);

@@ -48,7 +48,7 @@ static void make_project(tally_t *t, const char *name, uint32_t overlap, uint32_
 
 static void make_labeler(tally_t *t, const char *id, uint32_t roles, const char *m1, const char *m2) {
   const char *markets[] = {m1, m2};
-  tally_labeler_t spec = {id, roles, markets, m2 ? 2u : 1u};
+  tally_labeler_t spec = {id, roles, markets, m2 ? 2u : 1u, NULL};
   tally_labeler_t *out = NULL;
   int rc = tally_labeler_add(t, &spec, &out);
   CHECK(rc == 0 || rc == TALLY_E_ALREADY_EXISTS);
@@ -329,6 +329,9 @@ static int raw_error(const char *endpoint, const void *data, size_t len, int fra
   int linger = 0, timeout = 3000;
   zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
   zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+  curve_client_t keys; /* the harness's key, to worker 0 */
+  const curve_client_t *curve = harness_curve(&cluster, 0, &keys);
+  if (curve != NULL) curve_setup_client(s, curve);
   zmq_connect(s, endpoint);
   if (frames == 2) zmq_send(s, "x", 1, ZMQ_SNDMORE);
   zmq_send(s, data, len, 0);

@@ -161,7 +161,7 @@ int main(void) {
   CHECK(tally_project_create(t, &spec, &project) == 0 && project);
   uint32_t project_id = project ? project->id : 0;
   tally_free(project);
-  tally_labeler_t bea = {"bea", TALLY_ROLE_LABELER, ja, 1}, al = {"al", TALLY_ROLE_LABELER, es, 1};
+  tally_labeler_t bea = {"bea", TALLY_ROLE_LABELER, ja, 1, NULL}, al = {"al", TALLY_ROLE_LABELER, es, 1, NULL};
   CHECK(tally_labeler_add(t, &bea, NULL) == 0 && tally_labeler_add(t, &al, NULL) == 0);
 
   /* es items everywhere, ja items only on worker wb. */

@@ -72,6 +72,8 @@ done
 check "the bridge has the host side address" \
   grep -q "inet $SUBNET.254/24" <<<"$(ip addr show dev "$PREFIX-br")"
 
+# The CLI acts as the cluster's "admin" (keys made by the launcher).
+eval "$(netns env --dir "$CLUSTER")"
 t() { timeout 60 "$BIN/tally" --coordinator "$EP" "$@"; }
 status_field() { # status_field FIELD -> the cluster total of FIELD for project demo
   t --format csv status --project demo | awk -F, -v f="$1" \
@@ -160,7 +162,9 @@ check "a second cluster starts beside the first" test -n "$EP2"
 prefix2=$(sed -n 's/^PREFIX=//p' "$OTHER/cluster.env" 2>/dev/null)
 check "it has another prefix ($prefix2)" test -n "$prefix2" -a "$prefix2" != "$PREFIX"
 check "and another subnet ($EP2)" test "${EP2%.1:7400}" != "${EP%.1:7400}"
-check "it serves" grep -q '^1,up,' <<<"$("$BIN/tally" --coordinator "$EP2" --format csv cluster status)"
+check "it serves" grep -q '^1,up,' <<<"$(TALLY_KEY="$OTHER/keys/admin.key" \
+  TALLY_COORDINATOR_KEY="$OTHER/keys/coordinator.pub" "$BIN/tally" --coordinator "$EP2" \
+  --format csv cluster status)"
 check "the first still serves" test "$(status_field items)" = "$ITEMS"
 out=$(netns start --workers 1 --dir "$WORK/intruder" --prefix "$PREFIX" 2>&1); rc=$?
 check "a third cluster may not take the first one's prefix (exit $rc)" test "$rc" -eq 1

@@ -76,7 +76,8 @@ static int raw_ops_report(const char *kind, const char *by, double shift_hours) 
   req.body_case = TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST;
   req.ops_report_request = &r;
   int code = 1;
-  if (dealer_new(&d, ctx, cluster.coordinator_endpoint) == 0) dealer_call(d, &req, 10000, &reply);
+  curve_client_t curve;
+  if (dealer_new(&d, ctx, cluster.coordinator_endpoint, harness_curve(&cluster, -1, &curve)) == 0) dealer_call(d, &req, 10000, &reply);
   if (reply != NULL) {
     if (reply->body_case == TALLY__ENVELOPE__BODY_OPS_REPORT_REPLY) code = 0;
     if (reply->body_case == TALLY__ENVELOPE__BODY_ERROR)
@@ -186,8 +187,8 @@ int main(void) {
   spec.sla_seconds = 1;
   spec.audit_rate = 0.0;
   CHECK(tally_project_create(t, &spec, NULL) == 0);
-  tally_labeler_t les = {"les", TALLY_ROLE_LABELER, &markets[0], 1};
-  tally_labeler_t lja = {"lja", TALLY_ROLE_LABELER, &markets[1], 1};
+  tally_labeler_t les = {"les", TALLY_ROLE_LABELER, &markets[0], 1, NULL};
+  tally_labeler_t lja = {"lja", TALLY_ROLE_LABELER, &markets[1], 1, NULL};
   CHECK(tally_labeler_add(t, &les, NULL) == 0);
   CHECK(tally_labeler_add(t, &lja, NULL) == 0);
 

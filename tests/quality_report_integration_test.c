@@ -106,7 +106,8 @@ static Tally__Envelope *report(void *ctx, const char *by) {
   r.by = (char *)by;
   req.body_case = TALLY__ENVELOPE__BODY_REPORT_REQUEST;
   req.report_request = &r;
-  if (dealer_new(&d, ctx, cluster.coordinator_endpoint) == 0) dealer_call(d, &req, 10000, &reply);
+  curve_client_t curve;
+  if (dealer_new(&d, ctx, cluster.coordinator_endpoint, harness_curve(&cluster, -1, &curve)) == 0) dealer_call(d, &req, 10000, &reply);
   dealer_destroy(&d);
   return reply;
 }
@@ -134,11 +135,11 @@ int main(void) {
   char id[16];
   for (int i = 0; i < LABELERS; i++) {
     snprintf(id, sizeof id, "q%02d", i);
-    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2};
+    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2, NULL};
     CHECK(tally_labeler_add(t, &l, NULL) == 0);
   }
-  tally_labeler_t auditor = {"qa-auditor", TALLY_ROLE_AUDITOR, markets, 2};
-  tally_labeler_t lead = {"qa-lead", TALLY_ROLE_LEAD, markets, 2};
+  tally_labeler_t auditor = {"qa-auditor", TALLY_ROLE_AUDITOR, markets, 2, NULL};
+  tally_labeler_t lead = {"qa-lead", TALLY_ROLE_LEAD, markets, 2, NULL};
   CHECK(tally_labeler_add(t, &auditor, NULL) == 0);
   CHECK(tally_labeler_add(t, &lead, NULL) == 0);
   int n_items = LABELERS * TASKS_EACH;

@@ -180,7 +180,7 @@ static void setup(tally_t *t) {
   for (int i = 0; i < CROWD; i++) {
     char id[16];
     snprintf(id, sizeof id, "c%d", i);
-    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2};
+    tally_labeler_t l = {id, TALLY_ROLE_LABELER, markets, 2, NULL};
     tally_labeler_t *out = NULL;
     CHECK(tally_labeler_add(t, &l, &out) == 0);
     tally_free(out);

@@ -74,7 +74,7 @@ int main(void) {
   spec.high_severity_count = 1;
   spec.exposure_budget = BUDGET;
   CHECK(tally_project_create(t, &spec, NULL) == 0);
-  tally_labeler_t eve = {"eve", TALLY_ROLE_LABELER, markets, 1};
+  tally_labeler_t eve = {"eve", TALLY_ROLE_LABELER, markets, 1, NULL};
   CHECK(tally_labeler_add(t, &eve, NULL) == 0);
   tally_item_t items[HIGH_ITEMS * 2];
   char ids[HIGH_ITEMS * 2][16];

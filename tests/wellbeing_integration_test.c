@@ -63,7 +63,7 @@ static int make_project(tally_t *t, const char *name, const char **high_labels, 
 
 static void make_person(tally_t *t, const char *id) {
   const char *markets[] = {"es"};
-  tally_labeler_t spec = {id, TALLY_ROLE_LABELER, markets, 1};
+  tally_labeler_t spec = {id, TALLY_ROLE_LABELER, markets, 1, NULL};
   tally_labeler_t *out = NULL;
   CHECK(tally_labeler_add(t, &spec, &out) == 0);
   tally_free(out);
@@ -240,7 +240,7 @@ static void test_audit_stage(void) {
   spec.exposure_budget = 1;
   CHECK(tally_project_create(t, &spec, NULL) == 0);
   make_person(t, "al");
-  tally_labeler_t auditor = {"aa", TALLY_ROLE_AUDITOR, markets, 1};
+  tally_labeler_t auditor = {"aa", TALLY_ROLE_AUDITOR, markets, 1, NULL};
   CHECK(tally_labeler_add(t, &auditor, NULL) == 0);
   ingest(t, "wb-audit", "u", 2, NULL);
   for (int i = 0; i < 2; i++) { /* unhinted, so never blocked; discoveries go past the budget */

@@ -53,6 +53,7 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
     changed += w->owned[s] != was_owned[s];
   }
   link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
+  if (w->identity) identity_refresh(w->identity, config_cache_config(w->config), copy);
   if (w->slots_loaded) slot_move_on_map(w, was_owned);
   w->work_added = 1; /* newly owned slots may hold work for waiters */
   if (changed > 0 || !w->slots_loaded)
@@ -65,6 +66,7 @@ static void link_apply_config(worker_t *w, const Tally__ClusterConfig *config) {
   if (config_cache_copy(w->config, config) < 0) return;
   link_persist(w, LINK_CONFIG_KEY, sizeof LINK_CONFIG_KEY - 1,
                &config_cache_config(w->config)->base);
+  if (w->identity) identity_refresh(w->identity, config_cache_config(w->config), w->map);
   log_info("configuration version %llu: %zu projects, %zu labelers",
            (unsigned long long)config->version, config->n_projects, config->n_labelers);
 }
@@ -210,8 +212,10 @@ static void link_on_poll(uv_poll_t *poll, int status, int events) {
 }
 
 int coordinator_link_start(worker_t *w) {
-  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint) < 0 ||
-      dealer_new(&w->coordinator_sync, w->zmq_ctx, w->coordinator_endpoint) < 0) {
+  curve_client_t keys;
+  const curve_client_t *curve = identity_client_to(w->identity, NULL, NULL, &keys);
+  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint, curve) < 0 ||
+      dealer_new(&w->coordinator_sync, w->zmq_ctx, w->coordinator_endpoint, curve) < 0) {
     log_error("cannot connect to coordinator %s", w->coordinator_endpoint);
     return TALLY_E_TRANSPORT;
   }

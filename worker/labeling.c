@@ -720,6 +720,14 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
   const Tally__Labeler *l =
       lease_validate(w, req->peer, req->peer_len, rid, r->labeler, r->project, r->stage, &only);
   if (l == NULL) return;
+  uint32_t cap = identity_max_leases(w->identity);
+  if (lease_table_count_of(w->leases, l->id) >= cap) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_RATE_LIMITED,
+                       "'%s' holds %u live leases on this worker, the most one person may; "
+                       "submit, skip or release one first",
+                       l->id, cap);
+    return;
+  }
   int park = r->wait_ms > 0 && w->n_waiters < LABELING_WAITERS_MAX;
   if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, !park) || !park) return;
   if (w->n_waiters == w->cap_waiters) {
@@ -994,6 +1002,17 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
   uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
   if (!labeling_slot_check(w, req, slot)) return;
   item_record_t *rec = item_load(w, slot, p->id, g->item_id, id_len);
+  /* Someone who works on the item (holds a lease on it, labeled, audited
+   * or skipped it) may not read its labels: the blind would break. */
+  if (rec != NULL && w->caller.is_person &&
+      (item_record_excludes(rec, w->caller.id) ||
+       (rec->audit != NULL && strcmp(rec->audit->labeler, w->caller.id) == 0))) {
+    item_record_free(&rec);
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
+                       TALLY_E_PERMISSION_DENIED,
+                       "you work on this item: its labels stay hidden from you");
+    return;
+  }
   if (rec == NULL) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NOT_FOUND,
                        "no item '%.64s' in project '%s'", g->item_id, p->name);
@@ -1018,7 +1037,25 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
   item_record_free(&rec);
 }
 
+/* access_find_person_fn over the worker's configuration. */
+static int find_person(void *user, const char *id, identity_t *out) {
+  worker_t *w = user;
+  const Tally__Labeler *l = config_cache_labeler(w->config, id);
+  if (l == NULL) return 0;
+  memset(out, 0, sizeof *out);
+  snprintf(out->id, sizeof out->id, "%s", l->id);
+  out->roles = l->roles;
+  out->is_person = 1;
+  return 1;
+}
+
 void labeling_handle(worker_t *w, const router_request_t *req) {
+  char why[512];
+  int rc = identity_authorize(w->identity, req, find_person, w, &w->caller, why, sizeof why);
+  if (rc < 0) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, rc, "%s", why);
+    return;
+  }
   switch (req->env->body_case) {
     case TALLY__ENVELOPE__BODY_INGEST: handle_ingest(w, req); break;
     case TALLY__ENVELOPE__BODY_LEASE: handle_lease(w, req); break;

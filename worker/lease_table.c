@@ -1,6 +1,7 @@
 /* lease_table: uthash by lease id + binary min-heap by deadline. */
 #include "lease_table.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -13,8 +14,16 @@ typedef struct lease_entry {
   UT_hash_handle hh;
 } lease_entry_t;
 
+/* Live leases per holder, for the per-person cap. */
+typedef struct holder_count {
+  char labeler[LEASE_LABELER_MAX + 1];
+  size_t count;
+  UT_hash_handle hh;
+} holder_count_t;
+
 struct lease_table {
   lease_entry_t *by_id; /* uthash head */
+  holder_count_t *holders; /* uthash head: holders with at least one lease */
   lease_entry_t **heap;
   size_t count;
   size_t capacity;
@@ -35,9 +44,25 @@ void lease_table_destroy(lease_table_t **table) {
     HASH_DEL(t->by_id, e);
     lease_entry_free(e);
   }
+  holder_count_t *h, *htmp;
+  HASH_ITER(hh, t->holders, h, htmp) {
+    HASH_DEL(t->holders, h);
+    free(h);
+  }
   free(t->heap);
   free(t);
   *table = NULL;
+}
+
+static holder_count_t *holder_find(const lease_table_t *t, const char *labeler) {
+  holder_count_t *h = NULL;
+  HASH_FIND_STR(t->holders, labeler, h);
+  return h;
+}
+
+size_t lease_table_count_of(const lease_table_t *t, const char *labeler) {
+  const holder_count_t *h = holder_find(t, labeler);
+  return h ? h->count : 0;
 }
 
 static int heap_less(const lease_table_t *t, size_t i, size_t j) {
@@ -77,8 +102,21 @@ int lease_table_add(lease_table_t *t, const lease_t *lease) {
     t->heap = grown;
     t->capacity = capacity;
   }
+  holder_count_t *h = holder_find(t, lease->labeler);
+  if (h == NULL) {
+    h = calloc(1, sizeof *h);
+    if (h == NULL) return TALLY_E_NOMEM;
+    snprintf(h->labeler, sizeof h->labeler, "%s", lease->labeler);
+    HASH_ADD_STR(t->holders, labeler, h);
+  }
   lease_entry_t *e = calloc(1, sizeof *e);
-  if (e == NULL) return TALLY_E_NOMEM;
+  if (e == NULL) {
+    if (h->count == 0) {
+      HASH_DEL(t->holders, h);
+      free(h);
+    }
+    return TALLY_E_NOMEM;
+  }
   e->lease = *lease;
   e->lease.item_id = malloc(lease->item_len + 1);
   if (e->lease.item_id == NULL) {
@@ -87,6 +125,7 @@ int lease_table_add(lease_table_t *t, const lease_t *lease) {
   }
   memcpy(e->lease.item_id, lease->item_id, lease->item_len);
   e->lease.item_id[lease->item_len] = '\0';
+  h->count++;
   HASH_ADD(hh, t->by_id, lease.lease_id, sizeof(uint64_t), e);
   e->heap_index = t->count;
   t->heap[t->count++] = e;
@@ -109,6 +148,11 @@ void lease_table_remove(lease_table_t *t, uint64_t lease_id) {
   t->count--;
   if (at < t->count) heap_fix(t, at);
   HASH_DEL(t->by_id, e);
+  holder_count_t *h = holder_find(t, e->lease.labeler);
+  if (h != NULL && --h->count == 0) {
+    HASH_DEL(t->holders, h);
+    free(h);
+  }
   lease_entry_free(e);
 }
 

@@ -48,4 +48,7 @@ const lease_t *lease_table_next_expired(const lease_table_t *table, uint64_t now
 
 size_t lease_table_count(const lease_table_t *table);
 
+/* Live leases held by `labeler` (for the per-person cap). */
+size_t lease_table_count_of(const lease_table_t *table, const char *labeler);
+
 #endif

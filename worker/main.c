@@ -24,6 +24,14 @@ static const char usage[] =
     "  --advertise ENDPOINT    endpoint clients should use (default: the bound one)\n"
     "  --endpoint-file FILE    write the served endpoint to FILE once serving\n"
     "  --heartbeat-ms N        heartbeat interval (default 1000)\n"
+    "  --key FILE              this worker's CURVE key pair (default DIR/worker.key, made on\n"
+    "                          first start, public half in DIR/worker.pub); an operator\n"
+    "                          admits the public key: tally cluster admit KEY\n"
+    "  --coordinator-key KEY   the coordinator's public key (40 Z85 characters, or a .pub\n"
+    "                          file); required unless --insecure\n"
+    "  --insecure              plain TCP, no keys: requests are trusted as they say who\n"
+    "                          sends them (benchmarks, isolated test networks)\n"
+    "  --max-leases N          live leases one person may hold on this worker (default 16)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "  --config FILE           JSON object with any of the long options as keys;\n"
     "                          the command line wins\n"
@@ -32,8 +40,10 @@ static const char usage[] =
     "SIGTERM or SIGINT stops the worker cleanly.\n";
 
 typedef struct {
-  char *dir, *coordinator, *bind, *advertise, *endpoint_file, *log_level;
-  long heartbeat_ms;
+  char *dir, *coordinator, *bind, *advertise, *endpoint_file, *log_level, *key_file;
+  char *coordinator_key;
+  long heartbeat_ms, max_leases;
+  int insecure;
 } worker_args_t;
 
 static int set_string(char **slot, const char *value, int overwrite) {
@@ -50,6 +60,28 @@ static int apply_option(worker_args_t *a, const char *name, const char *value, i
   if (strcmp(name, "advertise") == 0) return set_string(&a->advertise, value, overwrite);
   if (strcmp(name, "endpoint-file") == 0) return set_string(&a->endpoint_file, value, overwrite);
   if (strcmp(name, "log-level") == 0) return set_string(&a->log_level, value, overwrite);
+  if (strcmp(name, "key") == 0) return set_string(&a->key_file, value, overwrite);
+  if (strcmp(name, "coordinator-key") == 0)
+    return set_string(&a->coordinator_key, value, overwrite);
+  if (strcmp(name, "insecure") == 0) {
+    if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+      fprintf(stderr, "tally-worker: insecure must be true or false, got '%s'\n", value);
+      return -1;
+    }
+    if (overwrite || !a->insecure) a->insecure = strcmp(value, "true") == 0;
+    return 0;
+  }
+  if (strcmp(name, "max-leases") == 0) {
+    if (a->max_leases != 0 && !overwrite) return 0;
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*end != '\0' || v < 1 || v > 100000) {
+      fprintf(stderr, "tally-worker: --max-leases must be 1..100000, got '%s'\n", value);
+      return -1;
+    }
+    a->max_leases = v;
+    return 0;
+  }
   if (strcmp(name, "heartbeat-ms") == 0) {
     if (a->heartbeat_ms != 0 && !overwrite) return 0;
     char *end;
@@ -81,6 +113,7 @@ static int load_config_file(worker_args_t *a, const char *path) {
   json_object_foreach(root, key, value) {
     char text[64];
     const char *s = json_string_value(value);
+    if (json_is_boolean(value)) s = json_is_true(value) ? "true" : "false";
     if (json_is_integer(value)) {
       snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
       s = text;
@@ -116,6 +149,8 @@ int main(int argc, char **argv) {
       {"bind", required_argument, 0, 0},         {"advertise", required_argument, 0, 0},
       {"endpoint-file", required_argument, 0, 0}, {"heartbeat-ms", required_argument, 0, 0},
       {"log-level", required_argument, 0, 0},    {"config", required_argument, 0, 0},
+      {"key", required_argument, 0, 0},          {"coordinator-key", required_argument, 0, 0},
+      {"insecure", no_argument, 0, 0},           {"max-leases", required_argument, 0, 0},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   worker_args_t a = {0};
   const char *config_file = NULL;
@@ -132,7 +167,7 @@ int main(int argc, char **argv) {
     const char *name = long_options[index].name;
     if (strcmp(name, "config") == 0)
       config_file = optarg;
-    else if (apply_option(&a, name, optarg, 1) < 0)
+    else if (apply_option(&a, name, optarg ? optarg : "true", 1) < 0)
       return 2;
   }
   if (optind < argc) {
@@ -150,10 +185,18 @@ int main(int argc, char **argv) {
     return 2;
   }
   log_set_level(level);
+  if (!a.insecure && a.coordinator_key == NULL) {
+    fprintf(stderr,
+            "tally-worker: --coordinator-key is required (the coordinator's public key, e.g. "
+            "its DIR/coordinator.pub), or --insecure for a cluster without keys\n");
+    return 2;
+  }
 
   uv_loop_t *loop = uv_default_loop();
   worker_options_t options = {a.dir, a.coordinator, a.bind ? a.bind : "tcp://127.0.0.1:0",
-                              a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms};
+                              a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms,
+                              a.key_file, a.coordinator_key, a.insecure,
+                              (uint32_t)a.max_leases};
   int rc = worker_new(&running, loop, &options);
   if (rc < 0) {
     log_error("cannot start: %s", tally_strerror(rc));
@@ -177,5 +220,7 @@ int main(int argc, char **argv) {
   free(a.advertise);
   free(a.endpoint_file);
   free(a.log_level);
+  free(a.key_file);
+  free(a.coordinator_key);
   return 0;
 }

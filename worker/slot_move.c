@@ -464,7 +464,9 @@ static int chunk_send(worker_t *w, const char *endpoint, Tally__SlotChunk *chunk
   struct slot_moves *m = w->moves;
   if (m->peer == NULL || strcmp(dealer_endpoint(m->peer), endpoint) != 0) {
     dealer_destroy(&m->peer);
-    if (dealer_new(&m->peer, w->zmq_ctx, endpoint) < 0) {
+    curve_client_t keys;
+    const curve_client_t *curve = identity_client_to(w->identity, w->map, endpoint, &keys);
+    if (dealer_new(&m->peer, w->zmq_ctx, endpoint, curve) < 0) {
       snprintf(why, why_size, "cannot connect to %.150s", endpoint);
       return TALLY_E_TRANSPORT;
     }
@@ -528,7 +530,9 @@ static peer_conn_t *conn_get(worker_t *w, const char *endpoint) {
   if (conn == NULL) return NULL;
   int fd = -1;
   size_t fd_len = sizeof fd;
-  if (dealer_new(&conn->dealer, w->zmq_ctx, endpoint) < 0 ||
+  curve_client_t keys;
+  const curve_client_t *curve = identity_client_to(w->identity, w->map, endpoint, &keys);
+  if (dealer_new(&conn->dealer, w->zmq_ctx, endpoint, curve) < 0 ||
       zmq_getsockopt(dealer_socket(conn->dealer), ZMQ_FD, &fd, &fd_len) != 0 ||
       uv_poll_init(w->loop, &conn->poll, fd) != 0) {
     dealer_destroy(&conn->dealer);

@@ -385,7 +385,14 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
 
   w->zmq_ctx = zmq_ctx_new();
   if (w->zmq_ctx == NULL) goto nomem;
-  rc = router_new(&w->router, loop, w->zmq_ctx, o->bind, worker_on_requests, w);
+  rc = identity_new(&w->identity, o, w->zmq_ctx);
+  if (rc < 0) {
+    worker_destroy(&w);
+    return rc;
+  }
+  identity_refresh(w->identity, config_cache_config(w->config), w->map);
+  rc = router_new(&w->router, loop, w->zmq_ctx, o->bind, identity_server_keys(w->identity),
+                  worker_on_requests, w);
   if (rc < 0) {
     worker_destroy(&w);
     return rc;
@@ -429,8 +436,9 @@ void worker_destroy(worker_t **worker) {
   router_destroy(&w->router);
   dealer_destroy(&w->coordinator);
   dealer_destroy(&w->coordinator_sync);
-  if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
   slot_move_close(w);
+  identity_destroy(&w->identity);
+  if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);

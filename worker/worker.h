@@ -22,7 +22,13 @@ typedef struct {
   const char *advertise;        /* endpoint given to clients; NULL = bound one */
   const char *endpoint_file;    /* written once serving; NULL = none */
   uint32_t heartbeat_ms;        /* default 1000 */
+  const char *key_file;         /* CURVE key pair; NULL = DIR/worker.key (made if missing) */
+  const char *coordinator_key;  /* the coordinator's public key or a file holding it */
+  int insecure;                 /* plain TCP, no identities (access.h) */
+  uint32_t max_leases;          /* per person on this worker; 0 = WORKER_DEFAULT_MAX_LEASES */
 } worker_options_t;
+
+#define WORKER_DEFAULT_MAX_LEASES 16
 
 typedef struct worker worker_t;
 

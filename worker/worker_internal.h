@@ -11,6 +11,7 @@
 #include "config_cache.h"
 #include "item_cache.h"
 #include "dealer.h"
+#include "identity.h"
 #include "lease_table.h"
 #include "queue_index.h"
 #include "router.h"
@@ -123,6 +124,11 @@ struct worker {
   /* Audit sampling and ramp-up (quality.c). */
   uint64_t audit_secret;
   struct ramp_entry *ramp; /* uthash: audits per (project, labeler) */
+
+  /* Who is asking (identity.h): keys, ZAP, the per-person lease cap; and
+   * the effective identity of the request being handled. */
+  worker_identity_t *identity;
+  identity_t caller;
 
   uv_timer_t tick;
   char endpoint[256];
