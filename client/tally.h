@@ -276,8 +276,10 @@ typedef struct {
 } tally_item_t;
 
 /* What became of one ingested item: code 0 = stored (newly, or already
- * present — the protocol reports duplicates only as a count), else the
- * negative TALLY_E_* code it was rejected with and the reason. */
+ * present with the same fields — the protocol reports duplicates only as a
+ * count), else the negative TALLY_E_* code it was rejected with and the
+ * reason (TALLY_E_ALREADY_EXISTS: the id is present with other content, a
+ * conflict; the stored item is unchanged). */
 typedef struct {
   int code;
   const char *message; /* NULL when code == 0 */
@@ -286,8 +288,9 @@ typedef struct {
 typedef struct {
   size_t count;        /* number of items given */
   uint32_t accepted;   /* newly stored */
-  uint32_t duplicates; /* already present */
+  uint32_t duplicates; /* already present with the same fields */
   uint32_t rejected;
+  uint32_t conflicts;  /* of `rejected`: id present with other fields (ALREADY_EXISTS) */
   tally_item_result_t *items; /* count entries, in input order */
 } tally_ingest_result_t;
 

@@ -28,6 +28,7 @@
   X(STORAGE, 16, "storage error")                                            \
   X(INVALID_ARGUMENT, 17, "invalid argument")                                \
   X(NOT_FOUND, 18, "not found")                                              \
+  X(NO_SPACE, 19, "no space left on the worker's disk; writes refused")    \
   X(TIMEOUT, 100, "timed out waiting for a reply")                           \
   X(NOMEM, 101, "out of memory")                                             \
   X(IO, 102, "input/output error")                                           \

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "ident.h"
 #include "log.h"
 #include "membership.h"
 #include "rebalance.h"
@@ -340,7 +341,10 @@ __attribute__((format(printf, 3, 4))) static void reply_error(const coordinator_
   va_start(ap, fmt);
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
-  r->send_error(r->ctx, code, message);
+  /* Never echo invalid UTF-8 or control characters of a request (ident.h). */
+  char safe[MESSAGE_SIZE];
+  ident_sanitize(message, 0, safe, sizeof safe);
+  r->send_error(r->ctx, code, safe);
 }
 
 /* Fills `config` with borrowed pointers to the current configuration. */

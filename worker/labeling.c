@@ -10,12 +10,14 @@
  *  - every change of a request goes into the group's one batch; replies are
  *    sent by worker.c only after that batch is durable.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cases.h"
 #include "clock.h"
+#include "ident.h"
 #include "item_record.h"
 #include "keys.h"
 #include "log.h"
@@ -561,6 +563,41 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
 
 /* ------------------------------------------------------------ handlers */
 
+/* Formats a rejection's reason into out[size], made safe (ident.h): it may
+ * quote the item's fields. */
+__attribute__((format(printf, 3, 4))) static void ingest_message(char *out, size_t size,
+                                                                 const char *fmt, ...) {
+  char raw[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  va_end(ap);
+  ident_sanitize(raw, 0, out, size);
+}
+
+/* Appends the rejection of item `index` to the reply (arrays sized for the
+ * batch; `message` must outlive the reply). */
+static void ingest_reject(Tally__IngestReply *reply, Tally__Rejection *rejections,
+                          Tally__Rejection **rejected, size_t index, int code,
+                          const char *message) {
+  Tally__Rejection *r = &rejections[reply->n_rejected];
+  tally__rejection__init(r);
+  r->index = (uint32_t)index;
+  r->code = (Tally__ErrorCode)tally_error_to_wire(code);
+  r->message = (char *)message;
+  rejected[reply->n_rejected++] = r;
+}
+
+static int text_equal(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+/* True when `item` is what `rec` was ingested as: market, priority,
+ * content, gold label and category hint all equal. */
+static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item) {
+  return rec->priority == item->priority && text_equal(rec->market, item->market) &&
+         text_equal(rec->content, item->content) && text_equal(rec->gold_label, item->gold_label) &&
+         text_equal(rec->category_hint, item->category_hint);
+}
+
 static void handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
   uint64_t rid = req->env->request_id;
@@ -584,57 +621,63 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
   Tally__IngestReply reply = TALLY__INGEST_REPLY__INIT;
   Tally__Rejection *rejections = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejections);
   Tally__Rejection **rejected = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejected);
-  char (*messages)[160] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
+  char (*messages)[256] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
   if (rejections == NULL || rejected == NULL || messages == NULL) worker_fatal("out of memory");
   uint64_t now = clock_now_ms();
   for (size_t i = 0; i < batch->n_items; i++) {
     const Tally__Item *item = batch->items[i];
     size_t id_len = strlen(item->id);
     int code = 0;
-    if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
+    if (ident_check("item id", item->id, IDENT_ITEM_ID_MAX, messages[i], sizeof messages[i]) < 0) {
       code = TALLY_E_INVALID_ARGUMENT;
-      snprintf(messages[i], sizeof messages[i], "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
     } else if (!config_project_has_market(p, item->market)) {
       code = TALLY_E_UNKNOWN_MARKET;
-      snprintf(messages[i], sizeof messages[i], "market '%.32s' is not a market of project '%s'",
+      ingest_message(messages[i], sizeof messages[i], "market '%.32s' is not a market of project '%s'",
                item->market, p->name);
     } else if (item->priority > TALLY__PRIORITY__PRIORITY_EMERGENCY) {
       code = TALLY_E_INVALID_ARGUMENT;
-      snprintf(messages[i], sizeof messages[i], "priority %u is out of range 0..3",
+      ingest_message(messages[i], sizeof messages[i], "priority %u is out of range 0..3",
                item->priority);
     } else if (strlen(item->content) > LABELING_ITEM_CONTENT_MAX) {
       code = TALLY_E_TOO_LARGE;
-      snprintf(messages[i], sizeof messages[i], "content exceeds %u bytes",
+      ingest_message(messages[i], sizeof messages[i], "content exceeds %u bytes",
                LABELING_ITEM_CONTENT_MAX);
     } else if (item->gold_label[0] != '\0' && config_project_label_index(p, item->gold_label) < 0) {
       code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
-      snprintf(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
+      ingest_message(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
                item->gold_label);
     } else if (item->category_hint[0] != '\0' &&
                config_project_label_index(p, item->category_hint) < 0) {
       code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
-      snprintf(messages[i], sizeof messages[i], "category hint '%.64s' is not in the taxonomy",
+      ingest_message(messages[i], sizeof messages[i], "category hint '%.64s' is not in the taxonomy",
                item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
     if (code == 0 && !w->owned[slot]) coordinator_link_refresh_map(w);
     if (code == 0 && !w->owned[slot]) {
       code = TALLY_E_MOVED;
-      snprintf(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
+      ingest_message(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
     }
     if (code != 0) {
-      tally__rejection__init(&rejections[reply.n_rejected]);
-      rejections[reply.n_rejected].index = (uint32_t)i;
-      rejections[reply.n_rejected].code = (Tally__ErrorCode)tally_error_to_wire(code);
-      rejections[reply.n_rejected].message = messages[i];
-      rejected[reply.n_rejected] = &rejections[reply.n_rejected];
-      reply.n_rejected++;
+      ingest_reject(&reply, rejections, rejected, i, code, messages[i]);
       continue;
     }
     item_record_t *existing = item_load(w, slot, p->id, item->id, id_len);
     if (existing != NULL) {
+      /* The same item again is harmless; other content under its id is a
+       * conflict the sender must hear of (nothing is changed). */
+      int same = ingest_is_same_item(existing, item);
       item_record_free(&existing);
-      reply.duplicates++;
+      if (same) {
+        reply.duplicates++;
+      } else {
+        ingest_message(messages[i], sizeof messages[i],
+                       "item '%.64s' already exists with other content, market, priority, "
+                       "gold label or hint; left unchanged",
+                       item->id);
+        ingest_reject(&reply, rejections, rejected, i, TALLY_E_ALREADY_EXISTS, messages[i]);
+        reply.conflicts++;
+      }
       continue;
     }
     item_record_t *rec = item_record_new(item->market, item->priority, item->content,

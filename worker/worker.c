@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "ident.h"
 #include "log.h"
 #include "slot_move.h"
 #include "quality.h"
@@ -73,9 +74,13 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
   va_start(ap, fmt);
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
+  /* The message may quote request fields: never echo invalid UTF-8 or
+   * control characters (ident.h). */
+  char safe[sizeof message];
+  ident_sanitize(message, 0, safe, sizeof safe);
   Tally__Envelope env;
   Tally__ErrorReply err;
-  wire_error_init(&env, &err, request_id, code, message);
+  wire_error_init(&env, &err, request_id, code, safe);
   worker_reply(w, peer, peer_len, &env);
 }
 
