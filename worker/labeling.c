@@ -465,7 +465,8 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
 
 /* Finds the best task `labeler` may take and leases it. Returns 1 with the
  * task filled (its strings point into *rec_out and *item_id_out, which the
- * caller frees after replying), or 0 when there is none. */
+ * caller frees after replying), 0 when there is none, or -1 when there is
+ * one but the disk is full (w->no_space), so it cannot be leased. */
 static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
                       uint32_t stage, Tally__Task *task, item_record_t **rec_out,
                       char **item_id_out) {
@@ -515,6 +516,13 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     free(heap.items);
     if (rec == NULL) return 0;
   }
+  if (w->no_space) {
+    /* A grant writes the lease: refused while the disk is full (worker.c). */
+    item_record_free(&rec);
+    free(*item_id_out);
+    *item_id_out = NULL;
+    return -1;
+  }
   uint64_t lease_id;
   lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, &lease_id);
   task->project = chosen.project->name;
@@ -537,7 +545,8 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
 }
 
 /* Tries to lease for `labeler` and replies with the task. When there is
- * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted. */
+ * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted
+ * or answered NO_SPACE (there was a task, but the disk is full). */
 static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                        const Tally__Labeler *labeler, const Tally__Project *only, uint32_t stage,
                        int reply_when_empty) {
@@ -550,6 +559,11 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
   env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
   env.lease_reply = &reply;
   int granted = lease_find(w, labeler, only, stage, &task, &rec, &item_id);
+  if (granted < 0) {
+    worker_reply_error(w, peer, peer_len, request_id, TALLY_E_NO_SPACE,
+                       "the worker's disk is full: no lease can be written until space is freed");
+    return 1;
+  }
   if (granted) {
     reply.has_task = 1;
     reply.task = &task;
@@ -1061,7 +1075,22 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
   item_record_free(&rec);
 }
 
+/* True for the requests that always write (refused while the disk is full;
+ * a lease writes only when it grants, see lease_find). */
+static int request_writes(Tally__Envelope__BodyCase body) {
+  return body == TALLY__ENVELOPE__BODY_INGEST || body == TALLY__ENVELOPE__BODY_SUBMIT ||
+         body == TALLY__ENVELOPE__BODY_SKIP || body == TALLY__ENVELOPE__BODY_RELEASE ||
+         body == TALLY__ENVELOPE__BODY_SLOT_CHUNK;
+}
+
 void labeling_handle(worker_t *w, const router_request_t *req) {
+  if (w->no_space && request_writes(req->env->body_case)) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NO_SPACE,
+                       "the worker's disk is full: '%s' is refused until space is freed "
+                       "(reads go on)",
+                       wire_body_name(req->env));
+    return;
+  }
   switch (req->env->body_case) {
     case TALLY__ENVELOPE__BODY_INGEST: handle_ingest(w, req); break;
     case TALLY__ENVELOPE__BODY_LEASE: handle_lease(w, req); break;
@@ -1085,6 +1114,9 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
 }
 
 void labeling_expire_leases(worker_t *w, uint64_t now_ms) {
+  /* Returning a lease writes: while the disk is full, expired leases are
+   * kept (a submit is refused anyway) and returned once space is back. */
+  if (w->no_space) return;
   const lease_t *lease;
   while ((lease = lease_table_next_expired(w->leases, now_ms)) != NULL)
     lease_return(w, lease, RETURN_EXPIRE);
