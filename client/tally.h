@@ -703,8 +703,10 @@ int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t 
  * ...), see (*out)->items. Returns a negative code when a whole batch failed
  * (UNKNOWN_PROJECT, UNAVAILABLE or TIMEOUT after retries, no map because the
  * coordinator is unreachable, ...): the items of that batch then carry that
- * code too, and tally_last_error() says why. Re-sending items is safe: they
- * count as duplicates. */
+ * code too, and tally_last_error() says why. Re-sending the same items is
+ * safe: they count as duplicates (the same id with other fields is a
+ * conflict: ALREADY_EXISTS, counted in conflicts). A worker whose disk is
+ * full answers NO_SPACE for the whole batch. */
 int tally_ingest(tally_t *t, const char *project, const tally_item_t *items, size_t count,
                  tally_ingest_result_t **out);
 

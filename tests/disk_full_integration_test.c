@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define SKIP 77
 #define TMPFS_SIZE "64m"
 #define CONTENT_BYTES (64 * 1024)
+#define FILLERS 24
 
 static cluster_t cluster;
 static char mount_point[600]; /* non-empty while mounted */
@@ -117,6 +119,31 @@ static uint64_t status_items(tally_t *t) {
   uint64_t items = rc == 0 && st && st->workers_failed == 0 ? st->total.items : UINT64_MAX;
   tally_free(st);
   return items;
+}
+
+/* One of the clients that fill the disk: ingests one big item at a time
+ * until one is refused with NO_SPACE. */
+typedef struct {
+  int index;
+  const char *content;
+  uint64_t acknowledged;
+  int refused_at; /* the number of its first refused item, -1 if none */
+} filler_t;
+
+static void *fill_by_ingest(void *arg) {
+  filler_t *f = arg;
+  tally_t *t = client();
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "big%d", f->index);
+  for (int n = 0; n < 2000 && f->refused_at < 0; n++) {
+    uint32_t accepted = 0, no_space = 0;
+    int rc = ingest(t, prefix, n, 1, f->content, &accepted, &no_space);
+    f->acknowledged += accepted;
+    if (no_space > 0) f->refused_at = n;
+    else if (rc != 0) break;
+  }
+  tally_close(&t);
+  return NULL;
 }
 
 /* Runs tally-worker on worker 0's directory, expecting it to refuse to
@@ -238,16 +265,22 @@ int main(void) {
   char *content = malloc(CONTENT_BYTES + 1);
   memset(content, 'x', CONTENT_BYTES);
   content[CONTENT_BYTES] = '\0';
-  int full_at = -1;
-  for (int round = 0; round < 400 && full_at < 0; round++) {
-    rc = ingest(t, "big", round * 8, 8, content, &accepted, &no_space);
-    acknowledged += accepted;
-    if (no_space > 0) full_at = round;
-    else CHECK(rc == 0);
+  /* FILLERS clients at once, so that groups are large enough to be written
+   * on the thread pool (the pipelined group commit) when the disk fills. */
+  pthread_t threads[FILLERS];
+  filler_t fillers[FILLERS];
+  for (int i = 0; i < FILLERS; i++) {
+    fillers[i] = (filler_t){i, content, 0, -1};
+    pthread_create(&threads[i], NULL, fill_by_ingest, &fillers[i]);
   }
-  CHECK(full_at >= 0);
-  fprintf(stderr, "disk full after %d rounds, %llu items acknowledged\n", full_at,
-          (unsigned long long)acknowledged);
+  int all_refused = 1;
+  for (int i = 0; i < FILLERS; i++) {
+    pthread_join(threads[i], NULL);
+    acknowledged += fillers[i].acknowledged;
+    if (fillers[i].refused_at < 0) all_refused = 0;
+  }
+  CHECK(all_refused);
+  fprintf(stderr, "disk full: %llu items acknowledged\n", (unsigned long long)acknowledged);
 
   /* While full: writes refused with NO_SPACE, reads and empty leases answer. */
   CHECK(ingest(t, "late", 0, 1, "x", &accepted, &no_space) == TALLY_E_NO_SPACE || no_space == 1);
@@ -262,12 +295,14 @@ int main(void) {
   tally_item_state_t *item = NULL;
   CHECK(tally_item_get(t, "full", "small-3", &item) == 0);
   tally_free(item);
-  /* Nothing of the refused batch was stored. */
-  char refused[64];
-  snprintf(refused, sizeof refused, "big-%d", full_at * 8);
-  item = NULL;
-  CHECK(tally_item_get(t, "full", refused, &item) == TALLY_E_NOT_FOUND);
-  tally_free(item);
+  /* Nothing refused was stored: each client's first refused item. */
+  for (int i = 0; i < FILLERS; i++) {
+    char refused[64];
+    snprintf(refused, sizeof refused, "big%d-%d", i, fillers[i].refused_at);
+    item = NULL;
+    CHECK(tally_item_get(t, "full", refused, &item) == TALLY_E_NOT_FOUND);
+    tally_free(item);
+  }
 
   /* Free the space: writes work again, without a restart. */
   unlink(filler);
