@@ -12,8 +12,11 @@
  *   - no control characters: C0 (U+0000-U+001F), DEL (U+007F) and C1
  *     (U+0080-U+009F).
  *
- * The coordinator adds stricter character sets for names (validate.h); the
- * rule here is the floor every daemon applies.
+ * The coordinator adds stricter rules on top (coordinator/validate.h):
+ * project names, labeler ids and markets are ASCII tokens, so 64 characters
+ * are 64 bytes; labels use the UTF-8 and control-character rule here with a
+ * cap of 64 code points (at most 256 bytes). The rule here is the floor
+ * every daemon applies; the worker applies it to item ids at ingest.
  *
  * Text that came from outside (a request field, a stored value, a server's
  * reply) is passed through ident_sanitize() before it goes into an error
