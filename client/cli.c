@@ -104,7 +104,9 @@ int cli_connect(cli_t *cli) {
 int cli_fail(cli_t *cli, const char *what, int code) {
   const char *message = cli->client ? tally_last_error(cli->client) : "";
   if (message == NULL || message[0] == '\0') message = tally_strerror(code);
-  fprintf(cli->err, "tally: %s: %s (%s)\n", what, message, tally_error_name(code));
+  char safe[1024]; /* the server's words: never raw control characters on a terminal */
+  fprintf(cli->err, "tally: %s: %s (%s)\n", what, output_safe(message, safe, sizeof safe),
+          tally_error_name(code));
   return CLI_EXIT_FAILURE;
 }
 

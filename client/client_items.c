@@ -113,6 +113,7 @@ static void ingest_apply(ingest_t *in, const ingest_batch_t *b, const size_t *or
     const Tally__IngestReply *ir = reply->ingest_reply;
     in->res->accepted += ir->accepted;
     in->res->duplicates += ir->duplicates;
+    in->res->conflicts += ir->conflicts;
     for (size_t k = 0; k < ir->n_rejected; k++) {
       const Tally__Rejection *rej = ir->rejected[k];
       if (rej->index >= b->count) continue;

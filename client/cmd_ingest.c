@@ -26,9 +26,14 @@ static const char ingest_help[] =
     "a string is stored as its compact JSON text; blank lines are skipped.\n\n"
     "Bad lines (malformed JSON, missing id or market, bad priority) and items the\n"
     "cluster refuses (e.g. unknown market) are rejected with their line number\n"
-    "and reason; the rest is still loaded. Re-ingesting an item is harmless (it\n"
-    "counts as a duplicate). On a terminal, progress is shown on stderr.\n\n"
-    "Prints accepted, duplicates, rejected and one `line N: reason` per rejected\n"
+    "and reason; the rest is still loaded. An id is 1-256 bytes of UTF-8 without\n"
+    "control characters. Re-ingesting the same item is harmless (it counts as a\n"
+    "duplicate); an id already stored with other content, market, priority, gold\n"
+    "label or hint is a conflict: rejected (ALREADY_EXISTS), counted under\n"
+    "conflicts, the stored item left as it was. On a terminal, progress is shown\n"
+    "on stderr.\n\n"
+    "Prints accepted, duplicates, rejected, conflicts and one `line N: reason`\n"
+    "per rejected\n"
     "line (csv: one row per rejected line; the counts go to stderr).\n\n"
     "Exit status: 0 if no line was rejected, 1 if any was (or the cluster\n"
     "failed), 2 on usage errors.\n";
@@ -46,7 +51,7 @@ typedef struct {
   jsonl_item_t *items; /* INGEST_CHUNK */
   size_t *lines;
   size_t count;
-  uint64_t lines_read, items_read, accepted, duplicates, rejected, not_sent;
+  uint64_t lines_read, items_read, accepted, duplicates, conflicts, rejected, not_sent;
   rejection_t *rejections;
   size_t rejection_count, rejection_cap;
   int fatal; /* a batch failed as a whole: stop */
@@ -110,6 +115,7 @@ static int flush(ingest_t *in) {
   if (res) {
     in->accepted += res->accepted;
     in->duplicates += res->duplicates;
+    in->conflicts += res->conflicts;
     for (size_t i = 0; i < res->count; i++) {
       const tally_item_result_t *r = &res->items[i];
       if (r->code == 0) continue;
@@ -177,10 +183,11 @@ static int print_summary(ingest_t *in) {
       json_array_append_new(list, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)r->line, "code",
                                             tally_error_name(r->code), "reason", r->reason));
     }
-    return output_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "project", in->project, "lines",
+    return output_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "project", in->project, "lines",
                                  (json_int_t)in->lines_read, "items", (json_int_t)in->items_read, "accepted",
-                                 (json_int_t)in->accepted, "duplicates", (json_int_t)in->duplicates, "rejected",
-                                 (json_int_t)in->rejected, "rejections", list),
+                                 (json_int_t)in->accepted, "duplicates", (json_int_t)in->duplicates, "conflicts",
+                                 (json_int_t)in->conflicts, "rejected", (json_int_t)in->rejected, "rejections",
+                                 list),
                        cli->out);
   }
   if (cli->format == OUTPUT_CSV) {
@@ -194,19 +201,23 @@ static int print_summary(ingest_t *in) {
     }
     int rc = output_table_print(t, OUTPUT_CSV, cli->out);
     output_table_free(&t);
-    fprintf(cli->err, "accepted %llu, duplicates %llu, rejected %llu\n", (unsigned long long)in->accepted,
-            (unsigned long long)in->duplicates, (unsigned long long)in->rejected);
+    fprintf(cli->err, "accepted %llu, duplicates %llu, rejected %llu (conflicts %llu)\n",
+            (unsigned long long)in->accepted, (unsigned long long)in->duplicates, (unsigned long long)in->rejected,
+            (unsigned long long)in->conflicts);
     return rc;
   }
   output_field(cli->out, "accepted:", "%llu", (unsigned long long)in->accepted);
   output_field(cli->out, "duplicates:", "%llu", (unsigned long long)in->duplicates);
   output_field(cli->out, "rejected:", "%llu", (unsigned long long)in->rejected);
+  output_field(cli->out, "conflicts:", "%llu", (unsigned long long)in->conflicts);
+  char safe[1024];
   for (size_t i = 0; i < in->rejection_count; i++) {
     const rejection_t *r = &in->rejections[i];
     if (r->server)
-      fprintf(cli->out, "line %zu: %s (%s)\n", r->line, r->reason, tally_error_name(r->code));
+      fprintf(cli->out, "line %zu: %s (%s)\n", r->line, output_safe(r->reason, safe, sizeof safe),
+              tally_error_name(r->code));
     else
-      fprintf(cli->out, "line %zu: %s\n", r->line, r->reason);
+      fprintf(cli->out, "line %zu: %s\n", r->line, output_safe(r->reason, safe, sizeof safe));
   }
   return 0;
 }

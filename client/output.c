@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ident.h"
+
 struct output_table {
   size_t columns;
   const char *const *headers;
@@ -87,7 +89,37 @@ static const char *table_at(const output_table_t *t, size_t row, size_t col) {
   return i < t->count ? t->cells[i] : "";
 }
 
-static void print_text(const output_table_t *t, FILE *f) {
+static void print_text_cells(const output_table_t *t, FILE *f);
+
+/* The cells as shown on a terminal: every cell passed through
+ * ident_sanitize_dup() (malloc'ed array of malloc'ed strings). NULL when out
+ * of memory. */
+static char **safe_cells(const output_table_t *t) {
+  char **safe = calloc(t->count ? t->count : 1, sizeof *safe);
+  if (safe == NULL) return NULL;
+  for (size_t i = 0; i < t->count; i++) {
+    safe[i] = ident_sanitize_dup(t->cells[i], strlen(t->cells[i]));
+    if (safe[i] == NULL) {
+      for (size_t k = 0; k < i; k++) free(safe[k]);
+      free(safe);
+      return NULL;
+    }
+  }
+  return safe;
+}
+
+static int print_text(const output_table_t *t, FILE *f) {
+  char **safe = safe_cells(t);
+  if (safe == NULL) return -1;
+  output_table_t shown = *t;
+  shown.cells = safe;
+  print_text_cells(&shown, f);
+  for (size_t i = 0; i < t->count; i++) free(safe[i]);
+  free(safe);
+  return 0;
+}
+
+static void print_text_cells(const output_table_t *t, FILE *f) {
   size_t rows = output_table_rows(t);
   size_t *width = calloc(t->columns, sizeof *width);
   if (width == NULL) return;
@@ -109,13 +141,40 @@ static void print_text(const output_table_t *t, FILE *f) {
   free(width);
 }
 
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int output_csv_is_number(const char *s) {
+  if (*s == '+' || *s == '-') s++;
+  size_t before = 0, after = 0;
+  while (is_digit(*s)) s++, before++;
+  if (*s == '.') {
+    s++;
+    while (is_digit(*s)) s++, after++;
+  }
+  if (before + after == 0) return 0;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!is_digit(*s)) return 0;
+    while (is_digit(*s)) s++;
+  }
+  return *s == '\0';
+}
+
+/* A cell a spreadsheet would run as a formula (see output.h). */
+static int csv_is_formula(const char *s) {
+  return s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL && !output_csv_is_number(s);
+}
+
 void output_csv_field(FILE *f, const char *s) {
   if (s == NULL) s = "";
-  if (strpbrk(s, ",\"\r\n") == NULL) {
+  int formula = csv_is_formula(s);
+  if (!formula && strpbrk(s, ",\"\r\n") == NULL) {
     fputs(s, f);
     return;
   }
   fputc('"', f);
+  if (formula) fputc('\'', f);
   for (; *s; s++) {
     if (*s == '"') fputc('"', f);
     fputc(*s, f);
@@ -140,8 +199,8 @@ int output_table_print(const output_table_t *t, output_format_t format, FILE *f)
   if (t->failed) return -1;
   if (format == OUTPUT_CSV)
     print_csv(t, f);
-  else
-    print_text(t, f);
+  else if (print_text(t, f) < 0)
+    return -1;
   return ferror(f) ? -1 : 0;
 }
 
@@ -157,9 +216,19 @@ void output_field(FILE *f, const char *key, const char *fmt, ...) {
   fprintf(f, "%-16s", key);
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(f, fmt, ap);
+  char *value = NULL;
+  int len = vasprintf(&value, fmt, ap);
   va_end(ap);
+  char *safe = len >= 0 ? ident_sanitize_dup(value, (size_t)len) : NULL;
+  fputs(safe ? safe : "(out of memory)", f);
+  free(safe);
+  free(value);
   fputc('\n', f);
+}
+
+const char *output_safe(const char *s, char *buf, size_t size) {
+  ident_sanitize(s, 0, buf, size);
+  return buf;
 }
 
 json_t *output_json_strings(const char *const *v, size_t n) {

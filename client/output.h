@@ -36,13 +36,31 @@ int output_table_cellf(output_table_t *t, const char *fmt, ...) __attribute__((f
 size_t output_table_rows(const output_table_t *t);
 
 /* Prints as aligned text columns (header in the first row, two spaces
- * between columns) or, with OUTPUT_CSV, as CSV with a header row. Returns 0
+ * between columns; control characters and invalid UTF-8 in cells shown
+ * escaped as ident_sanitize() does, so server data never drives the
+ * terminal) or, with OUTPUT_CSV, as CSV with a header row. Returns 0
  * or -1 (output error or earlier out of memory). */
 int output_table_print(const output_table_t *t, output_format_t format, FILE *f);
 
 /* Writes one CSV field, quoted when it contains a comma, a double quote, CR
- * or LF (embedded quotes doubled), as RFC 4180 asks. */
+ * or LF (embedded quotes doubled), as RFC 4180 asks.
+ *
+ * CSV injection (OWASP): a cell that starts with '=', '+', '-', '@', tab or
+ * CR would be taken for a formula by a spreadsheet, so it is written as a
+ * quoted text cell with a single quote in front ("'=1+2"). The rule applies
+ * to every cell, whatever its origin, except a cell that is wholly a
+ * decimal number ("-0.25", "+3", "-1e-05"): numbers the program prints
+ * (a kappa of -0.25) stay numbers, and no formula is a plain number. */
 void output_csv_field(FILE *f, const char *s);
+
+/* True when `s` is wholly a decimal number as output_csv_field() leaves it
+ * alone: [+-]digits[.digits][(e|E)[+-]digits], or with digits only after
+ * the point. */
+int output_csv_is_number(const char *s);
+
+/* `s` made safe for a terminal (common/ident.h: no control characters, no
+ * invalid UTF-8), in buf[size] (cut with "..." when longer). Returns buf. */
+const char *output_safe(const char *s, char *buf, size_t size);
 
 /* Ends a CSV record (CRLF, as RFC 4180 asks). */
 void output_csv_end(FILE *f);
@@ -52,7 +70,9 @@ void output_csv_end(FILE *f);
  * error). */
 int output_json(json_t *doc, FILE *f);
 
-/* Prints "key:" padded to a fixed width, then the formatted value. */
+/* Prints "key:" padded to a fixed width, then the formatted value, made
+ * safe for a terminal as output_safe() does (the value may be server data,
+ * e.g. an item's content). */
 void output_field(FILE *f, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* A JSON array of strings (new reference). */

@@ -279,8 +279,10 @@ typedef struct {
 } tally_item_t;
 
 /* What became of one ingested item: code 0 = stored (newly, or already
- * present — the protocol reports duplicates only as a count), else the
- * negative TALLY_E_* code it was rejected with and the reason. */
+ * present with the same fields — the protocol reports duplicates only as a
+ * count), else the negative TALLY_E_* code it was rejected with and the
+ * reason (TALLY_E_ALREADY_EXISTS: the id is present with other content, a
+ * conflict; the stored item is unchanged). */
 typedef struct {
   int code;
   const char *message; /* NULL when code == 0 */
@@ -289,8 +291,9 @@ typedef struct {
 typedef struct {
   size_t count;        /* number of items given */
   uint32_t accepted;   /* newly stored */
-  uint32_t duplicates; /* already present */
+  uint32_t duplicates; /* already present with the same fields */
   uint32_t rejected;
+  uint32_t conflicts;  /* of `rejected`: id present with other fields (ALREADY_EXISTS) */
   tally_item_result_t *items; /* count entries, in input order */
 } tally_ingest_result_t;
 
@@ -774,8 +777,10 @@ int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t 
  * ...), see (*out)->items. Returns a negative code when a whole batch failed
  * (UNKNOWN_PROJECT, UNAVAILABLE or TIMEOUT after retries, no map because the
  * coordinator is unreachable, ...): the items of that batch then carry that
- * code too, and tally_last_error() says why. Re-sending items is safe: they
- * count as duplicates. */
+ * code too, and tally_last_error() says why. Re-sending the same items is
+ * safe: they count as duplicates (the same id with other fields is a
+ * conflict: ALREADY_EXISTS, counted in conflicts). A worker whose disk is
+ * full answers NO_SPACE for the whole batch. */
 int tally_ingest(tally_t *t, const char *project, const tally_item_t *items, size_t count,
                  tally_ingest_result_t **out);
 

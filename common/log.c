@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ident.h"
 #include "tally_error.h"
 
 static const char *log_program = "tally";
@@ -40,6 +41,10 @@ void log_write(log_level_t level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
+  /* Lines carry names from requests: never invalid UTF-8 or control
+   * characters (a forged id must not forge log lines or drive a terminal). */
+  char safe[sizeof line + 64];
+  ident_sanitize(line, 0, safe, sizeof safe);
   fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_program,
-          log_names[level], line);
+          log_names[level], safe);
 }

@@ -28,6 +28,7 @@
   X(STORAGE, 16, "storage error")                                            \
   X(INVALID_ARGUMENT, 17, "invalid argument")                                \
   X(NOT_FOUND, 18, "not found")                                              \
+  X(NO_SPACE, 19, "no space left on the worker's disk; writes refused")    \
   X(PERMISSION_DENIED, 20, "permission denied")                              \
   X(UNAUTHENTICATED, 21, "not authenticated")                                \
   X(RATE_LIMITED, 22, "rate limited, retry later")                           \

@@ -12,6 +12,7 @@
 #include "access.h"
 #include "clock.h"
 #include "curve.h"
+#include "ident.h"
 #include "log.h"
 #include "membership.h"
 #include "pbjson.h"
@@ -379,7 +380,10 @@ __attribute__((format(printf, 3, 4))) static void reply_error(const coordinator_
   va_start(ap, fmt);
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
-  r->send_error(r->ctx, code, message);
+  /* Never echo invalid UTF-8 or control characters of a request (ident.h). */
+  char safe[MESSAGE_SIZE];
+  ident_sanitize(message, 0, safe, sizeof safe);
+  r->send_error(r->ctx, code, safe);
 }
 
 static void reply_storage_error(const coordinator_replier_t *r, int rc, const char *what);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ident.h"
 #include "tally_error.h"
 
 #define QUOTE_BYTES 64u
@@ -84,33 +85,6 @@ int validate_labeler_id(const char *id, char *why, size_t why_size) {
                         "letters, digits, '_', '.', '@' and '-'", why, why_size);
 }
 
-/* Decodes one UTF-8 sequence at s; returns its length (1-4) and the code
- * point, or 0 when the bytes are not valid UTF-8 (overlong, surrogate, out of
- * range, truncated). */
-static size_t utf8_decode(const unsigned char *s, uint32_t *code_point) {
-  size_t len;
-  uint32_t cp, min;
-  if (s[0] < 0x80) {
-    *code_point = s[0];
-    return 1;
-  } else if ((s[0] & 0xe0) == 0xc0) {
-    len = 2, cp = s[0] & 0x1f, min = 0x80;
-  } else if ((s[0] & 0xf0) == 0xe0) {
-    len = 3, cp = s[0] & 0x0f, min = 0x800;
-  } else if ((s[0] & 0xf8) == 0xf0) {
-    len = 4, cp = s[0] & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  *code_point = cp;
-  return len;
-}
-
 int validate_label(const char *label, char *why, size_t why_size) {
   char quoted[QUOTE_SIZE];
   const unsigned char *s = (const unsigned char *)label;
@@ -119,9 +93,9 @@ int validate_label(const char *label, char *why, size_t why_size) {
   validate_quote(label, quoted, sizeof quoted);
   for (size_t i = 0; i < len;) {
     uint32_t cp;
-    size_t n = utf8_decode(s + i, &cp);
+    size_t n = ident_utf8_decode(s + i, len - i, &cp);
     if (n == 0) return invalid(why, why_size, "label '%s' is not valid UTF-8", quoted);
-    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
+    if (ident_is_control(cp))
       return invalid(why, why_size, "label '%s' contains a control character", quoted);
     i += n;
     characters++;

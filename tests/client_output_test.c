@@ -1,5 +1,6 @@
-/* client_output_test: CSV quoting (RFC 4180), aligned tables and the small
- * formatting helpers of client/output.c. */
+/* client_output_test: CSV quoting (RFC 4180), CSV injection (OWASP),
+ * aligned tables with escaped control characters, and the small formatting
+ * helpers of client/output.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,84 @@ static void test_text_table(void) {
   output_table_free(&t);
 }
 
+
+/* OWASP CSV injection: cells starting with = + - @ tab CR become quoted
+ * text with a leading single quote; whole numbers stay numbers. */
+static void test_csv_injection(void) {
+  expect_field("=cmd|' /C calc'!A0", "\"'=cmd|' /C calc'!A0\"");
+  expect_field("=1+2", "\"'=1+2\"");
+  expect_field("+1+1", "\"'+1+1\"");
+  expect_field("-1+1", "\"'-1+1\"");
+  expect_field("@SUM(A1:A2)", "\"'@SUM(A1:A2)\"");
+  expect_field("\tx", "\"'\tx\"");
+  expect_field("\rx", "\"'\rx\"");
+  expect_field("=HYPERLINK(\"http://x\",\"a\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"a\"\")\"");
+  expect_field("-", "\"'-\"");
+  expect_field("-inf", "\"'-inf\"");
+  /* Numbers the program prints are left alone. */
+  expect_field("-0.25", "-0.25");
+  expect_field("+3", "+3");
+  expect_field("-1e-05", "-1e-05");
+  expect_field("-.5", "-.5");
+  expect_field("0.75", "0.75");
+  /* Not at the start: nothing to neutralise. */
+  expect_field("a=b", "a=b");
+  CHECK(output_csv_is_number("-12.5E+3"));
+  CHECK(!output_csv_is_number("-12.5E"));
+  CHECK(!output_csv_is_number("-."));
+  CHECK(!output_csv_is_number("1-2"));
+  CHECK(!output_csv_is_number(""));
+  /* A table's cells get the same rule. */
+  static const char *const headers[] = {"item", "kappa"};
+  output_table_t *t = output_table_new(2, headers);
+  output_table_cell(t, "=2+5");
+  output_table_cell(t, "-0.25");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK(output_table_print(t, OUTPUT_CSV, f) == 0);
+  fclose(f);
+  CHECK(strcmp(buf, "item,kappa\r\n\"'=2+5\",-0.25\r\n") == 0);
+  free(buf);
+  output_table_free(&t);
+}
+
+/* A table for a terminal never carries raw control characters or invalid
+ * UTF-8 from its cells, and widths follow what is shown. */
+static void test_text_table_escapes(void) {
+  static const char *const headers[] = {"ID", "N"};
+  output_table_t *t = output_table_new(2, headers);
+  output_table_cell(t, "a\x1b[2Jb");
+  output_table_cell(t, "1");
+  output_table_cell(t, "x\xff\ny");
+  output_table_cell(t, "2");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK(output_table_print(t, OUTPUT_TABLE, f) == 0);
+  fclose(f);
+  const char *want =
+      "ID         N\n"
+      "a\\x1b[2Jb  1\n"
+      "x\xEF\xBF\xBD\\x0ay    2\n";
+  CHECK(strcmp(buf, want) == 0);
+  if (strcmp(buf, want) != 0) fprintf(stderr, "  got [%s]\n", buf);
+  CHECK(strchr(buf, '\x1b') == NULL);
+  free(buf);
+  output_table_free(&t);
+  /* output_field too (an item's content). */
+  f = open_memstream(&buf, &len);
+  output_field(f, "content:", "%s", "bell\a and \x1b]0;title\a");
+  fclose(f);
+  CHECK(strchr(buf, '\a') == NULL && strchr(buf, '\x1b') == NULL);
+  CHECK(strstr(buf, "bell\\x07") != NULL);
+  free(buf);
+  char safe[16];
+  /* A lone 0x9b (8-bit CSI) is invalid UTF-8: replaced; U+009B is escaped. */
+  CHECK(strcmp(output_safe("\x9b" "31m", safe, sizeof safe), "\xEF\xBF\xBD" "31m") == 0);
+  CHECK(strstr(output_safe("\xc2\x9b", safe, sizeof safe), "\\x9b") != NULL);
+}
+
 static void test_helpers(void) {
   output_format_t fmt;
   CHECK(output_format_parse("json", &fmt) == 0 && fmt == OUTPUT_JSON);
@@ -137,6 +216,8 @@ int main(void) {
   test_csv_quoting();
   test_csv_table();
   test_text_table();
+  test_csv_injection();
+  test_text_table_escapes();
   test_helpers();
   return check_summary();
 }

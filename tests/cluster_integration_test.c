@@ -247,14 +247,25 @@ static void test_ingest_spread(tally_t *t) {
   CHECK_EQ_U64(duplicates, 0);
   CHECK_EQ_U64(rejected, 0);
 
-  /* Idempotent: a sample again adds nothing. */
+  /* Idempotent: a sample again, the same items, adds nothing. */
   tally_item_t again[100];
-  for (int k = 0; k < 100; k++)
-    again[k] = (tally_item_t){item_ids[k * 997], markets[(k * 997) % MARKETS], TALLY_PRIORITY_NORMAL,
-                              "{}", NULL, NULL};
+  for (int k = 0; k < 100; k++) {
+    int i = k * 997;
+    again[k] = (tally_item_t){item_ids[i], markets[i % MARKETS],
+                              i % 10 == 0 ? TALLY_PRIORITY_HIGH : TALLY_PRIORITY_NORMAL,
+                              "{\"text\":\"a post to moderate\"}", NULL, NULL};
+  }
   tally_ingest_result_t *res = NULL;
   CHECK(tally_ingest(t, PROJECT, again, 100, &res) == 0);
   CHECK(res && res->accepted == 0 && res->duplicates == 100 && res->rejected == 0);
+  tally_free(res);
+  /* The same ids with other content are conflicts, on every worker. */
+  for (int k = 0; k < 100; k++) again[k].content = "{}";
+  res = NULL;
+  tally_ingest(t, PROJECT, again, 100, &res);
+  CHECK(res && res->accepted == 0 && res->duplicates == 0 && res->rejected == 100 &&
+        res->conflicts == 100);
+  CHECK(res && res->items[0].code == TALLY_E_ALREADY_EXISTS);
   tally_free(res);
 
   /* Where each item must be: its slot's owner. */

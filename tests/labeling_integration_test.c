@@ -2,7 +2,9 @@
  * tally-worker on loopback in a temporary directory, driven through libtally
  * and the protocol itself. Covers: the full cycle with priorities and market
  * qualification, overlap k=2 with distinct labelers, lease expiry and
- * re-offer, 50 concurrent clients, and every kind of bad input. */
+ * re-offer, 50 concurrent clients, and every kind of bad input: item ids
+ * that are not UTF-8, carry control characters or are too long, ingest
+ * conflicts, error messages that must not echo bad bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "check.h"
 #include "dealer.h"
 #include "harness.h"
+#include "ident.h"
 #include "tally.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -425,6 +428,74 @@ static void test_bad_input(void) {
   tally_close(&t);
 }
 
+/* True when an error message is safe to show: valid UTF-8, no control
+ * characters (common/ident.h). */
+static int message_is_clean(const char *m) {
+  return m != NULL && (m[0] == '\0' || ident_check("message", m, strlen(m), NULL, 0) == 0);
+}
+
+/* Item ids are validated at ingest (UTF-8, no control characters, at most
+ * 256 bytes); a re-ingest with other fields is a conflict, the same item a
+ * duplicate; error messages never echo bad bytes. */
+static void test_ids_and_conflicts(void) {
+  tally_t *t = client();
+  make_project(t, "ids", 1, 300);
+  char long_id[300];
+  memset(long_id, 'k', 257);
+  long_id[257] = '\0';
+  const char *bad_ids[] = {"esc\x1b[31m", "bad\xff", "tab\tid", "c1\xc2\x85", "nl\n", long_id};
+  size_t n_bad = sizeof bad_ids / sizeof bad_ids[0];
+  tally_item_t items[8];
+  for (size_t i = 0; i < n_bad; i++) items[i] = (tally_item_t){bad_ids[i], "es", 1, "c", NULL, NULL};
+  items[n_bad] = (tally_item_t){"caf\xc3\xa9-\xe6\x97\xa5", "es", 1, "c", NULL, NULL};
+  tally_ingest_result_t *res = NULL;
+  CHECK(tally_ingest(t, "ids", items, n_bad + 1, &res) == 0);
+  CHECK(res && res->accepted == 1 && res->rejected == n_bad && res->conflicts == 0);
+  for (size_t i = 0; res && i < n_bad; i++) {
+    CHECK(res->items[i].code == TALLY_E_INVALID_ARGUMENT);
+    CHECK(message_is_clean(res->items[i].message));
+    CHECK(res->items[i].message && strstr(res->items[i].message, "item id") != NULL);
+  }
+  CHECK(res && res->items[n_bad].code == 0);
+  tally_free(res);
+
+  /* Conflicts and duplicates. */
+  tally_item_t first = {"c-1", "es", 1, "original", NULL, NULL};
+  CHECK(tally_ingest(t, "ids", &first, 1, &res) == 0 && res && res->accepted == 1);
+  tally_free(res);
+  CHECK(tally_ingest(t, "ids", &first, 1, &res) == 0);
+  CHECK(res && res->accepted == 0 && res->duplicates == 1 && res->rejected == 0 && res->conflicts == 0);
+  tally_free(res);
+  tally_item_t changed[3] = {{"c-1", "es", 1, "changed", NULL, NULL},
+                             {"c-1", "ja", 1, "original", NULL, NULL},
+                             {"c-1", "es", 3, "original", NULL, NULL}};
+  CHECK(tally_ingest(t, "ids", changed, 3, &res) == 0);
+  CHECK(res && res->accepted == 0 && res->duplicates == 0 && res->rejected == 3 && res->conflicts == 3);
+  for (size_t i = 0; res && i < 3; i++) {
+    CHECK(res->items[i].code == TALLY_E_ALREADY_EXISTS);
+    CHECK(res->items[i].message && strstr(res->items[i].message, "already exists") != NULL);
+  }
+  tally_free(res);
+  tally_item_state_t *item = NULL;
+  CHECK(tally_item_get(t, "ids", "c-1", &item) == 0);
+  CHECK(item && strcmp(item->content, "original") == 0 && strcmp(item->market, "es") == 0 &&
+        item->priority == 1);
+  tally_free(item);
+  tally_status_t *st = NULL;
+  CHECK(tally_status(t, "ids", &st) == 0);
+  CHECK(st && st->total.items == 2);
+  tally_free(st);
+
+  /* Names that are not UTF-8 or carry escapes come back sanitized. */
+  tally_task_t *task = NULL;
+  CHECK(tally_lease(t, "nob\xffody\x1b[2J", "ids", 0, 0, &task) == TALLY_E_UNKNOWN_LABELER);
+  CHECK(message_is_clean(tally_last_error(t)));
+  CHECK(tally_ingest(t, "pro\xc3j\x07", &first, 1, &res) == TALLY_E_UNKNOWN_PROJECT);
+  CHECK(message_is_clean(tally_last_error(t)));
+  tally_free(res);
+  tally_close(&t);
+}
+
 int main(void) {
   harness_init(240);
   if (cluster_start(&cluster, 1) != 0) {
@@ -438,6 +509,7 @@ int main(void) {
   test_long_poll();
   test_concurrency();
   test_bad_input();
+  test_ids_and_conflicts();
   cluster_stop(&cluster);
   return check_summary();
 }

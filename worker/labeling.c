@@ -10,12 +10,14 @@
  *  - every change of a request goes into the group's one batch; replies are
  *    sent by worker.c only after that batch is durable.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cases.h"
 #include "clock.h"
+#include "ident.h"
 #include "item_record.h"
 #include "keys.h"
 #include "log.h"
@@ -463,7 +465,8 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
 
 /* Finds the best task `labeler` may take and leases it. Returns 1 with the
  * task filled (its strings point into *rec_out and *item_id_out, which the
- * caller frees after replying), or 0 when there is none. */
+ * caller frees after replying), 0 when there is none, or -1 when there is
+ * one but the disk is full (w->no_space), so it cannot be leased. */
 static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
                       uint32_t stage, Tally__Task *task, item_record_t **rec_out,
                       char **item_id_out) {
@@ -513,6 +516,13 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     free(heap.items);
     if (rec == NULL) return 0;
   }
+  if (w->no_space) {
+    /* A grant writes the lease: refused while the disk is full (worker.c). */
+    item_record_free(&rec);
+    free(*item_id_out);
+    *item_id_out = NULL;
+    return -1;
+  }
   uint64_t lease_id;
   lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, &lease_id);
   task->project = chosen.project->name;
@@ -535,7 +545,8 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
 }
 
 /* Tries to lease for `labeler` and replies with the task. When there is
- * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted. */
+ * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted
+ * or answered NO_SPACE (there was a task, but the disk is full). */
 static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                        const Tally__Labeler *labeler, const Tally__Project *only, uint32_t stage,
                        int reply_when_empty) {
@@ -548,6 +559,11 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
   env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
   env.lease_reply = &reply;
   int granted = lease_find(w, labeler, only, stage, &task, &rec, &item_id);
+  if (granted < 0) {
+    worker_reply_error(w, peer, peer_len, request_id, TALLY_E_NO_SPACE,
+                       "the worker's disk is full: no lease can be written until space is freed");
+    return 1;
+  }
   if (granted) {
     reply.has_task = 1;
     reply.task = &task;
@@ -560,6 +576,41 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
 }
 
 /* ------------------------------------------------------------ handlers */
+
+/* Formats a rejection's reason into out[size], made safe (ident.h): it may
+ * quote the item's fields. */
+__attribute__((format(printf, 3, 4))) static void ingest_message(char *out, size_t size,
+                                                                 const char *fmt, ...) {
+  char raw[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  va_end(ap);
+  ident_sanitize(raw, 0, out, size);
+}
+
+/* Appends the rejection of item `index` to the reply (arrays sized for the
+ * batch; `message` must outlive the reply). */
+static void ingest_reject(Tally__IngestReply *reply, Tally__Rejection *rejections,
+                          Tally__Rejection **rejected, size_t index, int code,
+                          const char *message) {
+  Tally__Rejection *r = &rejections[reply->n_rejected];
+  tally__rejection__init(r);
+  r->index = (uint32_t)index;
+  r->code = (Tally__ErrorCode)tally_error_to_wire(code);
+  r->message = (char *)message;
+  rejected[reply->n_rejected++] = r;
+}
+
+static int text_equal(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+/* True when `item` is what `rec` was ingested as: market, priority,
+ * content, gold label and category hint all equal. */
+static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item) {
+  return rec->priority == item->priority && text_equal(rec->market, item->market) &&
+         text_equal(rec->content, item->content) && text_equal(rec->gold_label, item->gold_label) &&
+         text_equal(rec->category_hint, item->category_hint);
+}
 
 static void handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
@@ -584,57 +635,63 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
   Tally__IngestReply reply = TALLY__INGEST_REPLY__INIT;
   Tally__Rejection *rejections = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejections);
   Tally__Rejection **rejected = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejected);
-  char (*messages)[160] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
+  char (*messages)[256] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
   if (rejections == NULL || rejected == NULL || messages == NULL) worker_fatal("out of memory");
   uint64_t now = clock_now_ms();
   for (size_t i = 0; i < batch->n_items; i++) {
     const Tally__Item *item = batch->items[i];
     size_t id_len = strlen(item->id);
     int code = 0;
-    if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
+    if (ident_check("item id", item->id, IDENT_ITEM_ID_MAX, messages[i], sizeof messages[i]) < 0) {
       code = TALLY_E_INVALID_ARGUMENT;
-      snprintf(messages[i], sizeof messages[i], "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
     } else if (!config_project_has_market(p, item->market)) {
       code = TALLY_E_UNKNOWN_MARKET;
-      snprintf(messages[i], sizeof messages[i], "market '%.32s' is not a market of project '%s'",
+      ingest_message(messages[i], sizeof messages[i], "market '%.32s' is not a market of project '%s'",
                item->market, p->name);
     } else if (item->priority > TALLY__PRIORITY__PRIORITY_EMERGENCY) {
       code = TALLY_E_INVALID_ARGUMENT;
-      snprintf(messages[i], sizeof messages[i], "priority %u is out of range 0..3",
+      ingest_message(messages[i], sizeof messages[i], "priority %u is out of range 0..3",
                item->priority);
     } else if (strlen(item->content) > LABELING_ITEM_CONTENT_MAX) {
       code = TALLY_E_TOO_LARGE;
-      snprintf(messages[i], sizeof messages[i], "content exceeds %u bytes",
+      ingest_message(messages[i], sizeof messages[i], "content exceeds %u bytes",
                LABELING_ITEM_CONTENT_MAX);
     } else if (item->gold_label[0] != '\0' && config_project_label_index(p, item->gold_label) < 0) {
       code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
-      snprintf(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
+      ingest_message(messages[i], sizeof messages[i], "gold label '%.64s' is not in the taxonomy",
                item->gold_label);
     } else if (item->category_hint[0] != '\0' &&
                config_project_label_index(p, item->category_hint) < 0) {
       code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
-      snprintf(messages[i], sizeof messages[i], "category hint '%.64s' is not in the taxonomy",
+      ingest_message(messages[i], sizeof messages[i], "category hint '%.64s' is not in the taxonomy",
                item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
     if (code == 0 && !w->owned[slot]) coordinator_link_refresh_map(w);
     if (code == 0 && !w->owned[slot]) {
       code = TALLY_E_MOVED;
-      snprintf(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
+      ingest_message(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
     }
     if (code != 0) {
-      tally__rejection__init(&rejections[reply.n_rejected]);
-      rejections[reply.n_rejected].index = (uint32_t)i;
-      rejections[reply.n_rejected].code = (Tally__ErrorCode)tally_error_to_wire(code);
-      rejections[reply.n_rejected].message = messages[i];
-      rejected[reply.n_rejected] = &rejections[reply.n_rejected];
-      reply.n_rejected++;
+      ingest_reject(&reply, rejections, rejected, i, code, messages[i]);
       continue;
     }
     item_record_t *existing = item_load(w, slot, p->id, item->id, id_len);
     if (existing != NULL) {
+      /* The same item again is harmless; other content under its id is a
+       * conflict the sender must hear of (nothing is changed). */
+      int same = ingest_is_same_item(existing, item);
       item_record_free(&existing);
-      reply.duplicates++;
+      if (same) {
+        reply.duplicates++;
+      } else {
+        ingest_message(messages[i], sizeof messages[i],
+                       "item '%.64s' already exists with other content, market, priority, "
+                       "gold label or hint; left unchanged",
+                       item->id);
+        ingest_reject(&reply, rejections, rejected, i, TALLY_E_ALREADY_EXISTS, messages[i]);
+        reply.conflicts++;
+      }
       continue;
     }
     item_record_t *rec = item_record_new(item->market, item->priority, item->content,
@@ -1049,11 +1106,26 @@ static int find_person(void *user, const char *id, identity_t *out) {
   return 1;
 }
 
+/* True for the requests that always write (refused while the disk is full;
+ * a lease writes only when it grants, see lease_find). */
+static int request_writes(Tally__Envelope__BodyCase body) {
+  return body == TALLY__ENVELOPE__BODY_INGEST || body == TALLY__ENVELOPE__BODY_SUBMIT ||
+         body == TALLY__ENVELOPE__BODY_SKIP || body == TALLY__ENVELOPE__BODY_RELEASE ||
+         body == TALLY__ENVELOPE__BODY_SLOT_CHUNK;
+}
+
 void labeling_handle(worker_t *w, const router_request_t *req) {
   char why[512];
   int rc = identity_authorize(w->identity, req, find_person, w, &w->caller, why, sizeof why);
   if (rc < 0) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, rc, "%s", why);
+    return;
+  }
+  if (w->no_space && request_writes(req->env->body_case)) {
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NO_SPACE,
+                       "the worker's disk is full: '%s' is refused until space is freed "
+                       "(reads go on)",
+                       wire_body_name(req->env));
     return;
   }
   switch (req->env->body_case) {
@@ -1079,6 +1151,9 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
 }
 
 void labeling_expire_leases(worker_t *w, uint64_t now_ms) {
+  /* Returning a lease writes: while the disk is full, expired leases are
+   * kept (a submit is refused anyway) and returned once space is back. */
+  if (w->no_space) return;
   const lease_t *lease;
   while ((lease = lease_table_next_expired(w->leases, now_ms)) != NULL)
     lease_return(w, lease, RETURN_EXPIRE);

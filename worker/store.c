@@ -2,15 +2,33 @@
  * sealed batch being written by another thread. See store.h. */
 #include "store.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "batch_log.h"
 #include "keys.h"
 #include "log.h"
 #include "tally_error.h"
+
+/* Free space below which store_open() refuses to open (start-up writes a
+ * MANIFEST, an OPTIONS file and the first WAL records), and the margin
+ * store_has_room() wants on top of the live WAL before a reopen (which
+ * flushes the WAL's memtables to table files). */
+#define STORE_OPEN_FREE_MIN (8ull << 20)
+#define STORE_REOPEN_MARGIN (16ull << 20)
+/* RocksDB's info log level: HEADER (5) writes nothing after the header.
+ * Debian 12's librocksdb 7.8 is built with assertions, and its info logger
+ * asserts (SIGABRT) when it writes again after a failed write: on a full
+ * disk the LOG file, not the data, would end the process. So RocksDB
+ * keeps no diagnostic log; our own log says what failed. */
+#define STORE_INFO_LOG_LEVEL 5
 
 static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases", "stats", "feedback", "ops",
                                                            "cases", "exposure"};
@@ -23,6 +41,7 @@ typedef struct {
 } store_batch_t;
 
 struct store {
+  char *path;
   rocksdb_t *db;
   rocksdb_options_t *options;
   rocksdb_options_t *cf_options[STORE_CF_COUNT];
@@ -65,10 +84,63 @@ static rocksdb_options_t *store_make_options(store_t *s, store_cf_t cf) {
   return o;
 }
 
+/* Free bytes for unprivileged use on the file system of `path` (or of its
+ * parent directory while `path` does not exist yet). Returns 0 or
+ * TALLY_E_IO. */
+static int store_free_bytes(const char *path, uint64_t *free_bytes) {
+  struct statvfs vfs;
+  if (statvfs(path, &vfs) != 0) {
+    if (errno != ENOENT) return TALLY_E_IO;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) slash[1] = '\0';
+    else *slash = '\0';
+    if (statvfs(parent, &vfs) != 0) return TALLY_E_IO;
+  }
+  *free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+  return 0;
+}
+
+/* Opens the database at s->path with s->options; on failure logs why and
+ * returns TALLY_E_NO_SPACE or TALLY_E_STORAGE, with s->db NULL. */
+static int store_open_db(store_t *s) {
+  char *err = NULL;
+  s->db = rocksdb_open_column_families(s->options, s->path, STORE_CF_COUNT, store_cf_names,
+                                       (const rocksdb_options_t *const *)s->cf_options, s->cf,
+                                       &err);
+  if (err == NULL) return 0;
+  int rc = strstr(err, "No space left on device") || strstr(err, "NoSpace") ? TALLY_E_NO_SPACE
+                                                                              : TALLY_E_STORAGE;
+  log_error("cannot open storage at %s: %s", s->path, err);
+  free(err);
+  s->db = NULL;
+  for (int i = 0; i < STORE_CF_COUNT; i++) s->cf[i] = NULL;
+  return rc;
+}
+
 int store_open(store_t **out, const char *path) {
   *out = NULL;
+  uint64_t free_bytes = 0;
+  if (store_free_bytes(path, &free_bytes) < 0) {
+    log_error("cannot open storage at %s: %s", path, strerror(errno));
+    return TALLY_E_STORAGE;
+  }
+  if (free_bytes < STORE_OPEN_FREE_MIN) {
+    log_error("cannot open storage at %s: only %llu KiB free on its file system, at least %llu "
+              "MiB needed; free some space and start again",
+              path, (unsigned long long)(free_bytes >> 10),
+              (unsigned long long)(STORE_OPEN_FREE_MIN >> 20));
+    return TALLY_E_NO_SPACE;
+  }
   store_t *s = calloc(1, sizeof *s);
   if (s == NULL) return TALLY_E_NOMEM;
+  s->path = strdup(path);
+  if (s->path == NULL) {
+    free(s);
+    return TALLY_E_NOMEM;
+  }
   s->cache = rocksdb_cache_create_lru(64u << 20);
   s->table_options = rocksdb_block_based_options_create();
   rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
@@ -79,21 +151,16 @@ int store_open(store_t **out, const char *path) {
   rocksdb_options_set_create_missing_column_families(s->options, 1);
   rocksdb_options_set_max_background_jobs(s->options, 2);
   rocksdb_options_set_keep_log_file_num(s->options, 3);
+  rocksdb_options_set_info_log_level(s->options, STORE_INFO_LOG_LEVEL);
   /* Small, rarely flushed families (meta, leases) would otherwise pin every
    * WAL file since their last flush, and restart time is WAL replay: cap
    * the live WAL so RocksDB flushes them early. */
   rocksdb_options_set_max_total_wal_size(s->options, 128u << 20);
   for (int i = 0; i < STORE_CF_COUNT; i++) s->cf_options[i] = store_make_options(s, (store_cf_t)i);
-  char *err = NULL;
-  s->db = rocksdb_open_column_families(s->options, path, STORE_CF_COUNT, store_cf_names,
-                                       (const rocksdb_options_t *const *)s->cf_options, s->cf,
-                                       &err);
-  if (err != NULL) {
-    log_error("cannot open storage at %s: %s", path, err);
-    free(err);
-    s->db = NULL;
+  int rc = store_open_db(s);
+  if (rc < 0) {
     store_close(&s);
-    return TALLY_E_STORAGE;
+    return rc;
   }
   s->open.wbwi = rocksdb_writebatch_wi_create(0, 1);
   s->sealed.wbwi = rocksdb_writebatch_wi_create(0, 1);
@@ -174,6 +241,7 @@ void store_close(store_t **store) {
   if (s->async_write) rocksdb_writeoptions_destroy(s->async_write);
   if (s->table_options) rocksdb_block_based_options_destroy(s->table_options);
   if (s->cache) rocksdb_cache_destroy(s->cache);
+  free(s->path);
   free(s);
   *store = NULL;
 }
@@ -264,9 +332,13 @@ static int store_write(store_t *s, store_batch_t *b, int sync) {
   char *err = NULL;
   rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, b->wbwi, &err);
   if (err != NULL) {
+    /* RocksDB reports ENOSPC as "IO error: No space left on device: ...",
+     * also later, as its background error, until the database is reopened. */
+    int rc = strstr(err, "No space left on device") || strstr(err, "NoSpace") ? TALLY_E_NO_SPACE
+                                                                                : TALLY_E_STORAGE;
     log_error("storage write failed: %s", err);
     free(err);
-    return TALLY_E_STORAGE;
+    return rc;
   }
   return 0;
 }
@@ -274,7 +346,8 @@ static int store_write(store_t *s, store_batch_t *b, int sync) {
 int store_commit(store_t *s, int sync) {
   /* WAL order: the sealed batch first; and a caller that counts on every
    * earlier batch being durable must hear of its failure. */
-  if (store_settle_sealed(s) < 0) return TALLY_E_STORAGE;
+  int settled = store_settle_sealed(s);
+  if (settled < 0) return settled;
   if (store_pending(s) == 0) return 0;
   int rc = store_write(s, &s->open, sync);
   store_batch_clear(&s->open);
@@ -305,6 +378,40 @@ int store_write_sealed(store_t *s) {
 }
 
 void store_release_sealed(store_t *s) { (void)store_settle_sealed(s); }
+
+void store_discard(store_t *s) {
+  (void)store_settle_sealed(s);
+  store_batch_clear(&s->open);
+}
+
+int store_has_room(const store_t *s) {
+  uint64_t free_bytes = 0, wal_bytes = 0;
+  if (store_free_bytes(s->path, &free_bytes) < 0) return 0;
+  DIR *dir = opendir(s->path);
+  if (dir == NULL) return 0;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n < 4 || strcmp(e->d_name + n - 4, ".log") != 0) continue;
+    char file[4096];
+    struct stat st;
+    snprintf(file, sizeof file, "%s/%s", s->path, e->d_name);
+    if (stat(file, &st) == 0) wal_bytes += (uint64_t)st.st_size;
+  }
+  closedir(dir);
+  return free_bytes >= wal_bytes + STORE_REOPEN_MARGIN;
+}
+
+int store_reopen(store_t *s) {
+  store_discard(s);
+  for (int i = 0; i < STORE_CF_COUNT; i++) {
+    if (s->cf[i]) rocksdb_column_family_handle_destroy(s->cf[i]);
+    s->cf[i] = NULL;
+  }
+  if (s->db) rocksdb_close(s->db);
+  s->db = NULL;
+  return store_open_db(s);
+}
 
 store_iter_t *store_iter_new(store_t *s, store_cf_t cf, const void *upper, size_t upper_len) {
   store_iter_t *it = calloc(1, sizeof *it);

@@ -36,7 +36,11 @@ typedef struct store store_t;
 typedef struct store_iter store_iter_t;
 
 /* Opens (creating if missing) the database at `path`. *out is the caller's,
- * closed with store_close(). Errors: TALLY_E_STORAGE (message logged). */
+ * closed with store_close(). Errors (message logged): TALLY_E_NO_SPACE when
+ * the file system has less than 8 MiB free (checked first, so a full disk
+ * gives a clear message rather than a failure half-way through RocksDB's
+ * start-up writes), TALLY_E_STORAGE otherwise (e.g. a read-only file
+ * system: RocksDB cannot take its LOCK file). */
 int store_open(store_t **out, const char *path);
 
 /* Closes the database, dropping an uncommitted batch; safe on NULL. */
@@ -66,13 +70,37 @@ int store_cf_is_slot_led(store_cf_t cf);
  * next synced write (WAL order). Returns 0 or TALLY_E_STORAGE. */
 int store_drop_slot(store_t *store, uint32_t slot, int sync);
 
+/* Disk full. A write that fails because the file system is full returns
+ * TALLY_E_NO_SPACE (store_commit, store_write_sealed); RocksDB then keeps
+ * that error and fails every later write with it, while reads go on
+ * working. The C API of RocksDB 7.8 has no rocksdb_resume(), so the way
+ * back is store_reopen() once store_has_room() says space has returned. */
+
+/* Drops the open batch and the sealed one (after waiting for its write):
+ * nothing of either is written. For the loop thread after a failed write. */
+void store_discard(store_t *store);
+
+/* True when the file system has room for a reopen: free space at least the
+ * live WAL files' size (flushed to table files by the reopen) plus 16 MiB. */
+int store_has_room(const store_t *store);
+
+/* Closes and opens the database again (both batches discarded, no write
+ * running), which clears a kept write error. Returns 0, or
+ * TALLY_E_NO_SPACE / TALLY_E_STORAGE when it cannot be opened again: then
+ * the store has no database and only store_close() may follow. Iterators
+ * must not outlive this call. */
+int store_reopen(store_t *store);
+
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);
 
 /* Writes the open batch atomically (WAL fsync'ed when `sync`) and starts a
  * new one; first waits for the sealed batch's write, if one runs, so WAL
- * order is batch order, and releases it. Returns 0 or TALLY_E_STORAGE (then nothing of the
- * batch is durable and the caller must not acknowledge it). */
+ * order is batch order, and releases it. Returns 0, or TALLY_E_NO_SPACE
+ * (file system full) or TALLY_E_STORAGE: then nothing of the batch is
+ * durable and the caller must not acknowledge it (when the sealed batch's
+ * write failed, the open batch is left unwritten; store_discard() drops
+ * it). */
 int store_commit(store_t *store, int sync);
 
 /* Seals the open batch for store_write_sealed() and starts an empty open
@@ -83,8 +111,8 @@ int store_seal(store_t *store);
 /* Writes the sealed batch atomically with the WAL synced: when it returns 0,
  * it and every batch written before it are durable. May run on another
  * thread than the loop's, concurrently with anything but store_close() and
- * store_release_sealed(). Returns 0 or TALLY_E_STORAGE (nothing of the
- * batch is durable then). */
+ * store_release_sealed(). Returns 0, TALLY_E_NO_SPACE or TALLY_E_STORAGE
+ * (nothing of the batch is durable then). */
 int store_write_sealed(store_t *store);
 
 /* Drops the sealed batch after store_write_sealed() has returned (waits for

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "ident.h"
 #include "log.h"
 #include "slot_move.h"
 #include "quality.h"
@@ -38,6 +39,8 @@
 #endif
 _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take the pipeline");
 #define WORKER_TICK_MS 50
+/* While the disk is full, how often the tick looks for free space. */
+#define WORKER_NO_SPACE_CHECK_MS 1000
 static const char WORKER_META_KEY[] = "meta";
 
 void worker_fatal(const char *what) {
@@ -57,6 +60,7 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
   if (peer_len > sizeof r->peer) return;
   memcpy(r->peer, peer, peer_len);
   r->peer_len = peer_len;
+  r->request_id = env->request_id;
   if (wire_encode(env, &r->buf, &r->len) < 0) {
     Tally__Envelope err_env;
     Tally__ErrorReply err;
@@ -73,9 +77,13 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
   va_start(ap, fmt);
   vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
+  /* The message may quote request fields: never echo invalid UTF-8 or
+   * control characters (ident.h). */
+  char safe[sizeof message];
+  ident_sanitize(message, 0, safe, sizeof safe);
   Tally__Envelope env;
   Tally__ErrorReply err;
-  wire_error_init(&env, &err, request_id, code, message);
+  wire_error_init(&env, &err, request_id, code, safe);
   worker_reply(w, peer, peer_len, &env);
 }
 
@@ -177,14 +185,23 @@ static void worker_release_held(worker_t *w);
 /* Something waits in the open batch (writes, or changed counters). */
 static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 || w->batch_dirty; }
 
-void worker_commit_now(worker_t *w) {
+/* Writes the counters and the open batch, WAL synced, on this thread.
+ * Returns 0 (every batch so far durable, held replies sent) or the store's
+ * error (nothing acknowledged). */
+static int worker_commit_sync(worker_t *w) {
   worker_put_meta(w);
-  if (store_commit(w->store, 1) < 0) worker_fatal("storage write failed");
+  int rc = store_commit(w->store, 1);
+  if (rc < 0) return rc;
   w->batch_dirty = 0;
   w->written++;
   /* A synced write syncs the whole WAL, so earlier unsynced batches too. */
   w->durable = w->written;
   worker_release_held(w);
+  return 0;
+}
+
+void worker_commit_now(worker_t *w) {
+  if (worker_commit_sync(w) < 0) worker_fatal("storage write failed");
 }
 
 project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
@@ -250,6 +267,109 @@ static void worker_hold_replies(worker_t *w) {
   w->n_replies = 0;
 }
 
+/* ------------------------------------------------------------ disk full
+ *
+ * The contract when a batch write fails because the file system is full
+ * (TALLY_E_NO_SPACE from store_commit or store_write_sealed); any other
+ * storage failure still ends the process (worker_fatal).
+ *
+ *  1. Nothing is half-acknowledged. The failed batch is not durable, and
+ *     neither is the open batch behind it (later groups built it on top of
+ *     the failed one's changes): both are dropped (store_discard). Replies
+ *     are only ever sent for durable batches, so the replies still held are
+ *     exactly those of the groups in the two dropped batches; each is
+ *     replaced by a NO_SPACE error, reads of those groups included (they
+ *     may have seen dropped changes).
+ *  2. The memory is made what a restart would build from storage
+ *     (worker_rebuild): counters and queue depths from the last durable
+ *     meta record, queue heads and live leases of the served slots, item
+ *     and row caches emptied, ramp-up totals recounted. The sequences
+ *     (next_seq, next_lease) never go back, so no id is handed out twice.
+ *  3. The worker is then full (w->no_space) and writes nothing: requests
+ *     that write are refused up front with NO_SPACE (labeling.c: ingest,
+ *     submit, skip, release, slot chunks), a lease that finds a task is
+ *     refused with NO_SPACE (one that finds none answers as usual), expired
+ *     leases wait; reads (status, item, reports, exports, cases) are served.
+ *     Should something still write (a map or config change persisted), its
+ *     batch fails fast the same way and steps 1-2 repeat.
+ *  4. Every WORKER_NO_SPACE_CHECK_MS the tick asks store_has_room(); once
+ *     space is back it reopens the database (RocksDB keeps the write error
+ *     until then), rebuilds the memory again and serves writes: no restart.
+ *     A reopen that fails ends the process; a restart then says why.
+ *
+ * A write that must be durable at once outside groups (worker_commit_now:
+ * the registration's worker id, a slot move's freeze or hand-over) ends the
+ * process when it fails, also for lack of space: its caller cannot go on.
+ */
+
+/* Rebuilds the in-memory state from storage as start-up does (step 2). */
+static int worker_rebuild(worker_t *w) {
+  item_cache_clear(w->items);
+  worker_rows_flush(w, 1);
+  queue_index_destroy(&w->queues);
+  lease_table_destroy(&w->leases);
+  w->queues = queue_index_new();
+  w->leases = lease_table_new();
+  if (w->queues == NULL || w->leases == NULL) worker_fatal("out of memory rebuilding the indexes");
+  worker_counters_t kept = w->counters;
+  w->n_projects = 0;
+  int rc = worker_load_meta(w);
+  if (rc >= 0) rc = labeling_recover(w);
+  quality_release(w);
+  if (rc >= 0) rc = quality_recover(w);
+  if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
+  if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
+  w->batch_dirty = 0;
+  w->work_added = 1;
+  return rc < 0 ? rc : 0;
+}
+
+/* Answers every held reply with NO_SPACE instead (step 1). */
+static void worker_fail_held(worker_t *w) {
+  for (size_t i = 0; i < w->n_held; i++) {
+    pending_reply_t *r = &w->held[i];
+    free(r->buf);
+    Tally__Envelope env;
+    Tally__ErrorReply err;
+    wire_error_init(&env, &err, r->request_id, TALLY_E_NO_SPACE,
+                    "the worker's disk is full: nothing of this request was written; retry "
+                    "once space has been freed");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (wire_encode(&env, &buf, &len) == 0 && w->router)
+      router_send_encoded(w->router, r->peer, r->peer_len, buf, len);
+    free(buf);
+  }
+  w->n_held = 0;
+  if (w->router) router_kick(w->router);
+}
+
+/* A batch write failed for lack of space (steps 1-3). */
+static void worker_on_no_space(worker_t *w) {
+  if (!w->no_space)
+    log_error("disk full: writes are refused until space is freed; reads go on");
+  w->no_space = 1;
+  w->no_space_checked_ms = clock_monotonic_ms();
+  worker_release_held(w); /* what is durable goes out as usual */
+  store_discard(w->store);
+  w->written = w->durable;
+  worker_fail_held(w);
+  if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
+}
+
+/* While full: reopens the store once there is room again (step 4). */
+static void worker_space_check(worker_t *w, uint64_t now) {
+  if (!w->no_space || w->write_running || worker_batch_open(w) || w->n_held > 0 ||
+      now < w->no_space_checked_ms + WORKER_NO_SPACE_CHECK_MS)
+    return;
+  w->no_space_checked_ms = now;
+  if (!store_has_room(w->store)) return;
+  if (store_reopen(w->store) < 0) worker_fatal("cannot reopen storage after the disk was full");
+  w->no_space = 0;
+  if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
+  log_info("space has returned: storage reopened, writes are served again");
+}
+
 static void worker_start_write(worker_t *w);
 
 static void worker_write_run(uv_work_t *work) {
@@ -260,6 +380,10 @@ static void worker_write_run(uv_work_t *work) {
 static void worker_write_done(uv_work_t *work, int status) {
   worker_t *w = work->data;
   w->write_running = 0;
+  if (status == 0 && w->write_rc == TALLY_E_NO_SPACE) {
+    worker_on_no_space(w);
+    return;
+  }
   if (status != 0 || w->write_rc < 0) worker_fatal("storage write failed");
   store_release_sealed(w->store);
   if (w->write_target > w->durable) w->durable = w->write_target;
@@ -305,7 +429,9 @@ void worker_run_group(worker_t *w) {
    * while the pool thread fills the memtables and the disk syncs. */
   worker_hold_replies(w);
   if (!w->write_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
-    worker_commit_now(w); /* light load: write here, reply at once */
+    int rc = worker_commit_sync(w); /* light load: write here, reply at once */
+    if (rc == TALLY_E_NO_SPACE) worker_on_no_space(w);
+    else if (rc < 0) worker_fatal("storage write failed");
     return;
   }
   worker_start_write(w);
@@ -319,6 +445,7 @@ static void worker_on_requests(router_t *router, void *user) {
 
 static void worker_on_tick(uv_timer_t *timer) {
   worker_t *w = timer->data;
+  worker_space_check(w, clock_monotonic_ms());
   coordinator_link_tick(w, clock_monotonic_ms());
   worker_run_group(w);
 }
@@ -372,7 +499,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
   if (rc >= 0) rc = quality_recover(w);
-  if (rc >= 0 && store_pending(w->store) > 0) worker_commit_now(w);
+  if (rc >= 0 && store_pending(w->store) > 0) rc = worker_commit_sync(w);
   if (rc < 0) {
     worker_destroy(&w);
     return rc;

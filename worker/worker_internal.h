@@ -29,6 +29,7 @@ typedef struct {
   uint8_t *buf;
   size_t len;
   uint64_t durable_at;
+  uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
 } pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
@@ -130,6 +131,11 @@ struct worker {
   worker_identity_t *identity;
   identity_t caller;
 
+  /* Disk full (worker.c, "Disk full"): writes are refused until a reopen
+   * of the store succeeds; checked every WORKER_NO_SPACE_CHECK_MS. */
+  int no_space;
+  uint64_t no_space_checked_ms; /* monotonic */
+
   uv_timer_t tick;
   char endpoint[256];
   char *endpoint_file;
@@ -152,7 +158,9 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
 /* Writes the counters and everything pending now and syncs the WAL, on
  * this thread, so that every batch written so far is durable on return
  * (outside groups, for the rare writes that must be durable before the
- * next step, e.g. a slot's freeze). Replies held for them are sent. */
+ * next step, e.g. a slot's freeze). Replies held for them are sent. A
+ * failed write ends the process, also for lack of space: the caller cannot
+ * go on without it. */
 void worker_commit_now(worker_t *w);
 
 /* Puts the cached aggregate rows into the open batch (before anything
@@ -170,8 +178,10 @@ void worker_project_total(const worker_t *w, project_counters_t *total);
 /* Runs one group now: requests, expiries, waiters, commit, replies. */
 void worker_run_group(worker_t *w);
 
-/* Storage failures are fatal: nothing of the group was acknowledged, and a
- * restart recovers from the last durable batch. */
+/* Ends the process without replying (exit 70): for storage failures other
+ * than a full disk (see "Disk full" in worker.c) and out of memory. Nothing
+ * of the group was acknowledged, and a restart recovers from the last
+ * durable batch. */
 void worker_fatal(const char *what) __attribute__((noreturn));
 
 /* --- labeling.c -------------------------------------------------------- */

@@ -1,0 +1,17 @@
+# Bad input and storage faults (issue 15, items 6 and 7).
+# ident: the identifier rule and the sanitizer (common/ident.h).
+add_executable(ident_test ${CMAKE_CURRENT_SOURCE_DIR}/ident_test.c)
+target_link_libraries(ident_test PRIVATE tally_common)
+add_test(NAME ident COMMAND ident_test)
+set_tests_properties(ident PROPERTIES TIMEOUT 30 LABELS "common;unit")
+
+# disk_full: a worker on a small tmpfs fills it, refuses writes with
+# NO_SPACE while reads answer, recovers without a restart once space is
+# freed; a start on a read-only or full file system exits 1 with a readable
+# message. Needs root to mount; exits 77 (skipped) where it cannot.
+add_executable(disk_full_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/disk_full_integration_test.c)
+target_link_libraries(disk_full_integration_test PRIVATE tally_test_harness tally_client)
+add_dependencies(disk_full_integration_test tally-coordinator tally-worker)
+add_test(NAME disk_full_integration COMMAND disk_full_integration_test)
+set_tests_properties(disk_full_integration PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
+  LABELS "worker;integration")
