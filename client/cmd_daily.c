@@ -323,11 +323,9 @@ static void csv_num(FILE *f, double v) {
   output_csv_field(f, buf);
 }
 
+/* An undefined value is an empty cell (README: "empty in CSV"). */
 static void csv_value(FILE *f, daily_value_t v) {
-  if (v.defined)
-    csv_num(f, v.value);
-  else
-    output_csv_field(f, "undefined");
+  if (v.defined) csv_num(f, v.value);
 }
 
 static void csv_begin(FILE *f, const char *section, const daily_scope_t *s, const char *key, const char *metric) {
@@ -394,10 +392,7 @@ int daily_write_csv(FILE *f, const daily_report_t *r) {
       fputc(',', f);
       csv_value(f, prev);
       fputc(',', f);
-      if (ch.defined)
-        csv_num(f, ch.value);
-      else
-        output_csv_field(f, "n/a");
+      if (ch.defined) csv_num(f, ch.value); /* undefined: empty, like every value */
       output_csv_end(f);
     }
     csv_row(f, "overview", s, "", "labels", defined_u64(t->labels));
@@ -805,7 +800,8 @@ static const char daily_help[] =
     "accuracy, and the change against the previous day for volume, coverage,\n"
     "accuracy and kappa (\"n/a\" when either day is undefined).\n"
     "CSV is one long table: section,market,key,metric,value,previous,change\n"
-    "(market \"all\" is the whole project). HTML is one self-contained file with\n"
+    "(market \"all\" is the whole project); an undefined value or change is an\n"
+    "empty cell. HTML is one self-contained file with\n"
     "inline CSS (also for print) and SVG charts.\n\n"
     "Options:\n"
     "  --project P     the project (required)\n"

@@ -790,19 +790,23 @@ static void item_advance(worker_t *w, const lease_t *lease, item_record_t *rec, 
              lease->item_id, lease->item_len);
 }
 
-/* Closes an item's audit with `final_label`: done, and every audited
- * labeler learns the outcome in their feedback. */
-static void item_close(worker_t *w, const lease_t *lease, item_record_t *rec,
-                       const char *final_label, uint64_t now) {
+/* Closes an item's audit with `final_label`: done, accuracy against the
+ * final label counted (quality_on_close), and every audited labeler learns
+ * the outcome in their feedback. rec->attribution is the verdict's (NONE
+ * on agreement). */
+static void item_close(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                       item_record_t *rec, const char *final_label, uint64_t now) {
   if (item_record_set_string(&rec->final_label, final_label) < 0) worker_fatal("out of memory");
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
+  quality_on_close(w, p, rec, final_label, now);
+  int unclear = rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL)
       quality_feedback_put(w, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
-                           lease->item_len, theirs, final_label, now);
+                           lease->item_len, theirs, final_label, unclear, now);
   }
   worker_project(w, lease->project_id)->done++;
 }
@@ -839,7 +843,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
     if (disputed == NULL && strcmp(theirs, s->label) != 0) disputed = rec->sampled[i];
   }
   if (disputed == NULL) {
-    item_close(w, lease, rec, s->label, now);
+    item_close(w, p, lease, rec, s->label, now);
     return;
   }
   if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
@@ -862,7 +866,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
       quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
                               s->attribution, now);
   }
-  item_close(w, lease, rec, s->label, now);
+  item_close(w, p, lease, rec, s->label, now);
   cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
