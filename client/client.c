@@ -78,6 +78,8 @@ static int client_open_with(tally_t **out, client_io_t *io, const char *coordina
   if (t->coordinator_endpoint == NULL) goto err;
   rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint);
   if (rc < 0) goto err;
+  rc = TALLY_E_NOMEM;
+  if ((t->people = person_markets_new()) == NULL) goto err;
   *out = t;
   return 0;
 err:
@@ -120,6 +122,7 @@ void tally_close(tally_t **tp) {
   dealer_destroy(&t->coordinator);
   dealer_destroy(&t->map_dealer);
   for (size_t i = 0; i < CLIENT_PROJECT_CACHE; i++) free(t->projects[i].name);
+  person_markets_destroy(&t->people);
   for (size_t i = 0; i < t->peer_count; i++) {
     dealer_destroy(&t->peers[i].dealer);
     free(t->peers[i].endpoint);

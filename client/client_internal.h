@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dealer.h"
+#include "person_markets.h"
 #include "slot.h"
 #include "tally.h"
 #include "tally.pb-c.h"
@@ -83,6 +84,7 @@ struct tally {
     uint64_t retry_ms;   /* when not resolved: monotonic time to ask again */
   } projects[CLIENT_PROJECT_CACHE];
   size_t project_next; /* entry to replace next */
+  person_markets_t *people; /* markets of the people who leased, for the lease order */
 
   int async_count; /* tally_async_t objects alive on this handle */
   int last_code;

@@ -465,8 +465,8 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
  * task filled (its strings point into *rec_out and *item_id_out, which the
  * caller frees after replying), or 0 when there is none. */
 static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
-                      uint32_t stage, Tally__Task *task, item_record_t **rec_out,
-                      char **item_id_out) {
+                      uint32_t stage, uint32_t min_priority, Tally__Task *task,
+                      item_record_t **rec_out, char **item_id_out) {
   candidate_heap_t heap = {0};
   size_t nq = queue_index_count(w->queues);
   candidate_t best = {0};
@@ -480,7 +480,8 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     if (!have_best || candidate_less(&c, &best)) best = c;
     have_best = 1;
   }
-  if (!have_best) return 0;
+  /* Every head is below min_priority: so is everything behind them. */
+  if (!have_best || best.pos.priority < min_priority) return 0;
   /* Fast path: the best head is usually takeable. */
   size_t item_len = 0;
   item_record_t *rec = candidate_take(w, &best, labeler->id, stage, item_id_out, &item_len);
@@ -503,6 +504,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     free(slots);
     for (int scanned = 0; heap.count > 0 && scanned < LABELING_SCAN_MAX; scanned++) {
       candidate_t c = candidate_pop(&heap);
+      if (c.pos.priority < min_priority) break; /* the heap is in priority order */
       rec = candidate_take(w, &c, labeler->id, stage, item_id_out, &item_len);
       if (rec != NULL) {
         chosen = c;
@@ -534,11 +536,12 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   return 1;
 }
 
-/* Tries to lease for `labeler` and replies with the task. When there is
- * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted. */
+/* Tries to lease for `labeler` (a task of at least `min_priority`) and
+ * replies with the task and the labeler's markets. When there is none,
+ * replies "no task" only if `reply_when_empty`. Returns 1 if granted. */
 static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                        const Tally__Labeler *labeler, const Tally__Project *only, uint32_t stage,
-                       int reply_when_empty) {
+                       uint32_t min_priority, int reply_when_empty) {
   Tally__Envelope env;
   Tally__LeaseReply reply = TALLY__LEASE_REPLY__INIT;
   Tally__Task task = TALLY__TASK__INIT;
@@ -547,7 +550,9 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
   wire_envelope_init(&env, request_id);
   env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
   env.lease_reply = &reply;
-  int granted = lease_find(w, labeler, only, stage, &task, &rec, &item_id);
+  reply.n_markets = labeler->n_markets;
+  reply.markets = labeler->markets;
+  int granted = lease_find(w, labeler, only, stage, min_priority, &task, &rec, &item_id);
   if (granted) {
     reply.has_task = 1;
     reply.task = &task;
@@ -720,8 +725,10 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
   const Tally__Labeler *l =
       lease_validate(w, req->peer, req->peer_len, rid, r->labeler, r->project, r->stage, &only);
   if (l == NULL) return;
-  int park = r->wait_ms > 0 && w->n_waiters < LABELING_WAITERS_MAX;
-  if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, !park) || !park) return;
+  int park = r->wait_ms > 0 && r->min_priority == 0 && w->n_waiters < LABELING_WAITERS_MAX;
+  if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, r->min_priority, !park) ||
+      !park)
+    return;
   if (w->n_waiters == w->cap_waiters) {
     size_t cap = w->cap_waiters ? w->cap_waiters * 2 : 64;
     waiter_t *grown = realloc(w->waiters, cap * sizeof *grown);
@@ -1074,7 +1081,7 @@ void labeling_serve_waiters(worker_t *w, uint64_t now) {
     }
     int granted = 0;
     if (try_lease || expired)
-      granted = reply_lease(w, wt->peer, wt->peer_len, wt->request_id, l, only, wt->stage, expired);
+      granted = reply_lease(w, wt->peer, wt->peer_len, wt->request_id, l, only, wt->stage, 0, expired);
     if (!granted && !expired) w->waiters[kept++] = *wt;
   }
   w->n_waiters = kept;
