@@ -15,7 +15,8 @@ uint32_t client_lease_min_priority(const client_lease_choice_t *order, size_t n,
   size_t hinted = 0;
   while (hinted < n && order[hinted].depth > 0) hinted++;
   if (k >= hinted) return 0;
-  return order[k].top_priority > order[hinted - 1].top_priority ? order[k].top_priority : 0;
+  uint32_t top = order[k].top_priority;
+  return top > order[hinted - 1].top_priority || top > TALLY__PRIORITY__PRIORITY_NORMAL ? top : 0;
 }
 
 static int worker_is_live(const Tally__WorkerInfo *w) {

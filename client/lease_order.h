@@ -50,10 +50,11 @@ size_t client_lease_order(const Tally__ClusterMap *map, uint32_t project_id, uin
 
 /* The LeaseRequest.min_priority for asking order[k] (of n) first: its
  * hinted top priority when that is above the lowest hinted tier of the
- * order, else 0 (any). Asking every worker of the upper tiers so, before
+ * order or above NORMAL, else 0 (any). Asking every such worker so, before
  * the whole order with 0, takes an emergency item wherever one waits for
- * the person, also when the best-hinted worker's hint is stale; with a
- * single tier it costs nothing extra. */
+ * the person, also when a hint is stale or counts markets the person does
+ * not have (their markets not known yet); when only normal work is hinted
+ * it costs nothing extra. */
 uint32_t client_lease_min_priority(const client_lease_choice_t *order, size_t n, size_t k);
 
 /* The next value of a splitmix64 generator with state *state. */

@@ -488,7 +488,7 @@ static void test_lease_order(void) {
   CHECK(es_ok);
   n = client_lease_order(&map, 0, 0, ja, 1, 3, order);
   CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[0].depth == 5 && order[1].depth == 0);
-  CHECK(client_lease_min_priority(order, n, 0) == 0); /* one tier: nothing to sweep */
+  CHECK(client_lease_min_priority(order, n, 0) == 3); /* emergencies: always asked for first */
   n = client_lease_order(&map, 0, 0, both, 2, 3, order);
   CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[1].worker == 0);
   /* Two tiers: the emergency worker is asked for emergencies first, the
