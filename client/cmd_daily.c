@@ -886,6 +886,14 @@ int cmd_report_daily(cli_t *cli, int argc, char **argv) {
     }
     for (int j = 0; j < 3; j++)
       if (owned[3 * i + j]->workers_failed > failed) failed = owned[3 * i + j]->workers_failed;
+    /* The labeler section lists labelers: a person's row there without
+     * labels holds only their figures as auditor (accuracy against the
+     * final label), which this report does not show. */
+    tally_report_t *by_person = owned[3 * i + 1];
+    size_t kept = 0;
+    for (size_t r = 0; r < by_person->row_count; r++)
+      if (by_person->rows[r].labels > 0 || by_person->rows[r].audits > 0) by_person->rows[kept++] = by_person->rows[r];
+    by_person->row_count = kept;
     scopes[i] = (daily_scope_t){market, owned[3 * i], owned[3 * i + 2], owned[3 * i + 1]};
   }
   if (failed)
