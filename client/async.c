@@ -267,18 +267,30 @@ static uint64_t lease_key(const char *labeler, const char *project, tally_stage_
   return key ? key : 1;
 }
 
-/* The peer the next lease of `key` goes to. Returns 0, or UNAVAILABLE (no
- * worker is up) or NOMEM. */
-static int lease_peer(tally_async_t *a, uint64_t key, uint32_t project_id, tally_stage_t stage, size_t *peer) {
+/* The peer the next lease of `key` by `labeler` goes to, and the
+ * min_priority to ask it for: on the walk's first round, the upper tiers
+ * only for their hinted top priority (client_lease_min_priority), so an
+ * emergency the person may take comes before a normal item; later rounds
+ * any. Returns 0, or UNAVAILABLE (no worker is up) or NOMEM. */
+static int lease_peer(tally_async_t *a, uint64_t key, const char *labeler, uint32_t project_id, tally_stage_t stage,
+                      size_t *peer, uint32_t *min_priority) {
   tally_t *t = a->t;
   const Tally__ClusterMap *map = t->map_env->map;
   client_lease_choice_t *order = malloc((map->n_workers ? map->n_workers : 1) * sizeof *order);
   if (order == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
   uint64_t seed = key ^ (t->map_serial * 0x9e3779b97f4a7c15ull);
-  size_t n = client_lease_order(map, project_id, (uint32_t)stage, seed, order);
+  const char *const *markets = NULL;
+  size_t market_count = 0;
+  if (!person_markets_get(t->people, labeler, map->config_version, &markets, &market_count)) markets = NULL;
+  size_t n = client_lease_order(map, project_id, (uint32_t)stage, markets, market_count, seed, order);
   async_walk_t *walk = &a->walks[key % ASYNC_WALKS];
   if (walk->key != key || walk->map_serial != t->map_serial) *walk = (async_walk_t){key, t->map_serial, 0};
-  if (n > 0) *peer = (size_t)t->worker_peer[order[walk->next++ % n].worker];
+  *min_priority = 0;
+  if (n > 0) {
+    size_t k = walk->next++;
+    if (k < n) *min_priority = client_lease_min_priority(order, n, k);
+    *peer = (size_t)t->worker_peer[order[k % n].worker];
+  }
   free(order);
   if (n > 0) return 0;
   a->map_stale = 1;
@@ -295,7 +307,8 @@ int tally_async_lease(tally_async_t *a, const char *labeler, const char *project
   client_map_refresh_if_old(t, 0);
   uint64_t key = lease_key(labeler, project, stage);
   size_t peer = 0;
-  int rc = lease_peer(a, key, client_project_id(t, project), stage, &peer);
+  uint32_t min_priority = 0;
+  int rc = lease_peer(a, key, labeler, client_project_id(t, project), stage, &peer, &min_priority);
   if (rc < 0) return rc;
   Tally__Envelope env;
   Tally__LeaseRequest body;
@@ -305,6 +318,7 @@ int tally_async_lease(tally_async_t *a, const char *labeler, const char *project
   body.project = (char *)project;
   body.stage = (Tally__Stage)stage;
   body.wait_ms = (uint32_t)wait_ms;
+  body.min_priority = min_priority; /* > 0: the worker answers at once */
   env.body_case = TALLY__ENVELOPE__BODY_LEASE;
   env.lease = &body;
   return async_send(a, peer, &env, TALLY_OP_LEASE, wait_ms, key, -1, tag);

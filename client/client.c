@@ -80,6 +80,8 @@ static int client_open_with(tally_t **out, client_io_t *io, const char *coordina
   rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint,
                   client_curve_to(t, io->coordinator_key, &keys));
   if (rc < 0) goto err;
+  rc = TALLY_E_NOMEM;
+  if ((t->people = person_markets_new()) == NULL) goto err;
   *out = t;
   return 0;
 err:
@@ -172,6 +174,7 @@ void tally_close(tally_t **tp) {
   dealer_destroy(&t->coordinator);
   dealer_destroy(&t->map_dealer);
   for (size_t i = 0; i < CLIENT_PROJECT_CACHE; i++) free(t->projects[i].name);
+  person_markets_destroy(&t->people);
   for (size_t i = 0; i < t->peer_count; i++) {
     dealer_destroy(&t->peers[i].dealer);
     free(t->peers[i].endpoint);

@@ -14,6 +14,7 @@
 
 #include "curve.h"
 #include "dealer.h"
+#include "person_markets.h"
 #include "slot.h"
 #include "tally.h"
 #include "tally.pb-c.h"
@@ -88,6 +89,7 @@ struct tally {
     uint64_t retry_ms;   /* when not resolved: monotonic time to ask again */
   } projects[CLIENT_PROJECT_CACHE];
   size_t project_next; /* entry to replace next */
+  person_markets_t *people; /* markets of the people who leased, for the lease order */
 
   int async_count; /* tally_async_t objects alive on this handle */
   int last_code;

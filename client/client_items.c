@@ -373,7 +373,7 @@ static int lease_ask(tally_t *t, size_t peer, Tally__Envelope *req, int wait_ms,
   dealer_t *dealer = NULL;
   int rc = client_peer_dealer(t, peer, &dealer);
   if (rc < 0) return rc;
-  req->lease->wait_ms = (uint32_t)wait_ms;
+  req->lease->wait_ms = (uint32_t)wait_ms; /* min_priority set by the caller */
   rc = client_roundtrip(t, dealer, req, TALLY__ENVELOPE__BODY_LEASE_REPLY, t->timeout_ms + wait_ms, reply, NULL);
   if (rc == TALLY_E_TIMEOUT) client_peer_reset(t, peer);
   return rc;
@@ -396,6 +396,7 @@ static int lease_result(tally_t *t, const Tally__Task *task, tally_task_t **out)
 typedef struct {
   tally_t *t;
   Tally__Envelope *req;
+  const char *labeler;
   uint32_t project_id; /* for the hints; 0 = any */
   uint32_t stage;
   uint64_t deadline; /* monotonic */
@@ -414,13 +415,19 @@ static void lease_note_failure(lease_call_t *lc, int code) {
 /* Asks one worker, again after configuration lag. Returns 0 (with *out
  * set if it had a task; a retryable failure is noted) or a non-retryable
  * error. */
-static int lease_try(lease_call_t *lc, size_t peer, int wait_ms, tally_task_t **out) {
+static int lease_try(lease_call_t *lc, size_t peer, int wait_ms, uint32_t min_priority, tally_task_t **out) {
   for (;;) {
     Tally__Envelope *reply = NULL;
+    lc->req->lease->min_priority = min_priority;
     int rc = lease_ask(lc->t, peer, lc->req, wait_ms, &reply);
     if (rc == 0) {
       lc->answered = 1;
       const Tally__LeaseReply *lr = reply->lease_reply;
+      const Tally__ClusterMap *map = lc->t->map_env ? lc->t->map_env->map : NULL;
+      /* Learn the person's markets for the next lease order (an old worker
+       * sends none: then nothing is learnt). */
+      if (map && lr->n_markets > 0)
+        person_markets_put(lc->t->people, lc->labeler, lr->markets, lr->n_markets, map->config_version);
       if (lr->has_task && lr->task) rc = lease_result(lc->t, lr->task, out);
       wire_envelope_free(&reply);
       return rc;
@@ -459,14 +466,24 @@ static int lease_pass(lease_call_t *lc, int pass, tally_task_t **out) {
   const Tally__ClusterMap *map = t->map_env->map;
   client_lease_choice_t *order = malloc((map->n_workers ? map->n_workers : 1) * sizeof *order);
   if (order == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
-  size_t n = client_lease_order(map, lc->project_id, lc->stage, client_random(t), order);
+  const char *const *markets = NULL;
+  size_t market_count = 0;
+  if (!person_markets_get(t->people, lc->labeler, map->config_version, &markets, &market_count)) markets = NULL;
+  size_t n = client_lease_order(map, lc->project_id, lc->stage, markets, market_count, client_random(t), order);
   if (n == 0) lease_note_failure(lc, client_error(t, TALLY_E_UNAVAILABLE, "no worker is up"));
   int rc = 0;
+  /* First the upper tiers, each worker only for work of its hinted top
+   * priority (lease_order.h), then everyone for anything. */
+  for (size_t k = 0; pass == 0 && k < n && rc == 0 && *out == NULL; k++) {
+    uint32_t min = client_lease_min_priority(order, n, k);
+    if (min == 0) break;
+    rc = lease_try(lc, (size_t)t->worker_peer[order[k].worker], 0, min, out);
+  }
   for (size_t k = 0; k < n && rc == 0 && *out == NULL; k++) {
     uint64_t now = clock_monotonic_ms();
     int left = now >= lc->deadline ? 0 : (int)(lc->deadline - now);
     int wait = pass == 0 ? 0 : lease_wait_share(k, n, order[0].depth > 0, left);
-    rc = lease_try(lc, (size_t)t->worker_peer[order[k].worker], wait, out);
+    rc = lease_try(lc, (size_t)t->worker_peer[order[k].worker], wait, 0, out);
   }
   free(order);
   return rc;
@@ -490,7 +507,7 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
   body.stage = (Tally__Stage)stage;
   req.body_case = TALLY__ENVELOPE__BODY_LEASE;
   req.lease = &body;
-  lease_call_t lc = {.t = t, .req = &req, .project_id = client_project_id(t, project), .stage = (uint32_t)stage,
+  lease_call_t lc = {.t = t, .req = &req, .labeler = labeler, .project_id = client_project_id(t, project), .stage = (uint32_t)stage,
                      .deadline = clock_monotonic_ms() + (uint64_t)wait_ms};
   int refreshed = 0;
   for (int pass = 0;; pass++) {

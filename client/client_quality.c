@@ -21,6 +21,20 @@
 
 static const char *const report_by_wire[] = {"", "labeler", "market", "category", "day"};
 
+static tally_accuracy_t accuracy_copy(const Tally__Accuracy *src) {
+  tally_accuracy_t a = {0};
+  if (src == NULL) return a;
+  a.judged = src->judged;
+  a.correct = src->correct;
+  if (src->defined && src->judged > 0) {
+    a.defined = 1;
+    a.value = src->value;
+    a.wilson_low = src->wilson_low;
+    a.wilson_high = src->wilson_high;
+  }
+  return a;
+}
+
 static void report_row_copy(result_t *r, tally_report_row_t *dst, const Tally__ReportRow *src) {
   if (src == NULL) {
     dst->key = result_strdup(r, "all");
@@ -34,6 +48,8 @@ static void report_row_copy(result_t *r, tally_report_row_t *dst, const Tally__R
   dst->accuracy = src->accuracy_defined ? src->accuracy : 0.0;
   dst->wilson_low = src->accuracy_defined ? src->wilson_low : 0.0;
   dst->wilson_high = src->accuracy_defined ? src->wilson_high : 0.0;
+  dst->labeler_final = accuracy_copy(src->labeler_final);
+  dst->auditor_final = accuracy_copy(src->auditor_final);
   dst->gold_total = src->gold_total;
   dst->gold_hits = src->gold_hits;
   dst->adjudications = src->adjudications;
@@ -182,9 +198,13 @@ static int feedback_merge(tally_t *t, const client_answer_t *answers, size_t cou
   for (size_t i = 0; fb->entries && i < n && kept < limit; i++) {
     if (i > 0 && feedback_same(all[i - 1], all[i])) continue;
     const Tally__FeedbackEntry *e = all[i];
-    fb->entries[kept++] = (tally_feedback_entry_t){result_strdup(r, e->project),     result_strdup(r, e->item_id),
-                                                   result_strdup(r, e->your_label),  result_strdup(r, e->final_label),
-                                                   e->correct ? 1 : 0,               e->closed_ms};
+    fb->entries[kept++] = (tally_feedback_entry_t){.project = result_strdup(r, e->project),
+                                                   .item_id = result_strdup(r, e->item_id),
+                                                   .your_label = result_strdup(r, e->your_label),
+                                                   .final_label = result_strdup(r, e->final_label),
+                                                   .correct = e->correct ? 1 : 0,
+                                                   .policy_unclear = e->policy_unclear ? 1 : 0,
+                                                   .closed_ms = e->closed_ms};
   }
   fb->count = kept;
   free(all);

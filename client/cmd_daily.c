@@ -323,11 +323,9 @@ static void csv_num(FILE *f, double v) {
   output_csv_field(f, buf);
 }
 
+/* An undefined value is an empty cell (README: "empty in CSV"). */
 static void csv_value(FILE *f, daily_value_t v) {
-  if (v.defined)
-    csv_num(f, v.value);
-  else
-    output_csv_field(f, "undefined");
+  if (v.defined) csv_num(f, v.value);
 }
 
 static void csv_begin(FILE *f, const char *section, const daily_scope_t *s, const char *key, const char *metric) {
@@ -394,10 +392,7 @@ int daily_write_csv(FILE *f, const daily_report_t *r) {
       fputc(',', f);
       csv_value(f, prev);
       fputc(',', f);
-      if (ch.defined)
-        csv_num(f, ch.value);
-      else
-        output_csv_field(f, "n/a");
+      if (ch.defined) csv_num(f, ch.value); /* undefined: empty, like every value */
       output_csv_end(f);
     }
     csv_row(f, "overview", s, "", "labels", defined_u64(t->labels));
@@ -805,7 +800,8 @@ static const char daily_help[] =
     "accuracy, and the change against the previous day for volume, coverage,\n"
     "accuracy and kappa (\"n/a\" when either day is undefined).\n"
     "CSV is one long table: section,market,key,metric,value,previous,change\n"
-    "(market \"all\" is the whole project). HTML is one self-contained file with\n"
+    "(market \"all\" is the whole project); an undefined value or change is an\n"
+    "empty cell. HTML is one self-contained file with\n"
     "inline CSS (also for print) and SVG charts.\n\n"
     "Options:\n"
     "  --project P     the project (required)\n"
@@ -890,6 +886,14 @@ int cmd_report_daily(cli_t *cli, int argc, char **argv) {
     }
     for (int j = 0; j < 3; j++)
       if (owned[3 * i + j]->workers_failed > failed) failed = owned[3 * i + j]->workers_failed;
+    /* The labeler section lists labelers: a person's row there without
+     * labels holds only their figures as auditor (accuracy against the
+     * final label), which this report does not show. */
+    tally_report_t *by_person = owned[3 * i + 1];
+    size_t kept = 0;
+    for (size_t r = 0; r < by_person->row_count; r++)
+      if (by_person->rows[r].labels > 0 || by_person->rows[r].audits > 0) by_person->rows[kept++] = by_person->rows[r];
+    by_person->row_count = kept;
     scopes[i] = (daily_scope_t){market, owned[3 * i], owned[3 * i + 2], owned[3 * i + 1]};
   }
   if (failed)

@@ -10,7 +10,10 @@
 static const char feedback_help[] =
     "Usage: tally feedback --as LABELER [--project P] [--limit N]\n\n"
     "Shows LABELER's closed audits, newest first: when the audit closed, the\n"
-    "project and item, your label, the final label, and whether you were right.\n"
+    "project and item, your label, the final label, and whether you were right:\n"
+    "your label is the final label (an audit the lead attributed to an unclear\n"
+    "policy judges nobody: \"not counted\"). The same rule makes the accuracy\n"
+    "of `tally report quality`, so both always agree.\n"
     "Audits still in progress are never listed. Every worker is asked; when\n"
     "some do not answer, a warning says the list may be incomplete.\n\n"
     "Options:\n"
@@ -52,9 +55,9 @@ int feedback_parse(cli_t *cli, int argc, char **argv, feedback_opts_t *o) {
 }
 
 static json_t *entry_json(const tally_feedback_entry_t *e) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I}", "project", e->project, "item_id", e->item_id, "your_label",
-                   e->your_label, "final_label", e->final_label, "correct", e->correct, "closed_ms",
-                   (json_int_t)e->closed_ms);
+  return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I}", "project", e->project, "item_id", e->item_id,
+                   "your_label", e->your_label, "final_label", e->final_label, "correct", e->correct,
+                   "policy_unclear", e->policy_unclear, "closed_ms", (json_int_t)e->closed_ms);
 }
 
 int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t *fb) {
@@ -70,16 +73,17 @@ int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t 
                        cli->out);
   }
   static const char *const headers[] = {"CLOSED", "PROJECT", "ITEM", "YOUR_LABEL", "FINAL_LABEL", "RESULT"};
-  static const char *const csv_headers[] = {"closed_ms", "project", "item_id", "your_label", "final_label", "correct"};
+  static const char *const csv_headers[] = {"closed_ms",   "project", "item_id",       "your_label",
+                                            "final_label", "correct", "policy_unclear"};
   int csv = cli->format == OUTPUT_CSV;
   if (!csv && fb->count == 0) {
     fprintf(cli->out, "no closed audits for %s%s%s\n", o->labeler, o->project ? " in " : "",
             o->project ? o->project : "");
     return 0;
   }
-  output_table_t *t = output_table_new(6, csv ? csv_headers : headers);
+  output_table_t *t = output_table_new(csv ? 7 : 6, csv ? csv_headers : headers);
   if (t == NULL) return -1;
-  size_t correct = 0;
+  size_t correct = 0, judged = 0;
   for (size_t i = 0; i < fb->count; i++) {
     const tally_feedback_entry_t *e = &fb->entries[i];
     char closed[32];
@@ -92,13 +96,19 @@ int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t 
     output_table_cell(t, e->item_id);
     output_table_cell(t, e->your_label);
     output_table_cell(t, e->final_label);
-    output_table_cell(t, csv ? (e->correct ? "true" : "false") : (e->correct ? "correct" : "wrong"));
-    correct += e->correct != 0;
+    if (csv) {
+      output_table_cell(t, e->correct ? "true" : "false");
+      output_table_cell(t, e->policy_unclear ? "true" : "false");
+    } else {
+      output_table_cell(t, e->policy_unclear ? "not counted (policy unclear)" : e->correct ? "correct" : "wrong");
+    }
+    judged += !e->policy_unclear;
+    correct += !e->policy_unclear && e->correct;
   }
   int rc = output_table_print(t, cli->format, cli->out);
   output_table_free(&t);
-  if (!csv && rc == 0)
-    fprintf(cli->out, "\n%zu of %zu correct (%.1f%%)\n", correct, fb->count, 100.0 * (double)correct / (double)fb->count);
+  if (!csv && rc == 0 && judged > 0)
+    fprintf(cli->out, "\n%zu of %zu judged correct (%.1f%%)\n", correct, judged, 100.0 * (double)correct / (double)judged);
   return rc;
 }
 

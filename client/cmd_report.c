@@ -13,8 +13,10 @@ static const char quality_help[] =
     "Usage: tally report quality --project P [--market M] [--from DAY] [--to DAY]\n"
     "                            [--by labeler|market|category|day]\n\n"
     "Quality of project P from the blind audits: per group (or for everything)\n"
-    "labels, audits, audits agreed, accuracy (audited agreement) with its Wilson\n"
-    "interval, gold hits/total, adjudications, who the leads attributed errors\n"
+    "labels, audits, audits agreed, agreement with the auditor (CSV and JSON:\n"
+    "accuracy) with its Wilson interval; accuracy against the final label of\n"
+    "the labelers (judged, accuracy, 95% Wilson interval) and of the auditors;\n"
+    "gold hits/total, adjudications, who the leads attributed errors\n"
     "to (labeler/auditor/both/policy-unclear), median and 90th percentile\n"
     "handling time, then every agreement coefficient the coordinator computes\n"
     "(percent agreement, Cohen's kappa, Scott's pi, Krippendorff's alpha, ...),\n"
@@ -22,6 +24,21 @@ static const char quality_help[] =
     "An undefined figure prints \"undefined\" in the table, an empty cell in CSV,\n"
     "null in JSON; a coefficient that does not apply to a row (sent for others\n"
     "only) prints \"-\" in the table, empty in CSV, and is absent in JSON.\n"
+    "Accuracy against the final label: an audit judges the labeler and the\n"
+    "auditor when it closes. On agreement both are right; after a verdict,\n"
+    "whoever's label is not the lead's final label was wrong (\"both\": the lead\n"
+    "chose a third label). A verdict attributed to an unclear policy judges\n"
+    "nobody. An audit waiting for a verdict is not counted. `tally feedback`\n"
+    "uses the same rule. With --by labeler, a person's row shows their accuracy\n"
+    "as labeler and as auditor.\n"
+    "--by category groups every column by the labeler's label: labels =\n"
+    "audits = audited labels the labeler gave that category, agreed = those the\n"
+    "auditor also gave it, accuracy = those judged right; the coefficients are\n"
+    "one category against the rest over all audits. Auditor accuracy, gold,\n"
+    "attributions and handling time are not kept per category (undefined, 0).\n"
+    "Krippendorff's alpha is undefined (not 1) for a group whose pairs all\n"
+    "use one category: with no variation to explain, agreement beyond chance\n"
+    "cannot be measured (nltk would print 1.0).\n"
     "When workers did not answer, the figures miss their data:\n"
     "a warning says so on stderr (and workers_failed in JSON).\n\n"
     "Options:\n"
@@ -202,12 +219,19 @@ static const tally_coefficient_t *row_coefficient(const tally_report_row_t *row,
   return NULL;
 }
 
-static const char *const quality_headers[] = {"KEY",         "LABELS",      "AUDITS", "AGREED", "ACCURACY",
-                                              "WILSON_LOW",  "WILSON_HIGH", "GOLD",   "ADJ",    "ATTR_L/A/B/P",
-                                              "HANDLING_P50", "HANDLING_P90"};
+/* AGREEMENT (CSV and JSON: accuracy, kept for compatibility) is agreement
+ * with the auditor; ACCURACY and AUDITOR_ACCURACY are against the final
+ * label (README, "Accuracy against the final label"). */
+static const char *const quality_headers[] = {"KEY",          "LABELS",       "AUDITS",   "AGREED",
+                                              "AGREEMENT",    "AGREE_LOW",    "AGREE_HIGH", "JUDGED",
+                                              "ACCURACY",     "ACC_LOW",      "ACC_HIGH", "AUDITOR_JUDGED",
+                                              "AUDITOR_ACCURACY", "AUD_LOW",  "AUD_HIGH", "GOLD",
+                                              "ADJ",          "ATTR_L/A/B/P", "HANDLING_P50", "HANDLING_P90"};
 static const char *const quality_csv_headers[] = {
     "key",           "labels",           "audits",           "audit_agreed",       "accuracy",
-    "wilson_low",    "wilson_high",      "gold_hits",        "gold_total",         "adjudications",
+    "wilson_low",    "wilson_high",      "labeler_judged",   "labeler_correct",    "labeler_accuracy",
+    "labeler_wilson_low", "labeler_wilson_high", "auditor_judged", "auditor_correct", "auditor_accuracy",
+    "auditor_wilson_low", "auditor_wilson_high", "gold_hits",   "gold_total",         "adjudications",
     "attributed_labeler", "attributed_auditor", "attributed_both", "attributed_policy", "handling_p50_ms",
     "handling_p90_ms"};
 #define QUALITY_TABLE_FIXED (sizeof quality_headers / sizeof quality_headers[0])
@@ -222,6 +246,15 @@ static void cell_number(output_table_t *t, int csv, int defined, double value) {
     output_table_cellf(t, csv ? "%.6g" : "%.3f", value);
 }
 
+/* Judged, (correct in CSV,) accuracy and its interval. */
+static void cells_accuracy(output_table_t *t, int csv, const tally_accuracy_t *a) {
+  output_table_cellf(t, "%llu", (unsigned long long)a->judged);
+  if (csv) output_table_cellf(t, "%llu", (unsigned long long)a->correct);
+  cell_number(t, csv, a->defined, a->value);
+  cell_number(t, csv, a->defined, a->wilson_low);
+  cell_number(t, csv, a->defined, a->wilson_high);
+}
+
 static void quality_row(output_table_t *t, int csv, const report_opts_t *o, const coefficient_columns_t *cols,
                         const tally_report_row_t *row, const char *key) {
   char text[256];
@@ -233,6 +266,8 @@ static void quality_row(output_table_t *t, int csv, const report_opts_t *o, cons
   cell_number(t, csv, row->accuracy_defined, row->accuracy);
   cell_number(t, csv, row->accuracy_defined, row->wilson_low);
   cell_number(t, csv, row->accuracy_defined, row->wilson_high);
+  cells_accuracy(t, csv, &row->labeler_final);
+  cells_accuracy(t, csv, &row->auditor_final);
   if (csv) {
     output_table_cellf(t, "%llu", (unsigned long long)row->gold_hits);
     output_table_cellf(t, "%llu", (unsigned long long)row->gold_total);
@@ -268,6 +303,13 @@ static void quality_row(output_table_t *t, int csv, const report_opts_t *o, cons
 
 static json_t *number_or_null(int defined, double value) { return defined ? json_real(value) : json_null(); }
 
+static json_t *accuracy_json(const tally_accuracy_t *a) {
+  return json_pack("{s:I, s:I, s:o, s:o, s:o}", "judged", (json_int_t)a->judged, "correct", (json_int_t)a->correct,
+                   "accuracy", number_or_null(a->defined, a->value), "wilson_low",
+                   number_or_null(a->defined, a->wilson_low), "wilson_high",
+                   number_or_null(a->defined, a->wilson_high));
+}
+
 static json_t *quality_row_json(const report_opts_t *o, const tally_report_row_t *row, const char *key) {
   char text[256];
   if (key == NULL) key_text(o, row->key, text, sizeof text);
@@ -276,11 +318,12 @@ static json_t *quality_row_json(const report_opts_t *o, const tally_report_row_t
     json_object_set_new(coefficients, row->coefficients[i].name,
                         number_or_null(row->coefficients[i].defined, row->coefficients[i].value));
   return json_pack(
-      "{s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "key",
+      "{s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "key",
       key ? key : text, "labels", (json_int_t)row->labels, "audits", (json_int_t)row->audits, "audit_agreed",
       (json_int_t)row->audit_agreed, "accuracy", number_or_null(row->accuracy_defined, row->accuracy), "wilson_low",
       number_or_null(row->accuracy_defined, row->wilson_low), "wilson_high",
-      number_or_null(row->accuracy_defined, row->wilson_high), "gold_hits", (json_int_t)row->gold_hits,
+      number_or_null(row->accuracy_defined, row->wilson_high), "labeler_final", accuracy_json(&row->labeler_final),
+      "auditor_final", accuracy_json(&row->auditor_final), "gold_hits", (json_int_t)row->gold_hits,
       "gold_total", (json_int_t)row->gold_total, "adjudications", (json_int_t)row->adjudications, "attributed",
       "labeler", (json_int_t)row->attributed_labeler, "auditor", (json_int_t)row->attributed_auditor, "both",
       (json_int_t)row->attributed_both, "policy_unclear", (json_int_t)row->attributed_policy, "handling_p50_ms",

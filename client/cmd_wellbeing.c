@@ -218,9 +218,9 @@ static int print_exposure(cli_t *cli, const tally_project_t *p, uint32_t hours, 
       output_table_cellf(t, "%u", p->exposure_budget);
       output_table_cellf(t, "%llu", (unsigned long long)(r->count >= p->exposure_budget ? 0
                                                                                          : p->exposure_budget - r->count));
-    } else {
-      output_table_cell(t, "-");
-      output_table_cell(t, "-");
+    } else { /* no budget: no figure ("-"; an empty cell in CSV) */
+      output_table_cell(t, cli->format == OUTPUT_CSV ? "" : "-");
+      output_table_cell(t, cli->format == OUTPUT_CSV ? "" : "-");
     }
   }
   int rc = output_table_print(t, cli->format, cli->out);

@@ -380,6 +380,17 @@ typedef struct {
   double value;
 } tally_coefficient_t;
 
+/* A share judged right against the final label (README, "Accuracy"), with
+ * its 95% Wilson interval; defined == 0 (and the doubles 0) when nothing
+ * was judged. */
+typedef struct {
+  uint64_t judged;  /* closed audits that judged this person */
+  uint64_t correct; /* ... where their label was the final label */
+  int defined;
+  double value; /* correct / judged */
+  double wilson_low, wilson_high;
+} tally_accuracy_t;
+
 /* Quality figures of one group (labeler, market, category, day) or of all. */
 typedef struct {
   const char *key; /* the group; "all" when ungrouped */
@@ -387,8 +398,10 @@ typedef struct {
   uint64_t audits;       /* audited labels */
   uint64_t audit_agreed; /* ... that agreed with the auditor */
   int accuracy_defined;  /* 0 without audits: accuracy and interval undefined */
-  double accuracy;       /* audit_agreed / audits */
-  double wilson_low, wilson_high; /* Wilson interval of the accuracy */
+  double accuracy;       /* audit_agreed / audits: agreement with the auditor */
+  double wilson_low, wilson_high; /* Wilson interval of that agreement */
+  tally_accuracy_t labeler_final; /* the group's labelers against the final label */
+  tally_accuracy_t auditor_final; /* the group's auditors against the final label */
   tally_coefficient_t *coefficients; /* in the coordinator's order */
   size_t coefficient_count;
   uint64_t gold_total, gold_hits;
@@ -430,6 +443,7 @@ typedef struct {
   const char *final_label;
   int correct; /* your_label == final_label */
   uint64_t closed_ms; /* unix ms */
+  int policy_unclear; /* verdict "policy unclear": not judged, counts neither way */
 } tally_feedback_entry_t;
 
 typedef struct {

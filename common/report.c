@@ -40,6 +40,8 @@ typedef struct {
   uint64_t counts[COUNT_FIELDS];
   uint64_t handling[HANDLING_BUCKETS];
   uint64_t *pairs;
+  uint64_t *final;            /* labeler label x final label */
+  uint64_t *auditor_final;    /* auditor label x final label */
   uint64_t *unclear;          /* the total only */
   double *coincidence;        /* groups with item-level statistics only */
   agreement_fleiss_t *fleiss; /* likewise */
@@ -49,8 +51,8 @@ typedef struct {
 typedef struct {
   uint64_t counts[COUNT_FIELDS];
   uint64_t handling[HANDLING_BUCKETS];
-  int has_pairs, has_unclear, has_coincidence, has_fleiss;
-  agreement_pairs_t pairs, unclear;
+  int has_pairs, has_unclear, has_coincidence, has_fleiss, has_final, has_auditor_final;
+  agreement_pairs_t pairs, unclear, final, auditor_final;
   agreement_coincidence_t coincidence;
   agreement_fleiss_t fleiss;
 } parsed_row_t;
@@ -96,6 +98,8 @@ static int grouping_has_overlap(grouping_t g) {
 static void group_free_parts(group_t *g) {
   free(g->key);
   free(g->pairs);
+  free(g->final);
+  free(g->auditor_final);
   free(g->unclear);
   free(g->coincidence);
   free(g->fleiss);
@@ -278,7 +282,9 @@ static int parse_row(report_t *r, const Tally__StatsRow *row) {
     p->handling[bucket] += row->handling_histogram[i];
   }
   if (parse_pairs(&row->pairs, r->k, &p->pairs, &p->has_pairs) < 0 ||
-      parse_pairs(&row->policy_unclear_pairs, r->k, &p->unclear, &p->has_unclear) < 0)
+      parse_pairs(&row->policy_unclear_pairs, r->k, &p->unclear, &p->has_unclear) < 0 ||
+      parse_pairs(&row->final_pairs, r->k, &p->final, &p->has_final) < 0 ||
+      parse_pairs(&row->auditor_final_pairs, r->k, &p->auditor_final, &p->has_auditor_final) < 0)
     return TALLY_E_INVALID_ARGUMENT;
   p->has_coincidence = row->coincidence.len > 0;
   if (p->has_coincidence &&
@@ -312,6 +318,8 @@ static int row_fits_total(const report_t *r) {
     if (!fits(t->handling[i], p->handling[i])) return 0;
   if (p->has_pairs && !cells_fit(t->pairs, &p->pairs, r->k)) return 0;
   if (p->has_unclear && !cells_fit(t->unclear, &p->unclear, r->k)) return 0;
+  if (p->has_final && !cells_fit(t->final, &p->final, r->k)) return 0;
+  if (p->has_auditor_final && !cells_fit(t->auditor_final, &p->auditor_final, r->k)) return 0;
   for (uint32_t a = 0; p->has_coincidence && t->coincidence && a < r->k; a++)
     for (uint32_t b = 0; b < r->k; b++)
       if (!isfinite(t->coincidence[a * r->k + b] + p->coincidence.cells[a][b])) return 0;
@@ -328,6 +336,11 @@ static int row_fits_total(const report_t *r) {
 static int group_prepare(group_t *g, const parsed_row_t *p, uint32_t k, int overlap, int unclear) {
   size_t cells = (size_t)k * k;
   if (p->has_pairs && g->pairs == NULL && (g->pairs = calloc(cells, sizeof *g->pairs)) == NULL)
+    return TALLY_E_NOMEM;
+  if (p->has_final && g->final == NULL && (g->final = calloc(cells, sizeof *g->final)) == NULL)
+    return TALLY_E_NOMEM;
+  if (p->has_auditor_final && g->auditor_final == NULL &&
+      (g->auditor_final = calloc(cells, sizeof *g->auditor_final)) == NULL)
     return TALLY_E_NOMEM;
   if (unclear && p->has_unclear && g->unclear == NULL &&
       (g->unclear = calloc(cells, sizeof *g->unclear)) == NULL)
@@ -353,6 +366,8 @@ static void group_add(group_t *g, const parsed_row_t *p, uint32_t k) {
   for (size_t i = 0; i < COUNT_FIELDS; i++) g->counts[i] += p->counts[i];
   for (size_t i = 0; i < HANDLING_BUCKETS; i++) g->handling[i] += p->handling[i];
   if (p->has_pairs) cells_add(g->pairs, &p->pairs, k);
+  if (p->has_final) cells_add(g->final, &p->final, k);
+  if (p->has_auditor_final) cells_add(g->auditor_final, &p->auditor_final, k);
   if (p->has_unclear && g->unclear) cells_add(g->unclear, &p->unclear, k);
   if (p->has_coincidence && g->coincidence)
     for (uint32_t a = 0; a < k; a++)
@@ -481,6 +496,37 @@ static void set_accuracy(Tally__ReportRow *row) {
   row->wilson_high = high;
 }
 
+/* A new Accuracy of `correct` out of `judged` with its 95% Wilson interval
+ * (undefined when judged = 0). NULL when out of memory. */
+static Tally__Accuracy *accuracy_new(uint64_t correct, uint64_t judged) {
+  Tally__Accuracy *a = malloc(sizeof *a);
+  if (a == NULL) return NULL;
+  tally__accuracy__init(a);
+  a->judged = judged;
+  a->correct = correct;
+  double low = 0, high = 0;
+  if (judged > 0 && agreement_wilson(correct, judged, AGREEMENT_Z95, &low, &high) == 0) {
+    a->defined = 1;
+    a->value = (double)correct / (double)judged;
+    a->wilson_low = low;
+    a->wilson_high = high;
+  }
+  return a;
+}
+
+/* Accuracy from a person label x final label matrix (NULL: none judged),
+ * restricted to the matrix row `only` unless it is UINT32_MAX: judged = the
+ * cells, correct = the diagonal. */
+static Tally__Accuracy *accuracy_from_cells(const uint64_t *cells, uint32_t k, uint32_t only) {
+  uint64_t judged = 0, correct = 0;
+  for (uint32_t a = 0; cells && a < k; a++) {
+    if (only != UINT32_MAX && a != only) continue;
+    for (uint32_t b = 0; b < k; b++) judged += cells[a * k + b];
+    correct += cells[a * k + a];
+  }
+  return accuracy_new(correct, judged);
+}
+
 static uint64_t handling_at(const uint64_t *histogram, double q) {
   uint64_t ms = 0;
   return handling_quantile(histogram, HANDLING_BUCKETS, q, &ms) == 0 ? ms : 0;
@@ -504,6 +550,8 @@ static Tally__ReportRow *row_new(const char *key) {
 
 static void row_free(Tally__ReportRow *row) {
   if (row == NULL) return;
+  free(row->labeler_final);
+  free(row->auditor_final);
   for (size_t i = 0; i < row->n_coefficients; i++) free(row->coefficients[i]);
   free(row->coefficients);
   free(row->key);
@@ -529,8 +577,11 @@ static Tally__ReportRow *row_from_group(const report_t *r, const group_t *g, con
   row->handling_p50_ms = handling_at(g->handling, 0.5);
   row->handling_p90_ms = handling_at(g->handling, 0.9);
   set_accuracy(row);
+  row->labeler_final = accuracy_from_cells(g->final, r->k, UINT32_MAX);
+  row->auditor_final = accuracy_from_cells(g->auditor_final, r->k, UINT32_MAX);
   pairs_from_cells(&s->pairs, g->pairs, r->k);
-  int rc = add_pairs_coefficients(row, &s->pairs, r->ordinal);
+  int rc = row->labeler_final && row->auditor_final ? 0 : TALLY_E_NOMEM;
+  if (rc == 0) rc = add_pairs_coefficients(row, &s->pairs, r->ordinal);
   if (rc == 0 && overlap) rc = add_overlap_coefficients(row, g, r->k, r->ordinal, s);
   if (rc < 0) {
     row_free(row);
@@ -539,7 +590,9 @@ static Tally__ReportRow *row_from_group(const report_t *r, const group_t *g, con
   return row;
 }
 
-/* The row of category c: one-vs-rest over the total's pairs. */
+/* The row of category c, grouped by the labeler's label (report.h):
+ * counts and accuracies from row c of the total's matrices, coefficients
+ * one-vs-rest over all of the total's pairs. */
 static Tally__ReportRow *row_for_category(const report_t *r, uint32_t c, build_scratch_t *s) {
   Tally__ReportRow *row = row_new(r->labels[c]);
   if (row == NULL) return NULL;
@@ -558,9 +611,15 @@ static Tally__ReportRow *row_for_category(const report_t *r, uint32_t c, build_s
         neither += n;
     }
   row->labels = both + labeler_only;
-  row->audits = both + auditor_only;
+  row->audits = both + labeler_only;
   row->audit_agreed = both;
   set_accuracy(row);
+  row->labeler_final = accuracy_from_cells(r->total.final, r->k, c);
+  row->auditor_final = accuracy_new(0, 0); /* not kept by the labeler's label */
+  if (row->labeler_final == NULL || row->auditor_final == NULL) {
+    row_free(row);
+    return NULL;
+  }
   agreement_pairs_init(&s->pairs, 2);
   s->pairs.counts[0][0] = both;
   s->pairs.counts[0][1] = labeler_only;

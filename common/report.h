@@ -13,7 +13,9 @@
  * tally.ReportReply.
  *
  * Summing. Integer fields add. `pairs` and `policy_unclear_pairs` are
- * agreement_pairs serializations (labeler label x auditor label),
+ * agreement_pairs serializations (labeler label x auditor label), as are
+ * `final_pairs` and `auditor_final_pairs` (a person's label x the final
+ * label; with --by labeler, a person's row holds both roles),
  * `coincidence` and `fleiss` agreement_coincidence / agreement_fleiss ones
  * (item-level agreement, on rows with labeler ""); an empty byte field means
  * "none". `handling_histogram` adds bucket by bucket; a shorter array is
@@ -31,16 +33,23 @@
  *               rows, count only in the total), ascending by id (bytes)
  *   "market"    one row per market, ascending
  *   "day"       one row per day, key YYYY-MM-DD (UTC), ascending by day
- *   "category"  one row per taxonomy label c, in taxonomy order, from the
- *               summed pairs: audits = pairs whose auditor label is c,
- *               audit_agreed = pairs where both labels are c, labels =
- *               pairs whose labeler label is c; the coefficients are those
- *               of the one-vs-rest 2 x 2 matrix (c / not c). The other
- *               counts are 0 (they are not kept per category).
+ *   "category"  one row per taxonomy label c, in taxonomy order, grouped
+ *               by ONE definition, the labeler's label: labels = audits =
+ *               audited labels whose labeler label is c (row c of the
+ *               summed pairs), audit_agreed = those the auditor also
+ *               labeled c, labeler_final = those judged against the final
+ *               label (row c of final_pairs) and right. The coefficients
+ *               are those of the one-vs-rest 2 x 2 matrix (c / not c) over
+ *               all pairs, which treats both sides alike. auditor_final is
+ *               undefined and the other counts 0 (not kept per category).
  * `total` (key "all") always holds everything summed.
  *
- * Each row: the counts; accuracy = audit_agreed / audits with its 95% Wilson
- * interval (accuracy_defined false, and 0s, when audits = 0); handling
+ * Each row: the counts; accuracy = audit_agreed / audits (agreement with
+ * the auditor) with its 95% Wilson interval (accuracy_defined false, and
+ * 0s, when audits = 0); labeler_final and auditor_final, the accuracy
+ * against the final label of the group's labelers and auditors (judged =
+ * the cells of the summed final_pairs / auditor_final_pairs, correct = their
+ * diagonal, 95% Wilson interval; undefined when nothing was judged); handling
  * p50/p90 (0 when there are no times); and `coefficients`, in this order,
  * each {name, defined, value}; an undefined coefficient has defined false
  * and value 0 (never a made-up 0 or 1):

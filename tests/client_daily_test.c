@@ -112,16 +112,18 @@ static void test_csv(void) {
   CHECK(strstr(s, "\r\nchange,all,2026-11-23,coverage,0.7,0.5,0.2\r\n") != NULL);
   CHECK(strstr(s, "\r\nchange,all,2026-11-23,cohen_kappa,0.6,0.5,0.1\r\n") != NULL);
   /* market quoted; undefined accuracy today, undefined coverage D-1 */
-  CHECK(strstr(s, "\r\nchange,\"es\"\"<i>,x\",2026-11-23,accuracy,undefined,undefined,n/a\r\n") != NULL);
-  CHECK(strstr(s, "\r\nchange,\"es\"\"<i>,x\",2026-11-23,coverage,0,undefined,n/a\r\n") != NULL);
+  CHECK(strstr(s, "\r\nchange,\"es\"\"<i>,x\",2026-11-23,accuracy,,,\r\n") != NULL);
+  CHECK(strstr(s, "\r\nchange,\"es\"\"<i>,x\",2026-11-23,coverage,0,,\r\n") != NULL);
   CHECK(strstr(s, "\r\nchange,\"es\"\"<i>,x\",2026-11-23,volume,5,0,5\r\n") != NULL);
-  CHECK(strstr(s, "\r\nagreement,all,,scott_pi,undefined,,\r\n") != NULL);
+  CHECK(strstr(s, "\r\nagreement,all,,scott_pi,,,\r\n") != NULL);
   CHECK(strstr(s, "\r\nlabeler,all,\"ana \"\"the\"\", <script>x</script> & co\",accuracy,0.9,,\r\n") != NULL);
-  CHECK(strstr(s, "\r\nlabeler,all,\"bo,b\",accuracy,undefined,,\r\n") != NULL);
+  CHECK(strstr(s, "\r\nlabeler,all,\"bo,b\",accuracy,,,\r\n") != NULL);
   CHECK(strstr(s, "\r\npolicy_unclear,all,spam -> ok,count,2,,\r\n") != NULL);
   CHECK(strstr(s, "\r\nconfused,all,<script>alert(1)</script> -> spam,count,7,,\r\n") != NULL);
   CHECK(strstr(s, "\r\ngold,all,,accuracy,0.9,,\r\n") != NULL);
   CHECK(strstr(s, "\r\nattribution,all,,policy_unclear,3,,\r\n") != NULL);
+  /* README: an undefined value is an empty cell in CSV, never a word */
+  CHECK(strstr(s, "undefined") == NULL && strstr(s, "n/a") == NULL);
   /* every record ends with CRLF, no bare LF */
   size_t lf = 0, crlf = 0;
   for (char *p = s; *p; p++)

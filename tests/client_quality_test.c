@@ -572,7 +572,7 @@ static void test_feedback(tally_t *t) {
   capture_t c;
   CHECK(capture_run(&c, fake_endpoint(Q.fake, 0), ARGV("tally", "feedback", "--as", "ana", "--timeout", "1500")) ==
         CLI_EXIT_OK);
-  CHECK(strstr(c.err, "warning: 1 worker did not answer") != NULL && strstr(c.out, "0 of 3 correct") != NULL);
+  CHECK(strstr(c.err, "warning: 1 worker did not answer") != NULL && strstr(c.out, "0 of 3 judged correct") != NULL);
   capture_close(&c);
   /* ... both: the error. */
   lock();

@@ -24,12 +24,15 @@ static tally_report_t sample_report(void) {
   static tally_report_row_t rows[2];
   rows[0] = (tally_report_row_t){.key = "ana", .labels = 10, .audits = 5, .audit_agreed = 4, .accuracy_defined = 1,
                                  .accuracy = 0.8, .wilson_low = 0.3755, .wilson_high = 0.9638,
+                                 .labeler_final = {4, 3, 1, 0.75, 0.3006, 0.9544},
                                  .coefficients = row0_c, .coefficient_count = 2, .gold_total = 3, .gold_hits = 2,
                                  .adjudications = 1, .attributed_auditor = 1, .handling_p50_ms = 4000,
                                  .handling_p90_ms = 16000};
   rows[1] = (tally_report_row_t){.key = "b,en", .labels = 2, .coefficients = row1_c, .coefficient_count = 2};
   tally_report_row_t total = {.key = "all", .labels = 12, .audits = 5, .audit_agreed = 4, .accuracy_defined = 1,
                               .accuracy = 0.8, .wilson_low = 0.3755, .wilson_high = 0.9638,
+                              .labeler_final = {4, 3, 1, 0.75, 0.3006, 0.9544},
+                              .auditor_final = {2, 2, 1, 1.0, 0.3424, 1.0},
                               .coefficients = total_c, .coefficient_count = 3, .gold_total = 3, .gold_hits = 2,
                               .adjudications = 1, .attributed_auditor = 1, .handling_p50_ms = 4000,
                               .handling_p90_ms = 16000};
@@ -68,13 +71,17 @@ static void test_quality_table(void) {
   char *out = render(report_quality_print, OUTPUT_TABLE, &o, &rep, &err);
   expect_text("quality table", out,
               "quality of mod (all markets, all days), by labeler\n\n"
-              "KEY    LABELS  AUDITS  AGREED  ACCURACY   WILSON_LOW  WILSON_HIGH  GOLD  ADJ  ATTR_L/A/B/P  "
+              "KEY    LABELS  AUDITS  AGREED  AGREEMENT  AGREE_LOW  AGREE_HIGH  JUDGED  ACCURACY   ACC_LOW    "
+              "ACC_HIGH   AUDITOR_JUDGED  AUDITOR_ACCURACY  AUD_LOW    AUD_HIGH   GOLD  ADJ  ATTR_L/A/B/P  "
               "HANDLING_P50  HANDLING_P90  PERCENT_AGREEMENT  COHEN_KAPPA  SCOTT_PI\n"
-              "ana    10      5       4       0.800      0.376       0.964        2/3   1    0/1/0/0       "
+              "ana    10      5       4       0.800      0.376      0.964       4       0.750      0.301      "
+              "0.954      0               undefined         undefined  undefined  2/3   1    0/1/0/0       "
               "4.0s          16.0s         0.800              undefined    -\n"
-              "b,en   2       0       0       undefined  undefined   undefined    0/0   0    0/0/0/0       "
+              "b,en   2       0       0       undefined  undefined  undefined   0       undefined  undefined  "
+              "undefined  0               undefined         undefined  undefined  0/0   0    0/0/0/0       "
               "0ms           0ms           undefined          undefined    -\n"
-              "total  12      5       4       0.800      0.376       0.964        2/3   1    0/1/0/0       "
+              "total  12      5       4       0.800      0.376      0.964       4       0.750      0.301      "
+              "0.954      2               1.000             0.342      1.000      2/3   1    0/1/0/0       "
               "4.0s          16.0s         0.750              -0.125       undefined\n");
   CHECK(err[0] == '\0');
   free(out);
@@ -105,12 +112,15 @@ static void test_quality_csv_json(void) {
   report_opts_t o = {.project = "mod", .query = {.by = TALLY_REPORT_BY_LABELER}, .top = 10};
   char *out = render(report_quality_print, OUTPUT_CSV, &o, &rep, NULL);
   expect_text("quality csv", out,
-              "key,labels,audits,audit_agreed,accuracy,wilson_low,wilson_high,gold_hits,gold_total,adjudications,"
+              "key,labels,audits,audit_agreed,accuracy,wilson_low,wilson_high,labeler_judged,labeler_correct,"
+              "labeler_accuracy,labeler_wilson_low,labeler_wilson_high,auditor_judged,auditor_correct,"
+              "auditor_accuracy,auditor_wilson_low,auditor_wilson_high,gold_hits,gold_total,adjudications,"
               "attributed_labeler,attributed_auditor,attributed_both,attributed_policy,handling_p50_ms,"
               "handling_p90_ms,percent_agreement,cohen_kappa,scott_pi\r\n"
-              "ana,10,5,4,0.8,0.3755,0.9638,2,3,1,0,1,0,0,4000,16000,0.8,,\r\n"
-              "\"b,en\",2,0,0,,,,0,0,0,0,0,0,0,0,0,,,\r\n"
-              "total,12,5,4,0.8,0.3755,0.9638,2,3,1,0,1,0,0,4000,16000,0.75,-0.125,\r\n");
+              "ana,10,5,4,0.8,0.3755,0.9638,4,3,0.75,0.3006,0.9544,0,0,,,,2,3,1,0,1,0,0,4000,16000,0.8,,\r\n"
+              "\"b,en\",2,0,0,,,,0,0,,,,0,0,,,,0,0,0,0,0,0,0,0,0,,,\r\n"
+              "total,12,5,4,0.8,0.3755,0.9638,4,3,0.75,0.3006,0.9544,2,2,1,0.3424,1,2,3,1,0,1,0,0,4000,16000,0.75,"
+              "-0.125,\r\n");
   free(out);
 
   rep.workers_failed = 2;
@@ -123,6 +133,12 @@ static void test_quality_csv_json(void) {
   CHECK(json_array_size(rows) == 2 && strcmp(json_string_value(json_object_get(b, "key")), "b,en") == 0);
   /* Undefined is null, never 0. */
   CHECK(json_is_null(json_object_get(b, "accuracy")) && json_is_null(json_object_get(b, "wilson_low")));
+  json_t *bl = json_object_get(b, "labeler_final"), *ta = json_object_get(total, "auditor_final");
+  CHECK(json_integer_value(json_object_get(bl, "judged")) == 0 && json_is_null(json_object_get(bl, "accuracy")) &&
+        json_is_null(json_object_get(bl, "wilson_high")));
+  CHECK(json_integer_value(json_object_get(ta, "judged")) == 2 && json_integer_value(json_object_get(ta, "correct")) == 2 &&
+        json_real_value(json_object_get(ta, "accuracy")) == 1.0 &&
+        json_real_value(json_object_get(ta, "wilson_low")) == 0.3424);
   CHECK(json_is_null(json_object_get(json_object_get(b, "coefficients"), "percent_agreement")));
   json_t *tc = json_object_get(total, "coefficients");
   CHECK(json_real_value(json_object_get(tc, "cohen_kappa")) == -0.125 && json_is_null(json_object_get(tc, "scott_pi")));
@@ -243,9 +259,10 @@ static void test_policy_print(void) {
 }
 
 static void test_feedback_print(void) {
-  tally_feedback_entry_t entries[] = {{"mod", "item-2", "spam", "spam", 1, 1700000060000ull},
-                                      {"mod", "it,em", "ok", "abuse", 0, 1700000000000ull}};
-  tally_feedback_t fb = {entries, 2, 0};
+  tally_feedback_entry_t entries[] = {{"mod", "item-2", "spam", "spam", 1, 1700000060000ull, 0},
+                                      {"mod", "it,em", "ok", "abuse", 0, 1700000000000ull, 0},
+                                      {"mod", "i3", "ok", "spam", 0, 1699999940000ull, 1}};
+  tally_feedback_t fb = {entries, 3, 0};
   feedback_opts_t o = {"ana", NULL, 100};
   capture_t c;
   capture_open(&c);
@@ -254,8 +271,9 @@ static void test_feedback_print(void) {
   expect_text("feedback table", c.out,
               "CLOSED                PROJECT  ITEM    YOUR_LABEL  FINAL_LABEL  RESULT\n"
               "2023-11-14T22:14:20Z  mod      item-2  spam        spam         correct\n"
-              "2023-11-14T22:13:20Z  mod      it,em   ok          abuse        wrong\n\n"
-              "1 of 2 correct (50.0%)\n");
+              "2023-11-14T22:13:20Z  mod      it,em   ok          abuse        wrong\n"
+              "2023-11-14T22:12:20Z  mod      i3      ok          spam         not counted (policy unclear)\n\n"
+              "1 of 2 judged correct (50.0%)\n");
   CHECK(c.err_len == 0);
   capture_close(&c);
   capture_open(&c);
@@ -264,8 +282,9 @@ static void test_feedback_print(void) {
   CHECK(feedback_print(&c.cli, &o, &fb) == 0);
   capture_flush(&c);
   expect_text("feedback csv", c.out,
-              "closed_ms,project,item_id,your_label,final_label,correct\r\n"
-              "1700000060000,mod,item-2,spam,spam,true\r\n1700000000000,mod,\"it,em\",ok,abuse,false\r\n");
+              "closed_ms,project,item_id,your_label,final_label,correct,policy_unclear\r\n"
+              "1700000060000,mod,item-2,spam,spam,true,false\r\n1700000000000,mod,\"it,em\",ok,abuse,false,false\r\n"
+              "1699999940000,mod,i3,ok,spam,false,true\r\n");
   CHECK(strstr(c.err, "warning: 2 workers did not answer; feedback may be incomplete") != NULL);
   capture_close(&c);
   capture_open(&c);

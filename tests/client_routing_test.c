@@ -453,32 +453,54 @@ static void test_lease_order(void) {
    * (no hint for it); 4 is down, 5 holds nothing. */
   int shape_ok = 1, first_is_2 = 0;
   for (uint64_t seed = 0; seed < 4000; seed++) {
-    size_t n = client_lease_order(&map, 1, 0, seed, order);
+    size_t n = client_lease_order(&map, 1, 0, NULL, 0, seed, order);
     shape_ok &= n == 3 && order[0].worker + order[1].worker == 1 && order[0].depth > 0 && order[1].depth > 0 &&
                 order[2].worker == 2 && order[2].depth == 0;
     first_is_2 += order[0].worker == 1;
   }
   CHECK(shape_ok);
   CHECK(first_is_2 > 2700 && first_is_2 < 3300); /* 3000 expected */
-  size_t n = client_lease_order(&map, 1, 0, 42, order);
-  int same = client_lease_order(&map, 1, 0, 42, again) == n;
+  size_t n = client_lease_order(&map, 1, 0, NULL, 0, 42, order);
+  int same = client_lease_order(&map, 1, 0, NULL, 0, 42, again) == n;
   for (size_t i = 0; same && i < n; i++) same = order[i].worker == again[i].worker;
   CHECK(same); /* same seed, same order */
 
   /* Any project: 2's emergency work of project 2 comes first, always. */
   for (uint64_t seed = 0; seed < 50; seed++) {
-    n = client_lease_order(&map, 0, 0, seed, order);
+    n = client_lease_order(&map, 0, 0, NULL, 0, seed, order);
     CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[0].depth == 35 &&
           order[1].worker == 0 && order[1].depth == 10 && order[2].worker == 2 && order[2].depth == 0);
   }
   /* Audits of project 1: 3 first, the others after it without hints. */
-  n = client_lease_order(&map, 1, 1, 7, order);
+  n = client_lease_order(&map, 1, 1, NULL, 0, 7, order);
   CHECK(n == 3 && order[0].worker == 2 && order[0].depth == 100 && order[1].depth == 0 && order[2].depth == 0);
+
+  /* Only the person's markets count: 2's emergency is in "ja". An "es"
+   * person sees 1 and 2 as equals (normal work), a "ja" person 2 first. */
+  h[2].market = "ja";
+  static const char *const es[] = {"es"}, *const ja[] = {"ja"}, *const both[] = {"es", "ja"};
+  int es_ok = 1;
+  for (uint64_t seed = 0; seed < 50; seed++) {
+    n = client_lease_order(&map, 0, 0, es, 1, seed, order);
+    es_ok &= n == 3 && order[0].top_priority == 1 && order[1].top_priority == 1 && order[0].depth + order[1].depth == 40 &&
+             order[2].depth == 0 && client_lease_min_priority(order, n, 0) == 0;
+  }
+  CHECK(es_ok);
+  n = client_lease_order(&map, 0, 0, ja, 1, 3, order);
+  CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[0].depth == 5 && order[1].depth == 0);
+  CHECK(client_lease_min_priority(order, n, 0) == 3); /* emergencies: always asked for first */
+  n = client_lease_order(&map, 0, 0, both, 2, 3, order);
+  CHECK(n == 3 && order[0].worker == 1 && order[0].top_priority == 3 && order[1].worker == 0);
+  /* Two tiers: the emergency worker is asked for emergencies first, the
+   * lower tier and the unhinted worker for anything. */
+  CHECK(client_lease_min_priority(order, n, 0) == 3 && client_lease_min_priority(order, n, 1) == 0 &&
+        client_lease_min_priority(order, n, 2) == 0);
+  h[2].market = "es";
 
   /* No hints for the request: every worker with slots, in spread order. */
   int first[N] = {0}, all_three = 1;
   for (uint64_t seed = 0; seed < 3000; seed++) {
-    n = client_lease_order(&map, 3, 0, seed, order);
+    n = client_lease_order(&map, 3, 0, NULL, 0, seed, order);
     all_three &= n == 3;
     first[order[0].worker]++;
   }
@@ -487,9 +509,9 @@ static void test_lease_order(void) {
 
   /* Nobody owns a slot yet: everyone not down is asked. */
   for (int i = 0; i < N; i++) info[i].slots_owned = 0;
-  CHECK(client_lease_order(&map, 3, 0, 1, order) == 4);
+  CHECK(client_lease_order(&map, 3, 0, NULL, 0, 1, order) == 4);
   for (int i = 0; i < N; i++) info[i].state = TALLY__WORKER_STATE__WORKER_DOWN;
-  CHECK(client_lease_order(&map, 1, 0, 1, order) == 0);
+  CHECK(client_lease_order(&map, 1, 0, NULL, 0, 1, order) == 0);
 }
 
 /* Leases through the fake cluster with backlog hints in the map. */
@@ -513,8 +535,9 @@ static void test_lease_hints(tally_t *t) {
   CHECK(from2 == 4);
   lock();
   CHECK_EQ_U64(F.map_requests - maps, 1);
-  /* The emergency worker has nothing this person may take: asked first,
-   * then the next one serves. */
+  /* The emergency worker has nothing this person may take: asked first
+   * for emergencies (min_priority), then the whole order for anything: it
+   * again, then the next one serves. */
   F.workers[1].tasks = 0;
   uint64_t asked2 = F.workers[1].leases;
   unlock();
@@ -522,7 +545,7 @@ static void test_lease_hints(tally_t *t) {
   CHECK(tally_lease(t, "ana", "p", TALLY_STAGE_LABEL, 0, &task) == 0 && task && strcmp(task->item_id, "from-1") == 0);
   tally_free(task);
   lock();
-  CHECK_EQ_U64(F.workers[1].leases, asked2 + 1);
+  CHECK_EQ_U64(F.workers[1].leases, asked2 + 2);
   /* The hints are of project "p": leases of "q" spread over both. */
   F.workers[0].tasks = F.workers[1].tasks = 100;
   unlock();

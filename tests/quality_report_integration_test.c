@@ -1,12 +1,17 @@
 /* Quality figures end to end: a simulated crowd whose labelers have known
  * accuracies labels items whose truth the test knows; every label is
- * audited (rate 1) by an auditor who always answers the truth, and leads
- * settle every disagreement. The report the coordinator computes from the
- * workers' sufficient statistics must then give, for at least 90% of the
- * labelers (all have 100+ audits), a 95% Wilson interval that contains the
- * labeler's true accuracy; its counts must match what the crowd did, and
- * the confusion matrix must add up to the audits. Runs with a fixed seed, so
- * it is repeatable. */
+ * audited (rate 1) by an auditor of known accuracy (AUDITOR_ACCURACY), and a
+ * lead who answers the truth settles every disagreement. A wrong labeler
+ * answers truth + 1, a wrong auditor truth + 2, so the two never agree on a
+ * wrong label and the final label is always the truth: each person's
+ * accuracy against the final label is their true accuracy. The report the
+ * coordinator computes from the workers' sufficient statistics must then
+ * give, for at least 90% of the labelers (all have 100+ judgments) and for
+ * the auditor, a 95% Wilson interval of accuracy against the final label
+ * that contains the true accuracy; its counts must match what the crowd
+ * did, every labeler's feedback must count exactly what the report counts,
+ * and the confusion matrix must add up to the audits. Fixed seeds, so it is
+ * repeatable (each person's right/wrong sequence depends on their seed only). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 #define LABELERS 24
 #define TASKS_EACH 110
 #define K 4
+#define AUDITOR_ACCURACY 0.85
 
 static cluster_t cluster;
 static const char *labels[K] = {"ok", "spam", "hate", "violence"};
@@ -54,7 +60,7 @@ static void labeler_process(int i) {
       continue;
     }
     int truth = truth_of(task->content), answer = truth;
-    if ((double)rand_r(&seed) / RAND_MAX >= accuracy_of(i)) answer = (truth + 1 + rand_r(&seed) % (K - 1)) % K;
+    if ((double)rand_r(&seed) / RAND_MAX >= accuracy_of(i)) answer = (truth + 1) % K;
     if (tally_submit(t, me, task->slot, task->lease_id, labels[answer], 4000) == 0) {
       done++;
       correct += answer == truth;
@@ -76,6 +82,8 @@ static void labeler_process(int i) {
 
 static void reviewer_process(const char *me, int stage) {
   tally_t *t = client();
+  unsigned seed = 777;
+  int done = 0, correct = 0;
   for (int empty = 0; empty < 20;) {
     tally_task_t *task = NULL;
     if (tally_lease(t, me, "quality", (tally_stage_t)stage, 0, &task) != 0 || task == NULL) {
@@ -86,7 +94,12 @@ static void reviewer_process(const char *me, int stage) {
     empty = 0;
     const char *truth = labels[truth_of(task->content)];
     if (stage == TALLY_STAGE_AUDIT) {
-      tally_submit(t, me, task->slot, task->lease_id, truth, 2000);
+      int right = (double)rand_r(&seed) / RAND_MAX < AUDITOR_ACCURACY;
+      const char *answer = right ? truth : labels[(truth_of(task->content) + 2) % K];
+      if (tally_submit(t, me, task->slot, task->lease_id, answer, 2000) == 0) {
+        done++;
+        correct += right;
+      }
     } else {
       tally_submit_adjudication(t, me, task->slot, task->lease_id, truth,
                                 TALLY_ATTRIBUTION_LABELER, "", 1500);
@@ -94,7 +107,43 @@ static void reviewer_process(const char *me, int stage) {
     tally_free(task);
   }
   tally_close(&t);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.truth", cluster.dir, me);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fprintf(f, "%d %d\n", done, correct);
+    fclose(f);
+  }
   _exit(0);
+}
+
+/* What a person really did, from their .truth file: *done, *correct. */
+static void truth_read(const char *who, int *done, int *correct) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.truth", cluster.dir, who);
+  *done = *correct = -1;
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fscanf(f, "%d %d", done, correct) != 2) *done = *correct = -1;
+    fclose(f);
+  }
+}
+
+/* The labeler's feedback, counted by the report's rule: judged (not
+ * policy-unclear) and right. */
+static void feedback_count(const char *who, uint64_t *judged, uint64_t *correct) {
+  tally_t *t = client();
+  tally_feedback_t *fb = NULL;
+  *judged = *correct = UINT64_MAX;
+  if (tally_feedback(t, who, "quality", 10000, &fb) == 0 && fb->workers_failed == 0) {
+    *judged = *correct = 0;
+    for (size_t i = 0; i < fb->count; i++) {
+      *judged += !fb->entries[i].policy_unclear;
+      *correct += !fb->entries[i].policy_unclear && fb->entries[i].correct;
+    }
+  }
+  tally_free(fb);
+  tally_close(&t);
 }
 
 static Tally__Envelope *report(void *ctx, const char *by) {
@@ -179,33 +228,50 @@ int main(void) {
   if (env && env->body_case == TALLY__ENVELOPE__BODY_REPORT_REPLY) {
     Tally__ReportReply *r = env->report_reply;
     CHECK_EQ_U64(r->workers_failed, 0);
-    CHECK_EQ_U64(r->n_rows, LABELERS);
-    int covered = 0, counted_right = 0, total_audits = 0;
+    CHECK_EQ_U64(r->n_rows, LABELERS + 1); /* the auditor has a row of their own */
+    int covered = 0, counted_right = 0, feedback_agrees = 0, total_audits = 0, auditor_rows = 0;
     for (size_t i = 0; i < r->n_rows; i++) {
       Tally__ReportRow *row = r->rows[i];
-      int who = atoi(row->key + 1);
-      char path[512];
-      snprintf(path, sizeof path, "%s/q%02d.truth", cluster.dir, who);
+      const Tally__Accuracy *acc = row->labeler_final;
       int done = 0, correct = 0;
-      FILE *f = fopen(path, "r");
-      if (f) {
-        if (fscanf(f, "%d %d", &done, &correct) != 2) done = correct = -1;
-        fclose(f);
+      truth_read(row->key, &done, &correct);
+      if (strcmp(row->key, "qa-auditor") == 0) {
+        /* The auditor: judged on every audit, right when it gave the truth. */
+        auditor_rows++;
+        const Tally__Accuracy *a = row->auditor_final;
+        CHECK(a && a->judged == (uint64_t)done && a->correct == (uint64_t)correct && row->labels == 0);
+        CHECK(a && a->defined && a->wilson_low <= AUDITOR_ACCURACY && AUDITOR_ACCURACY <= a->wilson_high);
+        if (a)
+          fprintf(stderr, "auditor: %llu/%llu right, [%.3f, %.3f]\n", (unsigned long long)a->correct,
+                  (unsigned long long)a->judged, a->wilson_low, a->wilson_high);
+        continue;
       }
-      /* The auditor answers the truth: audited agreement = correct labels. */
-      counted_right += row->audits == (uint64_t)done && row->audit_agreed == (uint64_t)correct &&
-                       row->labels == (uint64_t)done;
+      int who = atoi(row->key + 1);
+      /* Final label = truth: accuracy against it = correct labels. */
+      counted_right += row->audits == (uint64_t)done && row->labels == (uint64_t)done && acc &&
+                       acc->judged == (uint64_t)done && acc->correct == (uint64_t)correct &&
+                       row->auditor_final && row->auditor_final->judged == 0;
+      uint64_t fb_judged, fb_correct;
+      feedback_count(row->key, &fb_judged, &fb_correct);
+      int same = acc && fb_judged == acc->judged && fb_correct == acc->correct;
+      feedback_agrees += same;
+      if (!same)
+        fprintf(stderr, "%s: feedback %llu/%llu, report %llu/%llu\n", row->key, (unsigned long long)fb_correct,
+                (unsigned long long)fb_judged, acc ? (unsigned long long)acc->correct : 0ull,
+                acc ? (unsigned long long)acc->judged : 0ull);
       total_audits += (int)row->audits;
       double truth = accuracy_of(who);
-      int inside = row->accuracy_defined && row->wilson_low <= truth && truth <= row->wilson_high;
+      int inside = acc && acc->defined && acc->wilson_low <= truth && truth <= acc->wilson_high;
       covered += inside;
-      if (!inside)
-        fprintf(stderr, "%s: true accuracy %.3f outside [%.3f, %.3f] (%llu/%llu)\n", row->key,
-                truth, row->wilson_low, row->wilson_high,
-                (unsigned long long)row->audit_agreed, (unsigned long long)row->audits);
+      if (!inside && acc)
+        fprintf(stderr, "%s: true accuracy %.3f outside [%.3f, %.3f] (%llu/%llu)\n", row->key, truth,
+                acc->wilson_low, acc->wilson_high, (unsigned long long)acc->correct,
+                (unsigned long long)acc->judged);
       CHECK(row->audits >= 100);
     }
+    CHECK_EQ_U64(auditor_rows, 1);
     CHECK_EQ_U64(counted_right, LABELERS);
+    CHECK_EQ_U64(feedback_agrees, LABELERS);
     CHECK(covered * 10 >= LABELERS * 9);
     uint64_t confusion_sum = 0, diagonal = 0;
     CHECK_EQ_U64(r->n_confusion, K * K);

@@ -76,6 +76,8 @@ static void row_free(Tally__StatsRow *row) {
   free(row->labeler);
   free(row->pairs.data);
   free(row->policy_unclear_pairs.data);
+  free(row->final_pairs.data);
+  free(row->auditor_final_pairs.data);
   free(row->coincidence.data);
   free(row->fleiss.data);
   free(row->handling_histogram);
@@ -725,15 +727,39 @@ static void check_categories(void) {
   Tally__StatsRow *row = row_new("es", 1, "ana");
   row_set_audits(row, p);
   row->gold_total = 4;
-  Tally__ReportReply *reply = run_report(3, 1, "category", &row, 1);
+  /* labeler label (row) x final label (column): of the 55 l0 labels, 52
+   * were judged (3 await a verdict or were policy-unclear), 49 right. */
+  static const uint64_t f[3][3] = {{49, 3, 0}, {12, 30, 3}, {0, 0, 0}};
+  for (uint32_t a = 0; a < 3; a++)
+    for (uint32_t b = 0; b < 3; b++) p->counts[a][b] = f[a][b];
+  row_set_pairs(&row->final_pairs, p);
+  /* An auditor's row: its own accuracy is not kept per labeler label. */
+  Tally__StatsRow *auditor = row_new("es", 1, "qa");
+  agreement_pairs_init(p, 3);
+  p->counts[0][0] = 7;
+  row_set_pairs(&auditor->auditor_final_pairs, p);
+  Tally__StatsRow *both[2] = {row, auditor};
+  Tally__ReportReply *reply = run_report(3, 1, "category", both, 2);
   CHECK(reply && reply->n_rows == 3);
   if (reply && reply->n_rows == 3) {
     const Tally__ReportRow *c0 = reply->rows[0], *c1 = reply->rows[1], *c2 = reply->rows[2];
     CHECK(strcmp(c0->key, "l0") == 0 && strcmp(c1->key, "l1") == 0 && strcmp(c2->key, "l2") == 0);
-    CHECK(c0->audits == 60 && c0->audit_agreed == 50 && c0->labels == 55 && c0->gold_total == 0);
-    CHECK(c1->audits == 35 && c1->audit_agreed == 30 && c1->labels == 45);
-    CHECK(c2->audits == 5 && c2->audit_agreed == 0 && c2->labels == 0);
-    CHECK(c0->accuracy_defined && fabs(c0->accuracy - 50.0 / 60.0) < 1e-12);
+    /* Every column by the labeler's label (hand-computed from m and f). */
+    CHECK(c0->audits == 55 && c0->audit_agreed == 50 && c0->labels == 55 && c0->gold_total == 0);
+    CHECK(c1->audits == 45 && c1->audit_agreed == 30 && c1->labels == 45);
+    CHECK(c2->audits == 0 && c2->audit_agreed == 0 && c2->labels == 0 && !c2->accuracy_defined);
+    CHECK(c0->accuracy_defined && fabs(c0->accuracy - 50.0 / 55.0) < 1e-12);
+    CHECK(c1->accuracy_defined && fabs(c1->accuracy - 30.0 / 45.0) < 1e-12);
+    CHECK(c0->labeler_final && c0->labeler_final->judged == 52 && c0->labeler_final->correct == 49 &&
+          c0->labeler_final->defined && fabs(c0->labeler_final->value - 49.0 / 52.0) < 1e-12);
+    CHECK(c1->labeler_final && c1->labeler_final->judged == 45 && c1->labeler_final->correct == 30);
+    CHECK(c2->labeler_final && c2->labeler_final->judged == 0 && !c2->labeler_final->defined);
+    CHECK(c0->auditor_final && !c0->auditor_final->defined && c0->auditor_final->judged == 0);
+    /* The total still has everything, the auditor's judgments too. */
+    CHECK(reply->total->labeler_final && reply->total->labeler_final->judged == 97 &&
+          reply->total->labeler_final->correct == 79);
+    CHECK(reply->total->auditor_final && reply->total->auditor_final->judged == 7 &&
+          reply->total->auditor_final->correct == 7);
     /* One-vs-rest for l0: [[50, 5], [10, 35]]: po = .85, pe = .55*.6 + .45*.4 = .51. */
     const Tally__Coefficient *kappa = report_row_coefficient(c0, REPORT_COHEN_KAPPA);
     CHECK(kappa && kappa->defined && fabs(kappa->value - (0.85 - 0.51) / (1 - 0.51)) < 1e-12);
@@ -743,6 +769,7 @@ static void check_categories(void) {
     CHECK(reply->total->audits == 100 && reply->total->gold_total == 4);
   }
   report_reply_free(&reply);
+  row_free(auditor);
   /* No audits at all: categories present, everything undefined. */
   reply = run_report(3, 0, "category", NULL, 0);
   CHECK(reply && reply->n_rows == 3 && !reply->rows[1]->accuracy_defined &&
@@ -750,6 +777,79 @@ static void check_categories(void) {
   report_reply_free(&reply);
   row_free(row);
   free(p);
+}
+
+/* ---------------------------------------------------------------- accuracy */
+
+/* Uniform in [0, 1). */
+static double rng_unit(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
+
+#define COVERAGE_PEOPLE 2000
+#define COVERAGE_K 4
+
+/* Reference check of accuracy against the final label: generated people
+ * with known true accuracies p (0.5 .. 0.99) are judged n times (10 ..
+ * 200), each judgment right with probability p; their final_pairs (as
+ * labelers) or auditor_final_pairs (as auditors) are split over two rows,
+ * as two workers would send them. The report's 95% Wilson intervals must
+ * cover the true accuracies of about 95% of the people: with 2000 people
+ * the coverage's standard error is 0.5 point, so [93%, 97%] passes every
+ * correct implementation (Wilson's actual coverage over this range is
+ * close to 95%) and fails a 90% interval, a Wald interval near p = 1, or
+ * agreement with the auditor in place of the final label. Fixed seed. */
+static void check_final_coverage(int as_auditor) {
+  rng_state = as_auditor ? 0x5DEECE66Dull : 0x2545F4914F6CDD1Dull;
+  static char names[COVERAGE_PEOPLE][16];
+  static double truth[COVERAGE_PEOPLE];
+  static uint64_t judged[COVERAGE_PEOPLE], correct[COVERAGE_PEOPLE];
+  Tally__StatsRow **rows = calloc(2 * COVERAGE_PEOPLE, sizeof *rows);
+  agreement_pairs_t *half = malloc(2 * sizeof *half);
+  if (rows == NULL || half == NULL) abort();
+  for (int i = 0; i < COVERAGE_PEOPLE; i++) {
+    snprintf(names[i], sizeof names[i], "p%04d", i);
+    truth[i] = 0.5 + 0.49 * rng_unit();
+    uint64_t n = 10 + rng_below(191);
+    agreement_pairs_init(&half[0], COVERAGE_K);
+    agreement_pairs_init(&half[1], COVERAGE_K);
+    judged[i] = n;
+    correct[i] = 0;
+    for (uint64_t j = 0; j < n; j++) {
+      uint32_t final = (uint32_t)rng_below(COVERAGE_K), mine = final;
+      if (rng_unit() >= truth[i]) mine = (final + 1 + (uint32_t)rng_below(COVERAGE_K - 1)) % COVERAGE_K;
+      correct[i] += mine == final;
+      agreement_pairs_add(&half[j & 1], mine, final, 1);
+    }
+    for (int h = 0; h < 2; h++) {
+      Tally__StatsRow *row = rows[2 * i + h] = row_new(h ? "ja" : "es", 20000 + (uint32_t)h, names[i]);
+      row_set_pairs(as_auditor ? &row->auditor_final_pairs : &row->final_pairs, &half[h]);
+    }
+  }
+  Tally__ReportReply *reply = run_report(COVERAGE_K, 0, "labeler", rows, 2 * COVERAGE_PEOPLE);
+  int covered = 0, exact = 0;
+  uint64_t all_judged = 0;
+  CHECK(reply && reply->n_rows == COVERAGE_PEOPLE);
+  for (size_t r = 0; reply && r < reply->n_rows; r++) {
+    int i = atoi(reply->rows[r]->key + 1);
+    const Tally__Accuracy *a = as_auditor ? reply->rows[r]->auditor_final : reply->rows[r]->labeler_final;
+    const Tally__Accuracy *other = as_auditor ? reply->rows[r]->labeler_final : reply->rows[r]->auditor_final;
+    if (a == NULL || other == NULL) continue;
+    exact += a->judged == judged[i] && a->correct == correct[i] && a->defined && other->judged == 0 &&
+             !other->defined && fabs(a->value - (double)correct[i] / (double)judged[i]) < 1e-12;
+    covered += a->defined && a->wilson_low <= truth[i] && truth[i] <= a->wilson_high;
+    all_judged += judged[i];
+  }
+  double coverage = (double)covered / COVERAGE_PEOPLE;
+  fprintf(stderr, "%s: Wilson coverage %.2f%%\n", as_auditor ? "auditors" : "labelers", 100.0 * coverage);
+  check_msg(exact == COVERAGE_PEOPLE, "%s: %d of %d rows with the exact counts", as_auditor ? "auditors" : "labelers",
+            exact, COVERAGE_PEOPLE);
+  check_msg(coverage >= 0.93 && coverage <= 0.97, "%s: 95%% Wilson intervals cover %.2f%% of the true accuracies",
+            as_auditor ? "auditors" : "labelers", 100.0 * coverage);
+  const Tally__Accuracy *total = reply ? (as_auditor ? reply->total->auditor_final : reply->total->labeler_final) : NULL;
+  CHECK(total && total->judged == all_judged);
+  report_reply_free(&reply);
+  for (int i = 0; i < 2 * COVERAGE_PEOPLE; i++) row_free(rows[i]);
+  free(rows);
+  free(half);
 }
 
 /* ---------------------------------------------------------------- handling */
@@ -901,6 +1001,8 @@ int main(int argc, char **argv) {
   check_split_and_shuffle();
   check_grouping_keys();
   check_categories();
+  check_final_coverage(0);
+  check_final_coverage(1);
   check_handling();
   check_malformed();
   json_decref(vectors);

@@ -8,3 +8,12 @@ target_link_libraries(lease_routing_integration_test PRIVATE tally_test_harness 
 add_dependencies(lease_routing_integration_test tally-coordinator tally-worker tally_cli)
 add_test(NAME lease_routing_integration COMMAND lease_routing_integration_test)
 set_tests_properties(lease_routing_integration PROPERTIES TIMEOUT 240 LABELS "routing;integration")
+
+# The emergency lane across markets: three workers, each with emergency
+# items of its own markets; every lease of a person brings an emergency
+# item while one of their markets has one waiting anywhere.
+add_executable(emergency_lane_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/emergency_lane_integration_test.c)
+target_link_libraries(emergency_lane_integration_test PRIVATE tally_test_harness tally_client)
+add_dependencies(emergency_lane_integration_test tally-coordinator tally-worker)
+add_test(NAME emergency_lane_integration COMMAND emergency_lane_integration_test)
+set_tests_properties(emergency_lane_integration PROPERTIES TIMEOUT 120 LABELS "routing;integration")

@@ -35,6 +35,14 @@ target_link_libraries(quality_report_integration_test PRIVATE tally_test_harness
 add_test(NAME quality_report_integration COMMAND quality_report_integration_test)
 set_tests_properties(quality_report_integration PROPERTIES TIMEOUT 300)
 
+# Accuracy against the final label on hand-computed cases: agreement,
+# verdicts attributed to labeler, auditor, both and policy unclear, pending
+# audits, --by category, and feedback that counts what the report counts.
+add_executable(accuracy_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/accuracy_integration_test.c)
+target_link_libraries(accuracy_integration_test PRIVATE tally_test_harness tally_client m)
+add_test(NAME accuracy_integration COMMAND accuracy_integration_test)
+set_tests_properties(accuracy_integration PROPERTIES TIMEOUT 120)
+
 # Replies wait for the WAL sync: the worker runs with a slowed-down fsync.
 add_library(slow_sync MODULE ${CMAKE_CURRENT_SOURCE_DIR}/slow_sync.c)
 target_link_libraries(slow_sync PRIVATE ${CMAKE_DL_LIBS})

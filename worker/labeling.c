@@ -468,8 +468,8 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
  * caller frees after replying), 0 when there is none, or -1 when there is
  * one but the disk is full (w->no_space), so it cannot be leased. */
 static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
-                      uint32_t stage, Tally__Task *task, item_record_t **rec_out,
-                      char **item_id_out) {
+                      uint32_t stage, uint32_t min_priority, Tally__Task *task,
+                      item_record_t **rec_out, char **item_id_out) {
   candidate_heap_t heap = {0};
   size_t nq = queue_index_count(w->queues);
   candidate_t best = {0};
@@ -483,7 +483,8 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     if (!have_best || candidate_less(&c, &best)) best = c;
     have_best = 1;
   }
-  if (!have_best) return 0;
+  /* Every head is below min_priority: so is everything behind them. */
+  if (!have_best || best.pos.priority < min_priority) return 0;
   /* Fast path: the best head is usually takeable. */
   size_t item_len = 0;
   item_record_t *rec = candidate_take(w, &best, labeler->id, stage, item_id_out, &item_len);
@@ -506,6 +507,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     free(slots);
     for (int scanned = 0; heap.count > 0 && scanned < LABELING_SCAN_MAX; scanned++) {
       candidate_t c = candidate_pop(&heap);
+      if (c.pos.priority < min_priority) break; /* the heap is in priority order */
       rec = candidate_take(w, &c, labeler->id, stage, item_id_out, &item_len);
       if (rec != NULL) {
         chosen = c;
@@ -544,12 +546,13 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   return 1;
 }
 
-/* Tries to lease for `labeler` and replies with the task. When there is
- * none, replies "no task" only if `reply_when_empty`. Returns 1 if granted
- * or answered NO_SPACE (there was a task, but the disk is full). */
+/* Tries to lease for `labeler` (a task of at least `min_priority`) and
+ * replies with the task and the labeler's markets. When there is none,
+ * replies "no task" only if `reply_when_empty`. Returns 1 if granted or
+ * answered NO_SPACE (there was a task, but the disk is full). */
 static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                        const Tally__Labeler *labeler, const Tally__Project *only, uint32_t stage,
-                       int reply_when_empty) {
+                       uint32_t min_priority, int reply_when_empty) {
   Tally__Envelope env;
   Tally__LeaseReply reply = TALLY__LEASE_REPLY__INIT;
   Tally__Task task = TALLY__TASK__INIT;
@@ -558,7 +561,9 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
   wire_envelope_init(&env, request_id);
   env.body_case = TALLY__ENVELOPE__BODY_LEASE_REPLY;
   env.lease_reply = &reply;
-  int granted = lease_find(w, labeler, only, stage, &task, &rec, &item_id);
+  reply.n_markets = labeler->n_markets;
+  reply.markets = labeler->markets;
+  int granted = lease_find(w, labeler, only, stage, min_priority, &task, &rec, &item_id);
   if (granted < 0) {
     worker_reply_error(w, peer, peer_len, request_id, TALLY_E_NO_SPACE,
                        "the worker's disk is full: no lease can be written until space is freed");
@@ -785,8 +790,10 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
                        l->id, cap);
     return;
   }
-  int park = r->wait_ms > 0 && w->n_waiters < LABELING_WAITERS_MAX;
-  if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, !park) || !park) return;
+  int park = r->wait_ms > 0 && r->min_priority == 0 && w->n_waiters < LABELING_WAITERS_MAX;
+  if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, r->min_priority, !park) ||
+      !park)
+    return;
   if (w->n_waiters == w->cap_waiters) {
     size_t cap = w->cap_waiters ? w->cap_waiters * 2 : 64;
     waiter_t *grown = realloc(w->waiters, cap * sizeof *grown);
@@ -855,19 +862,23 @@ static void item_advance(worker_t *w, const lease_t *lease, item_record_t *rec, 
              lease->item_id, lease->item_len);
 }
 
-/* Closes an item's audit with `final_label`: done, and every audited
- * labeler learns the outcome in their feedback. */
-static void item_close(worker_t *w, const lease_t *lease, item_record_t *rec,
-                       const char *final_label, uint64_t now) {
+/* Closes an item's audit with `final_label`: done, accuracy against the
+ * final label counted (quality_on_close), and every audited labeler learns
+ * the outcome in their feedback. rec->attribution is the verdict's (NONE
+ * on agreement). */
+static void item_close(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                       item_record_t *rec, const char *final_label, uint64_t now) {
   if (item_record_set_string(&rec->final_label, final_label) < 0) worker_fatal("out of memory");
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
+  quality_on_close(w, p, rec, final_label, now);
+  int unclear = rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL)
       quality_feedback_put(w, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
-                           lease->item_len, theirs, final_label, now);
+                           lease->item_len, theirs, final_label, unclear, now);
   }
   worker_project(w, lease->project_id)->done++;
 }
@@ -904,7 +915,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
     if (disputed == NULL && strcmp(theirs, s->label) != 0) disputed = rec->sampled[i];
   }
   if (disputed == NULL) {
-    item_close(w, lease, rec, s->label, now);
+    item_close(w, p, lease, rec, s->label, now);
     return;
   }
   if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
@@ -927,7 +938,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
       quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
                               s->attribution, now);
   }
-  item_close(w, lease, rec, s->label, now);
+  item_close(w, p, lease, rec, s->label, now);
   cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
@@ -1182,7 +1193,7 @@ void labeling_serve_waiters(worker_t *w, uint64_t now) {
     }
     int granted = 0;
     if (try_lease || expired)
-      granted = reply_lease(w, wt->peer, wt->peer_len, wt->request_id, l, only, wt->stage, expired);
+      granted = reply_lease(w, wt->peer, wt->peer_len, wt->request_id, l, only, wt->stage, 0, expired);
     if (!granted && !expired) w->waiters[kept++] = *wt;
   }
   w->n_waiters = kept;

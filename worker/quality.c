@@ -220,19 +220,24 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
   return 0;
 }
 
-/* Adds the four matrices of `src` to those of `dst`, all or none: on
+#define MATRIX_FIELDS 6
+
+/* Adds the matrices of `src` to those of `dst`, all or none: on
  * error `dst` is unchanged. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
 static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
-  ProtobufCBinaryData *to[4] = {&dst->pairs, &dst->coincidence, &dst->fleiss,
-                                &dst->policy_unclear_pairs};
-  const ProtobufCBinaryData *from[4] = {&src->pairs, &src->coincidence, &src->fleiss,
-                                        &src->policy_unclear_pairs};
-  static const matrix_kind_t kinds[4] = {MATRIX_PAIRS, MATRIX_COINCIDENCE, MATRIX_FLEISS,
-                                         MATRIX_PAIRS};
-  ProtobufCBinaryData merged[4];
+  ProtobufCBinaryData *to[MATRIX_FIELDS] = {&dst->pairs,       &dst->coincidence,
+                                            &dst->fleiss,      &dst->policy_unclear_pairs,
+                                            &dst->final_pairs, &dst->auditor_final_pairs};
+  const ProtobufCBinaryData *from[MATRIX_FIELDS] = {&src->pairs,       &src->coincidence,
+                                                    &src->fleiss,      &src->policy_unclear_pairs,
+                                                    &src->final_pairs, &src->auditor_final_pairs};
+  static const matrix_kind_t kinds[MATRIX_FIELDS] = {MATRIX_PAIRS, MATRIX_COINCIDENCE,
+                                                     MATRIX_FLEISS, MATRIX_PAIRS,
+                                                     MATRIX_PAIRS, MATRIX_PAIRS};
+  ProtobufCBinaryData merged[MATRIX_FIELDS];
   int rc = 0;
   size_t i;
-  for (i = 0; i < 4 && rc == 0; i++) {
+  for (i = 0; i < MATRIX_FIELDS && rc == 0; i++) {
     merged[i] = (ProtobufCBinaryData){0, NULL};
     if (to[i]->len > 0) {
       merged[i].data = malloc(to[i]->len);
@@ -246,7 +251,7 @@ static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
     for (size_t j = 0; j < i; j++) free(merged[j].data);
     return rc;
   }
-  for (i = 0; i < 4; i++) {
+  for (i = 0; i < MATRIX_FIELDS; i++) {
     free(to[i]->data);
     *to[i] = merged[i];
   }
@@ -379,15 +384,39 @@ void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *m
   stats_close(w, &ref);
 }
 
+void quality_on_close(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *final_label, uint64_t now) {
+  if (rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR) return;
+  int f = config_project_label_index(p, final_label);
+  if (f < 0) return;
+  uint32_t k = (uint32_t)p->n_labels;
+  stats_ref_t ref;
+  for (size_t i = 0; i < rec->n_sampled; i++) {
+    const char *theirs = item_record_label_of(rec, rec->sampled[i]);
+    int a = theirs ? config_project_label_index(p, theirs) : -1;
+    if (a < 0) continue;
+    stats_open(w, &ref, p, now, rec->market, rec->sampled[i]);
+    bytes_pairs_add(&ref.row->final_pairs, k, (uint32_t)a, (uint32_t)f);
+    stats_close(w, &ref);
+  }
+  if (rec->audit == NULL || rec->audit->labeler[0] == '\0') return;
+  int b = config_project_label_index(p, rec->audit->label);
+  if (b < 0) return;
+  stats_open(w, &ref, p, now, rec->market, rec->audit->labeler);
+  bytes_pairs_add(&ref.row->auditor_final_pairs, k, (uint32_t)b, (uint32_t)f);
+  stats_close(w, &ref);
+}
+
 void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const char *labeler,
                           const char *item_id, size_t item_len, const char *your_label,
-                          const char *final_label, uint64_t closed_ms) {
+                          const char *final_label, int policy_unclear, uint64_t closed_ms) {
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_feedback(key, slot, project_id, labeler, closed_ms, item_id, item_len);
   Tally__Store__FeedbackRecord rec = TALLY__STORE__FEEDBACK_RECORD__INIT;
   rec.format = 1;
   rec.your_label = (char *)your_label;
   rec.final_label = (char *)final_label;
+  rec.policy_unclear = policy_unclear != 0;
   size_t len = tally__store__feedback_record__get_packed_size(&rec);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL) worker_fatal("out of memory");
@@ -544,6 +573,7 @@ static void feedback_collect(worker_t *w, const Tally__Project *p, const char *l
       f->entry.your_label = rec->your_label;
       f->entry.final_label = rec->final_label;
       f->entry.correct = strcmp(rec->your_label, rec->final_label) == 0;
+      f->entry.policy_unclear = rec->policy_unclear;
       f->entry.closed_ms = k.closed_ms;
     }
     store_iter_destroy(&it);

@@ -50,10 +50,23 @@ void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *m
                              const char *labeler, const char *labeler_label,
                              const char *auditor_label, uint32_t attribution, uint64_t now);
 
-/* Records a closed audit in `labeler`'s feedback. */
+/* An item's audit closed with `final_label` (the auditor's label on
+ * agreement, the lead's on a verdict; rec->attribution says which verdict,
+ * NONE on agreement): accuracy against the final label, in the closing
+ * batch. Each sampled labeler with a label adds (their label, final) to
+ * their row's final_pairs; the auditor adds (audit label, final) to their
+ * own row's auditor_final_pairs. A verdict attributed to an unclear policy
+ * judges nobody and adds nothing. Labels outside the taxonomy are left out.
+ * The same rule decides FeedbackEntry.correct / policy_unclear, so feedback
+ * and reports agree. */
+void quality_on_close(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+                      const char *final_label, uint64_t now);
+
+/* Records a closed audit in `labeler`'s feedback; `policy_unclear`: the
+ * verdict was attributed to an unclear policy (not judged). */
 void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const char *labeler,
                           const char *item_id, size_t item_len, const char *your_label,
-                          const char *final_label, uint64_t closed_ms);
+                          const char *final_label, int policy_unclear, uint64_t closed_ms);
 
 /* Adds a statistics row of another worker (a drained worker handing its
  * sums over) to this worker's row of the same key, in the open batch.
