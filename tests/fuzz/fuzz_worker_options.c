@@ -14,16 +14,18 @@
 #include "../../worker/main.c"
 #undef main
 
-static char *config_path;
+static char *config_dir, *config_path;
+
+static void remove_config_dir(void) { fuzz_remove_tree(config_dir); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
-  char *dir = fuzz_temp_dir("tally-fuzz-worker-options");
-  size_t size = strlen(dir) + 32;
+  config_dir = fuzz_temp_dir("tally-fuzz-worker-options");
+  size_t size = strlen(config_dir) + 32;
   config_path = malloc(size);
   if (config_path == NULL) abort();
-  snprintf(config_path, size, "%s/config.json", dir);
-  free(dir); /* the directory stays for the run; it holds one small file */
+  snprintf(config_path, size, "%s/config.json", config_dir);
+  atexit(remove_config_dir);
   return 0;
 }
 
