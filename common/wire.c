@@ -5,6 +5,37 @@
 
 #include "tally_error.h"
 
+/* True when `m` or a message inside it holds an unknown field numbered 0.
+ * protobuf-c 1.4 accepts one whose tag is written in more bytes than needed
+ * (0x82 0x00) but writes it back in the short form (0x02), which it then
+ * refuses; so a message holding one cannot be copied by pack + unpack, as
+ * the daemons copy what they keep (the coordinator answered a heartbeat
+ * with such a backlog hint "out of memory"). No valid message has a field
+ * 0. Depth is bounded: tally.proto has no recursive message. */
+static int message_has_field_zero(const ProtobufCMessage *m) {
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0) return 1;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  const char *base = (const char *)m;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(base + f->quantifier_offset);
+      ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+      for (size_t k = 0; k < n; k++)
+        if (message_has_field_zero(items[k])) return 1;
+      continue;
+    }
+    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+      continue; /* another member of the oneof is set */
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+    if (sub != NULL && message_has_field_zero(sub)) return 1;
+  }
+  return 0;
+}
+
 int wire_decode(const void *data, size_t len, Tally__Envelope **out, uint64_t *request_id) {
   *out = NULL;
   if (request_id) *request_id = 0;
@@ -16,7 +47,7 @@ int wire_decode(const void *data, size_t len, Tally__Envelope **out, uint64_t *r
     tally__envelope__free_unpacked(env, NULL);
     return TALLY_E_UNSUPPORTED_VERSION;
   }
-  if (env->body_case == TALLY__ENVELOPE__BODY__NOT_SET) {
+  if (env->body_case == TALLY__ENVELOPE__BODY__NOT_SET || message_has_field_zero(&env->base)) {
     tally__envelope__free_unpacked(env, NULL);
     return TALLY_E_BAD_REQUEST;
   }

@@ -24,8 +24,8 @@
 #define TALLY_HARD_MESSAGE_BYTES (4u * TALLY_MAX_MESSAGE_BYTES)
 
 /* Decodes `len` bytes into *out (caller frees with wire_envelope_free).
- * Errors: TOO_LARGE (len over the limit), BAD_REQUEST (not an envelope, or
- * no body), UNSUPPORTED_VERSION. On error *out is NULL and, when the bytes
+ * Errors: TOO_LARGE (len over the limit), BAD_REQUEST (not an envelope, no
+ * body, or a field numbered 0 anywhere: see wire.c), UNSUPPORTED_VERSION. On error *out is NULL and, when the bytes
  * could be parsed far enough, *request_id holds the sender's request id
  * (else 0). */
 int wire_decode(const void *data, size_t len, Tally__Envelope **out, uint64_t *request_id);

@@ -98,8 +98,10 @@ static pid_t spawn(char *const argv[], const char *log_path) {
 }
 
 /* Waits for an endpoint file to appear; reads it into `endpoint`. */
+/* Up to 30 s: a worker under tests/slow_sync.c (250 ms per fsync) needs
+ * about 9.5 s to open its store, and more in a sanitizer build. */
 static int wait_endpoint(const char *path, char *endpoint, size_t size, pid_t pid) {
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < 600; i++) {
     FILE *f = fopen(path, "r");
     if (f != NULL) {
       int ok = fgets(endpoint, (int)size, f) != NULL;
