@@ -109,8 +109,10 @@ static void worker_prepare(worker_t *w) {
 
 static void worker_start(void) {
   worker_dir = fuzz_temp_dir("tally-fuzz-worker");
+  /* Insecure: every request is served as the anonymous caller with every
+   * role, so the fuzzer reaches every handler (access.c has its own tests). */
   worker_options_t options = {worker_dir, "inproc://tally-fuzz-no-coordinator",
-                              "inproc://tally-fuzz-worker", NULL, NULL, 1000};
+                              "inproc://tally-fuzz-worker", NULL, NULL, 1000, NULL, NULL, 1, 0};
   if (worker_new(&worker, &loop, &options) < 0) {
     fprintf(stderr, "fuzz: cannot start a worker in %s\n", worker_dir);
     abort();
