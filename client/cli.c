@@ -79,7 +79,7 @@ int cli_connect(cli_t *cli) {
       fprintf(cli->err,
               "tally: no %s: give --key FILE (or set TALLY_KEY) and --coordinator-key KEY "
               "(or set TALLY_COORDINATOR_KEY); `tally keys generate NAME` makes a key, an "
-              "operator adds it (labeler add --key); --insecure only for a cluster started "
+              "operator adds it (labeler add --public-key); --insecure only for a cluster started "
               "without keys\n",
               cli->key_file == NULL ? "key" : "coordinator key");
       return CLI_EXIT_FAILURE;

@@ -7,7 +7,7 @@
 
 static const char add_help[] =
     "Usage: tally labeler add ID [--roles labeler,auditor,lead,manager] [--markets es,ja]\n"
-    "                            [--key PUBLIC_KEY]\n\n"
+    "                            [--public-key KEY]\n\n"
     "Adds a person. Roles decide which stages they may work (labeler: label,\n"
     "auditor: audit, lead: adjudicate, manager: reports, operator: runs the\n"
     "cluster, gateway: a service acting for people it signed in); markets decide\n"
@@ -15,7 +15,7 @@ static const char add_help[] =
     "Options:\n"
     "  --roles LIST     comma-separated roles (default labeler)\n"
     "  --markets LIST   comma-separated markets the person is qualified for\n"
-    "  --key KEY        the person's CURVE public key (40 Z85 characters or their .pub\n"
+    "  --public-key KEY the person's CURVE public key (40 Z85 characters or their .pub\n"
     "                   file, from `tally keys generate`): the only way they can sign in\n"
     "                   to the cluster; the command returns once every worker knows it\n";
 
@@ -55,7 +55,7 @@ void labeler_add_opts_free(labeler_add_opts_t *o) { cli_list_free(&o->markets, &
 int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o) {
   static const struct option options[] = {{"roles", required_argument, NULL, OPT_ROLES},
                                           {"markets", required_argument, NULL, OPT_MARKETS},
-                                          {"key", required_argument, NULL, OPT_PUBLIC_KEY},
+                                          {"public-key", required_argument, NULL, OPT_PUBLIC_KEY},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "labeler add";
   memset(o, 0, sizeof *o);
@@ -75,7 +75,7 @@ int labeler_add_parse(cli_t *cli, int argc, char **argv, labeler_add_opts_t *o) 
         break;
       case OPT_PUBLIC_KEY:
         if (curve_public_parse(o->public_key, optarg) < 0)
-          rc = cli_usage_error(cli, cmd, "bad --key: a CURVE public key (40 Z85 characters) or .pub file");
+          rc = cli_usage_error(cli, cmd, "bad --public-key: a CURVE public key (40 Z85 characters) or .pub file");
         break;
       default:
         rc = cli_common_option(cli, cmd, add_help, c, argv);

@@ -15,7 +15,7 @@ static const char keys_generate_help[] =
     "Usage: tally keys generate NAME [--dir DIR] [--force]\n\n"
     "Makes a CURVE key pair: DIR/NAME.key (secret, mode 0600: keep it to\n"
     "yourself) and DIR/NAME.pub (the public key, to give to an operator:\n"
-    "`tally labeler add ID --key DIR/NAME.pub` for a person,\n"
+    "`tally labeler add ID --public-key DIR/NAME.pub` for a person,\n"
     "`tally cluster admit DIR/NAME.pub` for a worker). Prints the public key.\n"
     "Needs no cluster.\n\n"
     "Options:\n"

@@ -22,8 +22,7 @@
 uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
   switch (body) {
     /* anyone who is known */
-    case TALLY__ENVELOPE__BODY_MAP_REQUEST:
-    case TALLY__ENVELOPE__BODY_CONFIG_REQUEST:
+    case TALLY__ENVELOPE__BODY_MAP_REQUEST: /* figures filtered by role, coordinator.c */
     case TALLY__ENVELOPE__BODY_PROJECT_LIST:
     case TALLY__ENVELOPE__BODY_PROJECT_SHOW:
     case TALLY__ENVELOPE__BODY_WHOAMI_REQUEST:
@@ -61,6 +60,9 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
     case TALLY__ENVELOPE__BODY_CLUSTER_ADMIT:
     case TALLY__ENVELOPE__BODY_ADMIN_LOG_REQUEST:
       return OPERATOR;
+    /* the whole configuration: every person's roles, markets and key */
+    case TALLY__ENVELOPE__BODY_CONFIG_REQUEST:
+      return WORKER | OPERATOR;
     /* daemons among themselves */
     case TALLY__ENVELOPE__BODY_WORKER_REGISTER:
     case TALLY__ENVELOPE__BODY_HEARTBEAT:

@@ -1404,6 +1404,24 @@ static void handle_config_request(coordinator_t *c, const Tally__Envelope *reque
   r->send(r->ctx, &env);
 }
 
+/* Roles that see the whole map: queue depths of every stage and every
+ * worker's figures. Anyone else (labelers, auditors) sees only the backlog
+ * hints of the stages they work, and no per-worker counts: the depth of the
+ * AUDIT queue, or a worker's queued total, would tell a labeler whether the
+ * label they just gave was sampled (DESIGN.md, double-blind invariant 1). */
+#define MAP_FULL_VIEW_ROLES                                                          \
+  (TALLY__ROLE__ROLE_LEAD | TALLY__ROLE__ROLE_MANAGER | TALLY__ROLE__ROLE_OPERATOR | \
+   TALLY__ROLE__ROLE_GATEWAY | TALLY__ROLE__ROLE_WORKER | TALLY__ROLE__ROLE_COORDINATOR)
+
+/* May a caller with `roles` see hints of `stage`? */
+static int stage_visible(uint32_t roles, uint32_t stage) {
+  switch (stage) {
+    case TALLY__STAGE__STAGE_LABEL: return (roles & TALLY__ROLE__ROLE_LABELER) != 0;
+    case TALLY__STAGE__STAGE_AUDIT: return (roles & TALLY__ROLE__ROLE_AUDITOR) != 0;
+    default: return 0; /* adjudication: leads, who see the whole map */
+  }
+}
+
 static void handle_map_request(coordinator_t *c, const Tally__Envelope *request,
                                const coordinator_replier_t *r) {
   Tally__Envelope env;
@@ -1413,11 +1431,42 @@ static void handle_map_request(coordinator_t *c, const Tally__Envelope *request,
     reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
     return;
   }
+  Tally__WorkerInfo *copies = NULL;
+  Tally__BacklogHint **hints = NULL;
+  uint32_t roles = c->caller.roles;
+  if (!(roles & MAP_FULL_VIEW_ROLES)) {
+    size_t total = 0;
+    for (size_t i = 0; i < map.n_workers; i++) total += workers[i]->n_backlog;
+    copies = calloc(map.n_workers ? map.n_workers : 1, sizeof *copies);
+    hints = calloc(total ? total : 1, sizeof *hints);
+    if (copies == NULL || hints == NULL) {
+      free(copies);
+      free(hints);
+      free(workers);
+      reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster map");
+      return;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < map.n_workers; i++) {
+      Tally__WorkerInfo *w = &copies[i];
+      *w = *workers[i];
+      w->queued = w->live_leases = w->items = 0;
+      w->backlog = hints + used;
+      w->n_backlog = 0;
+      for (size_t h = 0; h < workers[i]->n_backlog; h++)
+        if (stage_visible(roles, workers[i]->backlog[h]->stage))
+          w->backlog[w->n_backlog++] = workers[i]->backlog[h];
+      used += w->n_backlog;
+      workers[i] = w;
+    }
+  }
   wire_envelope_init(&env, request->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_MAP;
   env.map = &map;
   r->send(r->ctx, &env);
   free(workers);
+  free(copies);
+  free(hints);
 }
 
 /* ---------------------------------------------------------------- workers */

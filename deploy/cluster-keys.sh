@@ -48,7 +48,7 @@ register_keys() {
   local ep=$1 i out
   [[ "${INSECURE:-0}" == 1 ]] && return 0
   out=$(as_operator "$ep" labeler add admin --roles operator,manager,lead,gateway \
-          --key "$(pub_file admin)" 2>&1) ||
+          --public-key "$(pub_file admin)" 2>&1) ||
     [[ "$out" == *ALREADY_EXISTS* ]] || { say "cannot add the admin identity: $out"; return 1; }
   for ((i = 1; i <= WORKERS; i++)); do
     as_operator "$ep" cluster admit "$(pub_file "worker-$i")" >/dev/null ||
