@@ -2,12 +2,14 @@
 #include "router.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "clock.h"
 #include "log.h"
+#include "peer_rate.h"
 #include "tally_error.h"
 #include "wire.h"
 
@@ -21,7 +23,20 @@ struct router {
   int closing;
   int handles_open;
   uint64_t rejected;
+  peer_rate_t *rate;   /* NULL: no limit */
+  double rate_per_s;
 };
+
+/* Peers remembered by the rate limit: more than any daemon serves at once. */
+#define ROUTER_RATE_PEERS 65536
+
+int router_set_rate_limit(router_t *r, double rate, double burst) {
+  peer_rate_destroy(&r->rate);
+  r->rate_per_s = rate;
+  if (rate <= 0) return 0;
+  r->rate = peer_rate_new(rate, burst, ROUTER_RATE_PEERS);
+  return r->rate ? 0 : TALLY_E_NOMEM;
+}
 
 static int router_has_input(router_t *r) {
   int events = 0;
@@ -98,9 +113,14 @@ err:
   return TALLY_E_TRANSPORT;
 }
 
+static void router_free(router_t *r) {
+  peer_rate_destroy(&r->rate);
+  free(r);
+}
+
 static void router_on_close(uv_handle_t *handle) {
   router_t *r = handle->data;
-  if (--r->handles_open == 0) free(r);
+  if (--r->handles_open == 0) router_free(r);
 }
 
 void router_destroy(router_t **router) {
@@ -111,7 +131,7 @@ void router_destroy(router_t **router) {
   zmq_close(r->socket);
   r->socket = NULL;
   if (r->handles_open == 0) {
-    free(r);
+    router_free(r);
     return;
   }
   uv_close((uv_handle_t *)&r->poll, router_on_close);
@@ -219,6 +239,16 @@ int router_recv(router_t *r, router_request_t *req) {
       continue;
     }
     req->received_ms = clock_monotonic_ms();
+    if (r->rate != NULL && !peer_rate_allow(r->rate, req->peer, req->peer_len, req->received_ms)) {
+      r->rejected++;
+      char why[128];
+      snprintf(why, sizeof why, "more than %.0f requests a second on this connection; slow down",
+               r->rate_per_s);
+      router_send_error_to(r, req->peer, req->peer_len, req->env->request_id,
+                           TALLY_E_RATE_LIMITED, why);
+      wire_envelope_free(&req->env);
+      continue;
+    }
     return 1;
   }
 }

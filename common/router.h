@@ -49,6 +49,12 @@ typedef void (*router_drain_cb)(router_t *router, void *user);
 int router_new(router_t **out, uv_loop_t *loop, void *zmq_ctx, const char *endpoint,
                const curve_keypair_t *curve, router_drain_cb drain, void *user);
 
+/* Limits each connection (peer) to `rate` requests a second with bursts of
+ * `burst` (peer_rate.h); a request over it is answered RATE_LIMITED here and
+ * never reaches the owner. rate 0: no limit (the default). Returns 0 or
+ * TALLY_E_NOMEM. */
+int router_set_rate_limit(router_t *router, double rate, double burst);
+
 /* Closes the socket and the libuv handles; safe on NULL; sets *router NULL.
  * The loop must run once more for the close callbacks. */
 void router_destroy(router_t **router);

@@ -34,6 +34,9 @@
  * signals); the router resumes draining from an idle callback. */
 #define REQUESTS_PER_DRAIN 1024
 
+/* Requests a second one connection may send to the coordinator. */
+#define COORDINATOR_REQUEST_RATE 20000
+
 typedef struct {
   uv_loop_t loop;
   void *zmq_context;
@@ -299,6 +302,10 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
     log_error("cannot serve on %s: %s", o->bind, tally_strerror(rc));
     return rc;
   }
+  /* One connection may not take the coordinator from the others: the same
+   * per-connection rate as a worker's default (worker.h). */
+  rc = router_set_rate_limit(d->router, COORDINATOR_REQUEST_RATE, COORDINATOR_REQUEST_RATE / 4.0);
+  if (rc < 0) return rc;
   rc = report_gather_new(&d->gather, &d->loop, d->zmq_context, REPORT_GATHER_DEFAULT_DEADLINE_MS,
                          REPORT_GATHER_DEFAULT_MAX_PENDING);
   if (rc < 0) return rc;

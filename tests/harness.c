@@ -301,13 +301,16 @@ int cluster_start_worker(cluster_t *c, int i) {
   snprintf(name, sizeof name, "worker-%d.key", i);
   snprintf(key, sizeof key, "%s", harness_key_path(c, name));
   snprintf(coordinator_pub, sizeof coordinator_pub, "%s", harness_key_path(c, "coordinator.pub"));
-  char *argv[] = {(char *)harness_bin("tally-worker"), "--dir", dir, "--coordinator",
-                  c->coordinator_endpoint, "--endpoint-file", ep_file, "--heartbeat-ms", "200",
-                  "--key", key, "--coordinator-key", coordinator_pub, NULL};
+  char *argv[20] = {(char *)harness_bin("tally-worker"), "--dir", dir, "--coordinator",
+                     c->coordinator_endpoint, "--endpoint-file", ep_file, "--heartbeat-ms", "200",
+                     "--key", key, "--coordinator-key", coordinator_pub, NULL};
+  int argc = 13;
   if (c->insecure) {
     argv[9] = "--insecure";
-    argv[10] = NULL;
+    argc = 10;
   }
+  for (int k = 0; k < 4 && c->worker_args[k] != NULL; k++) argv[argc++] = (char *)c->worker_args[k];
+  argv[argc] = NULL;
   c->worker_pids[i] = spawn(argv, log);
   if (c->worker_pids[i] < 0) return -1;
   if (wait_endpoint(ep_file, c->worker_endpoints[i], sizeof c->worker_endpoints[i],
@@ -318,7 +321,10 @@ int cluster_start_worker(cluster_t *c, int i) {
 
 int cluster_start(cluster_t *c, int workers) {
   int insecure = c->insecure;
+  const char *worker_args[5];
+  memcpy(worker_args, c->worker_args, sizeof worker_args);
   memset(c, 0, sizeof *c);
+  memcpy(c->worker_args, worker_args, sizeof worker_args);
   c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;

@@ -19,6 +19,9 @@
 
 typedef struct {
   int insecure; /* set before cluster_start: --insecure daemons, no keys */
+  /* Set before cluster_start: extra worker options, e.g. {"--max-request-rate",
+   * "1000", NULL}; at most 4, NULL-terminated. */
+  const char *worker_args[5];
   char dir[256];
   char coordinator_endpoint[256];
   pid_t coordinator_pid;

@@ -12,3 +12,9 @@ target_link_libraries(security_integration_test PRIVATE tally_test_harness tally
 add_dependencies(security_integration_test tally-coordinator tally-worker tally_cli)
 add_test(NAME security_integration COMMAND security_integration_test)
 set_tests_properties(security_integration PROPERTIES TIMEOUT 240 LABELS "integration")
+
+# peer_rate: per-connection token buckets, bounded memory.
+add_executable(peer_rate_test ${CMAKE_CURRENT_SOURCE_DIR}/peer_rate_test.c)
+target_link_libraries(peer_rate_test PRIVATE tally_common)
+add_test(NAME peer_rate COMMAND peer_rate_test)
+set_tests_properties(peer_rate PROPERTIES TIMEOUT 30 LABELS "common;unit")

@@ -32,6 +32,8 @@ static const char usage[] =
     "  --insecure              plain TCP, no keys: requests are trusted as they say who\n"
     "                          sends them (benchmarks, isolated test networks)\n"
     "  --max-leases N          live leases one person may hold on this worker (default 16)\n"
+    "  --max-request-rate N    requests a second one connection may send (default 20000;\n"
+    "                          more are answered RATE_LIMITED)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "  --config FILE           JSON object with any of the long options as keys;\n"
     "                          the command line wins\n"
@@ -42,7 +44,7 @@ static const char usage[] =
 typedef struct {
   char *dir, *coordinator, *bind, *advertise, *endpoint_file, *log_level, *key_file;
   char *coordinator_key;
-  long heartbeat_ms, max_leases;
+  long heartbeat_ms, max_leases, max_request_rate;
   int insecure;
 } worker_args_t;
 
@@ -69,6 +71,17 @@ static int apply_option(worker_args_t *a, const char *name, const char *value, i
       return -1;
     }
     if (overwrite || !a->insecure) a->insecure = strcmp(value, "true") == 0;
+    return 0;
+  }
+  if (strcmp(name, "max-request-rate") == 0) {
+    if (a->max_request_rate != 0 && !overwrite) return 0;
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (*end != '\0' || v < 1 || v > 10000000) {
+      fprintf(stderr, "tally-worker: --max-request-rate must be 1..10000000, got '%s'\n", value);
+      return -1;
+    }
+    a->max_request_rate = v;
     return 0;
   }
   if (strcmp(name, "max-leases") == 0) {
@@ -151,6 +164,7 @@ int main(int argc, char **argv) {
       {"log-level", required_argument, 0, 0},    {"config", required_argument, 0, 0},
       {"key", required_argument, 0, 0},          {"coordinator-key", required_argument, 0, 0},
       {"insecure", no_argument, 0, 0},           {"max-leases", required_argument, 0, 0},
+      {"max-request-rate", required_argument, 0, 0},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   worker_args_t a = {0};
   const char *config_file = NULL;
@@ -196,7 +210,7 @@ int main(int argc, char **argv) {
   worker_options_t options = {a.dir, a.coordinator, a.bind ? a.bind : "tcp://127.0.0.1:0",
                               a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms,
                               a.key_file, a.coordinator_key, a.insecure,
-                              (uint32_t)a.max_leases};
+                              (uint32_t)a.max_leases, (uint32_t)a.max_request_rate};
   int rc = worker_new(&running, loop, &options);
   if (rc < 0) {
     log_error("cannot start: %s", tally_strerror(rc));

@@ -524,6 +524,8 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     worker_destroy(&w);
     return rc;
   }
+  uint32_t rate = o->max_request_rate ? o->max_request_rate : WORKER_DEFAULT_REQUEST_RATE;
+  if (router_set_rate_limit(w->router, rate, rate / 4.0) < 0) goto nomem;
   snprintf(w->endpoint, sizeof w->endpoint, "%s",
            o->advertise ? o->advertise : router_endpoint(w->router));
   rc = coordinator_link_start(w);

@@ -26,9 +26,14 @@ typedef struct {
   const char *coordinator_key;  /* the coordinator's public key or a file holding it */
   int insecure;                 /* plain TCP, no identities (access.h) */
   uint32_t max_leases;          /* per person on this worker; 0 = WORKER_DEFAULT_MAX_LEASES */
+  uint32_t max_request_rate;    /* per connection, requests/s; 0 = WORKER_DEFAULT_REQUEST_RATE */
 } worker_options_t;
 
 #define WORKER_DEFAULT_MAX_LEASES 16
+/* Requests a second one connection may send (bursts of a quarter second's
+ * worth): above what one client process drives in the benchmarks
+ * (docs/PERFORMANCE.md), below what would take the worker from the rest. */
+#define WORKER_DEFAULT_REQUEST_RATE 20000
 
 typedef struct worker worker_t;
 

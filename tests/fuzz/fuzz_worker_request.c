@@ -112,7 +112,7 @@ static void worker_start(void) {
   /* Insecure: every request is served as the anonymous caller with every
    * role, so the fuzzer reaches every handler (access.c has its own tests). */
   worker_options_t options = {worker_dir, "inproc://tally-fuzz-no-coordinator",
-                              "inproc://tally-fuzz-worker", NULL, NULL, 1000, NULL, NULL, 1, 0};
+                              "inproc://tally-fuzz-worker", NULL, NULL, 1000, NULL, NULL, 1, 0, 0};
   if (worker_new(&worker, &loop, &options) < 0) {
     fprintf(stderr, "fuzz: cannot start a worker in %s\n", worker_dir);
     abort();
