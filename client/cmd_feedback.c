@@ -17,7 +17,8 @@ static const char feedback_help[] =
     "Audits still in progress are never listed. Every worker is asked; when\n"
     "some do not answer, a warning says the list may be incomplete.\n\n"
     "Options:\n"
-    "  --as LABELER   whose feedback (required)\n"
+    "  --as LABELER   whose feedback (required): yourself; a lead, manager or\n"
+    "                 gateway may name a labeler\n"
     "  --project P    only this project (default: all)\n"
     "  --limit N      at most N entries, 1..10000 (default 100)\n";
 
