@@ -213,7 +213,17 @@ typedef struct {
   size_t high_severity_count;
   uint32_t exposure_budget;
   uint32_t shift_hours;
+  /* Ramp-up across the cluster: the people who have left ramp-up, sorted,
+   * as the coordinator decided from every worker's sums (never removed;
+   * ignored by tally_project_create). */
+  const char **ramped_up;
+  size_t ramped_up_count;
 } tally_project_t;
+
+/* True when `person` is ramping up in `project`: the project has a ramp-up
+ * (audit.ramp_rate > 0) and the coordinator has not yet listed the person
+ * among those who left it. */
+int tally_project_is_ramping(const tally_project_t *project, const char *person);
 
 typedef struct {
   tally_project_t *projects;

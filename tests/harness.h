@@ -19,6 +19,7 @@
 
 typedef struct {
   int insecure; /* set before cluster_start: --insecure daemons, no keys */
+  int ramp_off; /* set before cluster_start: --ramp-period-ms 0 (no ramp-up gathers) */
   char dir[256];
   char coordinator_endpoint[256];
   pid_t coordinator_pid;
