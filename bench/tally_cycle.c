@@ -201,7 +201,7 @@ static void session_step(cycle_thread_t *c, tally_t *t, tally_async_t *a, sessio
     uint32_t handling_ms = (uint32_t)((now - s->leased_ns) / 1000000u);
     int rc = s->kind == KIND_ADJUDICATE
                  ? tally_async_submit_adjudication(a, s->labeler, s->slot, s->lease_id, label,
-                                                   TALLY_ATTRIBUTION_LABELER, "bench", handling_ms, s)
+                                                   TALLY_ATTRIBUTION_NONE, "bench", handling_ms, s)
                  : tally_async_submit(a, s->labeler, s->slot, s->lease_id, label, handling_ms, s);
     if (rc < 0)
       session_failed(s, &c->submit[s->kind], rc, tally_last_error(t), now);

@@ -354,7 +354,8 @@ int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t
                                     const char *label, tally_attribution_t attribution, const char *note,
                                     uint32_t handling_ms, void *tag) {
   if (!client_attribution_is_valid(attribution))
-    return client_error(a->t, TALLY_E_INVALID_ARGUMENT, "an adjudication needs an attribution");
+    return client_error(a->t, TALLY_E_INVALID_ARGUMENT, "unknown attribution %d (none or policy-unclear)",
+                        (int)attribution);
   size_t peer = 0;
   int rc = async_slot_peer(a, slot, &peer);
   if (rc < 0) return rc;

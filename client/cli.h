@@ -210,8 +210,9 @@ typedef struct {
 } lease_opts_t;
 int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o);
 
-/* `tally submit` / `skip` / `release` (label, attribution and note only for
- * submit; an attribution makes it a lead's adjudication verdict) */
+/* `tally submit` / `skip` / `release` (label, policy-unclear and note only
+ * for submit; --policy-unclear, --attribution or --note make it a lead's
+ * adjudication verdict, which a plain submit of an adjudication task is too) */
 typedef struct {
   const char *labeler;
   const char *token;
@@ -219,7 +220,8 @@ typedef struct {
   uint64_t lease_id;
   const char *label;
   uint32_t handling_ms;
-  tally_attribution_t attribution; /* NONE: a plain label or audit */
+  tally_attribution_t attribution; /* NONE or POLICY_UNCLEAR (the rest is derived by the worker) */
+  int verdict;                     /* sent as an adjudication (tally_submit_adjudication) */
   const char *note;                /* NULL: none */
 } lease_action_opts_t;
 int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, lease_action_opts_t *o);

@@ -40,7 +40,7 @@ void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_
 }
 
 int client_attribution_is_valid(tally_attribution_t attribution) {
-  return attribution >= TALLY_ATTRIBUTION_LABELER && attribution <= TALLY_ATTRIBUTION_POLICY_UNCLEAR;
+  return attribution >= TALLY_ATTRIBUTION_NONE && attribution <= TALLY_ATTRIBUTION_POLICY_UNCLEAR;
 }
 
 int client_error(tally_t *t, int code, const char *fmt, ...) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client_internal.h"
+#include "ramp.h"
 #include "result.h"
 #include "wire.h"
 
@@ -25,6 +26,11 @@ static void audit_policy_copy(result_t *r, tally_audit_policy_t *dst, const Tall
   dst->market_rate_count = src->n_market_rates;
 }
 
+int tally_project_is_ramping(const tally_project_t *project, const char *person) {
+  if (project->audit.ramp_rate <= 0.0) return 0;
+  return !ramp_contains((char *const *)project->ramped_up, project->ramped_up_count, person);
+}
+
 static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project *src) {
   dst->id = src->id;
   dst->name = result_strdup(r, src->name);
@@ -43,6 +49,8 @@ static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project
   dst->high_severity_count = dst->high_severity ? src->n_high_severity : 0;
   dst->exposure_budget = src->exposure_budget;
   dst->shift_hours = src->shift_hours;
+  dst->ramped_up = result_strv(r, src->ramped_up, src->n_ramped_up);
+  dst->ramped_up_count = dst->ramped_up ? src->n_ramped_up : 0;
   audit_policy_copy(r, &dst->audit, src->audit);
   /* A coordinator that predates audit policies has only audit_rate. */
   if (src->audit == NULL) dst->audit.rate = src->audit_rate;

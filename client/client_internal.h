@@ -209,7 +209,9 @@ int client_error_is_config_lag(int code);
 void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
                         const char *label, uint32_t handling_ms);
 
-/* True for the attributions an adjudication may carry (not NONE). */
+/* True for the attributions a verdict request may carry: NONE (the worker
+ * derives who was wrong from the final label) or POLICY_UNCLEAR; LABELER,
+ * AUDITOR and BOTH are sent as older clients did and ignored by the worker. */
 int client_attribution_is_valid(tally_attribution_t attribution);
 
 /* Sleeps for ms milliseconds. */

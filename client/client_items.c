@@ -555,7 +555,7 @@ int tally_submit_adjudication(tally_t *t, const char *lead, uint32_t slot, uint6
                               uint32_t handling_ms) {
   if (!client_attribution_is_valid(attribution))
     return client_error(t, TALLY_E_INVALID_ARGUMENT,
-                        "an adjudication needs an attribution (labeler, auditor, both or policy-unclear)");
+                        "unknown attribution %d (none or policy-unclear)", (int)attribution);
   Tally__Envelope req, *reply = NULL;
   Tally__SubmitRequest body;
   wire_envelope_init(&req, 0);

@@ -1,4 +1,4 @@
-/* cmd_labeler: `tally labeler add|list|assign|unassign|roles`. */
+/* cmd_labeler: `tally labeler add|list|show|assign|unassign|roles|key`. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +48,20 @@ static const char roles_help[] =
     "Options:\n"
     "  --roles LIST   comma-separated roles (required)\n";
 
-enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS, OPT_MARKET, OPT_PUBLIC_KEY };
+static const char show_help[] =
+    "Usage: tally labeler show ID [--project P]\n\n"
+    "Shows a person's roles and markets and, per project (or only P), where\n"
+    "they stand: their audited labels and accuracy against the final label\n"
+    "(with its 95% Wilson interval) summed over every worker, and whether they\n"
+    "are ramping up. A person ramps up (sampled at the policy's ramp-up rate)\n"
+    "until they have the policy's audits at its target accuracy; the\n"
+    "coordinator decides it from every worker's sums, once, and every worker\n"
+    "follows within a few seconds. RAMP is \"ramping\", \"done\" (left ramp-up)\n"
+    "or \"-\" (the project has no ramp-up). Needs the lead or manager role.\n\n"
+    "Options:\n"
+    "  --project P   only this project\n";
+
+enum { OPT_ROLES = CLI_OPT_COMMAND, OPT_MARKETS, OPT_MARKET, OPT_PUBLIC_KEY, OPT_PROJECT };
 
 void labeler_add_opts_free(labeler_add_opts_t *o) { cli_list_free(&o->markets, &o->market_count); }
 
@@ -159,6 +172,134 @@ static int labeler_list(cli_t *cli, int argc, char **argv) {
   if (rc < 0) return cli_fail(cli, "labeler list", rc);
   rc = print_labelers(cli, list->labelers, list->count);
   tally_free(list);
+  return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------ show */
+
+/* One project's line of `labeler show`: the person's by-labeler report row
+ * (NULL: no statistics yet) and their ramp-up state. */
+static const char *ramp_state(const tally_project_t *p, const char *id) {
+  if (p->audit.ramp_rate <= 0.0) return "-";
+  return tally_project_is_ramping(p, id) ? "ramping" : "done";
+}
+
+static const tally_report_row_t *row_of(const tally_report_t *rep, const char *id) {
+  for (size_t i = 0; rep && i < rep->row_count; i++)
+    if (strcmp(rep->rows[i].key, id) == 0) return &rep->rows[i];
+  return NULL;
+}
+
+static json_t *standing_json(const tally_project_t *p, const tally_report_row_t *row, const char *id) {
+  const tally_accuracy_t *a = row ? &row->labeler_final : NULL;
+  int defined = a && a->defined;
+  return json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:s, s:I, s:f}", "project", p->name, "audits",
+                   (json_int_t)(row ? row->audits : 0), "judged", (json_int_t)(a ? a->judged : 0), "correct",
+                   (json_int_t)(a ? a->correct : 0), "accuracy", defined ? json_real(a->value) : json_null(),
+                   "wilson_low", defined ? json_real(a->wilson_low) : json_null(), "wilson_high",
+                   defined ? json_real(a->wilson_high) : json_null(), "ramp", ramp_state(p, id), "ramp_audits",
+                   (json_int_t)p->audit.ramp_audits, "ramp_target", p->audit.ramp_target);
+}
+
+static void standing_cells(output_table_t *t, const tally_project_t *p, const tally_report_row_t *row,
+                           const char *id) {
+  const tally_accuracy_t *a = row ? &row->labeler_final : NULL;
+  output_table_cell(t, p->name);
+  output_table_cellf(t, "%llu", (unsigned long long)(row ? row->audits : 0));
+  output_table_cellf(t, "%llu/%llu", (unsigned long long)(a ? a->correct : 0),
+                     (unsigned long long)(a ? a->judged : 0));
+  if (a && a->defined) {
+    output_table_cellf(t, "%.3f", a->value);
+    output_table_cellf(t, "[%.3f, %.3f]", a->wilson_low, a->wilson_high);
+  } else {
+    output_table_cell(t, NULL);
+    output_table_cell(t, NULL);
+  }
+  output_table_cell(t, ramp_state(p, id));
+  if (p->audit.ramp_rate > 0.0)
+    output_table_cellf(t, "%u audits at %.2f", p->audit.ramp_audits ? p->audit.ramp_audits : 1,
+                       p->audit.ramp_target);
+  else
+    output_table_cell(t, NULL);
+}
+
+static const tally_labeler_t *person_find(const tally_labeler_list_t *list, const char *id) {
+  for (size_t i = 0; i < list->count; i++)
+    if (strcmp(list->labelers[i].id, id) == 0) return &list->labelers[i];
+  return NULL;
+}
+
+static int labeler_show(cli_t *cli, int argc, char **argv) {
+  static const struct option options[] = {{"project", required_argument, NULL, OPT_PROJECT}, CLI_GLOBAL_OPTIONS};
+  static const char *cmd = "labeler show";
+  const char *only = NULL;
+  cli_getopt_reset();
+  int c, rc = CLI_PARSED;
+  while (rc == CLI_PARSED && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1)
+    rc = c == OPT_PROJECT ? (only = optarg, CLI_PARSED) : cli_common_option(cli, cmd, show_help, c, argv);
+  if (rc == CLI_PARSED && argc - optind != 1)
+    rc = cli_usage_error(cli, cmd, argc - optind < 1 ? "missing ID" : "unexpected argument '%s'",
+                         argv[optind + 1]);
+  if (rc != CLI_PARSED) return cli_parse_exit(rc);
+  const char *id = argv[optind];
+  if ((rc = cli_connect(cli)) != 0) return rc;
+  tally_labeler_list_t *people = NULL;
+  tally_project_list_t *projects = NULL;
+  tally_project_t *one = NULL;
+  rc = tally_labeler_list(cli->client, &people);
+  if (rc == 0) rc = only ? tally_project_show(cli->client, only, &one) : tally_project_list(cli->client, &projects);
+  const tally_labeler_t *person = rc == 0 ? person_find(people, id) : NULL;
+  if (rc == 0 && person == NULL) {
+    fprintf(cli->err, "tally labeler show: no person '%s' (NOT_FOUND)\n", id);
+    rc = TALLY_E_NOT_FOUND;
+  } else if (rc < 0) {
+    cli_fail(cli, cmd, rc);
+  }
+  size_t n = rc < 0 ? 0 : one ? 1 : projects->count;
+  tally_report_t **reports = calloc(n ? n : 1, sizeof *reports);
+  if (reports == NULL && rc == 0) {
+    rc = TALLY_E_NOMEM;
+    cli_fail(cli, cmd, rc);
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    const tally_project_t *p = one ? one : &projects->projects[i];
+    tally_report_query_t q = {.by = TALLY_REPORT_BY_LABELER};
+    if ((rc = tally_report_quality(cli->client, p->name, &q, &reports[i])) < 0) cli_fail(cli, cmd, rc);
+  }
+  if (rc == 0 && cli->format == OUTPUT_JSON) {
+    json_t *doc = labeler_json(person), *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+      const tally_project_t *p = one ? one : &projects->projects[i];
+      json_array_append_new(list, standing_json(p, row_of(reports[i], id), id));
+    }
+    json_object_set_new(doc, "projects", list);
+    rc = output_json(doc, cli->out);
+  } else if (rc == 0) {
+    char roles[64];
+    tally_roles_format(person->roles, roles, sizeof roles);
+    char *markets = output_join(person->markets, person->market_count, ",");
+    if (cli->format == OUTPUT_TABLE) {
+      output_field(cli->out, "id", "%s", person->id);
+      output_field(cli->out, "roles", "%s", roles);
+      output_field(cli->out, "markets", "%s", markets ? markets : "");
+      fputc('\n', cli->out);
+    }
+    free(markets);
+    static const char *const headers[] = {"PROJECT", "AUDITS", "RIGHT/JUDGED", "ACCURACY", "95% INTERVAL",
+                                          "RAMP", "TO LEAVE RAMP-UP"};
+    output_table_t *t = output_table_new(7, headers);
+    for (size_t i = 0; t && i < n; i++) {
+      const tally_project_t *p = one ? one : &projects->projects[i];
+      standing_cells(t, p, row_of(reports[i], id), id);
+    }
+    rc = t ? output_table_print(t, cli->format, cli->out) : -1;
+    output_table_free(&t);
+  }
+  for (size_t i = 0; reports && i < n; i++) tally_free(reports[i]);
+  free(reports);
+  tally_free(one);
+  tally_free(projects);
+  tally_free(people);
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
@@ -274,6 +415,7 @@ int cmd_labeler(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"add", "add a labeler (or auditor, lead, manager)", labeler_add},
       {"list", "list labelers", labeler_list},
+      {"show", "a person's audits, accuracy and ramp-up per project", labeler_show},
       {"assign", "qualify a labeler for more markets (next lease)", labeler_assign},
       {"unassign", "take markets away from a labeler (next lease)", labeler_unassign},
       {"roles", "replace a labeler's roles (next lease)", labeler_roles},

@@ -46,10 +46,11 @@ static const char simulate_help[] =
     "gives the item's true label (the \"sim_truth\" field of JSON object\n"
     "content) with probability A, else a random other label; without a truth\n"
     "they pick uniformly. A lead gives the truth as the final label and, with\n"
-    "probability S, calls the policy unclear; otherwise they attribute the error\n"
-    "to both sides when neither candidate is the truth, else to the side that\n"
-    "gave the wrong label (the simulation remembers what its own labelers and\n"
-    "auditors submitted; items labeled outside this run are attributed\n"
+    "probability S, calls the policy unclear; otherwise the cluster derives who\n"
+    "was wrong from the final label (both sides when neither candidate is the\n"
+    "truth, else the side that gave the wrong label), and the simulation counts\n"
+    "the attribution it expects (it remembers what its own labelers and\n"
+    "auditors submitted; items labeled outside this run are called\n"
     "policy-unclear and counted as unattributable).\n"
     "Stops after --duration, or when no task came for 2 seconds; --tasks N stops\n"
     "the labelers after N labels (auditors and leads go on until their queues\n"
@@ -524,8 +525,11 @@ static void sim_on_lease(sim_t *s, sim_person_t *p, const tally_completion_t *c,
   int rc;
   if (p->stage == TALLY_STAGE_ADJUDICATE) {
     pick_verdict(s, p, task);
-    rc = tally_async_submit_adjudication(s->async, p->id, task->slot, task->lease_id, task->labels[p->pick],
-                                         p->attribution, "simulated", handling_ms, p);
+    /* Only "policy unclear" is the lead's to say; the worker derives the rest. */
+    tally_attribution_t said =
+        p->attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR ? TALLY_ATTRIBUTION_POLICY_UNCLEAR : TALLY_ATTRIBUTION_NONE;
+    rc = tally_async_submit_adjudication(s->async, p->id, task->slot, task->lease_id, task->labels[p->pick], said,
+                                         "simulated", handling_ms, p);
   } else {
     pick_label(s, p, task);
     rc = tally_async_submit(s->async, p->id, task->slot, task->lease_id, task->labels[p->pick], handling_ms, p);

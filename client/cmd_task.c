@@ -17,7 +17,7 @@ static const char lease_help[] =
     "Stage audit gives an auditor a blind re-review (no first label, no\n"
     "labeler). Stage adjudicate gives a lead a disagreement: the two disputed\n"
     "labels as candidates A and B, in an order that does not say who gave\n"
-    "which; answer with `tally submit ... --attribution`.\n"
+    "which; answer with `tally submit` and the final label.\n"
     "When no task is available it prints \"no task available\" (json: {\"task\": null};\n"
     "csv: the header only) and exits with status 3.\n\n"
     "Options:\n"
@@ -29,17 +29,22 @@ static const char lease_help[] =
 
 static const char submit_help[] =
     "Usage: tally submit --as LABELER LEASE_TOKEN LABEL [--handling-ms N]\n"
-    "       tally submit --as LEAD LEASE_TOKEN LABEL --attribution WHO [--note TEXT]\n\n"
+    "       tally submit --as LEAD LEASE_TOKEN LABEL [--policy-unclear] [--note TEXT]\n\n"
     "Submits LABEL for the leased task LEASE_TOKEN (as printed by `tally lease`):\n"
-    "a label, an audit verdict, or, with --attribution, a lead's final label for\n"
-    "an adjudication task (any label of the taxonomy, not only the candidates).\n\n"
+    "a label, an audit verdict, or a lead's final label for an adjudication task\n"
+    "(any label of the taxonomy, not only the candidates).\n\n"
+    "Who was wrong follows from a lead's final label: whoever gave a different\n"
+    "label, the labeler, the auditor, or both when the final label is a third\n"
+    "one. The lead adds only what the labels cannot say: --policy-unclear (the\n"
+    "policy did not decide the case; nobody is judged).\n\n"
     "Options:\n"
     "  --as LABELER        who submits (required; must hold the lease): yourself,\n"
     "                      unless your key is a gateway's\n"
     "  --handling-ms N     time spent on the task, for statistics (default 0)\n"
-    "  --attribution WHO   adjudication: who was wrong — labeler, auditor, both\n"
-    "                      or policy-unclear (required for adjudication tasks)\n"
-    "  --note TEXT         adjudication: a note for the case database\n";
+    "  --policy-unclear    adjudication: the policy was unclear (nobody is judged)\n"
+    "  --note TEXT         adjudication: a note for the case database\n"
+    "  --attribution WHO   as before: policy-unclear is --policy-unclear; labeler,\n"
+    "                      auditor and both are accepted and ignored (derived)\n";
 
 static const char skip_help[] =
     "Usage: tally skip --as LABELER LEASE_TOKEN\n\n"
@@ -53,7 +58,16 @@ static const char release_help[] =
     "Options:\n"
     "  --as LABELER   who releases (required; must hold the lease)\n";
 
-enum { OPT_AS = CLI_OPT_COMMAND, OPT_PROJECT, OPT_STAGE, OPT_WAIT, OPT_HANDLING, OPT_ATTRIBUTION, OPT_NOTE };
+enum {
+  OPT_AS = CLI_OPT_COMMAND,
+  OPT_PROJECT,
+  OPT_STAGE,
+  OPT_WAIT,
+  OPT_HANDLING,
+  OPT_ATTRIBUTION,
+  OPT_POLICY_UNCLEAR,
+  OPT_NOTE
+};
 
 int lease_parse(cli_t *cli, int argc, char **argv, lease_opts_t *o) {
   static const struct option options[] = {{"as", required_argument, NULL, OPT_AS},
@@ -92,6 +106,7 @@ int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, l
   static const struct option options[] = {{"as", required_argument, NULL, OPT_AS},
                                           {"handling-ms", required_argument, NULL, OPT_HANDLING},
                                           {"attribution", required_argument, NULL, OPT_ATTRIBUTION},
+                                          {"policy-unclear", no_argument, NULL, OPT_POLICY_UNCLEAR},
                                           {"note", required_argument, NULL, OPT_NOTE},
                                           CLI_GLOBAL_OPTIONS};
   int submit = strcmp(command, "submit") == 0;
@@ -111,17 +126,27 @@ int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, l
         }
         o->handling_ms = (uint32_t)n;
         break;
-      case OPT_ATTRIBUTION:
+      case OPT_ATTRIBUTION: {
+        tally_attribution_t given = TALLY_ATTRIBUTION_NONE;
         if (!submit)
           rc = cli_usage_error(cli, command, "unknown option '--attribution'");
-        else if (tally_attribution_parse(optarg, &o->attribution) < 0)
+        else if (tally_attribution_parse(optarg, &given) < 0)
           rc = cli_usage_error(cli, command, "bad --attribution '%s' (labeler, auditor, both or policy-unclear)",
                                optarg);
+        o->verdict = 1;
+        if (given == TALLY_ATTRIBUTION_POLICY_UNCLEAR) o->attribution = given;
+        break;
+      }
+      case OPT_POLICY_UNCLEAR:
+        if (!submit) rc = cli_usage_error(cli, command, "unknown option '--policy-unclear'");
+        o->verdict = 1;
+        o->attribution = TALLY_ATTRIBUTION_POLICY_UNCLEAR;
         break;
       case OPT_NOTE:
         if (!submit)
           rc = cli_usage_error(cli, command, "unknown option '--note'");
         o->note = optarg;
+        o->verdict = 1;
         break;
       default: rc = cli_common_option(cli, command, help, c, argv);
     }
@@ -140,8 +165,6 @@ int lease_action_parse(cli_t *cli, const char *command, int argc, char **argv, l
     o->label = argv[optind + 1];
     if (o->label[0] == '\0') return cli_usage_error(cli, command, "the LABEL is empty");
   }
-  if (o->note && o->attribution == TALLY_ATTRIBUTION_NONE)
-    return cli_usage_error(cli, command, "--note is for adjudications: give --attribution too");
   return CLI_PARSED;
 }
 
@@ -255,7 +278,7 @@ static int print_action(cli_t *cli, const char *result, const lease_action_opts_
     return rc;
   }
   if (attribution)
-    fprintf(cli->out, "%s %s: %s (attributed to: %s)\n", result, o->token, o->label, attribution);
+    fprintf(cli->out, "%s %s: %s (policy unclear)\n", result, o->token, o->label);
   else if (o->label)
     fprintf(cli->out, "%s %s: %s\n", result, o->token, o->label);
   else
@@ -269,7 +292,7 @@ static int lease_action(cli_t *cli, const char *command, int argc, char **argv) 
   if (rc != CLI_PARSED) return cli_parse_exit(rc);
   if ((rc = cli_connect(cli)) != 0) return rc;
   const char *result;
-  if (strcmp(command, "submit") == 0 && o.attribution != TALLY_ATTRIBUTION_NONE) {
+  if (strcmp(command, "submit") == 0 && o.verdict) {
     rc = tally_submit_adjudication(cli->client, o.labeler, o.slot, o.lease_id, o.label, o.attribution, o.note,
                                    o.handling_ms);
     result = "adjudicated";

@@ -88,8 +88,10 @@ typedef enum {
   TALLY_WORKER_DRAINING = 3
 } tally_worker_state_t;
 
-/* Who a QA lead holds responsible for a labeler/auditor disagreement
- * (proto Attribution). */
+/* Who was wrong in a labeler/auditor disagreement (proto Attribution).
+ * The worker derives it from the lead's final label (whoever gave another
+ * label was wrong: labeler, auditor, or both when the lead chose a third
+ * label); the lead adds only POLICY_UNCLEAR (nobody is judged). */
 typedef enum {
   TALLY_ATTRIBUTION_NONE = 0,
   TALLY_ATTRIBUTION_LABELER = 1,
@@ -211,7 +213,17 @@ typedef struct {
   size_t high_severity_count;
   uint32_t exposure_budget;
   uint32_t shift_hours;
+  /* Ramp-up across the cluster: the people who have left ramp-up, sorted,
+   * as the coordinator decided from every worker's sums (never removed;
+   * ignored by tally_project_create). */
+  const char **ramped_up;
+  size_t ramped_up_count;
 } tally_project_t;
+
+/* True when `person` is ramping up in `project`: the project has a ramp-up
+ * (audit.ramp_rate > 0) and the coordinator has not yet listed the person
+ * among those who left it. */
+int tally_project_is_ramping(const tally_project_t *project, const char *person);
 
 typedef struct {
   tally_project_t *projects;
@@ -822,10 +834,12 @@ int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_
                  const char *label, uint32_t handling_ms);
 
 /* Submits a lead's verdict on an adjudication task: the final `label`
- * (any label of the taxonomy), who was wrong (`attribution`, not NONE) and
- * an optional `note` (NULL: none) for the case database. Errors as
- * tally_submit; INVALID_ARGUMENT for a missing attribution (also when the
- * task is not an adjudication). */
+ * (any label of the taxonomy), `attribution` NONE (the worker derives who
+ * was wrong from the final label) or POLICY_UNCLEAR (nobody is judged), and
+ * an optional `note` (NULL: none) for the case database. LABELER, AUDITOR
+ * and BOTH are accepted for older callers and ignored: the labels decide.
+ * A plain tally_submit of an adjudication task is a verdict without note.
+ * Errors as tally_submit; INVALID_ARGUMENT for a value outside the enum. */
 int tally_submit_adjudication(tally_t *t, const char *lead, uint32_t slot, uint64_t lease_id,
                               const char *label, tally_attribution_t attribution, const char *note,
                               uint32_t handling_ms);
@@ -949,7 +963,7 @@ int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uin
 
 /* Queues a lead's verdict (see tally_submit_adjudication()), routed by
  * slot; its completion has op TALLY_OP_SUBMIT. Returns as
- * tally_async_submit, and INVALID_ARGUMENT for a missing attribution. */
+ * tally_async_submit, and INVALID_ARGUMENT for a value outside the enum. */
 int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t slot, uint64_t lease_id,
                                     const char *label, tally_attribution_t attribution, const char *note,
                                     uint32_t handling_ms, void *tag);

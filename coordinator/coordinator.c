@@ -16,6 +16,7 @@
 #include "log.h"
 #include "membership.h"
 #include "pbjson.h"
+#include "ramp.h"
 #include "rebalance.h"
 #include "slot_map.h"
 #include "tally_error.h"
@@ -926,10 +927,13 @@ static void handle_project_list(coordinator_t *c, const Tally__Envelope *request
  * also bumps the config version, then the copy in memory. Returns the stored
  * copy (owned by the project list), or NULL after replying the storage error
  * (nothing changed then). `what` names the change in that error. */
-static const Tally__Project *project_replace(coordinator_t *c, size_t at,
-                                             const Tally__Project *project,
-                                             const coordinator_replier_t *r, const char *what,
-                                             const char *action) {
+/* Writes `project` (borrowed) in place of project `at`, with the next
+ * config version and an admin log entry for `action`, then installs it.
+ * Returns the stored project, or NULL with *code (the store's error;
+ * nothing changed). */
+static const Tally__Project *project_commit(coordinator_t *c, size_t at,
+                                            const Tally__Project *project, const char *what,
+                                            const char *action, int *code) {
   meta_batch_t *batch = NULL;
   Tally__AdminLogEntry entry;
   tally__admin_log_entry__init(&entry);
@@ -942,9 +946,9 @@ static const Tally__Project *project_replace(coordinator_t *c, size_t at,
     if (rc == 0) rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
+  *code = rc;
   if (rc < 0) {
     admin_entry_clear(&entry);
-    reply_storage_error(r, rc, what);
     return NULL;
   }
   admin_log_keep(c, &entry);
@@ -953,6 +957,17 @@ static const Tally__Project *project_replace(coordinator_t *c, size_t at,
   tally__project__free_unpacked(c->projects.items[at], NULL);
   c->projects.items[at] = stored;
   c->config_version++;
+  return stored;
+}
+
+/* project_commit for a request: a storage error is answered through r. */
+static const Tally__Project *project_replace(coordinator_t *c, size_t at,
+                                             const Tally__Project *project,
+                                             const coordinator_replier_t *r, const char *what,
+                                             const char *action) {
+  int rc = 0;
+  const Tally__Project *stored = project_commit(c, at, project, what, action, &rc);
+  if (stored == NULL) reply_storage_error(r, rc, what);
   return stored;
 }
 
@@ -1067,14 +1082,14 @@ void coordinator_report_job_free(coordinator_report_job_t **job) {
   free(j);
 }
 
-/* A job for a validated report request on `project`: the engine and the
- * workers to ask. NULL when out of memory. */
-static coordinator_report_job_t *report_job_new(coordinator_t *c, const Tally__Envelope *request,
-                                                const Tally__Project *project) {
-  const Tally__ReportRequest *body = request->report_request;
+/* A job for a validated report request `body` on `project`: the engine
+ * and the workers to ask. NULL when out of memory. */
+static coordinator_report_job_t *report_job_build(coordinator_t *c, uint64_t request_id,
+                                                  const Tally__ReportRequest *body,
+                                                  const Tally__Project *project) {
   coordinator_report_job_t *job = calloc(1, sizeof *job);
   if (job == NULL) return NULL;
-  job->request_id = request->request_id;
+  job->request_id = request_id;
   tally__stats_request__init(&job->stats);
   job->stats.project = strdup(body->project);
   job->stats.market = strdup(body->market);
@@ -1098,6 +1113,55 @@ static coordinator_report_job_t *report_job_new(coordinator_t *c, const Tally__E
   }
   if (!ok) coordinator_report_job_free(&job);
   return job;
+}
+
+static coordinator_report_job_t *report_job_new(coordinator_t *c, const Tally__Envelope *request,
+                                                const Tally__Project *project) {
+  return report_job_build(c, request->request_id, request->report_request, project);
+}
+
+/* ------------------------------------------------------------ ramp-up (ramp.h) */
+
+int coordinator_ramp_job(coordinator_t *c, size_t *cursor, coordinator_report_job_t **out) {
+  *out = NULL;
+  for (; *cursor < c->projects.count; (*cursor)++) {
+    const Tally__Project *project = c->projects.items[*cursor];
+    if (!ramp_project_has_ramp(project)) continue;
+    Tally__ReportRequest body = TALLY__REPORT_REQUEST__INIT;
+    body.project = project->name;
+    body.by = "labeler";
+    (*cursor)++;
+    *out = report_job_build(c, 0, &body, project);
+    return *out != NULL ? 1 : TALLY_E_NOMEM;
+  }
+  return 0;
+}
+
+int coordinator_ramp_apply(coordinator_t *c, const Tally__ReportReply *reply) {
+  const Tally__Project *current = project_find(c, reply->project);
+  if (current == NULL || !ramp_project_has_ramp(current)) return 0;
+  char **names = NULL;
+  size_t n = 0;
+  int added = ramp_graduates(current->audit, current->ramped_up, current->n_ramped_up, reply, &names,
+                             &n);
+  if (added <= 0) return added;
+  int found;
+  size_t at = project_position(&c->projects, current->name, &found);
+  Tally__Project project = *current;
+  project.ramped_up = names;
+  project.n_ramped_up = n;
+  int rc = 0;
+  char quoted[QUOTE_SIZE];
+  validate_quote(current->name, quoted, sizeof quoted);
+  const Tally__Project *stored = project_commit(c, at, &project, "the ramp-up set", "ramp_up_left", &rc);
+  free(names); /* strings were borrowed from the old project and the reply */
+  if (stored == NULL) {
+    log_warn("project '%s': could not record who left ramp-up: %s", quoted, tally_strerror(rc));
+    return rc;
+  }
+  log_info("project '%s': %d people left ramp-up (%zu in all; config version %" PRIu64 ")", quoted,
+           added, stored->n_ramped_up, c->config_version);
+  return added;
 }
 
 static int project_has_market(const Tally__Project *project, const char *market) {

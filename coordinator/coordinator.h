@@ -19,6 +19,9 @@
  * bumps the config version (workers pick it up through heartbeats), never
  * policy_version.
  *
+ * Ramp-up: coordinator_ramp_job / coordinator_ramp_apply (below) turn
+ * gathered by-labeler sums into Project.ramped_up (common/ramp.h).
+ *
  * Reports: a report_request is validated here and turned into a
  * coordinator_report_job_t (engine from common/report.h, the workers that
  * are not DOWN); the daemon gathers the workers' statistics asynchronously
@@ -101,6 +104,21 @@ void coordinator_close(coordinator_t **coordinator);
  * everyone as "anonymous". The request may be rewritten (access_check). */
 void coordinator_handle(coordinator_t *coordinator, Tally__Envelope *request,
                         const char *caller_key, const coordinator_replier_t *replier);
+
+/* Ramp-up across the cluster (ramp.h). The next project after *cursor
+ * (start at 0) that has a ramp-up, as a by-labeler report job over every
+ * worker that is not DOWN (request_id 0), with *cursor moved past it.
+ * Returns 1 with *out (the caller's), 0 when no project is left, or
+ * TALLY_E_NOMEM. */
+int coordinator_ramp_job(coordinator_t *coordinator, size_t *cursor, coordinator_report_job_t **out);
+
+/* Adds the people of `reply` (a gathered ramp job's report) who now meet
+ * their project's ramp-up policy to Project.ramped_up, persisted with a
+ * new config version (workers get it with their next heartbeat reply) and
+ * an admin log entry "ramp_up_left" by "coordinator". Returns how many
+ * left ramp-up (0 also when the reply is partial or the project is gone),
+ * or the store's error (nothing changed; the next gather retries). */
+int coordinator_ramp_apply(coordinator_t *coordinator, const Tally__ReportReply *reply);
 
 /* The person id that --operator-key registers with the operator role. */
 #define COORDINATOR_OPERATOR_ID "operator"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "curve.h"
+#include "ramp.h"
 #include "tally_error.h"
 
 /* Long option ids (getopt_long's val; non-zero and above any short option
@@ -20,6 +21,7 @@ typedef enum {
   OPTION_ENDPOINT_FILE,
   OPTION_HEARTBEAT_TIMEOUT_MS,
   OPTION_EXPECT_WORKERS,
+  OPTION_RAMP_PERIOD_MS,
   OPTION_KEY,
   OPTION_OPERATOR_KEY,
   OPTION_INSECURE,
@@ -36,6 +38,7 @@ static const struct option long_options[] = {
     {"endpoint-file", required_argument, NULL, OPTION_ENDPOINT_FILE},
     {"heartbeat-timeout-ms", required_argument, NULL, OPTION_HEARTBEAT_TIMEOUT_MS},
     {"expect-workers", required_argument, NULL, OPTION_EXPECT_WORKERS},
+    {"ramp-period-ms", required_argument, NULL, OPTION_RAMP_PERIOD_MS},
     {"key", required_argument, NULL, OPTION_KEY},
     {"operator-key", required_argument, NULL, OPTION_OPERATOR_KEY},
     {"insecure", no_argument, NULL, OPTION_INSECURE},
@@ -60,6 +63,9 @@ void coordinator_options_usage(FILE *out) {
           "  --expect-workers N         a fresh cluster waits (up to 10 s) for N workers before\n"
           "                             it hands out the slots, so they are balanced over all\n"
           "                             N (default 1, 1..1024)\n"
+          "  --ramp-period-ms MS        gather every worker's ramp-up sums every MS and take\n"
+          "                             who qualifies out of ramp-up (default %u, 0 = never:\n"
+          "                             nobody leaves ramp-up; 0..3600000)\n"
           "  --key FILE                 this coordinator's CURVE key pair (default DIR/coordinator.key,\n"
           "                             made on first start; its public half beside it, .pub)\n"
           "  --operator-key KEY|FILE    the public key of the first operator: the person\n"
@@ -75,7 +81,8 @@ void coordinator_options_usage(FILE *out) {
           "\n"
           "SIGTERM or SIGINT stops the daemon cleanly (exit 0). Exit status 2: bad usage.\n",
           COORDINATOR_DEFAULT_BIND, COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS,
-          COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS);
+          COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS,
+          RAMP_GATHER_PERIOD_MS);
 }
 
 __attribute__((format(printf, 3, 4))) static int usage_error(char *why, size_t why_size,
@@ -132,6 +139,15 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
         return usage_error(why, why_size, "--expect-workers wants a number in 1..1024, not '%s'",
                            value);
       o->expect_workers = (uint32_t)n;
+      return 0;
+    }
+    case OPTION_RAMP_PERIOD_MS: {
+      char *end = NULL;
+      unsigned long long n = strtoull(value, &end, 10);
+      if (value[0] < '0' || value[0] > '9' || *end != '\0' || n > 3600000)
+        return usage_error(why, why_size, "--ramp-period-ms wants milliseconds in 0..3600000, not '%s'",
+                           value);
+      o->ramp_period_ms = n;
       return 0;
     }
     case OPTION_KEY:
@@ -223,6 +239,7 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
   memset(o, 0, sizeof *o);
   o->heartbeat_timeout_ms = COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS;
   o->expect_workers = 1;
+  o->ramp_period_ms = RAMP_GATHER_PERIOD_MS;
   o->log_level = LOG_INFO;
   optind = 0; /* glibc: full reset, so parse can run more than once */
   opterr = 0;

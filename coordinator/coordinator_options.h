@@ -34,6 +34,7 @@ typedef struct {
   char *config_file;   /* NULL: none */
   uint64_t heartbeat_timeout_ms;
   uint32_t expect_workers; /* a fresh cluster waits for this many (default 1) */
+  uint64_t ramp_period_ms; /* ramp-up gathers (common/ramp.h); 0 = none */
   char *key_file;          /* NULL: DIR/coordinator.key */
   char operator_key[41];   /* Z85 or "" */
   int insecure;            /* --insecure: plain TCP, no identities */

@@ -4,7 +4,9 @@
  * requests go to coordinator_handle(), the reports in progress
  * (report_gather.h: report_requests are answered once the workers sent
  * their statistics, while everything else keeps being served), a timer for
- * failure detection, and SIGTERM/SIGINT handlers that close all handles so
+ * failure detection, a timer that gathers the ramp-up sums (common/ramp.h)
+ * every --ramp-period-ms, and SIGTERM/SIGINT handlers that close all
+ * handles so
  * the loop ends, after which the metadata store is closed and the process
  * exits 0.
  * Exit status: 0 clean stop or --help, 1 runtime failure (store, bind,
@@ -24,6 +26,7 @@
 #include "coordinator.h"
 #include "coordinator_options.h"
 #include "log.h"
+#include "ramp.h"
 #include "report_gather.h"
 #include "router.h"
 #include "tally_error.h"
@@ -47,6 +50,8 @@ typedef struct {
   uv_timer_t liveness;
   uint64_t liveness_period_ms;
   uint64_t last_liveness_ms; /* monotonic time of the previous tick */
+  uv_timer_t ramp;
+  size_t ramp_pending;       /* ramp-up gathers in progress; a tick starts none while > 0 */
   uv_signal_t sigterm, sigint;
   zap_t *zap;                 /* NULL: --insecure */
   uint64_t zap_keys_version;  /* coordinator_keys_version the ZAP list was made from */
@@ -211,6 +216,33 @@ static void on_liveness_timer(uv_timer_t *timer) {
   if (rc < 0) log_error("cannot record workers going down (%s); will retry", tally_strerror(rc));
 }
 
+static void on_ramp_gathered(void *user, const Tally__ReportReply *reply, int code) {
+  daemon_t *d = user;
+  d->ramp_pending--;
+  if (code < 0 || reply == NULL || d->coordinator == NULL) return;
+  int rc = coordinator_ramp_apply(d->coordinator, reply);
+  if (rc > 0 && d->router != NULL) router_kick(d->router);
+}
+
+/* Gathers the by-labeler sums of every project with a ramp-up, one round
+ * at a time, each report counting against the gather's limit (it leaves
+ * room for clients' reports: a round stops at half of it). */
+static void on_ramp_timer(uv_timer_t *timer) {
+  daemon_t *d = timer->data;
+  if (d->ramp_pending > 0 || d->gather == NULL) return;
+  size_t cursor = 0;
+  coordinator_report_job_t *job = NULL;
+  while (report_gather_pending(d->gather) < REPORT_GATHER_DEFAULT_MAX_PENDING / 2 &&
+         coordinator_ramp_job(d->coordinator, &cursor, &job) > 0) {
+    if (job->n_workers == 0) {
+      coordinator_report_job_free(&job);
+      continue;
+    }
+    if (report_gather_start(d->gather, job, on_ramp_gathered, d) < 0) return;
+    d->ramp_pending++;
+  }
+}
+
 static void on_signal(uv_signal_t *signal_handle, int signum) {
   daemon_t *d = signal_handle->data;
   log_info("signal %d: stopping", signum);
@@ -218,6 +250,7 @@ static void on_signal(uv_signal_t *signal_handle, int signum) {
   config_wait_destroy(&d->config_wait); /* answers the held replies */
   router_destroy(&d->router);
   uv_close((uv_handle_t *)&d->liveness, NULL);
+  uv_close((uv_handle_t *)&d->ramp, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
 }
@@ -318,6 +351,9 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   d->liveness_period_ms = liveness_period_ms(o->heartbeat_timeout_ms);
   d->last_liveness_ms = clock_monotonic_ms();
   uv_timer_start(&d->liveness, on_liveness_timer, d->liveness_period_ms, d->liveness_period_ms);
+  uv_timer_init(&d->loop, &d->ramp);
+  d->ramp.data = d;
+  if (o->ramp_period_ms > 0) uv_timer_start(&d->ramp, on_ramp_timer, o->ramp_period_ms, o->ramp_period_ms);
   uv_signal_init(&d->loop, &d->sigterm);
   uv_signal_init(&d->loop, &d->sigint);
   d->sigterm.data = d->sigint.data = d;

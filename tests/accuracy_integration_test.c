@@ -1,14 +1,19 @@
 /* Accuracy against the final label on hand-computed cases (README,
  * "Accuracy against the final label"), end to end on one worker: labeler
  * "lab" labels five items, auditor "aud" audits them all (rate 1), lead
- * "boss" settles the four disagreements:
+ * "boss" settles the four disagreements. The lead only gives the final
+ * label (and says when the policy was unclear); who was wrong follows from
+ * it (common/attribution.h):
  *
- *   item  lab   aud   verdict (attribution)        lab     aud
- *   a1    ok    ok    - (agreement)                right   right
- *   a2    spam  ok    ok    (labeler)              wrong   right
- *   a3    spam  ok    spam  (auditor)              right   wrong
- *   a4    spam  ok    hate  (both)                 wrong   wrong
- *   a5    spam  ok    ok    (policy unclear)       not judged
+ *   item  lab   aud   verdict (lead says)  attribution      lab     aud
+ *   a1    ok    ok    - (agreement)        none             right   right
+ *   a2    spam  ok    ok    (plain submit) labeler          wrong   right
+ *   a3    spam  ok    spam  (none)         auditor          right   wrong
+ *   a4    spam  ok    hate  ("labeler")    both             wrong   wrong
+ *   a5    spam  ok    ok    (policy)       policy unclear   not judged
+ *
+ * a4's lead sends "labeler" as an older client would: ignored, the labels
+ * decide. The case database carries the derived attribution.
  *
  * So lab: 2 of 4 right, aud: 2 of 4 right. Before the verdicts only a1
  * counts (an audit waiting for adjudication judges nobody). --by category
@@ -30,15 +35,17 @@ static const char *labels[] = {"ok", "spam", "hate"};
 
 typedef struct {
   const char *id, *labeler_label, *auditor_label, *verdict;
-  tally_attribution_t attribution;
+  int plain;                   /* the verdict is a plain tally_submit */
+  tally_attribution_t said;    /* what the lead sends */
+  tally_attribution_t attribution; /* what the worker derives */
 } case_t;
 
 static const case_t cases[] = {
-    {"a1", "ok", "ok", NULL, TALLY_ATTRIBUTION_NONE},
-    {"a2", "spam", "ok", "ok", TALLY_ATTRIBUTION_LABELER},
-    {"a3", "spam", "ok", "spam", TALLY_ATTRIBUTION_AUDITOR},
-    {"a4", "spam", "ok", "hate", TALLY_ATTRIBUTION_BOTH},
-    {"a5", "spam", "ok", "ok", TALLY_ATTRIBUTION_POLICY_UNCLEAR},
+    {"a1", "ok", "ok", NULL, 0, TALLY_ATTRIBUTION_NONE, TALLY_ATTRIBUTION_NONE},
+    {"a2", "spam", "ok", "ok", 1, TALLY_ATTRIBUTION_NONE, TALLY_ATTRIBUTION_LABELER},
+    {"a3", "spam", "ok", "spam", 0, TALLY_ATTRIBUTION_NONE, TALLY_ATTRIBUTION_AUDITOR},
+    {"a4", "spam", "ok", "hate", 0, TALLY_ATTRIBUTION_LABELER, TALLY_ATTRIBUTION_BOTH},
+    {"a5", "spam", "ok", "ok", 0, TALLY_ATTRIBUTION_POLICY_UNCLEAR, TALLY_ATTRIBUTION_POLICY_UNCLEAR},
 };
 #define CASES (sizeof cases / sizeof cases[0])
 
@@ -62,8 +69,10 @@ static int work(tally_t *t, const char *who, tally_stage_t stage) {
     int rc = -1;
     if (c && stage == TALLY_STAGE_LABEL) rc = tally_submit(t, who, task->slot, task->lease_id, c->labeler_label, 1000);
     if (c && stage == TALLY_STAGE_AUDIT) rc = tally_submit(t, who, task->slot, task->lease_id, c->auditor_label, 1000);
-    if (c && stage == TALLY_STAGE_ADJUDICATE)
-      rc = tally_submit_adjudication(t, who, task->slot, task->lease_id, c->verdict, c->attribution, "", 1000);
+    if (c && stage == TALLY_STAGE_ADJUDICATE && c->plain)
+      rc = tally_submit(t, who, task->slot, task->lease_id, c->verdict, 1000);
+    else if (c && stage == TALLY_STAGE_ADJUDICATE)
+      rc = tally_submit_adjudication(t, who, task->slot, task->lease_id, c->verdict, c->said, "", 1000);
     CHECK(rc == 0);
     done += rc == 0;
     tally_free(task);
@@ -149,6 +158,18 @@ int main(void) {
         lab->attributed_policy == 1);
   CHECK(rep && accuracy_is(&rep->total.labeler_final, 4, 2) && accuracy_is(&rep->total.auditor_final, 4, 2));
   tally_free(rep);
+
+  /* The case database holds the derived attribution of every verdict. */
+  for (size_t i = 1; i < CASES; i++) {
+    tally_case_t *k = NULL;
+    CHECK(tally_case_get(t, "acc", cases[i].id, &k) == 0 && k != NULL);
+    if (k == NULL) continue;
+    if (k->attribution != cases[i].attribution)
+      fprintf(stderr, "%s: attribution %s, wanted %s\n", cases[i].id, tally_attribution_name(k->attribution),
+              tally_attribution_name(cases[i].attribution));
+    CHECK(k->attribution == cases[i].attribution && strcmp(k->final_label, cases[i].verdict) == 0);
+    tally_free(k);
+  }
 
   rep = report(t, TALLY_REPORT_BY_CATEGORY);
   const tally_report_row_t *ok = rep ? row_named(rep, "ok") : NULL, *spam = rep ? row_named(rep, "spam") : NULL,

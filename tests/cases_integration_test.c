@@ -174,7 +174,9 @@ static void run_reviews(tally_t *t) {
     CHECK(tally_submit(t, "dora", task->slot, task->lease_id, n < 4 ? "spam" : "ok", 900) == 0);
     tally_free(task);
   }
-  static const char *finals[4] = {"spam", "ok", "spam", "hate"};
+  /* carl said ok, dora spam: the final label decides who was wrong (c-2:
+   * a third label, both); the lead only says "policy unclear" (c-3). */
+  static const char *finals[4] = {"spam", "ok", "hate", "hate"};
   static const tally_attribution_t attributions[4] = {TALLY_ATTRIBUTION_LABELER, TALLY_ATTRIBUTION_AUDITOR,
                                                       TALLY_ATTRIBUTION_BOTH, TALLY_ATTRIBUTION_POLICY_UNCLEAR};
   for (uint64_t k = 1; k <= 4; k++) {
@@ -192,8 +194,8 @@ static void run_reviews(tally_t *t) {
       snprintf(v->b, sizeof v->b, "%s", task->candidates[1]);
     }
     v->order = k;
-    CHECK(tally_submit_adjudication(t, "eve", task->slot, task->lease_id, v->final_label, v->attribution,
-                                    v->note, 1200) == 0);
+    tally_attribution_t said = n == 3 ? TALLY_ATTRIBUTION_POLICY_UNCLEAR : TALLY_ATTRIBUTION_NONE;
+    CHECK(tally_submit_adjudication(t, "eve", task->slot, task->lease_id, v->final_label, said, v->note, 1200) == 0);
     tally_free(task);
     usleep(20000); /* distinct closing times: a well-defined newest first */
   }

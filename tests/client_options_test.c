@@ -146,13 +146,21 @@ static void test_submit_adjudication(void) {
   lease_action_opts_t o;
   char **argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "policy-unclear", "--note", "see 4.2");
   CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
-  CHECK(o.attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR && strcmp(o.note, "see 4.2") == 0 && strcmp(o.label, "ok") == 0);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR && o.verdict && strcmp(o.note, "see 4.2") == 0 &&
+        strcmp(o.label, "ok") == 0);
+  argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--policy-unclear");
+  CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR && o.verdict && o.note == NULL);
+  /* Who was wrong is derived by the worker: an older script's guess is accepted, not sent. */
   argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "Both");
   CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
-  CHECK(o.attribution == TALLY_ATTRIBUTION_BOTH && o.note == NULL);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_NONE && o.verdict && o.note == NULL);
+  argv = ARGV("submit", "--as", "lead", "5.6", "ok", "--note", "x");
+  CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_NONE && o.verdict && strcmp(o.note, "x") == 0);
   argv = ARGV("submit", "--as", "ana", "5.6", "ok");
   CHECK(lease_action_parse(&c.cli, "submit", argc_of(argv), argv, &o) == CLI_PARSED);
-  CHECK(o.attribution == TALLY_ATTRIBUTION_NONE && o.note == NULL);
+  CHECK(o.attribution == TALLY_ATTRIBUTION_NONE && !o.verdict && o.note == NULL);
   const struct {
     const char *command;
     char **argv;
@@ -160,7 +168,7 @@ static void test_submit_adjudication(void) {
   } bad[] = {
       {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "nobody"), "bad --attribution 'nobody'"},
       {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--attribution", "none"), "bad --attribution 'none'"},
-      {"submit", ARGV("submit", "--as", "lead", "5.6", "ok", "--note", "x"), "--note is for adjudications"},
+      {"skip", ARGV("skip", "--as", "lead", "5.6", "--policy-unclear"), "unknown option '--policy-unclear'"},
       {"skip", ARGV("skip", "--as", "lead", "5.6", "--attribution", "labeler"), "unknown option '--attribution'"},
       {"release", ARGV("release", "--as", "lead", "5.6", "--note", "x"), "unknown option '--note'"},
   };

@@ -707,11 +707,15 @@ static void test_adjudication(tally_t *t) {
         strcmp(Q.label, "ok") == 0);
   uint64_t submits = Q.workers[0].submits;
   unlock();
-  CHECK(tally_submit_adjudication(t, "lead", 4, 77, "ok", TALLY_ATTRIBUTION_NONE, NULL, 0) == TALLY_E_INVALID_ARGUMENT);
+  /* NONE: the worker derives who was wrong; only values outside the enum are refused. */
+  CHECK(tally_submit_adjudication(t, "lead", 4, 77, "ok", TALLY_ATTRIBUTION_NONE, NULL, 0) == 0);
+  lock();
+  CHECK(Q.attribution == TALLY_ATTRIBUTION_NONE && strcmp(Q.label, "ok") == 0);
+  unlock();
   CHECK(tally_submit_adjudication(t, "lead", 4, 77, "ok", (tally_attribution_t)9, NULL, 0) == TALLY_E_INVALID_ARGUMENT);
   CHECK(tally_submit(t, "ana", 4, 78, "spam", 10) == 0);
   lock();
-  CHECK_EQ_U64(Q.workers[0].submits, submits + 1);
+  CHECK_EQ_U64(Q.workers[0].submits, submits + 2);
   CHECK(Q.attribution == TALLY_ATTRIBUTION_NONE && Q.note[0] == '\0');
   unlock();
 
@@ -733,7 +737,7 @@ static void test_adjudication(tally_t *t) {
   }
   CHECK(leases == WORKERS && with_candidates == 1);
   CHECK(tally_async_submit_adjudication(a, "lead", 4, 77, "abuse", TALLY_ATTRIBUTION_BOTH, NULL, 10, &tag) == 0);
-  CHECK(tally_async_submit_adjudication(a, "lead", 4, 77, "abuse", TALLY_ATTRIBUTION_NONE, NULL, 10, &tag) ==
+  CHECK(tally_async_submit_adjudication(a, "lead", 4, 77, "abuse", (tally_attribution_t)5, NULL, 10, &tag) ==
         TALLY_E_INVALID_ARGUMENT);
   int n = 0;
   while (n == 0 && clock_monotonic_ms() < deadline) n = tally_async_poll(a, 100, done, 8);
@@ -756,12 +760,20 @@ static void test_adjudication(tally_t *t) {
   CHECK(json_array_size(cands) == 2 && strcmp(json_string_value(json_array_get(cands, 0)), "spam") == 0);
   json_decref(doc);
   capture_close(&c);
-  CHECK(capture_run(&c, ep, ARGV("tally", "submit", "--as", "lead", "4.77", "ok", "--attribution", "policy-unclear",
+  CHECK(capture_run(&c, ep, ARGV("tally", "submit", "--as", "lead", "4.77", "ok", "--policy-unclear",
                                  "--note", "policy 4.2 is ambiguous")) == CLI_EXIT_OK);
-  CHECK(strstr(c.out, "adjudicated 4.77: ok (attributed to: policy-unclear)") != NULL);
+  CHECK(strstr(c.out, "adjudicated 4.77: ok (policy unclear)") != NULL);
   capture_close(&c);
   lock();
   CHECK(Q.attribution == TALLY_ATTRIBUTION_POLICY_UNCLEAR && strcmp(Q.note, "policy 4.2 is ambiguous") == 0);
+  unlock();
+  /* An older script's guess is not sent: the worker derives it. */
+  CHECK(capture_run(&c, ep, ARGV("tally", "submit", "--as", "lead", "4.77", "spam", "--attribution", "labeler",
+                                 "--note", "clear spam")) == CLI_EXIT_OK);
+  CHECK(strstr(c.out, "adjudicated 4.77: spam\n") != NULL);
+  capture_close(&c);
+  lock();
+  CHECK(Q.attribution == TALLY_ATTRIBUTION_NONE && strcmp(Q.note, "clear spam") == 0);
   unlock();
 }
 

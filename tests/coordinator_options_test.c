@@ -35,6 +35,7 @@ static void test_flags(void) {
   CHECK(o.bind && strcmp(o.bind, "tcp://127.0.0.1:7400") == 0);
   CHECK(o.endpoint_file == NULL);
   CHECK_EQ(o.heartbeat_timeout_ms, 3000);
+  CHECK_EQ(o.ramp_period_ms, 2000);
   CHECK_EQ(o.log_level, LOG_INFO);
   CHECK_EQ(o.help, 0);
   coordinator_options_free(&o);
@@ -47,6 +48,9 @@ static void test_flags(void) {
   CHECK(o.endpoint_file && strcmp(o.endpoint_file, "/d/ep") == 0);
   CHECK_EQ(o.heartbeat_timeout_ms, 250);
   CHECK_EQ(o.log_level, LOG_DEBUG);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", "--ramp-period-ms", "0", NULL), 0);
+  CHECK_EQ(o.ramp_period_ms, 0);
   coordinator_options_free(&o);
 
   CHECK_EQ(parse(&o, "--help", NULL), 0);
@@ -75,6 +79,11 @@ static void test_bad_usage(void) {
   for (size_t i = 0; i < sizeof bad_timeouts / sizeof *bad_timeouts; i++) {
     CHECK_EQ(parse(&o, "--dir", "/d", "--heartbeat-timeout-ms", bad_timeouts[i], NULL),
              TALLY_E_INVALID_ARGUMENT);
+    coordinator_options_free(&o);
+  }
+  const char *bad_periods[] = {"-1", "2s", "", "3600001"};
+  for (size_t i = 0; i < sizeof bad_periods / sizeof *bad_periods; i++) {
+    CHECK_EQ(parse(&o, "--dir", "/d", "--ramp-period-ms", bad_periods[i], NULL), TALLY_E_INVALID_ARGUMENT);
     coordinator_options_free(&o);
   }
   CHECK_EQ(parse(&o, "--dir", "/d", "--log-level", "loud", NULL), TALLY_E_INVALID_ARGUMENT);

@@ -137,10 +137,11 @@ int cluster_start_coordinator(cluster_t *c) {
   snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
   char *argv[] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
                   "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000",
-                  "--expect-workers", expect, "--key", key, "--operator-key", operator_pub, NULL};
+                  "--expect-workers", expect, "--ramp-period-ms", c->ramp_off ? "0" : "2000",
+                  "--key", key, "--operator-key", operator_pub, NULL};
   if (c->insecure) {
-    argv[11] = "--insecure";
-    argv[12] = NULL;
+    argv[13] = "--insecure";
+    argv[14] = NULL;
   }
   c->coordinator_pid = spawn(argv, log);
   if (c->coordinator_pid < 0) return -1;
@@ -320,11 +321,12 @@ int cluster_start_worker(cluster_t *c, int i) {
 }
 
 int cluster_start(cluster_t *c, int workers) {
-  int insecure = c->insecure;
+  int insecure = c->insecure, ramp_off = c->ramp_off;
   const char *worker_args[5];
   memcpy(worker_args, c->worker_args, sizeof worker_args);
   memset(c, 0, sizeof *c);
   memcpy(c->worker_args, worker_args, sizeof worker_args);
+  c->ramp_off = ramp_off;
   c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;

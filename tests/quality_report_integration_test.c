@@ -101,8 +101,7 @@ static void reviewer_process(const char *me, int stage) {
         correct += right;
       }
     } else {
-      tally_submit_adjudication(t, me, task->slot, task->lease_id, truth,
-                                TALLY_ATTRIBUTION_LABELER, "", 1500);
+      tally_submit_adjudication(t, me, task->slot, task->lease_id, truth, TALLY_ATTRIBUTION_NONE, "", 1500);
     }
     tally_free(task);
   }
@@ -280,7 +279,16 @@ int main(void) {
     CHECK_EQ_U64(confusion_sum, total_audits);
     CHECK(r->total != NULL && r->total->audit_agreed == diagonal);
     CHECK(r->total != NULL && r->total->adjudications == r->total->audits - r->total->audit_agreed);
-    CHECK(r->total != NULL && r->total->attributed_labeler == r->total->adjudications);
+    /* The workers derive who was wrong from the final label (the truth): a
+     * wrong labeler's label always goes to a verdict, and so does a wrong
+     * auditor's, so the attributions count exactly the wrong judgments. */
+    const Tally__ReportRow *all = r->total;
+    CHECK(all != NULL && all->labeler_final && all->auditor_final && all->attributed_policy == 0 &&
+          all->attributed_labeler + all->attributed_auditor + all->attributed_both == all->adjudications);
+    CHECK(all != NULL && all->labeler_final &&
+          all->attributed_labeler + all->attributed_both == all->labeler_final->judged - all->labeler_final->correct);
+    CHECK(all != NULL && all->auditor_final &&
+          all->attributed_auditor + all->attributed_both == all->auditor_final->judged - all->auditor_final->correct);
   }
   wire_envelope_free(&env);
   zmq_ctx_term(ctx);

@@ -17,3 +17,13 @@ target_link_libraries(emergency_lane_integration_test PRIVATE tally_test_harness
 add_dependencies(emergency_lane_integration_test tally-coordinator tally-worker)
 add_test(NAME emergency_lane_integration COMMAND emergency_lane_integration_test)
 set_tests_properties(emergency_lane_integration PROPERTIES TIMEOUT 120 LABELS "routing;integration")
+
+# Ramp-up across the cluster: three workers, a new joiner's audits spread
+# so that no worker alone holds enough; the coordinator's summed decision
+# takes them out of ramp-up on every worker within the bound, and
+# `tally labeler show` says where each person stands.
+add_executable(ramp_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/ramp_integration_test.c)
+target_link_libraries(ramp_integration_test PRIVATE tally_test_harness tally_client)
+add_dependencies(ramp_integration_test tally-coordinator tally-worker tally_cli)
+add_test(NAME ramp_integration COMMAND ramp_integration_test)
+set_tests_properties(ramp_integration PROPERTIES TIMEOUT 120 LABELS "quality;integration")

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attribution.h"
 #include "cases.h"
 #include "clock.h"
 #include "ident.h"
@@ -925,18 +926,26 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
   item_advance(w, lease, rec, TALLY__STAGE__STAGE_ADJUDICATE);
 }
 
+/* A lead's verdict. The attribution follows from the final label
+ * (common/attribution.h): whoever gave a different label was wrong, per
+ * audited labeler for the statistics, and for the disputed labeler on the
+ * item (the case database and export). Of the request's attribution only
+ * POLICY_UNCLEAR counts: it is what the labels cannot say. */
 static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *lease,
                            item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
-  rec->attribution = s->attribution;
+  int unclear = s->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
+  const char *auditor_label = rec->audit ? rec->audit->label : "";
+  const char *disputed = rec->disputed_labeler ? item_record_label_of(rec, rec->disputed_labeler) : NULL;
+  rec->attribution = (Tally__Attribution)attribution_derive(disputed, auditor_label, s->label, unclear);
   if (item_record_set_string(&rec->adjudicator, lease->labeler) < 0 ||
       item_record_set_string(&rec->note, s->note) < 0)
     worker_fatal("out of memory");
-  const char *auditor_label = rec->audit ? rec->audit->label : "";
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL && strcmp(theirs, auditor_label) != 0)
       quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
-                              s->attribution, now);
+                              (uint32_t)attribution_derive(theirs, auditor_label, s->label, unclear),
+                              now);
   }
   item_close(w, p, lease, rec, s->label, now);
   cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
@@ -960,11 +969,11 @@ static void handle_submit(worker_t *w, const router_request_t *req) {
     return;
   }
   if (lease->stage == TALLY__STAGE__STAGE_ADJUDICATE &&
-      (s->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_NONE ||
-       s->attribution > TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR)) {
+      !attribution_request_is_valid((unsigned)s->attribution)) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "a verdict needs an attribution: labeler, auditor, both or policy unclear; "
-                       "the lease stays live");
+                       "unknown attribution %d: a verdict carries none (derived from the final label) "
+                       "or policy unclear; the lease stays live",
+                       (int)s->attribution);
     return;
   }
   if (strlen(s->note) > 4096) {

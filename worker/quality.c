@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <uthash.h>
 
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
@@ -15,6 +14,7 @@
 #include "handling.h"
 #include "keys.h"
 #include "log.h"
+#include "ramp.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wire.h"
@@ -25,60 +25,27 @@
 #define QUALITY_FEEDBACK_LIMIT 100
 static const char QUALITY_SECRET_KEY[] = "audit-secret";
 
-/* Audits of one labeler in one project on this worker, for ramp-up. */
-typedef struct ramp_entry {
-  char key[80]; /* "project_id:labeler" */
-  uint64_t audits;
-  uint64_t agreed;
-  UT_hash_handle hh;
-} ramp_entry_t;
-
 static uint32_t quality_day(uint64_t ms) { return (uint32_t)(ms / QUALITY_MS_PER_DAY); }
-
-static ramp_entry_t *ramp_get(worker_t *w, uint32_t project_id, const char *labeler, int create) {
-  char key[80];
-  snprintf(key, sizeof key, "%u:%s", project_id, labeler);
-  ramp_entry_t *e = NULL;
-  HASH_FIND_STR(w->ramp, key, e);
-  if (e == NULL && create) {
-    e = calloc(1, sizeof *e);
-    if (e == NULL) worker_fatal("out of memory");
-    memcpy(e->key, key, sizeof key);
-    HASH_ADD_STR(w->ramp, key, e);
-  }
-  return e;
-}
-
-void quality_release(worker_t *w) {
-  ramp_entry_t *e, *tmp;
-  HASH_ITER(hh, w->ramp, e, tmp) {
-    HASH_DEL(w->ramp, e);
-    free(e);
-  }
-}
 
 /* ------------------------------------------------------------ sampling */
 
-static double quality_rate(worker_t *w, const Tally__Project *p, const char *market,
+static double quality_rate(const Tally__Project *p, const char *market,
                            const char *labeler) {
   const Tally__AuditPolicy *policy = p->audit;
   double rate = policy ? policy->rate : p->audit_rate;
   if (policy == NULL) return rate;
   for (size_t i = 0; i < policy->n_market_rates; i++)
     if (strcmp(policy->market_rates[i]->market, market) == 0) rate = policy->market_rates[i]->rate;
-  if (policy->ramp_rate > rate) {
-    ramp_entry_t *e = ramp_get(w, p->id, labeler, 0);
-    uint64_t audits = e ? e->audits : 0, agreed = e ? e->agreed : 0;
-    uint64_t needed = policy->ramp_audits > 0 ? policy->ramp_audits : 1;
-    int ramping = audits < needed || (double)agreed / (double)audits < policy->ramp_target;
-    if (ramping) rate = policy->ramp_rate;
-  }
+  /* Ramping up until the coordinator, from the sums of every worker, says
+   * the person has left it (common/ramp.h): one answer cluster-wide. */
+  if (policy->ramp_rate > rate && !ramp_contains(p->ramped_up, p->n_ramped_up, labeler))
+    rate = policy->ramp_rate;
   return rate;
 }
 
 int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,
                        const char *item_id, const char *labeler) {
-  double rate = quality_rate(w, p, market, labeler);
+  double rate = quality_rate(p, market, labeler);
   if (rate <= 0.0) return 0;
   if (rate >= 1.0) return 1;
   XXH64_state_t state;
@@ -359,9 +326,6 @@ void quality_on_audit(worker_t *w, const Tally__Project *p, const char *market,
   ref.row->audit_agreed += a == b;
   bytes_pairs_add(&ref.row->pairs, (uint32_t)p->n_labels, (uint32_t)a, (uint32_t)b);
   stats_close(w, &ref);
-  ramp_entry_t *e = ramp_get(w, p->id, labeler, 1);
-  e->audits++;
-  e->agreed += a == b;
 }
 
 void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *market,
@@ -443,27 +407,6 @@ int quality_recover(worker_t *w) {
     w->batch_dirty = 1;
   }
   free(value);
-  /* Ramp-up totals: a sum over the (few) stats rows. */
-  worker_rows_flush(w, 0);
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, NULL, 0);
-  if (it == NULL) return TALLY_E_NOMEM;
-  for (store_iter_seek(it, "", 0); store_iter_valid(it); store_iter_next(it)) {
-    size_t key_len, value_len;
-    const uint8_t *key = store_iter_key(it, &key_len);
-    keys_stats_t k;
-    if (keys_parse_stats(key, key_len, &k) < 0 || k.labeler_len == 0) continue;
-    const uint8_t *data = store_iter_value(it, &value_len);
-    Tally__StatsRow *row = tally__stats_row__unpack(NULL, value_len, data);
-    if (row == NULL) continue;
-    char labeler[KEYS_LABELER_MAX + 1];
-    memcpy(labeler, k.labeler, k.labeler_len);
-    labeler[k.labeler_len] = '\0';
-    ramp_entry_t *e = ramp_get(w, k.project_id, labeler, 1);
-    e->audits += row->audits;
-    e->agreed += row->audit_agreed;
-    tally__stats_row__free_unpacked(row, NULL);
-  }
-  store_iter_destroy(&it);
   return 0;
 }
 

@@ -2,7 +2,8 @@
  *
  * Sampling is decided here, on the worker, when a label is submitted: a
  * keyed hash of (worker secret, project, item, labeler) compared with the
- * labeler's audit rate (market override, ramp-up for new labelers). The
+ * labeler's audit rate (market override, ramp-up for new labelers until the
+ * coordinator lists them in Project.ramped_up, common/ramp.h). The
  * decision is stored only in the item record; nothing a labeler receives
  * depends on it.
  *
@@ -22,11 +23,8 @@
 #include "item_record.h"
 #include "worker_internal.h"
 
-/* Loads or creates the sampling secret and the ramp-up totals. */
+/* Loads or creates the sampling secret. */
 int quality_recover(worker_t *w);
-
-/* Frees the ramp-up totals (worker shutdown). */
-void quality_release(worker_t *w);
 
 /* 1 when this label of `labeler` on the item is to be audited. */
 int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,

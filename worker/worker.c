@@ -283,7 +283,7 @@ static void worker_hold_replies(worker_t *w) {
  *  2. The memory is made what a restart would build from storage
  *     (worker_rebuild): counters and queue depths from the last durable
  *     meta record, queue heads and live leases of the served slots, item
- *     and row caches emptied, ramp-up totals recounted. The sequences
+ *     and row caches emptied. The sequences
  *     (next_seq, next_lease) never go back, so no id is handed out twice.
  *  3. The worker is then full (w->no_space) and writes nothing: requests
  *     that write are refused up front with NO_SPACE (labeling.c: ingest,
@@ -315,7 +315,6 @@ static int worker_rebuild(worker_t *w) {
   w->n_projects = 0;
   int rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
-  quality_release(w);
   if (rc >= 0) rc = quality_recover(w);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
   if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
@@ -575,7 +574,6 @@ void worker_destroy(worker_t **worker) {
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);
   config_cache_destroy(&w->config);
-  quality_release(w);
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
   for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
   free(w->replies);

@@ -122,9 +122,8 @@ struct worker {
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
   row_cache_t *ops_rows;   /* STORE_CF_OPS, ops.c */
 
-  /* Audit sampling and ramp-up (quality.c). */
+  /* Audit sampling (quality.c). */
   uint64_t audit_secret;
-  struct ramp_entry *ramp; /* uthash: audits per (project, labeler) */
 
   /* Who is asking (identity.h): keys, ZAP, the per-person lease cap; and
    * the effective identity of the request being handled. */
