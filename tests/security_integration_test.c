@@ -503,6 +503,57 @@ static void test_flood(void) {
   dealer_destroy(&d);
 }
 
+/* ------------------------------------------------------------ waiters */
+
+/* One connection parks at most 4,096 long-polls on a worker; the rest are
+ * answered RATE_LIMITED at once. Paced under the connection's rate. */
+#define WAITERS_CAP 4096
+#define WAITERS_SENT (WAITERS_CAP + 100)
+static void test_waiter_cap(void) {
+  char out[2048];
+  CHECK(cluster_cli(&cluster, out, sizeof out,
+                    "project create quiet --labels ok,spam --markets es") == 0);
+  curve_client_t buf;
+  dealer_t *d = NULL;
+  CHECK(dealer_new(&d, zctx, cluster.worker_endpoints[0], harness_curve(&cluster, 0, &buf)) == 0);
+  if (d == NULL) return;
+  Tally__Envelope env;
+  Tally__LeaseRequest lease = TALLY__LEASE_REQUEST__INIT;
+  lease.labeler = "sec-lab2";
+  lease.project = "quiet";
+  lease.wait_ms = 25000;
+  wire_envelope_init(&env, 0);
+  env.body_case = TALLY__ENVELOPE__BODY_LEASE;
+  env.lease = &lease;
+  int limited = 0, other = 0;
+  for (int i = 0; i < WAITERS_SENT; i++) {
+    env.request_id = dealer_next_request_id(d);
+    dealer_send(d, &env);
+    if (i % 200 == 199) usleep(250 * 1000); /* 800 a second: under the rate */
+    Tally__Envelope *reply = NULL;
+    while (dealer_recv(d, 0, &reply) == 0) {
+      if (reply->body_case == TALLY__ENVELOPE__BODY_ERROR &&
+          tally_error_from_wire((int)reply->error->code) == TALLY_E_RATE_LIMITED)
+        limited++;
+      else
+        other++;
+      wire_envelope_free(&reply);
+    }
+  }
+  Tally__Envelope *reply = NULL;
+  while (limited + other < WAITERS_SENT - WAITERS_CAP && dealer_recv(d, 3000, &reply) == 0) {
+    if (reply->body_case == TALLY__ENVELOPE__BODY_ERROR &&
+        tally_error_from_wire((int)reply->error->code) == TALLY_E_RATE_LIMITED)
+      limited++;
+    else
+      other++;
+    wire_envelope_free(&reply);
+  }
+  CHECK(limited == WAITERS_SENT - WAITERS_CAP);
+  CHECK(other == 0); /* the parked ones wait */
+  dealer_destroy(&d);
+}
+
 int main(void) {
   harness_init(240);
   zctx = zmq_ctx_new();
@@ -523,6 +574,7 @@ int main(void) {
   test_blind();
   test_lease_cap();
   test_flood();
+  test_waiter_cap();
   cluster_stop(&cluster);
   zmq_ctx_term(zctx);
   return check_summary();

@@ -36,6 +36,12 @@
 #define LABELING_INGEST_BATCH_MAX 10000
 #define LABELING_WAIT_MAX_MS 30000
 #define LABELING_WAITERS_MAX 100000
+/* Long-polls one connection may have parked at once (requests in flight
+ * that hold memory here). A gateway or bench process multiplexes many
+ * sessions on a few connections (1,000 sessions on 4 in bench/run
+ * sessions), so the cap is generous; it stops one connection from taking
+ * the whole LABELING_WAITERS_MAX. */
+#define LABELING_WAITERS_PER_CONNECTION 4096
 /* How many queue entries one lease may inspect before giving up (entries the
  * labeler may not take: own labels, own leases, own skips). */
 #define LABELING_SCAN_MAX 512
@@ -776,6 +782,14 @@ static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, si
   return l;
 }
 
+/* Long-polls parked for connection `peer`. */
+static size_t waiters_of(const worker_t *w, const uint8_t *peer, size_t peer_len) {
+  size_t n = 0;
+  for (size_t i = 0; i < w->n_waiters; i++)
+    n += w->waiters[i].peer_len == peer_len && memcmp(w->waiters[i].peer, peer, peer_len) == 0;
+  return n;
+}
+
 static void handle_lease(worker_t *w, const router_request_t *req) {
   const Tally__LeaseRequest *r = req->env->lease;
   uint64_t rid = req->env->request_id;
@@ -792,6 +806,12 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
     return;
   }
   int park = r->wait_ms > 0 && r->min_priority == 0 && w->n_waiters < LABELING_WAITERS_MAX;
+  if (park && waiters_of(w, req->peer, req->peer_len) >= LABELING_WAITERS_PER_CONNECTION) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_RATE_LIMITED,
+                       "this connection has %d lease requests waiting already; wait for them",
+                       LABELING_WAITERS_PER_CONNECTION);
+    return;
+  }
   if (reply_lease(w, req->peer, req->peer_len, rid, l, only, r->stage, r->min_priority, !park) ||
       !park)
     return;
