@@ -301,11 +301,13 @@ static json_t *ratios(const groups_t *gs) {
 
 /* ------------------------------------------------------------ transports */
 
+enum { CPU_DAEMONS = 1, CPU_CLIENT = 2 };
+
 /* A figure compared between CURVE and plain TCP. */
 typedef struct {
   const char *name;     /* as printed and in the result */
   const char *path;     /* number in a run record; NULL: CPU per unit (below) */
-  int cpu_of_client;    /* path NULL: 1 the generator's CPU, 0 the daemons' */
+  int cpu_of;           /* path NULL: CPU_DAEMONS, CPU_CLIENT or both */
   int higher_is_better; /* rates; latencies and CPU are lower-is-better */
 } figure_t;
 
@@ -313,20 +315,22 @@ static const figure_t transport_figures[] = {
     {"headline", NULL, 0, 0}, /* placeholder: the group's headline (see figure_value) */
     {"lease p50 ms", "ops.lease.latency_ms.p50", 0, 0},
     {"lease p99 ms", "ops.lease.latency_ms.p99", 0, 0},
-    {"daemons' CPU us per op", NULL, 0, 0},
-    {"generator's CPU us per op", NULL, 1, 0},
+    {"daemons' CPU us per op", NULL, CPU_DAEMONS, 0},
+    {"generator's CPU us per op", NULL, CPU_CLIENT, 0},
+    {"Tally's CPU us per op (both)", NULL, CPU_DAEMONS | CPU_CLIENT, 0},
 };
 
 /* CPU microseconds per headline operation of a rate record: the daemons'
- * (every watched process) or the generator's. NAN without CPU figures. */
-static double cpu_us_per_op(json_t *record, int client) {
+ * (every watched process), the generator's, or both (`which`). On a shared
+ * machine this is the figure that other load disturbs least: throughput
+ * follows the CPU the other processes leave. NAN without CPU figures. */
+static double cpu_us_per_op(json_t *record, int which) {
   json_t *cpu = json_object_get(record, "cpu");
   double rate = number_at(record, "rate_per_s");
   if (!json_is_object(cpu) || !(rate > 0)) return NAN;
   double cores = 0;
-  if (client) {
-    cores = number_at(cpu, "client.cores");
-  } else {
+  if (which & CPU_CLIENT) cores += number_at(cpu, "client.cores");
+  if (which & CPU_DAEMONS) {
     static const char *const not_daemons[] = {"client", "machine", "steal", "others", "span_s"};
     const char *name;
     json_t *v;
@@ -349,7 +353,7 @@ static double figure_value(const group_t *g, size_t k, json_t *record) {
     return path ? number_at(record, path) : NAN;
   }
   if (f->path) return number_at(record, f->path);
-  return cpu_us_per_op(record, f->cpu_of_client);
+  return cpu_us_per_op(record, f->cpu_of);
 }
 
 static double figure_median(const group_t *g, size_t k) {
