@@ -228,7 +228,7 @@ static json_t *report(shared_t *sh, conn_thread_t *threads, int n) {
   if (fill) op_stats_print(stdout, &put, window_s);
   if (!fill) op_stats_print(stdout, &reserve, window_s);
   if (!fill) op_stats_print(stdout, &del, window_s);
-  json_t *record = run_record_new("beanstalk-bench", a->system, a->scenario, a->command);
+  json_t *record = run_record_new("beanstalk-bench", a->system, a->scenario, a->command, "tcp");
   if (record != NULL) {
     json_object_set_new(record, "config",
                         json_pack("{s:i, s:i, s:f, s:I, s:i, s:f, s:f}", "connections",

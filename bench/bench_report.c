@@ -1,6 +1,7 @@
 /* bench-report: turns a directory of run records (run_record.h) into the
- * benchmark's result: the median of each (scenario, system, phase) over its
- * runs, Tally's ratio to each peer, the verdict on each performance target,
+ * benchmark's result: the median of each (scenario, system, phase, variant,
+ * transport) over its runs, Tally's ratio to each peer, what CURVE costs
+ * against plain TCP where both ran, the verdict on each performance target,
  * a table on stdout and one JSON result file (docs/PERFORMANCE.md, "Result
  * file").
  *
@@ -30,10 +31,12 @@
 #define TARGET_RESTART_ITEMS 1000000.0
 #define TARGET_REPORT_MS 100.0        /* over 10M judgments */
 #define TARGET_REPORT_JUDGMENTS 10000000.0
+#define TARGET_CURVE_COST_PCT 15.0    /* issue 15: CURVE against --insecure */
 
 typedef struct {
   char key[256];
   const char *scenario, *system, *phase, *variant;
+  const char *transport; /* "curve", "tcp", "none"; "" in records older than the field */
   json_t *runs; /* array of records (borrowed from the all-runs array) */
   json_t *summary;
 } group_t;
@@ -97,8 +100,9 @@ static group_t *group_for(groups_t *gs, json_t *record) {
   json_t *meta = json_object_get(record, "meta");
   const char *variant = json_string_value(json_object_get(meta, "variant"));
   char key[256];
-  snprintf(key, sizeof key, "%s|%s|%s|%s", string_at(record, "scenario"),
-           string_at(record, "system"), string_at(record, "phase"), variant ? variant : "");
+  snprintf(key, sizeof key, "%s|%s|%s|%s|%s", string_at(record, "scenario"),
+           string_at(record, "system"), string_at(record, "phase"), variant ? variant : "",
+           string_at(record, "transport"));
   for (size_t i = 0; i < gs->count; i++)
     if (strcmp(gs->items[i].key, key) == 0) return &gs->items[i];
   if (gs->count == gs->cap) {
@@ -115,6 +119,7 @@ static group_t *group_for(groups_t *gs, json_t *record) {
   g->system = string_at(record, "system");
   g->phase = string_at(record, "phase");
   g->variant = variant;
+  g->transport = string_at(record, "transport");
   g->runs = json_array();
   return g;
 }
@@ -183,6 +188,7 @@ static void summarize(group_t *g) {
   json_t *s = json_pack("{s:s, s:s, s:s, s:I}", "scenario", g->scenario, "system", g->system,
                         "phase", g->phase, "runs", (json_int_t)json_array_size(g->runs));
   if (g->variant) json_object_set_new(s, "variant", json_string(g->variant));
+  if (g->transport[0]) json_object_set_new(s, "transport", json_string(g->transport));
   if (strcmp(g->phase, "skipped") == 0) {
     json_object_set_new(s, "status", json_string("skipped"));
     json_object_set_new(s, "reason", json_string(string_at(first, "reason")));
@@ -223,16 +229,28 @@ static void summarize(group_t *g) {
   g->summary = s;
 }
 
-static const group_t *find_group(const groups_t *gs, const char *scenario, const char *system,
-                                 const char *phase, const char *variant) {
+/* The group of (scenario, system, phase[, variant]) measured over
+ * `transport` (NULL: any transport). */
+static const group_t *find_group_over(const groups_t *gs, const char *scenario,
+                                      const char *system, const char *phase, const char *variant,
+                                      const char *transport) {
   for (size_t i = 0; i < gs->count; i++) {
     const group_t *g = &gs->items[i];
     if (strcmp(g->scenario, scenario) || strcmp(g->system, system) || strcmp(g->phase, phase))
       continue;
     if (variant && (g->variant == NULL || strcmp(g->variant, variant) != 0)) continue;
+    if (transport && strcmp(g->transport, transport) != 0) continue;
     return g;
   }
   return NULL;
+}
+
+/* The same, preferring CURVE (how Tally is deployed) when a run measured
+ * both transports: the targets are judged on it. */
+static const group_t *find_group(const groups_t *gs, const char *scenario, const char *system,
+                                 const char *phase, const char *variant) {
+  const group_t *g = find_group_over(gs, scenario, system, phase, variant, "curve");
+  return g ? g : find_group_over(gs, scenario, system, phase, variant, NULL);
 }
 
 static double summary_number(const group_t *g, const char *path) {
@@ -255,9 +273,9 @@ static json_t *ratios(const groups_t *gs) {
           strcmp(p->phase, peer_phase) != 0)
         continue;
       double a = summary_number(t, "median"), b = summary_number(p, "median");
-      char phase[96];
-      snprintf(phase, sizeof phase, "%s%s%s", t->phase, t->variant ? " " : "",
-               t->variant ? t->variant : "");
+      char phase[128];
+      snprintf(phase, sizeof phase, "%s%s%s%s%s", t->phase, t->variant ? " " : "",
+               t->variant ? t->variant : "", t->transport[0] ? " " : "", t->transport);
       json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "scenario",
                                            t->scenario, "tally_phase", phase, "peer", p->system,
                                            "peer_phase", p->phase, "tally", number_or_null(a),
@@ -267,7 +285,9 @@ static json_t *ratios(const groups_t *gs) {
   }
   /* The cycle with audits over the plain cycle of the same run. */
   const group_t *audit = find_group(gs, "cycle-audit", "tally", "cycle", "audit-10pct");
-  const group_t *plain = find_group(gs, "cycle-audit", "tally", "cycle", "plain");
+  const group_t *plain =
+      audit ? find_group_over(gs, "cycle-audit", "tally", "cycle", "plain", audit->transport)
+            : NULL;
   if (audit && plain) {
     double a = summary_number(audit, "median"), b = summary_number(plain, "median");
     json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "scenario",
@@ -277,6 +297,172 @@ static json_t *ratios(const groups_t *gs) {
                                          "ratio", number_or_null(b > 0 ? a / b : NAN)));
   }
   return out;
+}
+
+/* ------------------------------------------------------------ transports */
+
+enum { CPU_DAEMONS = 1, CPU_CLIENT = 2 };
+
+/* A figure compared between CURVE and plain TCP. */
+typedef struct {
+  const char *name;     /* as printed and in the result */
+  const char *path;     /* number in a run record; NULL: CPU per unit (below) */
+  int cpu_of;           /* path NULL: CPU_DAEMONS, CPU_CLIENT or both */
+  int higher_is_better; /* rates; latencies and CPU are lower-is-better */
+} figure_t;
+
+static const figure_t transport_figures[] = {
+    {"headline", NULL, 0, 0}, /* placeholder: the group's headline (see figure_value) */
+    {"lease p50 ms", "ops.lease.latency_ms.p50", 0, 0},
+    {"lease p99 ms", "ops.lease.latency_ms.p99", 0, 0},
+    {"daemons' CPU us per op", NULL, CPU_DAEMONS, 0},
+    {"generator's CPU us per op", NULL, CPU_CLIENT, 0},
+    {"Tally's CPU us per op (both)", NULL, CPU_DAEMONS | CPU_CLIENT, 0},
+};
+
+/* CPU microseconds per headline operation of a rate record: the daemons'
+ * (every watched process), the generator's, or both (`which`). On a shared
+ * machine this is the figure that other load disturbs least: throughput
+ * follows the CPU the other processes leave. NAN without CPU figures. */
+static double cpu_us_per_op(json_t *record, int which) {
+  json_t *cpu = json_object_get(record, "cpu");
+  double rate = number_at(record, "rate_per_s");
+  if (!json_is_object(cpu) || !(rate > 0)) return NAN;
+  double cores = 0;
+  if (which & CPU_CLIENT) cores += number_at(cpu, "client.cores");
+  if (which & CPU_DAEMONS) {
+    static const char *const not_daemons[] = {"client", "machine", "steal", "others", "span_s"};
+    const char *name;
+    json_t *v;
+    json_object_foreach(cpu, name, v) {
+      int skip = 0;
+      for (size_t i = 0; i < sizeof not_daemons / sizeof not_daemons[0]; i++)
+        skip |= strcmp(name, not_daemons[i]) == 0;
+      if (!skip) cores += number_at(v, "cores");
+    }
+  }
+  return isnan(cores) ? NAN : cores / rate * 1e6;
+}
+
+/* The value of figure k in one run record of group g. */
+static double figure_value(const group_t *g, size_t k, json_t *record) {
+  const figure_t *f = &transport_figures[k];
+  if (k == 0) {
+    const char *unit;
+    const char *path = headline_path(g, &unit);
+    return path ? number_at(record, path) : NAN;
+  }
+  if (f->path) return number_at(record, f->path);
+  return cpu_us_per_op(record, f->cpu_of);
+}
+
+static double figure_median(const group_t *g, size_t k) {
+  size_t n = json_array_size(g->runs), m = 0;
+  double *v = calloc(n ? n : 1, sizeof *v);
+  if (v == NULL) return NAN;
+  for (size_t i = 0; i < n; i++) {
+    double x = figure_value(g, k, json_array_get(g->runs, i));
+    if (!isnan(x)) v[m++] = x;
+  }
+  double r = median(v, m);
+  free(v);
+  return r;
+}
+
+/* How much worse CURVE is, in %: lower throughput, or higher latency and
+ * CPU. Negative when CURVE measured better. */
+static double cost_pct(double curve, double tcp, int higher_is_better) {
+  if (!(curve > 0) || !(tcp > 0)) return NAN;
+  return higher_is_better ? (1 - curve / tcp) * 100 : (curve / tcp - 1) * 100;
+}
+
+/* The median over the runs paired by meta.run (bench/run runs the two
+ * transports of one run back to back) of each pair's cost. */
+static double paired_cost_pct(const group_t *curve, const group_t *tcp, size_t k, int higher) {
+  size_t n = json_array_size(curve->runs), m = 0;
+  double *v = calloc(n ? n : 1, sizeof *v);
+  if (v == NULL) return NAN;
+  for (size_t i = 0; i < n; i++) {
+    json_t *a = json_array_get(curve->runs, i);
+    double run = number_at(a, "meta.run");
+    if (isnan(run)) continue;
+    for (size_t j = 0; j < json_array_size(tcp->runs); j++) {
+      json_t *b = json_array_get(tcp->runs, j);
+      if (number_at(b, "meta.run") != run) continue;
+      double c = cost_pct(figure_value(curve, k, a), figure_value(tcp, k, b), higher);
+      if (!isnan(c)) v[m++] = c;
+      break;
+    }
+  }
+  double r = median(v, m);
+  free(v);
+  return r;
+}
+
+static int same_variant(const group_t *a, const group_t *b) {
+  if (a->variant == NULL || b->variant == NULL) return a->variant == b->variant;
+  return strcmp(a->variant, b->variant) == 0;
+}
+
+/* CURVE against plain TCP for every Tally measurement that ran over both:
+ * per figure the two medians, their ratio, the cost in % and the median of
+ * the per-run costs. */
+static json_t *transport_costs(const groups_t *gs) {
+  json_t *out = json_array();
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *c = &gs->items[i];
+    if (strcmp(c->system, "tally") || strcmp(c->transport, "curve") || c->summary == NULL ||
+        strcmp(c->phase, "skipped") == 0)
+      continue;
+    const group_t *t = NULL;
+    for (size_t j = 0; j < gs->count && t == NULL; j++) {
+      const group_t *x = &gs->items[j];
+      if (strcmp(x->transport, "tcp") == 0 && strcmp(x->system, c->system) == 0 &&
+          strcmp(x->scenario, c->scenario) == 0 && strcmp(x->phase, c->phase) == 0 &&
+          same_variant(x, c))
+        t = x;
+    }
+    if (t == NULL) continue;
+    const char *unit;
+    headline_path(c, &unit);
+    json_t *figures = json_array();
+    for (size_t k = 0; k < sizeof transport_figures / sizeof transport_figures[0]; k++) {
+      int higher = k == 0 ? json_object_get(json_array_get(c->runs, 0), "rate_per_s") != NULL
+                          : transport_figures[k].higher_is_better;
+      double a = figure_median(c, k), b = figure_median(t, k);
+      if (isnan(a) || isnan(b)) continue;
+      json_array_append_new(
+          figures, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "figure",
+                             k == 0 ? unit : transport_figures[k].name, "curve", json_real(a),
+                             "tcp", json_real(b), "ratio", number_or_null(b > 0 ? a / b : NAN),
+                             "cost_pct", number_or_null(cost_pct(a, b, higher)),
+                             "paired_cost_pct",
+                             number_or_null(paired_cost_pct(c, t, k, higher)),
+                             "higher_is_better", higher));
+    }
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "scenario", c->scenario, "phase",
+                          c->phase, "runs_curve", (json_int_t)json_array_size(c->runs),
+                          "runs_tcp", (json_int_t)json_array_size(t->runs), "others_cores_curve",
+                          number_or_null(summary_number(c, "others_cores")), "others_cores_tcp",
+                          number_or_null(summary_number(t, "others_cores")), "figures", figures);
+    if (c->variant) json_object_set_new(o, "variant", json_string(c->variant));
+    json_array_append_new(out, o);
+  }
+  return out;
+}
+
+/* The cost of figure `name` in the comparison of (scenario, phase); NAN
+ * when not measured. */
+static double transport_cost_of(json_t *costs, const char *scenario, const char *figure) {
+  size_t i, k;
+  json_t *c, *f;
+  json_array_foreach(costs, i, c) {
+    if (strcmp(string_at(c, "scenario"), scenario) != 0 || json_object_get(c, "variant")) continue;
+    json_array_foreach(json_object_get(c, "figures"), k, f) {
+      if (strcmp(string_at(f, "figure"), figure) == 0) return number_at(f, "cost_pct");
+    }
+  }
+  return NAN;
 }
 
 /* ------------------------------------------------------------ targets */
@@ -402,13 +588,38 @@ static json_t *target_report(const groups_t *gs) {
   return target(name, required, verdict(p99 <= TARGET_REPORT_MS), measured, note);
 }
 
-static json_t *targets(const groups_t *gs) {
+/* Issue 15: CURVE costs under 15% in label cycles/s (cycle) and p99 lease
+ * latency (sessions), each against --insecure in the same run. */
+static json_t *target_curve_cost(json_t *costs) {
+  const char *name = "CURVE cost against --insecure";
+  const char *required = "< 15% (cycles/s, sessions lease p99)";
+  double cycle = transport_cost_of(costs, "cycle", "label cycles/s");
+  double p99 = transport_cost_of(costs, "sessions", "lease p99 ms");
+  if (isnan(cycle) && isnan(p99))
+    return target(name, required, "not run", "",
+                  "run: bench/run cycle --transport both; bench/run sessions --transport both");
+  char measured[200], note[160] = "", a[48] = "not run", b[48] = "not run";
+  if (!isnan(cycle)) snprintf(a, sizeof a, "%.1f%% of label cycles/s", cycle);
+  if (!isnan(p99)) snprintf(b, sizeof b, "%.1f%% of lease p99", p99);
+  snprintf(measured, sizeof measured, "cycle: %s; sessions: %s (medians)", a, b);
+  int met = (isnan(cycle) || cycle < TARGET_CURVE_COST_PCT) &&
+            (isnan(p99) || p99 < TARGET_CURVE_COST_PCT);
+  if (isnan(cycle) || isnan(p99)) {
+    snprintf(note, sizeof note, "only one of the two scenarios ran over both transports");
+    return target(name, required, met ? "partial (met where measured)" : "not met", measured,
+                  note);
+  }
+  return target(name, required, verdict(met), measured, note);
+}
+
+static json_t *targets(const groups_t *gs, json_t *costs) {
   json_t *out = json_array();
   json_array_append_new(out, target_cycles(gs));
   json_array_append_new(out, target_lease_p99(gs));
   json_array_append_new(out, target_memory(gs));
   json_array_append_new(out, target_restart(gs));
   json_array_append_new(out, target_report(gs));
+  json_array_append_new(out, target_curve_cost(costs));
   return out;
 }
 
@@ -445,9 +656,11 @@ static void print_groups(const groups_t *gs) {
          "median", "unit", "others", "latency ms p50 / p99 / p99.9 (medians)");
   for (size_t i = 0; i < gs->count; i++) {
     const group_t *g = &gs->items[i];
-    char system[64];
-    snprintf(system, sizeof system, "%s%s%s", g->system, g->variant ? " " : "",
-             g->variant ? g->variant : "");
+    char system[96];
+    int tally = strcmp(g->system, "tally") == 0;
+    snprintf(system, sizeof system, "%s%s%s%s%s", g->system, g->variant ? " " : "",
+             g->variant ? g->variant : "", tally && g->transport[0] ? " " : "",
+             tally ? g->transport : "");
     if (strcmp(g->phase, "skipped") == 0) {
       printf("%-12s %-22s %-12s %4s %12s  %s\n", g->scenario, system, "-", "-", "skipped",
              string_at(g->summary, "reason"));
@@ -479,6 +692,26 @@ static void print_ratios(json_t *rs) {
            string_at(r, "scenario"), string_at(r, "tally_phase"), number_at(r, "tally"),
            string_at(r, "peer"), string_at(r, "peer_phase"), number_at(r, "peer_value"),
            number_at(r, "ratio"));
+  }
+}
+
+static void print_costs(json_t *costs) {
+  size_t i, k;
+  json_t *c, *f;
+  if (json_array_size(costs) == 0) return;
+  printf("\nCURVE against --insecure (tcp), same run; cost = how much worse CURVE is\n"
+         "(medians; 'pairs': median of the cost within each run's back-to-back pair):\n");
+  json_array_foreach(costs, i, c) {
+    printf("  %s %s%s%s (%lld + %lld runs; others %.2f / %.2f cores)\n", string_at(c, "scenario"),
+           string_at(c, "phase"), json_object_get(c, "variant") ? " " : "",
+           json_object_get(c, "variant") ? string_at(c, "variant") : "",
+           (long long)number_at(c, "runs_curve"), (long long)number_at(c, "runs_tcp"),
+           number_at(c, "others_cores_curve"), number_at(c, "others_cores_tcp"));
+    json_array_foreach(json_object_get(c, "figures"), k, f) {
+      printf("    %-28s curve %10.2f  tcp %10.2f  = %.3fx  cost %+6.1f%%  pairs %+6.1f%%\n",
+             string_at(f, "figure"), number_at(f, "curve"), number_at(f, "tcp"),
+             number_at(f, "ratio"), number_at(f, "cost_pct"), number_at(f, "paired_cost_pct"));
+    }
   }
 }
 
@@ -538,7 +771,8 @@ int main(int argc, char **argv) {
     json_array_append(summaries, gs.items[i].summary);
   }
   json_t *rs = ratios(&gs);
-  json_t *ts = targets(&gs);
+  json_t *costs = transport_costs(&gs);
+  json_t *ts = targets(&gs, costs);
   time_t now = time(NULL);
   char date[64];
   strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -549,11 +783,12 @@ int main(int argc, char **argv) {
   print_groups(&gs);
   printf("(others: CPU cores used by other processes of the machine during the window, median)\n");
   print_ratios(rs);
+  print_costs(costs);
   print_targets(ts);
-  json_t *result = json_pack("{s:s, s:s, s:b, s:o, s:s, s:o, s:o, s:o, s:o}", "date", date,
-                             "command", command, "quick", quick, "machine", m, "peer_version",
-                             peer_version, "results", summaries, "ratios", rs, "targets", ts,
-                             "runs", all);
+  json_t *result = json_pack("{s:s, s:s, s:b, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "date",
+                             date, "command", command, "quick", quick, "machine", m,
+                             "peer_version", peer_version, "results", summaries, "ratios", rs,
+                             "transport_costs", costs, "targets", ts, "runs", all);
   int rc = 0;
   if (out) {
     rc = run_record_write(result, out) < 0;

@@ -7,9 +7,9 @@
 #include "latency.h"
 
 json_t *run_record_new(const char *tool, const char *system, const char *scenario,
-                       const char *phase) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:I, s:{}, s:{}}", "tool", tool, "system", system,
-                   "scenario", scenario, "phase", phase, "wall_ms",
+                       const char *phase, const char *transport) {
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{}, s:{}}", "tool", tool, "system", system,
+                   "scenario", scenario, "phase", phase, "transport", transport, "wall_ms",
                    (json_int_t)(latency_wall_ns() / 1000000u), "config", "ops");
 }
 

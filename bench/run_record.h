@@ -1,7 +1,7 @@
 /* run_record: the JSON record one benchmark run leaves behind.
  *
  * Every program of bench/ describes each run it made as one JSON object:
- *   {"tool", "system", "scenario", "phase", "config": {...},
+ *   {"tool", "system", "scenario", "phase", "transport", "config": {...},
  *    "window_s", "rate_per_s", "unit", "ops": {"lease": {...}, ...}, ...}
  * bench-report reads a directory of them and computes medians, ratios and
  * target verdicts (docs/PERFORMANCE.md, "Result file").
@@ -12,9 +12,12 @@
 #include <jansson.h>
 
 /* A new record with its identifying fields and an empty "config" and
- * "ops". NULL when out of memory. */
+ * "ops". `transport` says how the generator reached the system: "curve"
+ * (CurveZMQ), "tcp" (plain TCP: Tally started --insecure, or the peer's
+ * protocol) or "none" (no network); bench-report keeps the transports
+ * apart and compares them. NULL when out of memory. */
 json_t *run_record_new(const char *tool, const char *system, const char *scenario,
-                       const char *phase);
+                       const char *phase, const char *transport);
 
 /* The record's "config" object (borrowed). */
 json_t *run_record_config(json_t *record);

@@ -166,7 +166,7 @@ static double probe_memory(size_t mb) {
 static void write_record(const char *json, int *seq, const char *system, const char *phase,
                          double rate, const char *unit, const char *extra_name, double extra) {
   if (json == NULL) return;
-  json_t *r = run_record_new("store-probe", system, "probe", phase);
+  json_t *r = run_record_new("store-probe", system, "probe", phase, "none");
   if (r == NULL) return;
   json_object_set_new(r, "rate_per_s", json_real(rate));
   json_object_set_new(r, "unit", json_string(unit));

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "bench_project.h"
+#include "bench_transport.h"
 #include "latency.h"
 #include "op_stats.h"
 #include "proc_sample.h"
@@ -43,6 +44,10 @@ static const char usage[] =
     "\n"
     "options (defaults in brackets):\n"
     "  --coordinator EP     coordinator endpoint [$TALLY_COORDINATOR or tcp://127.0.0.1:7400]\n"
+    "  --key FILE           CURVE key pair of a gateway (or of the one person acting) [$TALLY_KEY]\n"
+    "  --coordinator-key K  the coordinator's public key or .pub file [$TALLY_COORDINATOR_KEY]\n"
+    "  --insecure           plain TCP, no key: only for a cluster started with --insecure\n"
+    "                       (one of a key or --insecure is required; records say which)\n"
     "  --project NAME       [bench]\n"
     "  --json FILE          write the run record to FILE ('-': stdout)\n"
     "  --scenario NAME      scenario name recorded in the run record [the command]\n"
@@ -83,6 +88,9 @@ static const char usage[] =
 typedef struct {
   const char *command;
   const char *coordinator, *project, *json, *scenario, *prefix, *labeler;
+  const char *key_file, *coordinator_key;
+  int insecure;
+  bench_transport_t transport; /* chosen once the options are read */
   int timeout_ms, labelers, lease_seconds, batch, threads, content_bytes;
   int sessions, connections, wait_ms, think_min_ms, think_max_ms;
   int auditors, leads, disagree_pct, calls; /* -1: the command's default */
@@ -163,7 +171,7 @@ enum {
   OPT_LABELERS, OPT_LEASE_SECONDS, OPT_ITEMS, OPT_FIRST, OPT_PREFIX, OPT_BATCH, OPT_THREADS,
   OPT_CONTENT, OPT_SESSIONS, OPT_CONNECTIONS, OPT_DURATION, OPT_WARMUP, OPT_WAIT, OPT_THINK,
   OPT_LABELER, OPT_SINCE, OPT_DEADLINE, OPT_META, OPT_AUDIT_RATE, OPT_AUDITORS, OPT_LEADS,
-  OPT_DISAGREE, OPT_CALLS, OPT_CONTEXTS
+  OPT_DISAGREE, OPT_CALLS, OPT_CONTEXTS, OPT_KEY, OPT_COORDINATOR_KEY, OPT_INSECURE
 };
 
 /* "KEY=VALUE": VALUE is stored as a number when it is one. */
@@ -188,6 +196,9 @@ static int add_meta(json_t *meta, const char *spec) {
 static int apply_option(bench_args_t *a, int opt, const char *v) {
   switch (opt) {
     case OPT_COORDINATOR: a->coordinator = v; return 0;
+    case OPT_KEY: a->key_file = v; return 0;
+    case OPT_COORDINATOR_KEY: a->coordinator_key = v; return 0;
+    case OPT_INSECURE: a->insecure = 1; return 0;
     case OPT_PROJECT: a->project = v; return 0;
     case OPT_JSON: a->json = v; return 0;
     case OPT_SCENARIO: a->scenario = v; return 0;
@@ -268,6 +279,9 @@ static int parse_args(int argc, char **argv, bench_args_t *a) {
       {"disagree-pct", required_argument, 0, OPT_DISAGREE},
       {"calls", required_argument, 0, OPT_CALLS},
       {"contexts", required_argument, 0, OPT_CONTEXTS},
+      {"key", required_argument, 0, OPT_KEY},
+      {"coordinator-key", required_argument, 0, OPT_COORDINATOR_KEY},
+      {"insecure", no_argument, 0, OPT_INSECURE},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
@@ -359,7 +373,7 @@ static int command_setup(bench_args_t *a) {
   if (a->auditors < 0) a->auditors = 0;
   if (a->leads < 0) a->leads = 0;
   tally_t *t = NULL;
-  if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
+  if (bench_transport_open(&a->transport, &t, a->coordinator, a->timeout_ms) < 0) return 1;
   int rc = setup_project(t, a);
   int created = 0;
   char last[32] = "";
@@ -408,7 +422,7 @@ static int finish(json_t *record, const bench_args_t *a) {
 }
 
 static int command_ingest(bench_args_t *a) {
-  tally_ingest_options_t o = {a->coordinator, a->project, a->scenario, a->prefix, a->first,
+  tally_ingest_options_t o = {a->coordinator, &a->transport, a->project, a->scenario, a->prefix, a->first,
                               a->items, a->batch, a->threads, a->content_bytes, a->timeout_ms,
                               a->watch.count ? &a->watch : NULL};
   json_t *record = NULL;
@@ -421,7 +435,7 @@ static int command_cycle(bench_args_t *a) {
   int auditors = a->auditors >= 0 ? a->auditors : audit ? (a->sessions + 9) / 10 : 0;
   int leads = a->leads >= 0 ? a->leads : audit ? 3 : 0;
   int disagree = a->disagree_pct >= 0 ? a->disagree_pct : audit ? 20 : 0;
-  tally_cycle_options_t o = {a->coordinator, a->project, BENCH_LABELER_PREFIX, a->scenario,
+  tally_cycle_options_t o = {a->coordinator, &a->transport, a->project, BENCH_LABELER_PREFIX, a->scenario,
                              a->connections, a->sessions, a->wait_ms, a->timeout_ms,
                              a->think_min_ms, a->think_max_ms, a->duration_s, a->warmup_s,
                              a->watch.count ? &a->watch : NULL, auditors, BENCH_AUDITOR_PREFIX,
@@ -435,7 +449,7 @@ static int command_lease_probe(const bench_args_t *a) {
   uint64_t since = a->since_ns ? a->since_ns : latency_wall_ns();
   uint64_t deadline = latency_now_ns() + (uint64_t)(a->deadline_s * 1e9);
   tally_t *t = NULL;
-  if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
+  if (bench_transport_open(&a->transport, &t, a->coordinator, a->timeout_ms) < 0) return 1;
   int attempts = 0, rc = 0;
   char first_error[256] = "";
   tally_task_t *task = NULL;
@@ -463,7 +477,7 @@ static int command_lease_probe(const bench_args_t *a) {
   else
     fprintf(stderr, "tally-bench: no lease within %.0f s (%d attempts; first error: %s)\n",
             a->deadline_s, attempts, first_error[0] ? first_error : "none, queues empty");
-  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "lease-probe");
+  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "lease-probe", a->transport.name);
   if (record == NULL) return 1;
   json_object_set_new(record, "config", json_pack("{s:s, s:s, s:f}", "project", a->project,
                                                   "labeler", a->labeler, "deadline_s",
@@ -481,13 +495,13 @@ static int command_lease_probe(const bench_args_t *a) {
 static int command_memory(const bench_args_t *a) {
   tally_t *t = NULL;
   tally_status_t *status = NULL;
-  if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
+  if (bench_transport_open(&a->transport, &t, a->coordinator, a->timeout_ms) < 0) return 1;
   if (tally_status(t, a->project, &status) < 0) {
     fprintf(stderr, "tally-bench: status failed: %s\n", tally_last_error(t));
     tally_close(&t);
     return 1;
   }
-  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "memory");
+  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "memory", a->transport.name);
   if (record == NULL) return 1;
   json_t *processes = json_object();
   json_object_set_new(record, "queued", json_integer((json_int_t)status->total.queued));
@@ -522,8 +536,8 @@ static int command_report(const bench_args_t *a) {
                                           TALLY_REPORT_BY_MARKET};
   static const char *const names[] = {"report_all", "report_by_labeler", "report_by_market"};
   tally_t *t = NULL;
-  if (tally_open(&t, a->coordinator, a->timeout_ms) < 0) return 1;
-  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "report");
+  if (bench_transport_open(&a->transport, &t, a->coordinator, a->timeout_ms) < 0) return 1;
+  json_t *record = run_record_new("tally-bench", "tally", a->scenario, "report", a->transport.name);
   if (record == NULL) {
     tally_close(&t);
     return 1;
@@ -592,16 +606,24 @@ static int command_report(const bench_args_t *a) {
 }
 
 static int run_command(bench_args_t *a) {
+  static const char *const commands[] = {"setup", "ingest", "cycle", "cycle-audit",
+                                         "report", "lease-probe", "memory"};
+  size_t k = 0;
+  while (k < sizeof commands / sizeof commands[0] && strcmp(a->command, commands[k]) != 0) k++;
+  if (k == sizeof commands / sizeof commands[0]) {
+    fprintf(stderr, "tally-bench: unknown command '%s'\n%s", a->command, usage);
+    return 2;
+  }
   if (a->coordinator == NULL) a->coordinator = TALLY_DEFAULT_COORDINATOR;
+  if (bench_transport_choose(&a->transport, a->insecure, a->key_file, a->coordinator_key) < 0)
+    return 2;
   if (strcmp(a->command, "setup") == 0) return command_setup(a);
   if (strcmp(a->command, "ingest") == 0) return command_ingest(a);
   if (strcmp(a->command, "cycle") == 0 || strcmp(a->command, "cycle-audit") == 0)
     return command_cycle(a);
   if (strcmp(a->command, "report") == 0) return command_report(a);
   if (strcmp(a->command, "lease-probe") == 0) return command_lease_probe(a);
-  if (strcmp(a->command, "memory") == 0) return command_memory(a);
-  fprintf(stderr, "tally-bench: unknown command '%s'\n%s", a->command, usage);
-  return 2;
+  return command_memory(a);
 }
 
 int main(int argc, char **argv) {

@@ -360,7 +360,7 @@ static void *cycle_thread_main(void *arg) {
   tally_async_t *a = NULL;
   tally_map_t *map = NULL;
   int rc = sh->root ? tally_open_sibling(&t, sh->root)
-                     : tally_open(&t, o->coordinator, o->timeout_ms);
+                     : bench_transport_open(o->transport, &t, o->coordinator, o->timeout_ms);
   if (rc == 0) rc = tally_cluster_map(t, &map);
   if (rc == 0) rc = tally_async_new(&a, t);
   if (rc < 0) {
@@ -452,9 +452,9 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
   double audit_rate = window_s > 0 ? (double)audits / window_s : 0;
   double verdict_rate = window_s > 0 ? (double)verdicts / window_s : 0;
 
-  printf("tally %s: %d sessions over %d connections (%.0f in flight each), wait %d ms, think "
-         "%d-%d ms\n",
-         o->scenario, o->sessions, o->connections, (double)o->sessions / o->connections,
+  printf("tally %s (%s): %d sessions over %d connections (%.0f in flight each), wait %d ms, "
+         "think %d-%d ms\n",
+         o->scenario, o->transport->name, o->sessions, o->connections, (double)o->sessions / o->connections,
          o->wait_ms, o->think_min_ms, o->think_max_ms);
   printf("  window %.2f s%s: %llu label cycles, %.0f cycles/s\n", window_s,
          drained ? " (queues drained early)" : "", (unsigned long long)cycles, rate);
@@ -469,7 +469,7 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
     op_stats_print(stdout, &submit[k], window_s);
   }
 
-  json_t *record = run_record_new("tally-bench", "tally", o->scenario, "cycle");
+  json_t *record = run_record_new("tally-bench", "tally", o->scenario, "cycle", o->transport->name);
   if (record != NULL) {
     json_object_set_new(record, "config", cycle_config_json(o));
     json_object_set_new(record, "window_s", json_real(window_s));
@@ -507,7 +507,7 @@ int tally_cycle_run(const tally_cycle_options_t *o, json_t **record) {
   memset(&sh, 0, sizeof sh);
   sh.o = o;
   if (!o->context_per_connection) {
-    int rc = tally_open(&sh.root, o->coordinator, o->timeout_ms);
+    int rc = bench_transport_open(o->transport, &sh.root, o->coordinator, o->timeout_ms);
     if (rc < 0) {
       fprintf(stderr, "cannot open a client: %s\n", tally_strerror(rc));
       return -1;

@@ -27,10 +27,12 @@
 
 #include <jansson.h>
 
+#include "bench_transport.h"
 #include "proc_sample.h"
 
 typedef struct {
   const char *coordinator;
+  const bench_transport_t *transport; /* CURVE (a gateway key acting for every session) or TCP */
   const char *project;
   const char *labeler_prefix; /* session i is labeler PREFIX%04d, i from 1 */
   const char *scenario;       /* recorded in the run record */

@@ -77,7 +77,7 @@ static void *ingest_thread_main(void *arg) {
   tally_item_t *items = calloc(batch, sizeof *items);
   char(*ids)[INGEST_ID_MAX] = calloc(batch, sizeof *ids);
   tally_t *t = NULL;
-  int rc = items && ids ? tally_open(&t, o->coordinator, o->timeout_ms) : TALLY_E_NOMEM;
+  int rc = items && ids ? bench_transport_open(o->transport, &t, o->coordinator, o->timeout_ms) : TALLY_E_NOMEM;
   if (rc < 0) {
     c->failed = 1;
     snprintf(c->error, sizeof c->error, "ingest thread %d: %s", c->index, tally_strerror(rc));
@@ -128,7 +128,7 @@ static json_t *ingest_record(const tally_ingest_options_t *o, ingest_shared_t *s
          (unsigned long long)atomic_load(&sh->rejected), rate);
   op_stats_print_header(stdout);
   op_stats_print(stdout, calls, window_s);
-  json_t *record = run_record_new("tally-bench", "tally", o->scenario, "ingest");
+  json_t *record = run_record_new("tally-bench", "tally", o->scenario, "ingest", o->transport->name);
   if (record == NULL) return NULL;
   json_object_set_new(record, "config",
                       json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i}", "project", o->project,

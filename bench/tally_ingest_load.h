@@ -16,10 +16,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "bench_transport.h"
 #include "proc_sample.h"
 
 typedef struct {
   const char *coordinator;
+  const bench_transport_t *transport;
   const char *project;
   const char *scenario; /* recorded in the run record */
   const char *prefix;   /* item id prefix */
