@@ -65,8 +65,13 @@ int main(void) {
   setenv("LD_PRELOAD", SLOW_SYNC_PATH, 1);
   setenv("TALLY_TEST_SYNC_DELAY_PROGRAM", "tally-worker", 1);
   setenv("TALLY_TEST_SYNC_DELAY_MS", "250", 1);
-  /* A sanitizer runtime wants to come first; the shim does not care. */
-  setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 0);
+  /* A sanitizer runtime wants to come first; the shim does not care. Added
+   * to the options the sanitizer build's tests run with (a report file). */
+  const char *asan_options = getenv("ASAN_OPTIONS");
+  char options[1024];
+  snprintf(options, sizeof options, "%s%sverify_asan_link_order=0",
+           asan_options ? asan_options : "", asan_options && asan_options[0] ? ":" : "");
+  setenv("ASAN_OPTIONS", options, 1);
   if (cluster_start(&cluster, 1) != 0) {
     cluster_stop(&cluster);
     return 1;

@@ -29,6 +29,7 @@ cleanup() {
   local d
   for d in "$WORK/intruder" "$OTHER" "$CLUSTER"; do
     [[ -d "$d" ]] && timeout 60 "$NETNS" stop --dir "$d" >/dev/null 2>&1
+    bash "$ROOT/tests/sanitizer_reports.sh" collect "$d"/logs/*.log
   done
   rm -rf "$WORK"
 }

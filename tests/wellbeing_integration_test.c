@@ -88,7 +88,10 @@ static void ingest(tally_t *t, const char *project, const char *prefix, int n, c
 static uint64_t exposure_of(tally_t *t, const char *project, const char *labeler) {
   uint64_t shift = shift_now(8);
   tally_exposure_t *ex = NULL;
-  if (tally_exposure(t, project, shift, shift, &ex) != 0) return UINT64_MAX;
+  if (tally_exposure(t, project, shift, shift, &ex) != 0) {
+    fprintf(stderr, "exposure of %s in %s: %s\n", labeler, project, tally_last_error(t));
+    return UINT64_MAX;
+  }
   uint64_t count = 0;
   for (size_t i = 0; i < ex->count; i++)
     if (strcmp(ex->rows[i].labeler, labeler) == 0) count += ex->rows[i].count;

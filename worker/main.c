@@ -48,6 +48,19 @@ typedef struct {
   int insecure;
 } worker_args_t;
 
+/* Frees the strings of `a` (safe on a zeroed or already freed one). */
+static void worker_args_free(worker_args_t *a) {
+  free(a->dir);
+  free(a->coordinator);
+  free(a->bind);
+  free(a->advertise);
+  free(a->endpoint_file);
+  free(a->log_level);
+  free(a->key_file);
+  free(a->coordinator_key);
+  memset(a, 0, sizeof *a);
+}
+
 static int set_string(char **slot, const char *value, int overwrite) {
   if (*slot != NULL && !overwrite) return 0;
   free(*slot);
@@ -168,42 +181,43 @@ int main(int argc, char **argv) {
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   worker_args_t a = {0};
   const char *config_file = NULL;
-  int index = 0, c;
+  int index = 0, c, status = 2; /* every exit after this goes through `done` */
   while ((c = getopt_long(argc, argv, "h", long_options, &index)) != -1) {
     if (c == 'h') {
       fputs(usage, stdout);
-      return 0;
+      status = 0;
+      goto done;
     }
     if (c != 0) {
       fputs(usage, stderr);
-      return 2;
+      goto done;
     }
     const char *name = long_options[index].name;
     if (strcmp(name, "config") == 0)
       config_file = optarg;
     else if (apply_option(&a, name, optarg ? optarg : "true", 1) < 0)
-      return 2;
+      goto done;
   }
   if (optind < argc) {
     fprintf(stderr, "tally-worker: unexpected argument '%s'\n%s", argv[optind], usage);
-    return 2;
+    goto done;
   }
-  if (config_file && load_config_file(&a, config_file) < 0) return 2;
+  if (config_file && load_config_file(&a, config_file) < 0) goto done;
   if (a.dir == NULL || a.coordinator == NULL) {
     fprintf(stderr, "tally-worker: --dir and --coordinator are required\n%s", usage);
-    return 2;
+    goto done;
   }
   log_level_t level = LOG_INFO;
   if (a.log_level && log_parse_level(a.log_level, &level) < 0) {
     fprintf(stderr, "tally-worker: unknown log level '%s'\n", a.log_level);
-    return 2;
+    goto done;
   }
   log_set_level(level);
   if (!a.insecure && a.coordinator_key == NULL) {
     fprintf(stderr,
             "tally-worker: --coordinator-key is required (the coordinator's public key, e.g. "
             "its DIR/coordinator.pub), or --insecure for a cluster without keys\n");
-    return 2;
+    goto done;
   }
 
   uv_loop_t *loop = uv_default_loop();
@@ -215,7 +229,8 @@ int main(int argc, char **argv) {
   if (rc < 0) {
     log_error("cannot start: %s", tally_strerror(rc));
     worker_destroy(&running);
-    return 1;
+    status = 1;
+    goto done;
   }
   uv_signal_t sigterm, sigint;
   uv_signal_init(loop, &sigterm);
@@ -228,13 +243,8 @@ int main(int argc, char **argv) {
   worker_destroy(&running);
   uv_loop_close(loop);
   log_info("stopped");
-  free(a.dir);
-  free(a.coordinator);
-  free(a.bind);
-  free(a.advertise);
-  free(a.endpoint_file);
-  free(a.log_level);
-  free(a.key_file);
-  free(a.coordinator_key);
-  return 0;
+  status = 0;
+done:
+  worker_args_free(&a);
+  return status;
 }

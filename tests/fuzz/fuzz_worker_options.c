@@ -36,13 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_check(rc == 0 || rc == -1);
   if (rc == 0) fuzz_check(a.heartbeat_ms == 0 || (a.heartbeat_ms >= 10 && a.heartbeat_ms <= 60000));
   if (rc == 0) fuzz_check(a.max_leases == 0 || (a.max_leases >= 1 && a.max_leases <= 100000));
-  free(a.dir);
-  free(a.coordinator);
-  free(a.bind);
-  free(a.advertise);
-  free(a.endpoint_file);
-  free(a.log_level);
-  free(a.key_file);
-  free(a.coordinator_key);
+  worker_args_free(&a);
   return 0;
 }
