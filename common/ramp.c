@@ -36,7 +36,7 @@ int ramp_graduates(const Tally__AuditPolicy *policy, char *const *current, size_
   if (added == 0) return 0;
   char **names = malloc((n + added) * sizeof *names);
   if (names == NULL) return TALLY_E_NOMEM;
-  memcpy(names, current, n * sizeof *names);
+  if (n > 0) memcpy(names, current, n * sizeof *names); /* current may be NULL when n is 0 */
   size_t count = n;
   for (size_t i = 0; i < reply->n_rows; i++) {
     const Tally__ReportRow *row = reply->rows[i];
