@@ -763,6 +763,12 @@ typedef struct {
   const char *market;
   uint32_t since_day;   /* closed on or after (days since 1970-01-01) */
   uint32_t limit;       /* 0 = 100, at most 1000 */
+  /* Search (`tally cases search`): */
+  const char *text;          /* substring of the content or note, ASCII case ignored */
+  tally_attribution_t attribution; /* NONE = any */
+  const char *labeler;       /* an audited labeler of the item */
+  const char *labeler_label; /* an audited labeler's label (labeler's, if given) */
+  const char *auditor_label; /* the auditor's label */
 } tally_cases_query_t;
 
 /* The newest adjudicated cases of `project` (asks every worker, merges).

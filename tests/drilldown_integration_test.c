@@ -12,7 +12,11 @@
  * attributed_W; for each of the K*K pairs, --pair A:B equals the confusion
  * cell; --market M equals the market's audits; a day range that holds
  * today lists everything and one after it nothing. Counts are also checked
- * against what the test itself computes from the formulas. */
+ * against what the test itself computes from the formulas.
+ *
+ * `tally cases search` on the same cases: text in the content or the note
+ * with case ignored, attribution, label pair for any audited labeler and
+ * for one, each against the formulas; filters combined through the CLI. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +44,7 @@ static const char *label_of(int item, const char *who) {
 }
 static const char *verdict_of(int item) { return labels[(item * 7 / 5) % K]; }
 static int unclear(int item) { return item % 7 == 0; }
+static const char *note_of(int item) { return item % 5 == 0 ? "see the RED FLAG policy" : "plain"; }
 static int disagreed(int item) {
   return strcmp(label_of(item, "l1"), label_of(item, "aud")) != 0 ||
          strcmp(label_of(item, "l2"), label_of(item, "aud")) != 0;
@@ -60,7 +65,7 @@ static int work(tally_t *t, const char *who, tally_stage_t stage, int want) {
     if (stage == TALLY_STAGE_ADJUDICATE)
       rc = tally_submit_adjudication(t, who, task->slot, task->lease_id, verdict_of(item),
                                      unclear(item) ? TALLY_ATTRIBUTION_POLICY_UNCLEAR : TALLY_ATTRIBUTION_NONE,
-                                     "", 1000);
+                                     note_of(item), 1000);
     else
       rc = tally_submit(t, who, task->slot, task->lease_id, label_of(item, who), 1000);
     CHECK(rc == 0);
@@ -100,6 +105,85 @@ static long items_count(const char *args) {
   json_decref(doc);
   if (n < 0) fprintf(stderr, "report items %s: bad output: %.500s\n", args, out);
   return n;
+}
+
+/* The items `tally_cases_list` finds for `q`, as a bit set; also checks
+ * that the list is the unfiltered list restricted to `want`. */
+static void check_cases(tally_t *t, const char *what, tally_cases_query_t q, const int *want) {
+  tally_case_list_t *list = NULL;
+  q.limit = 1000;
+  CHECK(tally_cases_list(t, "dd", &q, &list) == 0 && list != NULL && list->workers_failed == 0);
+  if (list == NULL) return;
+  int found[ITEMS] = {0}, wrong = 0;
+  for (size_t i = 0; i < list->count; i++) {
+    int item = atoi(list->cases[i].item_id + 1);
+    if (item < 0 || item >= ITEMS || found[item]) wrong++;
+    else found[item] = 1;
+  }
+  for (int i = 0; i < ITEMS; i++) wrong += found[i] != want[i];
+  if (wrong) fprintf(stderr, "cases search %s: %d items wrong (of %zu listed)\n", what, wrong, list->count);
+  CHECK(wrong == 0);
+  tally_free(list);
+}
+
+/* `tally cases search`: text in the content or the note (case ignored),
+ * attribution, labeler and label pair, each against the formulas. */
+static void check_search(tally_t *t) {
+  int want[ITEMS], any = 0;
+  tally_cases_query_t q = {0};
+  for (int i = 0; i < ITEMS; i++) want[i] = disagreed(i);
+  check_cases(t, "everything", q, want);
+  q.text = "red flag"; /* content "Red Flag" (i % 4 == 0) or note "RED FLAG" (i % 5 == 0) */
+  for (int i = 0; i < ITEMS; i++) any += want[i] = disagreed(i) && (i % 4 == 0 || i % 5 == 0);
+  CHECK(any > 0);
+  check_cases(t, "text", q, want);
+  q = (tally_cases_query_t){0};
+  q.text = "NO SUCH TEXT";
+  for (int i = 0; i < ITEMS; i++) want[i] = 0;
+  check_cases(t, "absent text", q, want);
+  /* Attribution: the case's, as the plain list says. */
+  tally_case_list_t *all = NULL;
+  CHECK(tally_cases_list(t, "dd", &(tally_cases_query_t){.limit = 1000}, &all) == 0 && all != NULL);
+  for (tally_attribution_t a = TALLY_ATTRIBUTION_LABELER; all && a <= TALLY_ATTRIBUTION_POLICY_UNCLEAR; a++) {
+    for (int i = 0; i < ITEMS; i++) want[i] = 0;
+    for (size_t i = 0; i < all->count; i++) want[atoi(all->cases[i].item_id + 1)] = all->cases[i].attribution == a;
+    q = (tally_cases_query_t){0};
+    q.attribution = a;
+    check_cases(t, tally_attribution_name(a), q, want);
+  }
+  tally_free(all);
+  /* Label pairs, for either audited labeler and for l1 alone. */
+  for (int a = 0; a < K; a++)
+    for (int b = 0; b < K; b++) {
+      q = (tally_cases_query_t){0};
+      q.labeler_label = labels[a];
+      q.auditor_label = labels[b];
+      for (int i = 0; i < ITEMS; i++)
+        want[i] = disagreed(i) && strcmp(label_of(i, "aud"), labels[b]) == 0 &&
+                  (strcmp(label_of(i, "l1"), labels[a]) == 0 || strcmp(label_of(i, "l2"), labels[a]) == 0);
+      check_cases(t, "pair", q, want);
+      q.labeler = "l1";
+      for (int i = 0; i < ITEMS; i++)
+        want[i] = disagreed(i) && strcmp(label_of(i, "aud"), labels[b]) == 0 &&
+                  strcmp(label_of(i, "l1"), labels[a]) == 0;
+      check_cases(t, "l1 pair", q, want);
+    }
+  q = (tally_cases_query_t){0};
+  q.labeler = "nobody";
+  for (int i = 0; i < ITEMS; i++) want[i] = 0;
+  check_cases(t, "unknown labeler", q, want);
+  /* Through the CLI, filters combined. */
+  long n = 0;
+  for (int i = 0; i < ITEMS; i++)
+    n += disagreed(i) && (i % 4 == 0 || i % 5 == 0) && strcmp(label_of(i, "l2"), "spam") == 0 && i % 2 == 1;
+  CHECK(cluster_cli(&cluster, out, sizeof out,
+                    "--format json cases search --project dd 'Red flag' --labeler l2 --pair spam: --market ja") == 0);
+  json_t *doc = json_loads(out, 0, NULL);
+  json_t *cases = json_object_get(doc, "cases");
+  CHECK(json_is_array(cases) && (long)json_array_size(cases) == n);
+  json_decref(doc);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "cases search --project dd --attribution maybe") == 2);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "cases list --project dd --labeler l1") == 2);
 }
 
 static const tally_report_row_t *row_named(const tally_report_t *rep, const char *key) {
@@ -148,11 +232,12 @@ int main(void) {
                               {"boss", TALLY_ROLE_LEAD, markets, 2, NULL}};
   for (size_t i = 0; i < 4; i++) CHECK(tally_labeler_add(t, &people[i], NULL) == 0);
   tally_item_t items[ITEMS];
-  char ids[ITEMS][8];
+  char ids[ITEMS][8], contents[ITEMS][48];
   int disputes = 0;
   for (int i = 0; i < ITEMS; i++) {
     snprintf(ids[i], sizeof ids[i], "d%02d", i);
-    items[i] = (tally_item_t){ids[i], i % 2 ? "ja" : "es", 1, "content", NULL, NULL};
+    snprintf(contents[i], sizeof contents[i], "item %d%s", i, i % 4 == 0 ? " shows a Red Flag" : "");
+    items[i] = (tally_item_t){ids[i], i % 2 ? "ja" : "es", 1, contents[i], NULL, NULL};
     disputes += disagreed(i);
   }
   tally_ingest_result_t *ingested = NULL;
@@ -230,6 +315,8 @@ int main(void) {
   check_equal(args, items_count(args), 2 * ITEMS);
   snprintf(args, sizeof args, "--from %s", tomorrow);
   check_equal(args, items_count(args), 0);
+
+  check_search(t);
 
   /* Bad filters are usage errors. */
   CHECK(cluster_cli(&cluster, out, sizeof out, "report items --project dd --pair spam") == 2);
