@@ -145,9 +145,15 @@ static int items_add(void *arg, const drilldown_row_t *r) {
   return sink->failed;
 }
 
+/* What the export callback needs: the filters and where rows go. */
+typedef struct {
+  const drilldown_filter_t *filter;
+  items_sink_t *sink;
+} items_run_t;
+
 static int items_one_judgment(void *arg, const tally_judgment_t *j) {
-  const items_opts_t *o = ((void **)arg)[0];
-  return drilldown_rows(j, &o->filter, items_add, ((void **)arg)[1]);
+  items_run_t *run = arg;
+  return drilldown_rows(j, run->filter, items_add, run->sink);
 }
 
 static int items_print(cli_t *cli, const items_opts_t *o, items_sink_t *sink) {
@@ -194,9 +200,9 @@ int cmd_report_items(cli_t *cli, int argc, char **argv) {
     rc = CLI_EXIT_FAILURE;
     goto done;
   }
-  void *args[2] = {&o, &sink};
+  items_run_t run = {&o.filter, &sink};
   tally_export_summary_t summary;
-  rc = tally_export_judgments(cli->client, o.project, 0, items_one_judgment, args, &summary);
+  rc = tally_export_judgments(cli->client, o.project, 0, items_one_judgment, &run, &summary);
   if (rc > 0) {
     fprintf(cli->err, "tally: report items: out of memory\n");
     rc = CLI_EXIT_FAILURE;
