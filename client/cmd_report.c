@@ -11,7 +11,7 @@
 
 static const char quality_help[] =
     "Usage: tally report quality --project P [--market M] [--from DAY] [--to DAY]\n"
-    "                            [--by labeler|market|category|day]\n\n"
+    "                            [--by labeler|market|category|day|version]\n\n"
     "Quality of project P from the blind audits: per group (or for everything)\n"
     "labels, audits, audits agreed, agreement with the auditor (CSV and JSON:\n"
     "accuracy) with its Wilson interval; accuracy against the final label of\n"
@@ -47,7 +47,9 @@ static const char quality_help[] =
     "  --from DAY    first day, YYYY-MM-DD (UTC), inclusive\n"
     "  --to DAY      last day, YYYY-MM-DD (UTC), inclusive\n"
     "  --by G        one row per labeler, market, category (the labeler's\n"
-    "                label) or day\n";
+    "                label), day, or policy version (the project's\n"
+    "                policy_version when the statistic was counted, bumped by\n"
+    "                every audit-policy change: compare before and after)\n";
 
 static const char confusion_help[] =
     "Usage: tally report confusion --project P [--market M] [--from DAY] [--to DAY]\n"
@@ -96,7 +98,7 @@ int report_parse(cli_t *cli, const char *command, int argc, char **argv, report_
         if (!quality)
           rc = cli_usage_error(cli, cmd, "unknown option '--by'");
         else if (tally_report_by_parse(optarg, &o->query.by) < 0)
-          rc = cli_usage_error(cli, cmd, "bad --by '%s' (labeler, market, category or day)", optarg);
+          rc = cli_usage_error(cli, cmd, "bad --by '%s' (labeler, market, category, day or version)", optarg);
         break;
       case OPT_TOP:
         if (quality)

@@ -106,7 +106,8 @@ typedef enum {
   TALLY_REPORT_BY_LABELER = 1,
   TALLY_REPORT_BY_MARKET = 2,
   TALLY_REPORT_BY_CATEGORY = 3, /* the labeler's label */
-  TALLY_REPORT_BY_DAY = 4
+  TALLY_REPORT_BY_DAY = 4,
+  TALLY_REPORT_BY_VERSION = 5 /* the project's policy version (tally_project_t) */
 } tally_report_by_t;
 
 /* "label", "audit", "adjudicate"; "unknown" for other values. */
@@ -141,7 +142,7 @@ const char *tally_attribution_name(int attribution);
  * adjudication always attributes. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
 int tally_attribution_parse(const char *name, tally_attribution_t *out);
 
-/* "none", "labeler", "market", "category", "day"; "unknown" otherwise. */
+/* "none", "labeler", "market", "category", "day", "version"; "unknown" otherwise. */
 const char *tally_report_by_name(int by);
 /* Parses a grouping name (as above; "" is "none"). Returns 0 or
  * TALLY_E_INVALID_ARGUMENT. */

@@ -307,6 +307,12 @@ int main(void) {
   }
   tally_free(rep);
 
+  /* By policy version, end to end: every audit was counted under version 1. */
+  rep = report(t, TALLY_REPORT_BY_VERSION);
+  CHECK(rep && rep->row_count == 1 && row_named(rep, "1") && row_named(rep, "1")->audits == 2 * ITEMS);
+  tally_free(rep);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "report quality --project dd --by version") == 0);
+
   /* Days: today holds everything, the day after nothing. */
   char today[16], tomorrow[16];
   uint32_t day = (uint32_t)(time(NULL) / 86400);
