@@ -48,8 +48,8 @@ static const char quality_help[] =
     "  --to DAY      last day, YYYY-MM-DD (UTC), inclusive\n"
     "  --by G        one row per labeler, market, category (the labeler's\n"
     "                label), day, or policy version (the project's\n"
-    "                policy_version when the statistic was counted, bumped by\n"
-    "                every audit-policy change: compare before and after)\n";
+    "                policy_version when the statistic was counted; it tracks\n"
+    "                the taxonomy and guidelines, not audit rates)\n";
 
 static const char confusion_help[] =
     "Usage: tally report confusion --project P [--market M] [--from DAY] [--to DAY]\n"

@@ -207,7 +207,7 @@ typedef struct {
   int ordinal; /* taxonomy order is meaningful */
   uint64_t created_ms;
   tally_audit_policy_t audit; /* audit.rate == audit_rate */
-  uint32_t policy_version;    /* bumped by every audit policy change */
+  uint32_t policy_version;    /* taxonomy and guidelines; not changed by audit policies */
   /* Wellbeing: labels harmful to see, at most exposure_budget such items
    * per person per shift of shift_hours (0 = no limit; shift 0 = 8 h). */
   const char **high_severity;
@@ -571,8 +571,8 @@ int tally_project_show(tally_t *t, const char *name, tally_project_t **out);
 
 /* Replaces the audit policy of `project` with `policy` (all of it: read
  * the current one with tally_project_show() to change one field). The
- * coordinator bumps the project's policy_version; statistics are kept per
- * version. On success *out (if not NULL) receives the project as stored.
+ * project's policy_version stays (it tracks the taxonomy and guidelines,
+ * not sampling; statistics are kept per version). On success *out (if not NULL) receives the project as stored.
  * Rates must be within 0..1 and markets named, distinct: else
  * INVALID_ARGUMENT before anything is sent. Errors from the coordinator:
  * UNKNOWN_PROJECT, UNKNOWN_MARKET, INVALID_ARGUMENT, TIMEOUT, ... */
