@@ -156,6 +156,8 @@ int cmd_cases(cli_t *cli, int argc, char **argv);
 /* `tally wellbeing set|show` and `tally report exposure` (cmd_wellbeing.c) */
 int cmd_wellbeing(cli_t *cli, int argc, char **argv);
 int cmd_report_exposure(cli_t *cli, int argc, char **argv);
+/* `report items`, cmd_report_items.c: the closed audits behind a report cell */
+int cmd_report_items(cli_t *cli, int argc, char **argv);
 /* Prints a project's wellbeing settings as "key: value" lines. */
 void wellbeing_print_fields(cli_t *cli, const tally_project_t *p);
 

@@ -87,6 +87,11 @@ int tally_cases_list(tally_t *t, const char *project, const tally_cases_query_t 
   body.category = (char *)(query && query->category ? query->category : "");
   body.market = (char *)(query && query->market ? query->market : "");
   body.since_day = query ? query->since_day : 0;
+  body.text = (char *)(query && query->text ? query->text : "");
+  body.attribution = query ? (Tally__Attribution)query->attribution : TALLY__ATTRIBUTION__ATTRIBUTION_NONE;
+  body.labeler = (char *)(query && query->labeler ? query->labeler : "");
+  body.labeler_label = (char *)(query && query->labeler_label ? query->labeler_label : "");
+  body.auditor_label = (char *)(query && query->auditor_label ? query->auditor_label : "");
   body.limit = limit;
   req.body_case = TALLY__ENVELOPE__BODY_CASES_REQUEST;
   req.cases_request = &body;

@@ -19,7 +19,7 @@
 
 /* ------------------------------------------------------------ report */
 
-static const char *const report_by_wire[] = {"", "labeler", "market", "category", "day"};
+static const char *const report_by_wire[] = {"", "labeler", "market", "category", "day", "version"};
 
 static tally_accuracy_t accuracy_copy(const Tally__Accuracy *src) {
   tally_accuracy_t a = {0};
@@ -98,7 +98,7 @@ int tally_report_quality(tally_t *t, const char *project, const tally_report_que
   tally_report_query_t all = {0};
   if (query == NULL) query = &all;
   if (project == NULL || project[0] == '\0') return client_error(t, TALLY_E_INVALID_ARGUMENT, "a report needs a project");
-  if ((int)query->by < 0 || query->by > TALLY_REPORT_BY_DAY)
+  if ((int)query->by < 0 || query->by > TALLY_REPORT_BY_VERSION)
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "unknown report grouping %d", (int)query->by);
   if (query->from_day && query->to_day && query->from_day > query->to_day)
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "the report starts (day %u) after it ends (day %u)",

@@ -1,4 +1,4 @@
-/* cmd_cases: `tally cases list|show` — the case database: disagreements a
+/* cmd_cases: `tally cases list|search|show` — the case database: disagreements a
  * QA lead decided, with the final label, who was held responsible and the
  * lead's note. Leads use it to align policy across teams. */
 #include <stdlib.h>
@@ -21,6 +21,24 @@ static const char list_help[] =
     "  --since YYYY-MM-DD  only cases closed on or after this day (UTC)\n"
     "  --limit N           at most N cases, 1..1000 (default 100)\n";
 
+static const char search_help[] =
+    "Usage: tally cases search --project P [TEXT] [--attribution W] [--labeler X]\n"
+    "                          [--pair A:B] [--category C] [--market M]\n"
+    "                          [--since YYYY-MM-DD] [--limit N]\n\n"
+    "Searches the case database, newest first, printed as `cases list` does.\n"
+    "TEXT matches a case whose content or note contains it, ignoring case\n"
+    "(ASCII letters; other characters as they are). The filters combine:\n\n"
+    "Options:\n"
+    "  --project P         project (required)\n"
+    "  --attribution W     labeler, auditor, both or policy-unclear\n"
+    "  --labeler X         X was an audited labeler of the item\n"
+    "  --pair A:B          an audited labeler (X with --labeler) said A and the\n"
+    "                      auditor B; A: or :B leaves one side open\n"
+    "  --category C        only cases whose final label is C\n"
+    "  --market M          only cases of market M\n"
+    "  --since YYYY-MM-DD  only cases closed on or after this day (UTC)\n"
+    "  --limit N           at most N cases, 1..1000 (default 100)\n";
+
 static const char show_help[] =
     "Usage: tally cases show PROJECT ITEM_ID\n\n"
     "Shows one case: the content, the disputed labels A and B, the final\n"
@@ -29,21 +47,48 @@ static const char show_help[] =
 #define CASES_DEFAULT_LIMIT 100u
 #define CASES_MAX_LIMIT 1000u
 
-enum { OPT_PROJECT = CLI_OPT_COMMAND, OPT_CATEGORY, OPT_MARKET, OPT_SINCE, OPT_LIMIT };
+enum {
+  OPT_PROJECT = CLI_OPT_COMMAND,
+  OPT_CATEGORY,
+  OPT_MARKET,
+  OPT_SINCE,
+  OPT_LIMIT,
+  OPT_ATTRIBUTION,
+  OPT_LABELER,
+  OPT_PAIR
+};
 
 typedef struct {
   const char *project;
   tally_cases_query_t query;
+  char pair[2 * 257]; /* --pair A:B, split at the last ':' in place */
 } cases_list_opts_t;
 
-static int cases_list_parse(cli_t *cli, int argc, char **argv, cases_list_opts_t *o) {
+/* "A:B" into the query's pair; either side may be empty, not both. */
+static int parse_pair(cases_list_opts_t *o, const char *text) {
+  if (strlen(text) >= sizeof o->pair) return -1;
+  strcpy(o->pair, text);
+  char *colon = strrchr(o->pair, ':');
+  if (colon == NULL || (colon == o->pair && colon[1] == '\0')) return -1;
+  *colon = '\0';
+  o->query.labeler_label = o->pair;
+  o->query.auditor_label = colon + 1;
+  return 0;
+}
+
+/* `cases list` (search = 0) or `cases search` (search = 1, with TEXT and
+ * the search filters). */
+static int cases_list_parse(cli_t *cli, int argc, char **argv, cases_list_opts_t *o, int search) {
   static const struct option options[] = {{"project", required_argument, NULL, OPT_PROJECT},
                                           {"category", required_argument, NULL, OPT_CATEGORY},
                                           {"market", required_argument, NULL, OPT_MARKET},
                                           {"since", required_argument, NULL, OPT_SINCE},
                                           {"limit", required_argument, NULL, OPT_LIMIT},
+                                          {"attribution", required_argument, NULL, OPT_ATTRIBUTION},
+                                          {"labeler", required_argument, NULL, OPT_LABELER},
+                                          {"pair", required_argument, NULL, OPT_PAIR},
                                           CLI_GLOBAL_OPTIONS};
-  static const char *cmd = "cases list";
+  const char *cmd = search ? "cases search" : "cases list";
   memset(o, 0, sizeof *o);
   o->query.limit = CASES_DEFAULT_LIMIT;
   cli_getopt_reset();
@@ -60,10 +105,24 @@ static int cases_list_parse(cli_t *cli, int argc, char **argv, cases_list_opts_t
           rc = cli_usage_error(cli, cmd, "bad --limit '%s' (1..%u)", optarg, CASES_MAX_LIMIT);
         o->query.limit = (uint32_t)n;
         break;
-      default: rc = cli_common_option(cli, cmd, list_help, c, argv);
+      case OPT_ATTRIBUTION:
+      case OPT_LABELER:
+      case OPT_PAIR:
+        if (!search)
+          rc = cli_usage_error(cli, cmd, "--attribution, --labeler and --pair are for `tally cases search`");
+        else if (c == OPT_LABELER)
+          o->query.labeler = optarg;
+        else if (c == OPT_PAIR && parse_pair(o, optarg) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --pair '%s' (LABELER_LABEL:AUDITOR_LABEL)", optarg);
+        else if (c == OPT_ATTRIBUTION && tally_attribution_parse(optarg, &o->query.attribution) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --attribution '%s' (labeler, auditor, both or policy-unclear)",
+                               optarg);
+        break;
+      default: rc = cli_common_option(cli, cmd, search ? search_help : list_help, c, argv);
     }
   }
   if (rc != CLI_PARSED) return rc;
+  if (search && optind < argc) o->query.text = argv[optind++];
   if (optind < argc) return cli_usage_error(cli, cmd, "unexpected argument '%s'", argv[optind]);
   if (o->project == NULL) return cli_usage_error(cli, cmd, "missing --project P");
   return CLI_PARSED;
@@ -122,18 +181,21 @@ static int print_cases(cli_t *cli, const cases_list_opts_t *o, const tally_case_
   return rc;
 }
 
-static int cases_list(cli_t *cli, int argc, char **argv) {
+static int cases_run(cli_t *cli, int argc, char **argv, int search) {
   cases_list_opts_t o;
-  int rc = cases_list_parse(cli, argc, argv, &o);
+  int rc = cases_list_parse(cli, argc, argv, &o, search);
   if (rc != CLI_PARSED) return cli_parse_exit(rc);
   if ((rc = cli_connect(cli)) != 0) return rc;
   tally_case_list_t *list = NULL;
   rc = tally_cases_list(cli->client, o.project, &o.query, &list);
-  if (rc < 0) return cli_fail(cli, "cases list", rc);
+  if (rc < 0) return cli_fail(cli, search ? "cases search" : "cases list", rc);
   rc = print_cases(cli, &o, list);
   tally_free(list);
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
+
+static int cases_list(cli_t *cli, int argc, char **argv) { return cases_run(cli, argc, argv, 0); }
+static int cases_search(cli_t *cli, int argc, char **argv) { return cases_run(cli, argc, argv, 1); }
 
 static int print_case(cli_t *cli, const tally_case_t *k) {
   if (cli->format == OUTPUT_JSON) return output_json(case_json(k, 1), cli->out);
@@ -182,6 +244,7 @@ static int cases_show(cli_t *cli, int argc, char **argv) {
 int cmd_cases(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"list", "adjudicated cases, newest first, with filters", cases_list},
+      {"search", "text in the content or note, attribution, labeler, label pair", cases_search},
       {"show", "one case with its content", cases_show},
   };
   return cli_group(cli, "cases", subs, sizeof subs / sizeof subs[0], argc, argv);

@@ -11,7 +11,7 @@
 
 static const char quality_help[] =
     "Usage: tally report quality --project P [--market M] [--from DAY] [--to DAY]\n"
-    "                            [--by labeler|market|category|day]\n\n"
+    "                            [--by labeler|market|category|day|version]\n\n"
     "Quality of project P from the blind audits: per group (or for everything)\n"
     "labels, audits, audits agreed, agreement with the auditor (CSV and JSON:\n"
     "accuracy) with its Wilson interval; accuracy against the final label of\n"
@@ -47,7 +47,9 @@ static const char quality_help[] =
     "  --from DAY    first day, YYYY-MM-DD (UTC), inclusive\n"
     "  --to DAY      last day, YYYY-MM-DD (UTC), inclusive\n"
     "  --by G        one row per labeler, market, category (the labeler's\n"
-    "                label) or day\n";
+    "                label), day, or policy version (the project's\n"
+    "                policy_version when the statistic was counted; it tracks\n"
+    "                the taxonomy and guidelines, not audit rates)\n";
 
 static const char confusion_help[] =
     "Usage: tally report confusion --project P [--market M] [--from DAY] [--to DAY]\n"
@@ -96,7 +98,7 @@ int report_parse(cli_t *cli, const char *command, int argc, char **argv, report_
         if (!quality)
           rc = cli_usage_error(cli, cmd, "unknown option '--by'");
         else if (tally_report_by_parse(optarg, &o->query.by) < 0)
-          rc = cli_usage_error(cli, cmd, "bad --by '%s' (labeler, market, category or day)", optarg);
+          rc = cli_usage_error(cli, cmd, "bad --by '%s' (labeler, market, category, day or version)", optarg);
         break;
       case OPT_TOP:
         if (quality)
@@ -587,6 +589,7 @@ int cmd_report(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"quality", "accuracy, agreement coefficients, gold, attributions", report_quality},
       {"confusion", "labeler x auditor confusion matrix, confused pairs", report_confusion},
+      {"items", "the closed audits behind a quality or confusion cell", cmd_report_items},
       {"throughput", "ingested, completed, handling time, abandonment, skips", cmd_report_throughput},
       {"backlog", "queue depth, top priority, oldest waiting item", cmd_report_backlog},
       {"sla", "items done, SLA breaches, turnaround", cmd_report_sla},

@@ -137,7 +137,7 @@ int tally_lease_token_parse(const char *token, uint32_t *slot, uint64_t *lease_i
 /* ------------------------------------------------------------ attributions, groupings */
 
 static const char *const attribution_names[] = {"none", "labeler", "auditor", "both", "policy-unclear"};
-static const char *const report_by_names[] = {"none", "labeler", "market", "category", "day"};
+static const char *const report_by_names[] = {"none", "labeler", "market", "category", "day", "version"};
 
 const char *tally_attribution_name(int attribution) {
   return attribution >= 0 && attribution < 5 ? attribution_names[attribution] : "unknown";
@@ -157,14 +157,14 @@ int tally_attribution_parse(const char *name, tally_attribution_t *out) {
   return TALLY_E_INVALID_ARGUMENT;
 }
 
-const char *tally_report_by_name(int by) { return by >= 0 && by < 5 ? report_by_names[by] : "unknown"; }
+const char *tally_report_by_name(int by) { return by >= 0 && by < 6 ? report_by_names[by] : "unknown"; }
 
 int tally_report_by_parse(const char *name, tally_report_by_t *out) {
   if (name[0] == '\0') {
     *out = TALLY_REPORT_BY_NONE;
     return 0;
   }
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     if (strcasecmp(name, report_by_names[i]) == 0) {
       *out = (tally_report_by_t)i;
       return 0;

@@ -106,7 +106,8 @@ typedef enum {
   TALLY_REPORT_BY_LABELER = 1,
   TALLY_REPORT_BY_MARKET = 2,
   TALLY_REPORT_BY_CATEGORY = 3, /* the labeler's label */
-  TALLY_REPORT_BY_DAY = 4
+  TALLY_REPORT_BY_DAY = 4,
+  TALLY_REPORT_BY_VERSION = 5 /* the project's policy version (tally_project_t) */
 } tally_report_by_t;
 
 /* "label", "audit", "adjudicate"; "unknown" for other values. */
@@ -141,7 +142,7 @@ const char *tally_attribution_name(int attribution);
  * adjudication always attributes. Returns 0 or TALLY_E_INVALID_ARGUMENT. */
 int tally_attribution_parse(const char *name, tally_attribution_t *out);
 
-/* "none", "labeler", "market", "category", "day"; "unknown" otherwise. */
+/* "none", "labeler", "market", "category", "day", "version"; "unknown" otherwise. */
 const char *tally_report_by_name(int by);
 /* Parses a grouping name (as above; "" is "none"). Returns 0 or
  * TALLY_E_INVALID_ARGUMENT. */
@@ -206,7 +207,7 @@ typedef struct {
   int ordinal; /* taxonomy order is meaningful */
   uint64_t created_ms;
   tally_audit_policy_t audit; /* audit.rate == audit_rate */
-  uint32_t policy_version;    /* bumped by every audit policy change */
+  uint32_t policy_version;    /* taxonomy and guidelines; not changed by audit policies */
   /* Wellbeing: labels harmful to see, at most exposure_budget such items
    * per person per shift of shift_hours (0 = no limit; shift 0 = 8 h). */
   const char **high_severity;
@@ -570,8 +571,8 @@ int tally_project_show(tally_t *t, const char *name, tally_project_t **out);
 
 /* Replaces the audit policy of `project` with `policy` (all of it: read
  * the current one with tally_project_show() to change one field). The
- * coordinator bumps the project's policy_version; statistics are kept per
- * version. On success *out (if not NULL) receives the project as stored.
+ * project's policy_version stays (it tracks the taxonomy and guidelines,
+ * not sampling; statistics are kept per version). On success *out (if not NULL) receives the project as stored.
  * Rates must be within 0..1 and markets named, distinct: else
  * INVALID_ARGUMENT before anything is sent. Errors from the coordinator:
  * UNKNOWN_PROJECT, UNKNOWN_MARKET, INVALID_ARGUMENT, TIMEOUT, ... */
@@ -763,6 +764,12 @@ typedef struct {
   const char *market;
   uint32_t since_day;   /* closed on or after (days since 1970-01-01) */
   uint32_t limit;       /* 0 = 100, at most 1000 */
+  /* Search (`tally cases search`): */
+  const char *text;          /* substring of the content or note, ASCII case ignored */
+  tally_attribution_t attribution; /* NONE = any */
+  const char *labeler;       /* an audited labeler of the item */
+  const char *labeler_label; /* an audited labeler's label (labeler's, if given) */
+  const char *auditor_label; /* the auditor's label */
 } tally_cases_query_t;
 
 /* The newest adjudicated cases of `project` (asks every worker, merges).

@@ -13,9 +13,9 @@
 #include "handling.h"
 #include "tally_error.h"
 
-typedef enum { GROUP_ALL, GROUP_LABELER, GROUP_MARKET, GROUP_DAY, GROUP_CATEGORY } grouping_t;
+typedef enum { GROUP_ALL, GROUP_LABELER, GROUP_MARKET, GROUP_DAY, GROUP_CATEGORY, GROUP_VERSION } grouping_t;
 
-static const char *const grouping_names[] = {"", "labeler", "market", "day", "category"};
+static const char *const grouping_names[] = {"", "labeler", "market", "day", "category", "version"};
 
 /* The integer fields of a StatsRow that simply add. */
 enum {
@@ -35,8 +35,8 @@ enum {
 /* The sums of one row of the report (or of the total). Matrices are k*k,
  * row-major, and allocated when the first row that has them arrives. */
 typedef struct {
-  char *key;    /* labeler or market; NULL for days and the total */
-  uint32_t day; /* GROUP_DAY */
+  char *key;    /* labeler or market; NULL for days, versions and the total */
+  uint32_t day; /* GROUP_DAY: the day; GROUP_VERSION: the policy version */
   uint64_t counts[COUNT_FIELDS];
   uint64_t handling[HANDLING_BUCKETS];
   uint64_t *pairs;
@@ -92,8 +92,11 @@ int report_by_is_valid(const char *by) {
 
 /* Whether rows of this grouping carry item-level (overlap) statistics. */
 static int grouping_has_overlap(grouping_t g) {
-  return g == GROUP_ALL || g == GROUP_MARKET || g == GROUP_DAY;
+  return g == GROUP_ALL || g == GROUP_MARKET || g == GROUP_DAY || g == GROUP_VERSION;
 }
+
+/* Whether groups are keyed by a number (group_t.day), not a name. */
+static int grouping_is_numeric(grouping_t g) { return g == GROUP_DAY || g == GROUP_VERSION; }
 
 static void group_free_parts(group_t *g) {
   free(g->key);
@@ -156,10 +159,11 @@ static int index_grow(report_t *r) {
 /* The group of `row` under the report's grouping: the existing one or a new
  * empty one. NULL when out of memory. */
 static group_t *group_for(report_t *r, const Tally__StatsRow *row) {
-  uint32_t day = row->day;
+  uint32_t day = r->grouping == GROUP_VERSION ? row->policy_version : row->day;
   const char *name = r->grouping == GROUP_LABELER ? row->labeler : row->market;
-  const void *bytes = r->grouping == GROUP_DAY ? (const void *)&day : (const void *)name;
-  size_t len = r->grouping == GROUP_DAY ? sizeof day : strlen(name);
+  int numeric = grouping_is_numeric(r->grouping);
+  const void *bytes = numeric ? (const void *)&day : (const void *)name;
+  size_t len = numeric ? sizeof day : strlen(name);
   if (2 * (r->group_count + 1) > r->index_size && index_grow(r) < 0) return NULL;
   size_t slot = index_slot(r, bytes, len);
   if (r->index[slot] != 0) return r->groups[r->index[slot] - 1];
@@ -173,7 +177,7 @@ static group_t *group_for(report_t *r, const Tally__StatsRow *row) {
   group_t *g = calloc(1, sizeof *g);
   if (g == NULL) return NULL;
   g->day = day;
-  if (r->grouping != GROUP_DAY && (g->key = strdup(name)) == NULL) {
+  if (!numeric && (g->key = strdup(name)) == NULL) {
     free(g);
     return NULL;
   }
@@ -389,7 +393,7 @@ int report_add_row(report_t *r, const Tally__StatsRow *row) {
   const parsed_row_t *p = r->scratch;
   group_t *g = NULL;
   int grouped = r->grouping == GROUP_LABELER ? row->labeler[0] != '\0'
-                                             : r->grouping == GROUP_MARKET || r->grouping == GROUP_DAY;
+                                             : r->grouping == GROUP_MARKET || grouping_is_numeric(r->grouping);
   if (grouped && (g = group_for(r, row)) == NULL) return TALLY_E_NOMEM;
   if (group_prepare(&r->total, p, r->k, 1, 1) < 0 ||
       (g && group_prepare(g, p, r->k, grouping_has_overlap(r->grouping), 0) < 0))
@@ -686,13 +690,16 @@ static int build_rows(const report_t *r, Tally__ReportReply *reply, build_scratc
   if (sorted == NULL) return TALLY_E_NOMEM;
   if (r->group_count) memcpy(sorted, r->groups, r->group_count * sizeof *sorted);
   qsort(sorted, r->group_count, sizeof *sorted,
-        r->grouping == GROUP_DAY ? compare_groups_by_day : compare_groups_by_key);
+        grouping_is_numeric(r->grouping) ? compare_groups_by_day : compare_groups_by_key);
   int overlap = grouping_has_overlap(r->grouping);
   for (size_t i = 0; i < r->group_count; i++) {
     char day[64]; /* room for any int64 fields: no truncation */
     const char *key = sorted[i]->key;
     if (r->grouping == GROUP_DAY) {
       format_day(sorted[i]->day, day, sizeof day);
+      key = day;
+    } else if (r->grouping == GROUP_VERSION) {
+      snprintf(day, sizeof day, "%u", sorted[i]->day);
       key = day;
     }
     if ((reply->rows[i] = row_from_group(r, sorted[i], key, overlap, s)) == NULL) {

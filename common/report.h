@@ -99,7 +99,7 @@ typedef struct report report_t;
 /* What a report covers and how it groups. Strings are borrowed for the
  * duration of report_new() only. */
 typedef struct {
-  const char *by;     /* "", "labeler", "market", "day" or "category" */
+  const char *by;     /* "", "labeler", "market", "day", "category" or "version" (policy) */
   const char *market; /* NULL or "": every market */
   uint32_t from_day;  /* inclusive; 0 = no bound */
   uint32_t to_day;    /* inclusive; 0 = no bound */

@@ -259,27 +259,27 @@ static void test_cases(void) {
   if (list) check_list(list, expect, expected(expect, NULL, NULL));
   tally_free(list);
 
-  tally_cases_query_t spam = {"spam", NULL, 0, 0};
+  tally_cases_query_t spam = {.category = "spam"};
   CHECK(tally_cases_list(t, "cases", &spam, &list) == 0);
   if (list) check_list(list, expect, expected(expect, "spam", NULL));
   tally_free(list);
 
-  tally_cases_query_t ja = {NULL, "ja", 0, 0};
+  tally_cases_query_t ja = {.market = "ja"};
   CHECK(tally_cases_list(t, "cases", &ja, &list) == 0);
   if (list) check_list(list, expect, expected(expect, NULL, "ja"));
   tally_free(list);
 
-  tally_cases_query_t two = {NULL, NULL, 0, 2};
+  tally_cases_query_t two = {.limit = 2};
   CHECK(tally_cases_list(t, "cases", &two, &list) == 0);
   if (list) check_list(list, expect, 2 < expected(expect, NULL, NULL) ? 2 : 0);
   tally_free(list);
 
   uint32_t today = (uint32_t)(time(NULL) / 86400);
-  tally_cases_query_t tomorrow = {NULL, NULL, today + 1, 0};
+  tally_cases_query_t tomorrow = {.since_day = today + 1};
   CHECK(tally_cases_list(t, "cases", &tomorrow, &list) == 0);
   if (list) CHECK_EQ_U64(list->count, 0);
   tally_free(list);
-  tally_cases_query_t since_today = {NULL, NULL, today, 0};
+  tally_cases_query_t since_today = {.since_day = today};
   CHECK(tally_cases_list(t, "cases", &since_today, &list) == 0);
   if (list) CHECK_EQ_U64(list->count, 4);
   tally_free(list);

@@ -709,6 +709,17 @@ static void check_grouping_keys(void) {
         reply->rows[1]->labels == 1 + 6 && reply->rows[2]->labels == 4);
   report_reply_free(&reply);
 
+  /* By policy version: keyed by the rows' policy_version, in numeric order
+   * ("10" after "2"), item-level rows included. */
+  static const uint32_t versions[6] = {1, 2, 10, 2, 1, 10};
+  for (int i = 0; i < 6; i++) rows[i]->policy_version = versions[i];
+  reply = run_report(2, 0, "version", rows, 6);
+  CHECK(reply && reply->n_rows == 3 && strcmp(reply->rows[0]->key, "1") == 0 &&
+        strcmp(reply->rows[1]->key, "2") == 0 && strcmp(reply->rows[2]->key, "10") == 0);
+  CHECK(reply && reply->n_rows == 3 && reply->rows[0]->labels == 1 + 5 && reply->rows[1]->labels == 2 + 4 &&
+        reply->rows[2]->labels == 3 + 6 && reply->total->labels == 21);
+  report_reply_free(&reply);
+
   reply = run_report(2, 0, "", rows, 6);
   CHECK(reply && reply->n_rows == 1 && strcmp(reply->rows[0]->key, "all") == 0 &&
         reply->rows[0]->labels == 21);
@@ -956,7 +967,7 @@ static void check_malformed(void) {
   Tally__Project empty = project_of(0, 0);
   CHECK(report_new(&none, &empty, &query) == TALLY_E_INVALID_ARGUMENT);
   CHECK(report_by_is_valid("") && report_by_is_valid("labeler") && report_by_is_valid("market") &&
-        report_by_is_valid("day") && report_by_is_valid("category"));
+        report_by_is_valid("day") && report_by_is_valid("category") && report_by_is_valid("version"));
   CHECK(!report_by_is_valid("Labeler") && !report_by_is_valid("days") && !report_by_is_valid(NULL));
   report_destroy(&none);
 

@@ -68,3 +68,11 @@ add_executable(store_test ${CMAKE_CURRENT_SOURCE_DIR}/store_test.c)
 target_link_libraries(store_test PRIVATE tally_worker_core Threads::Threads)
 add_test(NAME store COMMAND store_test)
 set_tests_properties(store PROPERTIES TIMEOUT 60 LABELS "unit")
+
+# Drill-downs: `tally report items` lists the closed audits behind a quality
+# or confusion cell, and its counts equal the report's (labeler, attribution,
+# label pair, market, day); audits in adjudication are not listed.
+add_executable(drilldown_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/drilldown_integration_test.c)
+target_link_libraries(drilldown_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
+add_test(NAME drilldown_integration COMMAND drilldown_integration_test)
+set_tests_properties(drilldown_integration PROPERTIES TIMEOUT 240)

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "keys.h"
 #include "log.h"
@@ -12,6 +13,9 @@
 #include "wire.h"
 
 #define CASES_FORMAT 1
+/* Search bounds: a text is a phrase, not a document; labels are names. */
+#define CASES_TEXT_MAX 1024
+#define CASES_LABEL_MAX 256
 #define CASES_MS_PER_DAY 86400000ull
 /* Key bytes before the newest-first part: slot u16 | project u32. */
 #define CASES_PREFIX_LEN 6
@@ -116,6 +120,62 @@ static int case_matches(const Tally__CasesRequest *r, const Tally__Store__CaseRe
   return 1;
 }
 
+/* True when `needle` occurs in `hay` ignoring ASCII case ("" occurs
+ * everywhere). UTF-8 beyond ASCII is compared byte for byte. */
+static int contains_folded(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++)
+    if (strncasecmp(hay, needle, n) == 0) return 1;
+  return n == 0;
+}
+
+/* True when the request filters on something only the item's record holds:
+ * the content, the audited labelers or their labels, the auditor's label. */
+static int search_needs_item(const Tally__CasesRequest *r) {
+  return r->text[0] != '\0' || r->labeler[0] != '\0' || r->labeler_label[0] != '\0' ||
+         r->auditor_label[0] != '\0';
+}
+
+/* The search filters on the item's record (a case already matched the
+ * list filters and, when `text` is in the note, the text). */
+static int item_matches(const Tally__CasesRequest *r, const item_record_t *rec, int text_found) {
+  if (!text_found && !contains_folded(rec->content ? rec->content : "", r->text)) return 0;
+  const char *auditor = rec->audit ? rec->audit->label : "";
+  if (r->auditor_label[0] != '\0' && strcmp(auditor, r->auditor_label) != 0) return 0;
+  if (r->labeler[0] == '\0' && r->labeler_label[0] == '\0') return 1;
+  for (size_t i = 0; i < rec->n_sampled; i++) {
+    const char *theirs = item_record_label_of(rec, rec->sampled[i]);
+    if (theirs == NULL) continue;
+    if (r->labeler[0] != '\0' && strcmp(rec->sampled[i], r->labeler) != 0) continue;
+    if (r->labeler_label[0] == '\0' || strcmp(theirs, r->labeler_label) == 0) return 1;
+  }
+  return 0;
+}
+
+/* The search filters of a case at `item_id` of `slot`: on the record
+ * alone when they can be decided there, else on the item's record too. */
+static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
+                          uint32_t slot, const uint8_t *item_id, size_t item_len,
+                          const Tally__CaseEntry *e) {
+  if (r->attribution != TALLY__ATTRIBUTION__ATTRIBUTION_NONE && e->attribution != r->attribution)
+    return 0;
+  if (!search_needs_item(r)) return 1;
+  int text_found = r->text[0] != '\0' && contains_folded(e->note, r->text);
+  if (text_found && r->labeler[0] == '\0' && r->labeler_label[0] == '\0' && r->auditor_label[0] == '\0')
+    return 1;
+  uint8_t key[KEYS_MAX];
+  size_t key_len = keys_item(key, slot, project_id, (const char *)item_id, item_len);
+  char *value = NULL;
+  size_t len = 0;
+  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+  if (rc < 0) worker_fatal("storage read failed");
+  item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
+  free(value);
+  int match = rec != NULL && item_matches(r, rec, text_found);
+  item_record_free(&rec);
+  return match;
+}
+
 /* Adds the matching cases of one slot newer than since_ms and after the
  * request's position to `best`. */
 static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
@@ -148,7 +208,8 @@ static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t projec
       log_error("case record in slot %u is unreadable", slot);
       continue;
     }
-    if (case_matches(r, record))
+    if (case_matches(r, record) &&
+        search_matches(w, r, project_id, slot, position + 8, position_len - 8, record->entry))
       best_insert(best, position, position_len, record);
     else
       tally__store__case_record__free_unpacked(record, NULL);
@@ -164,6 +225,15 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   if (r->after.len > 0 && (r->after.len < 8 || r->after.len > 8 + KEYS_ITEM_ID_MAX)) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
                        "'after' is not the 'next' of an earlier cases reply");
+    return;
+  }
+  if (strlen(r->text) > CASES_TEXT_MAX || strlen(r->labeler) > KEYS_LABELER_MAX ||
+      strlen(r->labeler_label) > CASES_LABEL_MAX || strlen(r->auditor_label) > CASES_LABEL_MAX ||
+      (unsigned)r->attribution > TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR) {
+    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
+                       "bad search: text at most %d bytes, labeler at most %d, labels at most %d, "
+                       "attribution 0..4",
+                       CASES_TEXT_MAX, KEYS_LABELER_MAX, CASES_LABEL_MAX);
     return;
   }
   size_t limit = r->limit ? r->limit : CASES_DEFAULT_LIMIT;

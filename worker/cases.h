@@ -26,7 +26,12 @@
 void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
                       size_t item_len, const item_record_t *rec);
 
-/* Request handlers: cases_request and case_get. */
+/* Request handlers: cases_request and case_get. A cases_request with
+ * search filters (text, attribution, labeler, label pair) is answered from
+ * the same newest-first scan: the text is looked for in the case's note,
+ * then in the item's content, both with ASCII case folded; filters on
+ * labelers and labels read the item's record (closed items only: a case
+ * exists only once its audit closed). Bad search bounds: INVALID_ARGUMENT. */
 void cases_handle_list(worker_t *w, const router_request_t *req);
 void cases_handle_get(worker_t *w, const router_request_t *req);
 

@@ -324,6 +324,13 @@ static void worker_seeds(void) {
     write_envelope(h, "cases", &env, 0);
   }
   {
+    Tally__CasesRequest body = TALLY__CASES_REQUEST__INIT;
+    body.project = "p", body.text = "Red flag", body.attribution = TALLY__ATTRIBUTION__ATTRIBUTION_BOTH;
+    body.labeler = "lab1", body.labeler_label = "spam", body.auditor_label = "ok";
+    ENVELOPE(env, cases_request, CASES_REQUEST);
+    write_envelope(h, "cases-search", &env, 0);
+  }
+  {
     Tally__CaseGet body = TALLY__CASE_GET__INIT;
     body.project = "p", body.item_id = "item-1";
     ENVELOPE(env, case_get, CASE_GET);
