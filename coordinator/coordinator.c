@@ -467,8 +467,7 @@ typedef struct {
 
 /* Builds the entry of `change` (next seq, now, the current actor) into
  * *entry (strings malloc'ed) and puts it into `batch`, so the change and
- * its record are one atomic write. After the commit, admin_log_keep()
- * (success) or admin_entry_clear() (failure). Returns 0 or
+ * its record are one atomic write (admin_log_commit). Returns 0 or
  * TALLY_E_NOMEM (then do not commit). */
 static int admin_log_stage(coordinator_t *c, meta_batch_t *batch, const admin_change_t *change,
                            Tally__AdminLogEntry *entry) {
@@ -502,20 +501,15 @@ static void admin_log_keep(coordinator_t *c, Tally__AdminLogEntry *entry) {
   admin_entry_clear(entry);
 }
 
-/* One synced batch holding only `change`'s log entry plus what `put`
- * adds. Returns 0 or the store's error. */
-static int admin_commit(coordinator_t *c, const admin_change_t *change,
-                        void (*put)(meta_batch_t *, const void *), const void *arg) {
-  meta_batch_t *batch = NULL;
+/* Commits *batch (the change, as the caller filled it) with the log entry
+ * of `change` as one synced write, and destroys the batch. On success the
+ * entry joins the log in memory. Returns 0 or the store's error (nothing
+ * was written then). */
+static int admin_log_commit(coordinator_t *c, meta_batch_t **batch, const admin_change_t *change) {
   Tally__AdminLogEntry entry;
-  tally__admin_log_entry__init(&entry);
-  int rc = meta_batch_new(c->store, &batch);
-  if (rc == 0) {
-    if (put) put(batch, arg);
-    rc = admin_log_stage(c, batch, change, &entry);
-    if (rc == 0) rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
+  int rc = admin_log_stage(c, *batch, change, &entry);
+  if (rc == 0) rc = meta_batch_commit(*batch);
+  meta_batch_destroy(batch);
   if (rc == 0) admin_log_keep(c, &entry);
   else admin_entry_clear(&entry);
   return rc;
@@ -644,11 +638,6 @@ int coordinator_allowed_keys(const coordinator_t *c, const char ***out, size_t *
   return 0;
 }
 
-static void put_admitted(meta_batch_t *batch, const void *arg) {
-  const Tally__ClusterAdmit *admit = arg;
-  meta_batch_put_admitted(batch, admit->public_key, !admit->revoke);
-}
-
 static void send_ack(const Tally__Envelope *request, const coordinator_replier_t *r) {
   Tally__Envelope env;
   Tally__Ack ack = TALLY__ACK__INIT;
@@ -682,7 +671,12 @@ static void handle_cluster_admit(coordinator_t *c, const Tally__Envelope *reques
   else snprintf(target, sizeof target, "worker key %.8s...", admit->public_key);
   admin_change_t change = {admit->revoke ? "cluster_revoke" : "cluster_admit", target,
                            admit->revoke ? &value.base : NULL, admit->revoke ? NULL : &value.base};
-  int rc = admin_commit(c, &change, put_admitted, admit);
+  meta_batch_t *batch = NULL;
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    meta_batch_put_admitted(batch, admit->public_key, !admit->revoke);
+    rc = admin_log_commit(c, &batch, &change);
+  }
   if (rc < 0) {
     reply_storage_error(r, rc, "the admission");
     return;
@@ -871,24 +865,18 @@ static void handle_project_create(coordinator_t *c, const Tally__Envelope *reque
   project.created_ms = clock_now_ms();
 
   meta_batch_t *batch = NULL;
-  Tally__AdminLogEntry entry;
-  tally__admin_log_entry__init(&entry);
   admin_change_t change = {"project_create", project.name, NULL, &project.base};
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_project(batch, &project);
     meta_batch_put_next_project_id(batch, project.id + 1);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = admin_log_stage(c, batch, &change, &entry);
-    if (rc == 0) rc = meta_batch_commit(batch);
+    rc = admin_log_commit(c, &batch, &change);
   }
-  meta_batch_destroy(&batch);
   if (rc < 0) {
-    admin_entry_clear(&entry);
     reply_storage_error(r, rc, "the project");
     return;
   }
-  admin_log_keep(c, &entry);
   Tally__Project *stored = (Tally__Project *)message_clone(&project.base);
   must_install(stored ? project_list_insert(&c->projects, stored) : TALLY_E_NOMEM, "a project");
   c->next_project_id++;
@@ -935,23 +923,15 @@ static const Tally__Project *project_commit(coordinator_t *c, size_t at,
                                             const Tally__Project *project, const char *what,
                                             const char *action, int *code) {
   meta_batch_t *batch = NULL;
-  Tally__AdminLogEntry entry;
-  tally__admin_log_entry__init(&entry);
   admin_change_t change = {action, project->name, &c->projects.items[at]->base, &project->base};
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_project(batch, project);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = admin_log_stage(c, batch, &change, &entry);
-    if (rc == 0) rc = meta_batch_commit(batch);
+    rc = admin_log_commit(c, &batch, &change);
   }
-  meta_batch_destroy(&batch);
   *code = rc;
-  if (rc < 0) {
-    admin_entry_clear(&entry);
-    return NULL;
-  }
-  admin_log_keep(c, &entry);
+  if (rc < 0) return NULL;
   Tally__Project *stored = (Tally__Project *)message_clone(&project->base);
   must_install(stored ? 0 : TALLY_E_NOMEM, what);
   tally__project__free_unpacked(c->projects.items[at], NULL);
@@ -1312,23 +1292,14 @@ static void handle_ops_report_request(coordinator_t *c, const Tally__Envelope *r
 static int labeler_persist(coordinator_t *c, const Tally__Labeler *labeler,
                            const coordinator_replier_t *r, const admin_change_t *change) {
   meta_batch_t *batch = NULL;
-  Tally__AdminLogEntry entry;
-  tally__admin_log_entry__init(&entry);
   int rc = meta_batch_new(c->store, &batch);
   if (rc == 0) {
     meta_batch_put_labeler(batch, labeler);
     meta_batch_put_config_version(batch, c->config_version + 1);
-    rc = admin_log_stage(c, batch, change, &entry);
-    if (rc == 0) rc = meta_batch_commit(batch);
+    rc = admin_log_commit(c, &batch, change);
   }
-  meta_batch_destroy(&batch);
-  if (rc == 0) {
-    admin_log_keep(c, &entry);
-    c->keys_version++;
-  } else {
-    admin_entry_clear(&entry);
-    if (r->send_error) reply_storage_error(r, rc, "the labeler");
-  }
+  if (rc == 0) c->keys_version++;
+  else if (r->send_error) reply_storage_error(r, rc, "the labeler");
   return rc;
 }
 
@@ -2023,8 +1994,6 @@ static void handle_worker_drain(coordinator_t *c, const Tally__Envelope *request
     record.draining = !d->undrain;
     record.public_key = known->public_key;
     meta_batch_t *batch = NULL;
-    Tally__AdminLogEntry entry;
-    tally__admin_log_entry__init(&entry);
     char target[32];
     snprintf(target, sizeof target, "worker %u", known->id);
     Tally__WorkerDrain before = TALLY__WORKER_DRAIN__INIT, after = TALLY__WORKER_DRAIN__INIT;
@@ -2037,16 +2006,12 @@ static void handle_worker_drain(coordinator_t *c, const Tally__Envelope *request
     if (rc == 0) {
       meta_batch_put_worker(batch, &record);
       meta_batch_put_epoch(batch, slot_map_epoch(c->map) + 1);
-      rc = admin_log_stage(c, batch, &change, &entry);
-      if (rc == 0) rc = meta_batch_commit(batch);
+      rc = admin_log_commit(c, &batch, &change);
     }
-    meta_batch_destroy(&batch);
     if (rc < 0) {
-      admin_entry_clear(&entry);
       reply_storage_error(r, rc, "the worker's drain state");
       return;
     }
-    admin_log_keep(c, &entry);
     must_install(membership_put(c->members, &record, clock_monotonic_ms()), "a worker");
     slot_map_bump_epoch(c->map);
     log_info("worker %u %s; epoch %" PRIu64, record.id,
