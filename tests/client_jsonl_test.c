@@ -1,4 +1,4 @@
-/* client_jsonl_test: validation of ingest lines (client/jsonl.c). */
+/* client_jsonl_test: validation of ingest lines (client/cli/jsonl.c). */
 #include <string.h>
 
 #include "check.h"

@@ -1,5 +1,5 @@
 /* client_options_test: option parsing of `tally` commands and the exit
- * codes and messages of usage errors and --help (client/cli.c, cmd_*.c).
+ * codes and messages of usage errors and --help (client/cli/cli.c, cmd_*.c).
  * No cluster is needed: nothing here connects. */
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* client_output_test: CSV quoting (RFC 4180), CSV injection (OWASP),
  * aligned tables with escaped control characters, and the small formatting
- * helpers of client/output.c. */
+ * helpers of client/cli/output.c. */
 #include <stdlib.h>
 #include <string.h>
 

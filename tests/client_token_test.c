@@ -1,5 +1,5 @@
 /* client_token_test: lease tokens ("SLOT.LEASE_ID") and the names of
- * stages, priorities and roles (client/names.c). */
+ * stages, priorities and roles (client/lib/names.c). */
 #include <string.h>
 
 #include "check.h"

@@ -1,4 +1,4 @@
-/* fuzz_jsonl: one line of an ingest file (client/jsonl.c jsonl_parse_item).
+/* fuzz_jsonl: one line of an ingest file (client/cli/jsonl.c jsonl_parse_item).
  *
  * The input is the line (no newline needed). Checks jsonl.h's contract:
  * JSONL_ITEM fills a non-empty id and market, a priority 0-3 and a content

@@ -1,5 +1,5 @@
 /* cmd_report_items: `tally report items` — the closed audits behind a cell
- * of the quality or confusion report (client/drilldown.h).
+ * of the quality or confusion report (client/cli/drilldown.h).
  *
  * Filtering happens here, in the client, on the stream of `tally export
  * judgments`: the rows need the per-labeler attribution and the audit day,
