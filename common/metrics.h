@@ -86,7 +86,8 @@ void metric_family_clear(metric_family_t *f);
 /* Counter: adds n. */
 void metric_series_add(metric_series_t *s, uint64_t n);
 
-/* Gauge: sets the value. */
+/* Gauge: sets the value. Also for a counter that mirrors a count kept
+ * elsewhere (read by a collector), which must never go down. */
 void metric_series_set(metric_series_t *s, double value);
 
 /* Histogram: records one observation (NaN is ignored). */

@@ -222,7 +222,8 @@ int router_recv(router_t *r, router_request_t *req) {
       memcpy(req->user_id, user_id, CURVE_Z85_LEN + 1);
     int extra = router_discard_rest(r);
     uint64_t request_id = 0;
-    int rc = wire_decode(zmq_msg_data(&body), zmq_msg_size(&body), &req->env, &request_id);
+    req->size = zmq_msg_size(&body);
+    int rc = wire_decode(zmq_msg_data(&body), req->size, &req->env, &request_id);
     zmq_msg_close(&body);
     if (rc == 0 && extra > 0) {
       wire_envelope_free(&req->env);

@@ -29,6 +29,7 @@ typedef struct {
   size_t peer_len;
   Tally__Envelope *env;
   uint64_t received_ms; /* monotonic */
+  size_t size;          /* bytes of the envelope frame (metrics) */
   /* The client's CURVE public key (Z85) as the ZAP handler accepted it;
    * "" on a plain (--insecure) socket. Who is asking comes from here,
    * never from a field of the request (access.h). */

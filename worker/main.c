@@ -34,6 +34,10 @@ static const char usage[] =
     "  --max-leases N          live leases one person may hold on this worker (default 16)\n"
     "  --max-request-rate N    requests a second one connection may send (default 20000;\n"
     "                          more are answered RATE_LIMITED)\n"
+    "  --metrics-listen HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "                          (e.g. 127.0.0.1:9101, [::1]:9101; port 0 picks a free one,\n"
+    "                          logged); off by default. Anyone who can connect may read\n"
+    "                          them: listen on loopback or a monitoring network\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "  --config FILE           JSON object with any of the long options as keys;\n"
     "                          the command line wins\n"
@@ -43,7 +47,7 @@ static const char usage[] =
 
 typedef struct {
   char *dir, *coordinator, *bind, *advertise, *endpoint_file, *log_level, *key_file;
-  char *coordinator_key;
+  char *coordinator_key, *metrics_listen;
   long heartbeat_ms, max_leases, max_request_rate;
   int insecure;
 } worker_args_t;
@@ -58,6 +62,7 @@ static void worker_args_free(worker_args_t *a) {
   free(a->log_level);
   free(a->key_file);
   free(a->coordinator_key);
+  free(a->metrics_listen);
   memset(a, 0, sizeof *a);
 }
 
@@ -76,6 +81,7 @@ static int apply_option(worker_args_t *a, const char *name, const char *value, i
   if (strcmp(name, "endpoint-file") == 0) return set_string(&a->endpoint_file, value, overwrite);
   if (strcmp(name, "log-level") == 0) return set_string(&a->log_level, value, overwrite);
   if (strcmp(name, "key") == 0) return set_string(&a->key_file, value, overwrite);
+  if (strcmp(name, "metrics-listen") == 0) return set_string(&a->metrics_listen, value, overwrite);
   if (strcmp(name, "coordinator-key") == 0)
     return set_string(&a->coordinator_key, value, overwrite);
   if (strcmp(name, "insecure") == 0) {
@@ -177,7 +183,7 @@ int main(int argc, char **argv) {
       {"log-level", required_argument, 0, 0},    {"config", required_argument, 0, 0},
       {"key", required_argument, 0, 0},          {"coordinator-key", required_argument, 0, 0},
       {"insecure", no_argument, 0, 0},           {"max-leases", required_argument, 0, 0},
-      {"max-request-rate", required_argument, 0, 0},
+      {"max-request-rate", required_argument, 0, 0}, {"metrics-listen", required_argument, 0, 0},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   worker_args_t a = {0};
   const char *config_file = NULL;
@@ -224,7 +230,8 @@ int main(int argc, char **argv) {
   worker_options_t options = {a.dir, a.coordinator, a.bind ? a.bind : "tcp://127.0.0.1:0",
                               a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms,
                               a.key_file, a.coordinator_key, a.insecure,
-                              (uint32_t)a.max_leases, (uint32_t)a.max_request_rate};
+                              (uint32_t)a.max_leases, (uint32_t)a.max_request_rate,
+                              a.metrics_listen};
   int rc = worker_new(&running, loop, &options);
   if (rc < 0) {
     log_error("cannot start: %s", tally_strerror(rc));

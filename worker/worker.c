@@ -61,6 +61,7 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
   memcpy(r->peer, peer, peer_len);
   r->peer_len = peer_len;
   r->request_id = env->request_id;
+  worker_metrics_tag_reply(w->metrics, env, &r->metrics);
   if (wire_encode(env, &r->buf, &r->len) < 0) {
     Tally__Envelope err_env;
     Tally__ErrorReply err;
@@ -190,8 +191,10 @@ static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 |
  * error (nothing acknowledged). */
 static int worker_commit_sync(worker_t *w) {
   worker_put_meta(w);
+  uint64_t started = w->metrics ? uv_hrtime() : 0;
   int rc = store_commit(w->store, 1);
   if (rc < 0) return rc;
+  if (w->metrics) worker_metrics_batch_written(w->metrics, uv_hrtime() - started, 0);
   w->batch_dirty = 0;
   w->written++;
   /* A synced write syncs the whole WAL, so earlier unsynced batches too. */
@@ -240,6 +243,7 @@ static void worker_release_held(worker_t *w) {
   while (n < w->n_held && w->held[n].durable_at <= w->durable) {
     pending_reply_t *r = &w->held[n++];
     if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
+    worker_metrics_reply_sent(w->metrics, &r->metrics, r->len);
     free(r->buf);
   }
   if (n == 0) return;
@@ -337,6 +341,8 @@ static void worker_fail_held(worker_t *w) {
     size_t len = 0;
     if (wire_encode(&env, &buf, &len) == 0 && w->router)
       router_send_encoded(w->router, r->peer, r->peer_len, buf, len);
+    r->metrics.code = TALLY_E_NO_SPACE;
+    worker_metrics_reply_sent(w->metrics, &r->metrics, len);
     free(buf);
   }
   w->n_held = 0;
@@ -373,7 +379,9 @@ static void worker_start_write(worker_t *w);
 
 static void worker_write_run(uv_work_t *work) {
   worker_t *w = work->data;
+  uint64_t started = w->metrics ? uv_hrtime() : 0;
   w->write_rc = store_write_sealed(w->store);
+  if (w->metrics) w->write_ns = uv_hrtime() - started;
 }
 
 static void worker_write_done(uv_work_t *work, int status) {
@@ -385,6 +393,7 @@ static void worker_write_done(uv_work_t *work, int status) {
   }
   if (status != 0 || w->write_rc < 0) worker_fatal("storage write failed");
   store_release_sealed(w->store);
+  worker_metrics_batch_written(w->metrics, w->write_ns, 1);
   if (w->write_target > w->durable) w->durable = w->write_target;
   /* What the groups put into the open batch meanwhile goes next. */
   if (!w->stopping) worker_start_write(w);
@@ -416,12 +425,16 @@ void worker_run_group(worker_t *w) {
   w->config_fetched_in_group = 0;
   w->map_fetched_in_group = 0;
   while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
+    worker_metrics_request_begin(w->metrics, &req);
     labeling_handle(w, &req);
     router_request_clear(&req);
     n++;
   }
+  worker_metrics_group(w->metrics, (size_t)n);
   labeling_expire_leases(w, clock_now_ms());
+  worker_metrics_parked_begin(w->metrics);
   labeling_serve_waiters(w, clock_monotonic_ms());
+  worker_metrics_request_end(w->metrics);
   /* While a write runs, the open batch collects the following groups; it is
    * sealed and written when the write ends, so there is one write and one
    * sync per round, as with a blocking commit, but the loop keeps working
@@ -461,6 +474,17 @@ static int write_endpoint_file(const char *path, const char *endpoint) {
   }
   fclose(f);
   return rename(tmp, path) == 0 ? 0 : TALLY_E_IO;
+}
+
+/* With `listen` (HOST:PORT), makes the metrics and serves them there. */
+static int worker_metrics_start(worker_t *w, const char *listen) {
+  if (listen == NULL) return 0;
+  int rc = worker_metrics_new(&w->metrics, w);
+  if (rc == 0)
+    rc = metrics_http_new(&w->metrics_http, w->loop, listen, worker_metrics_registry(w->metrics));
+  if (rc == TALLY_E_INVALID_ARGUMENT) log_error("--metrics-listen %s is not HOST:PORT", listen);
+  if (rc == 0) log_info("metrics on http://%s/metrics", metrics_http_address(w->metrics_http));
+  return rc;
 }
 
 int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
@@ -532,6 +556,11 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     worker_destroy(&w);
     return rc;
   }
+  rc = worker_metrics_start(w, o->metrics_listen);
+  if (rc < 0) {
+    worker_destroy(&w);
+    return rc;
+  }
   uv_timer_init(loop, &w->tick);
   w->tick.data = w;
   uv_timer_start(&w->tick, worker_on_tick, WORKER_TICK_MS, WORKER_TICK_MS);
@@ -552,6 +581,7 @@ nomem:
 void worker_stop(worker_t *w) {
   if (w == NULL || w->stopping) return;
   w->stopping = 1;
+  metrics_http_destroy(&w->metrics_http);
   router_destroy(&w->router);
   coordinator_link_stop(w);
   slot_move_close(w);
@@ -561,6 +591,8 @@ void worker_stop(worker_t *w) {
 void worker_destroy(worker_t **worker) {
   if (worker == NULL || *worker == NULL) return;
   worker_t *w = *worker;
+  metrics_http_destroy(&w->metrics_http);
+  worker_metrics_destroy(&w->metrics);
   router_destroy(&w->router);
   dealer_destroy(&w->coordinator);
   dealer_destroy(&w->coordinator_sync);

@@ -27,6 +27,7 @@ typedef struct {
   int insecure;                 /* plain TCP, no identities (access.h) */
   uint32_t max_leases;          /* per person on this worker; 0 = WORKER_DEFAULT_MAX_LEASES */
   uint32_t max_request_rate;    /* per connection, requests/s; 0 = WORKER_DEFAULT_REQUEST_RATE */
+  const char *metrics_listen;   /* HOST:PORT for GET /metrics; NULL = no metrics */
 } worker_options_t;
 
 #define WORKER_DEFAULT_MAX_LEASES 16

@@ -13,6 +13,7 @@
 #include "dealer.h"
 #include "identity.h"
 #include "lease_table.h"
+#include "metrics_http.h"
 #include "queue_index.h"
 #include "router.h"
 #include "row_cache.h"
@@ -20,6 +21,7 @@
 #include "store.h"
 #include "tally.pb-c.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 /* A reply encoded and waiting until what it acknowledges is durable:
  * sent once w->durable >= durable_at (batches written up to its group's). */
@@ -30,6 +32,7 @@ typedef struct {
   size_t len;
   uint64_t durable_at;
   uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
+  worker_metrics_tag_t metrics; /* its request's type, code and arrival */
 } pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
@@ -101,6 +104,8 @@ struct worker {
   int write_running;
   uint64_t write_target; /* the batch number (w->written) being written */
   int write_rc;
+  uint64_t write_ns; /* how long it took; set on the pool thread, read in the
+                      * after-work callback (uv_queue_work orders the two) */
   waiter_t *waiters;
   size_t n_waiters, cap_waiters;
   int work_added; /* something was queued since waiters were last tried */
@@ -134,6 +139,10 @@ struct worker {
    * of the store succeeds; checked every WORKER_NO_SPACE_CHECK_MS. */
   int no_space;
   uint64_t no_space_checked_ms; /* monotonic */
+
+  /* --metrics-listen (worker_metrics.h); both NULL when off. */
+  worker_metrics_t *metrics;
+  metrics_http_t *metrics_http;
 
   uv_timer_t tick;
   char endpoint[256];
