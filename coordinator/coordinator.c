@@ -365,6 +365,20 @@ uint64_t coordinator_epoch(const coordinator_t *c) { return slot_map_epoch(c->ma
 
 uint64_t coordinator_config_version(const coordinator_t *c) { return c->config_version; }
 
+void coordinator_figures(coordinator_t *c, coordinator_figures_t *out) {
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < membership_count(c->members); i++) {
+    uint32_t state = membership_worker_at(c->members, i)->state;
+    out->workers_by_state[state < 4 ? state : 0]++;
+  }
+  out->slots_unassigned = slot_map_count_owned(c->map, 0);
+  out->epoch = slot_map_epoch(c->map);
+  out->config_version = c->config_version;
+  out->slot_moves = (uint32_t)c->n_moves;
+  out->projects = (uint32_t)c->projects.count;
+  out->labelers = (uint32_t)c->labelers.count;
+}
+
 uint64_t coordinator_heartbeat_timeout_ms(const coordinator_t *c) {
   return c->heartbeat_timeout_ms;
 }

@@ -163,6 +163,19 @@ uint64_t coordinator_config_version(const coordinator_t *coordinator);
  * version `version` or later (true when no worker is UP). */
 int coordinator_config_reached(const coordinator_t *coordinator, uint64_t version);
 
+/* What the metrics read at render time (coordinator_metrics.h). */
+typedef struct {
+  uint32_t workers_by_state[4]; /* indexed by Tally__WorkerState: UNKNOWN, UP, DOWN, DRAINING */
+  uint32_t slots_unassigned;
+  uint64_t epoch;
+  uint64_t config_version;
+  uint32_t slot_moves; /* under way */
+  uint32_t projects, labelers;
+} coordinator_figures_t;
+
+/* Fills *out from the current state. */
+void coordinator_figures(coordinator_t *coordinator, coordinator_figures_t *out);
+
 /* The heartbeat timeout given at open. */
 uint64_t coordinator_heartbeat_timeout_ms(const coordinator_t *coordinator);
 

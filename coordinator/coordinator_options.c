@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "curve.h"
+#include "metrics_http.h"
 #include "ramp.h"
 #include "tally_error.h"
 
@@ -25,6 +26,7 @@ typedef enum {
   OPTION_KEY,
   OPTION_OPERATOR_KEY,
   OPTION_INSECURE,
+  OPTION_METRICS_LISTEN,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -42,6 +44,7 @@ static const struct option long_options[] = {
     {"key", required_argument, NULL, OPTION_KEY},
     {"operator-key", required_argument, NULL, OPTION_OPERATOR_KEY},
     {"insecure", no_argument, NULL, OPTION_INSECURE},
+    {"metrics-listen", required_argument, NULL, OPTION_METRICS_LISTEN},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -73,6 +76,10 @@ void coordinator_options_usage(FILE *out) {
           "                             role, to admit workers and add people\n"
           "  --insecure                 plain TCP, no keys: every caller is trusted as the\n"
           "                             request says (benchmarks and isolated test networks)\n"
+          "  --metrics-listen HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics\n"
+          "                             (e.g. 127.0.0.1:9100, [::1]:9100; port 0 picks a free\n"
+          "                             one, logged); off by default. Anyone who can connect\n"
+          "                             may read them: listen on loopback or a monitoring network\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -165,6 +172,15 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
         return usage_error(why, why_size, "insecure wants true or false");
       o->insecure = strcmp(value, "true") == 0;
       return 0;
+    case OPTION_METRICS_LISTEN: {
+      struct sockaddr_storage addr;
+      if (metrics_http_parse_address(value, &addr) < 0)
+        return usage_error(why, why_size,
+                           "--metrics-listen wants HOST:PORT with a numeric address (127.0.0.1:9100, "
+                           "[::1]:9100), not '%s'",
+                           value);
+      return set_string(&o->metrics_listen, value, why, why_size);
+    }
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -279,6 +295,7 @@ void coordinator_options_free(coordinator_options_t *o) {
   free(o->dir);
   free(o->bind);
   free(o->endpoint_file);
+  free(o->metrics_listen);
   free(o->config_file);
   free(o->key_file);
   memset(o, 0, sizeof *o);

@@ -4,11 +4,13 @@
  *   tally-coordinator --dir DIR [--bind tcp://127.0.0.1:7400]
  *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
  *                     [--key FILE] [--operator-key KEY] [--insecure]
+ *                     [--metrics-listen HOST:PORT]
  *                     [--log-level info] [--config FILE]
  *
  * --config FILE names a JSON object whose keys are the long options without
  * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
- * "log-level", "key", "operator-key", "insecure"; '_' may stand for '-');
+ * "log-level", "key", "operator-key", "insecure", "metrics-listen"; '_' may
+ * stand for '-');
  * values are strings, an integer for heartbeat-timeout-ms, a boolean for
  * insecure. An option given on the command line wins over the
  * file. Unknown keys are refused, so a typo does not go unnoticed.
@@ -38,6 +40,7 @@ typedef struct {
   char *key_file;          /* NULL: DIR/coordinator.key */
   char operator_key[41];   /* Z85 or "" */
   int insecure;            /* --insecure: plain TCP, no identities */
+  char *metrics_listen;    /* HOST:PORT for GET /metrics; NULL: off */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

@@ -24,8 +24,10 @@
 #include "clock.h"
 #include "config_wait.h"
 #include "coordinator.h"
+#include "coordinator_metrics.h"
 #include "coordinator_options.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "ramp.h"
 #include "report_gather.h"
 #include "router.h"
@@ -55,6 +57,9 @@ typedef struct {
   uv_signal_t sigterm, sigint;
   zap_t *zap;                 /* NULL: --insecure */
   uint64_t zap_keys_version;  /* coordinator_keys_version the ZAP list was made from */
+  coordinator_metrics_t *metrics; /* NULL: no --metrics-listen */
+  metrics_http_t *metrics_http;
+  uint64_t ramp_started_ns;   /* uv_hrtime of the ramp round in progress */
 } daemon_t;
 
 /* Where coordinator replies of one request go. */
@@ -71,25 +76,41 @@ typedef struct {
   uint8_t peer[sizeof ((router_request_t *)0)->peer];
   size_t peer_len;
   uint64_t request_id;
+  uint32_t body_case;  /* of the request (metrics) */
+  uint64_t started_ns; /* uv_hrtime when the gather started (metrics) */
 } report_reply_to_t;
+
+/* Sends `reply` (an INTERNAL error instead when it is too large); returns
+ * the code the client got. */
+static int reply_deliver(reply_target_t *target, const Tally__Envelope *reply) {
+  int rc = router_send(target->router, target->request->peer, target->request->peer_len, reply);
+  if (rc != TALLY_E_TOO_LARGE) return 0;
+  router_send_error(target->router, target->request, TALLY_E_INTERNAL,
+                    "the reply would exceed the 8 MiB message limit");
+  return TALLY_E_INTERNAL;
+}
 
 static void reply_send(void *ctx, const Tally__Envelope *reply) {
   reply_target_t *target = ctx;
-  int rc = router_send(target->router, target->request->peer, target->request->peer_len, reply);
-  if (rc == TALLY_E_TOO_LARGE)
-    router_send_error(target->router, target->request, TALLY_E_INTERNAL,
-                      "the reply would exceed the 8 MiB message limit");
+  int code = reply_deliver(target, reply);
+  coordinator_metrics_answered(target->daemon->metrics, target->request->env->body_case, code);
 }
 
 static void reply_send_error(void *ctx, int code, const char *message) {
   reply_target_t *target = ctx;
   router_send_error(target->router, target->request, code, message);
+  coordinator_metrics_answered(target->daemon->metrics, target->request->env->body_case, code);
 }
 
 /* Answers a deferred report: `env` (the built reply, or NULL when there is
  * none) or, when code < 0 or the reply is too large, an error; frees `to`. */
 static void report_answer(report_reply_to_t *to, const Tally__Envelope *env, int code) {
   router_t *router = to->daemon->router;
+  coordinator_metrics_t *metrics = to->daemon->metrics;
+  coordinator_metrics_gathered(metrics,
+                               to->body_case == TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST ? GATHER_OPS
+                                                                                      : GATHER_QUALITY,
+                               to->started_ns);
   if (router != NULL) {
     const char *message = code == TALLY_E_UNAVAILABLE ? "the coordinator is stopping" : NULL;
     if (env != NULL && router_send(router, to->peer, to->peer_len, env) == TALLY_E_TOO_LARGE) {
@@ -102,6 +123,7 @@ static void report_answer(report_reply_to_t *to, const Tally__Envelope *env, int
       wire_error_init(&error_env, &error, to->request_id, code, message);
       router_send(router, to->peer, to->peer_len, &error_env);
     }
+    coordinator_metrics_answered(metrics, to->body_case, code < 0 ? code : 0);
     router_kick(router); /* sent outside a drain: check the socket again */
   }
   free(to);
@@ -130,30 +152,34 @@ static void reply_defer_report(void *ctx, coordinator_report_job_t *job) {
   report_reply_to_t *to = malloc(sizeof *to);
   if (to == NULL) {
     coordinator_report_job_free(&job);
-    router_send_error(target->router, target->request, TALLY_E_INTERNAL,
-                      "out of memory starting the report");
+    reply_send_error(ctx, TALLY_E_INTERNAL, "out of memory starting the report");
     return;
   }
   to->daemon = target->daemon;
   memcpy(to->peer, target->request->peer, target->request->peer_len);
   to->peer_len = target->request->peer_len;
   to->request_id = target->request->env->request_id;
+  to->body_case = target->request->env->body_case;
+  to->started_ns = uv_hrtime();
   int rc = job->ops != NULL
                ? report_gather_start_ops(target->daemon->gather, job, on_ops_report_done, to)
                : report_gather_start(target->daemon->gather, job, on_report_done, to);
   if (rc < 0) {
     free(to);
-    router_send_error(target->router, target->request, rc,
-                      rc == TALLY_E_UNAVAILABLE ? "too many reports in progress; retry shortly"
-                                                : "out of memory starting the report");
+    reply_send_error(ctx, rc,
+                     rc == TALLY_E_UNAVAILABLE ? "too many reports in progress; retry shortly"
+                                               : "out of memory starting the report");
   }
 }
 
 static void reply_defer_until_config(void *ctx, const Tally__Envelope *reply, uint64_t version) {
   reply_target_t *target = ctx;
+  /* Counted now: the reply is this success, sent when the workers run the
+   * version or at the bound. */
+  coordinator_metrics_answered(target->daemon->metrics, target->request->env->body_case, 0);
   if (config_wait_add(target->daemon->config_wait, target->request->peer,
                       target->request->peer_len, reply, version) < 0)
-    reply_send(ctx, reply); /* cannot hold it: answer now rather than never */
+    reply_deliver(target, reply); /* cannot hold it: answer now rather than never */
 }
 
 static int config_wait_reached(void *user, uint64_t version) {
@@ -191,6 +217,7 @@ static void on_drain(router_t *router, void *user) {
     int rc = router_recv(router, &request);
     if (rc < 0) log_warn("receive failed: %s", tally_strerror(rc));
     if (rc <= 0) return;
+    coordinator_metrics_received(d->metrics, request.size);
     reply_target_t target = {d, router, &request};
     coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report,
                                      reply_defer_until_config};
@@ -219,6 +246,7 @@ static void on_liveness_timer(uv_timer_t *timer) {
 static void on_ramp_gathered(void *user, const Tally__ReportReply *reply, int code) {
   daemon_t *d = user;
   d->ramp_pending--;
+  coordinator_metrics_gathered(d->metrics, GATHER_RAMP, d->ramp_started_ns);
   if (code < 0 || reply == NULL || d->coordinator == NULL) return;
   int rc = coordinator_ramp_apply(d->coordinator, reply);
   if (rc > 0 && d->router != NULL) router_kick(d->router);
@@ -232,6 +260,7 @@ static void on_ramp_timer(uv_timer_t *timer) {
   if (d->ramp_pending > 0 || d->gather == NULL) return;
   size_t cursor = 0;
   coordinator_report_job_t *job = NULL;
+  d->ramp_started_ns = uv_hrtime();
   while (report_gather_pending(d->gather) < REPORT_GATHER_DEFAULT_MAX_PENDING / 2 &&
          coordinator_ramp_job(d->coordinator, &cursor, &job) > 0) {
     if (job->n_workers == 0) {
@@ -249,6 +278,7 @@ static void on_signal(uv_signal_t *signal_handle, int signum) {
   report_gather_destroy(&d->gather); /* answers the reports in progress */
   config_wait_destroy(&d->config_wait); /* answers the held replies */
   router_destroy(&d->router);
+  metrics_http_destroy(&d->metrics_http);
   uv_close((uv_handle_t *)&d->liveness, NULL);
   uv_close((uv_handle_t *)&d->ramp, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -359,6 +389,14 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   d->sigterm.data = d->sigint.data = d;
   uv_signal_start(&d->sigterm, on_signal, SIGTERM);
   uv_signal_start(&d->sigint, on_signal, SIGINT);
+  if (o->metrics_listen) {
+    rc = coordinator_metrics_new(&d->metrics, d->coordinator);
+    if (rc == 0)
+      rc = metrics_http_new(&d->metrics_http, &d->loop, o->metrics_listen,
+                            coordinator_metrics_registry(d->metrics));
+    if (rc < 0) return rc;
+    log_info("metrics on http://%s/metrics", metrics_http_address(d->metrics_http));
+  }
   if (o->endpoint_file && (rc = write_endpoint_file(o->endpoint_file,
                                                     router_endpoint(d->router))) < 0)
     return rc;
@@ -378,6 +416,7 @@ static void daemon_stop(daemon_t *d) {
   report_gather_destroy(&d->gather);
   config_wait_destroy(&d->config_wait);
   router_destroy(&d->router);
+  metrics_http_destroy(&d->metrics_http);
   uv_walk(&d->loop, close_handle, NULL);
 }
 
@@ -407,6 +446,7 @@ int main(int argc, char **argv) {
   daemon_stop(&d);
   uv_run(&d.loop, UV_RUN_DEFAULT);
   uv_loop_close(&d.loop);
+  coordinator_metrics_destroy(&d.metrics);
   coordinator_close(&d.coordinator);
   zap_destroy(&d.zap);
   if (d.zmq_context) zmq_ctx_term(d.zmq_context);

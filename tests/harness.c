@@ -135,14 +135,18 @@ int cluster_start_coordinator(cluster_t *c) {
   char key[640], operator_pub[640];
   snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
   snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
-  char *argv[] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
+  char *argv[24] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
                   "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000",
                   "--expect-workers", expect, "--ramp-period-ms", c->ramp_off ? "0" : "2000",
                   "--key", key, "--operator-key", operator_pub, NULL};
+  int argc = 17;
   if (c->insecure) {
     argv[13] = "--insecure";
-    argv[14] = NULL;
+    argc = 14;
   }
+  for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
+    argv[argc++] = (char *)c->coordinator_args[k];
+  argv[argc] = NULL;
   c->coordinator_pid = spawn(argv, log);
   if (c->coordinator_pid < 0) return -1;
   return wait_endpoint(ep_file, c->coordinator_endpoint, sizeof c->coordinator_endpoint,
@@ -346,10 +350,12 @@ int cluster_start_worker(cluster_t *c, int i) {
 
 int cluster_start(cluster_t *c, int workers) {
   int insecure = c->insecure, ramp_off = c->ramp_off;
-  const char *worker_args[5];
+  const char *worker_args[5], *coordinator_args[5];
   memcpy(worker_args, c->worker_args, sizeof worker_args);
+  memcpy(coordinator_args, c->coordinator_args, sizeof coordinator_args);
   memset(c, 0, sizeof *c);
   memcpy(c->worker_args, worker_args, sizeof worker_args);
+  memcpy(c->coordinator_args, coordinator_args, sizeof coordinator_args);
   c->ramp_off = ramp_off;
   c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");

@@ -22,6 +22,8 @@ typedef struct {
   /* Set before cluster_start: extra worker options, e.g. {"--max-request-rate",
    * "1000", NULL}; at most 4, NULL-terminated. */
   const char *worker_args[5];
+  /* Likewise for the coordinator, e.g. {"--metrics-listen", "127.0.0.1:9100", NULL}. */
+  const char *coordinator_args[5];
   int ramp_off; /* set before cluster_start: --ramp-period-ms 0 (no ramp-up gathers) */
   char dir[256];
   char coordinator_endpoint[256];

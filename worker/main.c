@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "metrics_http.h"
 #include "tally_error.h"
 #include "worker.h"
 
@@ -81,7 +82,17 @@ static int apply_option(worker_args_t *a, const char *name, const char *value, i
   if (strcmp(name, "endpoint-file") == 0) return set_string(&a->endpoint_file, value, overwrite);
   if (strcmp(name, "log-level") == 0) return set_string(&a->log_level, value, overwrite);
   if (strcmp(name, "key") == 0) return set_string(&a->key_file, value, overwrite);
-  if (strcmp(name, "metrics-listen") == 0) return set_string(&a->metrics_listen, value, overwrite);
+  if (strcmp(name, "metrics-listen") == 0) {
+    struct sockaddr_storage addr;
+    if (metrics_http_parse_address(value, &addr) < 0) {
+      fprintf(stderr,
+              "tally-worker: --metrics-listen wants HOST:PORT with a numeric address "
+              "(127.0.0.1:9101, [::1]:9101), not '%s'\n",
+              value);
+      return -1;
+    }
+    return set_string(&a->metrics_listen, value, overwrite);
+  }
   if (strcmp(name, "coordinator-key") == 0)
     return set_string(&a->coordinator_key, value, overwrite);
   if (strcmp(name, "insecure") == 0) {
