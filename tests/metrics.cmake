@@ -10,3 +10,8 @@ target_link_libraries(metrics_integration_test PRIVATE tally_test_harness tally_
 target_compile_definitions(metrics_integration_test PRIVATE TALLY_VERSION="${PROJECT_VERSION}")
 add_test(NAME metrics_integration COMMAND metrics_integration_test)
 set_tests_properties(metrics_integration PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+
+# The Grafana dashboard's queries parse and name only registered, documented metrics.
+add_test(NAME grafana_dashboard
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/grafana_dashboard_test.py ${PROJECT_SOURCE_DIR})
+set_tests_properties(grafana_dashboard PROPERTIES TIMEOUT 60 LABELS "unit" SKIP_RETURN_CODE 77)
