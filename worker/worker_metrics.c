@@ -213,7 +213,7 @@ void worker_metrics_request_end(worker_metrics_t *m) {
 void worker_metrics_tag_reply(worker_metrics_t *m, const Tally__Envelope *reply,
                               worker_metrics_tag_t *tag) {
   if (m == NULL) {
-    tag->request_type = 0;
+    *tag = (worker_metrics_tag_t){0};
     return;
   }
   *tag = m->current;
