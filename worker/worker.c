@@ -551,12 +551,8 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (router_set_rate_limit(w->router, rate, rate / 4.0) < 0) goto nomem;
   snprintf(w->endpoint, sizeof w->endpoint, "%s",
            o->advertise ? o->advertise : router_endpoint(w->router));
-  rc = coordinator_link_start(w);
-  if (rc < 0) {
-    worker_destroy(&w);
-    return rc;
-  }
   rc = worker_metrics_start(w, o->metrics_listen);
+  if (rc == 0) rc = coordinator_link_start(w);
   if (rc < 0) {
     worker_destroy(&w);
     return rc;
