@@ -19,6 +19,7 @@ typedef struct connection {
   char head[METRICS_HTTP_MAX_REQUEST];
   size_t len;
   int pending_writes;
+  int reading; /* uv_read_start is in effect */
   int close_after_write; /* the last reply said Connection: close */
   int closing;
   int open_handles; /* freed when both handles have closed */
@@ -39,6 +40,10 @@ typedef struct {
   connection_t *conn;
   char *data;
 } write_t;
+
+static void connection_process(connection_t *c);
+static void connection_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void connection_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 int metrics_http_parse_address(const char *host_port, struct sockaddr_storage *addr) {
   memset(addr, 0, sizeof *addr);
@@ -99,7 +104,11 @@ static void connection_on_written(uv_write_t *req, int status) {
   free(w->data);
   free(w);
   c->pending_writes--;
-  if (status < 0 || (c->close_after_write && c->pending_writes == 0)) connection_close(c);
+  if (status < 0 || (c->close_after_write && c->pending_writes == 0)) {
+    connection_close(c);
+    return;
+  }
+  if (c->pending_writes == 0 && !c->closing) connection_process(c); /* the next request */
 }
 
 /* Queues `data` (malloc'ed, taken) for writing. */
@@ -144,6 +153,7 @@ static void connection_reply(connection_t *c, int status, const char *reason, co
   if (!keep_alive) {
     c->close_after_write = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
   }
   connection_write(c, data, total);
 }
@@ -213,10 +223,13 @@ static void connection_serve(connection_t *c, const char *head) {
   free(text);
 }
 
-/* Serves every complete request head in the buffer (pipelining), keeping
- * the bytes of an incomplete one. */
+/* Serves the complete request heads in the buffer (pipelining), keeping
+ * the bytes of an incomplete one; one at a time: the next only once the
+ * reply before it is written, and reading pauses meanwhile. So a client
+ * that sends requests without reading the replies holds at most one page
+ * here, and is closed by the idle timer. */
 static void connection_process(connection_t *c) {
-  while (!c->closing && !c->close_after_write) {
+  while (!c->closing && !c->close_after_write && c->pending_writes == 0) {
     char *end = memmem(c->head, c->len, "\r\n\r\n", 4);
     if (end == NULL) break;
     size_t used = (size_t)(end - c->head) + 4;
@@ -228,9 +241,19 @@ static void connection_process(connection_t *c) {
     uv_timer_again(&c->idle); /* a complete head restarts the idle clock */
     connection_serve(c, request);
   }
-  if (!c->closing && !c->close_after_write && c->len == sizeof c->head)
+  if (c->closing || c->close_after_write) return;
+  if (c->pending_writes > 0) {
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  } else if (c->len == sizeof c->head) {
     connection_error(c, 431, "Request Header Fields Too Large", NULL,
                      "the request head exceeds 8192 bytes\n");
+  } else if (!c->reading) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, connection_alloc, connection_on_read) != 0)
+      connection_close(c);
+    else
+      c->reading = 1;
+  }
 }
 
 static void connection_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
@@ -278,6 +301,7 @@ static void server_on_connection(uv_stream_t *listener, int status) {
     connection_close(c);
     return;
   }
+  c->reading = 1;
   uv_timer_start(&c->idle, connection_on_idle, METRICS_HTTP_IDLE_MS, METRICS_HTTP_IDLE_MS);
 }
 
