@@ -501,7 +501,7 @@ static json_t *target_cycles(const groups_t *gs) {
            p > 0 ? a / p : 0, a, p, json_array_size(t->runs));
   /* The probe's bound says whether the target fits under RocksDB's write
    * cost for one cycle on this machine at all (one writer thread). */
-  char note[200] = "";
+  char note[320] = "";
   const group_t *w = find_group(gs, "probe", "rocksdb", "cycle-writes", NULL);
   if (w != NULL && p > 0) {
     double bound = summary_number(w, "median");
@@ -509,6 +509,15 @@ static json_t *target_cycles(const groups_t *gs) {
              "RocksDB's writes of one cycle alone allow at most %.0f cycles/s on one thread "
              "(probe) = %.2fx beanstalkd",
              bound, bound / p);
+  }
+  /* Beside it, Tally against Redis with the AOF fsynced before every
+   * reply: the durable peer. */
+  const group_t *redis = find_group(gs, "cycle", "redis-aof-always", "cycle", NULL);
+  double r = summary_number(redis, "median");
+  if (redis != NULL && r > 0) {
+    size_t used = strlen(note);
+    snprintf(note + used, sizeof note - used, "%s%.2fx Redis with AOF appendfsync always (%.0f cycles/s)",
+             used ? "; " : "", a / r, r);
   }
   return target(name, required, verdict(p > 0 && a / p >= TARGET_CYCLE_RATIO), measured, note);
 }
