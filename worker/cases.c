@@ -52,18 +52,16 @@ void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   free(value);
 }
 
-/* The project named `name` (fetching the configuration once if unknown),
- * or NULL after replying UNKNOWN_PROJECT. */
+/* The project named `name`, or NULL after replying UNKNOWN_PROJECT (the
+ * request may wait for a newer configuration: worker_await_refresh). */
 static const Tally__Project *cases_project(worker_t *w, const router_request_t *req,
                                            const char *name) {
   const Tally__Project *p = config_cache_project(w->config, name);
   if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
-  if (p == NULL)
+    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
                        "unknown project '%.64s'", name);
+  }
   return p;
 }
 

@@ -50,14 +50,12 @@ typedef enum { RETURN_RELEASE, RETURN_SKIP, RETURN_EXPIRE } lease_return_t;
 
 /* ------------------------------------------------------------ lookups */
 
-/* The project named `name`, fetching the configuration once if it is not
- * known. Any earlier lookup is invalid after this call. */
+/* The project named `name`, or NULL: then the request may wait for a newer
+ * configuration (worker_await_refresh), and the caller answers as if it
+ * did not (what it replies is dropped when it waits). */
 static const Tally__Project *project_find(worker_t *w, const char *name) {
   const Tally__Project *p = config_cache_project(w->config, name);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
+  if (p == NULL) worker_await_refresh(w, REFRESH_CONFIG);
   return p;
 }
 
@@ -76,7 +74,7 @@ int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot)
     return 0;
   }
   /* Our map may be behind the client's (slots just assigned or moved). */
-  if (w->map != NULL && !w->owned[slot]) coordinator_link_refresh_map(w);
+  if (w->map != NULL && !w->owned[slot] && worker_await_refresh(w, REFRESH_MAP)) return 0;
   if (w->map == NULL) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
                        "worker has not joined the cluster yet");
@@ -679,7 +677,8 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
                item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
-    if (code == 0 && !w->owned[slot]) coordinator_link_refresh_map(w);
+    /* Our map may be behind (waits only while nothing was written yet). */
+    if (code == 0 && !w->owned[slot] && worker_await_refresh(w, REFRESH_MAP)) break;
     if (code == 0 && !w->owned[slot]) {
       code = TALLY_E_MOVED;
       ingest_message(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
@@ -736,11 +735,11 @@ static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, si
                                            const char *project, uint32_t stage,
                                            const Tally__Project **only) {
   *only = NULL;
-  /* One refresh at most, before any lookup: a refresh replaces the cache and
-   * would leave earlier lookups dangling. */
-  if (config_cache_labeler(w->config, labeler_id) == NULL ||
-      (project[0] != '\0' && config_cache_project(w->config, project) == NULL))
-    coordinator_link_refresh_config(w);
+  /* Unknown here may only be new: wait for a newer configuration once. */
+  if ((config_cache_labeler(w->config, labeler_id) == NULL ||
+       (project[0] != '\0' && config_cache_project(w->config, project) == NULL)) &&
+      worker_await_refresh(w, REFRESH_CONFIG))
+    return NULL;
   const Tally__Labeler *l = config_cache_labeler(w->config, labeler_id);
   if (l == NULL) {
     worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%.64s'",

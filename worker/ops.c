@@ -220,10 +220,7 @@ void ops_handle_request(worker_t *w, const router_request_t *req) {
   const Tally__OpsRequest *r = req->env->ops_request;
   const Tally__Project *p = config_cache_project(w->config, r->project);
   if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, r->project);
-  }
-  if (p == NULL) {
+    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
                        "unknown project '%.64s'", r->project);
     return;

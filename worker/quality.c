@@ -416,12 +416,10 @@ static const Tally__Project *quality_project(worker_t *w, const router_request_t
                                              const char *name) {
   const Tally__Project *p = config_cache_project(w->config, name);
   if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
-  if (p == NULL)
+    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
                        "unknown project '%.64s'", name);
+  }
   return p;
 }
 
@@ -531,8 +529,8 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
                        "labeler id must be 1 to %d bytes", KEYS_LABELER_MAX);
     return;
   }
-  if (config_cache_labeler(w->config, r->labeler) == NULL) coordinator_link_refresh_config(w);
   if (config_cache_labeler(w->config, r->labeler) == NULL) {
+    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_LABELER,
                        "unknown labeler '%.64s'", r->labeler);
     return;

@@ -838,10 +838,7 @@ void slot_move_tick(worker_t *w, uint64_t now_ms) {
         m->n_received--;
       }
     }
-    if (m->n_received > 0) {
-      w->map_fetched_in_group = 0;
-      coordinator_link_refresh_map(w);
-    }
+    if (m->n_received > 0) coordinator_link_fetch(w, REFRESH_MAP);
   }
 }
 

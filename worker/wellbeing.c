@@ -122,10 +122,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   const Tally__ExposureRequest *r = req->env->exposure_request;
   const Tally__Project *p = config_cache_project(w->config, r->project);
   if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, r->project);
-  }
-  if (p == NULL) {
+    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
                        "unknown project '%.64s'", r->project);
     return;

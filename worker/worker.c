@@ -39,6 +39,13 @@
 #endif
 _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take the pipeline");
 #define WORKER_TICK_MS 50
+/* Requests waiting for a configuration or map fetch (refresh_wait.h): how
+ * long at most, how many in all and of one connection. A wait ends sooner
+ * when the fetch is answered (a round trip to the coordinator); the bound
+ * matters only while the coordinator is slow to answer. */
+#define WORKER_REFRESH_WAIT_MS 300
+#define WORKER_REFRESH_PARKED_MAX 1024
+#define WORKER_REFRESH_PARKED_PER_CONNECTION 256
 /* While the disk is full, how often the tick looks for free space. */
 #define WORKER_NO_SPACE_CHECK_MS 1000
 static const char WORKER_META_KEY[] = "meta";
@@ -409,14 +416,54 @@ static void worker_start_write(worker_t *w) {
   w->write_running = 1;
 }
 
+int worker_await_refresh(worker_t *w, refresh_kind_t kind) {
+  request_handling_t *h = &w->handling;
+  if (h->awaiting) return 1;
+  if (h->req == NULL || !h->may_wait) return 0;
+  /* Handled again from the start later, so it must not have changed
+   * anything yet. */
+  if (store_pending(w->store) != h->pending || w->batch_dirty != h->dirty) return 0;
+  if (!refresh_wait_has_room(w->parked, h->req->peer, h->req->peer_len)) return 0;
+  uint64_t fetch = coordinator_link_fetch(w, kind);
+  if (fetch == 0) return 0;
+  h->awaiting = 1;
+  h->kind = kind;
+  h->fetch = fetch;
+  return 1;
+}
+
+/* Handles one request of the group, or parks it when its handler asked to
+ * wait for a fetch (worker_await_refresh; only when `may_wait`). */
+static void worker_handle_request(worker_t *w, router_request_t *req, int may_wait) {
+  size_t replies = w->n_replies;
+  w->handling = (request_handling_t){.req = req,
+                                     .may_wait = may_wait,
+                                     .pending = store_pending(w->store),
+                                     .dirty = w->batch_dirty};
+  labeling_handle(w, req);
+  request_handling_t h = w->handling;
+  memset(&w->handling, 0, sizeof w->handling);
+  if (!h.awaiting) return;
+  for (size_t i = replies; i < w->n_replies; i++) free(w->replies[i].buf);
+  w->n_replies = replies;
+  uint64_t deadline = clock_monotonic_ms() + WORKER_REFRESH_WAIT_MS;
+  if (refresh_wait_park(w->parked, req, h.kind, h.fetch, deadline) < 0)
+    worker_fatal("out of memory parking a request"); /* room was checked */
+}
+
 void worker_run_group(worker_t *w) {
   if (w->stopping) return;
   router_request_t req;
   int n = 0;
-  w->config_fetched_in_group = 0;
-  w->map_fetched_in_group = 0;
+  /* Requests whose fetch is over or whose wait ran out go first, once. */
+  uint64_t now = clock_monotonic_ms();
+  while (n < WORKER_GROUP_MAX && refresh_wait_take_ready(w->parked, now, &req) == 1) {
+    worker_handle_request(w, &req, 0);
+    router_request_clear(&req);
+    n++;
+  }
   while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
-    labeling_handle(w, &req);
+    worker_handle_request(w, &req, 1);
     router_request_clear(&req);
     n++;
   }
@@ -474,9 +521,10 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   w->queues = queue_index_new();
   w->leases = lease_table_new();
   w->config = config_cache_new();
+  w->parked = refresh_wait_new(WORKER_REFRESH_PARKED_MAX, WORKER_REFRESH_PARKED_PER_CONNECTION);
   w->counters.next_seq = 1;
   w->counters.next_lease = 1;
-  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config) goto nomem;
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->parked) goto nomem;
 
   if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
     log_error("cannot create %s: %s", o->dir, strerror(errno));
@@ -563,7 +611,7 @@ void worker_destroy(worker_t **worker) {
   worker_t *w = *worker;
   router_destroy(&w->router);
   dealer_destroy(&w->coordinator);
-  dealer_destroy(&w->coordinator_sync);
+  refresh_wait_destroy(&w->parked); /* never answered: the process is ending */
   slot_move_close(w);
   identity_destroy(&w->identity);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
