@@ -175,8 +175,9 @@ static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t pr
 }
 
 /* Adds the matching cases of one slot newer than since_ms and after the
- * request's position to `best`. */
-static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
+ * request's position to `best`. Returns 0, or TALLY_E_STORAGE when the
+ * scan failed. */
+static int scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
                       uint32_t slot, uint64_t since_ms, best_t *best) {
   uint8_t start[CASES_PREFIX_LEN + 8 + KEYS_ITEM_ID_MAX], upper[CASES_PREFIX_LEN];
   keys_put_u16(start, (uint16_t)slot);
@@ -189,7 +190,7 @@ static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t projec
   }
   store_iter_t *it = store_iter_new(w->store, STORE_CF_CASES, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory");
-  for (store_iter_seek(it, start, start_len); store_iter_valid(it); store_iter_next(it)) {
+  for (store_iter_seek(it, start, start_len); store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     if (key_len < CASES_PREFIX_LEN + 8) continue;
@@ -212,7 +213,9 @@ static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t projec
     else
       tally__store__case_record__free_unpacked(record, NULL);
   }
+  int rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
   store_iter_destroy(&it);
+  return rc;
 }
 
 void cases_handle_list(worker_t *w, const router_request_t *req) {
@@ -240,8 +243,9 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   best_t best = {calloc(limit + 1, sizeof(found_t)), 0, limit + 1};
   if (best.items == NULL) worker_fatal("out of memory");
   uint64_t since_ms = (uint64_t)r->since_day * CASES_MS_PER_DAY;
-  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++)
-    if (w->owned[slot]) scan_slot(w, r, p->id, slot, since_ms, &best);
+  int scan_rc = 0;
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT && scan_rc == 0; slot++)
+    if (w->owned[slot]) scan_rc = scan_slot(w, r, p->id, slot, since_ms, &best);
 
   size_t n = best.count < limit ? best.count : limit;
   Tally__CaseEntry **entries = calloc(n ? n : 1, sizeof *entries);
@@ -267,7 +271,7 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_CASES_REPLY;
   env.cases_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     /* project and item_id are borrowed: unhook them before freeing. */
     best.items[i].record->entry->project = NULL;

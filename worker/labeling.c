@@ -156,8 +156,9 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
   store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory for an iterator");
   store_iter_seek(it, from, from_len);
-  int found = 0;
-  if (store_iter_valid(it)) {
+  int found = 0, valid = store_iter_valid(it);
+  if (valid < 0) worker_fatal("storage read failed in a queue");
+  if (valid) {
     size_t len;
     const uint8_t *key = store_iter_key(it, &len);
     keys_queue_entry_t parsed;
@@ -187,7 +188,9 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
   size_t n = 0;
   int complete = 0;
   for (store_iter_seek(it, from, from_len);; store_iter_next(it)) {
-    if (!store_iter_valid(it)) {
+    int valid = store_iter_valid(it);
+    if (valid < 0) worker_fatal("storage read failed in a queue");
+    if (!valid) {
       complete = 1;
       break;
     }

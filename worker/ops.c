@@ -184,9 +184,11 @@ static int market_matches(const char *wanted, const char *market, size_t len) {
   return wanted[0] == '\0' || (strlen(wanted) == len && memcmp(wanted, market, len) == 0);
 }
 
-/* The project's rows in [from_day, to_day] (0 = unbounded) of `market`. */
+/* The project's rows in [from_day, to_day] (0 = unbounded) of `market`.
+ * *scan_rc: 0, or TALLY_E_STORAGE when the scan failed (the rows are then
+ * incomplete). */
 static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tally__OpsRequest *r,
-                                size_t *count) {
+                                size_t *count, int *scan_rc) {
   uint8_t from[8], upper[8];
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
@@ -194,7 +196,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
   if (it == NULL) worker_fatal("out of memory");
   Tally__OpsRow **rows = NULL;
   size_t n = 0, cap = 0;
-  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
+  for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     keys_ops_t k;
@@ -211,6 +213,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
     }
     rows[n++] = row;
   }
+  *scan_rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
   store_iter_destroy(&it);
   *count = n;
   return rows;
@@ -226,7 +229,8 @@ void ops_handle_request(worker_t *w, const router_request_t *req) {
     return;
   }
   size_t n_rows = 0;
-  Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows);
+  int scan_rc = 0;
+  Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows, &scan_rc);
   size_t nq = queue_index_count(w->queues);
   Tally__QueueAge *ages = calloc(nq ? nq : 1, sizeof *ages);
   Tally__QueueAge **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
@@ -251,7 +255,7 @@ void ops_handle_request(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_OPS_REPLY;
   env.ops_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n_rows; i++) tally__ops_row__free_unpacked(rows[i], NULL);
   free(rows);
   free(ages);

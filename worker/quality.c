@@ -434,7 +434,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   if (it == NULL) worker_fatal("out of memory");
   Tally__StatsRow **rows = NULL;
   size_t n = 0, cap = 0;
-  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
+  for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     keys_stats_t k;
@@ -453,6 +453,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
     }
     rows[n++] = row;
   }
+  int scan_rc = store_iter_valid(it);
   store_iter_destroy(&it);
   Tally__StatsReply reply = TALLY__STATS_REPLY__INIT;
   reply.worker_id = w->counters.worker_id;
@@ -462,7 +463,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_STATS_REPLY;
   env.stats_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n; i++) tally__stats_row__free_unpacked(rows[i], NULL);
   free(rows);
 }
@@ -479,8 +480,9 @@ static int feedback_newest_first(const void *a, const void *b) {
 }
 
 /* Collects up to `limit` newest feedback entries of `labeler` in project
- * `p` from every owned slot into *items. */
-static void feedback_collect(worker_t *w, const Tally__Project *p, const char *labeler,
+ * `p` from every owned slot into *items. Returns 0, or TALLY_E_STORAGE when
+ * a scan failed. */
+static int feedback_collect(worker_t *w, const Tally__Project *p, const char *labeler,
                              size_t limit, feedback_item_t **items, size_t *n, size_t *cap) {
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) {
     if (!w->owned[slot]) continue;
@@ -490,7 +492,7 @@ static void feedback_collect(worker_t *w, const Tally__Project *p, const char *l
     store_iter_t *it = store_iter_new(w->store, STORE_CF_FEEDBACK, upper, upper_len);
     if (it == NULL) worker_fatal("out of memory");
     size_t taken = 0;
-    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) && taken < limit;
+    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) > 0 && taken < limit;
          store_iter_next(it), taken++) {
       size_t key_len, len;
       const uint8_t *key = store_iter_key(it, &key_len);
@@ -517,8 +519,11 @@ static void feedback_collect(worker_t *w, const Tally__Project *p, const char *l
       f->entry.policy_unclear = rec->policy_unclear;
       f->entry.closed_ms = k.closed_ms;
     }
+    int rc = store_iter_valid(it);
     store_iter_destroy(&it);
+    if (rc < 0) return rc;
   }
+  return 0;
 }
 
 void quality_handle_feedback(worker_t *w, const router_request_t *req) {
@@ -539,14 +544,15 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
   if (limit > 10000) limit = 10000;
   feedback_item_t *items = NULL;
   size_t n = 0, cap = 0;
+  int scan_rc = 0;
   const Tally__ClusterConfig *config = config_cache_config(w->config);
   if (r->project[0] != '\0') {
     const Tally__Project *p = quality_project(w, req, r->project);
     if (p == NULL) return;
-    feedback_collect(w, p, r->labeler, limit, &items, &n, &cap);
+    scan_rc = feedback_collect(w, p, r->labeler, limit, &items, &n, &cap);
   } else {
-    for (size_t i = 0; config && i < config->n_projects; i++)
-      feedback_collect(w, config->projects[i], r->labeler, limit, &items, &n, &cap);
+    for (size_t i = 0; config && i < config->n_projects && scan_rc == 0; i++)
+      scan_rc = feedback_collect(w, config->projects[i], r->labeler, limit, &items, &n, &cap);
   }
   if (n > 1) qsort(items, n, sizeof *items, feedback_newest_first);
   size_t shown = n < limit ? n : limit;
@@ -560,7 +566,7 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_FEEDBACK_REPLY;
   env.feedback_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     tally__store__feedback_record__free_unpacked(items[i].record, NULL);
     free(items[i].item_id);
@@ -585,8 +591,8 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
   size_t n = 0, scanned = 0;
   uint8_t last[KEYS_MAX];
   size_t last_len = 0;
-  int done = 1;
-  for (; slot < TALLY_SLOT_COUNT && done; slot++) {
+  int done = 1, scan_rc = 0;
+  for (; slot < TALLY_SLOT_COUNT && done && scan_rc == 0; slot++) {
     if (!w->owned[slot]) continue;
     uint8_t prefix[6], upper[6];
     keys_put_u16(prefix, (uint16_t)slot);
@@ -597,7 +603,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
     int resume = r->after.len >= 6 && keys_get_u16(r->after.data) == slot;
     if (resume) {
       store_iter_seek(it, r->after.data, r->after.len);
-      if (store_iter_valid(it)) {
+      if (store_iter_valid(it) > 0) {
         size_t len;
         const uint8_t *key = store_iter_key(it, &len);
         if (len == r->after.len && memcmp(key, r->after.data, len) == 0) store_iter_next(it);
@@ -605,7 +611,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
     } else {
       store_iter_seek(it, prefix, 6);
     }
-    for (; store_iter_valid(it); store_iter_next(it)) {
+    for (; store_iter_valid(it) > 0; store_iter_next(it)) {
       if (n == limit || scanned == QUALITY_EXPORT_SCAN_MAX) {
         done = 0;
         break;
@@ -642,6 +648,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
       ptrs[n] = j;
       n++;
     }
+    if (done) scan_rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
     store_iter_destroy(&it);
   }
   Tally__ExportReply reply = TALLY__EXPORT_REPLY__INIT;
@@ -656,7 +663,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_EXPORT_REPLY;
   env.export_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     item_record_free(&records[i]);
     free(ids[i]);

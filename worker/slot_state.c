@@ -43,6 +43,10 @@ static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
   uint64_t entries = 0;
   for (;;) {
     int valid = store_iter_valid(it);
+    if (valid < 0) {
+      rc = valid;
+      break;
+    }
     size_t len = 0;
     const uint8_t *key = valid ? store_iter_key(it, &len) : NULL;
     keys_queue_entry_t e;
@@ -95,7 +99,7 @@ static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
 static int slot_leases(worker_t *w, uint32_t slot, int sign) {
   store_iter_t *it = slot_iter(w, STORE_CF_LEASES, slot);
   int rc = 0;
-  for (; store_iter_valid(it); store_iter_next(it)) {
+  for (; store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     const uint8_t *value = store_iter_value(it, &len);
@@ -136,6 +140,7 @@ static int slot_leases(worker_t *w, uint32_t slot, int sign) {
     if (rc < 0) break;
   }
   if (rc == TALLY_E_STORAGE) log_error("unreadable lease record in slot %u", slot);
+  if (rc == 0 && store_iter_valid(it) < 0) rc = TALLY_E_STORAGE; /* not the end: a read error */
   store_iter_destroy(&it);
   return rc;
 }
@@ -144,7 +149,7 @@ static int slot_leases(worker_t *w, uint32_t slot, int sign) {
 static int slot_items(worker_t *w, uint32_t slot, int sign) {
   store_iter_t *it = slot_iter(w, STORE_CF_ITEMS, slot);
   int rc = 0;
-  for (; store_iter_valid(it); store_iter_next(it)) {
+  for (; store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     const uint8_t *value = store_iter_value(it, &len);
@@ -167,6 +172,7 @@ static int slot_items(worker_t *w, uint32_t slot, int sign) {
     }
     item_record_free(&rec);
   }
+  if (rc == 0 && store_iter_valid(it) < 0) rc = TALLY_E_STORAGE; /* not the end: a read error */
   store_iter_destroy(&it);
   w->batch_dirty = 1;
   return rc;

@@ -70,6 +70,7 @@ struct store_iter {
   rocksdb_readoptions_t *options;
   uint8_t upper[KEYS_MAX];
   size_t upper_len;
+  int failed; /* a read failed (logged): every later store_iter_valid says so */
 };
 
 static rocksdb_options_t *store_make_options(store_t *s, store_cf_t cf) {
@@ -438,7 +439,16 @@ void store_iter_seek(store_iter_t *it, const void *key, size_t key_len) {
   rocksdb_iter_seek(it->it, key, key_len);
 }
 
-int store_iter_valid(const store_iter_t *it) {
+int store_iter_valid(store_iter_t *it) {
+  if (it->failed) return TALLY_E_STORAGE;
+  char *err = NULL;
+  rocksdb_iter_get_error(it->it, &err);
+  if (err != NULL) {
+    log_error("storage read failed during a scan: %s", err);
+    rocksdb_free(err);
+    it->failed = 1;
+    return TALLY_E_STORAGE;
+  }
   if (!rocksdb_iter_valid(it->it)) return 0;
   if (it->upper_len == 0) return 1;
   /* The batch's own entries are not bounded by RocksDB: check here. */

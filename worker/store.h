@@ -127,7 +127,12 @@ void store_release_sealed(store_t *store);
  * out of memory. */
 store_iter_t *store_iter_new(store_t *store, store_cf_t cf, const void *upper, size_t upper_len);
 void store_iter_seek(store_iter_t *it, const void *key, size_t key_len);
-int store_iter_valid(const store_iter_t *it);
+/* Where the iterator is: 1 at an entry (key and value may be read), 0 past
+ * the last one in range, TALLY_E_STORAGE when a read failed (RocksDB's
+ * iterator status, logged once): the scan must stop and what it has seen is
+ * incomplete, so a caller never takes an error for the end of the range.
+ * Loops run while it is > 0 and look at it again once they stop. */
+int store_iter_valid(store_iter_t *it);
 void store_iter_next(store_iter_t *it);
 const uint8_t *store_iter_key(const store_iter_t *it, size_t *len);
 const uint8_t *store_iter_value(const store_iter_t *it, size_t *len);

@@ -94,6 +94,17 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
   worker_reply(w, peer, peer_len, &env);
 }
 
+void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
+                       int scan_rc) {
+  if (scan_rc >= 0) {
+    worker_reply(w, req->peer, req->peer_len, env);
+    return;
+  }
+  worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_STORAGE,
+                     "worker %u could not read its storage (see its log); nothing was changed",
+                     w->counters.worker_id);
+}
+
 void worker_rows_flush(worker_t *w, int forget) {
   if (w->stats_rows) forget ? row_cache_clear(w->stats_rows) : (void)row_cache_flush(w->stats_rows);
   if (w->ops_rows) forget ? row_cache_clear(w->ops_rows) : (void)row_cache_flush(w->ops_rows);
