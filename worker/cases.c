@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fatal.h"
 #include "keys.h"
 #include "log.h"
 #include "slot.h"
@@ -44,7 +45,7 @@ void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   record.entry = &entry;
   size_t len = tally__store__case_record__get_packed_size(&record);
   uint8_t *value = malloc(len ? len : 1);
-  if (value == NULL) worker_fatal("out of memory");
+  if (value == NULL) fatal_exit("out of memory");
   tally__store__case_record__pack(&record, value);
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_case(key, slot, project_id, rec->closed_ms, item_id, item_len);
@@ -166,7 +167,7 @@ static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t pr
   char *value = NULL;
   size_t len = 0;
   int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
   free(value);
   int match = rec != NULL && item_matches(r, rec, text_found);
@@ -189,7 +190,7 @@ static int scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project
     start_len += r->after.len;
   }
   store_iter_t *it = store_iter_new(w->store, STORE_CF_CASES, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   for (store_iter_seek(it, start, start_len); store_iter_valid(it) > 0; store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
@@ -241,7 +242,7 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   if (limit > CASES_MAX_LIMIT) limit = CASES_MAX_LIMIT;
   /* One more than asked for: whether it exists says whether we are done. */
   best_t best = {calloc(limit + 1, sizeof(found_t)), 0, limit + 1};
-  if (best.items == NULL) worker_fatal("out of memory");
+  if (best.items == NULL) fatal_exit("out of memory");
   uint64_t since_ms = (uint64_t)r->since_day * CASES_MS_PER_DAY;
   int scan_rc = 0;
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT && scan_rc == 0; slot++)
@@ -250,11 +251,11 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   size_t n = best.count < limit ? best.count : limit;
   Tally__CaseEntry **entries = calloc(n ? n : 1, sizeof *entries);
   char **ids = calloc(n ? n : 1, sizeof *ids);
-  if (entries == NULL || ids == NULL) worker_fatal("out of memory");
+  if (entries == NULL || ids == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < n; i++) {
     found_t *f = &best.items[i];
     ids[i] = strndup((const char *)f->position + 8, f->position_len - 8);
-    if (ids[i] == NULL) worker_fatal("out of memory");
+    if (ids[i] == NULL) fatal_exit("out of memory");
     entries[i] = f->record->entry;
     entries[i]->project = p->name;
     entries[i]->item_id = ids[i];
@@ -303,7 +304,7 @@ void cases_handle_get(worker_t *w, const router_request_t *req) {
   char *value = NULL;
   size_t len = 0;
   int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
   free(value);
   if (rec == NULL || rec->adjudicator == NULL || rec->adjudicator[0] == '\0' ||

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "fatal.h"
 #include "log.h"
 #include "slot_move.h"
 #include "tally_error.h"
@@ -28,7 +29,7 @@ static const char LINK_CONFIG_KEY[] = "config";
 static void link_persist(worker_t *w, const char *key, size_t key_len, const ProtobufCMessage *m) {
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   protobuf_c_message_pack(m, buf);
   store_put(w->store, STORE_CF_DEFAULT, key, key_len, buf, len);
   free(buf);
@@ -39,7 +40,7 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   if (w->map != NULL && map->epoch < w->map->epoch) return; /* a late, older map */
   size_t len = tally__cluster_map__get_packed_size(map);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__cluster_map__pack(map, buf);
   Tally__ClusterMap *copy = tally__cluster_map__unpack(NULL, len, buf);
   free(buf);
@@ -119,7 +120,7 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   size_t nq = queue_index_count(w->queues);
   Tally__BacklogHint *hints = calloc(nq ? nq : 1, sizeof *hints);
   Tally__BacklogHint **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
-  if (hints == NULL || ptrs == NULL) worker_fatal("out of memory");
+  if (hints == NULL || ptrs == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < nq; i++) {
     queue_t *q = queue_index_at(w->queues, i);
     hb.queued += queue_depth(q);

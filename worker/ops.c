@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fatal.h"
 #include "handling.h"
 #include "keys.h"
 #include "ops_report.h"
@@ -28,10 +29,10 @@ static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const cha
   ref->row = (Tally__OpsRow *)row_cache_update(w->ops_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
-    if (ref->row == NULL) worker_fatal("out of memory");
+    if (ref->row == NULL) fatal_exit("out of memory");
     tally__ops_row__init(ref->row);
     ref->row->market = strdup(market);
-    if (ref->row->market == NULL) worker_fatal("out of memory");
+    if (ref->row->market == NULL) fatal_exit("out of memory");
     ref->row->day = day;
     ref->row->stage = (Tally__Stage)stage;
     row_cache_insert(w->ops_rows, ref->key, ref->key_len, &ref->row->base);
@@ -48,7 +49,7 @@ static void ops_close(worker_t *w, ops_ref_t *ref) {
 static void histogram_add(uint64_t **histogram, size_t *count, size_t n, size_t bucket) {
   if (*count < n) {
     uint64_t *grown = realloc(*histogram, n * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     for (size_t i = *count; i < n; i++) grown[i] = 0;
     *histogram = grown;
     *count = n;
@@ -80,10 +81,10 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   dst->releases += src->releases;
   if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
                          src->handling_histogram, src->n_handling_histogram) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
                          src->turnaround_histogram, src->n_turnaround_histogram) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   tally__ops_row__free_unpacked(src, NULL);
   return 0;
 }
@@ -144,14 +145,14 @@ static uint64_t head_ingested_ms(worker_t *w, const queue_t *q, uint32_t slot,
   char *id = NULL;
   size_t id_len = 0;
   int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &id, &id_len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   uint64_t ingested = 0;
   if (rc == 1 && id_len > 0 && id_len <= KEYS_ITEM_ID_MAX) {
     key_len = keys_item(key, slot, queue_project_id(q), id, id_len);
     char *value = NULL;
     size_t len = 0;
     rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-    if (rc < 0) worker_fatal("storage read failed");
+    if (rc < 0) fatal_exit("storage read failed");
     item_record_t *rec = rc == 1 ? item_record_decode((uint8_t *)value, len) : NULL;
     if (rec != NULL) ingested = rec->ingested_ms;
     item_record_free(&rec);
@@ -193,7 +194,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
   store_iter_t *it = store_iter_new(w->store, STORE_CF_OPS, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   Tally__OpsRow **rows = NULL;
   size_t n = 0, cap = 0;
   for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
@@ -208,7 +209,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
       Tally__OpsRow **grown = realloc(rows, cap * sizeof *grown);
-      if (grown == NULL) worker_fatal("out of memory");
+      if (grown == NULL) fatal_exit("out of memory");
       rows = grown;
     }
     rows[n++] = row;
@@ -235,7 +236,7 @@ void ops_handle_request(worker_t *w, const router_request_t *req) {
   Tally__QueueAge *ages = calloc(nq ? nq : 1, sizeof *ages);
   Tally__QueueAge **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
   uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
-  if (ages == NULL || ptrs == NULL || slots == NULL) worker_fatal("out of memory");
+  if (ages == NULL || ptrs == NULL || slots == NULL) fatal_exit("out of memory");
   size_t n_queues = 0;
   for (size_t i = 0; i < nq; i++) {
     const queue_t *q = queue_index_at(w->queues, i);

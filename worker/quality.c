@@ -11,6 +11,7 @@
 
 #include "agreement.h"
 #include "clock.h"
+#include "fatal.h"
 #include "handling.h"
 #include "keys.h"
 #include "log.h"
@@ -67,7 +68,7 @@ typedef struct {
 static char *dup_or_empty(const char *s) {
   if (*s == '\0') return (char *)protobuf_c_empty_string;
   char *d = strdup(s);
-  if (d == NULL) worker_fatal("out of memory");
+  if (d == NULL) fatal_exit("out of memory");
   return d;
 }
 
@@ -80,7 +81,7 @@ static void stats_open(worker_t *w, stats_ref_t *ref, const Tally__Project *p, u
   ref->row = (Tally__StatsRow *)row_cache_update(w->stats_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
-    if (ref->row == NULL) worker_fatal("out of memory");
+    if (ref->row == NULL) fatal_exit("out of memory");
     tally__stats_row__init(ref->row);
     ref->row->market = dup_or_empty(market);
     ref->row->labeler = dup_or_empty(labeler);
@@ -99,7 +100,7 @@ static void stats_close(worker_t *w, stats_ref_t *ref) {
 /* Adds (a, b) to a serialized pairs matrix of k categories, in place. */
 static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, uint32_t b) {
   agreement_pairs_t *pairs = malloc(sizeof *pairs);
-  if (pairs == NULL) worker_fatal("out of memory");
+  if (pairs == NULL) fatal_exit("out of memory");
   if (bytes->len == 0 || agreement_pairs_deserialize(pairs, bytes->data, bytes->len) < 0 ||
       pairs->k != k)
     agreement_pairs_init(pairs, k);
@@ -107,7 +108,7 @@ static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, 
   size_t cap = agreement_pairs_serialized_size(pairs), len = 0;
   uint8_t *out = malloc(cap);
   if (out == NULL || agreement_pairs_serialize(pairs, out, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(bytes->data);
   bytes->data = out;
   bytes->len = len;
@@ -117,7 +118,7 @@ static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, 
 static void histogram_add(Tally__StatsRow *row, uint32_t handling_ms) {
   if (row->n_handling_histogram < HANDLING_BUCKETS) {
     uint64_t *grown = realloc(row->handling_histogram, HANDLING_BUCKETS * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     for (size_t i = row->n_handling_histogram; i < HANDLING_BUCKETS; i++) grown[i] = 0;
     row->handling_histogram = grown;
     row->n_handling_histogram = HANDLING_BUCKETS;
@@ -134,7 +135,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
   if (src->len == 0) return 0;
   if (dst->len == 0) {
     uint8_t *copy = malloc(src->len);
-    if (copy == NULL) worker_fatal("out of memory");
+    if (copy == NULL) fatal_exit("out of memory");
     memcpy(copy, src->data, src->len);
     free(dst->data);
     dst->data = copy;
@@ -146,7 +147,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
     agreement_coincidence_t coincidence;
     agreement_fleiss_t fleiss;
   } *a = malloc(2 * sizeof *a), *b;
-  if (a == NULL) worker_fatal("out of memory");
+  if (a == NULL) fatal_exit("out of memory");
   b = a + 1;
   int rc;
   size_t cap = 0, len = 0;
@@ -176,7 +177,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
       break;
   }
   free(a);
-  if (rc == 0 && out == NULL) worker_fatal("out of memory");
+  if (rc == 0 && out == NULL) fatal_exit("out of memory");
   if (rc < 0) {
     free(out);
     return TALLY_E_INVALID_ARGUMENT;
@@ -208,7 +209,7 @@ static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
     merged[i] = (ProtobufCBinaryData){0, NULL};
     if (to[i]->len > 0) {
       merged[i].data = malloc(to[i]->len);
-      if (merged[i].data == NULL) worker_fatal("out of memory");
+      if (merged[i].data == NULL) fatal_exit("out of memory");
       memcpy(merged[i].data, to[i]->data, to[i]->len);
       merged[i].len = to[i]->len;
     }
@@ -251,7 +252,7 @@ int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uin
     dst->attributed_policy += src->attributed_policy;
     if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
                            src->handling_histogram, src->n_handling_histogram) < 0)
-      worker_fatal("out of memory");
+      fatal_exit("out of memory");
   }
   tally__stats_row__free_unpacked(src, NULL);
   return rc;
@@ -284,7 +285,7 @@ void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item
   stats_open(w, &ref, p, now, rec->market, "");
   agreement_coincidence_t *c = malloc(sizeof *c);
   agreement_fleiss_t *f = malloc(sizeof *f);
-  if (c == NULL || f == NULL) worker_fatal("out of memory");
+  if (c == NULL || f == NULL) fatal_exit("out of memory");
   uint32_t k = (uint32_t)p->n_labels;
   if (ref.row->coincidence.len == 0 ||
       agreement_coincidence_deserialize(c, ref.row->coincidence.data, ref.row->coincidence.len) < 0 ||
@@ -298,14 +299,14 @@ void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item
   size_t cap = agreement_coincidence_serialized_size(c), len = 0;
   uint8_t *buf = malloc(cap);
   if (buf == NULL || agreement_coincidence_serialize(c, buf, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(ref.row->coincidence.data);
   ref.row->coincidence.data = buf;
   ref.row->coincidence.len = len;
   cap = agreement_fleiss_serialized_size(f);
   buf = malloc(cap);
   if (buf == NULL || agreement_fleiss_serialize(f, buf, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(ref.row->fleiss.data);
   ref.row->fleiss.data = buf;
   ref.row->fleiss.len = len;
@@ -383,7 +384,7 @@ void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const
   rec.policy_unclear = policy_unclear != 0;
   size_t len = tally__store__feedback_record__get_packed_size(&rec);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__store__feedback_record__pack(&rec, buf);
   store_put(w->store, STORE_CF_FEEDBACK, key, key_len, buf, len);
   free(buf);
@@ -431,7 +432,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
   store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   Tally__StatsRow **rows = NULL;
   size_t n = 0, cap = 0;
   for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
@@ -448,7 +449,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
       Tally__StatsRow **grown = realloc(rows, cap * sizeof *grown);
-      if (grown == NULL) worker_fatal("out of memory");
+      if (grown == NULL) fatal_exit("out of memory");
       rows = grown;
     }
     rows[n++] = row;
@@ -490,7 +491,7 @@ static int feedback_collect(worker_t *w, const Tally__Project *p, const char *la
     size_t prefix_len = keys_feedback_prefix(prefix, slot, p->id, labeler);
     size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
     store_iter_t *it = store_iter_new(w->store, STORE_CF_FEEDBACK, upper, upper_len);
-    if (it == NULL) worker_fatal("out of memory");
+    if (it == NULL) fatal_exit("out of memory");
     size_t taken = 0;
     for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) > 0 && taken < limit;
          store_iter_next(it), taken++) {
@@ -504,7 +505,7 @@ static int feedback_collect(worker_t *w, const Tally__Project *p, const char *la
       if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         feedback_item_t *grown = realloc(*items, *cap * sizeof *grown);
-        if (grown == NULL) worker_fatal("out of memory");
+        if (grown == NULL) fatal_exit("out of memory");
         *items = grown;
       }
       feedback_item_t *f = &(*items)[(*n)++];
@@ -557,7 +558,7 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
   if (n > 1) qsort(items, n, sizeof *items, feedback_newest_first);
   size_t shown = n < limit ? n : limit;
   Tally__FeedbackEntry **entries = calloc(shown ? shown : 1, sizeof *entries);
-  if (entries == NULL) worker_fatal("out of memory");
+  if (entries == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < shown; i++) entries[i] = &items[i].entry;
   Tally__FeedbackReply reply = TALLY__FEEDBACK_REPLY__INIT;
   reply.n_entries = shown;
@@ -587,7 +588,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
   Tally__Judgment **ptrs = calloc(limit, sizeof *ptrs);
   item_record_t **records = calloc(limit, sizeof *records);
   char **ids = calloc(limit, sizeof *ids);
-  if (!judgments || !ptrs || !records || !ids) worker_fatal("out of memory");
+  if (!judgments || !ptrs || !records || !ids) fatal_exit("out of memory");
   size_t n = 0, scanned = 0;
   uint8_t last[KEYS_MAX];
   size_t last_len = 0;
@@ -599,7 +600,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
     keys_put_u32(prefix + 2, p->id);
     size_t upper_len = keys_prefix_end(upper, prefix, 6);
     store_iter_t *it = store_iter_new(w->store, STORE_CF_ITEMS, upper, upper_len);
-    if (it == NULL) worker_fatal("out of memory");
+    if (it == NULL) fatal_exit("out of memory");
     int resume = r->after.len >= 6 && keys_get_u16(r->after.data) == slot;
     if (resume) {
       store_iter_seek(it, r->after.data, r->after.len);

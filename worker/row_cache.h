@@ -39,7 +39,7 @@ void row_cache_destroy(row_cache_t **c);
  * the open batch (and kept); marked dirty. NULL when storage has no such
  * row: the caller then builds one and hands it over with row_cache_insert().
  * A key the cache cannot hold (longer than KEYS_MAX) or an unreadable
- * stored row is fatal (worker_fatal), as other storage errors are. The
+ * stored row is fatal (fatal_exit, common/fatal.h), as other storage errors are. The
  * row stays valid until the next row_cache_flush() or row_cache_clear(). */
 ProtobufCMessage *row_cache_update(row_cache_t *c, const void *key, size_t key_len);
 

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 
 #include "batch_log.h"
+#include "fatal.h"
 #include "keys.h"
 #include "log.h"
 #include "tally_error.h"
@@ -249,10 +250,7 @@ void store_close(store_t **store) {
 
 /* The batch could not be recorded whole: nothing of it may be written or
  * acknowledged, so the process ends (as on a failed write). */
-static void store_log_failed(void) {
-  log_error("out of memory recording a storage change; exiting without acknowledging it");
-  abort();
-}
+static void store_log_failed(void) { fatal_exit("out of memory recording a storage change"); }
 
 void store_put(store_t *s, store_cf_t cf, const void *key, size_t key_len, const void *value,
                size_t value_len) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fatal.h"
 #include "keys.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -48,7 +49,7 @@ static uint64_t exposure_get(worker_t *w, const uint8_t *key, size_t key_len) {
   char *value = NULL;
   size_t len = 0;
   int rc = store_get(w->store, STORE_CF_EXPOSURE, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   uint64_t count = rc == 1 && len == 8 ? keys_get_u64((const uint8_t *)value) : 0;
   free(value);
   return count;
@@ -143,7 +144,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
     keys_put_u64(upper + 4, r->to_shift + 1);
   }
   store_iter_t *it = store_iter_new(w->store, STORE_CF_EXPOSURE, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   Tally__ExposureRow *rows = NULL;
   Tally__ExposureRow **ptrs = NULL;
   char **names = NULL;
@@ -158,10 +159,10 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
       rows = realloc(rows, cap * sizeof *rows);
       ptrs = realloc(ptrs, cap * sizeof *ptrs);
       names = realloc(names, cap * sizeof *names);
-      if (rows == NULL || ptrs == NULL || names == NULL) worker_fatal("out of memory");
+      if (rows == NULL || ptrs == NULL || names == NULL) fatal_exit("out of memory");
     }
     names[n] = strndup((const char *)key + 12, key_len - 12);
-    if (names[n] == NULL) worker_fatal("out of memory");
+    if (names[n] == NULL) fatal_exit("out of memory");
     tally__exposure_row__init(&rows[n]);
     rows[n].labeler = names[n];
     rows[n].shift = keys_get_u64(key + 4);

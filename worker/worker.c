@@ -50,11 +50,6 @@ _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take 
 #define WORKER_NO_SPACE_CHECK_MS 1000
 static const char WORKER_META_KEY[] = "meta";
 
-void worker_fatal(const char *what) {
-  log_error("fatal: %s; exiting without acknowledging the current group", what);
-  _exit(70);
-}
-
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
   if (w->n_replies == w->cap_replies) {
     size_t cap = w->cap_replies ? w->cap_replies * 2 : 256;

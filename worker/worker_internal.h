@@ -11,6 +11,7 @@
 #include "config_cache.h"
 #include "item_cache.h"
 #include "dealer.h"
+#include "fatal.h"
 #include "identity.h"
 #include "lease_table.h"
 #include "queue_index.h"
@@ -220,11 +221,13 @@ int worker_await_refresh(worker_t *w, refresh_kind_t kind);
 /* Runs one group now: requests, expiries, waiters, commit, replies. */
 void worker_run_group(worker_t *w);
 
-/* Ends the process without replying (exit 70): for storage failures other
- * than a full disk (see "Disk full" in worker.c) and out of memory. Nothing
- * of the group was acknowledged, and a restart recovers from the last
- * durable batch. */
-void worker_fatal(const char *what) __attribute__((noreturn));
+/* Ends the process without replying: fatal_exit() (common/fatal.h, exit
+ * 70), for storage failures other than a full disk (see "Disk full" in
+ * worker.c) and out of memory. Nothing of the group was acknowledged, and a
+ * restart recovers from the last durable batch. The same path under the
+ * name the loop's files (worker.c, labeling.c, slot_move.c) still call it
+ * by; other modules call fatal_exit() directly. */
+static inline __attribute__((noreturn)) void worker_fatal(const char *what) { fatal_exit(what); }
 
 /* --- labeling.c -------------------------------------------------------- */
 
