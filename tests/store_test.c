@@ -62,7 +62,7 @@ static int scan_matches(store_t *s) {
   store_iter_t *it = store_iter_new(s, STORE_CF_ITEMS, upper, upper_len);
   if (it == NULL) return 0;
   int ok = 1, k = 10;
-  for (store_iter_seek(it, from, from_len); store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (store_iter_seek(it, from, from_len); store_iter_valid(it); store_iter_next(it)) {
     while (k < 40 && model[k] == 0) k++;
     size_t len, vlen;
     const uint8_t *key = store_iter_key(it, &len);
@@ -78,7 +78,7 @@ static int scan_matches(store_t *s) {
   }
   while (ok && k < 40 && model[k] == 0) k++;
   if (k < 40) ok = 0;
-  if (store_iter_valid(it) < 0) ok = 0;
+  if (store_iter_error(it) < 0) ok = 0;
   store_iter_destroy(&it);
   return ok;
 }
@@ -93,16 +93,15 @@ static int scan_matches(store_t *s) {
 #define SCAN_KEYS 4000
 #define SCAN_VALUE 200
 
-/* Scans every "scan-" key; returns store_iter_valid's last answer and the
- * number of keys seen in *seen. */
+/* Scans every "scan-" key; returns store_iter_error's answer when the scan
+ * stopped and the number of keys seen in *seen. */
 static int scan_all(store_t *s, int *seen) {
   store_iter_t *it = store_iter_new(s, STORE_CF_ITEMS, "scan.", 5);
   *seen = 0;
   if (it == NULL) return -1000;
-  int rc;
-  for (store_iter_seek(it, "scan-", 5); (rc = store_iter_valid(it)) > 0; store_iter_next(it))
-    (*seen)++;
-  CHECK(store_iter_valid(it) == rc); /* it stays what it was */
+  for (store_iter_seek(it, "scan-", 5); store_iter_valid(it); store_iter_next(it)) (*seen)++;
+  int rc = store_iter_error(it);
+  CHECK(store_iter_error(it) == rc && !store_iter_valid(it)); /* it stays what it was */
   store_iter_destroy(&it);
   return rc;
 }

@@ -191,7 +191,7 @@ static int scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project
   }
   store_iter_t *it = store_iter_new(w->store, STORE_CF_CASES, upper, upper_len);
   if (it == NULL) fatal_exit("out of memory");
-  for (store_iter_seek(it, start, start_len); store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (store_iter_seek(it, start, start_len); store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     if (key_len < CASES_PREFIX_LEN + 8) continue;
@@ -214,7 +214,7 @@ static int scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project
     else
       tally__store__case_record__free_unpacked(record, NULL);
   }
-  int rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
+  int rc = store_iter_error(it);
   store_iter_destroy(&it);
   return rc;
 }

@@ -156,9 +156,8 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
   store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
   if (it == NULL) worker_fatal("out of memory for an iterator");
   store_iter_seek(it, from, from_len);
-  int found = 0, valid = store_iter_valid(it);
-  if (valid < 0) worker_fatal("storage read failed in a queue");
-  if (valid) {
+  int found = 0;
+  if (store_iter_valid(it)) {
     size_t len;
     const uint8_t *key = store_iter_key(it, &len);
     keys_queue_entry_t parsed;
@@ -168,6 +167,7 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
       found = 1;
     }
   }
+  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
   store_iter_destroy(&it);
   return found;
 }
@@ -188,9 +188,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
   size_t n = 0;
   int complete = 0;
   for (store_iter_seek(it, from, from_len);; store_iter_next(it)) {
-    int valid = store_iter_valid(it);
-    if (valid < 0) worker_fatal("storage read failed in a queue");
-    if (!valid) {
+    if (!store_iter_valid(it)) {
       complete = 1;
       break;
     }
@@ -208,6 +206,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
     if (id_len <= QUEUE_ID_INLINE) memcpy(ids[n], value, id_len);
     if (++n == QUEUE_BUFFER_MAX) break;
   }
+  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
   store_iter_destroy(&it);
   queue_slot_fill(q, slot, entries, n, complete);
 }

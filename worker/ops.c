@@ -197,7 +197,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
   if (it == NULL) fatal_exit("out of memory");
   Tally__OpsRow **rows = NULL;
   size_t n = 0, cap = 0;
-  for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     keys_ops_t k;
@@ -214,7 +214,7 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
     }
     rows[n++] = row;
   }
-  *scan_rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
+  *scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   *count = n;
   return rows;

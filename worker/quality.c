@@ -435,7 +435,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
   if (it == NULL) fatal_exit("out of memory");
   Tally__StatsRow **rows = NULL;
   size_t n = 0, cap = 0;
-  for (store_iter_seek(it, from, 8); store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     keys_stats_t k;
@@ -454,7 +454,7 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
     }
     rows[n++] = row;
   }
-  int scan_rc = store_iter_valid(it);
+  int scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   Tally__StatsReply reply = TALLY__STATS_REPLY__INIT;
   reply.worker_id = w->counters.worker_id;
@@ -493,7 +493,7 @@ static int feedback_collect(worker_t *w, const Tally__Project *p, const char *la
     store_iter_t *it = store_iter_new(w->store, STORE_CF_FEEDBACK, upper, upper_len);
     if (it == NULL) fatal_exit("out of memory");
     size_t taken = 0;
-    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) > 0 && taken < limit;
+    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) && taken < limit;
          store_iter_next(it), taken++) {
       size_t key_len, len;
       const uint8_t *key = store_iter_key(it, &key_len);
@@ -520,7 +520,7 @@ static int feedback_collect(worker_t *w, const Tally__Project *p, const char *la
       f->entry.policy_unclear = rec->policy_unclear;
       f->entry.closed_ms = k.closed_ms;
     }
-    int rc = store_iter_valid(it);
+    int rc = store_iter_error(it);
     store_iter_destroy(&it);
     if (rc < 0) return rc;
   }
@@ -604,7 +604,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
     int resume = r->after.len >= 6 && keys_get_u16(r->after.data) == slot;
     if (resume) {
       store_iter_seek(it, r->after.data, r->after.len);
-      if (store_iter_valid(it) > 0) {
+      if (store_iter_valid(it)) {
         size_t len;
         const uint8_t *key = store_iter_key(it, &len);
         if (len == r->after.len && memcmp(key, r->after.data, len) == 0) store_iter_next(it);
@@ -612,7 +612,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
     } else {
       store_iter_seek(it, prefix, 6);
     }
-    for (; store_iter_valid(it) > 0; store_iter_next(it)) {
+    for (; store_iter_valid(it); store_iter_next(it)) {
       if (n == limit || scanned == QUALITY_EXPORT_SCAN_MAX) {
         done = 0;
         break;
@@ -649,7 +649,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
       ptrs[n] = j;
       n++;
     }
-    if (done) scan_rc = store_iter_valid(it) < 0 ? TALLY_E_STORAGE : 0;
+    if (done) scan_rc = store_iter_error(it);
     store_iter_destroy(&it);
   }
   Tally__ExportReply reply = TALLY__EXPORT_REPLY__INIT;

@@ -187,7 +187,7 @@ int slot_move_open(worker_t *w) {
   store_iter_t *it = store_iter_new(w->store, STORE_CF_DEFAULT, upper, upper_len);
   if (it == NULL) return TALLY_E_NOMEM;
   int rc = 0;
-  for (store_iter_seek(it, MOVE_KEY_PREFIX, sizeof MOVE_KEY_PREFIX - 1); store_iter_valid(it) > 0;
+  for (store_iter_seek(it, MOVE_KEY_PREFIX, sizeof MOVE_KEY_PREFIX - 1); store_iter_valid(it);
        store_iter_next(it)) {
     size_t len;
     const uint8_t *value = store_iter_value(it, &len);
@@ -207,7 +207,7 @@ int slot_move_open(worker_t *w) {
     log_info("slot %u was being moved to worker %u (move %llu): it stays frozen", move->slot,
              move->target_id, (unsigned long long)move->move_id);
   }
-  if (rc == 0 && store_iter_valid(it) < 0) rc = TALLY_E_STORAGE; /* not the end: a read error */
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   if (rc == 0) {
     uv_idle_init(w->loop, &m->idle);
@@ -436,7 +436,7 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
                                       upper_len);
     if (it == NULL) worker_fatal("out of memory for an iterator");
     store_iter_seek(it, resume, *resume_len);
-    while (store_iter_valid(it) > 0 && c->n < MOVE_CHUNK_ENTRIES && c->bytes < MOVE_CHUNK_BYTES) {
+    while (store_iter_valid(it) && c->n < MOVE_CHUNK_ENTRIES && c->bytes < MOVE_CHUNK_BYTES) {
       size_t key_len, len;
       const uint8_t *key = store_iter_key(it, &key_len);
       const uint8_t *value = store_iter_value(it, &len);
@@ -448,10 +448,9 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
       }
       store_iter_next(it);
     }
-    int valid = store_iter_valid(it);
     /* A chunk that stopped short would lose the rest on the target. */
-    if (valid < 0) worker_fatal("storage read failed copying a slot");
-    if (!valid) {
+    if (store_iter_error(it) < 0) worker_fatal("storage read failed copying a slot");
+    if (!store_iter_valid(it)) {
       (*family)++;
       if (prefix_len > 0) memcpy(resume, prefix, prefix_len);
       *resume_len = prefix_len;
@@ -671,7 +670,7 @@ int slot_move_has_aggregates(worker_t *w) {
     if (it == NULL) return 0;
     store_iter_seek(it, "", 0);
     int any = store_iter_valid(it);
-    if (any < 0) worker_fatal("storage read failed looking for sums to hand over");
+    if (store_iter_error(it) < 0) worker_fatal("storage read failed looking for sums to hand over");
     store_iter_destroy(&it);
     if (any) return 1;
   }

@@ -44,10 +44,7 @@ static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
   uint64_t entries = 0;
   for (;;) {
     int valid = store_iter_valid(it);
-    if (valid < 0) {
-      rc = valid;
-      break;
-    }
+    if (!valid && (rc = store_iter_error(it)) < 0) break;
     size_t len = 0;
     const uint8_t *key = valid ? store_iter_key(it, &len) : NULL;
     keys_queue_entry_t e;
@@ -100,7 +97,7 @@ static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
 static int slot_leases(worker_t *w, uint32_t slot, int sign) {
   store_iter_t *it = slot_iter(w, STORE_CF_LEASES, slot);
   int rc = 0;
-  for (; store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (; store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     const uint8_t *value = store_iter_value(it, &len);
@@ -141,7 +138,7 @@ static int slot_leases(worker_t *w, uint32_t slot, int sign) {
     if (rc < 0) break;
   }
   if (rc == TALLY_E_STORAGE) log_error("unreadable lease record in slot %u", slot);
-  if (rc == 0 && store_iter_valid(it) < 0) rc = TALLY_E_STORAGE; /* not the end: a read error */
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   return rc;
 }
@@ -150,7 +147,7 @@ static int slot_leases(worker_t *w, uint32_t slot, int sign) {
 static int slot_items(worker_t *w, uint32_t slot, int sign) {
   store_iter_t *it = slot_iter(w, STORE_CF_ITEMS, slot);
   int rc = 0;
-  for (; store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (; store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     const uint8_t *value = store_iter_value(it, &len);
@@ -173,7 +170,7 @@ static int slot_items(worker_t *w, uint32_t slot, int sign) {
     }
     item_record_free(&rec);
   }
-  if (rc == 0 && store_iter_valid(it) < 0) rc = TALLY_E_STORAGE; /* not the end: a read error */
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   w->batch_dirty = 1;
   return rc;

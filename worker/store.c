@@ -437,17 +437,21 @@ void store_iter_seek(store_iter_t *it, const void *key, size_t key_len) {
   rocksdb_iter_seek(it->it, key, key_len);
 }
 
-int store_iter_valid(store_iter_t *it) {
+int store_iter_error(store_iter_t *it) {
   if (it->failed) return TALLY_E_STORAGE;
   char *err = NULL;
   rocksdb_iter_get_error(it->it, &err);
-  if (err != NULL) {
-    log_error("storage read failed during a scan: %s", err);
-    rocksdb_free(err);
-    it->failed = 1;
-    return TALLY_E_STORAGE;
-  }
-  if (!rocksdb_iter_valid(it->it)) return 0;
+  if (err == NULL) return 0;
+  log_error("storage read failed during a scan: %s", err);
+  rocksdb_free(err);
+  it->failed = 1;
+  return TALLY_E_STORAGE;
+}
+
+int store_iter_valid(store_iter_t *it) {
+  /* After a failed read the iterator over the batches may still show the
+   * batches' own entries: an error ends the scan, whatever follows. */
+  if (store_iter_error(it) < 0 || !rocksdb_iter_valid(it->it)) return 0;
   if (it->upper_len == 0) return 1;
   /* The batch's own entries are not bounded by RocksDB: check here. */
   size_t len;

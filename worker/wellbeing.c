@@ -149,7 +149,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   Tally__ExposureRow **ptrs = NULL;
   char **names = NULL;
   size_t n = 0, cap = 0;
-  for (store_iter_seek(it, from, sizeof from); store_iter_valid(it) > 0; store_iter_next(it)) {
+  for (store_iter_seek(it, from, sizeof from); store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
     const uint8_t *value = store_iter_value(it, &len);
@@ -169,7 +169,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
     rows[n].count = keys_get_u64(value);
     n++;
   }
-  int scan_rc = store_iter_valid(it);
+  int scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   for (size_t i = 0; i < n; i++) ptrs[i] = &rows[i];
   Tally__ExposureReply reply = TALLY__EXPOSURE_REPLY__INIT;
