@@ -969,7 +969,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
                               now);
   }
   item_close(w, p, lease, rec, s->label, now);
-  cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
+  cases_on_verdict(w->cases, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
 static void handle_submit(worker_t *w, const router_request_t *req) {
@@ -1181,8 +1181,8 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
     case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
     case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
+    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w->cases, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w->cases, worker_responder(w, req)); break;
     case TALLY__ENVELOPE__BODY_SLOT_CHUNK: slot_move_handle_chunk(w, req); break;
     case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
     default:

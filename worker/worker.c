@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cases.h"
 #include "clock.h"
 #include "ident.h"
 #include "log.h"
@@ -544,7 +545,9 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     w->stats_rows = row_cache_new(w->store, STORE_CF_STATS, &tally__stats_row__descriptor, 8192);
     w->ops_rows = row_cache_new(w->store, STORE_CF_OPS, &tally__ops_row__descriptor, 256);
     w->items = item_cache_new(12);
-    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL) rc = TALLY_E_NOMEM;
+    w->cases = cases_new(w->store, w->config, w->owned);
+    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL)
+      rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = slot_move_open(w);
@@ -624,6 +627,7 @@ void worker_destroy(worker_t **worker) {
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);
+  cases_destroy(&w->cases);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

@@ -16,6 +16,7 @@
 #include "lease_table.h"
 #include "queue_index.h"
 #include "refresh_wait.h"
+#include "responder.h"
 #include "router.h"
 #include "row_cache.h"
 #include "slot.h"
@@ -67,6 +68,12 @@ typedef struct {
   refresh_kind_t kind;
   uint64_t fetch;
 } request_handling_t;
+
+/* responder.h's responder: the worker and the request in hand. */
+struct responder {
+  struct worker *w;
+  const router_request_t *req;
+};
 
 /* Counters of one project on this worker; persisted with every batch
  * (tally.store.ProjectCounters) except live_leases, which recovery counts. */
@@ -145,6 +152,9 @@ struct worker {
 
   item_cache_t *items; /* records written last, write-through (item_cache.h) */
 
+  /* Handler objects built from the store and caches (x_new/x_destroy). */
+  struct cases *cases; /* cases.h */
+
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
   row_cache_t *ops_rows;   /* STORE_CF_OPS, ops.c */
@@ -156,6 +166,7 @@ struct worker {
    * the effective identity of the request being handled. */
   worker_identity_t *identity;
   identity_t caller;
+  responder_t responder; /* for the request in hand (worker_responder) */
 
   /* Disk full (worker.c, "Disk full"): writes are refused until a reopen
    * of the store succeeds; checked every WORKER_NO_SPACE_CHECK_MS. */
@@ -217,6 +228,10 @@ void worker_project_total(const worker_t *w, project_counters_t *total);
  * client's request, the coordinator is away, or too many wait. The handler
  * then answers with what the worker knows. Never blocks. */
 int worker_await_refresh(worker_t *w, refresh_kind_t kind);
+
+/* The responder for `req` (responder.h), handed to handler objects;
+ * valid until the next call. responder.c. */
+responder_t *worker_responder(worker_t *w, const router_request_t *req);
 
 /* Runs one group now: requests, expiries, waiters, commit, replies. */
 void worker_run_group(worker_t *w);
