@@ -894,12 +894,12 @@ static void item_close(worker_t *w, const Tally__Project *p, const lease_t *leas
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
-  quality_on_close(w, p, rec, final_label, now);
+  quality_on_close(w->quality, p, rec, final_label, now);
   int unclear = rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL)
-      quality_feedback_put(w, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
+      quality_feedback_put(w->quality, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
                            lease->item_len, theirs, final_label, unclear, now);
   }
   worker_project(w, lease->project_id)->done++;
@@ -909,13 +909,13 @@ static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *le
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
   if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
   rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
-  if (quality_is_sampled(w, p, rec->market, lease->item_id, lease->labeler) &&
+  if (quality_is_sampled(w->quality, p, rec->market, lease->item_id, lease->labeler) &&
       item_record_add_sampled(rec, lease->labeler) < 0)
     worker_fatal("out of memory");
-  quality_on_label(w, p, rec, lease->labeler, s->label, s->handling_ms, now);
+  quality_on_label(w->quality, p, rec, lease->labeler, s->label, s->handling_ms, now);
   worker_project(w, lease->project_id)->labels++;
   if (rec->n_labels < rec->overlap) return;
-  quality_on_labels_complete(w, p, rec, now);
+  quality_on_labels_complete(w->quality, p, rec, now);
   if (rec->n_sampled > 0) {
     item_advance(w, lease, rec, TALLY__STAGE__STAGE_AUDIT);
   } else {
@@ -933,7 +933,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs == NULL) continue;
-    quality_on_audit(w, p, rec->market, rec->sampled[i], theirs, s->label, now);
+    quality_on_audit(w->quality, p, rec->market, rec->sampled[i], theirs, s->label, now);
     if (disputed == NULL && strcmp(theirs, s->label) != 0) disputed = rec->sampled[i];
   }
   if (disputed == NULL) {
@@ -942,8 +942,8 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
   }
   if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
   /* A and B in an order that says nothing about who gave which. */
-  rec->candidates_swapped = (slot_of_item(lease->labeler, lease->item_id, lease->item_len) ^
-                             (uint32_t)w->audit_secret) & 1;
+  rec->candidates_swapped =
+      quality_candidates_swapped(w->quality, lease->labeler, lease->item_id, lease->item_len);
   item_advance(w, lease, rec, TALLY__STAGE__STAGE_ADJUDICATE);
 }
 
@@ -964,7 +964,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL && strcmp(theirs, auditor_label) != 0)
-      quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
+      quality_on_adjudication(w->quality, p, rec->market, rec->sampled[i], theirs, auditor_label,
                               (uint32_t)attribution_derive(theirs, auditor_label, s->label, unclear),
                               now);
   }
@@ -1177,9 +1177,9 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
     case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
     case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
-    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w, req); break;
-    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
-    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
+    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w->quality, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w->quality, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w->quality, worker_responder(w, req)); break;
     case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
     case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w->cases, worker_responder(w, req)); break;
     case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w->cases, worker_responder(w, req)); break;

@@ -44,6 +44,15 @@ const Tally__Project *responder_project(responder_t *r, const config_cache_t *co
   return NULL;
 }
 
+const Tally__Labeler *responder_labeler(responder_t *r, const config_cache_t *config,
+                                        const char *id) {
+  const Tally__Labeler *l = config_cache_labeler(config, id);
+  if (l != NULL) return l;
+  worker_await_refresh(r->w, REFRESH_CONFIG); /* may wait: the reply is then dropped */
+  responder_error(r, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%.64s'", id);
+  return NULL;
+}
+
 int responder_slot_check(responder_t *r, uint32_t slot) {
   return labeling_slot_check(r->w, r->req, slot);
 }

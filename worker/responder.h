@@ -45,6 +45,11 @@ void responder_error(responder_t *r, int code, const char *fmt, ...)
 const Tally__Project *responder_project(responder_t *r, const config_cache_t *config,
                                         const char *name);
 
+/* The same for a labeler named in a request: NULL after replying
+ * UNKNOWN_LABELER (or after setting the request to wait). */
+const Tally__Labeler *responder_labeler(responder_t *r, const config_cache_t *config,
+                                        const char *id);
+
 /* 1 when this worker serves `slot`; else 0 after replying UNAVAILABLE or
  * MOVED (labeling_slot_check), or after setting the request to wait for a
  * newer map. */

@@ -104,6 +104,8 @@ void row_cache_insert(row_cache_t *c, const void *key, size_t key_len, ProtobufC
   row_cache_add(c, key, key_len, row);
 }
 
+size_t row_cache_dirty_count(const row_cache_t *c) { return c ? c->n_dirty : 0; }
+
 size_t row_cache_flush(row_cache_t *c) {
   size_t written = 0;
   uint8_t *buf = NULL;

@@ -51,6 +51,10 @@ void row_cache_insert(row_cache_t *c, const void *key, size_t key_len, ProtobufC
  * are cached, forgets them all. Returns the number of rows written. */
 size_t row_cache_flush(row_cache_t *c);
 
+/* Rows changed since the last flush (0 for NULL): they make the open batch
+ * worth writing even when nothing else was put into it. */
+size_t row_cache_dirty_count(const row_cache_t *c);
+
 /* Flushes, then forgets every cached row. */
 void row_cache_clear(row_cache_t *c);
 

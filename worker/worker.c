@@ -197,7 +197,10 @@ static int worker_load_meta(worker_t *w) {
 static void worker_release_held(worker_t *w);
 
 /* Something waits in the open batch (writes, or changed counters). */
-static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 || w->batch_dirty; }
+static int worker_batch_open(worker_t *w) {
+  return store_pending(w->store) > 0 || w->batch_dirty ||
+         row_cache_dirty_count(w->stats_rows) > 0 || row_cache_dirty_count(w->ops_rows) > 0;
+}
 
 /* Writes the counters and the open batch, WAL synced, on this thread.
  * Returns 0 (every batch so far durable, held replies sent) or the store's
@@ -329,7 +332,7 @@ static int worker_rebuild(worker_t *w) {
   w->n_projects = 0;
   int rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
-  if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0) rc = quality_recover(w->quality);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
   if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
   w->batch_dirty = 0;
@@ -546,7 +549,9 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     w->ops_rows = row_cache_new(w->store, STORE_CF_OPS, &tally__ops_row__descriptor, 256);
     w->items = item_cache_new(12);
     w->cases = cases_new(w->store, w->config, w->owned);
-    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL)
+    w->quality = quality_new(w->store, w->stats_rows, w->config, w->owned);
+    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL ||
+        w->quality == NULL)
       rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
@@ -554,7 +559,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (rc >= 0) coordinator_link_load_cached(w);
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
-  if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0) rc = quality_recover(w->quality);
   if (rc >= 0 && store_pending(w->store) > 0) rc = worker_commit_sync(w);
   if (rc < 0) {
     worker_destroy(&w);
@@ -628,6 +633,7 @@ void worker_destroy(worker_t **worker) {
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);
   cases_destroy(&w->cases);
+  quality_destroy(&w->quality);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

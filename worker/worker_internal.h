@@ -153,14 +153,12 @@ struct worker {
   item_cache_t *items; /* records written last, write-through (item_cache.h) */
 
   /* Handler objects built from the store and caches (x_new/x_destroy). */
-  struct cases *cases; /* cases.h */
+  struct cases *cases;     /* cases.h */
+  struct quality *quality; /* quality.h */
 
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
   row_cache_t *ops_rows;   /* STORE_CF_OPS, ops.c */
-
-  /* Audit sampling (quality.c). */
-  uint64_t audit_secret;
 
   /* Who is asking (identity.h): keys, ZAP, the per-person lease cap; and
    * the effective identity of the request being handled. */
