@@ -50,13 +50,12 @@ typedef enum { RETURN_RELEASE, RETURN_SKIP, RETURN_EXPIRE } lease_return_t;
 
 /* ------------------------------------------------------------ lookups */
 
-/* The project named `name`, or NULL: then the request may wait for a newer
- * configuration (worker_await_refresh), and the caller answers as if it
- * did not (what it replies is dropped when it waits). */
-static const Tally__Project *project_find(worker_t *w, const char *name) {
-  const Tally__Project *p = config_cache_project(w->config, name);
-  if (p == NULL) worker_await_refresh(w, REFRESH_CONFIG);
-  return p;
+/* The project named `name`, or NULL after replying UNKNOWN_PROJECT (or
+ * setting the request to wait for a newer configuration): the one lookup,
+ * responder_project(). */
+static const Tally__Project *project_find(worker_t *w, const router_request_t *req,
+                                          const char *name) {
+  return responder_project(worker_responder(w, req), w->config, name);
 }
 
 static uint32_t stage_role(uint32_t stage) {
@@ -627,12 +626,8 @@ static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item
 static void handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
   uint64_t rid = req->env->request_id;
-  const Tally__Project *p = project_find(w, batch->project);
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", batch->project);
-    return;
-  }
+  const Tally__Project *p = project_find(w, req, batch->project);
+  if (p == NULL) return;
   if (batch->n_items > LABELING_INGEST_BATCH_MAX) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
                        "batch of %zu items exceeds the limit of %d", batch->n_items,
@@ -1034,11 +1029,7 @@ static void handle_skip_or_release(worker_t *w, const router_request_t *req, int
 static void handle_status(worker_t *w, const router_request_t *req) {
   const char *project = req->env->status->project;
   const Tally__Project *only = NULL;
-  if (project[0] != '\0' && (only = project_find(w, project)) == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", project);
-    return;
-  }
+  if (project[0] != '\0' && (only = project_find(w, req, project)) == NULL) return;
   Tally__StatusReply reply = TALLY__STATUS_REPLY__INIT;
   project_counters_t counts;
   if (only != NULL)
@@ -1085,12 +1076,8 @@ static void handle_status(worker_t *w, const router_request_t *req) {
 
 static void handle_item_get(worker_t *w, const router_request_t *req) {
   const Tally__ItemGet *g = req->env->item_get;
-  const Tally__Project *p = project_find(w, g->project);
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", g->project);
-    return;
-  }
+  const Tally__Project *p = project_find(w, req, g->project);
+  if (p == NULL) return;
   size_t id_len = strlen(g->item_id);
   if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,

@@ -222,13 +222,8 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
 
 void ops_handle_request(worker_t *w, const router_request_t *req) {
   const Tally__OpsRequest *r = req->env->ops_request;
-  const Tally__Project *p = config_cache_project(w->config, r->project);
-  if (p == NULL) {
-    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", r->project);
-    return;
-  }
+  const Tally__Project *p = responder_project(worker_responder(w, req), w->config, r->project);
+  if (p == NULL) return;
   size_t n_rows = 0;
   int scan_rc = 0;
   Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows, &scan_rc);

@@ -121,13 +121,8 @@ void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *label
 
 void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   const Tally__ExposureRequest *r = req->env->exposure_request;
-  const Tally__Project *p = config_cache_project(w->config, r->project);
-  if (p == NULL) {
-    worker_await_refresh(w, REFRESH_CONFIG); /* may wait; the reply is then dropped */
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", r->project);
-    return;
-  }
+  const Tally__Project *p = responder_project(worker_responder(w, req), w->config, r->project);
+  if (p == NULL) return;
   if (r->from_shift > r->to_shift) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
                        TALLY_E_INVALID_ARGUMENT, "from_shift is after to_shift");
