@@ -41,8 +41,8 @@ static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const cha
 
 /* Done changing the row: it goes into the batch when the group ends. */
 static void ops_close(worker_t *w, ops_ref_t *ref) {
+  (void)w; /* the worker counts the cache's dirty rows as changes */
   ref->row = NULL;
-  w->batch_dirty = 1;
 }
 
 /* Adds one count to bucket `bucket` of a histogram of `n` buckets. */
@@ -63,7 +63,6 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   if (keys_parse_ops(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__OpsRow *src = tally__ops_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
-  w->batch_dirty = 1;
   Tally__OpsRow *dst = (Tally__OpsRow *)row_cache_update(w->ops_rows, key, key_len);
   if (dst == NULL) {
     row_cache_insert(w->ops_rows, key, key_len, &src->base); /* takes src */

@@ -60,7 +60,6 @@ static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const
   size_t key_len = exposure_key(key, project_id, shift, labeler);
   keys_put_u64(value, exposure_get(w, key, key_len) + 1);
   store_put(w->store, STORE_CF_EXPOSURE, key, key_len, value, sizeof value);
-  w->batch_dirty = 1;
 }
 
 int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -69,7 +68,6 @@ int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const u
   uint8_t sum[8];
   keys_put_u64(sum, exposure_get(w, key, key_len) + keys_get_u64(value));
   store_put(w->store, STORE_CF_EXPOSURE, key, key_len, sum, sizeof sum);
-  w->batch_dirty = 1;
   return 0;
 }
 
