@@ -89,3 +89,9 @@ add_executable(refresh_wait_test ${CMAKE_CURRENT_SOURCE_DIR}/refresh_wait_test.c
 target_link_libraries(refresh_wait_test PRIVATE tally_worker_core)
 add_test(NAME worker_refresh_wait COMMAND refresh_wait_test)
 set_tests_properties(worker_refresh_wait PROPERTIES TIMEOUT 30 LABELS "unit")
+
+# quality built from a store, a row cache and a configuration, no worker.
+add_executable(quality_object_test ${CMAKE_CURRENT_SOURCE_DIR}/quality_object_test.c)
+target_link_libraries(quality_object_test PRIVATE tally_worker_core m)
+add_test(NAME worker_quality_object COMMAND quality_object_test)
+set_tests_properties(worker_quality_object PROPERTIES TIMEOUT 60 LABELS "unit")
