@@ -15,7 +15,8 @@
  * The bound is generous (p90 under 150 ms, twice less than the deadline),
  * because the machine may be loaded and every submit waits for a WAL sync;
  * the median is printed. Then the coordinator resumes, and an unknown
- * project is still answered UNKNOWN_PROJECT after a fetch that did come.
+ * project is still answered UNKNOWN_PROJECT after a fetch that did come,
+ * and a labeler just added leases at the first request naming them.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -271,6 +272,34 @@ int main(void) {
   /* And the known project still works. */
   n_lat = 0;
   CHECK(known_cycles(known, now_ms() + 1, lat, &n_lat) >= 1);
+
+  /* A labeler added on the coordinator (answered at once, PROTOCOL.md)
+   * leases on the worker at the first request naming them, whether the
+   * worker heard of them by heartbeat or by the fetch that request waits
+   * for. Several in a row, so some are sure to precede the heartbeat. */
+  int late_ok = 0;
+  for (int i = 0; i < 5; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "late-%d", i);
+    const char *markets[] = {"es"};
+    tally_labeler_t l = {name, TALLY_ROLE_LABELER, markets, 1, NULL};
+    tally_labeler_t *out = NULL;
+    CHECK(tally_labeler_add(t, &l, &out) == 0);
+    tally_free(out);
+    Tally__LeaseRequest lease = TALLY__LEASE_REQUEST__INIT;
+    wire_envelope_init(&req, 0);
+    lease.labeler = name;
+    lease.project = "known";
+    req.body_case = TALLY__ENVELOPE__BODY_LEASE;
+    req.lease = &lease;
+    reply = call(known, &req, &took);
+    late_ok += reply != NULL && reply->body_case == TALLY__ENVELOPE__BODY_LEASE_REPLY &&
+               reply->lease_reply->has_task;
+    if (reply != NULL && reply->body_case == TALLY__ENVELOPE__BODY_ERROR)
+      fprintf(stderr, "lease of new labeler %s: %s\n", name, reply->error->message);
+    wire_envelope_free(&reply);
+  }
+  CHECK(late_ok == 5);
 
   dealer_destroy(&known);
   tally_close(&t);
