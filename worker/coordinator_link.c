@@ -149,8 +149,8 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   w->last_heartbeat_ms = now;
 }
 
-/* The coordinator has answered lately (or was never asked): fetches are
- * worth sending, and worth waiting for. */
+/* Registered, and the coordinator answered within 3 heartbeats + 1 s:
+ * fetches are worth sending, and worth waiting for. */
 static int link_coordinator_alive(const worker_t *w, uint64_t now) {
   return w->coordinator != NULL && w->registered &&
          now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
