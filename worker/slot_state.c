@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fatal.h"
 #include "item_record.h"
 #include "keys.h"
 #include "log.h"
@@ -20,7 +19,7 @@ static store_iter_t *slot_iter(worker_t *w, store_cf_t cf, uint32_t slot) {
   keys_put_u16(prefix, (uint16_t)slot);
   size_t upper_len = keys_prefix_end(upper, prefix, 2);
   store_iter_t *it = store_iter_new(w->store, cf, upper, upper_len);
-  if (it == NULL) fatal_exit("out of memory for an iterator");
+  if (it == NULL) worker_fatal("out of memory for an iterator");
   store_iter_seek(it, prefix, 2);
   return it;
 }
@@ -187,5 +186,5 @@ int slot_state_load(worker_t *w, uint32_t slot, int count) {
 void slot_state_unload(worker_t *w, uint32_t slot) {
   if (slot_queues(w, slot, 1, -1) < 0 || slot_leases(w, slot, -1) < 0 ||
       slot_items(w, slot, -1) < 0)
-    fatal_exit("cannot read a slot's records to hand it over");
+    worker_fatal("cannot read a slot's records to hand it over");
 }

@@ -186,15 +186,15 @@ struct worker {
  * turned into an INTERNAL error reply. */
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env);
 
-/* Queues the reply to a request that scanned storage: `env`, or, when the
- * scan failed (`scan_rc` < 0, from store_iter_valid), a STORAGE error
- * instead, since what it read is incomplete. */
-void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
-                       int scan_rc);
-
 /* Queues an error reply; `fmt` (printf) explains what was wrong. */
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                         int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Queues the reply to a request that scanned storage: `env`, or, when the
+ * scan failed (`scan_rc` < 0, from store_iter_error), a STORAGE error
+ * instead, since what it read is incomplete. */
+void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
+                       int scan_rc);
 
 /* Writes the counters and everything pending now and syncs the WAL, on
  * this thread, so that every batch written so far is durable on return
