@@ -95,4 +95,3 @@ add_executable(drilldown_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/drilldown_
 target_link_libraries(drilldown_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
 add_test(NAME drilldown_integration COMMAND drilldown_integration_test)
 set_tests_properties(drilldown_integration PROPERTIES TIMEOUT 240)
-
