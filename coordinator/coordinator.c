@@ -12,6 +12,7 @@
 #include "access.h"
 #include "clock.h"
 #include "curve.h"
+#include "fatal.h"
 #include "ident.h"
 #include "log.h"
 #include "membership.h"
@@ -98,10 +99,8 @@ static ProtobufCMessage *message_clone(const ProtobufCMessage *message) {
  * let a restart reload the state from disk. */
 static void must_install(int rc, const char *what) {
   if (rc >= 0) return;
-  log_error("out of memory installing %s after it was persisted; exiting so that a restart "
-            "reloads the stored state",
-            what);
-  abort();
+  log_error("out of memory installing %s after it was persisted", what);
+  fatal_exit("memory and storage would disagree; a restart reloads the stored state");
 }
 
 /* Position of `name` in the list, or where it would be inserted. */

@@ -15,3 +15,8 @@ add_dependencies(disk_full_integration_test tally-coordinator tally-worker)
 add_test(NAME disk_full_integration COMMAND disk_full_integration_test)
 set_tests_properties(disk_full_integration PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
   LABELS "worker;integration")
+
+add_executable(fatal_test ${CMAKE_CURRENT_SOURCE_DIR}/fatal_test.c)
+target_link_libraries(fatal_test PRIVATE tally_common)
+add_test(NAME fatal COMMAND fatal_test)
+set_tests_properties(fatal PROPERTIES TIMEOUT 30 LABELS "unit")

@@ -54,6 +54,25 @@ add_dependencies(group_commit_integration_test slow_sync)
 add_test(NAME group_commit_integration COMMAND group_commit_integration_test)
 set_tests_properties(group_commit_integration PROPERTIES TIMEOUT 120 LABELS "integration")
 
+# Asynchronous config refresh: requests naming an unknown project wait for a
+# fetch from the coordinator (stopped with SIGSTOP, so the wait is the full
+# deadline) while lease/submit cycles on a known project go on.
+add_executable(worker_config_refresh_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/config_refresh_integration_test.c)
+target_link_libraries(worker_config_refresh_integration_test PRIVATE tally_test_harness tally_client Threads::Threads)
+add_test(NAME worker_config_refresh_integration COMMAND worker_config_refresh_integration_test)
+set_tests_properties(worker_config_refresh_integration PROPERTIES TIMEOUT 180 LABELS "integration")
+
+add_executable(refresh_wait_test ${CMAKE_CURRENT_SOURCE_DIR}/refresh_wait_test.c)
+target_link_libraries(refresh_wait_test PRIVATE tally_worker_core)
+add_test(NAME worker_refresh_wait COMMAND refresh_wait_test)
+set_tests_properties(worker_refresh_wait PROPERTIES TIMEOUT 30 LABELS "unit")
+
+# quality built from a store, a row cache and a configuration, no worker.
+add_executable(quality_object_test ${CMAKE_CURRENT_SOURCE_DIR}/quality_object_test.c)
+target_link_libraries(quality_object_test PRIVATE tally_worker_core m)
+add_test(NAME worker_quality_object COMMAND quality_object_test)
+set_tests_properties(worker_quality_object PROPERTIES TIMEOUT 60 LABELS "unit")
+
 add_executable(row_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/row_cache_test.c)
 target_link_libraries(row_cache_test PRIVATE tally_worker_core)
 add_test(NAME row_cache COMMAND row_cache_test)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fatal.h"
 #include "keys.h"
 #include "log.h"
 #include "slot.h"
@@ -19,6 +20,27 @@
 #define CASES_MS_PER_DAY 86400000ull
 /* Key bytes before the newest-first part: slot u16 | project u32. */
 #define CASES_PREFIX_LEN 6
+
+struct cases {
+  store_t *store;               /* borrowed */
+  const config_cache_t *config; /* borrowed */
+  const uint8_t *owned;         /* borrowed: TALLY_SLOT_COUNT flags */
+};
+
+cases_t *cases_new(store_t *store, const config_cache_t *config, const uint8_t *owned) {
+  cases_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->store = store;
+  c->config = config;
+  c->owned = owned;
+  return c;
+}
+
+void cases_destroy(cases_t **cases) {
+  if (cases == NULL || *cases == NULL) return;
+  free(*cases);
+  *cases = NULL;
+}
 
 /* Fills `entry` (strings borrowed from rec) from an adjudicated item. */
 static void case_entry_from(Tally__CaseEntry *entry, const item_record_t *rec) {
@@ -35,7 +57,7 @@ static void case_entry_from(Tally__CaseEntry *entry, const item_record_t *rec) {
   entry->closed_ms = rec->closed_ms;
 }
 
-void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
+void cases_on_verdict(cases_t *c, uint32_t slot, uint32_t project_id, const char *item_id,
                       size_t item_len, const item_record_t *rec) {
   Tally__CaseEntry entry = TALLY__CASE_ENTRY__INIT;
   Tally__Store__CaseRecord record = TALLY__STORE__CASE_RECORD__INIT;
@@ -44,27 +66,12 @@ void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   record.entry = &entry;
   size_t len = tally__store__case_record__get_packed_size(&record);
   uint8_t *value = malloc(len ? len : 1);
-  if (value == NULL) worker_fatal("out of memory");
+  if (value == NULL) fatal_exit("out of memory");
   tally__store__case_record__pack(&record, value);
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_case(key, slot, project_id, rec->closed_ms, item_id, item_len);
-  store_put(w->store, STORE_CF_CASES, key, key_len, value, len);
+  store_put(c->store, STORE_CF_CASES, key, key_len, value, len);
   free(value);
-}
-
-/* The project named `name` (fetching the configuration once if unknown),
- * or NULL after replying UNKNOWN_PROJECT. */
-static const Tally__Project *cases_project(worker_t *w, const router_request_t *req,
-                                           const char *name) {
-  const Tally__Project *p = config_cache_project(w->config, name);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
-  if (p == NULL)
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", name);
-  return p;
 }
 
 /* One case found by a listing: its position (key after the slot and
@@ -154,7 +161,7 @@ static int item_matches(const Tally__CasesRequest *r, const item_record_t *rec, 
 
 /* The search filters of a case at `item_id` of `slot`: on the record
  * alone when they can be decided there, else on the item's record too. */
-static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
+static int search_matches(cases_t *c, const Tally__CasesRequest *r, uint32_t project_id,
                           uint32_t slot, const uint8_t *item_id, size_t item_len,
                           const Tally__CaseEntry *e) {
   if (r->attribution != TALLY__ATTRIBUTION__ATTRIBUTION_NONE && e->attribution != r->attribution)
@@ -167,8 +174,8 @@ static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t pr
   size_t key_len = keys_item(key, slot, project_id, (const char *)item_id, item_len);
   char *value = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  int rc = store_get(c->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+  if (rc < 0) fatal_exit("storage read failed");
   item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
   free(value);
   int match = rec != NULL && item_matches(r, rec, text_found);
@@ -177,8 +184,9 @@ static int search_matches(worker_t *w, const Tally__CasesRequest *r, uint32_t pr
 }
 
 /* Adds the matching cases of one slot newer than since_ms and after the
- * request's position to `best`. */
-static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t project_id,
+ * request's position to `best`. Returns 0, or TALLY_E_STORAGE when the
+ * scan failed. */
+static int scan_slot(cases_t *c, const Tally__CasesRequest *r, uint32_t project_id,
                       uint32_t slot, uint64_t since_ms, best_t *best) {
   uint8_t start[CASES_PREFIX_LEN + 8 + KEYS_ITEM_ID_MAX], upper[CASES_PREFIX_LEN];
   keys_put_u16(start, (uint16_t)slot);
@@ -189,8 +197,8 @@ static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t projec
     memcpy(start + CASES_PREFIX_LEN, r->after.data, r->after.len);
     start_len += r->after.len;
   }
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_CASES, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  store_iter_t *it = store_iter_new(c->store, STORE_CF_CASES, upper, upper_len);
+  if (it == NULL) fatal_exit("out of memory");
   for (store_iter_seek(it, start, start_len); store_iter_valid(it); store_iter_next(it)) {
     size_t key_len, len;
     const uint8_t *key = store_iter_key(it, &key_len);
@@ -209,50 +217,54 @@ static void scan_slot(worker_t *w, const Tally__CasesRequest *r, uint32_t projec
       continue;
     }
     if (case_matches(r, record) &&
-        search_matches(w, r, project_id, slot, position + 8, position_len - 8, record->entry))
+        search_matches(c, r, project_id, slot, position + 8, position_len - 8, record->entry))
       best_insert(best, position, position_len, record);
     else
       tally__store__case_record__free_unpacked(record, NULL);
   }
+  int rc = store_iter_error(it);
   store_iter_destroy(&it);
+  return rc;
 }
 
-void cases_handle_list(worker_t *w, const router_request_t *req) {
+void cases_handle_list(cases_t *c, responder_t *resp) {
+  const router_request_t *req = responder_request(resp);
   const Tally__CasesRequest *r = req->env->cases_request;
   uint64_t rid = req->env->request_id;
-  const Tally__Project *p = cases_project(w, req, r->project);
+  const Tally__Project *p = responder_project(resp, c->config, r->project);
   if (p == NULL) return;
   if (r->after.len > 0 && (r->after.len < 8 || r->after.len > 8 + KEYS_ITEM_ID_MAX)) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "'after' is not the 'next' of an earlier cases reply");
+    responder_error(resp, TALLY_E_INVALID_ARGUMENT,
+                    "'after' is not the 'next' of an earlier cases reply");
     return;
   }
   if (strlen(r->text) > CASES_TEXT_MAX || strlen(r->labeler) > KEYS_LABELER_MAX ||
       strlen(r->labeler_label) > CASES_LABEL_MAX || strlen(r->auditor_label) > CASES_LABEL_MAX ||
       (unsigned)r->attribution > TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "bad search: text at most %d bytes, labeler at most %d, labels at most %d, "
-                       "attribution 0..4",
-                       CASES_TEXT_MAX, KEYS_LABELER_MAX, CASES_LABEL_MAX);
+    responder_error(resp, TALLY_E_INVALID_ARGUMENT,
+                    "bad search: text at most %d bytes, labeler at most %d, labels at most %d, "
+                    "attribution 0..4",
+                    CASES_TEXT_MAX, KEYS_LABELER_MAX, CASES_LABEL_MAX);
     return;
   }
   size_t limit = r->limit ? r->limit : CASES_DEFAULT_LIMIT;
   if (limit > CASES_MAX_LIMIT) limit = CASES_MAX_LIMIT;
   /* One more than asked for: whether it exists says whether we are done. */
   best_t best = {calloc(limit + 1, sizeof(found_t)), 0, limit + 1};
-  if (best.items == NULL) worker_fatal("out of memory");
+  if (best.items == NULL) fatal_exit("out of memory");
   uint64_t since_ms = (uint64_t)r->since_day * CASES_MS_PER_DAY;
-  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++)
-    if (w->owned[slot]) scan_slot(w, r, p->id, slot, since_ms, &best);
+  int scan_rc = 0;
+  for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT && scan_rc == 0; slot++)
+    if (c->owned[slot]) scan_rc = scan_slot(c, r, p->id, slot, since_ms, &best);
 
   size_t n = best.count < limit ? best.count : limit;
   Tally__CaseEntry **entries = calloc(n ? n : 1, sizeof *entries);
   char **ids = calloc(n ? n : 1, sizeof *ids);
-  if (entries == NULL || ids == NULL) worker_fatal("out of memory");
+  if (entries == NULL || ids == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < n; i++) {
     found_t *f = &best.items[i];
     ids[i] = strndup((const char *)f->position + 8, f->position_len - 8);
-    if (ids[i] == NULL) worker_fatal("out of memory");
+    if (ids[i] == NULL) fatal_exit("out of memory");
     entries[i] = f->record->entry;
     entries[i]->project = p->name;
     entries[i]->item_id = ids[i];
@@ -269,7 +281,7 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_CASES_REPLY;
   env.cases_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  responder_reply_scan(resp, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     /* project and item_id are borrowed: unhook them before freeing. */
     best.items[i].record->entry->project = NULL;
@@ -283,33 +295,33 @@ void cases_handle_list(worker_t *w, const router_request_t *req) {
   free(best.items);
 }
 
-void cases_handle_get(worker_t *w, const router_request_t *req) {
-  const Tally__CaseGet *g = req->env->case_get;
-  uint64_t rid = req->env->request_id;
-  const Tally__Project *p = cases_project(w, req, g->project);
+void cases_handle_get(cases_t *c, responder_t *resp) {
+  const Tally__CaseGet *g = responder_request(resp)->env->case_get;
+  uint64_t rid = responder_request(resp)->env->request_id;
+  const Tally__Project *p = responder_project(resp, c->config, g->project);
   if (p == NULL) return;
   size_t id_len = strlen(g->item_id);
   if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "item id must be 1 to %d bytes", KEYS_ITEM_ID_MAX);
+    responder_error(resp, TALLY_E_INVALID_ARGUMENT, "item id must be 1 to %d bytes",
+                    KEYS_ITEM_ID_MAX);
     return;
   }
   uint32_t slot = slot_of_item(p->name, g->item_id, id_len);
-  if (!labeling_slot_check(w, req, slot)) return;
+  if (!responder_slot_check(resp, slot)) return;
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_item(key, slot, p->id, g->item_id, id_len);
   char *value = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  int rc = store_get(c->store, STORE_CF_ITEMS, key, key_len, &value, &len);
+  if (rc < 0) fatal_exit("storage read failed");
   item_record_t *rec = rc ? item_record_decode((uint8_t *)value, len) : NULL;
   free(value);
   if (rec == NULL || rec->adjudicator == NULL || rec->adjudicator[0] == '\0' ||
       rec->closed_ms == 0) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_NOT_FOUND,
-                       rec ? "item '%.64s' of project '%s' has no case (it was not adjudicated)"
-                           : "no item '%.64s' in project '%s'",
-                       g->item_id, p->name);
+    responder_error(resp, TALLY_E_NOT_FOUND,
+                    rec ? "item '%.64s' of project '%s' has no case (it was not adjudicated)"
+                        : "no item '%.64s' in project '%s'",
+                    g->item_id, p->name);
     item_record_free(&rec);
     return;
   }
@@ -324,6 +336,6 @@ void cases_handle_get(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_CASE_REPLY;
   env.case_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  responder_reply(resp, &env);
   item_record_free(&rec);
 }

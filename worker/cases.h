@@ -15,15 +15,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_cache.h"
 #include "item_record.h"
-#include "worker_internal.h"
+#include "responder.h"
+#include "store.h"
 
 #define CASES_DEFAULT_LIMIT 100u
 #define CASES_MAX_LIMIT 1000u
 
+typedef struct cases cases_t;
+
+/* The case database over `store` (its "cases" and "items" families), with
+ * the worker's configuration and `owned` (TALLY_SLOT_COUNT flags: the slots
+ * this worker serves), all borrowed for the object's life. NULL when out of
+ * memory. cases_destroy(&c), safe on NULL and twice. */
+cases_t *cases_new(store_t *store, const config_cache_t *config, const uint8_t *owned);
+void cases_destroy(cases_t **cases);
+
 /* Records the case of `rec`, just closed by a verdict (final_label,
  * attribution, adjudicator, note and closed_ms set), in the open batch. */
-void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
+void cases_on_verdict(cases_t *cases, uint32_t slot, uint32_t project_id, const char *item_id,
                       size_t item_len, const item_record_t *rec);
 
 /* Request handlers: cases_request and case_get. A cases_request with
@@ -32,7 +43,7 @@ void cases_on_verdict(worker_t *w, uint32_t slot, uint32_t project_id, const cha
  * then in the item's content, both with ASCII case folded; filters on
  * labelers and labels read the item's record (closed items only: a case
  * exists only once its audit closed). Bad search bounds: INVALID_ARGUMENT. */
-void cases_handle_list(worker_t *w, const router_request_t *req);
-void cases_handle_get(worker_t *w, const router_request_t *req);
+void cases_handle_list(cases_t *cases, responder_t *r);
+void cases_handle_get(cases_t *cases, responder_t *r);
 
 #endif

@@ -2,15 +2,17 @@
  * coordinator (retrying every second until answered), sends heartbeats with
  * its counters and backlog hints, applies the map and configuration that come
  * back, and caches both in storage so a restarted worker serves on the last
- * map it had while the coordinator is away. Nothing here blocks the loop,
- * except coordinator_link_refresh_config(), which is rate limited and bounded
- * by a short timeout.
+ * map it had while the coordinator is away. Nothing here blocks the loop:
+ * the fetches of the configuration and map that requests wait for
+ * (coordinator_link_fetch, refresh_wait.h) go out on the same DEALER and
+ * their answers come back through the loop's poll of it.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "clock.h"
+#include "fatal.h"
 #include "log.h"
 #include "slot_move.h"
 #include "tally_error.h"
@@ -18,14 +20,16 @@
 #include "worker_internal.h"
 
 #define LINK_REGISTER_RETRY_MS 1000
-#define LINK_CONFIG_FETCH_MS 300
+/* A fetch not answered by then counts as failed: whoever waits for it is
+ * answered with what the worker knows, and the next fetch may go out. */
+#define LINK_FETCH_TIMEOUT_MS 300
 static const char LINK_MAP_KEY[] = "map";
 static const char LINK_CONFIG_KEY[] = "config";
 
 static void link_persist(worker_t *w, const char *key, size_t key_len, const ProtobufCMessage *m) {
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   protobuf_c_message_pack(m, buf);
   store_put(w->store, STORE_CF_DEFAULT, key, key_len, buf, len);
   free(buf);
@@ -36,7 +40,7 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   if (w->map != NULL && map->epoch < w->map->epoch) return; /* a late, older map */
   size_t len = tally__cluster_map__get_packed_size(map);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__cluster_map__pack(map, buf);
   Tally__ClusterMap *copy = tally__cluster_map__unpack(NULL, len, buf);
   free(buf);
@@ -116,7 +120,7 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   size_t nq = queue_index_count(w->queues);
   Tally__BacklogHint *hints = calloc(nq ? nq : 1, sizeof *hints);
   Tally__BacklogHint **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
-  if (hints == NULL || ptrs == NULL) worker_fatal("out of memory");
+  if (hints == NULL || ptrs == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < nq; i++) {
     queue_t *q = queue_index_at(w->queues, i);
     hb.queued += queue_depth(q);
@@ -143,6 +147,95 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   free(hints);
   free(ptrs);
   w->last_heartbeat_ms = now;
+}
+
+/* Registered, and the coordinator answered within 3 heartbeats + 1 s:
+ * fetches are worth sending, and worth waiting for. */
+static int link_coordinator_alive(const worker_t *w, uint64_t now) {
+  return w->coordinator != NULL && w->registered &&
+         now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
+}
+
+static void link_drain(worker_t *w);
+
+static void link_on_kick(uv_timer_t *timer) {
+  worker_t *w = timer->data;
+  link_drain(w);
+  if (!w->stopping && (w->batch_dirty || refresh_wait_has_ready(w->parked, clock_monotonic_ms())))
+    worker_run_group(w);
+}
+
+/* Sends fetch number fetch[kind].sent + 1. 0 or a negative error (nothing
+ * sent). */
+static int link_send_fetch(worker_t *w, refresh_kind_t kind, uint64_t now) {
+  if (!link_coordinator_alive(w, now)) return TALLY_E_UNAVAILABLE;
+  Tally__Envelope request;
+  Tally__ConfigRequest config = TALLY__CONFIG_REQUEST__INIT;
+  Tally__MapRequest map = TALLY__MAP_REQUEST__INIT;
+  uint64_t id = dealer_next_request_id(w->coordinator);
+  wire_envelope_init(&request, id);
+  if (kind == REFRESH_CONFIG) {
+    request.body_case = TALLY__ENVELOPE__BODY_CONFIG_REQUEST;
+    request.config_request = &config;
+  } else {
+    request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+    request.map_request = &map;
+  }
+  int rc = dealer_try_send(w->coordinator, &request);
+  if (rc < 0) return rc;
+  link_fetch_t *f = &w->fetch[kind];
+  f->sent++;
+  f->request_id = id;
+  f->sent_ms = now;
+  /* A send may take the socket's edge-triggered wake-up for a reply that
+   * came meanwhile: look again on the next loop turn, outside any request. */
+  if (w->fetch_kick.loop != NULL) uv_timer_start(&w->fetch_kick, link_on_kick, 0, 0);
+  return 0;
+}
+
+/* The fetch in flight of `kind` was answered, refused or timed out: those
+ * waiting for it are ready, and the next one goes out if someone waits for
+ * it. */
+static void link_fetch_over(worker_t *w, refresh_kind_t kind, uint64_t now) {
+  link_fetch_t *f = &w->fetch[kind];
+  f->answered = f->sent;
+  if (f->wanted > f->sent && link_send_fetch(w, kind, now) < 0) {
+    f->sent = f->wanted; /* cannot be asked now: whoever waits for it goes on */
+    f->answered = f->sent;
+  }
+  if (w->parked) refresh_wait_fetched(w->parked, kind, f->answered);
+}
+
+/* A reply with `request_id` came: when it answers a fetch in flight, that
+ * fetch is over. */
+static void link_fetch_reply(worker_t *w, uint64_t request_id, uint64_t now) {
+  for (int kind = 0; kind < REFRESH_KINDS; kind++) {
+    link_fetch_t *f = &w->fetch[kind];
+    if (f->sent > f->answered && f->request_id == request_id) link_fetch_over(w, kind, now);
+  }
+}
+
+/* Ends fetches that have waited LINK_FETCH_TIMEOUT_MS for their answer. */
+static void link_fetch_timeouts(worker_t *w, uint64_t now) {
+  for (int kind = 0; kind < REFRESH_KINDS; kind++) {
+    link_fetch_t *f = &w->fetch[kind];
+    if (f->sent > f->answered && now - f->sent_ms >= LINK_FETCH_TIMEOUT_MS)
+      link_fetch_over(w, kind, now);
+  }
+}
+
+uint64_t coordinator_link_fetch(worker_t *w, refresh_kind_t kind) {
+  uint64_t now = clock_monotonic_ms();
+  if (!link_coordinator_alive(w, now)) return 0;
+  link_fetch_t *f = &w->fetch[kind];
+  if (f->sent > f->answered) {
+    /* One in flight, asked before this caller's question: the next one,
+     * sent when it is over, answers this caller and everyone after. */
+    f->wanted = f->sent + 1;
+    return f->wanted;
+  }
+  if (link_send_fetch(w, kind, now) < 0) return 0;
+  return f->sent;
 }
 
 static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
@@ -180,11 +273,17 @@ static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
     }
     case TALLY__ENVELOPE__BODY_CONFIG:
       link_apply_config(w, env->config);
+      link_fetch_reply(w, env->request_id, now);
+      break;
+    case TALLY__ENVELOPE__BODY_MAP:
+      if (w->map == NULL || env->map->epoch > w->map->epoch) coordinator_link_apply_map(w, env->map);
+      link_fetch_reply(w, env->request_id, now);
       break;
     case TALLY__ENVELOPE__BODY_ERROR:
       log_warn("coordinator: %s (%s)", env->error->message,
                tally_error_name(tally_error_from_wire((int)env->error->code)));
       if (env->error->code == TALLY__ERROR_CODE__NOT_FOUND) w->registered = 0;
+      link_fetch_reply(w, env->request_id, now);
       break;
     default:
       break;
@@ -201,6 +300,7 @@ static void link_drain(worker_t *w) {
     link_handle(w, env, now);
     wire_envelope_free(&env);
   }
+  link_fetch_timeouts(w, now);
 }
 
 static void link_on_poll(uv_poll_t *poll, int status, int events) {
@@ -208,33 +308,36 @@ static void link_on_poll(uv_poll_t *poll, int status, int events) {
   (void)events;
   worker_t *w = poll->data;
   link_drain(w);
-  if (w->batch_dirty && !w->stopping) worker_run_group(w);
+  /* A new config or map was persisted, or requests may go on. */
+  if (!w->stopping && (w->batch_dirty || refresh_wait_has_ready(w->parked, clock_monotonic_ms())))
+    worker_run_group(w);
 }
 
 int coordinator_link_start(worker_t *w) {
   curve_client_t keys;
   const curve_client_t *curve = identity_client_to(w->identity, NULL, NULL, &keys);
-  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint, curve) < 0 ||
-      dealer_new(&w->coordinator_sync, w->zmq_ctx, w->coordinator_endpoint, curve) < 0) {
+  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint, curve) < 0) {
     log_error("cannot connect to coordinator %s", w->coordinator_endpoint);
     return TALLY_E_TRANSPORT;
   }
   int immediate = 1, hwm = 64;
   zmq_setsockopt(dealer_socket(w->coordinator), ZMQ_IMMEDIATE, &immediate, sizeof immediate);
   zmq_setsockopt(dealer_socket(w->coordinator), ZMQ_SNDHWM, &hwm, sizeof hwm);
-  zmq_setsockopt(dealer_socket(w->coordinator_sync), ZMQ_IMMEDIATE, &immediate, sizeof immediate);
   int fd;
   size_t fd_len = sizeof fd;
   zmq_getsockopt(dealer_socket(w->coordinator), ZMQ_FD, &fd, &fd_len);
   uv_poll_init(w->loop, &w->coordinator_poll, fd);
   w->coordinator_poll.data = w;
   uv_poll_start(&w->coordinator_poll, UV_READABLE, link_on_poll);
+  uv_timer_init(w->loop, &w->fetch_kick);
+  w->fetch_kick.data = w;
   link_send_register(w, clock_monotonic_ms());
   return 0;
 }
 
 void coordinator_link_stop(worker_t *w) {
   if (w->coordinator_poll.loop) uv_close((uv_handle_t *)&w->coordinator_poll, NULL);
+  if (w->fetch_kick.loop) uv_close((uv_handle_t *)&w->fetch_kick, NULL);
 }
 
 void coordinator_link_tick(worker_t *w, uint64_t now) {
@@ -245,48 +348,4 @@ void coordinator_link_tick(worker_t *w, uint64_t now) {
     link_send_heartbeat(w, now);
   }
   slot_move_tick(w, now);
-}
-
-void coordinator_link_refresh_config(worker_t *w) {
-  uint64_t now = clock_monotonic_ms();
-  /* Only while the coordinator answers, and at most once per group: a flood
-   * of requests naming unknown projects costs one round trip per group, and
-   * nothing at all when the coordinator is away. */
-  int coordinator_alive =
-      w->registered && now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
-  if (w->coordinator_sync == NULL || !coordinator_alive || w->config_fetched_in_group) return;
-  w->config_fetched_in_group = 1;
-  Tally__Envelope request;
-  Tally__ConfigRequest body = TALLY__CONFIG_REQUEST__INIT;
-  wire_envelope_init(&request, 0);
-  request.body_case = TALLY__ENVELOPE__BODY_CONFIG_REQUEST;
-  request.config_request = &body;
-  Tally__Envelope *reply = NULL;
-  if (dealer_call(w->coordinator_sync, &request, LINK_CONFIG_FETCH_MS, &reply) == 0 &&
-      reply->body_case == TALLY__ENVELOPE__BODY_CONFIG)
-    link_apply_config(w, reply->config);
-  wire_envelope_free(&reply);
-}
-
-int coordinator_link_refresh_map(worker_t *w) {
-  uint64_t now = clock_monotonic_ms();
-  int coordinator_alive =
-      w->registered && now - w->last_coordinator_reply_ms < 3u * w->heartbeat_ms + 1000u;
-  if (w->coordinator_sync == NULL || !coordinator_alive || w->map_fetched_in_group) return 0;
-  w->map_fetched_in_group = 1;
-  Tally__Envelope request;
-  Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
-  wire_envelope_init(&request, 0);
-  request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
-  request.map_request = &body;
-  Tally__Envelope *reply = NULL;
-  int applied = 0;
-  if (dealer_call(w->coordinator_sync, &request, LINK_CONFIG_FETCH_MS, &reply) == 0 &&
-      reply->body_case == TALLY__ENVELOPE__BODY_MAP &&
-      (w->map == NULL || reply->map->epoch > w->map->epoch)) {
-    coordinator_link_apply_map(w, reply->map);
-    applied = 1;
-  }
-  wire_envelope_free(&reply);
-  return applied;
 }

@@ -50,15 +50,12 @@ typedef enum { RETURN_RELEASE, RETURN_SKIP, RETURN_EXPIRE } lease_return_t;
 
 /* ------------------------------------------------------------ lookups */
 
-/* The project named `name`, fetching the configuration once if it is not
- * known. Any earlier lookup is invalid after this call. */
-static const Tally__Project *project_find(worker_t *w, const char *name) {
-  const Tally__Project *p = config_cache_project(w->config, name);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
-  return p;
+/* The project named `name`, or NULL after replying UNKNOWN_PROJECT (or
+ * setting the request to wait for a newer configuration): the one lookup,
+ * responder_project(). */
+static const Tally__Project *project_find(worker_t *w, const router_request_t *req,
+                                          const char *name) {
+  return responder_project(worker_responder(w, req), w->config, name);
 }
 
 static uint32_t stage_role(uint32_t stage) {
@@ -76,7 +73,7 @@ int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot)
     return 0;
   }
   /* Our map may be behind the client's (slots just assigned or moved). */
-  if (w->map != NULL && !w->owned[slot]) coordinator_link_refresh_map(w);
+  if (w->map != NULL && !w->owned[slot] && worker_await_refresh(w, REFRESH_MAP)) return 0;
   if (w->map == NULL) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNAVAILABLE,
                        "worker has not joined the cluster yet");
@@ -169,6 +166,7 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
       found = 1;
     }
   }
+  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
   store_iter_destroy(&it);
   return found;
 }
@@ -207,6 +205,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
     if (id_len <= QUEUE_ID_INLINE) memcpy(ids[n], value, id_len);
     if (++n == QUEUE_BUFFER_MAX) break;
   }
+  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
   store_iter_destroy(&it);
   queue_slot_fill(q, slot, entries, n, complete);
 }
@@ -627,12 +626,8 @@ static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item
 static void handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
   uint64_t rid = req->env->request_id;
-  const Tally__Project *p = project_find(w, batch->project);
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", batch->project);
-    return;
-  }
+  const Tally__Project *p = project_find(w, req, batch->project);
+  if (p == NULL) return;
   if (batch->n_items > LABELING_INGEST_BATCH_MAX) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
                        "batch of %zu items exceeds the limit of %d", batch->n_items,
@@ -679,7 +674,8 @@ static void handle_ingest(worker_t *w, const router_request_t *req) {
                item->category_hint);
     }
     uint32_t slot = code ? 0 : slot_of_item(p->name, item->id, id_len);
-    if (code == 0 && !w->owned[slot]) coordinator_link_refresh_map(w);
+    /* Our map may be behind (waits only while nothing was written yet). */
+    if (code == 0 && !w->owned[slot] && worker_await_refresh(w, REFRESH_MAP)) break;
     if (code == 0 && !w->owned[slot]) {
       code = TALLY_E_MOVED;
       ingest_message(messages[i], sizeof messages[i], "slot %u is owned by another worker", slot);
@@ -736,11 +732,11 @@ static const Tally__Labeler *lease_validate(worker_t *w, const uint8_t *peer, si
                                            const char *project, uint32_t stage,
                                            const Tally__Project **only) {
   *only = NULL;
-  /* One refresh at most, before any lookup: a refresh replaces the cache and
-   * would leave earlier lookups dangling. */
-  if (config_cache_labeler(w->config, labeler_id) == NULL ||
-      (project[0] != '\0' && config_cache_project(w->config, project) == NULL))
-    coordinator_link_refresh_config(w);
+  /* Unknown here may only be new: wait for a newer configuration once. */
+  if ((config_cache_labeler(w->config, labeler_id) == NULL ||
+       (project[0] != '\0' && config_cache_project(w->config, project) == NULL)) &&
+      worker_await_refresh(w, REFRESH_CONFIG))
+    return NULL;
   const Tally__Labeler *l = config_cache_labeler(w->config, labeler_id);
   if (l == NULL) {
     worker_reply_error(w, peer, peer_len, rid, TALLY_E_UNKNOWN_LABELER, "unknown labeler '%.64s'",
@@ -893,12 +889,12 @@ static void item_close(worker_t *w, const Tally__Project *p, const lease_t *leas
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
-  quality_on_close(w, p, rec, final_label, now);
+  quality_on_close(w->quality, p, rec, final_label, now);
   int unclear = rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL)
-      quality_feedback_put(w, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
+      quality_feedback_put(w->quality, lease->slot, lease->project_id, rec->sampled[i], lease->item_id,
                            lease->item_len, theirs, final_label, unclear, now);
   }
   worker_project(w, lease->project_id)->done++;
@@ -908,13 +904,13 @@ static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *le
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
   if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
   rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
-  if (quality_is_sampled(w, p, rec->market, lease->item_id, lease->labeler) &&
+  if (quality_is_sampled(w->quality, p, rec->market, lease->item_id, lease->labeler) &&
       item_record_add_sampled(rec, lease->labeler) < 0)
     worker_fatal("out of memory");
-  quality_on_label(w, p, rec, lease->labeler, s->label, s->handling_ms, now);
+  quality_on_label(w->quality, p, rec, lease->labeler, s->label, s->handling_ms, now);
   worker_project(w, lease->project_id)->labels++;
   if (rec->n_labels < rec->overlap) return;
-  quality_on_labels_complete(w, p, rec, now);
+  quality_on_labels_complete(w->quality, p, rec, now);
   if (rec->n_sampled > 0) {
     item_advance(w, lease, rec, TALLY__STAGE__STAGE_AUDIT);
   } else {
@@ -932,7 +928,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs == NULL) continue;
-    quality_on_audit(w, p, rec->market, rec->sampled[i], theirs, s->label, now);
+    quality_on_audit(w->quality, p, rec->market, rec->sampled[i], theirs, s->label, now);
     if (disputed == NULL && strcmp(theirs, s->label) != 0) disputed = rec->sampled[i];
   }
   if (disputed == NULL) {
@@ -941,8 +937,8 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
   }
   if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
   /* A and B in an order that says nothing about who gave which. */
-  rec->candidates_swapped = (slot_of_item(lease->labeler, lease->item_id, lease->item_len) ^
-                             (uint32_t)w->audit_secret) & 1;
+  rec->candidates_swapped =
+      quality_candidates_swapped(w->quality, lease->labeler, lease->item_id, lease->item_len);
   item_advance(w, lease, rec, TALLY__STAGE__STAGE_ADJUDICATE);
 }
 
@@ -963,12 +959,12 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL && strcmp(theirs, auditor_label) != 0)
-      quality_on_adjudication(w, p, rec->market, rec->sampled[i], theirs, auditor_label,
+      quality_on_adjudication(w->quality, p, rec->market, rec->sampled[i], theirs, auditor_label,
                               (uint32_t)attribution_derive(theirs, auditor_label, s->label, unclear),
                               now);
   }
   item_close(w, p, lease, rec, s->label, now);
-  cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
+  cases_on_verdict(w->cases, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
 static void handle_submit(worker_t *w, const router_request_t *req) {
@@ -1033,11 +1029,7 @@ static void handle_skip_or_release(worker_t *w, const router_request_t *req, int
 static void handle_status(worker_t *w, const router_request_t *req) {
   const char *project = req->env->status->project;
   const Tally__Project *only = NULL;
-  if (project[0] != '\0' && (only = project_find(w, project)) == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", project);
-    return;
-  }
+  if (project[0] != '\0' && (only = project_find(w, req, project)) == NULL) return;
   Tally__StatusReply reply = TALLY__STATUS_REPLY__INIT;
   project_counters_t counts;
   if (only != NULL)
@@ -1084,12 +1076,8 @@ static void handle_status(worker_t *w, const router_request_t *req) {
 
 static void handle_item_get(worker_t *w, const router_request_t *req) {
   const Tally__ItemGet *g = req->env->item_get;
-  const Tally__Project *p = project_find(w, g->project);
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", g->project);
-    return;
-  }
+  const Tally__Project *p = project_find(w, req, g->project);
+  if (p == NULL) return;
   size_t id_len = strlen(g->item_id);
   if (id_len == 0 || id_len > KEYS_ITEM_ID_MAX) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
@@ -1176,12 +1164,12 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
     case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
     case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
     case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
-    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w, req); break;
-    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
-    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
+    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w->quality, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w->quality, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w->quality, worker_responder(w, req)); break;
     case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
+    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w->cases, worker_responder(w, req)); break;
+    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w->cases, worker_responder(w, req)); break;
     case TALLY__ENVELOPE__BODY_SLOT_CHUNK: slot_move_handle_chunk(w, req); break;
     case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
     default:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fatal.h"
 #include "handling.h"
 #include "keys.h"
 #include "ops_report.h"
@@ -28,10 +29,10 @@ static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const cha
   ref->row = (Tally__OpsRow *)row_cache_update(w->ops_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
-    if (ref->row == NULL) worker_fatal("out of memory");
+    if (ref->row == NULL) fatal_exit("out of memory");
     tally__ops_row__init(ref->row);
     ref->row->market = strdup(market);
-    if (ref->row->market == NULL) worker_fatal("out of memory");
+    if (ref->row->market == NULL) fatal_exit("out of memory");
     ref->row->day = day;
     ref->row->stage = (Tally__Stage)stage;
     row_cache_insert(w->ops_rows, ref->key, ref->key_len, &ref->row->base);
@@ -40,15 +41,15 @@ static void ops_open(worker_t *w, ops_ref_t *ref, uint32_t project_id, const cha
 
 /* Done changing the row: it goes into the batch when the group ends. */
 static void ops_close(worker_t *w, ops_ref_t *ref) {
+  (void)w; /* the worker counts the cache's dirty rows as changes */
   ref->row = NULL;
-  w->batch_dirty = 1;
 }
 
 /* Adds one count to bucket `bucket` of a histogram of `n` buckets. */
 static void histogram_add(uint64_t **histogram, size_t *count, size_t n, size_t bucket) {
   if (*count < n) {
     uint64_t *grown = realloc(*histogram, n * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     for (size_t i = *count; i < n; i++) grown[i] = 0;
     *histogram = grown;
     *count = n;
@@ -62,7 +63,6 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   if (keys_parse_ops(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__OpsRow *src = tally__ops_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
-  w->batch_dirty = 1;
   Tally__OpsRow *dst = (Tally__OpsRow *)row_cache_update(w->ops_rows, key, key_len);
   if (dst == NULL) {
     row_cache_insert(w->ops_rows, key, key_len, &src->base); /* takes src */
@@ -80,10 +80,10 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   dst->releases += src->releases;
   if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
                          src->handling_histogram, src->n_handling_histogram) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
                          src->turnaround_histogram, src->n_turnaround_histogram) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   tally__ops_row__free_unpacked(src, NULL);
   return 0;
 }
@@ -144,14 +144,14 @@ static uint64_t head_ingested_ms(worker_t *w, const queue_t *q, uint32_t slot,
   char *id = NULL;
   size_t id_len = 0;
   int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &id, &id_len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   uint64_t ingested = 0;
   if (rc == 1 && id_len > 0 && id_len <= KEYS_ITEM_ID_MAX) {
     key_len = keys_item(key, slot, queue_project_id(q), id, id_len);
     char *value = NULL;
     size_t len = 0;
     rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-    if (rc < 0) worker_fatal("storage read failed");
+    if (rc < 0) fatal_exit("storage read failed");
     item_record_t *rec = rc == 1 ? item_record_decode((uint8_t *)value, len) : NULL;
     if (rec != NULL) ingested = rec->ingested_ms;
     item_record_free(&rec);
@@ -184,14 +184,16 @@ static int market_matches(const char *wanted, const char *market, size_t len) {
   return wanted[0] == '\0' || (strlen(wanted) == len && memcmp(wanted, market, len) == 0);
 }
 
-/* The project's rows in [from_day, to_day] (0 = unbounded) of `market`. */
+/* The project's rows in [from_day, to_day] (0 = unbounded) of `market`.
+ * *scan_rc: 0, or TALLY_E_STORAGE when the scan failed (the rows are then
+ * incomplete). */
 static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tally__OpsRequest *r,
-                                size_t *count) {
+                                size_t *count, int *scan_rc) {
   uint8_t from[8], upper[8];
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
   worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
   store_iter_t *it = store_iter_new(w->store, STORE_CF_OPS, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   Tally__OpsRow **rows = NULL;
   size_t n = 0, cap = 0;
   for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
@@ -206,11 +208,12 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
       Tally__OpsRow **grown = realloc(rows, cap * sizeof *grown);
-      if (grown == NULL) worker_fatal("out of memory");
+      if (grown == NULL) fatal_exit("out of memory");
       rows = grown;
     }
     rows[n++] = row;
   }
+  *scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   *count = n;
   return rows;
@@ -218,23 +221,16 @@ static Tally__OpsRow **ops_rows(worker_t *w, const Tally__Project *p, const Tall
 
 void ops_handle_request(worker_t *w, const router_request_t *req) {
   const Tally__OpsRequest *r = req->env->ops_request;
-  const Tally__Project *p = config_cache_project(w->config, r->project);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, r->project);
-  }
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", r->project);
-    return;
-  }
+  const Tally__Project *p = responder_project(worker_responder(w, req), w->config, r->project);
+  if (p == NULL) return;
   size_t n_rows = 0;
-  Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows);
+  int scan_rc = 0;
+  Tally__OpsRow **rows = ops_rows(w, p, r, &n_rows, &scan_rc);
   size_t nq = queue_index_count(w->queues);
   Tally__QueueAge *ages = calloc(nq ? nq : 1, sizeof *ages);
   Tally__QueueAge **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
   uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
-  if (ages == NULL || ptrs == NULL || slots == NULL) worker_fatal("out of memory");
+  if (ages == NULL || ptrs == NULL || slots == NULL) fatal_exit("out of memory");
   size_t n_queues = 0;
   for (size_t i = 0; i < nq; i++) {
     const queue_t *q = queue_index_at(w->queues, i);
@@ -254,7 +250,7 @@ void ops_handle_request(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_OPS_REPLY;
   env.ops_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n_rows; i++) tally__ops_row__free_unpacked(rows[i], NULL);
   free(rows);
   free(ages);

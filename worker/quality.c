@@ -11,10 +11,12 @@
 
 #include "agreement.h"
 #include "clock.h"
+#include "fatal.h"
 #include "handling.h"
 #include "keys.h"
 #include "log.h"
 #include "ramp.h"
+#include "slot.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wire.h"
@@ -24,6 +26,31 @@
 #define QUALITY_EXPORT_SCAN_MAX 20000
 #define QUALITY_FEEDBACK_LIMIT 100
 static const char QUALITY_SECRET_KEY[] = "audit-secret";
+
+struct quality {
+  store_t *store;               /* borrowed */
+  row_cache_t *stats_rows;      /* borrowed: the "stats" family's write-back cache */
+  const config_cache_t *config; /* borrowed */
+  const uint8_t *owned;         /* borrowed: TALLY_SLOT_COUNT flags */
+  uint64_t audit_secret;        /* keys the sampling hash (quality_recover) */
+};
+
+quality_t *quality_new(store_t *store, row_cache_t *stats_rows, const config_cache_t *config,
+                       const uint8_t *owned) {
+  quality_t *q = calloc(1, sizeof *q);
+  if (q == NULL) return NULL;
+  q->store = store;
+  q->stats_rows = stats_rows;
+  q->config = config;
+  q->owned = owned;
+  return q;
+}
+
+void quality_destroy(quality_t **quality) {
+  if (quality == NULL || *quality == NULL) return;
+  free(*quality);
+  *quality = NULL;
+}
 
 static uint32_t quality_day(uint64_t ms) { return (uint32_t)(ms / QUALITY_MS_PER_DAY); }
 
@@ -43,17 +70,22 @@ static double quality_rate(const Tally__Project *p, const char *market,
   return rate;
 }
 
-int quality_is_sampled(worker_t *w, const Tally__Project *p, const char *market,
+int quality_is_sampled(quality_t *q, const Tally__Project *p, const char *market,
                        const char *item_id, const char *labeler) {
   double rate = quality_rate(p, market, labeler);
   if (rate <= 0.0) return 0;
   if (rate >= 1.0) return 1;
   XXH64_state_t state;
-  XXH64_reset(&state, w->audit_secret ^ ((uint64_t)p->id * 0x9E3779B97F4A7C15ull));
+  XXH64_reset(&state, q->audit_secret ^ ((uint64_t)p->id * 0x9E3779B97F4A7C15ull));
   XXH64_update(&state, item_id, strlen(item_id) + 1);
   XXH64_update(&state, labeler, strlen(labeler));
   double u = (double)(XXH64_digest(&state) >> 11) * (1.0 / 9007199254740992.0);
   return u < rate;
+}
+
+int quality_candidates_swapped(const quality_t *q, const char *labeler, const char *item_id,
+                               size_t item_len) {
+  return (slot_of_item(labeler, item_id, item_len) ^ (uint32_t)q->audit_secret) & 1;
 }
 
 /* ------------------------------------------------------------ stats rows */
@@ -67,39 +99,39 @@ typedef struct {
 static char *dup_or_empty(const char *s) {
   if (*s == '\0') return (char *)protobuf_c_empty_string;
   char *d = strdup(s);
-  if (d == NULL) worker_fatal("out of memory");
+  if (d == NULL) fatal_exit("out of memory");
   return d;
 }
 
 /* The row for changing, from the write-back cache (worker/row_cache.h),
  * started empty when new. */
-static void stats_open(worker_t *w, stats_ref_t *ref, const Tally__Project *p, uint64_t now,
+static void stats_open(quality_t *q, stats_ref_t *ref, const Tally__Project *p, uint64_t now,
                        const char *market, const char *labeler) {
   uint32_t day = quality_day(now), version = p->policy_version ? p->policy_version : 1;
   ref->key_len = keys_stats(ref->key, p->id, day, version, market, labeler);
-  ref->row = (Tally__StatsRow *)row_cache_update(w->stats_rows, ref->key, ref->key_len);
+  ref->row = (Tally__StatsRow *)row_cache_update(q->stats_rows, ref->key, ref->key_len);
   if (ref->row == NULL) {
     ref->row = malloc(sizeof *ref->row);
-    if (ref->row == NULL) worker_fatal("out of memory");
+    if (ref->row == NULL) fatal_exit("out of memory");
     tally__stats_row__init(ref->row);
     ref->row->market = dup_or_empty(market);
     ref->row->labeler = dup_or_empty(labeler);
     ref->row->day = day;
     ref->row->policy_version = version;
-    row_cache_insert(w->stats_rows, ref->key, ref->key_len, &ref->row->base);
+    row_cache_insert(q->stats_rows, ref->key, ref->key_len, &ref->row->base);
   }
 }
 
 /* Done changing the row: it goes into the batch when the group ends. */
-static void stats_close(worker_t *w, stats_ref_t *ref) {
+static void stats_close(quality_t *q, stats_ref_t *ref) {
+  (void)q;
   ref->row = NULL;
-  w->batch_dirty = 1;
 }
 
 /* Adds (a, b) to a serialized pairs matrix of k categories, in place. */
 static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, uint32_t b) {
   agreement_pairs_t *pairs = malloc(sizeof *pairs);
-  if (pairs == NULL) worker_fatal("out of memory");
+  if (pairs == NULL) fatal_exit("out of memory");
   if (bytes->len == 0 || agreement_pairs_deserialize(pairs, bytes->data, bytes->len) < 0 ||
       pairs->k != k)
     agreement_pairs_init(pairs, k);
@@ -107,7 +139,7 @@ static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, 
   size_t cap = agreement_pairs_serialized_size(pairs), len = 0;
   uint8_t *out = malloc(cap);
   if (out == NULL || agreement_pairs_serialize(pairs, out, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(bytes->data);
   bytes->data = out;
   bytes->len = len;
@@ -117,7 +149,7 @@ static void bytes_pairs_add(ProtobufCBinaryData *bytes, uint32_t k, uint32_t a, 
 static void histogram_add(Tally__StatsRow *row, uint32_t handling_ms) {
   if (row->n_handling_histogram < HANDLING_BUCKETS) {
     uint64_t *grown = realloc(row->handling_histogram, HANDLING_BUCKETS * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     for (size_t i = row->n_handling_histogram; i < HANDLING_BUCKETS; i++) grown[i] = 0;
     row->handling_histogram = grown;
     row->n_handling_histogram = HANDLING_BUCKETS;
@@ -134,7 +166,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
   if (src->len == 0) return 0;
   if (dst->len == 0) {
     uint8_t *copy = malloc(src->len);
-    if (copy == NULL) worker_fatal("out of memory");
+    if (copy == NULL) fatal_exit("out of memory");
     memcpy(copy, src->data, src->len);
     free(dst->data);
     dst->data = copy;
@@ -146,7 +178,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
     agreement_coincidence_t coincidence;
     agreement_fleiss_t fleiss;
   } *a = malloc(2 * sizeof *a), *b;
-  if (a == NULL) worker_fatal("out of memory");
+  if (a == NULL) fatal_exit("out of memory");
   b = a + 1;
   int rc;
   size_t cap = 0, len = 0;
@@ -176,7 +208,7 @@ static int matrix_merge(ProtobufCBinaryData *dst, const ProtobufCBinaryData *src
       break;
   }
   free(a);
-  if (rc == 0 && out == NULL) worker_fatal("out of memory");
+  if (rc == 0 && out == NULL) fatal_exit("out of memory");
   if (rc < 0) {
     free(out);
     return TALLY_E_INVALID_ARGUMENT;
@@ -208,7 +240,7 @@ static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
     merged[i] = (ProtobufCBinaryData){0, NULL};
     if (to[i]->len > 0) {
       merged[i].data = malloc(to[i]->len);
-      if (merged[i].data == NULL) worker_fatal("out of memory");
+      if (merged[i].data == NULL) fatal_exit("out of memory");
       memcpy(merged[i].data, to[i]->data, to[i]->len);
       merged[i].len = to[i]->len;
     }
@@ -225,16 +257,15 @@ static int matrices_merge(Tally__StatsRow *dst, const Tally__StatsRow *src) {
   return 0;
 }
 
-int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+int quality_merge_row(quality_t *q, const uint8_t *key, size_t key_len, const uint8_t *value,
                       size_t len) {
   keys_stats_t parsed;
   if (keys_parse_stats(key, key_len, &parsed) < 0) return TALLY_E_INVALID_ARGUMENT;
   Tally__StatsRow *src = tally__stats_row__unpack(NULL, len, value);
   if (src == NULL) return TALLY_E_INVALID_ARGUMENT;
-  w->batch_dirty = 1;
-  Tally__StatsRow *dst = (Tally__StatsRow *)row_cache_update(w->stats_rows, key, key_len);
+  Tally__StatsRow *dst = (Tally__StatsRow *)row_cache_update(q->stats_rows, key, key_len);
   if (dst == NULL) {
-    row_cache_insert(w->stats_rows, key, key_len, &src->base); /* takes src */
+    row_cache_insert(q->stats_rows, key, key_len, &src->base); /* takes src */
     return 0;
   }
   int rc = matrices_merge(dst, src);
@@ -251,26 +282,26 @@ int quality_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uin
     dst->attributed_policy += src->attributed_policy;
     if (histogram_sum_into(&dst->handling_histogram, &dst->n_handling_histogram,
                            src->handling_histogram, src->n_handling_histogram) < 0)
-      worker_fatal("out of memory");
+      fatal_exit("out of memory");
   }
   tally__stats_row__free_unpacked(src, NULL);
   return rc;
 }
 
-void quality_on_label(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+void quality_on_label(quality_t *q, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, const char *label, uint32_t handling_ms, uint64_t now) {
   stats_ref_t ref;
-  stats_open(w, &ref, p, now, rec->market, labeler);
+  stats_open(q, &ref, p, now, rec->market, labeler);
   ref.row->labels++;
   histogram_add(ref.row, handling_ms);
   if (rec->gold_label[0] != '\0') {
     ref.row->gold_total++;
     ref.row->gold_hits += strcmp(rec->gold_label, label) == 0;
   }
-  stats_close(w, &ref);
+  stats_close(q, &ref);
 }
 
-void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+void quality_on_labels_complete(quality_t *q, const Tally__Project *p, const item_record_t *rec,
                                 uint64_t now) {
   if (rec->n_labels < 2) return;
   uint32_t values[16];
@@ -281,10 +312,10 @@ void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item
   }
   if (m < 2) return;
   stats_ref_t ref;
-  stats_open(w, &ref, p, now, rec->market, "");
+  stats_open(q, &ref, p, now, rec->market, "");
   agreement_coincidence_t *c = malloc(sizeof *c);
   agreement_fleiss_t *f = malloc(sizeof *f);
-  if (c == NULL || f == NULL) worker_fatal("out of memory");
+  if (c == NULL || f == NULL) fatal_exit("out of memory");
   uint32_t k = (uint32_t)p->n_labels;
   if (ref.row->coincidence.len == 0 ||
       agreement_coincidence_deserialize(c, ref.row->coincidence.data, ref.row->coincidence.len) < 0 ||
@@ -298,41 +329,41 @@ void quality_on_labels_complete(worker_t *w, const Tally__Project *p, const item
   size_t cap = agreement_coincidence_serialized_size(c), len = 0;
   uint8_t *buf = malloc(cap);
   if (buf == NULL || agreement_coincidence_serialize(c, buf, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(ref.row->coincidence.data);
   ref.row->coincidence.data = buf;
   ref.row->coincidence.len = len;
   cap = agreement_fleiss_serialized_size(f);
   buf = malloc(cap);
   if (buf == NULL || agreement_fleiss_serialize(f, buf, cap, &len) < 0)
-    worker_fatal("cannot serialize statistics");
+    fatal_exit("cannot serialize statistics");
   free(ref.row->fleiss.data);
   ref.row->fleiss.data = buf;
   ref.row->fleiss.len = len;
   free(c);
   free(f);
-  stats_close(w, &ref);
+  stats_close(q, &ref);
 }
 
-void quality_on_audit(worker_t *w, const Tally__Project *p, const char *market,
+void quality_on_audit(quality_t *q, const Tally__Project *p, const char *market,
                       const char *labeler, const char *labeler_label, const char *auditor_label,
                       uint64_t now) {
   int a = config_project_label_index(p, labeler_label);
   int b = config_project_label_index(p, auditor_label);
   if (a < 0 || b < 0) return; /* taxonomy changed under the item */
   stats_ref_t ref;
-  stats_open(w, &ref, p, now, market, labeler);
+  stats_open(q, &ref, p, now, market, labeler);
   ref.row->audits++;
   ref.row->audit_agreed += a == b;
   bytes_pairs_add(&ref.row->pairs, (uint32_t)p->n_labels, (uint32_t)a, (uint32_t)b);
-  stats_close(w, &ref);
+  stats_close(q, &ref);
 }
 
-void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *market,
+void quality_on_adjudication(quality_t *q, const Tally__Project *p, const char *market,
                              const char *labeler, const char *labeler_label,
                              const char *auditor_label, uint32_t attribution, uint64_t now) {
   stats_ref_t ref;
-  stats_open(w, &ref, p, now, market, labeler);
+  stats_open(q, &ref, p, now, market, labeler);
   ref.row->adjudications++;
   switch (attribution) {
     case TALLY__ATTRIBUTION__ATTRIBUTION_LABELER: ref.row->attributed_labeler++; break;
@@ -345,10 +376,10 @@ void quality_on_adjudication(worker_t *w, const Tally__Project *p, const char *m
   if (attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR && a >= 0 && b >= 0)
     bytes_pairs_add(&ref.row->policy_unclear_pairs, (uint32_t)p->n_labels, (uint32_t)a,
                     (uint32_t)b);
-  stats_close(w, &ref);
+  stats_close(q, &ref);
 }
 
-void quality_on_close(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+void quality_on_close(quality_t *q, const Tally__Project *p, const item_record_t *rec,
                       const char *final_label, uint64_t now) {
   if (rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR) return;
   int f = config_project_label_index(p, final_label);
@@ -359,19 +390,19 @@ void quality_on_close(worker_t *w, const Tally__Project *p, const item_record_t 
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     int a = theirs ? config_project_label_index(p, theirs) : -1;
     if (a < 0) continue;
-    stats_open(w, &ref, p, now, rec->market, rec->sampled[i]);
+    stats_open(q, &ref, p, now, rec->market, rec->sampled[i]);
     bytes_pairs_add(&ref.row->final_pairs, k, (uint32_t)a, (uint32_t)f);
-    stats_close(w, &ref);
+    stats_close(q, &ref);
   }
   if (rec->audit == NULL || rec->audit->labeler[0] == '\0') return;
   int b = config_project_label_index(p, rec->audit->label);
   if (b < 0) return;
-  stats_open(w, &ref, p, now, rec->market, rec->audit->labeler);
+  stats_open(q, &ref, p, now, rec->market, rec->audit->labeler);
   bytes_pairs_add(&ref.row->auditor_final_pairs, k, (uint32_t)b, (uint32_t)f);
-  stats_close(w, &ref);
+  stats_close(q, &ref);
 }
 
-void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const char *labeler,
+void quality_feedback_put(quality_t *q, uint32_t slot, uint32_t project_id, const char *labeler,
                           const char *item_id, size_t item_len, const char *your_label,
                           const char *final_label, int policy_unclear, uint64_t closed_ms) {
   uint8_t key[KEYS_MAX];
@@ -383,28 +414,27 @@ void quality_feedback_put(worker_t *w, uint32_t slot, uint32_t project_id, const
   rec.policy_unclear = policy_unclear != 0;
   size_t len = tally__store__feedback_record__get_packed_size(&rec);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__store__feedback_record__pack(&rec, buf);
-  store_put(w->store, STORE_CF_FEEDBACK, key, key_len, buf, len);
+  store_put(q->store, STORE_CF_FEEDBACK, key, key_len, buf, len);
   free(buf);
 }
 
 /* ------------------------------------------------------------ recovery */
 
-int quality_recover(worker_t *w) {
+int quality_recover(quality_t *q) {
   char *value = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
+  int rc = store_get(q->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
                      &value, &len);
   if (rc < 0) return rc;
-  if (rc == 1 && len == sizeof w->audit_secret) {
-    memcpy(&w->audit_secret, value, len);
+  if (rc == 1 && len == sizeof q->audit_secret) {
+    memcpy(&q->audit_secret, value, len);
   } else {
-    if (getrandom(&w->audit_secret, sizeof w->audit_secret, 0) != sizeof w->audit_secret)
+    if (getrandom(&q->audit_secret, sizeof q->audit_secret, 0) != sizeof q->audit_secret)
       return TALLY_E_IO;
-    store_put(w->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
-              &w->audit_secret, sizeof w->audit_secret);
-    w->batch_dirty = 1;
+    store_put(q->store, STORE_CF_DEFAULT, QUALITY_SECRET_KEY, sizeof QUALITY_SECRET_KEY - 1,
+              &q->audit_secret, sizeof q->audit_secret);
   }
   free(value);
   return 0;
@@ -412,28 +442,16 @@ int quality_recover(worker_t *w) {
 
 /* ------------------------------------------------------------ handlers */
 
-static const Tally__Project *quality_project(worker_t *w, const router_request_t *req,
-                                             const char *name) {
-  const Tally__Project *p = config_cache_project(w->config, name);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, name);
-  }
-  if (p == NULL)
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", name);
-  return p;
-}
-
-void quality_handle_stats(worker_t *w, const router_request_t *req) {
+void quality_handle_stats(quality_t *q, responder_t *resp) {
+  const router_request_t *req = responder_request(resp);
   const Tally__StatsRequest *r = req->env->stats_request;
-  const Tally__Project *p = quality_project(w, req, r->project);
+  const Tally__Project *p = responder_project(resp, q->config, r->project);
   if (p == NULL) return;
   uint8_t from[8], upper[8];
   size_t upper_len = keys_day_range(p->id, r->from_day, r->to_day, from, upper);
-  worker_rows_flush(w, 0); /* the cached rows into the batch the iterator sees */
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_STATS, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  row_cache_flush(q->stats_rows); /* the cached rows into the batch the iterator sees */
+  store_iter_t *it = store_iter_new(q->store, STORE_CF_STATS, upper, upper_len);
+  if (it == NULL) fatal_exit("out of memory");
   Tally__StatsRow **rows = NULL;
   size_t n = 0, cap = 0;
   for (store_iter_seek(it, from, 8); store_iter_valid(it); store_iter_next(it)) {
@@ -450,21 +468,22 @@ void quality_handle_stats(worker_t *w, const router_request_t *req) {
     if (n == cap) {
       cap = cap ? cap * 2 : 64;
       Tally__StatsRow **grown = realloc(rows, cap * sizeof *grown);
-      if (grown == NULL) worker_fatal("out of memory");
+      if (grown == NULL) fatal_exit("out of memory");
       rows = grown;
     }
     rows[n++] = row;
   }
+  int scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   Tally__StatsReply reply = TALLY__STATS_REPLY__INIT;
-  reply.worker_id = w->counters.worker_id;
+  reply.worker_id = responder_worker_id(resp);
   reply.n_rows = n;
   reply.rows = rows;
   Tally__Envelope env;
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_STATS_REPLY;
   env.stats_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  responder_reply_scan(resp, &env, scan_rc);
   for (size_t i = 0; i < n; i++) tally__stats_row__free_unpacked(rows[i], NULL);
   free(rows);
 }
@@ -481,16 +500,17 @@ static int feedback_newest_first(const void *a, const void *b) {
 }
 
 /* Collects up to `limit` newest feedback entries of `labeler` in project
- * `p` from every owned slot into *items. */
-static void feedback_collect(worker_t *w, const Tally__Project *p, const char *labeler,
-                             size_t limit, feedback_item_t **items, size_t *n, size_t *cap) {
+ * `p` from every owned slot into *items. Returns 0, or TALLY_E_STORAGE when
+ * a scan failed. */
+static int feedback_collect(quality_t *q, const Tally__Project *p, const char *labeler,
+                            size_t limit, feedback_item_t **items, size_t *n, size_t *cap) {
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) {
-    if (!w->owned[slot]) continue;
+    if (!q->owned[slot]) continue;
     uint8_t prefix[KEYS_MAX], upper[KEYS_MAX];
     size_t prefix_len = keys_feedback_prefix(prefix, slot, p->id, labeler);
     size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
-    store_iter_t *it = store_iter_new(w->store, STORE_CF_FEEDBACK, upper, upper_len);
-    if (it == NULL) worker_fatal("out of memory");
+    store_iter_t *it = store_iter_new(q->store, STORE_CF_FEEDBACK, upper, upper_len);
+    if (it == NULL) fatal_exit("out of memory");
     size_t taken = 0;
     for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) && taken < limit;
          store_iter_next(it), taken++) {
@@ -504,7 +524,7 @@ static void feedback_collect(worker_t *w, const Tally__Project *p, const char *l
       if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         feedback_item_t *grown = realloc(*items, *cap * sizeof *grown);
-        if (grown == NULL) worker_fatal("out of memory");
+        if (grown == NULL) fatal_exit("out of memory");
         *items = grown;
       }
       feedback_item_t *f = &(*items)[(*n)++];
@@ -519,41 +539,41 @@ static void feedback_collect(worker_t *w, const Tally__Project *p, const char *l
       f->entry.policy_unclear = rec->policy_unclear;
       f->entry.closed_ms = k.closed_ms;
     }
+    int rc = store_iter_error(it);
     store_iter_destroy(&it);
+    if (rc < 0) return rc;
   }
+  return 0;
 }
 
-void quality_handle_feedback(worker_t *w, const router_request_t *req) {
+void quality_handle_feedback(quality_t *q, responder_t *resp) {
+  const router_request_t *req = responder_request(resp);
   const Tally__FeedbackRequest *r = req->env->feedback_request;
   uint64_t rid = req->env->request_id;
   if (r->labeler[0] == '\0' || strlen(r->labeler) > KEYS_LABELER_MAX) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "labeler id must be 1 to %d bytes", KEYS_LABELER_MAX);
+    responder_error(resp, TALLY_E_INVALID_ARGUMENT, "labeler id must be 1 to %d bytes",
+                    KEYS_LABELER_MAX);
     return;
   }
-  if (config_cache_labeler(w->config, r->labeler) == NULL) coordinator_link_refresh_config(w);
-  if (config_cache_labeler(w->config, r->labeler) == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_LABELER,
-                       "unknown labeler '%.64s'", r->labeler);
-    return;
-  }
+  if (responder_labeler(resp, q->config, r->labeler) == NULL) return;
   size_t limit = r->limit ? r->limit : QUALITY_FEEDBACK_LIMIT;
   if (limit > 10000) limit = 10000;
   feedback_item_t *items = NULL;
   size_t n = 0, cap = 0;
-  const Tally__ClusterConfig *config = config_cache_config(w->config);
+  int scan_rc = 0;
+  const Tally__ClusterConfig *config = config_cache_config(q->config);
   if (r->project[0] != '\0') {
-    const Tally__Project *p = quality_project(w, req, r->project);
+    const Tally__Project *p = responder_project(resp, q->config, r->project);
     if (p == NULL) return;
-    feedback_collect(w, p, r->labeler, limit, &items, &n, &cap);
+    scan_rc = feedback_collect(q, p, r->labeler, limit, &items, &n, &cap);
   } else {
-    for (size_t i = 0; config && i < config->n_projects; i++)
-      feedback_collect(w, config->projects[i], r->labeler, limit, &items, &n, &cap);
+    for (size_t i = 0; config && i < config->n_projects && scan_rc == 0; i++)
+      scan_rc = feedback_collect(q, config->projects[i], r->labeler, limit, &items, &n, &cap);
   }
   if (n > 1) qsort(items, n, sizeof *items, feedback_newest_first);
   size_t shown = n < limit ? n : limit;
   Tally__FeedbackEntry **entries = calloc(shown ? shown : 1, sizeof *entries);
-  if (entries == NULL) worker_fatal("out of memory");
+  if (entries == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < shown; i++) entries[i] = &items[i].entry;
   Tally__FeedbackReply reply = TALLY__FEEDBACK_REPLY__INIT;
   reply.n_entries = shown;
@@ -562,7 +582,7 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_FEEDBACK_REPLY;
   env.feedback_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  responder_reply_scan(resp, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     tally__store__feedback_record__free_unpacked(items[i].record, NULL);
     free(items[i].item_id);
@@ -571,9 +591,10 @@ void quality_handle_feedback(worker_t *w, const router_request_t *req) {
   free(entries);
 }
 
-void quality_handle_export(worker_t *w, const router_request_t *req) {
+void quality_handle_export(quality_t *q, responder_t *resp) {
+  const router_request_t *req = responder_request(resp);
   const Tally__ExportRequest *r = req->env->export_request;
-  const Tally__Project *p = quality_project(w, req, r->project);
+  const Tally__Project *p = responder_project(resp, q->config, r->project);
   if (p == NULL) return;
   size_t limit = r->limit ? r->limit : QUALITY_EXPORT_LIMIT;
   if (limit > QUALITY_EXPORT_LIMIT) limit = QUALITY_EXPORT_LIMIT;
@@ -583,19 +604,19 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
   Tally__Judgment **ptrs = calloc(limit, sizeof *ptrs);
   item_record_t **records = calloc(limit, sizeof *records);
   char **ids = calloc(limit, sizeof *ids);
-  if (!judgments || !ptrs || !records || !ids) worker_fatal("out of memory");
+  if (!judgments || !ptrs || !records || !ids) fatal_exit("out of memory");
   size_t n = 0, scanned = 0;
   uint8_t last[KEYS_MAX];
   size_t last_len = 0;
-  int done = 1;
-  for (; slot < TALLY_SLOT_COUNT && done; slot++) {
-    if (!w->owned[slot]) continue;
+  int done = 1, scan_rc = 0;
+  for (; slot < TALLY_SLOT_COUNT && done && scan_rc == 0; slot++) {
+    if (!q->owned[slot]) continue;
     uint8_t prefix[6], upper[6];
     keys_put_u16(prefix, (uint16_t)slot);
     keys_put_u32(prefix + 2, p->id);
     size_t upper_len = keys_prefix_end(upper, prefix, 6);
-    store_iter_t *it = store_iter_new(w->store, STORE_CF_ITEMS, upper, upper_len);
-    if (it == NULL) worker_fatal("out of memory");
+    store_iter_t *it = store_iter_new(q->store, STORE_CF_ITEMS, upper, upper_len);
+    if (it == NULL) fatal_exit("out of memory");
     int resume = r->after.len >= 6 && keys_get_u16(r->after.data) == slot;
     if (resume) {
       store_iter_seek(it, r->after.data, r->after.len);
@@ -644,6 +665,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
       ptrs[n] = j;
       n++;
     }
+    if (done) scan_rc = store_iter_error(it);
     store_iter_destroy(&it);
   }
   Tally__ExportReply reply = TALLY__EXPORT_REPLY__INIT;
@@ -658,7 +680,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_EXPORT_REPLY;
   env.export_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  responder_reply_scan(resp, &env, scan_rc);
   for (size_t i = 0; i < n; i++) {
     item_record_free(&records[i]);
     free(ids[i]);

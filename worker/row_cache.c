@@ -5,8 +5,8 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "fatal.h"
 #include "keys.h"
-#include "worker_internal.h"
 
 typedef struct row_entry {
   uint8_t key[KEYS_MAX];
@@ -42,7 +42,7 @@ static void row_cache_mark(row_cache_t *c, row_entry_t *e) {
   if (c->n_dirty == c->cap_dirty) {
     size_t cap = c->cap_dirty ? c->cap_dirty * 2 : 64;
     row_entry_t **grown = realloc(c->dirty, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for cached rows");
+    if (grown == NULL) fatal_exit("out of memory for cached rows");
     c->dirty = grown;
     c->cap_dirty = cap;
   }
@@ -71,7 +71,7 @@ void row_cache_destroy(row_cache_t **c) {
 static row_entry_t *row_cache_add(row_cache_t *c, const void *key, size_t key_len,
                                   ProtobufCMessage *row) {
   row_entry_t *e = calloc(1, sizeof *e);
-  if (e == NULL) worker_fatal("out of memory for cached rows");
+  if (e == NULL) fatal_exit("out of memory for cached rows");
   memcpy(e->key, key, key_len);
   e->key_len = key_len;
   e->row = row;
@@ -81,7 +81,7 @@ static row_entry_t *row_cache_add(row_cache_t *c, const void *key, size_t key_le
 }
 
 ProtobufCMessage *row_cache_update(row_cache_t *c, const void *key, size_t key_len) {
-  if (key_len > KEYS_MAX) worker_fatal("row key too long");
+  if (key_len > KEYS_MAX) fatal_exit("row key too long");
   row_entry_t *e = NULL;
   HASH_FIND(hh, c->rows, key, key_len, e);
   if (e != NULL) {
@@ -91,18 +91,20 @@ ProtobufCMessage *row_cache_update(row_cache_t *c, const void *key, size_t key_l
   char *value = NULL;
   size_t len = 0;
   int rc = store_get(c->store, c->cf, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   if (rc == 0) return NULL;
   ProtobufCMessage *row = protobuf_c_message_unpack(c->desc, NULL, len, (uint8_t *)value);
   free(value);
-  if (row == NULL) worker_fatal("stored row is unreadable");
+  if (row == NULL) fatal_exit("stored row is unreadable");
   return row_cache_add(c, key, key_len, row)->row;
 }
 
 void row_cache_insert(row_cache_t *c, const void *key, size_t key_len, ProtobufCMessage *row) {
-  if (key_len > KEYS_MAX) worker_fatal("row key too long");
+  if (key_len > KEYS_MAX) fatal_exit("row key too long");
   row_cache_add(c, key, key_len, row);
 }
+
+size_t row_cache_dirty_count(const row_cache_t *c) { return c ? c->n_dirty : 0; }
 
 size_t row_cache_flush(row_cache_t *c) {
   size_t written = 0;
@@ -115,7 +117,7 @@ size_t row_cache_flush(row_cache_t *c) {
       free(buf);
       cap = len > 256 ? len : 256;
       buf = malloc(cap);
-      if (buf == NULL) worker_fatal("out of memory for cached rows");
+      if (buf == NULL) fatal_exit("out of memory for cached rows");
     }
     protobuf_c_message_pack(e->row, buf);
     store_put(c->store, c->cf, e->key, e->key_len, buf, len);

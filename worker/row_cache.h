@@ -39,7 +39,7 @@ void row_cache_destroy(row_cache_t **c);
  * the open batch (and kept); marked dirty. NULL when storage has no such
  * row: the caller then builds one and hands it over with row_cache_insert().
  * A key the cache cannot hold (longer than KEYS_MAX) or an unreadable
- * stored row is fatal (worker_fatal), as other storage errors are. The
+ * stored row is fatal (fatal_exit, common/fatal.h), as other storage errors are. The
  * row stays valid until the next row_cache_flush() or row_cache_clear(). */
 ProtobufCMessage *row_cache_update(row_cache_t *c, const void *key, size_t key_len);
 
@@ -50,6 +50,10 @@ void row_cache_insert(row_cache_t *c, const void *key, size_t key_len, ProtobufC
 /* Puts every dirty row into the open batch; when more than `capacity` rows
  * are cached, forgets them all. Returns the number of rows written. */
 size_t row_cache_flush(row_cache_t *c);
+
+/* Rows changed since the last flush (0 for NULL): they make the open batch
+ * worth writing even when nothing else was put into it. */
+size_t row_cache_dirty_count(const row_cache_t *c);
 
 /* Flushes, then forgets every cached row. */
 void row_cache_clear(row_cache_t *c);

@@ -207,6 +207,7 @@ int slot_move_open(worker_t *w) {
     log_info("slot %u was being moved to worker %u (move %llu): it stays frozen", move->slot,
              move->target_id, (unsigned long long)move->move_id);
   }
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   if (rc == 0) {
     uv_idle_init(w->loop, &m->idle);
@@ -447,6 +448,8 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
       }
       store_iter_next(it);
     }
+    /* A chunk that stopped short would lose the rest on the target. */
+    if (store_iter_error(it) < 0) worker_fatal("storage read failed copying a slot");
     if (!store_iter_valid(it)) {
       (*family)++;
       if (prefix_len > 0) memcpy(resume, prefix, prefix_len);
@@ -667,6 +670,7 @@ int slot_move_has_aggregates(worker_t *w) {
     if (it == NULL) return 0;
     store_iter_seek(it, "", 0);
     int any = store_iter_valid(it);
+    if (store_iter_error(it) < 0) worker_fatal("storage read failed looking for sums to hand over");
     store_iter_destroy(&it);
     if (any) return 1;
   }
@@ -838,10 +842,7 @@ void slot_move_tick(worker_t *w, uint64_t now_ms) {
         m->n_received--;
       }
     }
-    if (m->n_received > 0) {
-      w->map_fetched_in_group = 0;
-      coordinator_link_refresh_map(w);
-    }
+    if (m->n_received > 0) coordinator_link_fetch(w, REFRESH_MAP);
   }
 }
 
@@ -884,7 +885,7 @@ static void handle_merge(worker_t *w, const router_request_t *req) {
       if (seen) continue; /* added by an earlier attempt */
     }
     switch (e->family) {
-      case STORE_CF_STATS: rc = quality_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len); break;
+      case STORE_CF_STATS: rc = quality_merge_row(w->quality, e->key.data, e->key.len, e->value.data, e->value.len); break;
       case STORE_CF_OPS: rc = ops_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len); break;
       case STORE_CF_EXPOSURE:
         rc = wellbeing_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len);

@@ -43,6 +43,7 @@ static int slot_queues(worker_t *w, uint32_t slot, int count, int sign) {
   uint64_t entries = 0;
   for (;;) {
     int valid = store_iter_valid(it);
+    if (!valid && (rc = store_iter_error(it)) < 0) break;
     size_t len = 0;
     const uint8_t *key = valid ? store_iter_key(it, &len) : NULL;
     keys_queue_entry_t e;
@@ -136,6 +137,7 @@ static int slot_leases(worker_t *w, uint32_t slot, int sign) {
     if (rc < 0) break;
   }
   if (rc == TALLY_E_STORAGE) log_error("unreadable lease record in slot %u", slot);
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   return rc;
 }
@@ -167,6 +169,7 @@ static int slot_items(worker_t *w, uint32_t slot, int sign) {
     }
     item_record_free(&rec);
   }
+  if (rc == 0) rc = store_iter_error(it); /* not the end but a read error? */
   store_iter_destroy(&it);
   w->batch_dirty = 1;
   return rc;

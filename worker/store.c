@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 
 #include "batch_log.h"
+#include "fatal.h"
 #include "keys.h"
 #include "log.h"
 #include "tally_error.h"
@@ -70,6 +71,7 @@ struct store_iter {
   rocksdb_readoptions_t *options;
   uint8_t upper[KEYS_MAX];
   size_t upper_len;
+  int failed; /* a read failed (logged): every later store_iter_valid says so */
 };
 
 static rocksdb_options_t *store_make_options(store_t *s, store_cf_t cf) {
@@ -248,10 +250,7 @@ void store_close(store_t **store) {
 
 /* The batch could not be recorded whole: nothing of it may be written or
  * acknowledged, so the process ends (as on a failed write). */
-static void store_log_failed(void) {
-  log_error("out of memory recording a storage change; exiting without acknowledging it");
-  abort();
-}
+static void store_log_failed(void) { fatal_exit("out of memory recording a storage change"); }
 
 void store_put(store_t *s, store_cf_t cf, const void *key, size_t key_len, const void *value,
                size_t value_len) {
@@ -438,8 +437,21 @@ void store_iter_seek(store_iter_t *it, const void *key, size_t key_len) {
   rocksdb_iter_seek(it->it, key, key_len);
 }
 
-int store_iter_valid(const store_iter_t *it) {
-  if (!rocksdb_iter_valid(it->it)) return 0;
+int store_iter_error(store_iter_t *it) {
+  if (it->failed) return TALLY_E_STORAGE;
+  char *err = NULL;
+  rocksdb_iter_get_error(it->it, &err);
+  if (err == NULL) return 0;
+  log_error("storage read failed during a scan: %s", err);
+  rocksdb_free(err);
+  it->failed = 1;
+  return TALLY_E_STORAGE;
+}
+
+int store_iter_valid(store_iter_t *it) {
+  /* After a failed read the iterator over the batches may still show the
+   * batches' own entries: an error ends the scan, whatever follows. */
+  if (store_iter_error(it) < 0 || !rocksdb_iter_valid(it->it)) return 0;
   if (it->upper_len == 0) return 1;
   /* The batch's own entries are not bounded by RocksDB: check here. */
   size_t len;

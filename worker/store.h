@@ -127,7 +127,15 @@ void store_release_sealed(store_t *store);
  * out of memory. */
 store_iter_t *store_iter_new(store_t *store, store_cf_t cf, const void *upper, size_t upper_len);
 void store_iter_seek(store_iter_t *it, const void *key, size_t key_len);
-int store_iter_valid(const store_iter_t *it);
+/* 1 at an entry (key and value may be read), else 0: past the last key in
+ * range, or a read failed. A scan that stops because this said 0 must ask
+ * store_iter_error() which it was before it uses what it saw as the whole
+ * range. */
+int store_iter_valid(store_iter_t *it);
+/* 0, or TALLY_E_STORAGE when a read of this iterator failed (RocksDB's
+ * iterator status, logged once): what the scan saw is then incomplete, and
+ * store_iter_valid() stays 0. */
+int store_iter_error(store_iter_t *it);
 void store_iter_next(store_iter_t *it);
 const uint8_t *store_iter_key(const store_iter_t *it, size_t *len);
 const uint8_t *store_iter_value(const store_iter_t *it, size_t *len);

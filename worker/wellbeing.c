@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fatal.h"
 #include "keys.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -48,7 +49,7 @@ static uint64_t exposure_get(worker_t *w, const uint8_t *key, size_t key_len) {
   char *value = NULL;
   size_t len = 0;
   int rc = store_get(w->store, STORE_CF_EXPOSURE, key, key_len, &value, &len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   uint64_t count = rc == 1 && len == 8 ? keys_get_u64((const uint8_t *)value) : 0;
   free(value);
   return count;
@@ -59,7 +60,6 @@ static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const
   size_t key_len = exposure_key(key, project_id, shift, labeler);
   keys_put_u64(value, exposure_get(w, key, key_len) + 1);
   store_put(w->store, STORE_CF_EXPOSURE, key, key_len, value, sizeof value);
-  w->batch_dirty = 1;
 }
 
 int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -68,7 +68,6 @@ int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const u
   uint8_t sum[8];
   keys_put_u64(sum, exposure_get(w, key, key_len) + keys_get_u64(value));
   store_put(w->store, STORE_CF_EXPOSURE, key, key_len, sum, sizeof sum);
-  w->batch_dirty = 1;
   return 0;
 }
 
@@ -120,16 +119,8 @@ void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *label
 
 void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   const Tally__ExposureRequest *r = req->env->exposure_request;
-  const Tally__Project *p = config_cache_project(w->config, r->project);
-  if (p == NULL) {
-    coordinator_link_refresh_config(w);
-    p = config_cache_project(w->config, r->project);
-  }
-  if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_PROJECT,
-                       "unknown project '%.64s'", r->project);
-    return;
-  }
+  const Tally__Project *p = responder_project(worker_responder(w, req), w->config, r->project);
+  if (p == NULL) return;
   if (r->from_shift > r->to_shift) {
     worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
                        TALLY_E_INVALID_ARGUMENT, "from_shift is after to_shift");
@@ -146,7 +137,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
     keys_put_u64(upper + 4, r->to_shift + 1);
   }
   store_iter_t *it = store_iter_new(w->store, STORE_CF_EXPOSURE, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory");
+  if (it == NULL) fatal_exit("out of memory");
   Tally__ExposureRow *rows = NULL;
   Tally__ExposureRow **ptrs = NULL;
   char **names = NULL;
@@ -161,16 +152,17 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
       rows = realloc(rows, cap * sizeof *rows);
       ptrs = realloc(ptrs, cap * sizeof *ptrs);
       names = realloc(names, cap * sizeof *names);
-      if (rows == NULL || ptrs == NULL || names == NULL) worker_fatal("out of memory");
+      if (rows == NULL || ptrs == NULL || names == NULL) fatal_exit("out of memory");
     }
     names[n] = strndup((const char *)key + 12, key_len - 12);
-    if (names[n] == NULL) worker_fatal("out of memory");
+    if (names[n] == NULL) fatal_exit("out of memory");
     tally__exposure_row__init(&rows[n]);
     rows[n].labeler = names[n];
     rows[n].shift = keys_get_u64(key + 4);
     rows[n].count = keys_get_u64(value);
     n++;
   }
+  int scan_rc = store_iter_error(it);
   store_iter_destroy(&it);
   for (size_t i = 0; i < n; i++) ptrs[i] = &rows[i];
   Tally__ExposureReply reply = TALLY__EXPOSURE_REPLY__INIT;
@@ -181,7 +173,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_EXPOSURE_REPLY;
   env.exposure_reply = &reply;
-  worker_reply(w, req->peer, req->peer_len, &env);
+  worker_reply_scan(w, req, &env, scan_rc);
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   free(rows);

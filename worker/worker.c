@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cases.h"
 #include "clock.h"
 #include "ident.h"
 #include "log.h"
@@ -39,14 +40,16 @@
 #endif
 _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take the pipeline");
 #define WORKER_TICK_MS 50
+/* Requests waiting for a configuration or map fetch (refresh_wait.h): how
+ * long at most, how many in all and of one connection. A wait ends sooner
+ * when the fetch is answered (a round trip to the coordinator); the bound
+ * matters only while the coordinator is slow to answer. */
+#define WORKER_REFRESH_WAIT_MS 300
+#define WORKER_REFRESH_PARKED_MAX 1024
+#define WORKER_REFRESH_PARKED_PER_CONNECTION 256
 /* While the disk is full, how often the tick looks for free space. */
 #define WORKER_NO_SPACE_CHECK_MS 1000
 static const char WORKER_META_KEY[] = "meta";
-
-void worker_fatal(const char *what) {
-  log_error("fatal: %s; exiting without acknowledging the current group", what);
-  _exit(70);
-}
 
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
   if (w->n_replies == w->cap_replies) {
@@ -86,6 +89,17 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
   Tally__ErrorReply err;
   wire_error_init(&env, &err, request_id, code, safe);
   worker_reply(w, peer, peer_len, &env);
+}
+
+void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
+                       int scan_rc) {
+  if (scan_rc >= 0) {
+    worker_reply(w, req->peer, req->peer_len, env);
+    return;
+  }
+  worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_STORAGE,
+                     "worker %u could not read its storage (see its log); nothing was changed",
+                     w->counters.worker_id);
 }
 
 void worker_rows_flush(worker_t *w, int forget) {
@@ -184,7 +198,10 @@ static int worker_load_meta(worker_t *w) {
 static void worker_release_held(worker_t *w);
 
 /* Something waits in the open batch (writes, or changed counters). */
-static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 || w->batch_dirty; }
+static int worker_batch_open(worker_t *w) {
+  return store_pending(w->store) > 0 || w->batch_dirty ||
+         row_cache_dirty_count(w->stats_rows) > 0 || row_cache_dirty_count(w->ops_rows) > 0;
+}
 
 /* Writes the counters and the open batch, WAL synced, on this thread.
  * Returns 0 (every batch so far durable, held replies sent) or the store's
@@ -319,7 +336,7 @@ static int worker_rebuild(worker_t *w) {
   w->n_projects = 0;
   int rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
-  if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0) rc = quality_recover(w->quality);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
   if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
   w->batch_dirty = 0;
@@ -418,15 +435,57 @@ static void worker_start_write(worker_t *w) {
   w->write_running = 1;
 }
 
+int worker_await_refresh(worker_t *w, refresh_kind_t kind) {
+  request_handling_t *h = &w->handling;
+  if (h->awaiting) return 1;
+  if (h->req == NULL || !h->may_wait) return 0;
+  /* Handled again from the start later, so it must not have changed
+   * anything yet. */
+  if (store_pending(w->store) != h->pending || w->batch_dirty != h->dirty) return 0;
+  if (!refresh_wait_has_room(w->parked, h->req->peer, h->req->peer_len)) return 0;
+  uint64_t fetch = coordinator_link_fetch(w, kind);
+  if (fetch == 0) return 0;
+  h->awaiting = 1;
+  h->kind = kind;
+  h->fetch = fetch;
+  return 1;
+}
+
+/* Handles one request of the group, or parks it when its handler asked to
+ * wait for a fetch (worker_await_refresh; only when `may_wait`). */
+static void worker_handle_request(worker_t *w, router_request_t *req, int may_wait) {
+  size_t replies = w->n_replies;
+  w->handling = (request_handling_t){.req = req,
+                                     .may_wait = may_wait,
+                                     .pending = store_pending(w->store),
+                                     .dirty = w->batch_dirty};
+  /* A parked request's second run is tagged again (its bytes count twice;
+   * its first run's replies were dropped, so it is answered once). */
+  worker_metrics_request_begin(w->metrics, req);
+  labeling_handle(w, req);
+  request_handling_t h = w->handling;
+  memset(&w->handling, 0, sizeof w->handling);
+  if (!h.awaiting) return;
+  for (size_t i = replies; i < w->n_replies; i++) free(w->replies[i].buf);
+  w->n_replies = replies;
+  uint64_t deadline = clock_monotonic_ms() + WORKER_REFRESH_WAIT_MS;
+  if (refresh_wait_park(w->parked, req, h.kind, h.fetch, deadline) < 0)
+    worker_fatal("out of memory parking a request"); /* room was checked */
+}
+
 void worker_run_group(worker_t *w) {
   if (w->stopping) return;
   router_request_t req;
   int n = 0;
-  w->config_fetched_in_group = 0;
-  w->map_fetched_in_group = 0;
+  /* Requests whose fetch is over or whose wait ran out go first, once. */
+  uint64_t now = clock_monotonic_ms();
+  while (n < WORKER_GROUP_MAX && refresh_wait_take_ready(w->parked, now, &req) == 1) {
+    worker_handle_request(w, &req, 0);
+    router_request_clear(&req);
+    n++;
+  }
   while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
-    worker_metrics_request_begin(w->metrics, &req);
-    labeling_handle(w, &req);
+    worker_handle_request(w, &req, 1);
     router_request_clear(&req);
     n++;
   }
@@ -498,9 +557,10 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   w->queues = queue_index_new();
   w->leases = lease_table_new();
   w->config = config_cache_new();
+  w->parked = refresh_wait_new(WORKER_REFRESH_PARKED_MAX, WORKER_REFRESH_PARKED_PER_CONNECTION);
   w->counters.next_seq = 1;
   w->counters.next_lease = 1;
-  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config) goto nomem;
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->parked) goto nomem;
 
   if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
     log_error("cannot create %s: %s", o->dir, strerror(errno));
@@ -514,14 +574,18 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     w->stats_rows = row_cache_new(w->store, STORE_CF_STATS, &tally__stats_row__descriptor, 8192);
     w->ops_rows = row_cache_new(w->store, STORE_CF_OPS, &tally__ops_row__descriptor, 256);
     w->items = item_cache_new(12);
-    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL) rc = TALLY_E_NOMEM;
+    w->cases = cases_new(w->store, w->config, w->owned);
+    w->quality = quality_new(w->store, w->stats_rows, w->config, w->owned);
+    if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL ||
+        w->quality == NULL)
+      rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = slot_move_open(w);
   if (rc >= 0) coordinator_link_load_cached(w);
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
-  if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0) rc = quality_recover(w->quality);
   if (rc >= 0 && store_pending(w->store) > 0) rc = worker_commit_sync(w);
   if (rc < 0) {
     worker_destroy(&w);
@@ -591,13 +655,15 @@ void worker_destroy(worker_t **worker) {
   worker_metrics_destroy(&w->metrics);
   router_destroy(&w->router);
   dealer_destroy(&w->coordinator);
-  dealer_destroy(&w->coordinator_sync);
+  refresh_wait_destroy(&w->parked); /* never answered: the process is ending */
   slot_move_close(w);
   identity_destroy(&w->identity);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);
+  cases_destroy(&w->cases);
+  quality_destroy(&w->quality);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

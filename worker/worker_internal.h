@@ -11,10 +11,13 @@
 #include "config_cache.h"
 #include "item_cache.h"
 #include "dealer.h"
+#include "fatal.h"
 #include "identity.h"
 #include "lease_table.h"
 #include "metrics_http.h"
 #include "queue_index.h"
+#include "refresh_wait.h"
+#include "responder.h"
 #include "router.h"
 #include "row_cache.h"
 #include "slot.h"
@@ -45,6 +48,35 @@ typedef struct {
   char project[65];
   uint32_t stage;
 } waiter_t;
+
+/* A fetch of the configuration or the map from the coordinator
+ * (coordinator_link.c). Fetches are numbered from 1 per kind; at most one
+ * is in flight (sent > answered). */
+typedef struct {
+  uint64_t sent;       /* number of the last fetch sent */
+  uint64_t answered;   /* number of the last fetch answered, refused or timed out */
+  uint64_t wanted;     /* the highest number a parked request waits for */
+  uint64_t request_id; /* of the fetch in flight */
+  uint64_t sent_ms;    /* monotonic, of the fetch in flight */
+} link_fetch_t;
+
+/* The request being handled (worker.c), so that a handler may ask to wait
+ * for a fetch (worker_await_refresh). */
+typedef struct {
+  router_request_t *req; /* NULL outside worker.c's handling of a request */
+  int may_wait;          /* 0 when it waited once already */
+  int pending;           /* store_pending() and batch_dirty when it began: */
+  int dirty;             /* a request that changed something cannot wait */
+  int awaiting;          /* it asked to wait: park it once its handler returns */
+  refresh_kind_t kind;
+  uint64_t fetch;
+} request_handling_t;
+
+/* responder.h's responder: the worker and the request in hand. */
+struct responder {
+  struct worker *w;
+  const router_request_t *req;
+};
 
 /* Counters of one project on this worker; persisted with every batch
  * (tally.store.ProjectCounters) except live_leases, which recovery counts. */
@@ -112,28 +144,32 @@ struct worker {
 
   /* Coordinator link. */
   dealer_t *coordinator;
-  dealer_t *coordinator_sync;
   uv_poll_t coordinator_poll;
+  uv_timer_t fetch_kick; /* looks at the socket again after a fetch is sent */
   int registered;
   uint64_t last_register_ms;
   uint64_t last_heartbeat_ms;
   uint64_t last_coordinator_reply_ms;
-  int config_fetched_in_group; /* reset at the start of every group */
-  int map_fetched_in_group;    /* likewise */
+  link_fetch_t fetch[REFRESH_KINDS]; /* by refresh_kind_t */
+  /* Requests waiting for a fetch (refresh_wait.h), and the one in hand. */
+  refresh_wait_t *parked;
+  request_handling_t handling;
 
   item_cache_t *items; /* records written last, write-through (item_cache.h) */
+
+  /* Handler objects built from the store and caches (x_new/x_destroy). */
+  struct cases *cases;     /* cases.h */
+  struct quality *quality; /* quality.h */
 
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
   row_cache_t *ops_rows;   /* STORE_CF_OPS, ops.c */
 
-  /* Audit sampling (quality.c). */
-  uint64_t audit_secret;
-
   /* Who is asking (identity.h): keys, ZAP, the per-person lease cap; and
    * the effective identity of the request being handled. */
   worker_identity_t *identity;
   identity_t caller;
+  responder_t responder; /* for the request in hand (worker_responder) */
 
   /* Disk full (worker.c, "Disk full"): writes are refused until a reopen
    * of the store succeeds; checked every WORKER_NO_SPACE_CHECK_MS. */
@@ -163,6 +199,12 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                         int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Queues the reply to a request that scanned storage: `env`, or, when the
+ * scan failed (`scan_rc` < 0, from store_iter_error), a STORAGE error
+ * instead, since what it read is incomplete. */
+void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
+                       int scan_rc);
+
 /* Writes the counters and everything pending now and syncs the WAL, on
  * this thread, so that every batch written so far is durable on return
  * (outside groups, for the rare writes that must be durable before the
@@ -183,14 +225,31 @@ project_counters_t *worker_project(worker_t *w, uint32_t project_id);
 /* Sum of every project's counters into *total (project_id 0). */
 void worker_project_total(const worker_t *w, project_counters_t *total);
 
+/* For a handler whose request names a project or labeler the configuration
+ * does not know (REFRESH_CONFIG), or a slot the map does not give this
+ * worker (REFRESH_MAP): the coordinator may know better. Returns 1 when the
+ * request is to wait for a fetch (coordinator_link_fetch) and be handled
+ * again after it (refresh_wait.h): the handler must return without changing
+ * anything more; whatever it replies is dropped. Returns 0 when it cannot
+ * wait: it waited once already, it changed something already, it is not a
+ * client's request, the coordinator is away, or too many wait. The handler
+ * then answers with what the worker knows. Never blocks. */
+int worker_await_refresh(worker_t *w, refresh_kind_t kind);
+
+/* The responder for `req` (responder.h), handed to handler objects;
+ * valid until the next call. responder.c. */
+responder_t *worker_responder(worker_t *w, const router_request_t *req);
+
 /* Runs one group now: requests, expiries, waiters, commit, replies. */
 void worker_run_group(worker_t *w);
 
-/* Ends the process without replying (exit 70): for storage failures other
- * than a full disk (see "Disk full" in worker.c) and out of memory. Nothing
- * of the group was acknowledged, and a restart recovers from the last
- * durable batch. */
-void worker_fatal(const char *what) __attribute__((noreturn));
+/* Ends the process without replying: fatal_exit() (common/fatal.h, exit
+ * 70), for storage failures other than a full disk (see "Disk full" in
+ * worker.c) and out of memory. Nothing of the group was acknowledged, and a
+ * restart recovers from the last durable batch. The same path under the
+ * name the loop's files (worker.c, labeling.c, slot_move.c) still call it
+ * by; other modules call fatal_exit() directly. */
+static inline __attribute__((noreturn)) void worker_fatal(const char *what) { fatal_exit(what); }
 
 /* --- labeling.c -------------------------------------------------------- */
 
@@ -221,14 +280,15 @@ int coordinator_link_start(worker_t *w);
 void coordinator_link_stop(worker_t *w);
 /* Called from the tick: registration retries, heartbeats, reading replies. */
 void coordinator_link_tick(worker_t *w, uint64_t now_ms);
-/* Fetches the configuration synchronously (short timeout, rate limited):
- * used when a request names a project or labeler the cache does not know. */
-void coordinator_link_refresh_config(worker_t *w);
-/* Fetches the map synchronously (short timeout, once per group, only while
- * the coordinator answers): used when a request names a slot this worker
- * does not own by its map, which may be stale right after slots were
- * assigned. Returns 1 when a newer map was applied. */
-int coordinator_link_refresh_map(worker_t *w);
+/* Asks the coordinator for its configuration (REFRESH_CONFIG) or map
+ * (REFRESH_MAP) without waiting for the answer, which the loop applies when
+ * it comes. At most one fetch of a kind is in flight: when one is, the next
+ * is sent once it is over, so the answer a caller waits for was always asked
+ * after its call. Returns the number of that fetch, to wait for with
+ * refresh_wait_park(), or 0 when none can be had (the coordinator has not
+ * answered lately, or its socket refuses more). Fetches that stay
+ * unanswered 300 ms count as failed. */
+uint64_t coordinator_link_fetch(worker_t *w, refresh_kind_t kind);
 
 /* Applies a map (copied; ignored when older than the one held), recomputes
  * owned slots, loads or unloads slots whose ownership changed and finishes

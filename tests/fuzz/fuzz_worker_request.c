@@ -163,8 +163,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   req.received_ms = clock_monotonic_ms();
 
   size_t replies = worker->n_replies, waiters = worker->n_waiters;
-  worker->config_fetched_in_group = 0;
-  worker->map_fetched_in_group = 0;
   labeling_handle(worker, &req);
   int parked = req.env->body_case == TALLY__ENVELOPE__BODY_LEASE &&
                worker->n_waiters == waiters + 1 && worker->n_replies == replies;
