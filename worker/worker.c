@@ -61,6 +61,7 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
   memcpy(r->peer, peer, peer_len);
   r->peer_len = peer_len;
   r->request_id = env->request_id;
+  r->at_once = 0;
   if (wire_encode(env, &r->buf, &r->len) < 0) {
     Tally__Envelope err_env;
     Tally__ErrorReply err;
@@ -68,6 +69,14 @@ void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally
     if (wire_encode(&err_env, &r->buf, &r->len) < 0) return;
   }
   w->n_replies++;
+}
+
+void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
+                          const Tally__Envelope *env) {
+  size_t before = w->n_replies;
+  worker_reply(w, peer, peer_len, env);
+  if (w->n_replies > before && w->durable >= w->incarnation_batch)
+    w->replies[before].at_once = 1;
 }
 
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
@@ -100,6 +109,7 @@ static void worker_put_meta(worker_t *w) {
   meta.worker_id = w->counters.worker_id;
   meta.next_seq = w->counters.next_seq;
   meta.next_lease = w->counters.next_lease;
+  meta.incarnation = w->counters.incarnation;
   size_t n = queue_index_count(w->queues);
   Tally__Store__QueueDepth *depths = calloc(n ? n : 1, sizeof *depths);
   Tally__Store__QueueDepth **ptrs = calloc(n ? n : 1, sizeof *ptrs);
@@ -110,7 +120,8 @@ static void worker_put_meta(worker_t *w) {
     depths[i].project_id = queue_project_id(q);
     depths[i].stage = queue_stage(q);
     depths[i].market = (char *)queue_market(q);
-    depths[i].depth = queue_depth(q);
+    /* Parked entries are stored entries: a restart offers them again. */
+    depths[i].depth = queue_depth(q) + queue_parked(q);
     ptrs[i] = &depths[i];
   }
   meta.n_depths = n;
@@ -159,7 +170,7 @@ static int worker_load_meta(worker_t *w) {
   }
   w->counters.worker_id = meta->worker_id;
   w->counters.next_seq = meta->next_seq;
-  w->counters.next_lease = meta->next_lease;
+  w->counters.incarnation = meta->incarnation;
   for (size_t i = 0; i < meta->n_projects; i++) {
     const Tally__Store__ProjectCounters *in = meta->projects[i];
     project_counters_t *pc = worker_project(w, in->project_id);
@@ -202,6 +213,15 @@ static int worker_commit_sync(worker_t *w) {
 
 void worker_commit_now(worker_t *w) {
   if (worker_commit_sync(w) < 0) worker_fatal("storage write failed");
+}
+
+void worker_new_incarnation(worker_t *w) {
+  w->counters.incarnation++;
+  w->counters.next_lease = 1;
+  w->batch_dirty = 1;
+  /* The new incarnation is in the open batch: until that batch is durable,
+   * replies carrying its lease ids wait for it like any write's. */
+  w->incarnation_batch = w->written + 1;
 }
 
 project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
@@ -248,8 +268,23 @@ static void worker_release_held(worker_t *w) {
   if (w->router) router_kick(w->router);
 }
 
-/* Moves the group's replies behind the batches written so far. */
+/* Sends the group's replies that acknowledge nothing durable (leases,
+ * releases) in one burst, and moves the others behind the batches written
+ * so far. */
 static void worker_hold_replies(worker_t *w) {
+  size_t kept = 0, sent = 0;
+  for (size_t i = 0; i < w->n_replies; i++) {
+    pending_reply_t *r = &w->replies[i];
+    if (!r->at_once) {
+      w->replies[kept++] = *r;
+      continue;
+    }
+    if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
+    free(r->buf);
+    sent++;
+  }
+  w->n_replies = kept;
+  if (sent > 0 && w->router) router_kick(w->router);
   if (w->n_held + w->n_replies > w->cap_held) {
     size_t cap = w->cap_held ? w->cap_held : 256;
     while (cap < w->n_held + w->n_replies) cap *= 2;
@@ -317,7 +352,8 @@ static int worker_rebuild(worker_t *w) {
   if (rc >= 0) rc = labeling_recover(w);
   if (rc >= 0) rc = quality_recover(w);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
-  if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
+  if (w->counters.incarnation < kept.incarnation) w->counters.incarnation = kept.incarnation;
+  w->counters.next_lease = kept.next_lease;
   w->batch_dirty = 0;
   w->work_added = 1;
   return rc < 0 ? rc : 0;
@@ -498,16 +534,21 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
   if (rc >= 0) rc = quality_recover(w);
-  if (rc >= 0 && store_pending(w->store) > 0) rc = worker_commit_sync(w);
+  if (rc >= 0) {
+    /* A new incarnation, durable before any lease of it is handed out. */
+    w->counters.incarnation++;
+    w->counters.next_lease = 1;
+    rc = worker_commit_sync(w);
+  }
   if (rc < 0) {
     worker_destroy(&w);
     return rc;
   }
   project_counters_t total;
   worker_project_total(w, &total);
-  log_info("storage open: worker id %u, %llu items, %llu live leases, %zu queues",
-           w->counters.worker_id, (unsigned long long)total.items,
-           (unsigned long long)lease_table_count(w->leases), queue_index_count(w->queues));
+  log_info("storage open: worker id %u, incarnation %llu, %llu items, %zu queues",
+           w->counters.worker_id, (unsigned long long)w->counters.incarnation,
+           (unsigned long long)total.items, queue_index_count(w->queues));
 
   w->zmq_ctx = zmq_ctx_new();
   if (w->zmq_ctx == NULL) goto nomem;

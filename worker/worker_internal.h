@@ -30,6 +30,7 @@ typedef struct {
   size_t len;
   uint64_t durable_at;
   uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
+  int at_once; /* acknowledges nothing durable: sent at the end of its group */
 } pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
@@ -56,12 +57,19 @@ typedef struct {
   uint64_t live_leases;
 } project_counters_t;
 
-/* Identity and sequences persisted with every batch (tally.store.WorkerMeta). */
+/* Identity and sequences persisted with every batch (tally.store.WorkerMeta).
+ * Lease ids are worker id (16 bits) | incarnation (16 bits) | next_lease
+ * (32 bits): the incarnation is raised and synced at every start (and when
+ * next_lease runs out), so no lease id is handed out twice. */
 typedef struct {
   uint32_t worker_id;
   uint64_t next_seq;
-  uint64_t next_lease;
+  uint64_t next_lease; /* of this incarnation; not persisted */
+  uint64_t incarnation;
 } worker_counters_t;
+
+#define WORKER_LEASE_WORKER(id) ((uint32_t)((id) >> 48))
+#define WORKER_LEASE_INCARNATION(id) ((uint32_t)(((id) >> 32) & 0xffffu))
 
 struct worker {
   uv_loop_t *loop;
@@ -72,6 +80,7 @@ struct worker {
   lease_table_t *leases;
   config_cache_t *config;
   worker_counters_t counters;
+  uint64_t incarnation_batch; /* the batch (w->written) holding the incarnation */
   project_counters_t *projects; /* one per project seen on this worker */
   size_t n_projects, cap_projects;
   int batch_dirty; /* counters or depths changed in the open batch */
@@ -149,6 +158,16 @@ struct worker {
  * queues it until the group commits. Never fails: an encoding failure is
  * turned into an INTERNAL error reply. */
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env);
+
+/* As worker_reply, for a reply that acknowledges nothing durable (a lease,
+ * a release): it leaves at the end of the group that made it, in one burst
+ * with the group's others, without waiting for the group's sync. */
+void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
+                          const Tally__Envelope *env);
+
+/* Raises the incarnation when next_lease runs out; replies sent at once
+ * wait for the batch that holds it (start-up raises it synchronously). */
+void worker_new_incarnation(worker_t *w);
 
 /* Queues an error reply; `fmt` (printf) explains what was wrong. */
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
