@@ -1033,7 +1033,9 @@ static item_record_t *lease_lost_resolve(worker_t *w, const router_request_t *re
   out->slot = slot;
   out->project_id = p->id;
   out->stage = stage;
-  out->exposure_counted = mine != NULL ? mine->exposure_counted : 0;
+  /* The lost grant counted the exposure if the item was high-severity
+   * then; as far as the record tells, it was if it is now. */
+  out->exposure_counted = mine != NULL ? mine->exposure_counted : wellbeing_item_is_high(p, rec);
   snprintf(out->labeler, sizeof out->labeler, "%s", labeler);
   out->item_id = (char *)item_id;
   out->item_len = item_len;

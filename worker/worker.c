@@ -271,7 +271,7 @@ static void worker_release_held(worker_t *w) {
 /* Sends the group's replies that acknowledge nothing durable (leases,
  * releases) in one burst, and moves the others behind the batches written
  * so far. */
-static void worker_hold_replies(worker_t *w) {
+static size_t worker_hold_replies(worker_t *w) {
   size_t kept = 0, sent = 0;
   for (size_t i = 0; i < w->n_replies; i++) {
     pending_reply_t *r = &w->replies[i];
@@ -285,6 +285,7 @@ static void worker_hold_replies(worker_t *w) {
   }
   w->n_replies = kept;
   if (sent > 0 && w->router) router_kick(w->router);
+  if (w->n_replies == 0) return 0;
   if (w->n_held + w->n_replies > w->cap_held) {
     size_t cap = w->cap_held ? w->cap_held : 256;
     while (cap < w->n_held + w->n_replies) cap *= 2;
@@ -299,7 +300,9 @@ static void worker_hold_replies(worker_t *w) {
     w->replies[i].durable_at = at;
     w->held[w->n_held++] = w->replies[i];
   }
+  size_t held = w->n_replies;
   w->n_replies = 0;
+  return held;
 }
 
 /* ------------------------------------------------------------ disk full
@@ -462,7 +465,17 @@ void worker_run_group(worker_t *w) {
    * sealed and written when the write ends, so there is one write and one
    * sync per round, as with a blocking commit, but the loop keeps working
    * while the pool thread fills the memtables and the disk syncs. */
-  worker_hold_replies(w);
+  size_t held = worker_hold_replies(w);
+  /* Nothing of this group waits for durability (leases, releases, expiries
+   * change counters and operations rows only): its changes stay in the open
+   * batch for the next group that needs a sync, or the tick's write, so
+   * such groups cost no sync. */
+  int flush = w->flush_due;
+  w->flush_due = 0;
+  if (held == 0) {
+    if (flush) worker_start_write(w); /* on the pool: nobody waits for it */
+    return;
+  }
   if (!w->write_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
     int rc = worker_commit_sync(w); /* light load: write here, reply at once */
     if (rc == TALLY_E_NO_SPACE) worker_on_no_space(w);
@@ -482,6 +495,9 @@ static void worker_on_tick(uv_timer_t *timer) {
   worker_t *w = timer->data;
   worker_space_check(w, clock_monotonic_ms());
   coordinator_link_tick(w, clock_monotonic_ms());
+  /* What groups left in the open batch (counters, operations rows of
+   * leases) is written at least once per tick. */
+  w->flush_due = 1;
   worker_run_group(w);
 }
 
@@ -608,6 +624,10 @@ void worker_destroy(worker_t **worker) {
   slot_move_close(w);
   identity_destroy(&w->identity);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
+  /* A clean stop writes what groups left in the open batch (counters and
+   * rows of leases, releases and expiries). */
+  if (w->stopping && w->store && !w->no_space && !w->write_running && worker_batch_open(w))
+    (void)worker_commit_sync(w);
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);

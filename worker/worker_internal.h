@@ -108,6 +108,7 @@ struct worker {
   size_t n_held, cap_held;
   uv_work_t write_work;
   int write_running;
+  int flush_due; /* the tick asks the next group to write the open batch */
   uint64_t write_target; /* the batch number (w->written) being written */
   int write_rc;
   waiter_t *waiters;
