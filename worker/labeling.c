@@ -919,10 +919,14 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
   wt->stage = r->stage;
 }
 
-/* True when `lease_id` was handed out by this incarnation of this worker:
- * if it is not live, it ended here (expired, released, used). */
+/* False when `lease_id` may have been lost by a restart or a slot move: it
+ * names an earlier incarnation of this worker, or another worker. True
+ * when it is this incarnation's (if it is not live, it ended here:
+ * expired, released, used) or could not have been handed out at all. */
 static int lease_is_ours(const worker_t *w, uint64_t lease_id) {
-  return WORKER_LEASE_WORKER(lease_id) == (w->counters.worker_id & 0xffffu) &&
+  uint32_t worker = WORKER_LEASE_WORKER(lease_id);
+  if (worker == 0) return 1;
+  return worker == (w->counters.worker_id & 0xffffu) &&
          WORKER_LEASE_INCARNATION(lease_id) == (w->counters.incarnation & 0xffffu);
 }
 
@@ -1480,6 +1484,21 @@ void labeling_serve_waiters(worker_t *w, uint64_t now) {
 }
 
 /* ------------------------------------------------------------ recovery */
+
+void labeling_adopt_leases(worker_t *w, const lease_table_t *old) {
+  for (size_t i = 0; i < lease_table_count(old); i++) {
+    const lease_t *l = lease_table_at(old, i);
+    if (!w->owned[l->slot] || lease_table_find(w->leases, l->lease_id) != NULL) continue;
+    item_record_t *rec = item_load(w, l->slot, l->project_id, l->item_id, l->item_len);
+    if (rec == NULL) continue; /* its item was not durable: the lease goes */
+    queue_where_t before = item_where(rec);
+    if (lease_table_add(w->leases, l) < 0) worker_fatal("out of memory for leases");
+    if (item_record_add_holder(rec, l->labeler) < 0) worker_fatal("out of memory");
+    queue_reconcile(w, l->slot, l->project_id, l->item_id, l->item_len, before, rec);
+    worker_project(w, l->project_id)->live_leases++;
+    item_record_free(&rec);
+  }
+}
 
 int labeling_recover(worker_t *w) {
   uint32_t served = 0;

@@ -264,3 +264,7 @@ const lease_t *lease_table_next_expired(const lease_table_t *t, uint64_t now_ms)
 }
 
 size_t lease_table_count(const lease_table_t *t) { return t->count; }
+
+const lease_t *lease_table_at(const lease_table_t *t, size_t i) {
+  return i < t->count ? &t->heap[i]->lease : NULL;
+}

@@ -53,6 +53,10 @@ const lease_t *lease_table_next_expired(const lease_table_t *table, uint64_t now
 
 size_t lease_table_count(const lease_table_t *table);
 
+/* The i-th live lease (0 <= i < count), in no particular order; borrowed
+ * until the table changes. */
+const lease_t *lease_table_at(const lease_table_t *table, size_t i);
+
 /* Where an item's queue entry is while it is parked (see above): the
  * queue (an opaque queue_t *), and its position. */
 typedef struct {

@@ -320,8 +320,9 @@ static size_t worker_hold_replies(worker_t *w) {
  *     may have seen dropped changes).
  *  2. The memory is made what a restart would build from storage
  *     (worker_rebuild): counters and queue depths from the last durable
- *     meta record, queue heads and live leases of the served slots, item
- *     and row caches emptied. The sequences
+ *     meta record, queue heads of the served slots, item and row caches
+ *     emptied; the live leases (memory only) are kept, those whose item
+ *     is not durable dropped. The sequences
  *     (next_seq, next_lease) never go back, so no id is handed out twice.
  *  3. The worker is then full (w->no_space) and writes nothing: requests
  *     that write are refused up front with NO_SPACE (labeling.c: ingest,
@@ -345,7 +346,8 @@ static int worker_rebuild(worker_t *w) {
   item_cache_clear(w->items);
   worker_rows_flush(w, 1);
   queue_index_destroy(&w->queues);
-  lease_table_destroy(&w->leases);
+  /* Leases are not in storage: they are kept and taken over below. */
+  lease_table_t *leases = w->leases;
   w->queues = queue_index_new();
   w->leases = lease_table_new();
   if (w->queues == NULL || w->leases == NULL) worker_fatal("out of memory rebuilding the indexes");
@@ -354,6 +356,8 @@ static int worker_rebuild(worker_t *w) {
   int rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
   if (rc >= 0) rc = quality_recover(w);
+  if (rc >= 0) labeling_adopt_leases(w, leases);
+  lease_table_destroy(&leases);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
   if (w->counters.incarnation < kept.incarnation) w->counters.incarnation = kept.incarnation;
   w->counters.next_lease = kept.next_lease;

@@ -219,9 +219,14 @@ void labeling_expire_leases(worker_t *w, uint64_t now_ms);
 /* Tries parked lease requests: grants work or answers at their deadline. */
 void labeling_serve_waiters(worker_t *w, uint64_t now_monotonic_ms);
 
-/* Rebuilds queue heads and the lease table of the served slots from
- * storage (start-up, after the cached map was applied). */
+/* Rebuilds queue heads of the served slots from storage (start-up, after
+ * the cached map was applied). Leases are not stored: a start has none. */
 int labeling_recover(worker_t *w);
+
+/* Takes the live leases of `old` over into the (rebuilt, empty) lease
+ * table, parking the queue entries they cover: after worker_rebuild(),
+ * which rebuilds the indexes from storage but must not lose leases. */
+void labeling_adopt_leases(worker_t *w, const lease_table_t *old);
 
 /* --- coordinator_link.c ------------------------------------------------ */
 
