@@ -6,7 +6,7 @@
  * "Lost leases"), and a repeated submit of a stored one is answered as the
  * first was. The public calls take only (slot, lease id), so the library
  * remembers each leased task here and adds them to the request. It is a
- * cache: a lease it forgot (evicted by LEASE_MEMO_SIZE newer ones, or
+ * cache: a lease it forgot (replaced by newer ones, or
  * leased by another process) is sent without them, as before.
  */
 #ifndef TALLY_LEASE_MEMO_H
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEASE_MEMO_SIZE 1024 /* direct-mapped by lease id */
+#define LEASE_MEMO_SIZE 2048 /* open addressing; the oldest in reach is replaced */
 
 typedef struct lease_memo lease_memo_t;
 
