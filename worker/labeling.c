@@ -2,13 +2,21 @@
  * release, lease expiry, long-poll waiters, status, and recovery of the
  * in-memory indexes from storage.
  *
- * Invariants kept here (DESIGN.md, "Item lifecycle"):
- *  - an item has a queue entry exactly while item_record_wants_work() is
- *    true, so it is offered until labels + live leases reach its overlap and
- *    never beyond: an item never gets more labels than its overlap;
+ * Invariants kept here (DESIGN.md, "Item lifecycle", "Leases"):
+ *  - an item has a stored queue entry exactly while its stored state wants
+ *    work at its stage (item_record_wants_work_with(rec, 0)), and is offered
+ *    (in the queue index, not parked) exactly while item_record_wants_work()
+ *    counting its live leases is true (queue_reconcile): it is offered until
+ *    labels + live leases reach its overlap and never beyond, so an item
+ *    never gets more labels than its overlap;
+ *  - leases live in memory only (lease_table.h): granting, releasing and
+ *    expiring one stores nothing; a restart forgets them and so offers
+ *    their items again; a submit of a lost lease is taken only when still
+ *    valid (lease_lost_resolve);
  *  - a labeler never holds two leases on one item nor labels it twice;
- *  - every change of a request goes into the group's one batch; replies are
- *    sent by worker.c only after that batch is durable.
+ *  - every change of a request goes into the group's one batch; replies of
+ *    writes are sent by worker.c only after that batch is durable, replies
+ *    of leases and releases with their group (worker_reply_at_once).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -1401,8 +1409,9 @@ static int find_person(void *user, const char *id, identity_t *out) {
   return 1;
 }
 
-/* True for the requests that always write (refused while the disk is full;
- * a lease writes only when it grants, see lease_find). */
+/* True for the requests refused while the disk is full: those that write,
+ * and a release (it changes counters only, but a full worker keeps its
+ * leases as they are; a lease that finds a task is refused in lease_find). */
 static int request_writes(Tally__Envelope__BodyCase body) {
   return body == TALLY__ENVELOPE__BODY_INGEST || body == TALLY__ENVELOPE__BODY_SUBMIT ||
          body == TALLY__ENVELOPE__BODY_SKIP || body == TALLY__ENVELOPE__BODY_RELEASE ||
@@ -1446,8 +1455,8 @@ void labeling_handle(worker_t *w, const router_request_t *req) {
 }
 
 void labeling_expire_leases(worker_t *w, uint64_t now_ms) {
-  /* Returning a lease writes: while the disk is full, expired leases are
-   * kept (a submit is refused anyway) and returned once space is back. */
+  /* While the disk is full, expired leases are kept (a submit is refused
+   * anyway) and returned once space is back. */
   if (w->no_space) return;
   const lease_t *lease;
   while ((lease = lease_table_next_expired(w->leases, now_ms)) != NULL)
