@@ -1,6 +1,7 @@
 /* labeling: the labeling cycle on one worker: ingest, lease, submit, skip,
  * release, lease expiry, long-poll waiters, status, and recovery of the
- * in-memory indexes from storage.
+ * in-memory indexes from storage. Requests reach the handlers through
+ * dispatch.c.
  *
  * Invariants kept here (DESIGN.md, "Item lifecycle", "Leases"):
  *  - an item has a stored queue entry exactly while its stored state wants
@@ -718,7 +719,7 @@ static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item
          text_equal(rec->category_hint, item->category_hint);
 }
 
-static void handle_ingest(worker_t *w, const router_request_t *req) {
+void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
   uint64_t rid = req->env->request_id;
   const Tally__Project *p = project_find(w, batch->project);
@@ -884,7 +885,7 @@ static size_t waiters_of(const worker_t *w, const uint8_t *peer, size_t peer_len
   return n;
 }
 
-static void handle_lease(worker_t *w, const router_request_t *req) {
+void labeling_handle_lease(worker_t *w, const router_request_t *req) {
   const Tally__LeaseRequest *r = req->env->lease;
   uint64_t rid = req->env->request_id;
   const Tally__Project *only;
@@ -1168,7 +1169,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   cases_on_verdict(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
-static void handle_submit(worker_t *w, const router_request_t *req) {
+void labeling_handle_submit(worker_t *w, const router_request_t *req) {
   const Tally__SubmitRequest *s = req->env->submit;
   uint64_t rid = req->env->request_id;
   int gone = 0, stored = 0;
@@ -1248,7 +1249,7 @@ static void handle_submit(worker_t *w, const router_request_t *req) {
   reply_ack(w, req);
 }
 
-static void handle_skip_or_release(worker_t *w, const router_request_t *req, int skip) {
+static void skip_or_release(worker_t *w, const router_request_t *req, int skip) {
   const char *labeler = skip ? req->env->skip->labeler : req->env->release->labeler;
   uint32_t slot = skip ? req->env->skip->slot : req->env->release->slot;
   uint64_t lease_id = skip ? req->env->skip->lease_id : req->env->release->lease_id;
@@ -1293,7 +1294,13 @@ static void handle_skip_or_release(worker_t *w, const router_request_t *req, int
   reply_ack(w, req);
 }
 
-static void handle_status(worker_t *w, const router_request_t *req) {
+void labeling_handle_skip(worker_t *w, const router_request_t *req) { skip_or_release(w, req, 1); }
+
+void labeling_handle_release(worker_t *w, const router_request_t *req) {
+  skip_or_release(w, req, 0);
+}
+
+void labeling_handle_status(worker_t *w, const router_request_t *req) {
   const char *project = req->env->status->project;
   const Tally__Project *only = NULL;
   if (project[0] != '\0' && (only = project_find(w, project)) == NULL) {
@@ -1345,7 +1352,7 @@ static void handle_status(worker_t *w, const router_request_t *req) {
   free(ptrs);
 }
 
-static void handle_item_get(worker_t *w, const router_request_t *req) {
+void labeling_handle_item_get(worker_t *w, const router_request_t *req) {
   const Tally__ItemGet *g = req->env->item_get;
   const Tally__Project *p = project_find(w, g->project);
   if (p == NULL) {
@@ -1395,63 +1402,6 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
   env.item_reply = &reply;
   worker_reply(w, req->peer, req->peer_len, &env);
   item_record_free(&rec);
-}
-
-/* access_find_person_fn over the worker's configuration. */
-static int find_person(void *user, const char *id, identity_t *out) {
-  worker_t *w = user;
-  const Tally__Labeler *l = config_cache_labeler(w->config, id);
-  if (l == NULL) return 0;
-  memset(out, 0, sizeof *out);
-  snprintf(out->id, sizeof out->id, "%s", l->id);
-  out->roles = l->roles;
-  out->is_person = 1;
-  return 1;
-}
-
-/* True for the requests refused while the disk is full: those that write,
- * and a release (it changes counters only, but a full worker keeps its
- * leases as they are; a lease that finds a task is refused in lease_find). */
-static int request_writes(Tally__Envelope__BodyCase body) {
-  return body == TALLY__ENVELOPE__BODY_INGEST || body == TALLY__ENVELOPE__BODY_SUBMIT ||
-         body == TALLY__ENVELOPE__BODY_SKIP || body == TALLY__ENVELOPE__BODY_RELEASE ||
-         body == TALLY__ENVELOPE__BODY_SLOT_CHUNK;
-}
-
-void labeling_handle(worker_t *w, const router_request_t *req) {
-  char why[512];
-  int rc = identity_authorize(w->identity, req, find_person, w, &w->caller, why, sizeof why);
-  if (rc < 0) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, rc, "%s", why);
-    return;
-  }
-  if (w->no_space && request_writes(req->env->body_case)) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NO_SPACE,
-                       "the worker's disk is full: '%s' is refused until space is freed "
-                       "(reads go on)",
-                       wire_body_name(req->env));
-    return;
-  }
-  switch (req->env->body_case) {
-    case TALLY__ENVELOPE__BODY_INGEST: handle_ingest(w, req); break;
-    case TALLY__ENVELOPE__BODY_LEASE: handle_lease(w, req); break;
-    case TALLY__ENVELOPE__BODY_SUBMIT: handle_submit(w, req); break;
-    case TALLY__ENVELOPE__BODY_SKIP: handle_skip_or_release(w, req, 1); break;
-    case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
-    case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
-    case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
-    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w, req); break;
-    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w, req); break;
-    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w, req); break;
-    case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w, req); break;
-    case TALLY__ENVELOPE__BODY_SLOT_CHUNK: slot_move_handle_chunk(w, req); break;
-    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
-    default:
-      worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
-                         "a worker does not serve '%s'", wire_body_name(req->env));
-  }
 }
 
 void labeling_expire_leases(worker_t *w, uint64_t now_ms) {

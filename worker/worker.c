@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "dispatch.h"
 #include "ident.h"
 #include "log.h"
 #include "slot_move.h"
@@ -459,7 +460,7 @@ void worker_run_group(worker_t *w) {
   w->config_fetched_in_group = 0;
   w->map_fetched_in_group = 0;
   while (n < WORKER_GROUP_MAX && router_recv(w->router, &req) == 1) {
-    labeling_handle(w, &req);
+    dispatch_request(w, &req);
     router_request_clear(&req);
     n++;
   }

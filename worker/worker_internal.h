@@ -205,8 +205,16 @@ void worker_fatal(const char *what) __attribute__((noreturn));
 
 /* --- labeling.c -------------------------------------------------------- */
 
-/* Serves one request of a group (any body the worker knows). */
-void labeling_handle(worker_t *w, const router_request_t *req);
+/* The labeling cycle's request handlers (dispatch.c calls them after the
+ * caller is authorized): each replies (worker_reply*) exactly once, or parks
+ * a lease request as a waiter. */
+void labeling_handle_ingest(worker_t *w, const router_request_t *req);
+void labeling_handle_lease(worker_t *w, const router_request_t *req);
+void labeling_handle_submit(worker_t *w, const router_request_t *req);
+void labeling_handle_skip(worker_t *w, const router_request_t *req);
+void labeling_handle_release(worker_t *w, const router_request_t *req);
+void labeling_handle_status(worker_t *w, const router_request_t *req);
+void labeling_handle_item_get(worker_t *w, const router_request_t *req);
 
 /* Replies UNAVAILABLE or MOVED (with the owner's endpoint) and returns 0
  * when this worker does not own `slot`, after refreshing a possibly stale

@@ -3,7 +3,7 @@
  * traffic. The worker is a real one (worker_new on a scratch directory,
  * RocksDB and all; its ROUTER and coordinator DEALER use inproc endpoints
  * that nobody talks to); each input is decoded with wire_decode, handed to
- * labeling_handle() as the router would hand it, and the group is finished
+ * dispatch_request() as the router would hand it, and the group is finished
  * with worker_run_group() (expiry, parked leases, the synced commit, the
  * replies).
  *
@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "clock.h"
+#include "dispatch.h"
 #include "fuzz_support.h"
 #include "log.h"
 #include "tally_error.h"
@@ -165,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t replies = worker->n_replies, waiters = worker->n_waiters;
   worker->config_fetched_in_group = 0;
   worker->map_fetched_in_group = 0;
-  labeling_handle(worker, &req);
+  dispatch_request(worker, &req);
   int parked = req.env->body_case == TALLY__ENVELOPE__BODY_LEASE &&
                worker->n_waiters == waiters + 1 && worker->n_replies == replies;
   fuzz_check(parked || worker->n_replies == replies + 1);
