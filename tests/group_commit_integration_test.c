@@ -196,6 +196,7 @@ int main(void) {
   CHECK(granted == 2 * WAVE);
   printf("async leases answered after %.0f to %.0f ms\n", soonest_lease, slowest_lease);
   CHECK(soonest_lease < SYNC_MS);
+  nanosleep(&settle, NULL); /* the tick's write of the leases' counters */
   completed = 0;
   for (int wave = 0; wave < 2; wave++) {
     if (wave == 1) nanosleep(&gap, NULL);

@@ -50,34 +50,16 @@ void worker_fatal(const char *what) {
 }
 
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
-  if (w->n_replies == w->cap_replies) {
-    size_t cap = w->cap_replies ? w->cap_replies * 2 : 256;
-    pending_reply_t *grown = realloc(w->replies, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for replies");
-    w->replies = grown;
-    w->cap_replies = cap;
-  }
-  pending_reply_t *r = &w->replies[w->n_replies];
-  if (peer_len > sizeof r->peer) return;
-  memcpy(r->peer, peer, peer_len);
-  r->peer_len = peer_len;
-  r->request_id = env->request_id;
-  r->at_once = 0;
-  if (wire_encode(env, &r->buf, &r->len) < 0) {
-    Tally__Envelope err_env;
-    Tally__ErrorReply err;
-    wire_error_init(&err_env, &err, env->request_id, TALLY_E_INTERNAL, "reply too large");
-    if (wire_encode(&err_env, &r->buf, &r->len) < 0) return;
-  }
-  w->n_replies++;
+  if (reply_queue_add(w->replies, peer, peer_len, env, 0) < 0)
+    worker_fatal("out of memory for replies");
 }
 
 void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
                           const Tally__Envelope *env) {
-  size_t before = w->n_replies;
-  worker_reply(w, peer, peer_len, env);
-  if (w->n_replies > before && w->durable >= w->incarnation_batch)
-    w->replies[before].at_once = 1;
+  /* Lease ids of an incarnation not yet durable wait for it. */
+  int at_once = w->durable >= w->incarnation_batch;
+  if (reply_queue_add(w->replies, peer, peer_len, env, at_once) < 0)
+    worker_fatal("out of memory for replies");
 }
 
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
@@ -192,7 +174,10 @@ static int worker_load_meta(worker_t *w) {
   return 1;
 }
 
-static void worker_release_held(worker_t *w);
+/* Sends the held replies whose batches are durable, oldest first. */
+static void worker_release_held(worker_t *w) {
+  reply_queue_release(w->replies, w->router, w->durable);
+}
 
 /* Something waits in the open batch (writes, or changed counters). */
 static int worker_batch_open(worker_t *w) { return store_pending(w->store) > 0 || w->batch_dirty; }
@@ -255,55 +240,14 @@ void worker_project_total(const worker_t *w, project_counters_t *total) {
   }
 }
 
-/* Sends the held replies whose batches are durable, oldest first. */
-static void worker_release_held(worker_t *w) {
-  size_t n = 0;
-  while (n < w->n_held && w->held[n].durable_at <= w->durable) {
-    pending_reply_t *r = &w->held[n++];
-    if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
-    free(r->buf);
-  }
-  if (n == 0) return;
-  memmove(w->held, w->held + n, (w->n_held - n) * sizeof *w->held);
-  w->n_held -= n;
-  if (w->router) router_kick(w->router);
-}
 
-/* Sends the group's replies that acknowledge nothing durable (leases,
- * releases) in one burst, and moves the others behind the batches written
- * so far. */
+/* Ends the group's replies: those of leases and releases leave now, the
+ * others wait behind the batches written so far (what the group wrote is
+ * in the open batch if it is not written yet). Returns how many wait. */
 static size_t worker_hold_replies(worker_t *w) {
-  size_t kept = 0, sent = 0;
-  for (size_t i = 0; i < w->n_replies; i++) {
-    pending_reply_t *r = &w->replies[i];
-    if (!r->at_once) {
-      w->replies[kept++] = *r;
-      continue;
-    }
-    if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
-    free(r->buf);
-    sent++;
-  }
-  w->n_replies = kept;
-  if (sent > 0 && w->router) router_kick(w->router);
-  if (w->n_replies == 0) return 0;
-  if (w->n_held + w->n_replies > w->cap_held) {
-    size_t cap = w->cap_held ? w->cap_held : 256;
-    while (cap < w->n_held + w->n_replies) cap *= 2;
-    pending_reply_t *grown = realloc(w->held, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for replies");
-    w->held = grown;
-    w->cap_held = cap;
-  }
-  /* What the group wrote is in the open batch if it is not written yet. */
-  uint64_t at = w->written + worker_batch_open(w);
-  for (size_t i = 0; i < w->n_replies; i++) {
-    w->replies[i].durable_at = at;
-    w->held[w->n_held++] = w->replies[i];
-  }
-  size_t held = w->n_replies;
-  w->n_replies = 0;
-  return held;
+  int held = reply_queue_end_group(w->replies, w->router, w->written + worker_batch_open(w));
+  if (held < 0) worker_fatal("out of memory for replies");
+  return (size_t)held;
 }
 
 /* ------------------------------------------------------------ disk full
@@ -367,26 +311,6 @@ static int worker_rebuild(worker_t *w) {
   return rc < 0 ? rc : 0;
 }
 
-/* Answers every held reply with NO_SPACE instead (step 1). */
-static void worker_fail_held(worker_t *w) {
-  for (size_t i = 0; i < w->n_held; i++) {
-    pending_reply_t *r = &w->held[i];
-    free(r->buf);
-    Tally__Envelope env;
-    Tally__ErrorReply err;
-    wire_error_init(&env, &err, r->request_id, TALLY_E_NO_SPACE,
-                    "the worker's disk is full: nothing of this request was written; retry "
-                    "once space has been freed");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (wire_encode(&env, &buf, &len) == 0 && w->router)
-      router_send_encoded(w->router, r->peer, r->peer_len, buf, len);
-    free(buf);
-  }
-  w->n_held = 0;
-  if (w->router) router_kick(w->router);
-}
-
 /* A batch write failed for lack of space (steps 1-3). */
 static void worker_on_no_space(worker_t *w) {
   if (!w->no_space)
@@ -396,13 +320,14 @@ static void worker_on_no_space(worker_t *w) {
   worker_release_held(w); /* what is durable goes out as usual */
   store_discard(w->store);
   w->written = w->durable;
-  worker_fail_held(w);
+  reply_queue_fail_held(w->replies, w->router); /* NO_SPACE instead */
   if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
 }
 
 /* While full: reopens the store once there is room again (step 4). */
 static void worker_space_check(worker_t *w, uint64_t now) {
-  if (!w->no_space || w->write_running || worker_batch_open(w) || w->n_held > 0 ||
+  if (!w->no_space || w->write_running || worker_batch_open(w) ||
+      reply_queue_held(w->replies) > 0 ||
       now < w->no_space_checked_ms + WORKER_NO_SPACE_CHECK_MS)
     return;
   w->no_space_checked_ms = now;
@@ -531,9 +456,11 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   w->queues = queue_index_new();
   w->leases = lease_table_new();
   w->config = config_cache_new();
+  w->replies = reply_queue_new();
   w->counters.next_seq = 1;
   w->counters.next_lease = 1;
-  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config) goto nomem;
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->replies)
+    goto nomem;
 
   if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
     log_error("cannot create %s: %s", o->dir, strerror(errno));
@@ -641,11 +568,8 @@ void worker_destroy(worker_t **worker) {
   lease_table_destroy(&w->leases);
   config_cache_destroy(&w->config);
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
-  for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
-  free(w->replies);
   /* Never acknowledged: their batches were not known durable. */
-  for (size_t i = 0; i < w->n_held; i++) free(w->held[i].buf);
-  free(w->held);
+  reply_queue_destroy(&w->replies);
   free(w->waiters);
   free(w->projects);
   free(w->endpoint_file);

@@ -14,24 +14,13 @@
 #include "identity.h"
 #include "lease_table.h"
 #include "queue_index.h"
+#include "reply_queue.h"
 #include "router.h"
 #include "row_cache.h"
 #include "slot.h"
 #include "store.h"
 #include "tally.pb-c.h"
 #include "worker.h"
-
-/* A reply encoded and waiting until what it acknowledges is durable:
- * sent once w->durable >= durable_at (batches written up to its group's). */
-typedef struct {
-  uint8_t peer[256];
-  size_t peer_len;
-  uint8_t *buf;
-  size_t len;
-  uint64_t durable_at;
-  uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
-  int at_once; /* acknowledges nothing durable: sent at the end of its group */
-} pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
 typedef struct {
@@ -101,11 +90,9 @@ struct worker {
   /* Group commit: the open batch is sealed when a group ends and no write
    * is running (else when the write ends) and written, WAL synced, on the
    * thread pool, one write at a time (store_seal, store_write_sealed);
-   * replies wait in `held` until their batch is durable. */
-  pending_reply_t *replies; /* of the group being processed */
-  size_t n_replies, cap_replies;
-  pending_reply_t *held; /* FIFO, durable_at non-decreasing */
-  size_t n_held, cap_held;
+   * replies wait in `replies` until their batch is durable, except those
+   * of leases and releases (reply_queue.h). */
+  reply_queue_t *replies;
   uv_work_t write_work;
   int write_running;
   int flush_due; /* the tick asks the next group to write the open batch */

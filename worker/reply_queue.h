@@ -1,0 +1,48 @@
+/* reply_queue: a worker's replies between their handler and the wire.
+ *
+ * A handler adds its reply to the group being processed. At the end of the
+ * group, replies that acknowledge nothing durable (leases, releases) are
+ * sent at once, in one burst, and the others are held behind the storage
+ * batch that makes their group durable (group commit, worker.c): they are
+ * sent once that batch is durable, oldest first, or answered NO_SPACE
+ * instead when the batch is dropped for a full disk. Replies are encoded
+ * when added, so nothing a handler borrowed needs to outlive it.
+ */
+#ifndef TALLY_WORKER_REPLY_QUEUE_H
+#define TALLY_WORKER_REPLY_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "router.h"
+#include "tally.pb-c.h"
+
+typedef struct reply_queue reply_queue_t;
+
+/* New empty queue or NULL (out of memory); reply_queue_destroy(&q) frees
+ * what it holds unsent (never acknowledged), safe twice. */
+reply_queue_t *reply_queue_new(void);
+void reply_queue_destroy(reply_queue_t **q);
+
+/* Encodes `env` (request id set) as the reply to `peer` in the current
+ * group; `at_once`: it acknowledges nothing durable. An encoding failure
+ * becomes an INTERNAL error reply. Returns 0 or TALLY_E_NOMEM (nothing
+ * queued; the caller cannot answer). */
+int reply_queue_add(reply_queue_t *q, const uint8_t *peer, size_t peer_len,
+                    const Tally__Envelope *env, int at_once);
+
+/* Ends the current group: sends its at-once replies through `router` (may
+ * be NULL: dropped) and holds the others until batch `durable_at` is
+ * durable. Returns how many were held, or TALLY_E_NOMEM. */
+int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at);
+
+/* Sends the held replies whose batch is <= `durable`, oldest first. */
+void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable);
+
+/* Answers every held reply with NO_SPACE instead (its batch was dropped). */
+void reply_queue_fail_held(reply_queue_t *q, router_t *router);
+
+/* Replies held, waiting for durability. */
+size_t reply_queue_held(const reply_queue_t *q);
+
+#endif
