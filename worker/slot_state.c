@@ -194,15 +194,19 @@ static int slot_leases_load(worker_t *w, uint32_t slot, int live) {
       break;
     }
     uint64_t lease_id = keys_get_u64(key + 2);
-    store_delete(w->store, STORE_CF_LEASES, key, key_len);
-    w->batch_dirty = 1;
+    /* (Not while the disk is full: a rebuild then must not write; the
+     * records are consumed once space is back.) */
+    if (!w->no_space) {
+      store_delete(w->store, STORE_CF_LEASES, key, key_len);
+      w->batch_dirty = 1;
+    }
     Tally__Store__LeaseRecord *rec = tally__store__lease_record__unpack(NULL, len, value);
     if (rec == NULL) {
       rc = TALLY_E_STORAGE;
       break;
     }
     if (!live) {
-      slot_lease_requeue(w, slot, rec);
+      if (!w->no_space) slot_lease_requeue(w, slot, rec);
       tally__store__lease_record__free_unpacked(rec, NULL);
       continue;
     }
