@@ -124,3 +124,11 @@ void reply_queue_fail_held(reply_queue_t *q, router_t *router) {
 }
 
 size_t reply_queue_held(const reply_queue_t *q) { return q->n_held; }
+
+size_t reply_queue_group_count(const reply_queue_t *q) { return q->n_group; }
+
+const uint8_t *reply_queue_group_reply(const reply_queue_t *q, size_t i, size_t *len) {
+  if (i >= q->n_group) return NULL;
+  *len = q->group[i].len;
+  return q->group[i].buf;
+}

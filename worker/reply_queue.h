@@ -45,4 +45,10 @@ void reply_queue_fail_held(reply_queue_t *q, router_t *router);
 /* Replies held, waiting for durability. */
 size_t reply_queue_held(const reply_queue_t *q);
 
+/* Replies of the current group so far, and the i-th one as encoded
+ * (borrowed until the group ends; NULL when i is out of range): for tests
+ * and the fuzz harness, which check one reply per request. */
+size_t reply_queue_group_count(const reply_queue_t *q);
+const uint8_t *reply_queue_group_reply(const reply_queue_t *q, size_t i, size_t *len);
+
 #endif
