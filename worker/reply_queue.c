@@ -67,11 +67,13 @@ int reply_queue_add(reply_queue_t *q, const uint8_t *peer, size_t peer_len,
   return 0;
 }
 
-int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at) {
-  size_t kept = 0, sent = 0;
+int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at,
+                          int with_group) {
+  size_t kept = 0, sent = 0, durable = 0;
+  for (size_t i = 0; i < q->n_group; i++) durable += !q->group[i].at_once;
   for (size_t i = 0; i < q->n_group; i++) {
     pending_reply_t *r = &q->group[i];
-    if (!r->at_once) {
+    if (!r->at_once || (with_group && durable > 0)) {
       q->group[kept++] = *r;
       continue;
     }
@@ -82,8 +84,10 @@ int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_a
   q->n_group = kept;
   if (sent > 0 && router) router_kick(router);
   if (kept == 0) return 0;
-  if (grow(&q->held, &q->cap_held, q->n_held + kept) < 0) return TALLY_E_NOMEM;
-  for (size_t i = 0; i < kept; i++) {
+  kept = durable; /* what waits for durability (the others ride along) */
+  size_t n = q->n_group;
+  if (grow(&q->held, &q->cap_held, q->n_held + n) < 0) return TALLY_E_NOMEM;
+  for (size_t i = 0; i < n; i++) {
     q->group[i].durable_at = durable_at;
     q->held[q->n_held++] = q->group[i];
   }

@@ -33,8 +33,12 @@ int reply_queue_add(reply_queue_t *q, const uint8_t *peer, size_t peer_len,
 
 /* Ends the current group: sends its at-once replies through `router` (may
  * be NULL: dropped) and holds the others until batch `durable_at` is
- * durable. Returns how many were held, or TALLY_E_NOMEM. */
-int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at);
+ * durable; with `with_group`, at-once replies of a group that has others
+ * are held with them (one burst after the sync) and sent now only when the
+ * group has nothing else. Returns how many replies wait for durability
+ * (at-once ones held along not counted), or TALLY_E_NOMEM. */
+int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at,
+                          int with_group);
 
 /* Sends the held replies whose batch is <= `durable`, oldest first. */
 void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable);

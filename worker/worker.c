@@ -39,6 +39,13 @@
 #define WORKER_PIPELINE_MIN 16
 #endif
 _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take the pipeline");
+/* 1: lease and release replies of a group that also holds replies waiting
+ * for its sync leave with those, after the sync (one burst); 0: they leave
+ * at the end of the group, before the sync (docs/PERFORMANCE.md, issue 18,
+ * measured both). */
+#ifndef WORKER_AT_ONCE_WITH_GROUP
+#define WORKER_AT_ONCE_WITH_GROUP 0
+#endif
 #define WORKER_TICK_MS 50
 /* While the disk is full, how often the tick looks for free space. */
 #define WORKER_NO_SPACE_CHECK_MS 1000
@@ -245,7 +252,8 @@ void worker_project_total(const worker_t *w, project_counters_t *total) {
  * others wait behind the batches written so far (what the group wrote is
  * in the open batch if it is not written yet). Returns how many wait. */
 static size_t worker_hold_replies(worker_t *w) {
-  int held = reply_queue_end_group(w->replies, w->router, w->written + worker_batch_open(w));
+  int held = reply_queue_end_group(w->replies, w->router, w->written + worker_batch_open(w),
+                                   WORKER_AT_ONCE_WITH_GROUP);
   if (held < 0) worker_fatal("out of memory for replies");
   return (size_t)held;
 }
