@@ -4,14 +4,20 @@
  *
  *   store-probe [--dir DIR] [--seconds S] [--items N] [--json FILE]
  *
- * 1. "cycle-writes": the RocksDB writes of one label cycle as the worker
- *    makes them (column families items 64 MB, queue and leases 16 MB write
- *    buffers, LZ4, bloom filters; WAL on, not synced): per cycle two puts
- *    of a 250-byte item record, a lease put and its delete, a queue delete,
- *    keys led by a 2-byte slot, 75 cycles per batch (the batch size the
- *    worker forms at 4 x 64 requests in flight), on one thread, after
- *    ingesting N items. Reports microseconds of write per cycle and the
- *    cycles/s one writer thread could carry at most.
+ * 1. "cycle-writes": the RocksDB writes of one label cycle (overlap 1) as
+ *    the worker makes them (column families items 64 MB, queue and leases
+ *    16 MB write buffers, LZ4, bloom filters; WAL on, not synced), keys led
+ *    by a 2-byte slot, 75 cycles per batch (the batch size the worker forms
+ *    at 4 x 64 requests in flight), on one thread, after ingesting N items:
+ *     - now (leases in memory, issue 18): the submit's put of the 250-byte
+ *       item record and the delete of its queue entry (the item leaves its
+ *       queue), 2 changes a cycle, plus once per batch the worker's meta
+ *       record and one statistics and one operations row;
+ *     - before (for comparison): the item record put at lease and at
+ *       submit, a lease record put and its delete, the queue delete, 5
+ *       changes a cycle.
+ *    Reports changes and microseconds of write per cycle and the cycles/s
+ *    one writer thread could carry at most.
  * 2. "memory": dependent random loads over 1, 8 and 64 MB: nanoseconds
  *    per load (why a skiplist insert costs microseconds here).
  *
@@ -66,9 +72,12 @@ static int die_on(char *err, const char *what) {
 typedef struct {
   double us_per_cycle;
   double cycles;
+  double changes_per_cycle;
 } cycle_result_t;
 
-static cycle_result_t probe_cycle_writes(const char *dir, double seconds, uint32_t items) {
+/* before: the cycle of the design with stored leases (5 changes). */
+static cycle_result_t probe_cycle_writes(const char *dir, double seconds, uint32_t items,
+                                         int before) {
   rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
   rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(10));
   rocksdb_block_based_options_set_block_cache(table, rocksdb_cache_create_lru(64u << 20));
@@ -108,8 +117,29 @@ static cycle_result_t probe_cycle_writes(const char *dir, double seconds, uint32
   uint64_t x = 88172645463325252ull;
   uint32_t pending[CYCLES_PER_BATCH];
   int n_pending = 0;
-  double spent = 0, cycles = 0, start = now_s();
-  while (now_s() - start < seconds) {
+  double spent = 0, cycles = 0, changes = 0, start = now_s();
+  char row[200];
+  memset(row, 's', sizeof row);
+  while (!before && now_s() - start < seconds) {
+    /* One batch: the submits of 75 cycles whose leases took nothing. */
+    for (int i = 0; i < CYCLES_PER_BATCH; i++) {
+      uint32_t id = (uint32_t)(xorshift(&x) % items);
+      size_t n = item_key(key, "", id);
+      rocksdb_writebatch_put_cf(b, cf[1], key, n, value, sizeof value);
+      rocksdb_writebatch_delete_cf(b, cf[2], key, n);
+    }
+    rocksdb_writebatch_put_cf(b, cf[0], "meta", 4, row, sizeof row);
+    rocksdb_writebatch_put_cf(b, cf[0], "stats-row", 9, row, sizeof row);
+    rocksdb_writebatch_put_cf(b, cf[0], "ops-row", 7, row, sizeof row);
+    cycles += CYCLES_PER_BATCH;
+    changes += 2 * CYCLES_PER_BATCH + 3;
+    double a = now_s();
+    rocksdb_write(db, wo, b, &err);
+    spent += now_s() - a;
+    die_on(err, "write");
+    rocksdb_writebatch_clear(b);
+  }
+  while (before && now_s() - start < seconds) {
     /* The submits of the previous batch's leases, then new leases. */
     for (int i = 0; i < n_pending; i++) {
       size_t n = item_key(key, "", pending[i]);
@@ -117,6 +147,7 @@ static cycle_result_t probe_cycle_writes(const char *dir, double seconds, uint32
       rocksdb_writebatch_delete_cf(b, cf[3], key, n);
     }
     cycles += n_pending;
+    changes += 5.0 * n_pending;
     n_pending = 0;
     for (int i = 0; i < CYCLES_PER_BATCH; i++) {
       uint32_t id = (uint32_t)(xorshift(&x) % items);
@@ -137,7 +168,7 @@ static cycle_result_t probe_cycle_writes(const char *dir, double seconds, uint32
   for (int i = 0; i < 4; i++) rocksdb_column_family_handle_destroy(cf[i]);
   rocksdb_close(db);
   for (int i = 0; i < 4; i++) rocksdb_options_destroy(cf_opts[i]);
-  cycle_result_t r = {spent / cycles * 1e6, cycles};
+  cycle_result_t r = {spent / cycles * 1e6, cycles, changes / cycles};
   return r;
 }
 
@@ -229,14 +260,23 @@ int main(int argc, char **argv) {
   snprintf(db, sizeof db, "%s/db", dir);
   fprintf(stderr, "store-probe: ingesting %ld items, then %.0f s of label-cycle writes\n", items,
           seconds);
-  cycle_result_t w = probe_cycle_writes(db, seconds, (uint32_t)items);
-  double bound = 1e6 / w.us_per_cycle;
-  printf("%-14s %-34s %10s\n", "probe", "what", "figure");
-  printf("%-14s %-34s %7.2f us (%.0f cycles/s at most on one thread; %.0f cycles)\n",
-         "cycle-writes", "RocksDB write of one label cycle", w.us_per_cycle, bound, w.cycles);
+  char db_before[4300];
+  snprintf(db_before, sizeof db_before, "%s-before", db);
+  cycle_result_t w = probe_cycle_writes(db, seconds, (uint32_t)items, 0);
+  cycle_result_t old = probe_cycle_writes(db_before, seconds, (uint32_t)items, 1);
+  printf("%-20s %-34s %10s\n", "probe", "what", "figure");
   int seq = 0;
-  write_record(json, &seq, "rocksdb", "cycle-writes", bound, "cycles/s (one writer thread)",
-               "us_per_cycle", w.us_per_cycle);
+  for (int i = 0; i < 2; i++) {
+    const cycle_result_t *r = i == 0 ? &w : &old;
+    double bound = 1e6 / r->us_per_cycle;
+    printf("%-20s %-34s %7.2f us, %.2f changes (%.0f cycles/s at most on one thread; %.0f "
+           "cycles)\n",
+           i == 0 ? "cycle-writes" : "cycle-writes-before",
+           i == 0 ? "RocksDB write of one label cycle" : "the same, leases stored (before)",
+           r->us_per_cycle, r->changes_per_cycle, bound, r->cycles);
+    write_record(json, &seq, "rocksdb", i == 0 ? "cycle-writes" : "cycle-writes-before", bound,
+                 "cycles/s (one writer thread)", "us_per_cycle", r->us_per_cycle);
+  }
   static const size_t sizes[] = {1, 8, 64};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     double ns = probe_memory(sizes[i]);
@@ -245,8 +285,8 @@ int main(int argc, char **argv) {
     snprintf(phase, sizeof phase, "load-%zuMB", sizes[i]);
     write_record(json, &seq, "memory", phase, 1e9 / ns, "dependent loads/s", "ns_per_load", ns);
   }
-  char cmd[4300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", made[0] ? made : db);
+  char cmd[8800];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", made[0] ? made : db, db_before);
   if (system(cmd) != 0) fprintf(stderr, "store-probe: could not remove %s\n", made[0] ? made : db);
   return 0;
 }

@@ -1,7 +1,7 @@
 /* Durability: a worker killed with SIGKILL in the middle of a load keeps
- * every acknowledged ingest and label, duplicates nothing, and the leases
- * that were out come back after their deadline; a SIGTERM restart changes
- * no count. The load runs in a child process that reports each
+ * every acknowledged ingest and label, duplicates nothing, and the items
+ * of the leases that were out are offered again at once (leases live in
+ * memory); a SIGTERM restart changes no count. The load runs in a child process that reports each
  * acknowledgement to the test through a pipe, so the test knows exactly
  * what was acknowledged before the kill. */
 #include <signal.h>
@@ -152,6 +152,9 @@ static void verify(tally_t *t) {
     CHECK(st->total.items >= (uint64_t)distinct_items);
     CHECK(st->total.items <= (uint64_t)distinct_items + 50);
     CHECK_EQ_U64(st->total.labels + st->total.live_leases + st->total.queued, st->total.items);
+    /* Leases live in memory: those out at the kill were lost with it, and
+     * their items are queued again at once, not after their deadline. */
+    CHECK_EQ_U64(st->total.live_leases, 0);
   }
   tally_free(st);
 }
@@ -195,8 +198,11 @@ int main(void) {
   }
   CHECK(held_count() > 0);
 
-  /* Leases that were out come back after their deadline (3 s). */
+  /* A lease still out expires after its deadline (3 s) and is counted. */
   t = client(3000);
+  tally_task_t *out = NULL;
+  CHECK(tally_lease(t, "d1", "dur", TALLY_STAGE_LABEL, 0, &out) == 0 && out != NULL);
+  tally_free(out);
   sleep(4);
   tally_status_t *st = NULL;
   CHECK(tally_status(t, "dur", &st) == 0);

@@ -95,3 +95,11 @@ add_executable(drilldown_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/drilldown_
 target_link_libraries(drilldown_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
 add_test(NAME drilldown_integration COMMAND drilldown_integration_test)
 set_tests_properties(drilldown_integration PROPERTIES TIMEOUT 240)
+
+# Leases held in memory: kill -9 with leases out, lost-lease submits,
+# repeated submits, a slot move carrying live leases.
+add_executable(lease_memory_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/lease_memory_integration_test.c)
+target_link_libraries(lease_memory_integration_test PRIVATE tally_test_harness tally_client)
+add_dependencies(lease_memory_integration_test tally-coordinator tally-worker)
+add_test(NAME lease_memory_integration COMMAND lease_memory_integration_test)
+set_tests_properties(lease_memory_integration PROPERTIES TIMEOUT 300 LABELS "integration")

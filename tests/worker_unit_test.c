@@ -369,9 +369,83 @@ static void test_lease_table(void) {
   CHECK(t == NULL);
 }
 
+/* The per-item index: holders of an item, its park state (kept while it
+ * has a lease, gone with the last), and the leases of a slot. */
+static void test_lease_table_items(void) {
+  lease_table_t *t = lease_table_new();
+  lease_t l = {0};
+  l.slot = 7;
+  l.project_id = 3;
+  l.deadline_ms = 5000;
+  const char *holders[] = {"ana", "ben", "cy"};
+  for (uint64_t i = 0; i < 3; i++) {
+    l.lease_id = 10 + i;
+    l.item_id = "it";
+    l.item_len = 2;
+    snprintf(l.labeler, sizeof l.labeler, "%s", holders[i]);
+    CHECK(lease_table_add(t, &l) == 0);
+  }
+  l.lease_id = 20;
+  l.item_id = "other";
+  l.item_len = 5;
+  l.slot = 8;
+  CHECK(lease_table_add(t, &l) == 0);
+  const lease_t *out[4];
+  CHECK(lease_table_of_item(t, 7, 3, "it", 2, out, 4) == 3);
+  CHECK(lease_table_of_item(t, 7, 3, "it", 2, NULL, 0) == 3);
+  CHECK(lease_table_of_item(t, 7, 4, "it", 2, out, 4) == 0); /* other project */
+  CHECK(lease_table_of_item(t, 8, 3, "other", 5, out, 4) == 1 && out[0]->lease_id == 20);
+  lease_park_t *park = lease_table_park(t, 7, 3, "it", 2);
+  CHECK(park != NULL && park->parked == 0);
+  if (park) park->parked = 1;
+  CHECK(lease_table_park(t, 7, 3, "nope", 4) == NULL);
+  uint64_t ids[4];
+  CHECK(lease_table_of_slot(t, 7, ids, 4) == 3);
+  CHECK(lease_table_of_slot(t, 8, ids, 4) == 1 && ids[0] == 20);
+  lease_table_remove(t, 11);
+  CHECK(lease_table_of_item(t, 7, 3, "it", 2, out, 4) == 2);
+  park = lease_table_park(t, 7, 3, "it", 2);
+  CHECK(park != NULL && park->parked == 1); /* kept while a lease lives */
+  CHECK(lease_table_count_of(t, "ana") == 1 && lease_table_count_of(t, "ben") == 0);
+  lease_table_remove(t, 10);
+  lease_table_remove(t, 12);
+  CHECK(lease_table_park(t, 7, 3, "it", 2) == NULL); /* gone with the last */
+  CHECK(lease_table_count(t) == 1 && lease_table_at(t, 0)->lease_id == 20);
+  CHECK(lease_table_at(t, 1) == NULL);
+  lease_table_destroy(&t);
+}
+
+/* Parked entries: out of the index, counted apart, back or gone. */
+static void test_queue_park(void) {
+  queue_index_t *qi = queue_index_new();
+  queue_t *q = queue_index_get(qi, 1, 0, "es", 1);
+  CHECK(q != NULL);
+  if (q == NULL) return;
+  queue_add(q, 5, (queue_position_t){0, 1}, "a", 1);
+  queue_add(q, 5, (queue_position_t){0, 2}, "b", 1);
+  CHECK(queue_park(q, 5, (queue_position_t){0, 1}) == 0); /* the buffer knows b */
+  CHECK(queue_depth(q) == 1 && queue_parked(q) == 1);
+  uint32_t slot;
+  queue_position_t pos;
+  CHECK(queue_peek(q, &slot, &pos) && pos.seq == 2);
+  queue_unpark(q, 5, (queue_position_t){0, 1}, "a", 1);
+  CHECK(queue_depth(q) == 2 && queue_parked(q) == 0);
+  CHECK(queue_peek(q, &slot, &pos) && pos.seq == 1);
+  queue_park(q, 5, (queue_position_t){0, 2});
+  queue_park_gone(q);
+  CHECK(queue_depth(q) == 1 && queue_parked(q) == 0);
+  queue_add_parked(q, 3);
+  CHECK(queue_parked(q) == 3);
+  queue_index_destroy(&qi);
+}
+
 static void test_item_record(void) {
   item_record_t *rec = item_record_new("es", 1, "hello", "", 2, 9, 1234);
   CHECK(rec != NULL && item_record_wants_work(rec));
+  /* Stored state against live leases; submitted leases. */
+  CHECK(item_record_wants_work_with(rec, 1) && !item_record_wants_work_with(rec, 2));
+  CHECK(!item_record_lease_submitted(rec, 77));
+  CHECK(item_record_add_submitted_lease(rec, 77) == 0 && item_record_lease_submitted(rec, 77));
   CHECK(item_record_add_holder(rec, "ana") == 0);
   CHECK(item_record_wants_work(rec) && item_record_excludes(rec, "ana"));
   CHECK(item_record_add_holder(rec, "ben") == 0);
@@ -449,6 +523,8 @@ int main(void) {
   test_queue_order();
   test_queue_buffer();
   test_lease_table();
+  test_lease_table_items();
+  test_queue_park();
   test_item_record();
   test_wire();
   test_errors();

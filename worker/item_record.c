@@ -56,13 +56,39 @@ void item_record_free(item_record_t **rec) {
   *rec = NULL;
 }
 
-int item_record_wants_work(const item_record_t *rec) {
+int item_record_wants_work_with(const item_record_t *rec, size_t holders) {
   if (rec->state != TALLY__STORE__ITEM_STATE__ITEM_LABELING) return 0;
   switch (rec->stage) {
-    case TALLY__STAGE__STAGE_LABEL: return rec->n_labels + rec->n_lease_holders < rec->overlap;
-    case TALLY__STAGE__STAGE_AUDIT: return rec->audit == NULL && rec->n_lease_holders == 0;
-    default: return rec->final_label[0] == '\0' && rec->n_lease_holders == 0;
+    case TALLY__STAGE__STAGE_LABEL: return rec->n_labels + holders < rec->overlap;
+    case TALLY__STAGE__STAGE_AUDIT: return rec->audit == NULL && holders == 0;
+    default: return rec->final_label[0] == '\0' && holders == 0;
   }
+}
+
+int item_record_wants_work(const item_record_t *rec) {
+  return item_record_wants_work_with(rec, rec->n_lease_holders);
+}
+
+int item_record_lease_submitted(const item_record_t *rec, uint64_t lease_id) {
+  for (size_t i = 0; i < rec->n_submitted_leases; i++)
+    if (rec->submitted_leases[i] == lease_id) return 1;
+  return 0;
+}
+
+int item_record_add_submitted_lease(item_record_t *rec, uint64_t lease_id) {
+  uint64_t *grown =
+      realloc(rec->submitted_leases, (rec->n_submitted_leases + 1) * sizeof *grown);
+  if (grown == NULL) return TALLY_E_NOMEM;
+  grown[rec->n_submitted_leases++] = lease_id;
+  rec->submitted_leases = grown;
+  return 0;
+}
+
+void item_record_clear_holders(item_record_t *rec) {
+  for (size_t i = 0; i < rec->n_lease_holders; i++) free(rec->lease_holders[i]);
+  free(rec->lease_holders);
+  rec->lease_holders = NULL;
+  rec->n_lease_holders = 0;
 }
 
 static int string_index(char **list, size_t n, const char *s) {

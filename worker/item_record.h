@@ -35,6 +35,19 @@ void item_record_free(item_record_t **rec);
  * no live lease; in ADJUDICATE, no verdict and no live lease. */
 int item_record_wants_work(const item_record_t *rec);
 
+/* The same rule with `holders` live leases instead of the record's holder
+ * list: with 0, whether the stored state keeps the item in its stage's
+ * queue (its queue entry stays in storage exactly while this is true). */
+int item_record_wants_work_with(const item_record_t *rec, size_t holders);
+
+/* Lease ids whose submit the record stores (idempotent submits). */
+int item_record_lease_submitted(const item_record_t *rec, uint64_t lease_id);
+int item_record_add_submitted_lease(item_record_t *rec, uint64_t lease_id);
+
+/* Forgets the holder list (holders live in the worker's lease table; a
+ * record read from storage may carry an old list, which means nothing). */
+void item_record_clear_holders(item_record_t *rec);
+
 /* True when `labeler` may not receive this item: they labeled or audited
  * it, hold a lease on it, or skipped it in this stage. */
 int item_record_excludes(const item_record_t *rec, const char *labeler);

@@ -1,14 +1,23 @@
 /* labeling: the labeling cycle on one worker: ingest, lease, submit, skip,
  * release, lease expiry, long-poll waiters, status, and recovery of the
- * in-memory indexes from storage.
+ * in-memory indexes from storage. Requests reach the handlers through
+ * dispatch.c.
  *
- * Invariants kept here (DESIGN.md, "Item lifecycle"):
- *  - an item has a queue entry exactly while item_record_wants_work() is
- *    true, so it is offered until labels + live leases reach its overlap and
- *    never beyond: an item never gets more labels than its overlap;
+ * Invariants kept here (DESIGN.md, "Item lifecycle", "Leases"):
+ *  - an item has a stored queue entry exactly while its stored state wants
+ *    work at its stage (item_record_wants_work_with(rec, 0)), and is offered
+ *    (in the queue index, not parked) exactly while item_record_wants_work()
+ *    counting its live leases is true (queue_reconcile): it is offered until
+ *    labels + live leases reach its overlap and never beyond, so an item
+ *    never gets more labels than its overlap;
+ *  - leases live in memory only (lease_table.h): granting, releasing and
+ *    expiring one stores nothing; a restart forgets them and so offers
+ *    their items again; a submit of a lost lease is taken only when still
+ *    valid (lease_lost_resolve);
  *  - a labeler never holds two leases on one item nor labels it twice;
- *  - every change of a request goes into the group's one batch; replies are
- *    sent by worker.c only after that batch is durable.
+ *  - every change of a request goes into the group's one batch; replies of
+ *    writes are sent by worker.c only after that batch is durable, replies
+ *    of leases and releases with their group (worker_reply_at_once).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +110,27 @@ int labeling_slot_check(worker_t *w, const router_request_t *req, uint32_t slot)
 
 /* ------------------------------------------------------------ storage */
 
+/* Sets the record's holder list to the item's live leases (lease_table.h):
+ * holders live in memory only. */
+static void item_holders_fill(worker_t *w, uint32_t slot, uint32_t project_id,
+                              const char *item_id, size_t item_len, item_record_t *rec) {
+  item_record_clear_holders(rec);
+  const lease_t *stack[8];
+  size_t n = lease_table_of_item(w->leases, slot, project_id, item_id, item_len, stack, 8);
+  if (n == 0) return;
+  const lease_t **held = stack;
+  if (n > 8) {
+    held = malloc(n * sizeof *held);
+    if (held == NULL) worker_fatal("out of memory");
+    lease_table_of_item(w->leases, slot, project_id, item_id, item_len, held, n);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (item_record_add_holder(rec, held[i]->labeler) < 0) worker_fatal("out of memory");
+  if (held != stack) free(held);
+}
+
+/* The item's record as stored, with its live leases as holders; NULL when
+ * there is none. */
 static item_record_t *item_load(worker_t *w, uint32_t slot, uint32_t project_id,
                                 const char *item_id, size_t item_len) {
   uint8_t key[KEYS_MAX];
@@ -119,6 +149,7 @@ static item_record_t *item_load(worker_t *w, uint32_t slot, uint32_t project_id,
     free(value);
   }
   if (rec == NULL) log_error("item record in slot %u is unreadable", slot);
+  else item_holders_fill(w, slot, project_id, item_id, item_len, rec);
   return rec;
 }
 
@@ -127,7 +158,12 @@ static void item_save(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   uint8_t key[KEYS_MAX];
   size_t key_len = keys_item(key, slot, project_id, item_id, item_len);
   size_t len = 0;
-  uint8_t *buf = item_record_encode(rec, &len);
+  /* Holders are not stored (lease_table.h). */
+  item_record_t *unheld = (item_record_t *)rec;
+  size_t n_holders = unheld->n_lease_holders;
+  unheld->n_lease_holders = 0;
+  uint8_t *buf = item_record_encode(unheld, &len);
+  unheld->n_lease_holders = n_holders;
   if (buf == NULL) worker_fatal("out of memory encoding an item");
   store_put(w->store, STORE_CF_ITEMS, key, key_len, buf, len);
   item_cache_put(w->items, key, key_len, buf, len); /* takes buf */
@@ -146,7 +182,18 @@ static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const c
   w->batch_dirty = 1;
 }
 
-/* The first entry at or after `from` in the sub-queue `prefix`: 1 and *pos,
+/* True when the queue entry of item `id` is parked: in storage, but held
+ * out of the index by live leases (lease_table.h). */
+static int entry_parked(worker_t *w, uint32_t slot, uint32_t project_id, const uint8_t *id,
+                        size_t id_len) {
+  if (lease_table_count(w->leases) == 0) return 0;
+  const lease_park_t *park =
+      lease_table_park(w->leases, slot, project_id, (const char *)id, id_len);
+  return park != NULL && park->parked;
+}
+
+/* The first entry at or after `from` in the sub-queue `prefix` that is not
+ * parked: 1 and *pos,
  * or 0 when the sub-queue has nothing there. */
 static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
                           const uint8_t *from, size_t from_len, queue_position_t *pos) {
@@ -156,15 +203,17 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
   if (it == NULL) worker_fatal("out of memory for an iterator");
   store_iter_seek(it, from, from_len);
   int found = 0;
-  if (store_iter_valid(it)) {
-    size_t len;
+  for (; store_iter_valid(it); store_iter_next(it)) {
+    size_t len, id_len;
     const uint8_t *key = store_iter_key(it, &len);
+    const uint8_t *id = store_iter_value(it, &id_len);
     keys_queue_entry_t parsed;
-    if (keys_parse_queue_entry(key, len, &parsed) == 0) {
-      pos->priority = parsed.priority;
-      pos->seq = parsed.seq;
-      found = 1;
-    }
+    if (keys_parse_queue_entry(key, len, &parsed) < 0) break;
+    if (entry_parked(w, parsed.slot, parsed.project_id, id, id_len)) continue;
+    pos->priority = parsed.priority;
+    pos->seq = parsed.seq;
+    found = 1;
+    break;
   }
   if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
   store_iter_destroy(&it);
@@ -199,6 +248,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
       log_error("malformed queue key of %zu bytes in slot %u", key_len, slot);
       break;
     }
+    if (entry_parked(w, slot, parsed.project_id, value, id_len)) continue;
     entries[n].pos = (queue_position_t){parsed.priority, parsed.seq};
     entries[n].item_id = ids[n];
     entries[n].item_len = id_len; /* a longer id is not kept: read when needed */
@@ -223,50 +273,81 @@ static void subqueue_buffer(worker_t *w, queue_t *q, uint32_t slot, queue_positi
   subqueue_load(w, q, slot, key, key_len);
 }
 
-static void queue_pop(worker_t *w, uint32_t project_id, uint32_t stage, const char *market,
-                      uint32_t slot, uint32_t priority, uint64_t seq) {
-  uint8_t key[KEYS_MAX];
-  size_t key_len = keys_queue_entry(key, slot, project_id, stage, market, priority, seq);
-  store_delete(w->store, STORE_CF_QUEUE, key, key_len);
-  queue_t *q = queue_index_get(w->queues, project_id, stage, market, 0);
-  w->batch_dirty = 1;
-  if (q == NULL || !queue_remove(q, slot, (queue_position_t){priority, seq})) return;
-  /* The head left and the index does not know the next one: read on from
-   * the deleted key (never from the sub-queue start, to skip old
-   * tombstones). */
-  subqueue_load(w, q, slot, key, key_len);
+/* Where an item's queue entry is before a change: its stage, and whether
+ * the stored state keeps it queued (item_record_wants_work_with(rec, 0)). */
+typedef struct {
+  uint32_t stage;
+  int stored;
+} queue_where_t;
+
+static queue_where_t item_where(const item_record_t *rec) {
+  return (queue_where_t){rec->stage, item_record_wants_work_with(rec, 0)};
 }
 
-static void lease_put(worker_t *w, const lease_t *lease, uint64_t now_ms) {
-  Tally__Store__LeaseRecord rec = TALLY__STORE__LEASE_RECORD__INIT;
-  rec.format = 1;
-  rec.project_id = lease->project_id;
-  rec.item_id = lease->item_id;
-  rec.labeler = (char *)lease->labeler;
-  rec.deadline_ms = lease->deadline_ms;
-  rec.stage = lease->stage;
-  rec.leased_ms = now_ms;
-  rec.exposure_counted = lease->exposure_counted != 0;
+/* Brings the item's queue entry in line with `rec` after a change (lease
+ * granted or ended, label, skip; `before` as item_where() said before it):
+ *  - an entry stays in storage exactly while the stored state keeps the
+ *    item in that stage's queue; it is deleted once the item leaves the
+ *    stage for good (an entry of a new stage is pushed by item_advance);
+ *  - while it is stored, it is in the in-memory index exactly while the
+ *    item wants more work counting its live leases, else parked (held out
+ *    by the leases; a restart, which forgets leases, offers it again).
+ * The caller holds at least one live lease of the item in the table while
+ * it parks one (the park state lives with the item's leases). */
+static void queue_reconcile(worker_t *w, uint32_t slot, uint32_t project_id, const char *item_id,
+                            size_t item_len, queue_where_t before, const item_record_t *rec) {
+  if (!before.stored) return;
+  queue_t *q = queue_index_get(w->queues, project_id, before.stage, rec->market, 1);
+  if (q == NULL) worker_fatal("out of memory for queues");
+  queue_position_t pos = {rec->priority, rec->seq};
+  lease_park_t *park = lease_table_park(w->leases, slot, project_id, item_id, item_len);
+  int parked = park != NULL && park->parked;
   uint8_t key[KEYS_MAX];
-  size_t key_len = keys_lease(key, lease->slot, lease->lease_id);
-  size_t len = tally__store__lease_record__get_packed_size(&rec);
-  uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
-  tally__store__lease_record__pack(&rec, buf);
-  store_put(w->store, STORE_CF_LEASES, key, key_len, buf, len);
-  free(buf);
+  size_t key_len =
+      keys_queue_entry(key, slot, project_id, before.stage, rec->market, rec->priority, rec->seq);
+  int stored = rec->stage == before.stage && item_record_wants_work_with(rec, 0);
+  if (!stored) {
+    /* The item leaves the stage's queue for good. */
+    store_delete(w->store, STORE_CF_QUEUE, key, key_len);
+    w->batch_dirty = 1;
+    if (parked) {
+      queue_park_gone(q);
+      park->parked = 0;
+    } else if (queue_remove(q, slot, pos)) {
+      /* The head left and the index does not know the next one: read on
+       * from the deleted key (never from the sub-queue start, to skip old
+       * tombstones). */
+      subqueue_load(w, q, slot, key, key_len);
+    }
+    return;
+  }
+  int offered = item_record_wants_work(rec);
+  if (parked && offered) {
+    park->parked = 0;
+    queue_unpark(q, slot, pos, item_id, item_len);
+    w->work_added = 1;
+  } else if (!parked && !offered) {
+    if (park == NULL) worker_fatal("an item is held without a live lease");
+    park->parked = 1;
+    park->queue = q;
+    park->priority = pos.priority;
+    park->seq = pos.seq;
+    /* Parked first: reading on from storage skips the entry itself. */
+    if (queue_park(q, slot, pos)) subqueue_load(w, q, slot, key, key_len);
+  }
 }
 
-static void lease_drop(worker_t *w, uint32_t slot, uint32_t project_id, uint64_t lease_id) {
-  uint8_t key[KEYS_MAX];
-  size_t key_len = keys_lease(key, slot, lease_id);
-  store_delete(w->store, STORE_CF_LEASES, key, key_len);
+/* Removes a live lease from memory. Nothing is stored about leases. */
+static void lease_drop(worker_t *w, uint32_t project_id, uint64_t lease_id) {
   lease_table_remove(w->leases, lease_id);
-  worker_project(w, project_id)->live_leases--;
+  project_counters_t *pc = worker_project(w, project_id);
+  if (pc->live_leases > 0) pc->live_leases--;
 }
 
-/* Ends a live lease without a label: the item goes back to its queue (same
- * priority and age) if it now wants work again. */
+/* Ends a live lease without a label: the item is offered again (same
+ * priority and age) if it now wants work. Only a skip writes (the skipper,
+ * never offered the item again in this stage); a release or expiry changes
+ * no stored key (counters and operations rows follow with the group). */
 static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) {
   uint32_t slot = lease->slot, project_id = lease->project_id;
   uint64_t lease_id = lease->lease_id;
@@ -277,22 +358,20 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
   if (item_id == NULL) worker_fatal("out of memory");
   item_record_t *rec = item_load(w, slot, project_id, item_id, item_len);
   if (rec != NULL) {
-    int wanted = item_record_wants_work(rec);
+    queue_where_t before = item_where(rec);
     item_record_remove_holder(rec, labeler);
     if (why == RETURN_SKIP && item_record_add_skipper(rec, labeler) < 0)
       worker_fatal("out of memory");
-    if (!wanted && item_record_wants_work(rec))
-      queue_push(w, project_id, rec->stage, rec->market, slot, rec->priority, rec->seq, item_id,
-                 item_len);
+    queue_reconcile(w, slot, project_id, item_id, item_len, before, rec);
     ops_on_lease_end(w, project_id, rec->market, lease->stage,
                      why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED
                      : why == RETURN_SKIP ? OPS_LEASE_SKIPPED
                                           : OPS_LEASE_RELEASED,
                      clock_now_ms());
-    item_save(w, slot, project_id, item_id, item_len, rec);
+    if (why == RETURN_SKIP) item_save(w, slot, project_id, item_id, item_len, rec);
     item_record_free(&rec);
   }
-  lease_drop(w, slot, project_id, lease_id);
+  lease_drop(w, project_id, lease_id);
   project_counters_t *pc = worker_project(w, project_id);
   if (why == RETURN_EXPIRE) pc->expired_leases++;
   if (why == RETURN_SKIP) pc->skips++;
@@ -438,12 +517,23 @@ static int candidate_advance(worker_t *w, candidate_t *c, uint32_t stage) {
   return subqueue_first(w, prefix, prefix_len, from, from_len, &c->pos);
 }
 
+/* The next lease id: worker id | incarnation | counter (worker_internal.h). */
+static uint64_t lease_id_next(worker_t *w) {
+  if (w->counters.next_lease > UINT32_MAX) worker_new_incarnation(w);
+  return ((uint64_t)(w->counters.worker_id & 0xffffu) << 48) |
+         ((w->counters.incarnation & 0xffffu) << 32) | w->counters.next_lease++;
+}
+
+/* Grants the lease in memory: nothing is stored (the wellbeing exposure of
+ * a high-severity item aside, which is why that grant's reply waits for
+ * the group's sync: *wrote set). The item's queue entry stays in storage
+ * and is parked when the item wants no more work while the lease lives. */
 static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, uint32_t stage,
                         item_record_t *rec, const char *item_id, size_t item_len,
-                        Tally__Task *task, uint64_t *lease_id_out) {
+                        Tally__Task *task, int *wrote) {
   uint64_t now = clock_now_ms();
   lease_t lease = {0};
-  lease.lease_id = ((uint64_t)w->counters.worker_id << 40) | w->counters.next_lease++;
+  lease.lease_id = lease_id_next(w);
   lease.deadline_ms = now + (uint64_t)(c->project->lease_seconds ? c->project->lease_seconds : 300) * 1000u;
   lease.slot = c->slot;
   lease.project_id = c->project->id;
@@ -452,12 +542,11 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   lease.item_id = (char *)item_id;
   lease.item_len = item_len;
   lease.exposure_counted = wellbeing_on_lease(w, c->project, rec, labeler, now);
-  if (item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
-  if (!item_record_wants_work(rec))
-    queue_pop(w, c->project->id, stage, rec->market, c->slot, rec->priority, rec->seq);
-  item_save(w, c->slot, c->project->id, item_id, item_len, rec);
-  lease_put(w, &lease, now);
+  *wrote = lease.exposure_counted;
+  queue_where_t before = item_where(rec);
   if (lease_table_add(w->leases, &lease) < 0) worker_fatal("out of memory for leases");
+  if (item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
+  queue_reconcile(w, c->slot, c->project->id, item_id, item_len, before, rec);
   worker_project(w, lease.project_id)->live_leases++;
   ops_on_lease(w, lease.project_id, rec->market, stage, now);
   w->batch_dirty = 1;
@@ -466,7 +555,6 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   task->deadline_ms = lease.deadline_ms;
   task->stage = (Tally__Stage)stage;
   task->priority = rec->priority;
-  *lease_id_out = lease.lease_id;
 }
 
 /* Finds the best task `labeler` may take and leases it. Returns 1 with the
@@ -475,7 +563,7 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
  * one but the disk is full (w->no_space), so it cannot be leased. */
 static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__Project *only,
                       uint32_t stage, uint32_t min_priority, Tally__Task *task,
-                      item_record_t **rec_out, char **item_id_out) {
+                      item_record_t **rec_out, char **item_id_out, int *wrote) {
   candidate_heap_t heap = {0};
   size_t nq = queue_index_count(w->queues);
   candidate_t best = {0};
@@ -525,14 +613,13 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     if (rec == NULL) return 0;
   }
   if (w->no_space) {
-    /* A grant writes the lease: refused while the disk is full (worker.c). */
+    /* No task is handed out that could not be submitted (worker.c). */
     item_record_free(&rec);
     free(*item_id_out);
     *item_id_out = NULL;
     return -1;
   }
-  uint64_t lease_id;
-  lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, &lease_id);
+  lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, wrote);
   task->project = chosen.project->name;
   task->item_id = *item_id_out;
   task->market = rec->market;
@@ -569,7 +656,8 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
   env.lease_reply = &reply;
   reply.n_markets = labeler->n_markets;
   reply.markets = labeler->markets;
-  int granted = lease_find(w, labeler, only, stage, min_priority, &task, &rec, &item_id);
+  int wrote = 0;
+  int granted = lease_find(w, labeler, only, stage, min_priority, &task, &rec, &item_id, &wrote);
   if (granted < 0) {
     worker_reply_error(w, peer, peer_len, request_id, TALLY_E_NO_SPACE,
                        "the worker's disk is full: no lease can be written until space is freed");
@@ -579,7 +667,14 @@ static int reply_lease(worker_t *w, const uint8_t *peer, size_t peer_len, uint64
     reply.has_task = 1;
     reply.task = &task;
   }
-  if (granted || reply_when_empty) worker_reply(w, peer, peer_len, &env);
+  /* A lease is not a write: its reply leaves with the group's burst, not
+   * after the sync, unless the grant counted exposure (stored). */
+  if (granted || reply_when_empty) {
+    if (wrote)
+      worker_reply(w, peer, peer_len, &env);
+    else
+      worker_reply_at_once(w, peer, peer_len, &env);
+  }
   free(task.candidates);
   item_record_free(&rec);
   free(item_id);
@@ -623,7 +718,7 @@ static int ingest_is_same_item(const item_record_t *rec, const Tally__Item *item
          text_equal(rec->category_hint, item->category_hint);
 }
 
-static void handle_ingest(worker_t *w, const router_request_t *req) {
+void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
   const Tally__IngestBatch *batch = req->env->ingest;
   uint64_t rid = req->env->request_id;
   const Tally__Project *p = project_find(w, req, batch->project);
@@ -786,7 +881,7 @@ static size_t waiters_of(const worker_t *w, const uint8_t *peer, size_t peer_len
   return n;
 }
 
-static void handle_lease(worker_t *w, const router_request_t *req) {
+void labeling_handle_lease(worker_t *w, const router_request_t *req) {
   const Tally__LeaseRequest *r = req->env->lease;
   uint64_t rid = req->env->request_id;
   const Tally__Project *only;
@@ -829,11 +924,24 @@ static void handle_lease(worker_t *w, const router_request_t *req) {
   wt->stage = r->stage;
 }
 
-/* Finds the live lease named by a submit/skip/release; replies and returns
- * NULL when it is not usable by `labeler`. */
+/* False when `lease_id` may have been lost by a restart or a slot move: it
+ * names an earlier incarnation of this worker, or another worker. True
+ * when it is this incarnation's (if it is not live, it ended here:
+ * expired, released, used) or could not have been handed out at all. */
+static int lease_is_ours(const worker_t *w, uint64_t lease_id) {
+  uint32_t worker = WORKER_LEASE_WORKER(lease_id);
+  if (worker == 0) return 1;
+  return worker == (w->counters.worker_id & 0xffffu) &&
+         WORKER_LEASE_INCARNATION(lease_id) == (w->counters.incarnation & 0xffffu);
+}
+
+/* Finds the live lease named by a submit/skip/release. Returns it, or NULL
+ * after replying when the request is not usable by `labeler`, or NULL with
+ * *gone set (nothing replied) when the lease is not live. */
 static const lease_t *lease_check(worker_t *w, const router_request_t *req, const char *labeler,
-                                  uint32_t slot, uint64_t lease_id) {
+                                  uint32_t slot, uint64_t lease_id, int *gone) {
   uint64_t rid = req->env->request_id;
+  *gone = 0;
   if (slot >= TALLY_SLOT_COUNT) {
     worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
                        "slot %u is out of range 0..%u", slot, TALLY_SLOT_COUNT - 1);
@@ -842,9 +950,7 @@ static const lease_t *lease_check(worker_t *w, const router_request_t *req, cons
   if (!labeling_slot_check(w, req, slot)) return NULL;
   const lease_t *lease = lease_table_find(w->leases, lease_id);
   if (lease == NULL || lease->slot != slot) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_STALE_LEASE,
-                       "lease %u.%llu is not live: it expired, was released, or was already used",
-                       slot, (unsigned long long)lease_id);
+    *gone = 1;
     return NULL;
   }
   if (strcmp(lease->labeler, labeler) != 0) {
@@ -862,6 +968,89 @@ static const lease_t *lease_check(worker_t *w, const router_request_t *req, cons
   return lease;
 }
 
+/* Replies why lease `lease_id` is not live: STALE_LEASE when it ended on
+ * this incarnation, LEASE_LOST when a restart (or a slot move) lost it. */
+static void reply_lease_gone(worker_t *w, const router_request_t *req, uint32_t slot,
+                             uint64_t lease_id, const char *why) {
+  if (lease_is_ours(w, lease_id))
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_STALE_LEASE,
+                       "lease %u.%llu is not live: it expired, was released, or was already used",
+                       slot, (unsigned long long)lease_id);
+  else
+    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_LEASE_LOST,
+                       "lease %u.%llu was lost when the worker restarted; the task was offered "
+                       "again%s",
+                       slot, (unsigned long long)lease_id, why);
+}
+
+/* A submit or skip whose lease is not live but which names its item:
+ * the item's record (holders filled) and a lease rebuilt from the request,
+ * when the request is still valid (DESIGN.md, "Leases"): the lease is from
+ * an earlier incarnation or another worker, the item still wants this
+ * person's work at that stage (they may take it: qualification, role,
+ * they have not labeled, audited or skipped it), and one more label stays
+ * within the overlap counting live leases. *stored is set when the lease's
+ * submit is already in the record (a repeat: answer as the first did).
+ * Otherwise replies and returns NULL. */
+static item_record_t *lease_lost_resolve(worker_t *w, const router_request_t *req,
+                                         const char *labeler, uint32_t slot, uint64_t lease_id,
+                                         const char *project, const char *item_id,
+                                         uint32_t stage, lease_t *out, int *stored) {
+  *stored = 0;
+  size_t item_len = strlen(item_id);
+  const Tally__Project *p = project[0] ? config_cache_project(w->config, project) : NULL;
+  if (p == NULL || item_len == 0 || item_len > KEYS_ITEM_ID_MAX ||
+      slot_of_item(p->name, item_id, item_len) != slot) {
+    reply_lease_gone(w, req, slot, lease_id, "");
+    return NULL;
+  }
+  item_record_t *rec = item_load(w, slot, p->id, item_id, item_len);
+  if (rec == NULL) {
+    reply_lease_gone(w, req, slot, lease_id, "");
+    return NULL;
+  }
+  if (item_record_lease_submitted(rec, lease_id)) {
+    *stored = 1;
+    return rec;
+  }
+  if (lease_is_ours(w, lease_id)) {
+    item_record_free(&rec);
+    reply_lease_gone(w, req, slot, lease_id, "");
+    return NULL;
+  }
+  const Tally__Labeler *l = config_cache_labeler(w->config, labeler);
+  /* Their own live lease on the item (leased again after the restart) is
+   * what this submit completes: it does not count against them. */
+  const lease_t *mine = NULL;
+  const lease_t *held[16];
+  size_t n = lease_table_of_item(w->leases, slot, p->id, item_id, item_len, held, 16);
+  for (size_t i = 0; i < n && i < 16; i++)
+    if (strcmp(held[i]->labeler, labeler) == 0) mine = held[i];
+  if (mine != NULL) item_record_remove_holder(rec, labeler);
+  int valid = l != NULL && stage <= TALLY__STAGE__STAGE_ADJUDICATE &&
+              config_labeler_has_role(l, stage_role(stage)) &&
+              config_labeler_has_market(l, rec->market) && rec->stage == stage &&
+              !item_record_excludes(rec, labeler) && item_record_wants_work(rec);
+  if (mine != NULL && item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
+  if (!valid) {
+    item_record_free(&rec);
+    reply_lease_gone(w, req, slot, lease_id, " and can no longer take this submit; lease a new task");
+    return NULL;
+  }
+  memset(out, 0, sizeof *out);
+  out->lease_id = mine != NULL ? mine->lease_id : 0;
+  out->slot = slot;
+  out->project_id = p->id;
+  out->stage = stage;
+  /* The lost grant counted the exposure if the item was high-severity
+   * then; as far as the record tells, it was if it is now. */
+  out->exposure_counted = mine != NULL ? mine->exposure_counted : wellbeing_item_is_high(p, rec);
+  snprintf(out->labeler, sizeof out->labeler, "%s", labeler);
+  out->item_id = (char *)item_id;
+  out->item_len = item_len;
+  return rec;
+}
+
 static void reply_ack(worker_t *w, const router_request_t *req) {
   Tally__Envelope env;
   Tally__Ack ack = TALLY__ACK__INIT;
@@ -869,6 +1058,15 @@ static void reply_ack(worker_t *w, const router_request_t *req) {
   env.body_case = TALLY__ENVELOPE__BODY_ACK;
   env.ack = &ack;
   worker_reply(w, req->peer, req->peer_len, &env);
+}
+
+static void reply_ack_at_once(worker_t *w, const router_request_t *req) {
+  Tally__Envelope env;
+  Tally__Ack ack = TALLY__ACK__INIT;
+  wire_envelope_init(&env, req->env->request_id);
+  env.body_case = TALLY__ENVELOPE__BODY_ACK;
+  env.ack = &ack;
+  worker_reply_at_once(w, req->peer, req->peer_len, &env);
 }
 
 /* Moves an item to the queue of `stage` (same priority and age). */
@@ -967,66 +1165,138 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   cases_on_verdict(w->cases, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
-static void handle_submit(worker_t *w, const router_request_t *req) {
+void labeling_handle_submit(worker_t *w, const router_request_t *req) {
   const Tally__SubmitRequest *s = req->env->submit;
   uint64_t rid = req->env->request_id;
-  const lease_t *lease = lease_check(w, req, s->labeler, s->slot, s->lease_id);
-  if (lease == NULL) return;
+  int gone = 0, stored = 0;
+  lease_t lost;
+  item_record_t *rec = NULL;
+  const lease_t *lease = lease_check(w, req, s->labeler, s->slot, s->lease_id, &gone);
+  if (lease == NULL && !gone) return;
+  if (lease == NULL) {
+    if (s->item_id[0] == '\0') {
+      reply_lease_gone(w, req, s->slot, s->lease_id, "");
+      return;
+    }
+    rec = lease_lost_resolve(w, req, s->labeler, s->slot, s->lease_id, s->project, s->item_id,
+                             (uint32_t)s->stage, &lost, &stored);
+    if (rec == NULL) return;
+    if (stored) {
+      /* A repeat of a stored submit: the first one's answer. */
+      item_record_free(&rec);
+      reply_ack(w, req);
+      return;
+    }
+    lease = &lost;
+  }
   const Tally__Project *p = config_cache_project_by_id(w->config, lease->project_id);
+  const char *invalid = NULL;
+  int code = 0;
+  char message[256];
   if (p == NULL) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_UNKNOWN_PROJECT,
-                       "the lease's project no longer exists");
+    code = TALLY_E_UNKNOWN_PROJECT;
+    invalid = "the lease's project no longer exists";
+  } else if (config_project_label_index(p, s->label) < 0) {
+    code = TALLY_E_LABEL_NOT_IN_TAXONOMY;
+    snprintf(message, sizeof message,
+             "label '%.64s' is not in the taxonomy of project '%s'; the lease stays live", s->label,
+             p->name);
+    invalid = message;
+  } else if (lease->stage == TALLY__STAGE__STAGE_ADJUDICATE &&
+             !attribution_request_is_valid((unsigned)s->attribution)) {
+    code = TALLY_E_INVALID_ARGUMENT;
+    snprintf(message, sizeof message,
+             "unknown attribution %d: a verdict carries none (derived from the final label) "
+             "or policy unclear; the lease stays live",
+             (int)s->attribution);
+    invalid = message;
+  } else if (strlen(s->note) > 4096) {
+    code = TALLY_E_TOO_LARGE;
+    invalid = "note exceeds 4096 bytes; the lease stays live";
+  }
+  if (invalid != NULL) {
+    item_record_free(&rec);
+    worker_reply_error(w, req->peer, req->peer_len, rid, code, "%s", invalid);
     return;
   }
-  if (config_project_label_index(p, s->label) < 0) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_LABEL_NOT_IN_TAXONOMY,
-                       "label '%.64s' is not in the taxonomy of project '%s'; the lease stays live",
-                       s->label, p->name);
-    return;
-  }
-  if (lease->stage == TALLY__STAGE__STAGE_ADJUDICATE &&
-      !attribution_request_is_valid((unsigned)s->attribution)) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_INVALID_ARGUMENT,
-                       "unknown attribution %d: a verdict carries none (derived from the final label) "
-                       "or policy unclear; the lease stays live",
-                       (int)s->attribution);
-    return;
-  }
-  if (strlen(s->note) > 4096) {
-    worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_TOO_LARGE,
-                       "note exceeds 4096 bytes; the lease stays live");
-    return;
-  }
-  item_record_t *rec = item_load(w, lease->slot, lease->project_id, lease->item_id, lease->item_len);
+  if (rec == NULL) rec = item_load(w, lease->slot, lease->project_id, lease->item_id, lease->item_len);
   if (rec == NULL) worker_fatal("leased item is missing from storage");
   uint64_t now = clock_now_ms();
+  uint64_t lease_id = lease->lease_id; /* 0: a lost lease, none of theirs live */
+  queue_where_t before = item_where(rec);
   item_record_remove_holder(rec, lease->labeler);
+  if (item_record_add_submitted_lease(rec, s->lease_id) < 0 ||
+      (lease_id != 0 && lease_id != s->lease_id &&
+       item_record_add_submitted_lease(rec, lease_id) < 0))
+    worker_fatal("out of memory");
   if (lease->stage == TALLY__STAGE__STAGE_LABEL)
     submit_label(w, p, lease, rec, s, now);
   else if (lease->stage == TALLY__STAGE__STAGE_AUDIT)
     submit_audit(w, p, lease, rec, s, now);
   else
     submit_verdict(w, p, lease, rec, s, now);
+  queue_reconcile(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, before, rec);
   ops_on_submit(w, p, rec, lease->stage, s->handling_ms, now);
   wellbeing_on_submit(w, p, lease->labeler, s->label, lease->exposure_counted, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
-  lease_drop(w, lease->slot, lease->project_id, lease->lease_id);
+  if (lease_id != 0) lease_drop(w, lease->project_id, lease_id);
   w->batch_dirty = 1;
   reply_ack(w, req);
 }
 
-static void handle_skip_or_release(worker_t *w, const router_request_t *req, int skip) {
+static void skip_or_release(worker_t *w, const router_request_t *req, int skip) {
   const char *labeler = skip ? req->env->skip->labeler : req->env->release->labeler;
   uint32_t slot = skip ? req->env->skip->slot : req->env->release->slot;
   uint64_t lease_id = skip ? req->env->skip->lease_id : req->env->release->lease_id;
-  const lease_t *lease = lease_check(w, req, labeler, slot, lease_id);
-  if (lease == NULL) return;
-  lease_return(w, lease, skip ? RETURN_SKIP : RETURN_RELEASE);
+  int gone = 0;
+  const lease_t *lease = lease_check(w, req, labeler, slot, lease_id, &gone);
+  if (lease != NULL) {
+    lease_return(w, lease, skip ? RETURN_SKIP : RETURN_RELEASE);
+    if (skip)
+      reply_ack(w, req);
+    else
+      reply_ack_at_once(w, req); /* a release stores nothing */
+    return;
+  }
+  if (!gone) return;
+  const Tally__SkipRequest *k = skip ? req->env->skip : NULL;
+  if (k == NULL || k->item_id[0] == '\0') {
+    reply_lease_gone(w, req, slot, lease_id, "");
+    return;
+  }
+  /* A skip of a lost lease: the never-again rule still holds when valid. */
+  lease_t lost;
+  int stored = 0;
+  item_record_t *rec = lease_lost_resolve(w, req, labeler, slot, lease_id, k->project, k->item_id,
+                                          (uint32_t)k->stage, &lost, &stored);
+  if (rec == NULL) return;
+  if (!stored) {
+    queue_where_t before = item_where(rec);
+    if (lost.lease_id != 0) {
+      /* Their live lease on the item ends with the skip. */
+      item_record_free(&rec);
+      const lease_t *live = lease_table_find(w->leases, lost.lease_id);
+      if (live != NULL) lease_return(w, live, RETURN_SKIP);
+    } else {
+      if (item_record_add_skipper(rec, labeler) < 0) worker_fatal("out of memory");
+      queue_reconcile(w, slot, lost.project_id, lost.item_id, lost.item_len, before, rec);
+      item_save(w, slot, lost.project_id, lost.item_id, lost.item_len, rec);
+      worker_project(w, lost.project_id)->skips++;
+      w->batch_dirty = 1;
+    }
+  }
+  item_record_free(&rec);
   reply_ack(w, req);
 }
 
-static void handle_status(worker_t *w, const router_request_t *req) {
+void labeling_handle_skip(worker_t *w, const router_request_t *req) { skip_or_release(w, req, 1); }
+
+void labeling_handle_release(worker_t *w, const router_request_t *req) {
+  skip_or_release(w, req, 0);
+}
+
+void labeling_handle_status(worker_t *w, const router_request_t *req) {
   const char *project = req->env->status->project;
   const Tally__Project *only = NULL;
   if (project[0] != '\0' && (only = project_find(w, req, project)) == NULL) return;
@@ -1074,7 +1344,7 @@ static void handle_status(worker_t *w, const router_request_t *req) {
   free(ptrs);
 }
 
-static void handle_item_get(worker_t *w, const router_request_t *req) {
+void labeling_handle_item_get(worker_t *w, const router_request_t *req) {
   const Tally__ItemGet *g = req->env->item_get;
   const Tally__Project *p = project_find(w, req, g->project);
   if (p == NULL) return;
@@ -1122,65 +1392,9 @@ static void handle_item_get(worker_t *w, const router_request_t *req) {
   item_record_free(&rec);
 }
 
-/* access_find_person_fn over the worker's configuration. */
-static int find_person(void *user, const char *id, identity_t *out) {
-  worker_t *w = user;
-  const Tally__Labeler *l = config_cache_labeler(w->config, id);
-  if (l == NULL) return 0;
-  memset(out, 0, sizeof *out);
-  snprintf(out->id, sizeof out->id, "%s", l->id);
-  out->roles = l->roles;
-  out->is_person = 1;
-  return 1;
-}
-
-/* True for the requests that always write (refused while the disk is full;
- * a lease writes only when it grants, see lease_find). */
-static int request_writes(Tally__Envelope__BodyCase body) {
-  return body == TALLY__ENVELOPE__BODY_INGEST || body == TALLY__ENVELOPE__BODY_SUBMIT ||
-         body == TALLY__ENVELOPE__BODY_SKIP || body == TALLY__ENVELOPE__BODY_RELEASE ||
-         body == TALLY__ENVELOPE__BODY_SLOT_CHUNK;
-}
-
-void labeling_handle(worker_t *w, const router_request_t *req) {
-  char why[512];
-  int rc = identity_authorize(w->identity, req, find_person, w, &w->caller, why, sizeof why);
-  if (rc < 0) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, rc, "%s", why);
-    return;
-  }
-  if (w->no_space && request_writes(req->env->body_case)) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_NO_SPACE,
-                       "the worker's disk is full: '%s' is refused until space is freed "
-                       "(reads go on)",
-                       wire_body_name(req->env));
-    return;
-  }
-  switch (req->env->body_case) {
-    case TALLY__ENVELOPE__BODY_INGEST: handle_ingest(w, req); break;
-    case TALLY__ENVELOPE__BODY_LEASE: handle_lease(w, req); break;
-    case TALLY__ENVELOPE__BODY_SUBMIT: handle_submit(w, req); break;
-    case TALLY__ENVELOPE__BODY_SKIP: handle_skip_or_release(w, req, 1); break;
-    case TALLY__ENVELOPE__BODY_RELEASE: handle_skip_or_release(w, req, 0); break;
-    case TALLY__ENVELOPE__BODY_STATUS: handle_status(w, req); break;
-    case TALLY__ENVELOPE__BODY_ITEM_GET: handle_item_get(w, req); break;
-    case TALLY__ENVELOPE__BODY_STATS_REQUEST: quality_handle_stats(w->quality, worker_responder(w, req)); break;
-    case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST: quality_handle_feedback(w->quality, worker_responder(w, req)); break;
-    case TALLY__ENVELOPE__BODY_EXPORT_REQUEST: quality_handle_export(w->quality, worker_responder(w, req)); break;
-    case TALLY__ENVELOPE__BODY_OPS_REQUEST: ops_handle_request(w, req); break;
-    case TALLY__ENVELOPE__BODY_CASES_REQUEST: cases_handle_list(w->cases, worker_responder(w, req)); break;
-    case TALLY__ENVELOPE__BODY_CASE_GET: cases_handle_get(w->cases, worker_responder(w, req)); break;
-    case TALLY__ENVELOPE__BODY_SLOT_CHUNK: slot_move_handle_chunk(w, req); break;
-    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST: wellbeing_handle_exposure(w, req); break;
-    default:
-      worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, TALLY_E_UNKNOWN_TYPE,
-                         "a worker does not serve '%s'", wire_body_name(req->env));
-  }
-}
-
 void labeling_expire_leases(worker_t *w, uint64_t now_ms) {
-  /* Returning a lease writes: while the disk is full, expired leases are
-   * kept (a submit is refused anyway) and returned once space is back. */
+  /* While the disk is full, expired leases are kept (a submit is refused
+   * anyway) and returned once space is back. */
   if (w->no_space) return;
   const lease_t *lease;
   while ((lease = lease_table_next_expired(w->leases, now_ms)) != NULL)
@@ -1217,6 +1431,21 @@ void labeling_serve_waiters(worker_t *w, uint64_t now) {
 }
 
 /* ------------------------------------------------------------ recovery */
+
+void labeling_adopt_leases(worker_t *w, const lease_table_t *old) {
+  for (size_t i = 0; i < lease_table_count(old); i++) {
+    const lease_t *l = lease_table_at(old, i);
+    if (!w->owned[l->slot] || lease_table_find(w->leases, l->lease_id) != NULL) continue;
+    item_record_t *rec = item_load(w, l->slot, l->project_id, l->item_id, l->item_len);
+    if (rec == NULL) continue; /* its item was not durable: the lease goes */
+    queue_where_t before = item_where(rec);
+    if (lease_table_add(w->leases, l) < 0) worker_fatal("out of memory for leases");
+    if (item_record_add_holder(rec, l->labeler) < 0) worker_fatal("out of memory");
+    queue_reconcile(w, l->slot, l->project_id, l->item_id, l->item_len, before, rec);
+    worker_project(w, l->project_id)->live_leases++;
+    item_record_free(&rec);
+  }
+}
 
 int labeling_recover(worker_t *w) {
   uint32_t served = 0;

@@ -8,9 +8,22 @@
 
 #include "tally_error.h"
 
+/* The live leases of one item and its park state; key: slot, project id
+ * (host order) and the item id's bytes. */
+typedef struct item_hold {
+  uint8_t *key;
+  size_t key_len;
+  struct lease_entry *first; /* its leases, linked by next_of_item */
+  size_t count;
+  lease_park_t park;
+  UT_hash_handle hh;
+} item_hold_t;
+
 typedef struct lease_entry {
   lease_t lease;
   size_t heap_index;
+  item_hold_t *item;
+  struct lease_entry *next_of_item;
   UT_hash_handle hh;
 } lease_entry_t;
 
@@ -23,6 +36,7 @@ typedef struct holder_count {
 
 struct lease_table {
   lease_entry_t *by_id; /* uthash head */
+  item_hold_t *items;   /* uthash head: items with at least one lease */
   holder_count_t *holders; /* uthash head: holders with at least one lease */
   lease_entry_t **heap;
   size_t count;
@@ -44,6 +58,12 @@ void lease_table_destroy(lease_table_t **table) {
     HASH_DEL(t->by_id, e);
     lease_entry_free(e);
   }
+  item_hold_t *ih, *ihtmp;
+  HASH_ITER(hh, t->items, ih, ihtmp) {
+    HASH_DEL(t->items, ih);
+    free(ih->key);
+    free(ih);
+  }
   holder_count_t *h, *htmp;
   HASH_ITER(hh, t->holders, h, htmp) {
     HASH_DEL(t->holders, h);
@@ -52,6 +72,54 @@ void lease_table_destroy(lease_table_t **table) {
   free(t->heap);
   free(t);
   *table = NULL;
+}
+
+/* The hold key of an item into out (room for 8 + item_len). */
+static size_t item_key(uint8_t *out, uint32_t slot, uint32_t project_id, const char *item_id,
+                       size_t item_len) {
+  memcpy(out, &slot, 4);
+  memcpy(out + 4, &project_id, 4);
+  memcpy(out + 8, item_id, item_len);
+  return 8 + item_len;
+}
+
+static item_hold_t *item_find(const lease_table_t *t, uint32_t slot, uint32_t project_id,
+                              const char *item_id, size_t item_len) {
+  uint8_t stack[8 + 256];
+  uint8_t *key = item_len <= 256 ? stack : malloc(8 + item_len);
+  if (key == NULL) return NULL;
+  size_t key_len = item_key(key, slot, project_id, item_id, item_len);
+  item_hold_t *h = NULL;
+  HASH_FIND(hh, t->items, key, key_len, h);
+  if (key != stack) free(key);
+  return h;
+}
+
+lease_park_t *lease_table_park(lease_table_t *t, uint32_t slot, uint32_t project_id,
+                               const char *item_id, size_t item_len) {
+  item_hold_t *h = item_find(t, slot, project_id, item_id, item_len);
+  return h ? &h->park : NULL;
+}
+
+size_t lease_table_of_item(const lease_table_t *t, uint32_t slot, uint32_t project_id,
+                           const char *item_id, size_t item_len, const lease_t **out,
+                           size_t max) {
+  item_hold_t *h = item_find(t, slot, project_id, item_id, item_len);
+  if (h == NULL) return 0;
+  size_t n = 0;
+  for (lease_entry_t *e = h->first; e != NULL; e = e->next_of_item, n++)
+    if (n < max) out[n] = &e->lease;
+  return n;
+}
+
+size_t lease_table_of_slot(const lease_table_t *t, uint32_t slot, uint64_t *out, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < t->count; i++)
+    if (t->heap[i]->lease.slot == slot) {
+      if (n < max) out[n] = t->heap[i]->lease.lease_id;
+      n++;
+    }
+  return n;
 }
 
 static holder_count_t *holder_find(const lease_table_t *t, const char *labeler) {
@@ -125,6 +193,29 @@ int lease_table_add(lease_table_t *t, const lease_t *lease) {
   }
   memcpy(e->lease.item_id, lease->item_id, lease->item_len);
   e->lease.item_id[lease->item_len] = '\0';
+  item_hold_t *ih = item_find(t, lease->slot, lease->project_id, lease->item_id, lease->item_len);
+  if (ih == NULL) {
+    ih = calloc(1, sizeof *ih);
+    uint8_t *key = malloc(8 + lease->item_len);
+    if (ih == NULL || key == NULL) {
+      free(ih);
+      free(key);
+      free(e->lease.item_id);
+      free(e);
+      if (h->count == 0) {
+        HASH_DEL(t->holders, h);
+        free(h);
+      }
+      return TALLY_E_NOMEM;
+    }
+    ih->key = key;
+    ih->key_len = item_key(key, lease->slot, lease->project_id, lease->item_id, lease->item_len);
+    HASH_ADD_KEYPTR(hh, t->items, ih->key, ih->key_len, ih);
+  }
+  e->item = ih;
+  e->next_of_item = ih->first;
+  ih->first = e;
+  ih->count++;
   h->count++;
   HASH_ADD(hh, t->by_id, lease.lease_id, sizeof(uint64_t), e);
   e->heap_index = t->count;
@@ -148,6 +239,17 @@ void lease_table_remove(lease_table_t *t, uint64_t lease_id) {
   t->count--;
   if (at < t->count) heap_fix(t, at);
   HASH_DEL(t->by_id, e);
+  item_hold_t *ih = e->item;
+  for (lease_entry_t **p = &ih->first; *p != NULL; p = &(*p)->next_of_item)
+    if (*p == e) {
+      *p = e->next_of_item;
+      break;
+    }
+  if (--ih->count == 0) {
+    HASH_DEL(t->items, ih);
+    free(ih->key);
+    free(ih);
+  }
   holder_count_t *h = holder_find(t, e->lease.labeler);
   if (h != NULL && --h->count == 0) {
     HASH_DEL(t->holders, h);
@@ -162,3 +264,7 @@ const lease_t *lease_table_next_expired(const lease_table_t *t, uint64_t now_ms)
 }
 
 size_t lease_table_count(const lease_table_t *t) { return t->count; }
+
+const lease_t *lease_table_at(const lease_table_t *t, size_t i) {
+  return i < t->count ? &t->heap[i]->lease : NULL;
+}

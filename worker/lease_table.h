@@ -1,9 +1,14 @@
-/* lease_table: the live leases of one worker, in memory.
+/* lease_table: the live leases of one worker, in memory only.
  *
- * Leases are persisted in the "leases" column family; this table mirrors the
- * live ones (rebuilt at start) for O(1) lookup by lease id and O(log n)
- * access to the earliest deadline, so the expiry timer never scans. Its size
- * is bounded by the number of tasks out at once, not by items.
+ * A lease is a reservation, not a write (DESIGN.md, "Leases"): granting,
+ * releasing and expiring one changes no stored key, and a crash forgets
+ * them all (the items they held are offered again at once; lease ids carry
+ * the worker's incarnation, so none is handed out twice). The table gives
+ * O(1) lookup by lease id, O(log n) access to the earliest deadline (the
+ * expiry timer never scans), the live leases of each item (its holders),
+ * and per item whether its queue entry is "parked": still in storage but
+ * out of the in-memory queue index because live leases cover what the item
+ * still needs (labeling.c). Its size is bounded by the tasks out at once.
  */
 #ifndef TALLY_LEASE_TABLE_H
 #define TALLY_LEASE_TABLE_H
@@ -47,6 +52,32 @@ void lease_table_remove(lease_table_t *table, uint64_t lease_id);
 const lease_t *lease_table_next_expired(const lease_table_t *table, uint64_t now_ms);
 
 size_t lease_table_count(const lease_table_t *table);
+
+/* The i-th live lease (0 <= i < count), in no particular order; borrowed
+ * until the table changes. */
+const lease_t *lease_table_at(const lease_table_t *table, size_t i);
+
+/* Where an item's queue entry is while it is parked (see above): the
+ * queue (an opaque queue_t *), and its position. */
+typedef struct {
+  int parked;
+  void *queue;
+  uint32_t priority;
+  uint64_t seq;
+} lease_park_t;
+
+/* The park state of item (slot, project_id, item_id) while it has at least
+ * one live lease, else NULL. Borrowed until its last lease is removed. */
+lease_park_t *lease_table_park(lease_table_t *table, uint32_t slot, uint32_t project_id,
+                               const char *item_id, size_t item_len);
+
+/* Up to `max` live leases of the item into out[]; returns how many there
+ * are (may exceed max). Borrowed until removed. */
+size_t lease_table_of_item(const lease_table_t *table, uint32_t slot, uint32_t project_id,
+                           const char *item_id, size_t item_len, const lease_t **out, size_t max);
+
+/* Up to `max` lease ids of `slot` into out[]; returns how many there are. */
+size_t lease_table_of_slot(const lease_table_t *table, uint32_t slot, uint64_t *out, size_t max);
 
 /* Live leases held by `labeler` (for the per-person cap). */
 size_t lease_table_count_of(const lease_table_t *table, const char *labeler);

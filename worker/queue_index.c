@@ -33,6 +33,7 @@ struct queue {
   uint32_t stage;
   char market[KEYS_MARKET_MAX + 1];
   uint64_t depth;
+  uint64_t parked; /* entries in storage, out of the index (queue_park) */
   queue_position_t head[TALLY_SLOT_COUNT];
   int16_t heap_pos[TALLY_SLOT_COUNT]; /* index in heap, -1 when the slot is empty */
   uint16_t heap[TALLY_SLOT_COUNT];
@@ -102,6 +103,24 @@ uint32_t queue_stage(const queue_t *q) { return q->stage; }
 const char *queue_market(const queue_t *q) { return q->market; }
 uint64_t queue_depth(const queue_t *q) { return q->depth; }
 void queue_set_depth(queue_t *q, uint64_t depth) { q->depth = depth; }
+uint64_t queue_parked(const queue_t *q) { return q->parked; }
+
+int queue_park(queue_t *q, uint32_t slot, queue_position_t pos) {
+  q->parked++;
+  return queue_remove(q, slot, pos);
+}
+
+void queue_unpark(queue_t *q, uint32_t slot, queue_position_t pos, const char *item_id,
+                  size_t item_len) {
+  if (q->parked > 0) q->parked--;
+  queue_add(q, slot, pos, item_id, item_len);
+}
+
+void queue_add_parked(queue_t *q, uint64_t n) { q->parked += n; }
+
+void queue_park_gone(queue_t *q) {
+  if (q->parked > 0) q->parked--;
+}
 
 static int heap_less(const queue_t *q, uint32_t i, uint32_t j) {
   return queue_position_compare(q->head[q->heap[i]], q->head[q->heap[j]]) < 0;

@@ -63,6 +63,20 @@ const char *queue_market(const queue_t *q);
 uint64_t queue_depth(const queue_t *q);
 void queue_set_depth(queue_t *q, uint64_t depth);
 
+/* Parked entries: in storage, but out of the index while live leases cover
+ * what their items still need (lease_table.h). queue_depth() counts the
+ * entries offered; stored depths (WorkerMeta) add the parked ones, which a
+ * restart offers again. queue_park() is queue_remove() (same return) that
+ * counts the entry parked; queue_unpark() is queue_add() back from parked;
+ * queue_park_gone(): a parked entry left storage. */
+uint64_t queue_parked(const queue_t *q);
+int queue_park(queue_t *q, uint32_t slot, queue_position_t pos);
+void queue_unpark(queue_t *q, uint32_t slot, queue_position_t pos, const char *item_id,
+                  size_t item_len);
+void queue_park_gone(queue_t *q);
+/* n stored entries found parked when a slot is loaded (slot_state.c). */
+void queue_add_parked(queue_t *q, uint64_t n);
+
 /* Most entries a sub-queue's buffer holds, and the longest item id it keeps
  * (longer ids are read from storage when needed). */
 #define QUEUE_BUFFER_MAX 8

@@ -363,6 +363,9 @@ static int job_freeze(worker_t *w, move_job_t *job) {
       job_fail(w, job, "worker does not serve the slot%s", NULL);
       return -1;
     }
+    /* The live leases travel with the slot's keys (and come back if the
+     * move is given up). */
+    slot_state_save_leases(w, slot);
     slot_state_unload(w, slot);
     w->owned[slot] = 0;
   }

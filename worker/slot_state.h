@@ -12,7 +12,8 @@
  * persisted with every batch and describe the served slots. Loading a slot
  * with `count` set adds its contribution, computed from its records;
  * unloading subtracts the same, so counters follow slots across moves.
- * live_leases is not persisted and is always adjusted.
+ * live_leases is not persisted and is always adjusted. Leases live in
+ * memory only; a restart forgets them and offers their items again.
  */
 #ifndef TALLY_WORKER_SLOT_STATE_H
 #define TALLY_WORKER_SLOT_STATE_H
@@ -21,8 +22,10 @@
 
 #include "worker.h"
 
-/* Builds the in-memory state of `slot` from storage: sub-queue heads and
- * live leases; with `count`, also adds the slot's items, labels, done items
+/* Builds the in-memory state of `slot` from storage: sub-queue heads, and
+ * with `count` (a slot taken over while running) the live leases a slot
+ * move carried in (family "leases", consumed: slot_state_save_leases);
+ * with `count`, also adds the slot's items, labels, done items
  * and queue entries to the counters (which start-up recovery, reading the
  * persisted counters, must not do). Returns 0 or TALLY_E_NOMEM /
  * TALLY_E_STORAGE (malformed records). */
@@ -32,5 +35,10 @@ int slot_state_load(worker_t *w, uint32_t slot, int count);
  * leases from memory and subtracts its contribution from the counters.
  * Storage is left as it is. Fatal on storage errors. */
 void slot_state_unload(worker_t *w, uint32_t slot);
+
+/* Writes the slot's live leases into the open batch (family "leases"), so
+ * that a slot move's chunk stream carries them to the target, which loads
+ * them with the slot (slot_move.c, at the freeze). */
+void slot_state_save_leases(worker_t *w, uint32_t slot);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "cases.h"
 #include "clock.h"
+#include "dispatch.h"
 #include "ident.h"
 #include "log.h"
 #include "slot_move.h"
@@ -39,6 +40,13 @@
 #define WORKER_PIPELINE_MIN 16
 #endif
 _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take the pipeline");
+/* 1: lease and release replies of a group that also holds replies waiting
+ * for its sync leave with those, after the sync (one burst); 0: they leave
+ * at the end of the group, before the sync (docs/PERFORMANCE.md, issue 18,
+ * measured both). */
+#ifndef WORKER_AT_ONCE_WITH_GROUP
+#define WORKER_AT_ONCE_WITH_GROUP 0
+#endif
 #define WORKER_TICK_MS 50
 /* Requests waiting for a configuration or map fetch (refresh_wait.h): how
  * long at most, how many in all and of one connection. A wait ends sooner
@@ -52,26 +60,16 @@ _Static_assert(WORKER_GROUP_MAX >= WORKER_PIPELINE_MIN, "a full group must take 
 static const char WORKER_META_KEY[] = "meta";
 
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
-  if (w->n_replies == w->cap_replies) {
-    size_t cap = w->cap_replies ? w->cap_replies * 2 : 256;
-    pending_reply_t *grown = realloc(w->replies, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for replies");
-    w->replies = grown;
-    w->cap_replies = cap;
-  }
-  pending_reply_t *r = &w->replies[w->n_replies];
-  if (peer_len > sizeof r->peer) return;
-  memcpy(r->peer, peer, peer_len);
-  r->peer_len = peer_len;
-  r->request_id = env->request_id;
-  worker_metrics_tag_reply(w->metrics, env, &r->metrics);
-  if (wire_encode(env, &r->buf, &r->len) < 0) {
-    Tally__Envelope err_env;
-    Tally__ErrorReply err;
-    wire_error_init(&err_env, &err, env->request_id, TALLY_E_INTERNAL, "reply too large");
-    if (wire_encode(&err_env, &r->buf, &r->len) < 0) return;
-  }
-  w->n_replies++;
+  if (reply_queue_add(w->replies, peer, peer_len, env, 0) < 0)
+    worker_fatal("out of memory for replies");
+}
+
+void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
+                          const Tally__Envelope *env) {
+  /* Lease ids of an incarnation not yet durable wait for it. */
+  int at_once = w->durable >= w->incarnation_batch;
+  if (reply_queue_add(w->replies, peer, peer_len, env, at_once) < 0)
+    worker_fatal("out of memory for replies");
 }
 
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
@@ -115,6 +113,7 @@ static void worker_put_meta(worker_t *w) {
   meta.worker_id = w->counters.worker_id;
   meta.next_seq = w->counters.next_seq;
   meta.next_lease = w->counters.next_lease;
+  meta.incarnation = w->counters.incarnation;
   size_t n = queue_index_count(w->queues);
   Tally__Store__QueueDepth *depths = calloc(n ? n : 1, sizeof *depths);
   Tally__Store__QueueDepth **ptrs = calloc(n ? n : 1, sizeof *ptrs);
@@ -125,7 +124,8 @@ static void worker_put_meta(worker_t *w) {
     depths[i].project_id = queue_project_id(q);
     depths[i].stage = queue_stage(q);
     depths[i].market = (char *)queue_market(q);
-    depths[i].depth = queue_depth(q);
+    /* Parked entries are stored entries: a restart offers them again. */
+    depths[i].depth = queue_depth(q) + queue_parked(q);
     ptrs[i] = &depths[i];
   }
   meta.n_depths = n;
@@ -174,7 +174,7 @@ static int worker_load_meta(worker_t *w) {
   }
   w->counters.worker_id = meta->worker_id;
   w->counters.next_seq = meta->next_seq;
-  w->counters.next_lease = meta->next_lease;
+  w->counters.incarnation = meta->incarnation;
   for (size_t i = 0; i < meta->n_projects; i++) {
     const Tally__Store__ProjectCounters *in = meta->projects[i];
     project_counters_t *pc = worker_project(w, in->project_id);
@@ -195,7 +195,10 @@ static int worker_load_meta(worker_t *w) {
   return 1;
 }
 
-static void worker_release_held(worker_t *w);
+/* Sends the held replies whose batches are durable, oldest first. */
+static void worker_release_held(worker_t *w) {
+  reply_queue_release(w->replies, w->router, w->durable);
+}
 
 /* Something waits in the open batch (writes, or changed counters). */
 static int worker_batch_open(worker_t *w) {
@@ -222,6 +225,15 @@ static int worker_commit_sync(worker_t *w) {
 
 void worker_commit_now(worker_t *w) {
   if (worker_commit_sync(w) < 0) worker_fatal("storage write failed");
+}
+
+void worker_new_incarnation(worker_t *w) {
+  w->counters.incarnation++;
+  w->counters.next_lease = 1;
+  w->batch_dirty = 1;
+  /* The new incarnation is in the open batch: until that batch is durable,
+   * replies carrying its lease ids wait for it like any write's. */
+  w->incarnation_batch = w->written + 1;
 }
 
 project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
@@ -254,38 +266,15 @@ void worker_project_total(const worker_t *w, project_counters_t *total) {
   }
 }
 
-/* Sends the held replies whose batches are durable, oldest first. */
-static void worker_release_held(worker_t *w) {
-  size_t n = 0;
-  while (n < w->n_held && w->held[n].durable_at <= w->durable) {
-    pending_reply_t *r = &w->held[n++];
-    if (w->router) router_send_encoded(w->router, r->peer, r->peer_len, r->buf, r->len);
-    worker_metrics_reply_sent(w->metrics, &r->metrics, r->len);
-    free(r->buf);
-  }
-  if (n == 0) return;
-  memmove(w->held, w->held + n, (w->n_held - n) * sizeof *w->held);
-  w->n_held -= n;
-  if (w->router) router_kick(w->router);
-}
 
-/* Moves the group's replies behind the batches written so far. */
-static void worker_hold_replies(worker_t *w) {
-  if (w->n_held + w->n_replies > w->cap_held) {
-    size_t cap = w->cap_held ? w->cap_held : 256;
-    while (cap < w->n_held + w->n_replies) cap *= 2;
-    pending_reply_t *grown = realloc(w->held, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for replies");
-    w->held = grown;
-    w->cap_held = cap;
-  }
-  /* What the group wrote is in the open batch if it is not written yet. */
-  uint64_t at = w->written + worker_batch_open(w);
-  for (size_t i = 0; i < w->n_replies; i++) {
-    w->replies[i].durable_at = at;
-    w->held[w->n_held++] = w->replies[i];
-  }
-  w->n_replies = 0;
+/* Ends the group's replies: those of leases and releases leave now, the
+ * others wait behind the batches written so far (what the group wrote is
+ * in the open batch if it is not written yet). Returns how many wait. */
+static size_t worker_hold_replies(worker_t *w) {
+  int held = reply_queue_end_group(w->replies, w->router, w->written + worker_batch_open(w),
+                                   WORKER_AT_ONCE_WITH_GROUP);
+  if (held < 0) worker_fatal("out of memory for replies");
+  return (size_t)held;
 }
 
 /* ------------------------------------------------------------ disk full
@@ -303,8 +292,9 @@ static void worker_hold_replies(worker_t *w) {
  *     may have seen dropped changes).
  *  2. The memory is made what a restart would build from storage
  *     (worker_rebuild): counters and queue depths from the last durable
- *     meta record, queue heads and live leases of the served slots, item
- *     and row caches emptied. The sequences
+ *     meta record, queue heads of the served slots, item and row caches
+ *     emptied; the live leases (memory only) are kept, those whose item
+ *     is not durable dropped. The sequences
  *     (next_seq, next_lease) never go back, so no id is handed out twice.
  *  3. The worker is then full (w->no_space) and writes nothing: requests
  *     that write are refused up front with NO_SPACE (labeling.c: ingest,
@@ -328,7 +318,8 @@ static int worker_rebuild(worker_t *w) {
   item_cache_clear(w->items);
   worker_rows_flush(w, 1);
   queue_index_destroy(&w->queues);
-  lease_table_destroy(&w->leases);
+  /* Leases are not in storage: they are kept and taken over below. */
+  lease_table_t *leases = w->leases;
   w->queues = queue_index_new();
   w->leases = lease_table_new();
   if (w->queues == NULL || w->leases == NULL) worker_fatal("out of memory rebuilding the indexes");
@@ -337,33 +328,14 @@ static int worker_rebuild(worker_t *w) {
   int rc = worker_load_meta(w);
   if (rc >= 0) rc = labeling_recover(w);
   if (rc >= 0) rc = quality_recover(w->quality);
+  if (rc >= 0) labeling_adopt_leases(w, leases);
+  lease_table_destroy(&leases);
   if (w->counters.next_seq < kept.next_seq) w->counters.next_seq = kept.next_seq;
-  if (w->counters.next_lease < kept.next_lease) w->counters.next_lease = kept.next_lease;
+  if (w->counters.incarnation < kept.incarnation) w->counters.incarnation = kept.incarnation;
+  w->counters.next_lease = kept.next_lease;
   w->batch_dirty = 0;
   w->work_added = 1;
   return rc < 0 ? rc : 0;
-}
-
-/* Answers every held reply with NO_SPACE instead (step 1). */
-static void worker_fail_held(worker_t *w) {
-  for (size_t i = 0; i < w->n_held; i++) {
-    pending_reply_t *r = &w->held[i];
-    free(r->buf);
-    Tally__Envelope env;
-    Tally__ErrorReply err;
-    wire_error_init(&env, &err, r->request_id, TALLY_E_NO_SPACE,
-                    "the worker's disk is full: nothing of this request was written; retry "
-                    "once space has been freed");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (wire_encode(&env, &buf, &len) == 0 && w->router)
-      router_send_encoded(w->router, r->peer, r->peer_len, buf, len);
-    r->metrics.code = TALLY_E_NO_SPACE;
-    worker_metrics_reply_sent(w->metrics, &r->metrics, len);
-    free(buf);
-  }
-  w->n_held = 0;
-  if (w->router) router_kick(w->router);
 }
 
 /* A batch write failed for lack of space (steps 1-3). */
@@ -375,13 +347,14 @@ static void worker_on_no_space(worker_t *w) {
   worker_release_held(w); /* what is durable goes out as usual */
   store_discard(w->store);
   w->written = w->durable;
-  worker_fail_held(w);
+  reply_queue_fail_held(w->replies, w->router); /* NO_SPACE instead */
   if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
 }
 
 /* While full: reopens the store once there is room again (step 4). */
 static void worker_space_check(worker_t *w, uint64_t now) {
-  if (!w->no_space || w->write_running || worker_batch_open(w) || w->n_held > 0 ||
+  if (!w->no_space || w->write_running || worker_batch_open(w) ||
+      reply_queue_held(w->replies) > 0 ||
       now < w->no_space_checked_ms + WORKER_NO_SPACE_CHECK_MS)
     return;
   w->no_space_checked_ms = now;
@@ -454,7 +427,7 @@ int worker_await_refresh(worker_t *w, refresh_kind_t kind) {
 /* Handles one request of the group, or parks it when its handler asked to
  * wait for a fetch (worker_await_refresh; only when `may_wait`). */
 static void worker_handle_request(worker_t *w, router_request_t *req, int may_wait) {
-  size_t replies = w->n_replies;
+  size_t replies = reply_queue_group_count(w->replies);
   w->handling = (request_handling_t){.req = req,
                                      .may_wait = may_wait,
                                      .pending = store_pending(w->store),
@@ -462,12 +435,11 @@ static void worker_handle_request(worker_t *w, router_request_t *req, int may_wa
   /* A parked request's second run is tagged again (its bytes count twice;
    * its first run's replies were dropped, so it is answered once). */
   worker_metrics_request_begin(w->metrics, req);
-  labeling_handle(w, req);
+  dispatch_request(w, req);
   request_handling_t h = w->handling;
   memset(&w->handling, 0, sizeof w->handling);
   if (!h.awaiting) return;
-  for (size_t i = replies; i < w->n_replies; i++) free(w->replies[i].buf);
-  w->n_replies = replies;
+  reply_queue_group_truncate(w->replies, replies);
   uint64_t deadline = clock_monotonic_ms() + WORKER_REFRESH_WAIT_MS;
   if (refresh_wait_park(w->parked, req, h.kind, h.fetch, deadline) < 0)
     worker_fatal("out of memory parking a request"); /* room was checked */
@@ -498,7 +470,17 @@ void worker_run_group(worker_t *w) {
    * sealed and written when the write ends, so there is one write and one
    * sync per round, as with a blocking commit, but the loop keeps working
    * while the pool thread fills the memtables and the disk syncs. */
-  worker_hold_replies(w);
+  size_t held = worker_hold_replies(w);
+  /* Nothing of this group waits for durability (leases, releases, expiries
+   * change counters and operations rows only): its changes stay in the open
+   * batch for the next group that needs a sync, or the tick's write, so
+   * such groups cost no sync. */
+  int flush = w->flush_due;
+  w->flush_due = 0;
+  if (held == 0) {
+    if (flush) worker_start_write(w); /* on the pool: nobody waits for it */
+    return;
+  }
   if (!w->write_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
     int rc = worker_commit_sync(w); /* light load: write here, reply at once */
     if (rc == TALLY_E_NO_SPACE) worker_on_no_space(w);
@@ -518,6 +500,9 @@ static void worker_on_tick(uv_timer_t *timer) {
   worker_t *w = timer->data;
   worker_space_check(w, clock_monotonic_ms());
   coordinator_link_tick(w, clock_monotonic_ms());
+  /* What groups left in the open batch (counters, operations rows of
+   * leases) is written at least once per tick. */
+  w->flush_due = 1;
   worker_run_group(w);
 }
 
@@ -543,6 +528,7 @@ static int worker_metrics_start(worker_t *w, const char *listen) {
     rc = metrics_http_new(&w->metrics_http, w->loop, listen, worker_metrics_registry(w->metrics));
   if (rc == TALLY_E_INVALID_ARGUMENT) log_error("--metrics-listen %s is not HOST:PORT", listen);
   if (rc == 0) log_info("metrics on http://%s/metrics", metrics_http_address(w->metrics_http));
+  if (rc == 0) reply_queue_set_metrics(w->replies, w->metrics);
   return rc;
 }
 
@@ -558,9 +544,12 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   w->leases = lease_table_new();
   w->config = config_cache_new();
   w->parked = refresh_wait_new(WORKER_REFRESH_PARKED_MAX, WORKER_REFRESH_PARKED_PER_CONNECTION);
+  w->replies = reply_queue_new();
   w->counters.next_seq = 1;
   w->counters.next_lease = 1;
-  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->parked) goto nomem;
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->parked ||
+      !w->replies)
+    goto nomem;
 
   if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
     log_error("cannot create %s: %s", o->dir, strerror(errno));
@@ -586,16 +575,21 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
   if (rc >= 0) rc = quality_recover(w->quality);
-  if (rc >= 0 && store_pending(w->store) > 0) rc = worker_commit_sync(w);
+  if (rc >= 0) {
+    /* A new incarnation, durable before any lease of it is handed out. */
+    w->counters.incarnation++;
+    w->counters.next_lease = 1;
+    rc = worker_commit_sync(w);
+  }
   if (rc < 0) {
     worker_destroy(&w);
     return rc;
   }
   project_counters_t total;
   worker_project_total(w, &total);
-  log_info("storage open: worker id %u, %llu items, %llu live leases, %zu queues",
-           w->counters.worker_id, (unsigned long long)total.items,
-           (unsigned long long)lease_table_count(w->leases), queue_index_count(w->queues));
+  log_info("storage open: worker id %u, incarnation %llu, %llu items, %zu queues",
+           w->counters.worker_id, (unsigned long long)w->counters.incarnation,
+           (unsigned long long)total.items, queue_index_count(w->queues));
 
   w->zmq_ctx = zmq_ctx_new();
   if (w->zmq_ctx == NULL) goto nomem;
@@ -659,6 +653,10 @@ void worker_destroy(worker_t **worker) {
   slot_move_close(w);
   identity_destroy(&w->identity);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
+  /* A clean stop writes what groups left in the open batch (counters and
+   * rows of leases, releases and expiries). */
+  if (w->stopping && w->store && !w->no_space && !w->write_running && worker_batch_open(w))
+    (void)worker_commit_sync(w);
   row_cache_destroy(&w->stats_rows);
   row_cache_destroy(&w->ops_rows);
   item_cache_destroy(&w->items);
@@ -669,11 +667,8 @@ void worker_destroy(worker_t **worker) {
   lease_table_destroy(&w->leases);
   config_cache_destroy(&w->config);
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
-  for (size_t i = 0; i < w->n_replies; i++) free(w->replies[i].buf);
-  free(w->replies);
   /* Never acknowledged: their batches were not known durable. */
-  for (size_t i = 0; i < w->n_held; i++) free(w->held[i].buf);
-  free(w->held);
+  reply_queue_destroy(&w->replies);
   free(w->waiters);
   free(w->projects);
   free(w->endpoint_file);

@@ -17,6 +17,7 @@
 #include "metrics_http.h"
 #include "queue_index.h"
 #include "refresh_wait.h"
+#include "reply_queue.h"
 #include "responder.h"
 #include "router.h"
 #include "row_cache.h"
@@ -25,18 +26,6 @@
 #include "tally.pb-c.h"
 #include "worker.h"
 #include "worker_metrics.h"
-
-/* A reply encoded and waiting until what it acknowledges is durable:
- * sent once w->durable >= durable_at (batches written up to its group's). */
-typedef struct {
-  uint8_t peer[256];
-  size_t peer_len;
-  uint8_t *buf;
-  size_t len;
-  uint64_t durable_at;
-  uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
-  worker_metrics_tag_t metrics; /* its request's type, code and arrival */
-} pending_reply_t;
 
 /* A lease request parked until work arrives or its wait runs out. */
 typedef struct {
@@ -91,12 +80,19 @@ typedef struct {
   uint64_t live_leases;
 } project_counters_t;
 
-/* Identity and sequences persisted with every batch (tally.store.WorkerMeta). */
+/* Identity and sequences persisted with every batch (tally.store.WorkerMeta).
+ * Lease ids are worker id (16 bits) | incarnation (16 bits) | next_lease
+ * (32 bits): the incarnation is raised and synced at every start (and when
+ * next_lease runs out), so no lease id is handed out twice. */
 typedef struct {
   uint32_t worker_id;
   uint64_t next_seq;
-  uint64_t next_lease;
+  uint64_t next_lease; /* of this incarnation; not persisted */
+  uint64_t incarnation;
 } worker_counters_t;
+
+#define WORKER_LEASE_WORKER(id) ((uint32_t)((id) >> 48))
+#define WORKER_LEASE_INCARNATION(id) ((uint32_t)(((id) >> 32) & 0xffffu))
 
 struct worker {
   uv_loop_t *loop;
@@ -107,6 +103,7 @@ struct worker {
   lease_table_t *leases;
   config_cache_t *config;
   worker_counters_t counters;
+  uint64_t incarnation_batch; /* the batch (w->written) holding the incarnation */
   project_counters_t *projects; /* one per project seen on this worker */
   size_t n_projects, cap_projects;
   int batch_dirty; /* counters or depths changed in the open batch */
@@ -127,13 +124,12 @@ struct worker {
   /* Group commit: the open batch is sealed when a group ends and no write
    * is running (else when the write ends) and written, WAL synced, on the
    * thread pool, one write at a time (store_seal, store_write_sealed);
-   * replies wait in `held` until their batch is durable. */
-  pending_reply_t *replies; /* of the group being processed */
-  size_t n_replies, cap_replies;
-  pending_reply_t *held; /* FIFO, durable_at non-decreasing */
-  size_t n_held, cap_held;
+   * replies wait in `replies` until their batch is durable, except those
+   * of leases and releases (reply_queue.h). */
+  reply_queue_t *replies;
   uv_work_t write_work;
   int write_running;
+  int flush_due; /* the tick asks the next group to write the open batch */
   uint64_t write_target; /* the batch number (w->written) being written */
   int write_rc;
   uint64_t write_ns; /* how long it took; set on the pool thread, read in the
@@ -195,6 +191,16 @@ struct worker {
  * turned into an INTERNAL error reply. */
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env);
 
+/* As worker_reply, for a reply that acknowledges nothing durable (a lease,
+ * a release): it leaves at the end of the group that made it, in one burst
+ * with the group's others, without waiting for the group's sync. */
+void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
+                          const Tally__Envelope *env);
+
+/* Raises the incarnation when next_lease runs out; replies sent at once
+ * wait for the batch that holds it (start-up raises it synchronously). */
+void worker_new_incarnation(worker_t *w);
+
 /* Queues an error reply; `fmt` (printf) explains what was wrong. */
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
                         int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -253,8 +259,16 @@ static inline __attribute__((noreturn)) void worker_fatal(const char *what) { fa
 
 /* --- labeling.c -------------------------------------------------------- */
 
-/* Serves one request of a group (any body the worker knows). */
-void labeling_handle(worker_t *w, const router_request_t *req);
+/* The labeling cycle's request handlers (dispatch.c calls them after the
+ * caller is authorized): each replies (worker_reply*) exactly once, or parks
+ * a lease request as a waiter. */
+void labeling_handle_ingest(worker_t *w, const router_request_t *req);
+void labeling_handle_lease(worker_t *w, const router_request_t *req);
+void labeling_handle_submit(worker_t *w, const router_request_t *req);
+void labeling_handle_skip(worker_t *w, const router_request_t *req);
+void labeling_handle_release(worker_t *w, const router_request_t *req);
+void labeling_handle_status(worker_t *w, const router_request_t *req);
+void labeling_handle_item_get(worker_t *w, const router_request_t *req);
 
 /* Replies UNAVAILABLE or MOVED (with the owner's endpoint) and returns 0
  * when this worker does not own `slot`, after refreshing a possibly stale
@@ -267,9 +281,14 @@ void labeling_expire_leases(worker_t *w, uint64_t now_ms);
 /* Tries parked lease requests: grants work or answers at their deadline. */
 void labeling_serve_waiters(worker_t *w, uint64_t now_monotonic_ms);
 
-/* Rebuilds queue heads and the lease table of the served slots from
- * storage (start-up, after the cached map was applied). */
+/* Rebuilds queue heads of the served slots from storage (start-up, after
+ * the cached map was applied). Leases are not stored: a start has none. */
 int labeling_recover(worker_t *w);
+
+/* Takes the live leases of `old` over into the (rebuilt, empty) lease
+ * table, parking the queue entries they cover: after worker_rebuild(),
+ * which rebuilds the indexes from storage but must not lose leases. */
+void labeling_adopt_leases(worker_t *w, const lease_table_t *old);
 
 /* --- coordinator_link.c ------------------------------------------------ */
 

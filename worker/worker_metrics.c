@@ -88,7 +88,7 @@ static void collect(void *user) {
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) owned += w->owned[s] != 0;
   set_gauge(m->slots_owned, owned);
   set_gauge(m->parked, (double)w->n_waiters);
-  set_gauge(m->held, (double)w->n_held);
+  set_gauge(m->held, (double)reply_queue_held(w->replies));
   set_gauge(m->disk_full, w->no_space ? 1 : 0);
   set_gauge(m->epoch, w->map ? (double)w->map->epoch : 0);
   if (w->router != NULL) set_gauge(m->refused, (double)router_rejected_count(w->router));

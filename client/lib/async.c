@@ -345,6 +345,7 @@ int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uin
   Tally__SubmitRequest body;
   tally__envelope__init(&env);
   client_submit_init(&body, labeler, slot, lease_id, label, handling_ms);
+  client_lease_name(a->t, lease_id, &body.project, &body.item_id, &body.stage);
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
   return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, 0, slot, tag);
@@ -363,6 +364,7 @@ int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t
   Tally__SubmitRequest body;
   tally__envelope__init(&env);
   client_submit_init(&body, lead, slot, lease_id, label, handling_ms);
+  client_lease_name(a->t, lease_id, &body.project, &body.item_id, &body.stage);
   body.attribution = (Tally__Attribution)attribution;
   body.note = (char *)(note ? note : "");
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
@@ -381,6 +383,7 @@ int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint6
   body.labeler = (char *)(labeler ? labeler : "");
   body.slot = slot;
   body.lease_id = lease_id;
+  client_lease_name(a->t, lease_id, &body.project, &body.item_id, &body.stage);
   env.body_case = TALLY__ENVELOPE__BODY_SKIP;
   env.skip = &body;
   return async_send(a, peer, &env, TALLY_OP_SKIP, 0, 0, slot, tag);
@@ -479,6 +482,9 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
   } else if (c->op == TALLY_OP_LEASE && env->body_case == TALLY__ENVELOPE__BODY_LEASE_REPLY) {
     if (env->lease_reply->has_task && env->lease_reply->task) {
       completion_task(c, env->lease_reply->task);
+      const Tally__Task *task = env->lease_reply->task;
+      lease_memo_put(a->t->leases, task->lease_id, task->project, task->item_id,
+                     (uint32_t)task->stage);
       async_walk_t *walk = &a->walks[key % ASYNC_WALKS];
       if (walk->key == key) walk->next = 0; /* found work: the next lease starts at the best again */
     }

@@ -26,6 +26,16 @@ void client_sleep_ms(int ms) {
   }
 }
 
+void client_lease_name(tally_t *t, uint64_t lease_id, char **project, char **item_id,
+                       Tally__Stage *stage) {
+  const char *p = NULL, *item = NULL;
+  uint32_t s = 0;
+  if (!lease_memo_get(t->leases, lease_id, &p, &item, &s)) return;
+  *project = (char *)p;
+  *item_id = (char *)item;
+  *stage = (Tally__Stage)s;
+}
+
 void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
                         const char *label, uint32_t handling_ms) {
   tally__submit_request__init(body);
@@ -79,6 +89,7 @@ static int client_open_with(tally_t **out, client_io_t *io, const char *coordina
   if (rc < 0) goto err;
   rc = TALLY_E_NOMEM;
   if ((t->people = person_markets_new()) == NULL) goto err;
+  if ((t->leases = lease_memo_new()) == NULL) goto err;
   *out = t;
   return 0;
 err:
@@ -172,6 +183,7 @@ void tally_close(tally_t **tp) {
   dealer_destroy(&t->map_dealer);
   for (size_t i = 0; i < CLIENT_PROJECT_CACHE; i++) free(t->projects[i].name);
   person_markets_destroy(&t->people);
+  lease_memo_destroy(&t->leases);
   for (size_t i = 0; i < t->peer_count; i++) {
     dealer_destroy(&t->peers[i].dealer);
     free(t->peers[i].endpoint);

@@ -14,6 +14,7 @@
 
 #include "curve.h"
 #include "dealer.h"
+#include "lease_memo.h"
 #include "person_markets.h"
 #include "slot.h"
 #include "tally.h"
@@ -82,6 +83,7 @@ struct tally {
   } projects[CLIENT_PROJECT_CACHE];
   size_t project_next; /* entry to replace next */
   person_markets_t *people; /* markets of the people who leased, for the lease order */
+  lease_memo_t *leases;     /* tasks leased lately: named in submits and skips */
 
   int async_count; /* tally_async_t objects alive on this handle */
   int last_code;
@@ -195,6 +197,12 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply);
 
 /* Fills a submit request (strings borrowed; NULL is ""). */
+/* Names the task of `lease_id` (project, item, stage) in a submit or skip
+ * when the handle leased it lately (lease_memo.h); strings borrowed from
+ * the memo until the next lease. */
+void client_lease_name(tally_t *t, uint64_t lease_id, char **project, char **item_id,
+                       Tally__Stage *stage);
+
 void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
                         const char *label, uint32_t handling_ms);
 

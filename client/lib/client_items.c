@@ -397,6 +397,7 @@ static int lease_result(tally_t *t, const Tally__Task *task, tally_task_t **out)
   tally_task_t *copy = result_new(sizeof *copy, &r);
   if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
   task_copy(r, copy, task);
+  lease_memo_put(t->leases, task->lease_id, task->project, task->item_id, (uint32_t)task->stage);
   if (result_failed(r)) {
     result_free(copy);
     return client_error(t, TALLY_E_NOMEM, "out of memory");
@@ -558,6 +559,7 @@ int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_
   Tally__SubmitRequest body;
   wire_envelope_init(&req, 0);
   client_submit_init(&body, labeler, slot, lease_id, label, handling_ms);
+  client_lease_name(t, lease_id, &body.project, &body.item_id, &body.stage);
   req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   req.submit = &body;
   int rc = client_call_slot(t, slot, &req, TALLY__ENVELOPE__BODY_ACK, 0, &reply);
@@ -575,6 +577,7 @@ int tally_submit_adjudication(tally_t *t, const char *lead, uint32_t slot, uint6
   Tally__SubmitRequest body;
   wire_envelope_init(&req, 0);
   client_submit_init(&body, lead, slot, lease_id, label, handling_ms);
+  client_lease_name(t, lease_id, &body.project, &body.item_id, &body.stage);
   body.attribution = (Tally__Attribution)attribution;
   body.note = (char *)(note ? note : "");
   req.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
@@ -592,6 +595,7 @@ int tally_skip(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id
   body.labeler = (char *)(labeler ? labeler : "");
   body.slot = slot;
   body.lease_id = lease_id;
+  client_lease_name(t, lease_id, &body.project, &body.item_id, &body.stage);
   req.body_case = TALLY__ENVELOPE__BODY_SKIP;
   req.skip = &body;
   int rc = client_call_slot(t, slot, &req, TALLY__ENVELOPE__BODY_ACK, 0, &reply);

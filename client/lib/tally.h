@@ -835,9 +835,14 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
                 int wait_ms, tally_task_t **out);
 
 /* Submits `label` for the lease (slot, lease_id) held by `labeler`;
- * handling_ms is the time the person spent. Errors: STALE_LEASE,
- * NOT_LEASE_OWNER, LABEL_NOT_IN_TAXONOMY, TIMEOUT, UNAVAILABLE (the slot's
- * owner is DOWN, as for tally_item_get), ... */
+ * handling_ms is the time the person spent. A lease this handle took
+ * lately is sent with its task's project, item and stage, so a worker that
+ * lost the lease (it restarted; leases live in memory) still takes the
+ * label when it is valid, and a repeat of a stored submit answers 0 as the
+ * first did. Errors: STALE_LEASE, LEASE_LOST (the lease was lost with a
+ * worker restart and the label can no longer be taken: the task was
+ * offered again), NOT_LEASE_OWNER, LABEL_NOT_IN_TAXONOMY, TIMEOUT,
+ * UNAVAILABLE (the slot's owner is DOWN, as for tally_item_get), ... */
 int tally_submit(tally_t *t, const char *labeler, uint32_t slot, uint64_t lease_id,
                  const char *label, uint32_t handling_ms);
 

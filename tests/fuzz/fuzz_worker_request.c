@@ -3,7 +3,7 @@
  * traffic. The worker is a real one (worker_new on a scratch directory,
  * RocksDB and all; its ROUTER and coordinator DEALER use inproc endpoints
  * that nobody talks to); each input is decoded with wire_decode, handed to
- * labeling_handle() as the router would hand it, and the group is finished
+ * dispatch_request() as the router would hand it, and the group is finished
  * with worker_run_group() (expiry, parked leases, the synced commit, the
  * replies).
  *
@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "clock.h"
+#include "dispatch.h"
 #include "fuzz_support.h"
 #include "log.h"
 #include "tally_error.h"
@@ -141,9 +142,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* Checks the replies the request queued: one, for `request_id`. */
 static void check_replies(const worker_t *w, size_t before, uint64_t request_id) {
-  for (size_t i = before; i < w->n_replies; i++) {
+  for (size_t i = before; i < reply_queue_group_count(w->replies); i++) {
     Tally__Envelope *reply = NULL;
-    fuzz_check(wire_decode(w->replies[i].buf, w->replies[i].len, &reply, NULL) == 0);
+    size_t len = 0;
+    const uint8_t *buf = reply_queue_group_reply(w->replies, i, &len);
+    fuzz_check(buf != NULL && wire_decode(buf, len, &reply, NULL) == 0);
     fuzz_check(reply->request_id == request_id);
     wire_envelope_free(&reply);
   }
@@ -162,11 +165,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   req.peer_len = sizeof peer - 1;
   req.received_ms = clock_monotonic_ms();
 
-  size_t replies = worker->n_replies, waiters = worker->n_waiters;
-  labeling_handle(worker, &req);
+  size_t replies = reply_queue_group_count(worker->replies), waiters = worker->n_waiters;
+  dispatch_request(worker, &req);
   int parked = req.env->body_case == TALLY__ENVELOPE__BODY_LEASE &&
-               worker->n_waiters == waiters + 1 && worker->n_replies == replies;
-  fuzz_check(parked || worker->n_replies == replies + 1);
+               worker->n_waiters == waiters + 1 &&
+               reply_queue_group_count(worker->replies) == replies;
+  fuzz_check(parked || reply_queue_group_count(worker->replies) == replies + 1);
   check_replies(worker, replies, req.env->request_id);
   router_request_clear(&req);
 
