@@ -32,6 +32,7 @@
   X(PERMISSION_DENIED, 20, "permission denied")                              \
   X(UNAUTHENTICATED, 21, "not authenticated")                                \
   X(RATE_LIMITED, 22, "rate limited, retry later")                           \
+  X(CLOSED, 26, "closed: past its deadline or closed by a lead")             \
   X(TIMEOUT, 100, "timed out waiting for a reply")                           \
   X(NOMEM, 101, "out of memory")                                             \
   X(IO, 102, "input/output error")                                           \

@@ -641,6 +641,7 @@ void quality_handle_export(worker_t *w, const router_request_t *req) {
       j->content = rec->content;
       j->n_audited_labelers = rec->n_sampled;
       j->audited_labelers = rec->sampled;
+      j->policy_version = rec->closed_policy_version;
       ptrs[n] = j;
       n++;
     }
