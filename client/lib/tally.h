@@ -219,7 +219,22 @@ typedef struct {
    * ignored by tally_project_create). */
   const char **ramped_up;
   size_t ramped_up_count;
+  /* Guideline versions set with tally_guideline_set, oldest first; the
+   * last is in effect (its version == policy_version). Ignored by
+   * tally_project_create. */
+  const struct tally_guideline *guidelines;
+  size_t guideline_count;
 } tally_project_t;
+
+/* One version of a project's guidelines (proto GuidelineVersion). */
+typedef struct tally_guideline {
+  uint32_t version; /* the policy_version it set */
+  const char *name;
+  const char *url;  /* "" none */
+  const char *text; /* "" none */
+  uint64_t set_ms;
+  const char *set_by;
+} tally_guideline_t;
 
 /* True when `person` is ramping up in `project`: the project has a ramp-up
  * (audit.ramp_rate > 0) and the coordinator has not yet listed the person
@@ -368,6 +383,7 @@ typedef struct {
   const char *label;
   uint64_t at_ms;
   uint32_t handling_ms;
+  uint32_t policy_version; /* in effect when submitted (1 for records older than versions) */
 } tally_stored_label_t;
 
 /* The stored state of one item. */
@@ -482,6 +498,7 @@ typedef struct {
   const char *content;
   const char **audited_labelers;
   size_t audited_labeler_count;
+  uint32_t policy_version; /* in effect when the audit closed (1 for records older than versions) */
 } tally_judgment_t;
 
 /* Frees any result object returned by a tally_* call, with everything it
@@ -562,6 +579,16 @@ int tally_last_error_code(const tally_t *t);
  * receives the project as stored (with its id). Errors: ALREADY_EXISTS,
  * INVALID_ARGUMENT, TIMEOUT, ... */
 int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out);
+
+/* Sets a new guideline version of `project` (lead or manager): `name` and a
+ * `url` or a `text` (either may be NULL, not both). The coordinator bumps
+ * the project's policy_version, which every label, audit and verdict
+ * records from the moment the workers run the new configuration (the call
+ * returns then, or after at most 3 s). *out (if not NULL) is the project.
+ * Errors: UNKNOWN_PROJECT, INVALID_ARGUMENT, ALREADY_EXISTS (the name is
+ * taken), PERMISSION_DENIED. */
+int tally_guideline_set(tally_t *t, const char *project, const char *name, const char *url,
+                        const char *text, tally_project_t **out);
 
 /* Lists all projects. *out is the caller's (tally_free). */
 int tally_project_list(tally_t *t, tally_project_list_t **out);
@@ -750,6 +777,7 @@ typedef struct {
   const char *label_b;
   uint64_t closed_ms; /* unix ms */
   const char *content; /* tally_case_get only; "" in lists */
+  uint32_t policy_version; /* in effect at the verdict (1 for cases older than versions) */
 } tally_case_t;
 
 typedef struct {
@@ -770,6 +798,7 @@ typedef struct {
   const char *labeler;       /* an audited labeler of the item */
   const char *labeler_label; /* an audited labeler's label (labeler's, if given) */
   const char *auditor_label; /* the auditor's label */
+  uint32_t policy_version;   /* the verdict's guideline version; 0 = any */
 } tally_cases_query_t;
 
 /* The newest adjudicated cases of `project` (asks every worker, merges).
