@@ -76,3 +76,12 @@ add_executable(drilldown_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/drilldown_
 target_link_libraries(drilldown_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
 add_test(NAME drilldown_integration COMMAND drilldown_integration_test)
 set_tests_properties(drilldown_integration PROPERTIES TIMEOUT 240)
+
+# Calibration sessions end to end through the CLI (coordinator/calibration.c):
+# hand-computed accuracies, agreement equal to common/agreement's, ranking,
+# blindness, deadline and close, a session keyed after close, trends, a
+# coordinator SIGKILL, and nothing of it in production.
+add_executable(calibration_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/calibration_integration_test.c)
+target_link_libraries(calibration_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON m)
+add_test(NAME calibration_integration COMMAND calibration_integration_test)
+set_tests_properties(calibration_integration PROPERTIES TIMEOUT 240)

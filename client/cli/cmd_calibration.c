@@ -327,8 +327,10 @@ static int print_sessions(cli_t *cli, const tally_calibration_t *sessions, size_
   return rc;
 }
 
-/* Prints one session and frees it; returns the exit code. */
-static int finish_session(cli_t *cli, const char *what, int rc, tally_calibration_t *s) {
+/* Prints one session and frees it; returns the exit code. `s` is passed by
+ * address: the call that fills it is an argument of the same call. */
+static int finish_session(cli_t *cli, const char *what, int rc, tally_calibration_t **sp) {
+  tally_calibration_t *s = *sp;
   if (rc < 0) return cli_fail(cli, what, rc);
   rc = print_sessions(cli, s, 1);
   tally_free(s);
@@ -444,7 +446,7 @@ static int calibration_create(cli_t *cli, int argc, char **argv) {
                                      (const char **)o.people.v,
                                      o.people.n};
     tally_calibration_t *s = NULL;
-    rc = finish_session(cli, cmd, tally_calibration_create(cli->client, &spec, &s), s);
+    rc = finish_session(cli, cmd, tally_calibration_create(cli->client, &spec, &s), &s);
   }
   item_file_free(&items);
   opts_free(&o);
@@ -464,7 +466,7 @@ static int calibration_items_add(cli_t *cli, int argc, char **argv) {
   if ((rc = cli_connect(cli)) == 0) {
     tally_calibration_t *s = NULL;
     rc = finish_session(cli, cmd,
-                        tally_calibration_items_add(cli->client, o.args[0], items.items, items.count, &s), s);
+                        tally_calibration_items_add(cli->client, o.args[0], items.items, items.count, &s), &s);
   }
   item_file_free(&items);
   opts_free(&o);
@@ -490,7 +492,7 @@ static int calibration_assign(cli_t *cli, int argc, char **argv) {
     rc = finish_session(cli, cmd,
                         tally_calibration_assign(cli->client, o.args[0], (const char **)o.markets.v, o.markets.n,
                                                  (const char **)o.people.v, o.people.n, &s),
-                        s);
+                        &s);
   }
   opts_free(&o);
   return rc;
@@ -517,7 +519,7 @@ static int calibration_close(cli_t *cli, int argc, char **argv) {
   opts_free(&o);
   if ((rc = cli_connect(cli)) != 0) return rc;
   tally_calibration_t *s = NULL;
-  return finish_session(cli, "calibration close", tally_calibration_close(cli->client, o.args[0], &s), s);
+  return finish_session(cli, "calibration close", tally_calibration_close(cli->client, o.args[0], &s), &s);
 }
 
 static int calibration_key(cli_t *cli, int argc, char **argv) {
@@ -542,7 +544,7 @@ static int calibration_key(cli_t *cli, int argc, char **argv) {
                      : (tally_calibration_key_t){o.args[1 + 2 * i], o.args[2 + 2 * i]};
   if ((rc = cli_connect(cli)) == 0) {
     tally_calibration_t *s = NULL;
-    rc = finish_session(cli, cmd, tally_calibration_key(cli->client, o.args[0], keys, n, &s), s);
+    rc = finish_session(cli, cmd, tally_calibration_key(cli->client, o.args[0], keys, n, &s), &s);
   }
   free(keys);
   item_file_free(&from_file);
