@@ -85,3 +85,11 @@ add_executable(calibration_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/calibrat
 target_link_libraries(calibration_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON m)
 add_test(NAME calibration_integration COMMAND calibration_integration_test)
 set_tests_properties(calibration_integration PROPERTIES TIMEOUT 240)
+
+# Guideline versions: labels before and after `project guideline set` land
+# in different `report quality --by version` rows; exports, drill-downs and
+# cases carry and filter by the version.
+add_executable(guideline_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/guideline_integration_test.c)
+target_link_libraries(guideline_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
+add_test(NAME guideline_integration COMMAND guideline_integration_test)
+set_tests_properties(guideline_integration PROPERTIES TIMEOUT 240)
