@@ -158,12 +158,11 @@ static const cal_label_t *label_find(const session_t *session, const char *perso
   return found ? &session->labels[at] : NULL;
 }
 
-/* Inserts a label (strings copied). Returns 0 or TALLY_E_NOMEM. */
-static int label_insert(session_t *session, const char *person, uint32_t item, const char *label,
-                        uint64_t at_ms, uint32_t handling_ms, uint32_t policy_version) {
-  int found;
-  size_t at = label_position(session, person, item, &found);
-  if (found) return 0;
+/* Puts a label (strings copied) at `at` of the session's array. Returns 0
+ * or TALLY_E_NOMEM. */
+static int label_put(session_t *session, size_t at, const char *person, uint32_t item,
+                     const char *label, uint64_t at_ms, uint32_t handling_ms,
+                     uint32_t policy_version) {
   if (session->n_labels == session->cap_labels) {
     size_t cap = session->cap_labels ? 2 * session->cap_labels : 32;
     cal_label_t *grown = realloc(session->labels, cap * sizeof *grown);
@@ -182,6 +181,21 @@ static int label_insert(session_t *session, const char *person, uint32_t item, c
   session->labels[at] = l;
   session->n_labels++;
   return 0;
+}
+
+/* Inserts a label at its sorted place (strings copied); an existing
+ * (person, item) is left as it is. Returns 0 or TALLY_E_NOMEM. */
+static int label_insert(session_t *session, const char *person, uint32_t item, const char *label,
+                        uint64_t at_ms, uint32_t handling_ms, uint32_t policy_version) {
+  int found;
+  size_t at = label_position(session, person, item, &found);
+  if (found) return 0;
+  return label_put(session, at, person, item, label, at_ms, handling_ms, policy_version);
+}
+
+static int label_order(const void *a, const void *b) {
+  const cal_label_t *x = a, *y = b;
+  return label_compare(x->person, x->item, y->person, y->item);
 }
 
 /* Index of item `id` in the session, or -1. */
@@ -335,6 +349,13 @@ static int validate_items(const Tally__Project *p, const Tally__CalibrationSessi
         strlen(item->media_url) > CALIBRATION_URL_MAX) {
       set_why(why, why_size, "item '%s': content is at most %u bytes, media_url %u", quoted,
                CALIBRATION_CONTENT_MAX, CALIBRATION_URL_MAX);
+      return TALLY_E_INVALID_ARGUMENT;
+    }
+    if (!ident_utf8_is_valid(item->content, strlen(item->content)) ||
+        (item->media_url[0] != '\0' &&
+         ident_check("media_url", item->media_url, CALIBRATION_URL_MAX, NULL, 0) < 0)) {
+      set_why(why, why_size, "item '%s': content must be UTF-8, media_url UTF-8 without control characters",
+              quoted);
       return TALLY_E_INVALID_ARGUMENT;
     }
     if (item->content[0] == '\0' && item->media_url[0] == '\0') {
@@ -538,8 +559,8 @@ static void handle_items_add(calibration_t *cal, const calibration_env_t *env,
     reply_error(r, TALLY_E_INTERNAL, "out of memory");
     return;
   }
-  memcpy(items, next.items, next.n_items * sizeof *items);
-  memcpy(items + next.n_items, body->items, body->n_items * sizeof *items);
+  if (next.n_items > 0) memcpy(items, next.items, next.n_items * sizeof *items);
+  if (body->n_items > 0) memcpy(items + next.n_items, body->items, body->n_items * sizeof *items);
   next.items = items;
   next.n_items += body->n_items;
   rc = session_commit(env, session, &next, "calibration_items_add", r);
@@ -1113,15 +1134,21 @@ static int load_label(void *user, ProtobufCMessage *record) {
   session_t *session = session_find(cal, l->session);
   long at = session ? item_index(session->s, l->item_id) : -1;
   int rc = 0;
+  /* Appended in key order (by item id); calibration_load sorts once. */
   if (at < 0) log_warn("calibration label of a session or item that is not stored: skipped");
-  else rc = label_insert(session, l->person, (uint32_t)at, l->label, l->at_ms, l->handling_ms,
-                         l->policy_version);
+  else rc = label_put(session, session->n_labels, l->person, (uint32_t)at, l->label, l->at_ms,
+                      l->handling_ms, l->policy_version);
   protobuf_c_message_free_unpacked(record, NULL);
   return rc;
 }
 
 int calibration_load(calibration_t *cal, meta_store_t *store) {
-  return meta_store_load_calibration(store, load_session, load_label, cal);
+  int rc = meta_store_load_calibration(store, load_session, load_label, cal);
+  for (size_t i = 0; rc == 0 && i < cal->count; i++)
+    if (cal->sessions[i]->n_labels > 1)
+      qsort(cal->sessions[i]->labels, cal->sessions[i]->n_labels, sizeof *cal->sessions[i]->labels,
+          label_order);
+  return rc;
 }
 
 int calibration_handles(Tally__Envelope__BodyCase body) {

@@ -1078,10 +1078,11 @@ static void handle_guideline_set(coordinator_t *c, const Tally__Envelope *reques
     return;
   }
   if (strlen(body->url) > GUIDELINE_URL_MAX || strlen(body->text) > GUIDELINE_TEXT_MAX ||
-      (body->url[0] != '\0' && ident_check("guideline url", body->url, GUIDELINE_URL_MAX, NULL, 0) < 0)) {
+      (body->url[0] != '\0' && ident_check("guideline url", body->url, GUIDELINE_URL_MAX, NULL, 0) < 0) ||
+      !ident_utf8_is_valid(body->text, strlen(body->text))) {
     reply_error(r, TALLY_E_INVALID_ARGUMENT,
-                "the url is at most %u bytes without control characters, the text at most %u "
-                "bytes",
+                "the url is at most %u bytes of UTF-8 without control characters, the text at "
+                "most %u bytes of UTF-8",
                 GUIDELINE_URL_MAX, GUIDELINE_TEXT_MAX);
     return;
   }
@@ -1112,7 +1113,8 @@ static void handle_guideline_set(coordinator_t *c, const Tally__Envelope *reques
     reply_error(r, TALLY_E_INTERNAL, "out of memory");
     return;
   }
-  memcpy(versions, current->guidelines, current->n_guidelines * sizeof *versions);
+  if (current->n_guidelines > 0)
+    memcpy(versions, current->guidelines, current->n_guidelines * sizeof *versions);
   versions[current->n_guidelines] = &version;
   Tally__Project project = *current;
   project.policy_version = version.version;
