@@ -1276,7 +1276,7 @@ static void handle_report_request(coordinator_t *c, const Tally__Envelope *reque
   if (!report_by_is_valid(body->by)) {
     validate_quote(body->by, quoted, sizeof quoted);
     reply_error(r, TALLY_E_INVALID_ARGUMENT,
-                "by '%s' is not one of: \"\" (everything), labeler, market, category, day",
+                "by '%s' is not one of: \"\" (everything), labeler, market, category, day, version",
                 quoted);
     return;
   }
