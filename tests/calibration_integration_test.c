@@ -167,7 +167,7 @@ static char *next_reply(const char *session, const char *who) {
 }
 
 int main(void) {
-  harness_init(240);
+  harness_init(400);
   if (cluster_start(&cluster, 2) != 0) {
     cluster_stop(&cluster);
     return 1;

@@ -84,7 +84,7 @@ set_tests_properties(drilldown_integration PROPERTIES TIMEOUT 240)
 add_executable(calibration_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/calibration_integration_test.c)
 target_link_libraries(calibration_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON m)
 add_test(NAME calibration_integration COMMAND calibration_integration_test)
-set_tests_properties(calibration_integration PROPERTIES TIMEOUT 240)
+set_tests_properties(calibration_integration PROPERTIES TIMEOUT 420)
 
 # Guideline versions: labels before and after `project guideline set` land
 # in different `report quality --by version` rows; exports, drill-downs and
