@@ -226,7 +226,9 @@ static void coordinator_seeds(void) {
     Tally__CalibrationCreate body = TALLY__CALIBRATION_CREATE__INIT;
     a.id = "c1", a.content = "buy now", a.market = "es", a.key = "spam";
     b.id = "c2", b.media_url = "https://media.example/2.jpg";
-    body.name = "cal1", body.project = "p", body.deadline_ms = 4102444800000ull; /* 2100 */
+    /* "cal1" exists already (the harness makes it); "cal2" is refused
+     * for its deadline (more than a year ahead) unless mutated. */
+    body.name = "cal2", body.project = "p", body.deadline_ms = 4102444800000ull; /* 2100 */
     body.n_items = 2, body.items = items, body.n_markets = 1, body.markets = group;
     ENVELOPE(env, calibration_create, CALIBRATION_CREATE);
     write_envelope(h, "calibration-create", &env, 0);
