@@ -35,6 +35,23 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
       return LABELER | AUDITOR | LEAD | GATEWAY;
     case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST:
       return LABELER | AUDITOR | LEAD | MANAGER | GATEWAY;
+    /* calibration: members fetch and label (the person named), anyone
+     * known lists the sessions they may see (calibration.c filters) */
+    case TALLY__ENVELOPE__BODY_CALIBRATION_NEXT:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_SUBMIT:
+      return LABELER | AUDITOR | LEAD | GATEWAY;
+    case TALLY__ENVELOPE__BODY_CALIBRATION_LIST:
+      return LABELER | AUDITOR | LEAD | MANAGER | GATEWAY;
+    /* calibration sessions and guideline versions: leads and managers */
+    case TALLY__ENVELOPE__BODY_CALIBRATION_CREATE:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_ITEMS_ADD:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_ASSIGN:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_CLOSE:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_KEY:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_RESULTS_REQUEST:
+    case TALLY__ENVELOPE__BODY_CALIBRATION_TREND_REQUEST:
+    case TALLY__ENVELOPE__BODY_GUIDELINE_SET:
+      return LEAD | MANAGER;
     /* quality work: leads and managers */
     case TALLY__ENVELOPE__BODY_REPORT_REQUEST:
     case TALLY__ENVELOPE__BODY_EXPORT_REQUEST:
@@ -128,6 +145,10 @@ static char **person_field(Tally__Envelope *env) {
     case TALLY__ENVELOPE__BODY_RELEASE: return env->release ? &env->release->labeler : NULL;
     case TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST:
       return env->feedback_request ? &env->feedback_request->labeler : NULL;
+    case TALLY__ENVELOPE__BODY_CALIBRATION_NEXT:
+      return env->calibration_next ? &env->calibration_next->labeler : NULL;
+    case TALLY__ENVELOPE__BODY_CALIBRATION_SUBMIT:
+      return env->calibration_submit ? &env->calibration_submit->labeler : NULL;
     default: return NULL;
   }
 }

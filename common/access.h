@@ -12,7 +12,8 @@
  *  2. The role table (access_roles_for; docs/SECURITY.md prints it): the
  *     effective identity must hold one of the roles the request needs.
  *  3. Person fields. A request that names the person it is for (lease,
- *     submit, skip, release: `labeler`; feedback) is filled with the
+ *     submit, skip, release, calibration_next, calibration_submit:
+ *     `labeler`; feedback) is filled with the
  *     effective person when empty and refused when it names someone else,
  *     unless the caller is a gateway (acting for the named person) or, for
  *     feedback, a lead or manager (reading a labeler's closed audits).

@@ -140,3 +140,15 @@ int ident_check(const char *what, const char *value, size_t max_bytes, char *why
   }
   return 0;
 }
+
+int ident_utf8_is_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t at = 0;
+  while (at < len) {
+    uint32_t code_point;
+    size_t n = ident_utf8_decode(p + at, len - at, &code_point);
+    if (n == 0) return 0;
+    at += n;
+  }
+  return 1;
+}

@@ -39,6 +39,10 @@
  * byte). */
 size_t ident_utf8_decode(const unsigned char *s, size_t avail, uint32_t *code_point);
 
+/* True when the `len` bytes at s are valid UTF-8 (control characters
+ * allowed: for free text such as content and notes). */
+int ident_utf8_is_valid(const char *s, size_t len);
+
 /* True for the control characters: C0, DEL and C1. */
 int ident_is_control(uint32_t code_point);
 

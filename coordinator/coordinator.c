@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "access.h"
+#include "calibration.h"
 #include "clock.h"
 #include "curve.h"
 #include "fatal.h"
@@ -79,6 +80,7 @@ struct coordinator {
    * sent it, as access_check resolved it, and the actor for the admin log. */
   identity_t caller;
   char actor[2 * ACCESS_ID_MAX + 2];
+  calibration_t *calibration;    /* calibration sessions (calibration.h) */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -297,6 +299,7 @@ static int coordinator_load(coordinator_t *c) {
   if (rc == 0) rc = meta_store_load(c->store, META_WORKERS, load_worker, c);
   if (rc == 0) rc = meta_store_load(c->store, META_ADMITTED, load_admitted, c);
   if (rc == 0) rc = meta_store_load(c->store, META_ADMIN_LOG, load_admin_entry, c);
+  if (rc == 0) rc = calibration_load(c->calibration, c->store);
   return rc;
 }
 
@@ -320,7 +323,7 @@ int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_ti
   char *path = malloc(strlen(dir) + sizeof "/meta");
   rc = TALLY_E_NOMEM;
   if (path != NULL && slot_map_new(&c->map) == 0 && slot_map_new(&c->plan) == 0 &&
-      membership_new(&c->members) == 0) {
+      membership_new(&c->members) == 0 && calibration_new(&c->calibration) == 0) {
     sprintf(path, "%s/meta", dir);
     rc = meta_store_open(&c->store, path);
   }
@@ -354,6 +357,7 @@ void coordinator_close(coordinator_t **coordinator) {
     tally__admin_log_entry__free_unpacked(c->admin_log[i], NULL);
   free(c->admin_log);
   membership_destroy(&c->members);
+  calibration_destroy(&c->calibration);
   slot_map_destroy(&c->map);
   slot_map_destroy(&c->plan);
   meta_store_close(&c->store);
@@ -1055,6 +1059,115 @@ static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *reques
   reply_project_after_config(c, request, r, stored);
 }
 
+/* Largest guideline text kept in a project record, and URL; versions kept
+ * per project (each bumps policy_version). Every worker receives every
+ * project with the configuration, so these stay small: a long text belongs
+ * behind the url. */
+#define GUIDELINE_TEXT_MAX 4096u
+#define GUIDELINE_URL_MAX 2048u
+#define GUIDELINE_VERSIONS_MAX 100u
+
+/* guideline_set: a new guideline version. policy_version is bumped and the
+ * version appended to Project.guidelines in one synced write with its admin
+ * log entry; answered once the workers run it, so from then on every label,
+ * audit and verdict records the new version. */
+static void handle_guideline_set(coordinator_t *c, const Tally__Envelope *request,
+                                 const coordinator_replier_t *r) {
+  const Tally__GuidelineSet *body = request->guideline_set;
+  char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
+  validate_quote(body->project, quoted, sizeof quoted);
+  int found;
+  size_t at = project_position(&c->projects, body->project, &found);
+  if (!found) {
+    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+    return;
+  }
+  if (ident_check("guideline name", body->name, IDENT_NAME_MAX, why, sizeof why) < 0) {
+    r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
+    return;
+  }
+  if (body->url[0] == '\0' && body->text[0] == '\0') {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "a guideline version needs a url or a text");
+    return;
+  }
+  if (strlen(body->url) > GUIDELINE_URL_MAX || strlen(body->text) > GUIDELINE_TEXT_MAX ||
+      (body->url[0] != '\0' && ident_check("guideline url", body->url, GUIDELINE_URL_MAX, NULL, 0) < 0) ||
+      !ident_utf8_is_valid(body->text, strlen(body->text))) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT,
+                "the url is at most %u bytes of UTF-8 without control characters, the text at "
+                "most %u bytes of UTF-8",
+                GUIDELINE_URL_MAX, GUIDELINE_TEXT_MAX);
+    return;
+  }
+  Tally__Project *current = c->projects.items[at];
+  if (current->n_guidelines >= GUIDELINE_VERSIONS_MAX) {
+    reply_error(r, TALLY_E_INVALID_ARGUMENT, "a project keeps at most %u guideline versions",
+                GUIDELINE_VERSIONS_MAX);
+    return;
+  }
+  for (size_t i = 0; i < current->n_guidelines; i++)
+    if (strcmp(current->guidelines[i]->name, body->name) == 0) {
+      char name[QUOTE_SIZE];
+      validate_quote(body->name, name, sizeof name);
+      reply_error(r, TALLY_E_ALREADY_EXISTS,
+                  "project '%s' has a guideline version named '%s' already (version %u)", quoted,
+                  name, current->guidelines[i]->version);
+      return;
+    }
+  Tally__GuidelineVersion version = TALLY__GUIDELINE_VERSION__INIT;
+  version.version = (current->policy_version ? current->policy_version : 1) + 1;
+  version.name = body->name;
+  version.url = body->url;
+  version.text = body->text;
+  version.set_ms = clock_now_ms();
+  version.set_by = c->caller.id;
+  Tally__GuidelineVersion **versions = malloc((current->n_guidelines + 1) * sizeof *versions);
+  if (versions == NULL) {
+    reply_error(r, TALLY_E_INTERNAL, "out of memory");
+    return;
+  }
+  if (current->n_guidelines > 0)
+    memcpy(versions, current->guidelines, current->n_guidelines * sizeof *versions);
+  versions[current->n_guidelines] = &version;
+  Tally__Project project = *current;
+  project.policy_version = version.version;
+  project.guidelines = versions;
+  project.n_guidelines = current->n_guidelines + 1;
+  const Tally__Project *stored = project_replace(c, at, &project, r, "the guideline version",
+                                                  "guideline_set");
+  free(versions);
+  if (stored == NULL) return;
+  log_info("project '%s': guideline version %u set (config version %" PRIu64 ")", quoted,
+           stored->policy_version, c->config_version);
+  reply_project_after_config(c, request, r, stored);
+}
+
+/* ---------------------------------------------------------------- calibration */
+
+static const Tally__Project *calibration_project(void *ctx, const char *name) {
+  return project_find(ctx, name);
+}
+
+static int calibration_commit(void *ctx, meta_batch_t **batch, const char *action,
+                              const char *target, const ProtobufCMessage *old_value,
+                              const ProtobufCMessage *new_value) {
+  admin_change_t change = {action, target, old_value, new_value};
+  return admin_log_commit(ctx, batch, &change);
+}
+
+static void handle_calibration(coordinator_t *c, const Tally__Envelope *request,
+                               const coordinator_replier_t *r) {
+  calibration_env_t env = {c,
+                           calibration_project,
+                           c->labelers.items,
+                           c->labelers.count,
+                           &c->caller,
+                           clock_now_ms(),
+                           c->store,
+                           calibration_commit};
+  calibration_handle(c->calibration, &env, request, r);
+}
+
 /* ---------------------------------------------------------------- reports */
 
 void coordinator_report_job_free(coordinator_report_job_t **job) {
@@ -1176,7 +1289,7 @@ static void handle_report_request(coordinator_t *c, const Tally__Envelope *reque
   if (!report_by_is_valid(body->by)) {
     validate_quote(body->by, quoted, sizeof quoted);
     reply_error(r, TALLY_E_INVALID_ARGUMENT,
-                "by '%s' is not one of: \"\" (everything), labeler, market, category, day",
+                "by '%s' is not one of: \"\" (everything), labeler, market, category, day, version",
                 quoted);
     return;
   }
@@ -2120,7 +2233,14 @@ static void coordinator_dispatch(coordinator_t *c, const Tally__Envelope *reques
     case TALLY__ENVELOPE__BODY_WHOAMI_REQUEST:
       handle_whoami(c, request, caller_key, r);
       break;
+    case TALLY__ENVELOPE__BODY_GUIDELINE_SET:
+      handle_guideline_set(c, request, r);
+      break;
     default:
+      if (calibration_handles(request->body_case)) {
+        handle_calibration(c, request, r);
+        break;
+      }
       if (is_worker_request(request->body_case))
         reply_error(r, TALLY_E_UNKNOWN_TYPE,
                     "the coordinator does not serve '%s'; send it to a worker",

@@ -17,7 +17,11 @@
  * rate = audit_rate, no market rates, no ramp-up; policy_version 1);
  * audit_policy_set replaces it whole, keeps audit_rate == audit.rate and
  * bumps the config version (workers pick it up through heartbeats), never
- * policy_version.
+ * policy_version. guideline_set appends a GuidelineVersion and bumps
+ * policy_version (and the config version): the only change of it.
+ *
+ * Calibration sessions (calibration.h) are answered here from the
+ * coordinator's own store; no worker takes part.
  *
  * Ramp-up: coordinator_ramp_job / coordinator_ramp_apply (below) turn
  * gathered by-labeler sums into Project.ramped_up (common/ramp.h).

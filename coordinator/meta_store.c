@@ -8,10 +8,19 @@
 #include "log.h"
 #include "tally_error.h"
 
-enum { CF_DEFAULT = 0, CF_PROJECTS, CF_LABELERS, CF_WORKERS, CF_ADMITTED, CF_ADMIN_LOG, CF_COUNT };
+enum {
+  CF_DEFAULT = 0,
+  CF_PROJECTS,
+  CF_LABELERS,
+  CF_WORKERS,
+  CF_ADMITTED,
+  CF_ADMIN_LOG,
+  CF_CALIBRATION,
+  CF_COUNT
+};
 
-static const char *const cf_names[CF_COUNT] = {"default", "projects", "labelers",
-                                               "workers", "admitted", "admin_log"};
+static const char *const cf_names[CF_COUNT] = {"default",  "projects",  "labelers",   "workers",
+                                               "admitted", "admin_log", "calibration"};
 
 #define KEY_FORMAT "format"
 #define KEY_EPOCH "epoch"
@@ -247,6 +256,42 @@ int meta_store_load(meta_store_t *s, meta_kind_t kind, meta_record_fn fn, void *
   return rc;
 }
 
+/* Hands every record of the calibration family whose key starts with
+ * `prefix` to fn, decoded as `descriptor`. */
+static int calibration_scan(meta_store_t *s, char prefix, const ProtobufCMessageDescriptor *descriptor,
+                            meta_record_fn fn, void *user) {
+  char lower[1] = {prefix}, upper[1] = {(char)(prefix + 1)};
+  rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_iterate_upper_bound(read, upper, sizeof upper);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, read, s->cf[CF_CALIBRATION]);
+  int rc = 0;
+  for (rocksdb_iter_seek(it, lower, sizeof lower); rc == 0 && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t len = 0;
+    const char *value = rocksdb_iter_value(it, &len);
+    ProtobufCMessage *record = protobuf_c_message_unpack(descriptor, NULL, len, (const uint8_t *)value);
+    if (record == NULL) {
+      log_error("metadata store %s: corrupt calibration record", s->path);
+      rc = TALLY_E_STORAGE;
+      break;
+    }
+    rc = fn(user, record);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(read);
+  if (err != NULL) return storage_error("scan", s->path, err);
+  return rc;
+}
+
+int meta_store_load_calibration(meta_store_t *s, meta_record_fn session, meta_record_fn label,
+                                void *user) {
+  int rc = calibration_scan(s, 's', &tally__calibration_session__descriptor, session, user);
+  if (rc == 0) rc = calibration_scan(s, 'l', &tally__calibration_label__descriptor, label, user);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- batches */
 
 int meta_batch_new(meta_store_t *store, meta_batch_t **out) {
@@ -318,6 +363,36 @@ void meta_batch_put_admin_entry(meta_batch_t *b, const Tally__AdminLogEntry *ent
   uint8_t key[8];
   put_be64(key, entry->seq);
   meta_batch_put_message(b, CF_ADMIN_LOG, key, sizeof key, &entry->base);
+}
+
+void meta_batch_put_calibration_session(meta_batch_t *b, const Tally__CalibrationSession *session) {
+  size_t n = strlen(session->name);
+  char *key = malloc(n + 1);
+  if (key == NULL) {
+    b->error = TALLY_E_NOMEM;
+    return;
+  }
+  key[0] = 's';
+  memcpy(key + 1, session->name, n);
+  meta_batch_put_message(b, CF_CALIBRATION, key, n + 1, &session->base);
+  free(key);
+}
+
+void meta_batch_put_calibration_label(meta_batch_t *b, const Tally__CalibrationLabel *label) {
+  size_t a = strlen(label->session), p = strlen(label->person), i = strlen(label->item_id);
+  char *key = malloc(a + p + i + 3);
+  if (key == NULL) {
+    b->error = TALLY_E_NOMEM;
+    return;
+  }
+  key[0] = 'l';
+  memcpy(key + 1, label->session, a);
+  key[1 + a] = '\0';
+  memcpy(key + 2 + a, label->person, p);
+  key[2 + a + p] = '\0';
+  memcpy(key + 3 + a + p, label->item_id, i);
+  meta_batch_put_message(b, CF_CALIBRATION, key, a + p + i + 3, &label->base);
+  free(key);
 }
 
 static void meta_batch_put_u64(meta_batch_t *b, const char *key, uint64_t v) {

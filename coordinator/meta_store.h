@@ -32,6 +32,12 @@
  *   big-endian, value = tally.AdminLogEntry. Append-only: entries are
  *   never changed or deleted.
  *
+ * Column family "calibration" (added with calibration sessions; created
+ *   when missing, like "admitted"): key "s" + session name, value =
+ *   tally.CalibrationSession; key "l" + session name + NUL + person + NUL +
+ *   item id, value = tally.CalibrationLabel (names and ids hold no NUL:
+ *   ident.h). coordinator/calibration.h.
+ *
  * Changing the format: never change the meaning of an existing key or
  * value in place. Bump META_FORMAT_VERSION, describe the new layout here and
  * keep the old one below it, and make meta_store_open() upgrade a store of
@@ -96,6 +102,13 @@ int meta_store_load_counters(meta_store_t *store, meta_counters_t *counters);
  * (logged). */
 int meta_store_load(meta_store_t *store, meta_kind_t kind, meta_record_fn fn, void *user);
 
+/* Hands every calibration session (Tally__CalibrationSession) to
+ * `session`, then every calibration label (Tally__CalibrationLabel) to
+ * `label`, each in key order; ownership as for meta_store_load. Returns 0,
+ * a callback's negative result or TALLY_E_STORAGE. */
+int meta_store_load_calibration(meta_store_t *store, meta_record_fn session, meta_record_fn label,
+                                void *user);
+
 /* Fault injection for tests: the next `count` commits fail with
  * TALLY_E_STORAGE and write nothing. */
 void meta_store_fail_commits(meta_store_t *store, int count);
@@ -120,6 +133,10 @@ void meta_batch_put_slot_owners(meta_batch_t *batch, const uint32_t *owners);
 void meta_batch_put_admitted(meta_batch_t *batch, const char *public_key, int admitted);
 /* Appends one entry to the administrative log (its seq is the key). */
 void meta_batch_put_admin_entry(meta_batch_t *batch, const Tally__AdminLogEntry *entry);
+
+/* A calibration session record, or one member's label (calibration.h). */
+void meta_batch_put_calibration_session(meta_batch_t *batch, const Tally__CalibrationSession *session);
+void meta_batch_put_calibration_label(meta_batch_t *batch, const Tally__CalibrationLabel *label);
 
 /* Writes the batch atomically with sync=true. Returns 0 once it is durable,
  * TALLY_E_NOMEM (a put failed; nothing written) or TALLY_E_STORAGE (RocksDB

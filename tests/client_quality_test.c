@@ -664,7 +664,7 @@ static void test_export(tally_t *t) {
   for (char *p = c.out; (p = strstr(p, "\r\nmod,")) != NULL; p++) records++;
   CHECK(records == 8 && strncmp(c.out, "project,item_id,market,labels,", 30) == 0);
   CHECK(strstr(c.out, "mod,w1-j0,es,ana:spam;b\\;en:ok,aud,ok,2000,0,ok,labeler,lead,\"said \"\"spam\"\", was ok\",3000,"
-                      "\"{\"\"text\"\": \"\"a, b\"\"}\",ana;b\\;en\r\n") != NULL);
+                      "\"{\"\"text\"\": \"\"a, b\"\"}\",ana;b\\;en,1,1,ana:1;b\\;en:1\r\n") != NULL);
   capture_close(&c);
   CHECK(capture_run(&c, fake_endpoint(Q.fake, 0), ARGV("tally", "export", "judgments", "--project", "mod")) ==
         CLI_EXIT_OK);

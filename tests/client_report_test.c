@@ -317,13 +317,13 @@ static char *record(int csv, const tally_judgment_t *j) {
 }
 
 static void test_export_records(void) {
-  tally_stored_label_t labels[] = {{"ana", "spam", 1000, 2500}, {"b:e;n\\", "o,k", 1001, 0}};
+  tally_stored_label_t labels[] = {{"ana", "spam", 1000, 2500, 1}, {"b:e;n\\", "o,k", 1001, 0, 2}};
   const char *audited[] = {"ana", "x;y"};
   tally_judgment_t j = {.project = "mod", .item_id = "it \"1\"", .market = "es", .labels = labels, .label_count = 2,
-                        .audit = {"aud", "ok", 2000, 700}, .final_label = "ok",
+                        .audit = {"aud", "ok", 2000, 700, 2}, .final_label = "ok",
                         .attribution = TALLY_ATTRIBUTION_POLICY_UNCLEAR, .adjudicator = "lead",
                         .note = "two\nlines", .closed_ms = 3000, .content = "{\"t\":\"a,b\"}",
-                        .audited_labelers = audited, .audited_labeler_count = 2};
+                        .audited_labelers = audited, .audited_labeler_count = 2, .policy_version = 3};
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
@@ -331,19 +331,20 @@ static void test_export_records(void) {
   fclose(f);
   expect_text("csv header", buf,
               "project,item_id,market,labels,audit_labeler,audit_label,audit_at_ms,audit_handling_ms,final_label,"
-              "attribution,adjudicator,note,closed_ms,content,audited_labelers\r\n");
+              "attribution,adjudicator,note,closed_ms,content,audited_labelers,policy_version,audit_policy_version,"
+              "label_policy_versions\r\n");
   free(buf);
   char *line = record(1, &j);
   expect_text("csv record", line,
               "mod,\"it \"\"1\"\"\",es,\"ana:spam;b\\:e\\;n\\\\:o,k\",aud,ok,2000,700,ok,policy-unclear,lead,"
-              "\"two\nlines\",3000,\"{\"\"t\"\":\"\"a,b\"\"}\",ana;x\\;y\r\n");
+              "\"two\nlines\",3000,\"{\"\"t\"\":\"\"a,b\"\"}\",ana;x\\;y,3,2,ana:1;b\\:e\\;n\\\\:2\r\n");
   free(line);
   /* Agreed, never adjudicated, no audit label: empty cells. */
-  tally_judgment_t plain = {.project = "mod", .item_id = "i2", .market = "ja", .audit = {"", "", 0, 0},
+  tally_judgment_t plain = {.project = "mod", .item_id = "i2", .market = "ja", .audit = {"", "", 0, 0, 0},
                             .final_label = "ok", .attribution = TALLY_ATTRIBUTION_NONE, .adjudicator = "",
                             .note = "", .closed_ms = 5, .content = ""};
   line = record(1, &plain);
-  expect_text("csv plain", line, "mod,i2,ja,,,,,,ok,none,,,5,,\r\n");
+  expect_text("csv plain", line, "mod,i2,ja,,,,,,ok,none,,,5,,,1,,\r\n");
   free(line);
   line = record(0, &j);
   CHECK(strchr(line, '\n') == line + strlen(line) - 1); /* one line */
@@ -354,6 +355,9 @@ static void test_export_records(void) {
   json_t *l1 = json_array_get(json_object_get(doc, "labels"), 1);
   CHECK(strcmp(json_string_value(json_object_get(l1, "labeler")), "b:e;n\\") == 0 &&
         json_integer_value(json_object_get(l1, "at_ms")) == 1001);
+  CHECK(json_integer_value(json_object_get(doc, "policy_version")) == 3 &&
+        json_integer_value(json_object_get(l1, "policy_version")) == 2 &&
+        json_integer_value(json_object_get(json_object_get(doc, "audit"), "policy_version")) == 2);
   CHECK(json_integer_value(json_object_get(json_object_get(doc, "audit"), "handling_ms")) == 700 &&
         json_array_size(json_object_get(doc, "audited_labelers")) == 2);
   json_decref(doc);

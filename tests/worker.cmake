@@ -103,3 +103,20 @@ target_link_libraries(lease_memory_integration_test PRIVATE tally_test_harness t
 add_dependencies(lease_memory_integration_test tally-coordinator tally-worker)
 add_test(NAME lease_memory_integration COMMAND lease_memory_integration_test)
 set_tests_properties(lease_memory_integration PROPERTIES TIMEOUT 300 LABELS "integration")
+
+# Calibration sessions end to end through the CLI (coordinator/calibration.c):
+# hand-computed accuracies, agreement equal to common/agreement's, ranking,
+# blindness, deadline and close, a session keyed after close, trends, a
+# coordinator SIGKILL, and nothing of it in production.
+add_executable(calibration_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/calibration_integration_test.c)
+target_link_libraries(calibration_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON m)
+add_test(NAME calibration_integration COMMAND calibration_integration_test)
+set_tests_properties(calibration_integration PROPERTIES TIMEOUT 420)
+
+# Guideline versions: labels before and after `project guideline set` land
+# in different `report quality --by version` rows; exports, drill-downs and
+# cases carry and filter by the version.
+add_executable(guideline_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/guideline_integration_test.c)
+target_link_libraries(guideline_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
+add_test(NAME guideline_integration COMMAND guideline_integration_test)
+set_tests_properties(guideline_integration PROPERTIES TIMEOUT 240)

@@ -55,6 +55,7 @@ static void case_entry_from(Tally__CaseEntry *entry, const item_record_t *rec) {
   entry->label_a = (char *)(swap ? audited : disputed ? disputed : "");
   entry->label_b = (char *)(swap ? (disputed ? disputed : "") : audited);
   entry->closed_ms = rec->closed_ms;
+  entry->policy_version = rec->closed_policy_version;
 }
 
 void cases_on_verdict(cases_t *c, uint32_t slot, uint32_t project_id, const char *item_id,
@@ -165,6 +166,9 @@ static int search_matches(cases_t *c, const Tally__CasesRequest *r, uint32_t pro
                           uint32_t slot, const uint8_t *item_id, size_t item_len,
                           const Tally__CaseEntry *e) {
   if (r->attribution != TALLY__ATTRIBUTION__ATTRIBUTION_NONE && e->attribution != r->attribution)
+    return 0;
+  /* Cases recorded before versions were have 0: the first version. */
+  if (r->policy_version != 0 && (e->policy_version ? e->policy_version : 1) != r->policy_version)
     return 0;
   if (!search_needs_item(r)) return 1;
   int text_found = r->text[0] != '\0' && contains_folded(e->note, r->text);

@@ -1087,6 +1087,7 @@ static void item_close(worker_t *w, const Tally__Project *p, const lease_t *leas
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
+  rec->closed_policy_version = p->policy_version; /* the guideline version of the verdict */
   quality_on_close(w->quality, p, rec, final_label, now);
   int unclear = rec->attribution == TALLY__ATTRIBUTION__ATTRIBUTION_POLICY_UNCLEAR;
   for (size_t i = 0; i < rec->n_sampled; i++) {
@@ -1102,6 +1103,7 @@ static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *le
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
   if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
   rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
+  rec->labels[rec->n_labels - 1]->policy_version = p->policy_version;
   if (quality_is_sampled(w->quality, p, rec->market, lease->item_id, lease->labeler) &&
       item_record_add_sampled(rec, lease->labeler) < 0)
     worker_fatal("out of memory");
@@ -1122,6 +1124,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
   if (item_record_set_audit(rec, lease->labeler, s->label, now, s->handling_ms) < 0)
     worker_fatal("out of memory");
+  rec->audit->policy_version = p->policy_version;
   const char *disputed = NULL;
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);

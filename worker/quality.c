@@ -662,6 +662,7 @@ void quality_handle_export(quality_t *q, responder_t *resp) {
       j->content = rec->content;
       j->n_audited_labelers = rec->n_sampled;
       j->audited_labelers = rec->sampled;
+      j->policy_version = rec->closed_policy_version;
       ptrs[n] = j;
       n++;
     }

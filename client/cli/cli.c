@@ -25,6 +25,7 @@ static const cli_command_t cli_commands[] = {
     {"feedback", "a labeler's closed audits", cmd_feedback},
     {"export", "export closed audits (export judgments)", cmd_export},
     {"cases", "the case database of adjudicated disagreements", cmd_cases},
+    {"calibration", "calibration sessions: same items for a group, blind, scored against a key", cmd_calibration},
     {"wellbeing", "show or change a project's exposure budget (wellbeing set|show)", cmd_wellbeing},
     {"keys", "make CURVE key pairs for people, workers and coordinators (keys generate)", cmd_keys},
     {"admin-log", "the coordinator's log of administrative changes (operators)", cmd_admin_log},

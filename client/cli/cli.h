@@ -131,6 +131,8 @@ int cli_group(cli_t *cli, const char *group, const cli_command_t *subs, size_t c
 int cmd_cluster(cli_t *cli, int argc, char **argv);
 int cmd_status(cli_t *cli, int argc, char **argv);
 int cmd_project(cli_t *cli, int argc, char **argv);
+int cmd_project_guideline(cli_t *cli, int argc, char **argv); /* cmd_guideline.c */
+int cmd_calibration(cli_t *cli, int argc, char **argv);       /* cmd_calibration.c */
 int cmd_labeler(cli_t *cli, int argc, char **argv);
 int cmd_ingest(cli_t *cli, int argc, char **argv);
 int cmd_lease(cli_t *cli, int argc, char **argv);
@@ -160,6 +162,13 @@ int cmd_report_exposure(cli_t *cli, int argc, char **argv);
 int cmd_report_items(cli_t *cli, int argc, char **argv);
 /* Prints a project's wellbeing settings as "key: value" lines. */
 void wellbeing_print_fields(cli_t *cli, const tally_project_t *p);
+
+/* `--guideline V` of `command`: V is a policy version number or the name
+ * of one of `project`'s guideline versions (asked from the coordinator;
+ * cli_connect first). Returns 0 with *version, or the exit code after
+ * printing why (CLI_EXIT_USAGE: no such name). */
+int guideline_resolve(cli_t *cli, const char *command, const char *project, const char *text,
+                      uint32_t *version);
 
 /* Parses a day "YYYY-MM-DD" for option `option` of `command` into days
  * since 1970-01-01. Returns CLI_PARSED or CLI_USAGE (message printed). */

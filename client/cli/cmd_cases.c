@@ -24,7 +24,7 @@ static const char list_help[] =
 static const char search_help[] =
     "Usage: tally cases search --project P [TEXT] [--attribution W] [--labeler X]\n"
     "                          [--pair A:B] [--category C] [--market M]\n"
-    "                          [--since YYYY-MM-DD] [--limit N]\n\n"
+    "                          [--since YYYY-MM-DD] [--limit N] [--guideline V]\n\n"
     "Searches the case database, newest first, printed as `cases list` does.\n"
     "TEXT matches a case whose content or note contains it, ignoring case\n"
     "(ASCII letters; other characters as they are). The filters combine:\n\n"
@@ -37,7 +37,11 @@ static const char search_help[] =
     "  --category C        only cases whose final label is C\n"
     "  --market M          only cases of market M\n"
     "  --since YYYY-MM-DD  only cases closed on or after this day (UTC)\n"
-    "  --limit N           at most N cases, 1..1000 (default 100)\n";
+    "  --limit N           at most N cases, 1..1000 (default 100)\n"
+    "  --guideline V       only verdicts given under guideline version V: a policy\n"
+    "                      version number or a version's name (`tally project\n"
+    "                      guideline list`); cases from before versions were\n"
+    "                      recorded count as version 1\n";
 
 static const char show_help[] =
     "Usage: tally cases show PROJECT ITEM_ID\n\n"
@@ -55,13 +59,15 @@ enum {
   OPT_LIMIT,
   OPT_ATTRIBUTION,
   OPT_LABELER,
-  OPT_PAIR
+  OPT_PAIR,
+  OPT_GUIDELINE
 };
 
 typedef struct {
   const char *project;
   tally_cases_query_t query;
   char pair[2 * 257]; /* --pair A:B, split at the last ':' in place */
+  const char *guideline; /* --guideline V, resolved after connecting */
 } cases_list_opts_t;
 
 /* "A:B" into the query's pair; either side may be empty, not both. */
@@ -87,6 +93,7 @@ static int cases_list_parse(cli_t *cli, int argc, char **argv, cases_list_opts_t
                                           {"attribution", required_argument, NULL, OPT_ATTRIBUTION},
                                           {"labeler", required_argument, NULL, OPT_LABELER},
                                           {"pair", required_argument, NULL, OPT_PAIR},
+                                          {"guideline", required_argument, NULL, OPT_GUIDELINE},
                                           CLI_GLOBAL_OPTIONS};
   const char *cmd = search ? "cases search" : "cases list";
   memset(o, 0, sizeof *o);
@@ -108,8 +115,11 @@ static int cases_list_parse(cli_t *cli, int argc, char **argv, cases_list_opts_t
       case OPT_ATTRIBUTION:
       case OPT_LABELER:
       case OPT_PAIR:
+      case OPT_GUIDELINE:
         if (!search)
-          rc = cli_usage_error(cli, cmd, "--attribution, --labeler and --pair are for `tally cases search`");
+          rc = cli_usage_error(cli, cmd, "--attribution, --labeler, --pair and --guideline are for `tally cases search`");
+        else if (c == OPT_GUIDELINE)
+          o->guideline = optarg;
         else if (c == OPT_LABELER)
           o->query.labeler = optarg;
         else if (c == OPT_PAIR && parse_pair(o, optarg) < 0)
@@ -134,6 +144,7 @@ static json_t *case_json(const tally_case_t *k, int with_content) {
                           k->label_b, "final_label", k->final_label, "attribution",
                           tally_attribution_name(k->attribution), "lead", k->lead, "note", k->note,
                           "closed_ms", (json_int_t)k->closed_ms);
+  if (doc) json_object_set_new(doc, "policy_version", json_integer(k->policy_version));
   if (doc && with_content) json_object_set_new(doc, "content", json_string(k->content));
   return doc;
 }
@@ -186,6 +197,9 @@ static int cases_run(cli_t *cli, int argc, char **argv, int search) {
   int rc = cases_list_parse(cli, argc, argv, &o, search);
   if (rc != CLI_PARSED) return cli_parse_exit(rc);
   if ((rc = cli_connect(cli)) != 0) return rc;
+  if (o.guideline != NULL &&
+      (rc = guideline_resolve(cli, "cases search", o.project, o.guideline, &o.query.policy_version)) != 0)
+    return rc;
   tally_case_list_t *list = NULL;
   rc = tally_cases_list(cli->client, o.project, &o.query, &list);
   if (rc < 0) return cli_fail(cli, search ? "cases search" : "cases list", rc);
@@ -218,6 +232,7 @@ static int print_case(cli_t *cli, const tally_case_t *k) {
   output_field(cli->out, "case", "%s/%s", k->project, k->item_id);
   output_field(cli->out, "market", "%s", k->market);
   output_field(cli->out, "closed", "%s", closed);
+  output_field(cli->out, "policy version", "%u", k->policy_version);
   output_field(cli->out, "label A", "%s", k->label_a);
   output_field(cli->out, "label B", "%s", k->label_b);
   output_field(cli->out, "final label", "%s", k->final_label);

@@ -13,7 +13,8 @@ static const char judgments_help[] =
     "workers: project, item, market, the labelers' labels, the audit label, the\n"
     "final label, the attribution (none when labeler and auditor agreed), the\n"
     "adjudicator and their note, when it closed, the content, and the labelers\n"
-    "the audit measured.\n"
+    "the audit measured, and the guideline (policy) version in effect when each\n"
+    "label and the audit were submitted and when the audit closed.\n"
     "  jsonl (default; json means the same): one JSON object per line.\n"
     "  csv: a header, then one record per judgment; labels flattened as\n"
     "       \"labeler:label;labeler:label\" and audited labelers as \"a;b\", with\n"
@@ -57,20 +58,22 @@ int export_parse(cli_t *cli, int argc, char **argv, export_opts_t *o) {
 /* ------------------------------------------------------------ records */
 
 static json_t *stored_label_json(const tally_stored_label_t *l) {
-  return json_pack("{s:s, s:s, s:I, s:I}", "labeler", l->labeler, "label", l->label, "at_ms", (json_int_t)l->at_ms,
-                   "handling_ms", (json_int_t)l->handling_ms);
+  return json_pack("{s:s, s:s, s:I, s:I, s:I}", "labeler", l->labeler, "label", l->label, "at_ms",
+                   (json_int_t)l->at_ms, "handling_ms", (json_int_t)l->handling_ms, "policy_version",
+                   (json_int_t)(l->policy_version ? l->policy_version : 1));
 }
 
 int export_judgment_jsonl(FILE *f, const tally_judgment_t *j) {
   json_t *labels = json_array();
   for (size_t i = 0; i < j->label_count; i++) json_array_append_new(labels, stored_label_json(&j->labels[i]));
-  json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "project", j->project,
+  json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:I, s:s, s:o, s:I}", "project", j->project,
                           "item_id", j->item_id, "market", j->market, "labels", labels, "audit",
                           j->audit.labeler[0] ? stored_label_json(&j->audit) : json_null(), "final_label",
                           j->final_label, "attribution", tally_attribution_name(j->attribution), "adjudicator",
                           j->adjudicator, "note", j->note, "closed_ms", (json_int_t)j->closed_ms, "content",
                           j->content, "audited_labelers",
-                          output_json_strings(j->audited_labelers, j->audited_labeler_count));
+                          output_json_strings(j->audited_labelers, j->audited_labeler_count),
+                          "policy_version", (json_int_t)(j->policy_version ? j->policy_version : 1));
   if (doc == NULL) return -1;
   int rc = json_dumpf(doc, f, JSON_COMPACT);
   json_decref(doc);
@@ -101,6 +104,20 @@ static char *flatten_labels(const tally_stored_label_t *labels, size_t n) {
   return fclose(f) == 0 ? buf : (free(buf), NULL);
 }
 
+/* "labeler:version;labeler:version" (malloc'ed; NULL when out of memory). */
+static char *flatten_versions(const tally_stored_label_t *labels, size_t n) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (f == NULL) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (i) fputc(';', f);
+    put_escaped(f, labels[i].labeler);
+    fprintf(f, ":%u", labels[i].policy_version ? labels[i].policy_version : 1);
+  }
+  return fclose(f) == 0 ? buf : (free(buf), NULL);
+}
+
 static char *flatten_names(const char *const *names, size_t n) {
   char *buf = NULL;
   size_t len = 0;
@@ -116,7 +133,8 @@ static char *flatten_names(const char *const *names, size_t n) {
 static const char *const export_csv_headers[] = {
     "project",     "item_id",     "market",      "labels",      "audit_labeler", "audit_label",
     "audit_at_ms", "audit_handling_ms", "final_label", "attribution", "adjudicator", "note",
-    "closed_ms",   "content",     "audited_labelers"};
+    "closed_ms",   "content",     "audited_labelers", "policy_version", "audit_policy_version",
+    "label_policy_versions"};
 
 void export_csv_header(FILE *f) {
   size_t n = sizeof export_csv_headers / sizeof export_csv_headers[0];
@@ -132,9 +150,11 @@ static void csv_u64(FILE *f, uint64_t v) { fprintf(f, "%llu", (unsigned long lon
 int export_judgment_csv(FILE *f, const tally_judgment_t *j) {
   char *labels = flatten_labels(j->labels, j->label_count);
   char *audited = flatten_names(j->audited_labelers, j->audited_labeler_count);
-  if (labels == NULL || audited == NULL) {
+  char *versions = flatten_versions(j->labels, j->label_count);
+  if (labels == NULL || audited == NULL || versions == NULL) {
     free(labels);
     free(audited);
+    free(versions);
     return -1;
   }
   int audited_item = j->audit.labeler[0] != '\0';
@@ -158,9 +178,16 @@ int export_judgment_csv(FILE *f, const tally_judgment_t *j) {
   output_csv_field(f, j->content);
   fputc(',', f);
   output_csv_field(f, audited);
+  fputc(',', f);
+  csv_u64(f, j->policy_version ? j->policy_version : 1);
+  fputc(',', f);
+  if (audited_item) csv_u64(f, j->audit.policy_version ? j->audit.policy_version : 1);
+  fputc(',', f);
+  output_csv_field(f, versions);
   output_csv_end(f);
   free(labels);
   free(audited);
+  free(versions);
   return ferror(f) ? -1 : 0;
 }
 

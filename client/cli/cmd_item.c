@@ -13,8 +13,9 @@ static const char show_help[] =
 static json_t *item_json(const tally_item_state_t *it) {
   json_t *labels = json_array();
   for (size_t i = 0; i < it->label_count; i++)
-    json_array_append_new(labels, json_pack("{s:s, s:s, s:I}", "labeler", it->labels[i].labeler, "label",
-                                            it->labels[i].label, "at_ms", (json_int_t)it->labels[i].at_ms));
+    json_array_append_new(labels, json_pack("{s:s, s:s, s:I, s:I}", "labeler", it->labels[i].labeler, "label",
+                                            it->labels[i].label, "at_ms", (json_int_t)it->labels[i].at_ms,
+                                            "policy_version", (json_int_t)it->labels[i].policy_version));
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:o}", "project", it->project, "item_id", it->item_id,
                    "market", it->market, "priority", tally_priority_name(it->priority), "content", it->content,
                    "overlap", (json_int_t)it->overlap, "done", it->done, "live_leases", (json_int_t)it->live_leases,
@@ -60,8 +61,8 @@ static int item_text(cli_t *cli, const tally_item_state_t *it) {
   output_field(f, "live leases:", "%u", it->live_leases);
   output_field(f, "content:", "%s", it->content);
   if (it->label_count == 0) return 0;
-  static const char *const headers[] = {"LABELER", "LABEL", "AT"};
-  output_table_t *t = output_table_new(3, headers);
+  static const char *const headers[] = {"LABELER", "LABEL", "AT", "POLICY_VERSION"};
+  output_table_t *t = output_table_new(4, headers);
   if (t == NULL) return -1;
   for (size_t i = 0; i < it->label_count; i++) {
     char at[32];
@@ -69,6 +70,7 @@ static int item_text(cli_t *cli, const tally_item_state_t *it) {
     output_table_cell(t, it->labels[i].labeler);
     output_table_cell(t, it->labels[i].label);
     output_table_cell(t, at);
+    output_table_cellf(t, "%u", it->labels[i].policy_version);
   }
   fputc('\n', f);
   int rc = output_table_print(t, OUTPUT_TABLE, f);

@@ -167,6 +167,10 @@ static json_t *project_json(const tally_project_t *p) {
   json_object_set_new(doc, "high_severity", output_json_strings(p->high_severity, p->high_severity_count));
   json_object_set_new(doc, "exposure_budget", json_integer(p->exposure_budget));
   json_object_set_new(doc, "shift_hours", json_integer(p->shift_hours));
+  const tally_guideline_t *g = p->guideline_count ? &p->guidelines[p->guideline_count - 1] : NULL;
+  json_object_set_new(doc, "guideline", g ? json_pack("{s:I, s:s, s:s}", "version", (json_int_t)g->version,
+                                                      "name", g->name, "url", g->url)
+                                          : json_null());
   return doc;
 }
 
@@ -214,6 +218,11 @@ static int print_project(cli_t *cli, const tally_project_t *p) {
   output_field(cli->out, "markets:", "%s", markets ? markets : "");
   output_field(cli->out, "lease seconds:", "%u", p->lease_seconds);
   output_field(cli->out, "audit rate:", "%g (policy version %u)", p->audit_rate, p->policy_version);
+  if (p->guideline_count > 0) {
+    const tally_guideline_t *g = &p->guidelines[p->guideline_count - 1];
+    output_field(cli->out, "guidelines:", "%s (policy version %u)%s%s", g->name, g->version,
+                 g->url[0] ? ": " : "", g->url);
+  }
   if (p->audit.market_rate_count > 0) {
     fprintf(cli->out, "%-16s", "market rates:");
     for (size_t i = 0; i < p->audit.market_rate_count; i++)
@@ -301,6 +310,7 @@ int cmd_project(cli_t *cli, int argc, char **argv) {
       {"create", "create a project", project_create},
       {"list", "list projects", project_list},
       {"show", "show one project", project_show},
+      {"guideline", "guideline versions: set, list", cmd_project_guideline},
   };
   return cli_group(cli, "project", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

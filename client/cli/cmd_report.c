@@ -48,8 +48,11 @@ static const char quality_help[] =
     "  --to DAY      last day, YYYY-MM-DD (UTC), inclusive\n"
     "  --by G        one row per labeler, market, category (the labeler's\n"
     "                label), day, or policy version (the project's\n"
-    "                policy_version when the statistic was counted; it tracks\n"
-    "                the taxonomy and guidelines, not audit rates)\n";
+    "                policy_version when the statistic was counted: labels at\n"
+    "                submit, audits when audited, accuracy when the audit\n"
+    "                closed; `tally project guideline set` bumps it, audit\n"
+    "                rates do not), to compare quality before and after a\n"
+    "                guideline change\n";
 
 static const char confusion_help[] =
     "Usage: tally report confusion --project P [--market M] [--from DAY] [--to DAY]\n"

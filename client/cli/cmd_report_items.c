@@ -20,7 +20,7 @@
 static const char items_help[] =
     "Usage: tally report items --project P [--labeler X] [--pair A:B]\n"
     "                          [--attribution labeler|auditor|both|policy-unclear|none]\n"
-    "                          [--market M] [--from DAY] [--to DAY]\n\n"
+    "                          [--market M] [--from DAY] [--to DAY] [--guideline V]\n\n"
     "The closed audits behind a cell of `tally report quality` or `tally report\n"
     "confusion`: one row per audited labeler of a closed item (the unit those\n"
     "reports count), with the item, market, day of the audit, labeler, the\n"
@@ -38,14 +38,27 @@ static const char items_help[] =
     "  --attribution W    only audits attributed to W (none = agreed)\n"
     "  --market M         only market M\n"
     "  --from DAY         first day of the audit, YYYY-MM-DD (UTC), inclusive\n"
-    "  --to DAY           last day of the audit, YYYY-MM-DD (UTC), inclusive\n";
+    "  --to DAY           last day of the audit, YYYY-MM-DD (UTC), inclusive\n"
+    "  --guideline V      only audits submitted under guideline version V (a\n"
+    "                     policy version number or a version's name): the row\n"
+    "                     of `report quality --by version` they count in\n";
 
-enum { OPT_PROJECT = CLI_OPT_COMMAND, OPT_LABELER, OPT_PAIR, OPT_ATTRIBUTION, OPT_MARKET, OPT_FROM, OPT_TO };
+enum {
+  OPT_PROJECT = CLI_OPT_COMMAND,
+  OPT_LABELER,
+  OPT_PAIR,
+  OPT_ATTRIBUTION,
+  OPT_MARKET,
+  OPT_FROM,
+  OPT_TO,
+  OPT_GUIDELINE
+};
 
 typedef struct {
   const char *project;
   drilldown_filter_t filter;
   char *pair; /* strdup of --pair, split at ':' in place */
+  const char *guideline; /* --guideline V: a version number or name, resolved after connecting */
 } items_opts_t;
 
 static int parse_attribution(const char *text, int *out) {
@@ -80,6 +93,7 @@ static int items_parse(cli_t *cli, int argc, char **argv, items_opts_t *o) {
                                           {"market", required_argument, NULL, OPT_MARKET},
                                           {"from", required_argument, NULL, OPT_FROM},
                                           {"to", required_argument, NULL, OPT_TO},
+                                          {"guideline", required_argument, NULL, OPT_GUIDELINE},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "report items";
   cli_getopt_reset();
@@ -99,6 +113,7 @@ static int items_parse(cli_t *cli, int argc, char **argv, items_opts_t *o) {
       case OPT_MARKET: o->filter.market = optarg[0] ? optarg : NULL; break;
       case OPT_FROM: rc = cli_parse_day(cli, cmd, "--from", optarg, &o->filter.from_day); break;
       case OPT_TO: rc = cli_parse_day(cli, cmd, "--to", optarg, &o->filter.to_day); break;
+      case OPT_GUIDELINE: o->guideline = optarg; break;
       default: rc = cli_common_option(cli, cmd, items_help, c, argv);
     }
   }
@@ -188,7 +203,9 @@ int cmd_report_items(cli_t *cli, int argc, char **argv) {
     free(o.pair);
     return cli_parse_exit(rc);
   }
-  if ((rc = cli_connect(cli)) != 0) {
+  if ((rc = cli_connect(cli)) != 0 ||
+      (o.guideline != NULL &&
+       (rc = guideline_resolve(cli, "report items", o.project, o.guideline, &o.filter.policy_version)) != 0)) {
     free(o.pair);
     return rc;
   }

@@ -25,7 +25,8 @@ static int row_passes(const drilldown_row_t *r, const drilldown_filter_t *f) {
   return matches(f->labeler, r->labeler) && matches(f->labeler_label, r->labeler_label) &&
          matches(f->auditor_label, r->auditor_label) && matches(f->market, r->market) &&
          (f->attribution == DRILLDOWN_ANY_ATTRIBUTION || f->attribution == (int)r->attribution) &&
-         (f->from_day == 0 || r->day >= f->from_day) && (f->to_day == 0 || r->day <= f->to_day);
+         (f->from_day == 0 || r->day >= f->from_day) && (f->to_day == 0 || r->day <= f->to_day) &&
+         (f->policy_version == 0 || f->policy_version == r->policy_version);
 }
 
 int drilldown_rows(const tally_judgment_t *j, const drilldown_filter_t *f,
@@ -40,7 +41,8 @@ int drilldown_rows(const tally_judgment_t *j, const drilldown_filter_t *f,
                          .labeler_label = label_of(j, j->audited_labelers[i]),
                          .auditor_label = j->audit.label,
                          .final_label = j->final_label,
-                         .closed_ms = j->closed_ms};
+                         .closed_ms = j->closed_ms,
+                         .policy_version = j->audit.policy_version ? j->audit.policy_version : 1};
     if (r.labeler_label == NULL) continue;
     r.attribution = strcmp(r.labeler_label, r.auditor_label) == 0
                         ? TALLY_ATTRIBUTION_NONE

@@ -32,6 +32,7 @@ typedef struct {
   const char *market;
   uint32_t from_day; /* inclusive, days since 1970-01-01 (UTC) */
   uint32_t to_day;   /* inclusive */
+  uint32_t policy_version; /* the audit's guideline version (as `--by version` counts it); 0 = any */
 } drilldown_filter_t;
 
 /* One audit of one labeler. Every string is borrowed from the judgment. */
@@ -45,6 +46,7 @@ typedef struct {
   const char *final_label;
   tally_attribution_t attribution;
   uint64_t closed_ms;
+  uint32_t policy_version; /* of the audit: the version the report's audits count under */
 } drilldown_row_t;
 
 /* The filter that takes everything. */

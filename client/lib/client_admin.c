@@ -52,6 +52,17 @@ static void project_copy(result_t *r, tally_project_t *dst, const Tally__Project
   dst->ramped_up = result_strv(r, src->ramped_up, src->n_ramped_up);
   dst->ramped_up_count = dst->ramped_up ? src->n_ramped_up : 0;
   audit_policy_copy(r, &dst->audit, src->audit);
+  if (src->n_guidelines > 0) {
+    tally_guideline_t *g = result_alloc(r, src->n_guidelines * sizeof *g);
+    for (size_t i = 0; g != NULL && i < src->n_guidelines; i++) {
+      const Tally__GuidelineVersion *v = src->guidelines[i];
+      g[i] = (tally_guideline_t){v->version,           result_strdup(r, v->name),
+                                 result_strdup(r, v->url), result_strdup(r, v->text),
+                                 v->set_ms,            result_strdup(r, v->set_by)};
+    }
+    dst->guidelines = g;
+    dst->guideline_count = g ? src->n_guidelines : 0;
+  }
   /* A coordinator that predates audit policies has only audit_rate. */
   if (src->audit == NULL) dst->audit.rate = src->audit_rate;
 }
@@ -215,6 +226,29 @@ int tally_wellbeing_set(tally_t *t, const char *project, const char **high_sever
   body.shift_hours = shift_hours;
   req.body_case = TALLY__ENVELOPE__BODY_WELLBEING_SET;
   req.wellbeing_set = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
+  if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
+  wire_envelope_free(&reply);
+  return rc;
+}
+
+int tally_guideline_set(tally_t *t, const char *project, const char *name, const char *url,
+                        const char *text, tally_project_t **out) {
+  if (out) *out = NULL;
+  if (project == NULL || project[0] == '\0' || name == NULL || name[0] == '\0')
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "guideline set needs a project and a name");
+  if ((url == NULL || url[0] == '\0') && (text == NULL || text[0] == '\0'))
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "a guideline version needs a url or a text");
+  Tally__Envelope req, *reply = NULL;
+  Tally__GuidelineSet body;
+  wire_envelope_init(&req, 0);
+  tally__guideline_set__init(&body);
+  body.project = (char *)project;
+  body.name = (char *)name;
+  body.url = (char *)(url ? url : "");
+  body.text = (char *)(text ? text : "");
+  req.body_case = TALLY__ENVELOPE__BODY_GUIDELINE_SET;
+  req.guideline_set = &body;
   int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_PROJECT_REPLY, &reply);
   if (rc == 0 && out) rc = project_result(t, reply->project_reply->project, out);
   wire_envelope_free(&reply);

@@ -18,7 +18,8 @@ static void case_copy(result_t *r, tally_case_t *dst, const Tally__CaseEntry *sr
                         (tally_attribution_t)src->attribution,
                         result_strdup(r, src->lead),        result_strdup(r, src->note),
                         result_strdup(r, src->label_a),     result_strdup(r, src->label_b),
-                        src->closed_ms,                     result_strdup(r, src->content)};
+                        src->closed_ms,                     result_strdup(r, src->content),
+                        src->policy_version ? src->policy_version : 1};
 }
 
 /* Newest first, then item id: the workers' own order. */
@@ -92,6 +93,7 @@ int tally_cases_list(tally_t *t, const char *project, const tally_cases_query_t 
   body.labeler = (char *)(query && query->labeler ? query->labeler : "");
   body.labeler_label = (char *)(query && query->labeler_label ? query->labeler_label : "");
   body.auditor_label = (char *)(query && query->auditor_label ? query->auditor_label : "");
+  body.policy_version = query ? query->policy_version : 0;
   body.limit = limit;
   req.body_case = TALLY__ENVELOPE__BODY_CASES_REQUEST;
   req.cases_request = &body;

@@ -814,7 +814,8 @@ int tally_item_get(tally_t *t, const char *project, const char *item_id, tally_i
       for (size_t i = 0; i < src->n_labels; i++)
         it->labels[i] = (tally_stored_label_t){result_strdup(r, src->labels[i]->labeler),
                                                result_strdup(r, src->labels[i]->label),
-                                               src->labels[i]->at_ms, src->labels[i]->handling_ms};
+                                               src->labels[i]->at_ms, src->labels[i]->handling_ms,
+                                               src->labels[i]->policy_version ? src->labels[i]->policy_version : 1};
     }
   }
   wire_envelope_free(&reply);

@@ -274,8 +274,9 @@ typedef struct {
 } export_t;
 
 static tally_stored_label_t stored_label(const Tally__StoredLabel *src) {
-  if (src == NULL) return (tally_stored_label_t){"", "", 0, 0};
-  return (tally_stored_label_t){src->labeler, src->label, src->at_ms, src->handling_ms};
+  if (src == NULL) return (tally_stored_label_t){"", "", 0, 0, 1};
+  return (tally_stored_label_t){src->labeler, src->label, src->at_ms, src->handling_ms,
+                                src->policy_version ? src->policy_version : 1};
 }
 
 /* Hands one judgment to the callback. Returns 0 or NOMEM; a non-zero
@@ -301,7 +302,8 @@ static int export_deliver(export_t *ex, const Tally__Judgment *src) {
                         .closed_ms = src->closed_ms,
                         .content = src->content,
                         .audited_labelers = src->n_audited_labelers ? (const char **)src->audited_labelers : NULL,
-                        .audited_labeler_count = src->n_audited_labelers};
+                        .audited_labeler_count = src->n_audited_labelers,
+                        .policy_version = src->policy_version ? src->policy_version : 1};
   ex->summary->judgments++;
   ex->stopped = ex->fn(ex->arg, &j);
   return 0;

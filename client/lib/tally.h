@@ -220,7 +220,22 @@ typedef struct {
    * ignored by tally_project_create). */
   const char **ramped_up;
   size_t ramped_up_count;
+  /* Guideline versions set with tally_guideline_set, oldest first; the
+   * last is in effect (its version == policy_version). Ignored by
+   * tally_project_create. */
+  const struct tally_guideline *guidelines;
+  size_t guideline_count;
 } tally_project_t;
+
+/* One version of a project's guidelines (proto GuidelineVersion). */
+typedef struct tally_guideline {
+  uint32_t version; /* the policy_version it set */
+  const char *name;
+  const char *url;  /* "" none */
+  const char *text; /* "" none */
+  uint64_t set_ms;
+  const char *set_by;
+} tally_guideline_t;
 
 /* True when `person` is ramping up in `project`: the project has a ramp-up
  * (audit.ramp_rate > 0) and the coordinator has not yet listed the person
@@ -369,6 +384,7 @@ typedef struct {
   const char *label;
   uint64_t at_ms;
   uint32_t handling_ms;
+  uint32_t policy_version; /* in effect when submitted (1 for records older than versions) */
 } tally_stored_label_t;
 
 /* The stored state of one item. */
@@ -483,6 +499,7 @@ typedef struct {
   const char *content;
   const char **audited_labelers;
   size_t audited_labeler_count;
+  uint32_t policy_version; /* in effect when the audit closed (1 for records older than versions) */
 } tally_judgment_t;
 
 /* Frees any result object returned by a tally_* call, with everything it
@@ -563,6 +580,16 @@ int tally_last_error_code(const tally_t *t);
  * receives the project as stored (with its id). Errors: ALREADY_EXISTS,
  * INVALID_ARGUMENT, TIMEOUT, ... */
 int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_t **out);
+
+/* Sets a new guideline version of `project` (lead or manager): `name` and a
+ * `url` or a `text` (either may be NULL, not both). The coordinator bumps
+ * the project's policy_version, which every label, audit and verdict
+ * records from the moment the workers run the new configuration (the call
+ * returns then, or after at most 3 s). *out (if not NULL) is the project.
+ * Errors: UNKNOWN_PROJECT, INVALID_ARGUMENT, ALREADY_EXISTS (the name is
+ * taken), PERMISSION_DENIED. */
+int tally_guideline_set(tally_t *t, const char *project, const char *name, const char *url,
+                        const char *text, tally_project_t **out);
 
 /* Lists all projects. *out is the caller's (tally_free). */
 int tally_project_list(tally_t *t, tally_project_list_t **out);
@@ -751,6 +778,7 @@ typedef struct {
   const char *label_b;
   uint64_t closed_ms; /* unix ms */
   const char *content; /* tally_case_get only; "" in lists */
+  uint32_t policy_version; /* in effect at the verdict (1 for cases older than versions) */
 } tally_case_t;
 
 typedef struct {
@@ -771,6 +799,7 @@ typedef struct {
   const char *labeler;       /* an audited labeler of the item */
   const char *labeler_label; /* an audited labeler's label (labeler's, if given) */
   const char *auditor_label; /* the auditor's label */
+  uint32_t policy_version;   /* the verdict's guideline version; 0 = any */
 } tally_cases_query_t;
 
 /* The newest adjudicated cases of `project` (asks every worker, merges).
@@ -913,6 +942,175 @@ typedef struct {
  * or not at all (export again once the move is done). */
 int tally_export_judgments(tally_t *t, const char *project, uint32_t page_size, tally_judgment_fn fn,
                            void *arg, tally_export_summary_t *summary);
+
+/* ------------------------------------------------------------ calibration */
+
+/* Calibration sessions (README, "Calibration sessions"): the same items
+ * given to a group outside production, each member labeling each item once,
+ * blind, before a deadline; results against an answer key. Leads and
+ * managers create, assign, close, key and read results; members (labelers,
+ * auditors, named people) fetch and submit. */
+
+/* One item of a session. `key` is the answer key (NULL/"" = none yet);
+ * content and media_url may be NULL, not both. */
+typedef struct {
+  const char *id;
+  const char *market; /* a market of the project, or NULL/"" */
+  const char *content;
+  const char *media_url;
+  const char *key;
+} tally_calibration_item_t;
+
+/* A session as the caller may see it. Members see name, project, times,
+ * state, items and your_done; the rest is 0/empty for them. */
+typedef struct {
+  const char *name;
+  const char *project;
+  uint64_t created_ms, deadline_ms, closed_ms; /* unix ms; closed 0 = open */
+  const char *state;                           /* "open", "past deadline", "closed" */
+  uint32_t items;
+  uint32_t keyed_items;
+  const char **markets; /* the group: people of these markets who label or audit */
+  size_t market_count;
+  const char **people;  /* ... and these people */
+  size_t people_count;
+  uint32_t members;     /* people in the group now */
+  uint64_t labels;      /* labels given so far */
+  uint32_t your_done;   /* the caller's own labels in it */
+  const char *created_by;
+  uint32_t policy_version; /* the project's at creation */
+} tally_calibration_t;
+
+typedef struct {
+  tally_calibration_t *sessions; /* by name */
+  size_t count;
+} tally_calibration_list_t;
+
+/* What tally_calibration_create needs. */
+typedef struct {
+  const char *name; /* 1-64 bytes, unique */
+  const char *project;
+  uint64_t deadline_ms; /* unix ms, in the future, at most a year ahead */
+  const tally_calibration_item_t *items; /* at most 1000 (more with items_add) */
+  size_t item_count;
+  const char **markets; /* optional: the group at once */
+  size_t market_count;
+  const char **people;
+  size_t people_count;
+} tally_calibration_spec_t;
+
+/* The next item a member has not labeled: has_task 0 when every item is
+ * labeled. Never carries the key or another person's label. */
+typedef struct {
+  int has_task;
+  const char *session;
+  const char *project;
+  const char *item_id;
+  const char *market;
+  const char *content;
+  const char *media_url;
+  const char **labels; /* the taxonomy */
+  size_t label_count;
+  uint64_t deadline_ms;
+  uint32_t done, total; /* the member's labels, items in the session */
+} tally_calibration_task_t;
+
+/* A stored calibration label (a repeat answers with the first one). */
+typedef struct {
+  const char *session;
+  const char *item_id;
+  const char *label;
+  uint64_t at_ms;
+  uint32_t done, total;
+} tally_calibration_ack_t;
+
+/* A key for one item (tally_calibration_key). */
+typedef struct {
+  const char *item_id;
+  const char *label;
+} tally_calibration_key_t;
+
+typedef struct {
+  const char *person;
+  uint32_t labeled;
+  tally_accuracy_t accuracy; /* against the key, over labeled items that have one */
+} tally_calibration_person_t;
+
+typedef struct {
+  const char *item_id;
+  const char *market;
+  const char *key;                 /* "" = not keyed */
+  uint32_t labels;                 /* members who labeled it */
+  const uint64_t *distribution;    /* per taxonomy label, in results.labels order */
+  int disagreement_defined;        /* 0 with fewer than 2 labels */
+  double disagreement;             /* 1 - share of agreeing pairs of its labels */
+  const char *top_label;           /* most given ("" with no label) */
+} tally_calibration_item_result_t;
+
+typedef struct {
+  tally_calibration_t session;
+  int live; /* still open: figures may move */
+  const char **labels; /* taxonomy */
+  size_t label_count;
+  tally_calibration_person_t *people; /* by person */
+  size_t people_count;
+  tally_accuracy_t group; /* every keyed label of the session */
+  tally_coefficient_t *coefficients; /* fleiss_kappa, krippendorff_alpha_nominal, [_ordinal], percent_agreement */
+  size_t coefficient_count;
+  tally_calibration_item_result_t *items; /* most disagreement first */
+  size_t item_count;
+} tally_calibration_results_t;
+
+typedef struct {
+  const char *person;
+  const char *session;
+  uint64_t created_ms, closed_ms;
+  tally_accuracy_t accuracy;
+} tally_calibration_trend_point_t;
+
+typedef struct {
+  tally_calibration_trend_point_t *points; /* by person, then session date */
+  size_t count;
+} tally_calibration_trend_t;
+
+/* Lead or manager. *out (if not NULL) is the new session. Errors:
+ * ALREADY_EXISTS, UNKNOWN_PROJECT, UNKNOWN_MARKET, UNKNOWN_LABELER,
+ * LABEL_NOT_IN_TAXONOMY (a key), INVALID_ARGUMENT, TOO_LARGE,
+ * PERMISSION_DENIED. */
+int tally_calibration_create(tally_t *t, const tally_calibration_spec_t *spec,
+                             tally_calibration_t **out);
+/* Lead or manager: more items while the session is open (CLOSED after). */
+int tally_calibration_items_add(tally_t *t, const char *session,
+                                const tally_calibration_item_t *items, size_t count,
+                                tally_calibration_t **out);
+/* Lead or manager: markets and/or people join the group. */
+int tally_calibration_assign(tally_t *t, const char *session, const char **markets,
+                             size_t market_count, const char **people, size_t people_count,
+                             tally_calibration_t **out);
+/* The sessions of `project` (NULL/"" = all) the caller may see. */
+int tally_calibration_list(tally_t *t, const char *project, tally_calibration_list_t **out);
+/* A member's next item (person NULL = the caller; another person only with
+ * a gateway's key). Errors: NOT_FOUND (no such session of theirs), CLOSED. */
+int tally_calibration_next(tally_t *t, const char *session, const char *person,
+                           tally_calibration_task_t **out);
+/* A member's label of one item. Errors: CLOSED (past the deadline or
+ * closed), ALREADY_EXISTS (labeled before with another label),
+ * LABEL_NOT_IN_TAXONOMY, NOT_FOUND. */
+int tally_calibration_submit(tally_t *t, const char *session, const char *person,
+                             const char *item_id, const char *label, uint32_t handling_ms,
+                             tally_calibration_ack_t **out);
+/* Lead or manager: no more labels are taken. Closing twice is harmless. */
+int tally_calibration_close(tally_t *t, const char *session, tally_calibration_t **out);
+/* Lead or manager, after close: the key of some items (the lead's verdict). */
+int tally_calibration_key(tally_t *t, const char *session, const tally_calibration_key_t *keys,
+                          size_t count, tally_calibration_t **out);
+/* Lead or manager: a session's results (live while it is open). */
+int tally_calibration_results(tally_t *t, const char *session,
+                              tally_calibration_results_t **out);
+/* Lead or manager: accuracy per closed session of `project`, per person
+ * (person NULL/"" = everyone), in session date order. */
+int tally_calibration_trend(tally_t *t, const char *project, const char *person,
+                            tally_calibration_trend_t **out);
 
 /* ------------------------------------------------------------ asynchronous */
 

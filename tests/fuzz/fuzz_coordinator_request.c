@@ -13,8 +13,10 @@
  *
  * State: one coordinator on a scratch directory, prepared with project "p"
  * (labels spam, ok; markets es, jp), labelers lab1 (labeler, es), aud1
- * (auditor, es), lead1 (lead, es jp), mgr1 (manager) and worker 1 UP, the
- * names the seeds in tests/fuzz/corpus/ use. Inputs change that state, so
+ * (auditor, es), lead1 (lead, es jp), mgr1 (manager), worker 1 UP and the
+ * calibration session "cal1" of "p" (items c1 keyed spam, c2 without a key;
+ * group market es; deadline a day after the start), the names the seeds in
+ * tests/fuzz/corpus/ use. Inputs change that state, so
  * it is rebuilt from scratch every RESET_EVERY inputs: a finding is then
  * reproducible from the inputs run since the last reset (libFuzzer keeps
  * only the last; most findings reproduce from it alone).
@@ -141,6 +143,18 @@ static void coordinator_start(void) {
   reg_env.body_case = TALLY__ENVELOPE__BODY_WORKER_REGISTER;
   reg_env.worker_register = &reg;
   prepare(&reg_env);
+
+  Tally__Envelope cal_env = TALLY__ENVELOPE__INIT;
+  Tally__CalibrationCreate cal = TALLY__CALIBRATION_CREATE__INIT;
+  Tally__CalibrationItem c1 = TALLY__CALIBRATION_ITEM__INIT, c2 = TALLY__CALIBRATION_ITEM__INIT;
+  Tally__CalibrationItem *items[] = {&c1, &c2};
+  c1.id = "c1", c1.content = "buy now", c1.market = "es", c1.key = "spam";
+  c2.id = "c2", c2.media_url = "https://media.example/2.jpg";
+  cal.name = "cal1", cal.project = "p", cal.deadline_ms = clock_now_ms() + 86400000u;
+  cal.n_items = 2, cal.items = items, cal.n_markets = 1, cal.markets = markets;
+  cal_env.body_case = TALLY__ENVELOPE__BODY_CALIBRATION_CREATE;
+  cal_env.calibration_create = &cal;
+  prepare(&cal_env);
   inputs_since_reset = 0;
 }
 

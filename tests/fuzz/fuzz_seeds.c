@@ -213,6 +213,53 @@ static void coordinator_seeds(void) {
     ENVELOPE(env, slot_move_done, SLOT_MOVE_DONE);
     write_envelope(h, "slot-move-done", &env, 0);
   }
+  {
+    Tally__GuidelineSet body = TALLY__GUIDELINE_SET__INIT;
+    body.project = "p", body.name = "v2 Nov", body.url = "https://policy.example/v2";
+    ENVELOPE(env, guideline_set, GUIDELINE_SET);
+    write_envelope(h, "guideline-set", &env, 0);
+  }
+  {
+    Tally__CalibrationItem a = TALLY__CALIBRATION_ITEM__INIT, b = TALLY__CALIBRATION_ITEM__INIT;
+    Tally__CalibrationItem *items[] = {&a, &b};
+    char *group[] = {"es"};
+    Tally__CalibrationCreate body = TALLY__CALIBRATION_CREATE__INIT;
+    a.id = "c1", a.content = "buy now", a.market = "es", a.key = "spam";
+    b.id = "c2", b.media_url = "https://media.example/2.jpg";
+    /* "cal1" exists already (the harness makes it); "cal2" is refused
+     * for its deadline (more than a year ahead) unless mutated. */
+    body.name = "cal2", body.project = "p", body.deadline_ms = 4102444800000ull; /* 2100 */
+    body.n_items = 2, body.items = items, body.n_markets = 1, body.markets = group;
+    ENVELOPE(env, calibration_create, CALIBRATION_CREATE);
+    write_envelope(h, "calibration-create", &env, 0);
+  }
+  {
+    Tally__CalibrationNext body = TALLY__CALIBRATION_NEXT__INIT;
+    body.session = "cal1", body.labeler = "lab1";
+    ENVELOPE(env, calibration_next, CALIBRATION_NEXT);
+    write_envelope(h, "calibration-next", &env, 0);
+  }
+  {
+    Tally__CalibrationSubmit body = TALLY__CALIBRATION_SUBMIT__INIT;
+    body.session = "cal1", body.labeler = "lab1", body.item_id = "c1", body.label = "spam";
+    ENVELOPE(env, calibration_submit, CALIBRATION_SUBMIT);
+    write_envelope(h, "calibration-submit", &env, 0);
+  }
+  {
+    Tally__CalibrationKeyEntry key = TALLY__CALIBRATION_KEY_ENTRY__INIT;
+    Tally__CalibrationKeyEntry *keys[] = {&key};
+    Tally__CalibrationKey body = TALLY__CALIBRATION_KEY__INIT;
+    key.item_id = "c2", key.label = "ok";
+    body.session = "cal1", body.n_keys = 1, body.keys = keys;
+    ENVELOPE(env, calibration_key, CALIBRATION_KEY);
+    write_envelope(h, "calibration-key", &env, 0);
+  }
+  {
+    Tally__CalibrationResultsRequest body = TALLY__CALIBRATION_RESULTS_REQUEST__INIT;
+    body.session = "cal1";
+    ENVELOPE(env, calibration_results_request, CALIBRATION_RESULTS_REQUEST);
+    write_envelope(h, "calibration-results", &env, 0);
+  }
 }
 
 /* --- worker ------------------------------------------------------------ */
