@@ -793,7 +793,7 @@
   function accuracyChart(rows) {
     const data = rows.filter((r) => typeof r.accuracy === 'number');
     if (!data.length) return h('p', { className: 'muted' }, t('none'));
-    const rowH = 22, left = 140, right = 60, width = 640, top = 24;
+    const rowH = 22, left = 140, right = 100, width = 640, top = 24;
     const height = top + data.length * rowH + 24;
     const plotW = width - left - right;
     const x = (v) => left + Math.max(0, Math.min(1, v)) * plotW;
