@@ -371,7 +371,7 @@ def setup_cluster(c):
     for person, roles in ((LABELER, "labeler"), (AUDITOR, "auditor"), (LEAD, "lead"),
                           (MANAGER, "manager"), (RATE_VICTIM, "labeler")):
         c.tally("labeler", "add", person, "--roles", roles, "--markets", MARKET)
-        c.tally("labeler", "password", person, "--password-stdin", stdin=PASSWORDS[person] + "\n")
+        c.tally("labeler", "password", person, stdin=PASSWORDS[person] + "\n")
 
 
 def ingest(c, items, name):
