@@ -56,6 +56,11 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
       return MANAGER | OPERATOR;
     case TALLY__ENVELOPE__BODY_WELLBEING_SET:
       return MANAGER;
+    /* sign-in credentials (the gateway's passwords and tokens): hashes only */
+    case TALLY__ENVELOPE__BODY_CREDENTIAL_SET:
+      return MANAGER | OPERATOR | GATEWAY;
+    case TALLY__ENVELOPE__BODY_CREDENTIAL_GET:
+      return GATEWAY;
     case TALLY__ENVELOPE__BODY_WORKER_DRAIN:
     case TALLY__ENVELOPE__BODY_CLUSTER_ADMIT:
     case TALLY__ENVELOPE__BODY_ADMIN_LOG_REQUEST:

@@ -92,9 +92,13 @@ struct tally {
   person_markets_t *people; /* markets of the people who leased, for the lease order */
 
   int async_count; /* tally_async_t objects alive on this handle */
+  char acting_for[72]; /* tally_act_for(): the envelope's acting_for, "" none */
   int last_code;
   char last_error[512];
 };
+
+/* Sets req->acting_for from tally_act_for() (a gateway acting for a person). */
+void client_stamp(const tally_t *t, Tally__Envelope *req);
 
 /* Records a failure (code and printf-style message) as the handle's last
  * error and returns `code`. */
