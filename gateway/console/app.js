@@ -1,7 +1,7 @@
 // Tally console: one page for labelers, auditors, leads and managers, on the
 // gateway's JSON API (docs/openapi.yaml). Plain JavaScript, no build step.
 //
-// Rules this file keeps (docs/SECURITY.md, "The web console"):
+// Rules this file keeps (docs/CONSOLE.md, "Security rules the console keeps"):
 // * Data from the API never becomes markup: every text goes in through
 //   textContent, every URL through an element property after a scheme
 //   check; innerHTML is never used. Nothing here needs 'unsafe-inline' or
