@@ -274,6 +274,21 @@ def sign_out(driver):
     wait(driver, lambda d: by_css(d, "#signin-person"), "the sign-in form after sign-out")
 
 
+def labeler_audits(driver):
+    """The Audits cell of the labeler's row in the dashboard's quality
+    table, as a number; None when the labeler has no row."""
+    return driver.execute_script("""
+      const t = document.getElementById('quality-labeler-table');
+      if (!t) return null;
+      const heads = [...t.querySelectorAll('thead th')].map((th) => th.textContent);
+      const col = heads.indexOf('Audits');
+      for (const tr of t.querySelectorAll('tbody tr')) {
+        const cells = [...tr.children].map((td) => td.textContent);
+        if (cells[0] === arguments[0]) return col < 0 ? -1 : Number(cells[col].replace(/[^0-9]/g, ''));
+      }
+      return null;""", LABELER)
+
+
 def responses(driver):
     return driver.execute_script("return window.__tallyResponses || []")
 
@@ -502,9 +517,10 @@ def run(args):
         m = new_browser(c.dir, "m")
         drivers.append(m)
         sign_in(m, base, MANAGER, PASSWORDS[MANAGER])
-        wait(m, lambda x: by_css(x, "#dash-ops table, #dash-ops p"), "the dashboard's figures")
-        before = text_of(m, "#quality-labeler-table") or ""
-        check(LABELER not in before, "before adjudication, no closed audit of the labeler")
+        wait(m, lambda x: by_css(x, "#dash-quality_labeler table, #dash-quality_labeler p"), "the dashboard's figures")
+        before = labeler_audits(m)
+        check(before in (None, 0), "before adjudication, no closed audit of the labeler (%s)" % before)
+        m.execute_script("window.__tallyResponses = []")
 
         sign_in(d, base, LEAD, PASSWORDS[LEAD])  # opens on adjudication
         adj_item = wait_task(d, None, "an adjudication task")
@@ -516,8 +532,11 @@ def run(args):
         by_css(d, ".label-btn[data-label='spam']")[0].click()
         wait(d, lambda x: "1 done" in (text_of(x, "#done-count") or ""), "the verdict submitted")
 
-        wait(m, lambda x: LABELER in (text_of(x, "#quality-labeler-table") or ""),
+        wait(m, lambda x: labeler_audits(x) == 1,
              "the dashboard shows the labeler's closed audit without a reload", timeout=60)
+        check(m.execute_script("return performance.getEntriesByType('navigation').length") == 1
+              and any("/reports/quality" in r["url"] for r in responses(m)),
+              "the figures came from the page's own refresh (same document, new report requests)")
         check(by_css(m, "#chart-accuracy g.bar-row[data-group='%s'] rect.bar" % LABELER),
               "the accuracy chart has a bar for the labeler")
         check(by_css(m, "#chart-accuracy g.bar-row[data-group='%s'] line.whisker" % LABELER),
