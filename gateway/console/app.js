@@ -1025,7 +1025,9 @@
         if (!k || v === undefined || Number.isNaN(Number(v))) { notice(t('ap.markets_bad'), 'error'); return; }
         m[k.trim()] = Number(v);
       }
-      req.markets = m;
+      // Per-market rates are sent when there are some now or were before
+      // (an emptied field clears them); otherwise they stay as they are.
+      if (Object.keys(m).length || Object.keys(ap.markets || {}).length) req.markets = m;
       try {
         await api('PUT', '/projects/' + encodeURIComponent(state.project) + '/audit-policy', req);
         notice(t('saved'), 'ok');
