@@ -748,6 +748,13 @@
     return table(rows, autoColumns(rows, preferred), id);
   }
 
+  // Only the named columns (those some row has), in that order.
+  function pickTable(rows, keys, id) {
+    if (!rows || !rows.length) return h('p', { className: 'muted', id: id || undefined }, t('none'));
+    const present = keys.filter((k) => rows.some((r) => k in r));
+    return table(rows, autoColumns(rows.map((r) => Object.fromEntries(present.map((k) => [k, r[k]]))), present), id);
+  }
+
   // ------------------------------------------------------------ cases
 
   function casesView(main) {
@@ -776,7 +783,8 @@
         if (gen !== state.generation) return;
         const rows = ((r && r.cases) || []).map((c) => Object.assign({}, c));
         clear(results).append(h('p', { className: 'muted' }, t('cases.count', { n: rows.length })),
-          autoTable(rows, ['item_id', 'market', 'final_label', 'attribution', 'note', 'closed_ms'], 'cases-table'));
+          pickTable(rows.map((c) => Object.assign(c, { content: typeof c.content === 'string' && c.content.length > 120 ? c.content.slice(0, 120) + '…' : c.content })),
+            ['item_id', 'market', 'final_label', 'label_a', 'label_b', 'attribution', 'lead', 'note', 'closed_ms', 'content'], 'cases-table'));
       } catch (e) {
         clear(results).append(h('p', { className: 'error' }, errorText(e)));
       }
@@ -854,10 +862,11 @@
 
   // Confusion: rows the labeler's label, columns the auditor's; cell shade
   // by share of its row (set through the CSSOM, not a style attribute).
-  function confusionTable(r) {
+  function confusionTable(r, id) {
     const labels = (r && r.labels) || [];
     const m = (r && r.matrix) || [];
-    if (!labels.length) return autoTable((r && r.rows) || [], null, 'confusion-table');
+    id = id || 'confusion-table';
+    if (!labels.length) return autoTable((r && r.rows) || [], null, id);
     const thead = h('thead', null, h('tr', null, h('th', null, t('dash.labeler_vs_auditor')), labels.map((l) => h('th', null, l))));
     const tbody = h('tbody');
     labels.forEach((l, i) => {
@@ -870,7 +879,7 @@
         return td;
       })));
     });
-    return h('table', { className: 'data confusion', id: 'confusion-table' }, thead, tbody);
+    return h('table', { className: 'data confusion', id }, thead, tbody);
   }
 
   // ------------------------------------------------------------ dashboard
@@ -910,11 +919,18 @@
     function opsRender(r) {
       const frag = document.createDocumentFragment();
       frag.append(h('h3', null, t('dash.backlog')),
-        autoTable((r.queues || []).map((q) => Object.assign({}, q, { oldest_age: q.oldest_ms ? fmtDuration(Date.now() + state.clockSkewMs - q.oldest_ms) : '—' }))
-          .map((q) => { const c = Object.assign({}, q); delete c.oldest_ms; return c; }),
-        ['market', 'stage', 'depth', 'oldest_age'], 'ops-queues'));
+        // oldest_ms is the age of the oldest waiting item of the market.
+        pickTable((r.queues || []).map((q) => Object.assign({}, q, { oldest_age: typeof q.oldest_ms === 'number' ? fmtDuration(q.oldest_ms) : '—' })),
+          ['market', 'stage', 'depth', 'oldest_age'], 'ops-queues'));
+      // The ops rows are keyed by market ("key"); each table shows the
+      // figures of its kind.
+      const columns = {
+        throughput: ['key', 'completed', 'items_done', 'completed_per_day', 'arrival_per_day', 'skip_rate', 'handling_p50_ms'],
+        sla: ['key', 'items_done', 'sla_breaches', 'breach_rate', 'turnaround_p50_hours', 'turnaround_p90_hours'],
+        capacity: ['key', 'backlog', 'labeler_hours', 'throughput_per_labeler_hour', 'time_to_clear_days', 'labelers_needed'],
+      };
       for (const k of ['throughput', 'sla', 'capacity']) {
-        if (r[k]) frag.append(h('h3', null, t('dash.' + k)), autoTable(r[k], ['market', 'stage'], 'ops-' + k));
+        if (r[k]) frag.append(h('h3', null, t('dash.' + k)), pickTable(r[k], columns[k], 'ops-' + k));
       }
       return frag;
     }
@@ -922,7 +938,7 @@
     function qualityRender(r) {
       const rows = r.rows || [];
       const frag = document.createDocumentFragment();
-      frag.append(accuracyChart(rows), autoTable(rows, ['group', 'labels', 'audits', 'accuracy', 'accuracy_low', 'accuracy_high', 'kappa', 'alpha'], 'quality-labeler-table'));
+      frag.append(accuracyChart(rows), pickTable(rows, ['group', 'labels', 'audits', 'accuracy', 'accuracy_low', 'accuracy_high', 'kappa', 'alpha', 'adjudications'], 'quality-labeler-table'));
       return frag;
     }
 
@@ -930,7 +946,7 @@
       return (r) => {
         const rows = r.rows || [];
         const frag = document.createDocumentFragment();
-        frag.append(agreementChart(rows, 'chart-' + id), autoTable(rows, ['group', 'audits', 'kappa', 'alpha'], id + '-table'));
+        frag.append(agreementChart(rows, 'chart-' + id), pickTable(rows, ['group', 'labels', 'audits', 'kappa', 'alpha', 'accuracy'], id + '-table'));
         return frag;
       };
     }
@@ -943,8 +959,10 @@
         load('quality_labeler', '/reports/quality?' + P + '&by=labeler', qualityRender),
         load('agreement_market', '/reports/quality?' + P + '&by=market', agreementRender('agreement-market')),
         load('agreement_category', '/reports/quality?' + P + '&by=category', agreementRender('agreement-category')),
-        load('confusion', '/reports/confusion?' + P, confusionTable),
-        load('policy_gaps', '/reports/policy-gaps?' + P, (r) => autoTable(r.rows || r.gaps || [], null, 'policy-gaps-table')),
+        load('confusion', '/reports/confusion?' + P, (r) => confusionTable(r, 'confusion-table')),
+        // Policy gaps: the adjudications called policy-unclear, by the
+        // labeler's and the auditor's label.
+        load('policy_gaps', '/reports/policy-gaps?' + P, (r) => confusionTable(r, 'policy-gaps-table')),
       ]).then(() => {
         if (live()) updated.textContent = t('dash.updated', { time: new Date().toLocaleTimeString(state.lang) });
       });
@@ -1005,7 +1023,7 @@
     const p = currentProject() || {};
     const ap = p.audit_policy || {};
     const [rateL, rate] = numberField('ap-rate', t('ap.rate'), ap.rate, { min: 0, max: 1, step: 0.01 });
-    const markets = h('input', { id: 'ap-markets', value: Object.entries(ap.markets || {}).map(([m, r]) => m + '=' + r).join(','), placeholder: 'es=0.3,ja=0.2' });
+    const markets = h('input', { id: 'ap-markets', value: Object.entries(ap.market_rates || {}).map(([m, r]) => m + '=' + r).join(','), placeholder: 'es=0.3,ja=0.2' });
     const [rrL, rampRate] = numberField('ap-ramp-rate', t('ap.ramp_rate'), ap.ramp_rate, { min: 0, max: 1, step: 0.01 });
     const [raL, rampAudits] = numberField('ap-ramp-audits', t('ap.ramp_audits'), ap.ramp_audits, { min: 0, step: 1 });
     const [rtL, rampTarget] = numberField('ap-ramp-target', t('ap.ramp_target'), ap.ramp_target, { min: 0, max: 1, step: 0.01 });
@@ -1027,7 +1045,7 @@
       }
       // Per-market rates are sent when there are some now or were before
       // (an emptied field clears them); otherwise they stay as they are.
-      if (Object.keys(m).length || Object.keys(ap.markets || {}).length) req.markets = m;
+      if (Object.keys(m).length || Object.keys(ap.market_rates || {}).length) req.market_rates = m;
       try {
         await api('PUT', '/projects/' + encodeURIComponent(state.project) + '/audit-policy', req);
         notice(t('saved'), 'ok');
