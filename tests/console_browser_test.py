@@ -157,7 +157,7 @@ class Cluster:
                "--key", self.env["TALLY_KEY"],
                "--coordinator-key", self.env["TALLY_COORDINATOR_KEY"],
                "--listen", "127.0.0.1:0", "--port-file", port_file,
-               "--console", os.path.join(self.src, "gateway", "console")]
+               "--console-dir", os.path.join(self.src, "gateway", "console")]
         self.gateway = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + STEP_TIMEOUT_S
         while time.monotonic() < deadline:
