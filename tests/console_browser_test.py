@@ -460,7 +460,7 @@ def run(args):
                 check(text_of(d, "#task-text") == SEVERE_TEXT, "the revealed text")
             seen.add(item)
             press(d, "2")  # spam
-        wait(d, lambda x: "2 done" in (text_of(x, "#done-count") or ""), "2 labels done")
+        wait(d, lambda x: text_of(x, "#done-count") == "2 done", "2 labels done")
 
         # 5. Ten tasks by keyboard; each arrives without a click.
         ingest(c, [{"id": "plain-%02d" % i, "market": MARKET, "content": "plain item %d" % i}
@@ -471,7 +471,7 @@ def run(args):
             prev = item
             items.append(item)
             press(d, "2")
-        wait(d, lambda x: "%d done" % (PLAIN_ITEMS + 2) in (text_of(x, "#done-count") or ""),
+        wait(d, lambda x: text_of(x, "#done-count") == "%d done" % (PLAIN_ITEMS + 2),
              "%d labels done" % (PLAIN_ITEMS + 2))
         check(len(set(items)) == PLAIN_ITEMS, "10 distinct tasks labeled by keyboard")
         check(all(r["status"] == 200 for r in responses(d) if r["url"].endswith("/submit")),
@@ -510,7 +510,7 @@ def run(args):
         bad = {u: v for u, v in bad.items() if v}
         check(not bad, "no API response of the auditor's session holds the labeler or the first label: %s" % bad)
         press(d, "1")  # ok: disagrees with the labeler's spam
-        wait(d, lambda x: "1 done" in (text_of(x, "#done-count") or ""), "the audit submitted")
+        wait(d, lambda x: text_of(x, "#done-count") == "1 done", "the audit submitted")
         sign_out(d)
 
         # 8. The manager watches while the lead adjudicates.
@@ -530,7 +530,7 @@ def run(args):
         by_css(d, "#adj-unclear")[0].click()
         by_css(d, "#adj-note")[0].send_keys("the policy says nothing about this")
         by_css(d, ".label-btn[data-label='spam']")[0].click()
-        wait(d, lambda x: "1 done" in (text_of(x, "#done-count") or ""), "the verdict submitted")
+        wait(d, lambda x: text_of(x, "#done-count") == "1 done", "the verdict submitted")
 
         wait(m, lambda x: labeler_audits(x) == 1,
              "the dashboard shows the labeler's closed audit without a reload", timeout=60)
