@@ -331,7 +331,7 @@
     if (hasRole('auditor')) r.push('audit');
     if (hasRole('lead')) r.push('adjudicate');
     if (hasRole('lead') || hasRole('manager')) r.push('cases');
-    if (hasRole('manager') || hasRole('lead') || hasRole('operator')) r.push('dashboard');
+    if (hasRole('manager') || hasRole('lead')) r.push('dashboard');
     return r;
   }
 
