@@ -338,6 +338,18 @@ def browser_errors(driver):
     return out
 
 
+def dump_page(driver):
+    """What a failing test's browser showed: URL, text, the last API calls."""
+    try:
+        log("page", driver.current_url, "text:\n" + driver.execute_script("return document.body.innerText")[:2000])
+        for r in responses(driver)[-12:]:
+            log("  %s %s -> %s %s" % (r.get("method"), r.get("url"), r.get("status"), (r.get("body") or "")[:200]))
+        for e in driver.get_log("browser")[-10:]:
+            log("  browser:", e.get("level"), e.get("message", "")[:300])
+    except Exception as e:
+        log("could not read the page:", e)
+
+
 # ------------------------------------------------------------------ blind check
 
 def walk(value, path=()):
@@ -560,12 +572,15 @@ def run(args):
         check(st == 429, "while limited, even the right password is refused")
         return 0
     finally:
+        failed = sys.exc_info()[0] is not None
         for drv in drivers:
+            if failed:
+                dump_page(drv)
             try:
                 drv.quit()
             except Exception as e:
                 log("driver quit:", e)
-        if sys.exc_info()[0] is not None:
+        if failed:
             log("gateway log tail:\n" + c.gateway_log())
         c.stop()
 

@@ -192,6 +192,9 @@
     if (text) {
       try { data = JSON.parse(text); } catch (e) { data = null; }
     }
+    // A reply that reissues the session (sign-in, PUT /me/language) carries
+    // the new session's CSRF token: the old one no longer matches.
+    if (resp.ok && data && typeof data.csrf_token === 'string' && data.csrf_token) state.csrf = data.csrf_token;
     if (!resp.ok) {
       const err = (data && data.error) || {};
       const e = new ApiError(resp.status, err.code, err.message);
@@ -221,6 +224,19 @@
     $('lang-select').addEventListener('change', onLanguageChange);
     $('signout').addEventListener('click', signOut);
     window.addEventListener('hashchange', () => route());
+    // Leaving the page (reload, close, another site) gives a held task back
+    // at once instead of when its lease expires. keepalive lets the request
+    // outlive the page and, unlike sendBeacon, carry the CSRF header.
+    window.addEventListener('pagehide', () => {
+      if (!state.work || !state.work.task || !state.me) return;
+      const lease = state.work.task.lease;
+      state.work.task = null;
+      fetch(API + '/release', {
+        method: 'POST', keepalive: true, credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': state.csrf },
+        body: JSON.stringify({ lease }),
+      }).catch(() => {});
+    });
     try {
       const me = await api('GET', '/me', undefined, { allow401: true });
       await signedIn(me);
@@ -391,8 +407,10 @@
 
   // A language change re-renders the view; a held lease is released by
   // workView's teardown only when the view changes, so the task stays.
+  // A work view redraws in place: its long-poll stays open (an aborted one
+  // would leave the gateway a lease to give back) and its task stays held.
   function rerenderKeepingWork() {
-    if (state.work && state.work.task) {
+    if (state.work) {
       state.work.rerender();
       renderChrome();
     } else {
@@ -439,9 +457,10 @@
     side.append(wellbeing);
     if (stage === 'label') side.append(feedback);
 
+    const title = h('h1', null, t('stage.' + stage));
     main.append(
       h('div', { className: 'toolbar' },
-        h('h1', null, t('stage.' + stage)),
+        title,
         projectPicker(() => route()),
         doneCount, countdown),
       status,
@@ -565,7 +584,14 @@
           h('button', { type: 'button', id: 'release', onclick: release }, h('kbd', null, 'R'), ' ', t('work.release'))));
     }
 
-    w.rerender = () => { renderTask(); renderWellbeing(w.lastWellbeing); };
+    w.rerender = () => {
+      title.textContent = t('stage.' + stage);
+      showDone();
+      if (!w.task) setStatus('work.waiting_status');
+      renderTask();
+      renderWellbeing(w.lastWellbeing);
+      if (stage === 'label') refreshFeedback();
+    };
 
     async function finish(path, body, doneKey) {
       if (!w.task || w.busy) return;
