@@ -297,7 +297,10 @@
   }
 
   function onLanguageChange(ev) {
+    // Give the keys back to the page (1-9, S, R would otherwise pick options).
+    ev.target.blur();
     setLanguage(ev.target.value, true);
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
     renderChrome();
     if (state.me) rerenderKeepingWork(); else showSignIn();
   }
@@ -427,7 +430,7 @@
       localStorage.setItem('tally_project', sel.value);
       onChange();
     });
-    return h('label', { className: 'project' }, t('project'), sel);
+    return h('label', { className: 'project' }, h('span', { dataset: { i18n: 'project' } }, t('project')), sel);
   }
 
   function currentProject() {
