@@ -243,9 +243,14 @@ def new_browser(workdir, name):
 
 
 def wait(driver, cond, what, timeout=STEP_TIMEOUT_S):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: cond(d))
+        # The page redraws while we look: an element found a moment ago may
+        # be gone; look again.
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(lambda d: cond(d))
     except Exception as e:
         raise Failure("timed out (%d s) waiting for: %s (%s)" % (timeout, what, type(e).__name__))
 
@@ -274,19 +279,20 @@ def sign_out(driver):
     wait(driver, lambda d: by_css(d, "#signin-person"), "the sign-in form after sign-out")
 
 
-def labeler_audits(driver):
-    """The Audits cell of the labeler's row in the dashboard's quality
-    table, as a number; None when the labeler has no row."""
+def labeler_cell(driver, column):
+    """The text of column `column` (its English heading) in the labeler's
+    row of the dashboard's quality table; None when there is no such row
+    (or column)."""
     return driver.execute_script("""
       const t = document.getElementById('quality-labeler-table');
       if (!t) return null;
       const heads = [...t.querySelectorAll('thead th')].map((th) => th.textContent);
-      const col = heads.indexOf('Audits');
+      const col = heads.indexOf(arguments[1]);
       for (const tr of t.querySelectorAll('tbody tr')) {
         const cells = [...tr.children].map((td) => td.textContent);
-        if (cells[0] === arguments[0]) return col < 0 ? -1 : Number(cells[col].replace(/[^0-9]/g, ''));
+        if (cells[0] === arguments[0]) return col < 0 ? null : cells[col];
       }
-      return null;""", LABELER)
+      return null;""", LABELER, column)
 
 
 def responses(driver):
@@ -530,8 +536,8 @@ def run(args):
         drivers.append(m)
         sign_in(m, base, MANAGER, PASSWORDS[MANAGER])
         wait(m, lambda x: by_css(x, "#dash-quality_labeler table, #dash-quality_labeler p"), "the dashboard's figures")
-        before = labeler_audits(m)
-        check(before in (None, 0), "before adjudication, no closed audit of the labeler (%s)" % before)
+        before = labeler_cell(m, "Adjudications")
+        check(before in (None, "0"), "before the verdict, no adjudication of the labeler's work (%s)" % before)
         m.execute_script("window.__tallyResponses = []")
 
         sign_in(d, base, LEAD, PASSWORDS[LEAD])  # opens on adjudication
@@ -544,8 +550,10 @@ def run(args):
         by_css(d, ".label-btn[data-label='spam']")[0].click()
         wait(d, lambda x: text_of(x, "#done-count") == "1 done", "the verdict submitted")
 
-        wait(m, lambda x: labeler_audits(x) == 1,
-             "the dashboard shows the labeler's closed audit without a reload", timeout=60)
+        wait(m, lambda x: labeler_cell(x, "Adjudications") == "1",
+             "the dashboard shows the adjudication without a reload", timeout=60)
+        acc = labeler_cell(m, "Accuracy")
+        check(acc == "1", "the verdict (spam, the labeler's label) makes the labeler's accuracy 1: %s" % acc)
         check(m.execute_script("return performance.getEntriesByType('navigation').length") == 1
               and any("/reports/quality" in r["url"] for r in responses(m)),
               "the figures came from the page's own refresh (same document, new report requests)")

@@ -845,7 +845,7 @@
       const g = s('g', { class: 'bar-row', 'data-group': r.group });
       g.append(s('text', { x: left - 8, y: y + rowH * 0.65, 'text-anchor': 'end', class: 'label' }, String(r.group)));
       g.append(s('rect', { x: left, y: y + 4, width: Math.max(0, x(r.accuracy) - left), height: rowH - 8, class: 'bar' },
-        s('title', {}, `${r.group}: ${fmtNumber(r.accuracy * 100, 1)}% [${fmtNumber((r.accuracy_low ?? NaN) * 100, 1)}–${fmtNumber((r.accuracy_high ?? NaN) * 100, 1)}], n=${r.audits ?? '—'}`)));
+        s('title', {}, `${r.group}: ${fmtNumber(r.accuracy * 100, 1)}% [${fmtNumber((r.accuracy_low ?? NaN) * 100, 1)}–${fmtNumber((r.accuracy_high ?? NaN) * 100, 1)}], n=${r.judged ?? r.audits ?? '—'}`)));
       if (typeof r.accuracy_low === 'number' && typeof r.accuracy_high === 'number') {
         const cy = y + rowH / 2;
         g.append(s('line', { x1: x(r.accuracy_low), x2: x(r.accuracy_high), y1: cy, y2: cy, class: 'whisker' }));
@@ -853,7 +853,7 @@
         g.append(s('line', { x1: x(r.accuracy_high), x2: x(r.accuracy_high), y1: cy - 5, y2: cy + 5, class: 'whisker' }));
       }
       g.append(s('text', { x: width - right + 6, y: y + rowH * 0.65, class: 'value' },
-        `${fmtNumber(r.accuracy * 100, 1)}% (${r.audits ?? '—'})`));
+        `${fmtNumber(r.accuracy * 100, 1)}% (${r.judged ?? r.audits ?? '—'})`));
       svg.append(g);
     });
     return svg;
@@ -964,18 +964,29 @@
       return frag;
     }
 
+    // A labeler's accuracy is against the final label (the auditor's when
+    // they agree, the lead's verdict otherwise): labeler_final. The row's
+    // own "accuracy" is agreement with the auditor, shown beside it.
+    function withFinal(row) {
+      const f = row.labeler_final;
+      if (!f || typeof f !== 'object') return row;
+      return Object.assign({}, row, {
+        agreement: row.accuracy, accuracy: f.value, accuracy_low: f.low, accuracy_high: f.high, judged: f.judged,
+      });
+    }
+
     function qualityRender(r) {
-      const rows = r.rows || [];
+      const rows = (r.rows || []).map(withFinal);
       const frag = document.createDocumentFragment();
-      frag.append(accuracyChart(rows), pickTable(rows, ['group', 'labels', 'audits', 'accuracy', 'accuracy_low', 'accuracy_high', 'kappa', 'alpha', 'adjudications'], 'quality-labeler-table'));
+      frag.append(accuracyChart(rows), pickTable(rows, ['group', 'labels', 'audits', 'judged', 'accuracy', 'accuracy_low', 'accuracy_high', 'agreement', 'kappa', 'alpha', 'adjudications'], 'quality-labeler-table'));
       return frag;
     }
 
     function agreementRender(id) {
       return (r) => {
-        const rows = r.rows || [];
+        const rows = (r.rows || []).map(withFinal);
         const frag = document.createDocumentFragment();
-        frag.append(agreementChart(rows, 'chart-' + id), pickTable(rows, ['group', 'labels', 'audits', 'kappa', 'alpha', 'accuracy'], id + '-table'));
+        frag.append(agreementChart(rows, 'chart-' + id), pickTable(rows, ['group', 'labels', 'audits', 'kappa', 'alpha', 'accuracy', 'agreement'], id + '-table'));
         return frag;
       };
     }
