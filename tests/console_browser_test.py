@@ -24,9 +24,10 @@ tally-gateway serving the console from the checkout. Checks, in order:
      before the page's scripts) holds the labeler's id or the first label
      (outside the taxonomy list).
   8. A manager's dashboard is open while a lead adjudicates the disagreement
-     in the browser (candidates A and B, final label, policy unclear, note);
-     the dashboard then shows the labeler's audited accuracy (table row and
-     SVG bar) without a reload.
+     in the browser (candidates A and B, the final label by click, a note);
+     the dashboard then shows the adjudication and the labeler's accuracy
+     against the final label (table row, SVG bar and Wilson whisker) without
+     a reload. The lead finds the case in the case database by its note.
   9. Wrong passwords for one person are rate-limited (429), and then even the
      right one is refused until the window passes.
 
@@ -69,6 +70,7 @@ PASSWORDS = {
 XSS_TEXT = '<script>alert("xss-1")</script>"><img src=x onerror=alert("xss-2")>'
 SEVERE_TEXT = "a hinted high-severity item"
 PLAIN_ITEMS = 10
+NOTE = "the policy says nothing about this"
 
 # Installed before any script of every page: records every fetch response
 # (URL, status, body text) and every alert/confirm/prompt call.
@@ -415,7 +417,18 @@ def ingest(c, items, name):
     c.tally("ingest", PROJECT, path)
 
 
+def check_blind_checker():
+    """The blind check must be able to fail: leaks of each kind are found,
+    the taxonomy list is not one."""
+    leak = {"body": json.dumps({"task": {"labels": ["ok", "spam"], "content": {"text": "x"}}})}
+    check(not blind_violations(leak, "spam", LABELER), "blind check: the taxonomy list is no leak")
+    for bad in ({"task": {"first_label": "x"}}, {"task": {"hint": "spam"}},
+                {"task": {"content": {"text": "by " + LABELER}}}, {"labeler": "x"}):
+        check(blind_violations({"body": json.dumps(bad)}, "spam", LABELER), "blind check finds %s" % bad)
+
+
 def run(args):
+    check_blind_checker()
     c = Cluster(args.source, args.bin)
     drivers = []
     try:
@@ -545,15 +558,30 @@ def run(args):
         check(audit_item.split()[-1] in adj_item, "the lead gets the audited item")
         cands = [e.text for e in by_css(d, "#candidates .cand-label")]
         check(sorted(cands) == ["ok", "spam"], "the lead sees candidates A and B: %s" % cands)
-        by_css(d, "#adj-unclear")[0].click()
-        by_css(d, "#adj-note")[0].send_keys("the policy says nothing about this")
+        check(by_css(d, "#adj-unclear"), "the lead may call the policy unclear")
+        # Not unclear: the verdict judges, so the labeler's accuracy moves.
+        by_css(d, "#adj-note")[0].send_keys(NOTE)
         by_css(d, ".label-btn[data-label='spam']")[0].click()
         wait(d, lambda x: text_of(x, "#done-count") == "1 done", "the verdict submitted")
 
         wait(m, lambda x: labeler_cell(x, "Adjudications") == "1",
              "the dashboard shows the adjudication without a reload", timeout=60)
-        acc = labeler_cell(m, "Accuracy")
-        check(acc == "1", "the verdict (spam, the labeler's label) makes the labeler's accuracy 1: %s" % acc)
+        acc, judged = labeler_cell(m, "Accuracy"), labeler_cell(m, "Judged")
+        check((acc, judged) == ("1", "1"),
+              "the verdict (spam, the labeler's label) makes the labeler's accuracy 1 of 1: %s of %s" % (acc, judged))
+
+        # The lead finds the case by the words of the note.
+        by_css(d, "#nav-cases")[0].click()
+        q = wait(d, lambda x: by_css(x, "#cases-q"), "the case search")[0]
+        q.send_keys("nothing about")
+        by_css(d, "#cases-form button[type=submit]")[0].click()
+        wait(d, lambda x: NOTE in (text_of(x, "#cases-table") or "") and adj_item.split()[-1] in (text_of(x, "#cases-table") or ""),
+             "the case database search finds the adjudicated item by its note")
+        by_css(d, "#cases-q")[0].clear()
+        by_css(d, "#cases-q")[0].send_keys("no case has these words")
+        by_css(d, "#cases-form button[type=submit]")[0].click()
+        wait(d, lambda x: not by_css(x, "#cases-table tbody tr") and "0 cases" in (text_of(x, "#cases-results") or ""),
+             "a search for other words finds no case")
         check(m.execute_script("return performance.getEntriesByType('navigation').length") == 1
               and any("/reports/quality" in r["url"] for r in responses(m)),
               "the figures came from the page's own refresh (same document, new report requests)")
