@@ -1,0 +1,12 @@
+# The web gateway: its unit tests, and the integration test that drives the
+# HTTP API of a real gateway on a real cluster with Python's urllib.
+add_executable(gateway_unit_test ${CMAKE_CURRENT_SOURCE_DIR}/gateway_unit_test.c)
+target_link_libraries(gateway_unit_test PRIVATE tally_gateway_core)
+add_test(NAME gateway_unit COMMAND gateway_unit_test)
+set_tests_properties(gateway_unit PROPERTIES TIMEOUT 60 LABELS "unit")
+
+add_executable(gateway_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/gateway_integration_test.c)
+target_link_libraries(gateway_integration_test PRIVATE tally_test_harness tally_client)
+add_dependencies(gateway_integration_test tally-coordinator tally-worker tally-gateway)
+add_test(NAME gateway_integration COMMAND gateway_integration_test ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(gateway_integration PROPERTIES TIMEOUT 420 LABELS "integration")
