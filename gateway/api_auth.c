@@ -144,7 +144,7 @@ void api_logout(gw_call_t *c) {
 
 void api_me(gw_call_t *c) {
   char csrf[SESSION_CSRF_MAX] = "";
-  if (!c->who.via_token) session_csrf(c->gw->session_key, c->cookie, strlen(c->cookie), csrf);
+  if (!c->who.via_token) session_csrf(c->gw->session_key, c->session_nonce, csrf);
   call_reply_json(c, 200, me_json(&c->who, c->who.via_token ? NULL : csrf));
 }
 

@@ -139,7 +139,7 @@ static void stream_flush(export_stream_t *s) {
     const char *code;
     call_status_of(s->rc, &code);
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", s->error);
-    char *line = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *line = gateway_json_text(e);
     json_decref(e);
     if (line) {
       size_t n = strlen(line);
@@ -172,7 +172,7 @@ static int on_judgment(void *arg, const tally_judgment_t *j) {
                         "final_label", j->final_label, "attribution", tally_attribution_name(j->attribution),
                         "adjudicator", j->adjudicator, "note", j->note, "closed_ms", (json_int_t)j->closed_ms,
                         "content", j->content);
-  char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+  char *line = gateway_json_text(o);
   json_decref(o);
   if (line == NULL) return TALLY_E_NOMEM;
   size_t n = strlen(line);

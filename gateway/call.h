@@ -40,6 +40,7 @@ struct gw_call {
   principal_t who;
   int signed_in;
   char cookie[SESSION_COOKIE_MAX]; /* the session cookie's value ("" with a token) */
+  char session_nonce[40];          /* its nonce: what the CSRF token is bound to */
   char address[64];                /* the client's address */
   int is_write;                    /* POST, PUT, DELETE */
   json_t *body;                    /* the request's JSON object, NULL without one */

@@ -10,6 +10,11 @@
 #define LINK_SCAN_MS 20   /* deadlines and re-sends of tally_async_poll */
 #define LINK_MAX_FDS 64   /* workers watched (one DEALER each) */
 #define LINK_POLL_BATCH 64
+/* A lease first asks LINK_QUICK_TRIES workers (along the hints' order)
+ * without waiting, then long-polls in turns of at most LINK_POLL_TURN_MS,
+ * each on the next worker, so work that arrives anywhere is found. */
+#define LINK_QUICK_TRIES 3
+#define LINK_POLL_TURN_MS 1000
 #define LINK_RELEASE_TAG ((void *)&link_release_tag)
 
 static const char link_release_tag = 0;
@@ -25,6 +30,7 @@ typedef struct {
   char project[128];
   tally_stage_t stage;
   uint64_t deadline_ms; /* monotonic */
+  int tries;
 } link_op_t;
 
 struct cluster_link {
@@ -85,6 +91,8 @@ static int lease_issue(link_op_t *op) {
   cluster_link_t *link = op->link;
   uint64_t now = clock_monotonic_ms();
   int wait = op->deadline_ms > now ? (int)(op->deadline_ms - now) : 0;
+  if (op->tries++ < LINK_QUICK_TRIES) wait = 0;
+  else if (wait > LINK_POLL_TURN_MS) wait = LINK_POLL_TURN_MS;
   int rc = tally_async_lease(link->async, op->person, op->project, op->stage, wait, op);
   if (rc == 0) link_after_send(link);
   return rc;
@@ -94,7 +102,7 @@ static void link_complete(const tally_completion_t *c) {
   if (c->tag == LINK_RELEASE_TAG) return; /* a release of an abandoned lease */
   link_op_t *op = c->tag;
   if (c->op == TALLY_OP_LEASE && c->status == 0 && !c->has_task &&
-      clock_monotonic_ms() + 50 < op->deadline_ms && lease_issue(op) == 0)
+      (op->tries <= LINK_QUICK_TRIES || clock_monotonic_ms() + 20 < op->deadline_ms) && lease_issue(op) == 0)
     return; /* nothing at that worker: the next one, for the rest of the wait */
   op->fn(op->arg, c);
   free(op);

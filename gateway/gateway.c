@@ -118,12 +118,34 @@ static void send_body(h2o_req_t *req, int status, const char *type, const char *
   h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
 
+char *gateway_json_text(const json_t *body) {
+  char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+  if (text == NULL) return NULL;
+  size_t n = 0;
+  for (const char *p = text; *p; p++) n += (*p == '<' || *p == '>' || *p == '&');
+  if (n == 0) return text;
+  /* Markup characters occur only inside strings: write them as \u escapes,
+   * so no byte of a reply can open a tag even if a browser sniffed it. */
+  char *out = malloc(strlen(text) + 5 * n + 1), *o = out;
+  if (out == NULL) {
+    free(text);
+    return NULL;
+  }
+  for (const char *p = text; *p; p++) {
+    if (*p == '<' || *p == '>' || *p == '&') o += sprintf(o, "\\u%04x", (unsigned)*p);
+    else *o++ = *p;
+  }
+  *o = '\0';
+  free(text);
+  return out;
+}
+
 void call_reply_json(gw_call_t *c, int status, json_t *body) {
   if (c->req != NULL) {
     h2o_req_t *req = c->req;
     add_header(req, "cache-control", "no-store");
     if (c->set_cookie) add_header(req, "set-cookie", c->set_cookie);
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *text = body ? gateway_json_text(body) : NULL;
     if (body != NULL && text == NULL) {
       status = 500;
       text = strdup("{\"error\":{\"code\":\"INTERNAL\",\"message\":\"out of memory\"}}");
@@ -357,10 +379,12 @@ int gateway_issue_session(gw_call_t *c, const principal_t *who, char csrf[SESSIO
   snprintf(s.markets, sizeof s.markets, "%s", who->markets);
   uint32_t hours = c->gw->options.session_hours ? c->gw->options.session_hours : 12;
   s.expires_ms = clock_now_ms() + (uint64_t)hours * 3600000u;
+  snprintf(s.nonce, sizeof s.nonce, "%s", c->session_nonce); /* kept when re-issued */
   char value[SESSION_COOKIE_MAX];
   int rc = session_seal(c->gw->session_key, &s, value, sizeof value);
   if (rc < 0) return rc;
-  session_csrf(c->gw->session_key, value, strlen(value), csrf);
+  snprintf(c->session_nonce, sizeof c->session_nonce, "%s", s.nonce);
+  session_csrf(c->gw->session_key, s.nonce, csrf);
   char header[SESSION_COOKIE_MAX + 128];
   snprintf(header, sizeof header, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict%s",
            SESSION_COOKIE_NAME, value, hours * 3600u, c->gw->tls ? "; Secure" : "");
@@ -427,8 +451,7 @@ static void call_proceed(gw_call_t *c) {
     if (c->is_write && !c->who.via_token) {
       char token[SESSION_CSRF_MAX + 8];
       if (!c->req || !find_header(c->req, "x-csrf-token", token, sizeof token) ||
-          !session_csrf_matches(c->gw->session_key, c->cookie, strlen(c->cookie), token,
-                                strlen(token))) {
+          !session_csrf_matches(c->gw->session_key, c->session_nonce, token, strlen(token))) {
         call_reply_error(c, 403, "CSRF", "missing or wrong X-CSRF-Token header");
         return;
       }
@@ -502,6 +525,7 @@ static void call_authenticate(gw_call_t *c) {
       c->who.roles = s.roles;
       snprintf(c->who.language, sizeof c->who.language, "%s", s.language);
       snprintf(c->who.markets, sizeof c->who.markets, "%s", s.markets);
+      snprintf(c->session_nonce, sizeof c->session_nonce, "%s", s.nonce);
       c->signed_in = 1;
     } else {
       c->cookie[0] = '\0';

@@ -63,6 +63,10 @@ struct gateway {
   size_t route_count;
 };
 
+/* `body` as compact ASCII JSON with '<', '>' and '&' escaped (\u003c ...);
+ * malloc'ed, NULL when out of memory. */
+char *gateway_json_text(const json_t *body);
+
 /* Starts listening. Returns 0, or a libtally/libuv error (logged). */
 int gateway_start(gateway_t *gw, uv_loop_t *loop, const gateway_options_t *options);
 

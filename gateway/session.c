@@ -13,14 +13,16 @@
 
 static int has_separator(const char *s) { return strpbrk(s, "\n") != NULL; }
 
-int session_seal(const uint8_t key[SESSION_KEY_BYTES], const session_t *s, char *out, size_t size) {
+int session_seal(const uint8_t key[SESSION_KEY_BYTES], session_t *s, char *out, size_t size) {
   if (size < SESSION_COOKIE_MAX || has_separator(s->person) || has_separator(s->language) ||
-      has_separator(s->markets) || s->person[0] == '\0')
+      has_separator(s->markets) || has_separator(s->nonce) || s->person[0] == '\0')
     return TALLY_E_INVALID_ARGUMENT;
-  uint8_t nonce[16];
-  char nonce_hex[33];
-  randombytes_buf(nonce, sizeof nonce);
-  sodium_bin2hex(nonce_hex, sizeof nonce_hex, nonce, sizeof nonce);
+  if (s->nonce[0] == '\0') {
+    uint8_t nonce[16];
+    randombytes_buf(nonce, sizeof nonce);
+    sodium_bin2hex(s->nonce, sizeof s->nonce, nonce, sizeof nonce);
+  }
+  const char *nonce_hex = s->nonce;
   char payload[PAYLOAD_MAX];
   int n = snprintf(payload, sizeof payload, "1\n%s\n%" PRIu32 "\n%s\n%" PRIu64 "\n%s\n%s", s->person,
                    s->roles, s->language, s->expires_ms, s->markets, nonce_hex);
@@ -61,7 +63,7 @@ int session_open(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_
       mac_len != sizeof mac || crypto_auth_verify(mac, payload, payload_len, key) != 0)
     return TALLY_E_UNAUTHENTICATED;
   const char *p = (const char *)payload, *end = p + payload_len;
-  char version[4], roles[16], expires[24], nonce[40];
+  char version[4], roles[16], expires[24];
   memset(out, 0, sizeof *out);
   if (next_field(&p, end, version, sizeof version) != 0 || strcmp(version, "1") != 0 ||
       next_field(&p, end, out->person, sizeof out->person) != 0 ||
@@ -69,7 +71,7 @@ int session_open(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_
       next_field(&p, end, out->language, sizeof out->language) != 0 ||
       next_field(&p, end, expires, sizeof expires) != 0 ||
       next_field(&p, end, out->markets, sizeof out->markets) != 0 ||
-      next_field(&p, end, nonce, sizeof nonce) != 1)
+      next_field(&p, end, out->nonce, sizeof out->nonce) != 1 || out->nonce[0] == '\0')
     return TALLY_E_UNAUTHENTICATED;
   out->roles = (uint32_t)strtoul(roles, NULL, 10);
   out->expires_ms = strtoull(expires, NULL, 10);
@@ -77,20 +79,20 @@ int session_open(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_
   return 0;
 }
 
-void session_csrf(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_t len,
-                  char out[SESSION_CSRF_MAX]) {
+void session_csrf(const uint8_t key[SESSION_KEY_BYTES], const char *nonce, char out[SESSION_CSRF_MAX]) {
   crypto_auth_hmacsha512256_state st;
   uint8_t mac[crypto_auth_BYTES];
   crypto_auth_hmacsha512256_init(&st, key, SESSION_KEY_BYTES);
   crypto_auth_hmacsha512256_update(&st, (const uint8_t *)"csrf\n", 5);
-  crypto_auth_hmacsha512256_update(&st, (const uint8_t *)cookie, len);
+  crypto_auth_hmacsha512256_update(&st, (const uint8_t *)nonce, strlen(nonce));
   crypto_auth_hmacsha512256_final(&st, mac);
   sodium_bin2base64(out, SESSION_CSRF_MAX, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-int session_csrf_matches(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_t len,
-                         const char *token, size_t token_len) {
+int session_csrf_matches(const uint8_t key[SESSION_KEY_BYTES], const char *nonce, const char *token,
+                         size_t token_len) {
   char want[SESSION_CSRF_MAX];
-  session_csrf(key, cookie, len, want);
+  if (nonce == NULL || nonce[0] == '\0') return 0;
+  session_csrf(key, nonce, want);
   return token_len == strlen(want) && sodium_memcmp(want, token, token_len) == 0;
 }

@@ -14,8 +14,9 @@
  * until every session of that version expired.
  *
  * The CSRF token of a session is base64url(crypto_auth(key, "csrf\n" ||
- * cookie value)): derived, never stored, equal on every gateway, and
- * different for every session (the nonce).
+ * nonce)): derived, never stored, equal on every gateway, different for
+ * every sign-in, and kept when the cookie is re-issued with the same nonce
+ * (a language change).
  */
 #ifndef TALLY_GATEWAY_SESSION_H
 #define TALLY_GATEWAY_SESSION_H
@@ -35,12 +36,14 @@ typedef struct {
   char language[8]; /* "" = not chosen */
   char markets[SESSION_MARKETS_MAX];
   uint64_t expires_ms; /* unix ms */
+  char nonce[40];      /* 32 hex digits; "" before session_seal makes one */
 } session_t;
 
 /* Seals `s` into a cookie value written into out (size >=
- * SESSION_COOKIE_MAX). Returns 0 or TALLY_E_INVALID_ARGUMENT (a field
- * holds '\n' or '\t', or does not fit). */
-int session_seal(const uint8_t key[SESSION_KEY_BYTES], const session_t *s, char *out, size_t size);
+ * SESSION_COOKIE_MAX), with a new random nonce unless s->nonce is set (it
+ * is then kept: same session, same CSRF token). Returns 0 or
+ * TALLY_E_INVALID_ARGUMENT (a field holds '\n', or does not fit). */
+int session_seal(const uint8_t key[SESSION_KEY_BYTES], session_t *s, char *out, size_t size);
 
 /* Checks and opens the cookie value `cookie` (len bytes). Returns 0 with
  * *out, or TALLY_E_UNAUTHENTICATED (malformed, forged, or expired at
@@ -48,13 +51,12 @@ int session_seal(const uint8_t key[SESSION_KEY_BYTES], const session_t *s, char 
 int session_open(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_t len,
                  uint64_t now_ms, session_t *out);
 
-/* Writes the CSRF token of the session whose cookie value is `cookie`. */
-void session_csrf(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_t len,
-                  char out[SESSION_CSRF_MAX]);
+/* Writes the CSRF token of the session with nonce `nonce`. */
+void session_csrf(const uint8_t key[SESSION_KEY_BYTES], const char *nonce, char out[SESSION_CSRF_MAX]);
 
-/* 1 when `token` (token_len bytes) is the CSRF token of `cookie`
- * (compared in constant time), else 0. */
-int session_csrf_matches(const uint8_t key[SESSION_KEY_BYTES], const char *cookie, size_t len,
-                         const char *token, size_t token_len);
+/* 1 when `token` (token_len bytes) is the CSRF token of the session with
+ * nonce `nonce` (compared in constant time), else 0. */
+int session_csrf_matches(const uint8_t key[SESSION_KEY_BYTES], const char *nonce, const char *token,
+                         size_t token_len);
 
 #endif

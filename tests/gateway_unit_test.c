@@ -47,14 +47,24 @@ static void test_csrf(void) {
   s.expires_ms = 5000;
   char a[SESSION_COOKIE_MAX], b[SESSION_COOKIE_MAX], token[SESSION_CSRF_MAX], token_b[SESSION_CSRF_MAX];
   CHECK(session_seal(key, &s, a, sizeof a) == 0);
+  s.nonce[0] = '\0';
   CHECK(session_seal(key, &s, b, sizeof b) == 0);
   CHECK(strcmp(a, b) != 0); /* the nonce: two sign-ins, two sessions */
-  session_csrf(key, a, strlen(a), token);
-  session_csrf(key, b, strlen(b), token_b);
-  CHECK(session_csrf_matches(key, a, strlen(a), token, strlen(token)));
-  CHECK(!session_csrf_matches(key, a, strlen(a), token_b, strlen(token_b)));
-  CHECK(!session_csrf_matches(key, a, strlen(a), "", 0));
-  CHECK(!session_csrf_matches(key, a, strlen(a), token, strlen(token) - 1));
+  session_t sa, sb;
+  CHECK(session_open(key, a, strlen(a), 1, &sa) == 0 && session_open(key, b, strlen(b), 1, &sb) == 0);
+  session_csrf(key, sa.nonce, token);
+  session_csrf(key, sb.nonce, token_b);
+  CHECK(session_csrf_matches(key, sa.nonce, token, strlen(token)));
+  CHECK(!session_csrf_matches(key, sa.nonce, token_b, strlen(token_b)));
+  CHECK(!session_csrf_matches(key, sa.nonce, "", 0));
+  CHECK(!session_csrf_matches(key, sa.nonce, token, strlen(token) - 1));
+  CHECK(!session_csrf_matches(key, "", token, strlen(token)));
+  /* re-sealed with the same nonce (a language change): same CSRF token */
+  snprintf(sa.language, sizeof sa.language, "ko");
+  char c2[SESSION_COOKIE_MAX];
+  CHECK(session_seal(key, &sa, c2, sizeof c2) == 0 && strcmp(c2, a) != 0);
+  session_t sc;
+  CHECK(session_open(key, c2, strlen(c2), 1, &sc) == 0 && strcmp(sc.nonce, sa.nonce) == 0);
 }
 
 static void test_login_limit(void) {
