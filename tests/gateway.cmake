@@ -7,6 +7,6 @@ set_tests_properties(gateway_unit PROPERTIES TIMEOUT 60 LABELS "unit")
 
 add_executable(gateway_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/gateway_integration_test.c)
 target_link_libraries(gateway_integration_test PRIVATE tally_test_harness tally_client)
-add_dependencies(gateway_integration_test tally-coordinator tally-worker tally-gateway)
+add_dependencies(gateway_integration_test tally-coordinator tally-worker tally-gateway tally_cli)
 add_test(NAME gateway_integration COMMAND gateway_integration_test ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(gateway_integration PROPERTIES TIMEOUT 420 LABELS "integration")

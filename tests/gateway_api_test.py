@@ -15,6 +15,7 @@ import time
 import urllib.parse
 
 BASE = urllib.parse.urlparse(sys.argv[1])
+CLI_TOKEN = sys.argv[2] if len(sys.argv) > 2 else ""  # made by `tally token create bob`
 DEADLINE = time.monotonic() + 240
 failures = 0
 passed = 0
@@ -176,8 +177,8 @@ def main():
 
     # the auditor: blind tasks, no first label, no labeler
     aud = Session()
-    status, _, _ = aud.login("aud", "aud-password-1")
-    check(status == 200, "aud signs in")
+    status, doc, _ = aud.login("aud", "aud-password-1")
+    check(status == 200 and doc["language"] == "ko", "aud signs in, language from the CLI")
     audited = 0
     for i in range(12):
         status, doc, r, raw = aud.request("POST", "/api/v1/lease", {"project": "web", "stage": "audit", "wait_ms": 5000})
@@ -283,6 +284,8 @@ def main():
     check(status == 200, "bearer POST needs no CSRF")
     if status == 200 and doc["task"]:
         script.request("POST", "/api/v1/release", {"lease": doc["task"]["lease"]}, headers={"Authorization": "Bearer " + token})
+    status, doc, _, _ = script.request("GET", "/api/v1/me", headers={"Authorization": "Bearer " + CLI_TOKEN})
+    check(status == 200 and doc["person"] == "bob", "the CLI's token signs bob in")
     status, doc, _, _ = script.request("GET", "/api/v1/me", headers={"Authorization": "Bearer tly_wrong"})
     check(status == 401, "unknown token is 401")
     status, doc, _, _ = ana.request("POST", "/api/v1/auth/password", {"old": "wrong-old-1", "new": "ana-password-2"})

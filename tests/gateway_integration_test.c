@@ -146,10 +146,17 @@ int main(int argc, char **argv) {
   }
   CHECK(port > 0);
   if (port > 0) {
+    /* the CLI: an API token for bob, shown once; a language for aud */
+    char token[256] = "", out[256] = "";
+    CHECK_EQ(cluster_cli(&cluster, token, sizeof token, "token create bob --name ci-script"), 0);
+    token[strcspn(token, "\r\n")] = '\0';
+    CHECK(strncmp(token, "tly_", 4) == 0);
+    CHECK_EQ(cluster_cli(&cluster, out, sizeof out, "labeler language aud ko"), 0);
+    CHECK(cluster_cli(&cluster, out, sizeof out, "labeler language aud xx") != 0);
     char base[64], script[600];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     snprintf(script, sizeof script, "%s/gateway_api_test.py", argv[1]);
-    char *py_argv[] = {"/usr/bin/python3", script, base, NULL};
+    char *py_argv[] = {"/usr/bin/python3", script, base, token, NULL};
     int rc = wait_for(spawn(py_argv), 300);
     CHECK_EQ(rc, 0);
   }
