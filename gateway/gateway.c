@@ -695,6 +695,7 @@ static int tls_setup(gateway_t *gw) {
     SSL_CTX_free(ctx);
     return TALLY_E_INVALID_ARGUMENT;
   }
+  h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols); /* h2, http/1.1 */
   gw->accept.ssl_ctx = ctx;
   gw->tls = 1;
   return 0;
