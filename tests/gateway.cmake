@@ -10,3 +10,7 @@ target_link_libraries(gateway_integration_test PRIVATE tally_test_harness tally_
 add_dependencies(gateway_integration_test tally-coordinator tally-worker tally-gateway tally_cli)
 add_test(NAME gateway_integration COMMAND gateway_integration_test ${CMAKE_CURRENT_SOURCE_DIR})
 set_tests_properties(gateway_integration PROPERTIES TIMEOUT 420 LABELS "integration")
+
+add_test(NAME gateway_openapi COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/gateway_openapi_test.py
+         ${CMAKE_SOURCE_DIR})
+set_tests_properties(gateway_openapi PROPERTIES TIMEOUT 60 LABELS "unit")
