@@ -106,6 +106,7 @@ static void send_body(h2o_req_t *req, int status, const char *type, const char *
   static h2o_generator_t generator = {NULL, NULL};
   req->res.status = status;
   req->res.reason = reason_of(status);
+  req->res.content_length = len;
   if (type != NULL) add_header(req, "content-type", type);
   add_common_headers(req);
   h2o_iovec_t buf = h2o_iovec_init(NULL, 0);
