@@ -6,18 +6,21 @@
  *       the identity of $TALLY_KEY / --insecure) and writes one per line
  *   gateway-bench cycle --url http://HOST:PORT --tokens FILE [--sessions N]
  *       [--duration S] [--warmup S] [--wait-ms N] [--think-ms A[-B]]
- *       [--project P] [--json FILE]
+ *       [--project P] [--watch-pid PID] [--json FILE]
  *
  * A session is one labeler with its own keep-alive HTTP/1.1 connection and
  * API token, doing one task at a time: POST /api/v1/lease, think, POST
  * /api/v1/submit, again. All sessions run on one libuv loop (one thread).
  * A cycle is a lease that brought a task and a submit that succeeded;
  * throughput counts the cycles completed in the window after the warm-up.
- * Latency is per request, from the write to the last byte of the answer. */
+ * Latency is per request, from the write to the last byte of the answer.
+ * --watch-pid records the CPU time the gateway process used in the window
+ * (and the bench's own), to give the gateway's CPU cost per cycle. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "latency.h"
@@ -54,9 +57,39 @@ struct bench {
   latency_log_t lease_latency, submit_latency;
   session_t *sessions;
   int sessions_count;
-  uv_timer_t stop;
+  uv_timer_t stop, window;
   uint64_t rng;
+  int watch_pid;
+  double watch_cpu_start, watch_cpu_s, self_cpu_start, self_cpu_s;
 };
+
+/* CPU seconds (user + system) of process pid (0: this one); -1 unknown. */
+static double cpu_seconds(int pid) {
+  if (pid == 0) {
+    uv_rusage_t u;
+    if (uv_getrusage(&u) != 0) return -1;
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+  }
+  char path[64], line[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return -1;
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = '\0';
+  const char *p = strrchr(line, ')');
+  unsigned long utime = 0, stime = 0;
+  /* fields after the command: state is 3rd, utime 14th, stime 15th */
+  if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void on_window(uv_timer_t *t) {
+  bench_t *b = t->data;
+  b->watch_cpu_start = b->watch_pid ? cpu_seconds(b->watch_pid) : -1;
+  b->self_cpu_start = cpu_seconds(0);
+}
 
 static uint64_t next_random(bench_t *b) {
   b->rng ^= b->rng << 13;
@@ -183,7 +216,12 @@ static void on_connect(uv_connect_t *c, int status) {
   send_lease(s);
 }
 
-static void on_stop(uv_timer_t *t) { uv_stop(t->loop); }
+static void on_stop(uv_timer_t *t) {
+  bench_t *b = t->data;
+  if (b->watch_pid && b->watch_cpu_start >= 0) b->watch_cpu_s = cpu_seconds(b->watch_pid) - b->watch_cpu_start;
+  b->self_cpu_s = cpu_seconds(0) - b->self_cpu_start;
+  uv_stop(t->loop);
+}
 
 static json_t *summary_json(latency_log_t *log) {
   latency_summary_t s = latency_log_summary(log);
@@ -209,6 +247,7 @@ static int cycle(int argc, char **argv) {
     else if (strcmp(argv[i], "--wait-ms") == 0) b.wait_ms = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--project") == 0) b.project = argv[i + 1];
     else if (strcmp(argv[i], "--json") == 0) json_out = argv[i + 1];
+    else if (strcmp(argv[i], "--watch-pid") == 0) b.watch_pid = atoi(argv[i + 1]);
     else if (strcmp(argv[i], "--think-ms") == 0) {
       if (sscanf(argv[i + 1], "%d-%d", &b.think_min, &b.think_max) == 1) b.think_max = b.think_min;
     } else {
@@ -252,6 +291,9 @@ static int cycle(int argc, char **argv) {
     uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&b.addr, on_connect);
   }
   uv_timer_init(b.loop, &b.stop);
+  uv_timer_init(b.loop, &b.window);
+  b.stop.data = b.window.data = &b;
+  uv_timer_start(&b.window, on_window, (uint64_t)(warmup * 1000), 0);
   uv_timer_start(&b.stop, on_stop, (uint64_t)((warmup + duration) * 1000), 0);
   uv_run(b.loop, UV_RUN_DEFAULT);
   json_t *rec = json_pack("{s:s,s:i,s:i,s:f,s:f,s:I,s:f,s:I,s:I,s:I,s:o,s:o}", "system", "tally-gateway",
@@ -262,6 +304,12 @@ static int cycle(int argc, char **argv) {
                           (json_int_t)b.requests, "lease_latency", summary_json(&b.lease_latency),
                           "submit_latency", summary_json(&b.submit_latency));
   json_object_set_new(rec, "think_ms", json_pack("[i,i]", b.think_min, b.think_max));
+  json_object_set_new(rec, "bench_cpu_s", json_real(b.self_cpu_s));
+  if (b.watch_pid) {
+    json_object_set_new(rec, "gateway_cpu_s", json_real(b.watch_cpu_s));
+    json_object_set_new(rec, "gateway_cpu_us_per_cycle",
+                        b.cycles ? json_real(b.watch_cpu_s * 1e6 / (double)b.cycles) : json_null());
+  }
   char *text = json_dumps(rec, JSON_INDENT(2));
   if (json_out && strcmp(json_out, "-") != 0) {
     FILE *o = fopen(json_out, "w");

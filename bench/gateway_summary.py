@@ -54,6 +54,7 @@ summary = {
     "median_sessions_direct_p99_ms": med(p99_direct),
     "target_p99_ms": 10,
     "sessions_http_cycles_per_s": [r["cycles_per_s"] for r in sess_http],
+    "gateway_cpu_us_per_cycle": [r.get("gateway_cpu_us_per_cycle") for r in load("cycle-http")],
     "errors_http": sum(r["errors"] for r in load("cycle-http") + sess_http),
     "runs": {"cycle_http": load("cycle-http"), "sessions_http": sess_http},
 }
@@ -72,4 +73,7 @@ if ratio is not None:
 print("gateway: p99 lease latency, 1000 sessions: HTTP %s, direct %s (target <= 10 ms): %s" % (
     fmt(med(p99_http), " ms"), fmt(med(p99_direct), " ms"),
     "-" if not p99_http else ("met" if med(p99_http) <= 10 else "NOT met")))
+cpu = [v for v in summary["gateway_cpu_us_per_cycle"] if v]
+if cpu:
+    print("gateway: CPU of the gateway process per HTTP cycle: %s us (runs %s)" % (fmt(med(cpu)), [round(v) for v in cpu]))
 print("gateway: load average %.1f %.1f %.1f on %d CPUs; summary in %s" % (os.getloadavg() + (os.cpu_count(), out)))
