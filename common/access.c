@@ -45,9 +45,11 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
     /* operations */
     case TALLY__ENVELOPE__BODY_STATUS:
     case TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST:
-    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST:
     case TALLY__ENVELOPE__BODY_LABELER_LIST:
       return LEAD | MANAGER | OPERATOR;
+    /* the gateway shows each person their own count (and only that) */
+    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST:
+      return LEAD | MANAGER | OPERATOR | GATEWAY;
     case TALLY__ENVELOPE__BODY_ITEM_GET:
     case TALLY__ENVELOPE__BODY_INGEST:
     case TALLY__ENVELOPE__BODY_PROJECT_CREATE:

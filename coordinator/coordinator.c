@@ -2202,6 +2202,26 @@ static void handle_credential_get(coordinator_t *c, const Tally__Envelope *reque
   Tally__Credential *cred = NULL;
   const char *person_id = get->person;
   int rc = 0;
+  if (get->person[0] == '\0' && get->token_hash[0] == '\0') {
+    /* the session key alone (a gateway starting) */
+    uint8_t only_key[CREDENTIAL_SESSION_KEY_BYTES];
+    rc = get->session_key ? session_key_get(c, only_key) : TALLY_E_INVALID_ARGUMENT;
+    if (rc == TALLY_E_INVALID_ARGUMENT) {
+      reply_error(r, rc, "credential_get needs a person, a token_hash or session_key");
+    } else if (rc < 0) {
+      reply_storage_error(r, rc, "the session key");
+    } else {
+      Tally__Envelope env;
+      Tally__CredentialReply body = TALLY__CREDENTIAL_REPLY__INIT;
+      wire_envelope_init(&env, request->request_id);
+      body.session_key.data = only_key;
+      body.session_key.len = sizeof only_key;
+      env.body_case = TALLY__ENVELOPE__BODY_CREDENTIAL_REPLY;
+      env.credential_reply = &body;
+      r->send(r->ctx, &env);
+    }
+    return;
+  }
   if (get->token_hash[0] != '\0') {
     if (!is_hex_digest(get->token_hash)) {
       reply_error(r, TALLY_E_INVALID_ARGUMENT, "token_hash must be 64 lowercase hex digits");

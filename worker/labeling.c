@@ -540,6 +540,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   task->content = rec->content;
   task->n_labels = chosen.project->n_labels;
   task->labels = chosen.project->labels;
+  task->severity_hint = wellbeing_label_is_high(chosen.project, rec->category_hint);
   if (stage == TALLY__STAGE__STAGE_ADJUDICATE && rec->audit != NULL) {
     const char *disputed = item_record_label_of(rec, rec->disputed_labeler);
     task->candidates = malloc(2 * sizeof *task->candidates);

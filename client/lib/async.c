@@ -447,6 +447,7 @@ static void completion_task(tally_completion_t *c, const Tally__Task *src) {
   dst->priority = src->priority;
   dst->candidates = src->n_candidates ? (const char **)src->candidates : NULL;
   dst->candidate_count = src->n_candidates;
+  dst->severity_hint = src->severity_hint;
 }
 
 /* Turns a reply into a completion. Returns 1 if it matched a pending

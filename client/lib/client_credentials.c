@@ -106,7 +106,8 @@ int tally_credential_get(tally_t *t, const char *person, const char *token, int 
                          tally_credential_t **out) {
   *out = NULL;
   char hex[TALLY_TOKEN_HASH_HEX] = "";
-  if ((person == NULL || person[0] == '\0') == (token == NULL || token[0] == '\0'))
+  int by_person = person != NULL && person[0] != '\0', by_token = token != NULL && token[0] != '\0';
+  if ((by_person && by_token) || (!by_person && !by_token && !session_key))
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "credential get needs a person or a token");
   if (token != NULL && token[0] != '\0' && tally_token_hash(token, hex) < 0)
     return client_error(t, TALLY_E_INTERNAL, "libsodium failed to start");

@@ -37,6 +37,7 @@ static void task_copy(result_t *r, tally_task_t *dst, const Tally__Task *src) {
   dst->priority = src->priority;
   dst->candidates = result_strv(r, src->candidates, src->n_candidates);
   dst->candidate_count = dst->candidates ? src->n_candidates : 0;
+  dst->severity_hint = src->severity_hint;
 }
 
 /* ------------------------------------------------------------ ingest */

@@ -327,6 +327,10 @@ typedef struct {
    * that does not say who gave which; NULL/0 otherwise. */
   const char **candidates;
   size_t candidate_count;
+  /* The item's category hint is a high-severity label of the project
+   * (wellbeing): show the content blurred until the person asks. Never
+   * derived from a person's label, so it keeps the blind. */
+  int severity_hint;
 } tally_task_t;
 
 /* Depth of one (project, market, stage) queue. */
@@ -848,8 +852,9 @@ typedef struct {
   unsigned char session_key[32]; /* the cluster's key for session cookies */
 } tally_credential_t;
 
-/* Looks a person up by id, or by API token (exactly one of the two);
- * session_key != 0 also fetches the cluster's session key. Errors:
+/* Looks a person up by id, or by API token (at most one of the two);
+ * session_key != 0 also fetches the cluster's session key (alone when
+ * neither person nor token is given: then only the key is set). Errors:
  * NOT_FOUND (no such person or token), PERMISSION_DENIED, TIMEOUT. */
 int tally_credential_get(tally_t *t, const char *person, const char *token, int session_key,
                          tally_credential_t **out);
