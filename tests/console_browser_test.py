@@ -27,7 +27,10 @@ tally-gateway serving the console from the checkout. Checks, in order:
      in the browser (candidates A and B, the final label by click, a note);
      the dashboard then shows the adjudication and the labeler's accuracy
      against the final label (table row, SVG bar and Wilson whisker) without
-     a reload. The lead finds the case in the case database by its note.
+     a reload. The lead finds the case in the case database by its note,
+     and sees the audit policy, wellbeing and allocation read-only; the
+     manager changes the audit rate and a labeler's markets, and the
+     cluster holds the changes.
   9. Wrong passwords for one person are rate-limited (429), and then even the
      right one is refused until the window passes.
 
@@ -589,6 +592,31 @@ def run(args):
               "the accuracy chart has a bar for the labeler")
         check(by_css(m, "#chart-accuracy g.bar-row[data-group='%s'] line.whisker" % LABELER),
               "with its Wilson interval whisker")
+
+        # Editable where the role allows: the lead reads the dashboard's
+        # settings, the manager changes them.
+        by_css(d, "#nav-dashboard")[0].click()
+        wait(d, lambda x: by_css(x, "#allocation-table input.alloc"), "the lead's dashboard")
+        check(all(not e.is_enabled() for e in by_css(d, "#audit-policy-form input, #wellbeing-form input, "
+                                                        "#allocation-table input.alloc")),
+              "the lead sees the audit policy, wellbeing and allocation read-only")
+        rate = by_css(m, "#ap-rate")[0]
+        rate.clear()
+        rate.send_keys("0.5")
+        by_css(m, "#audit-policy-form button[type=submit]")[0].click()
+        wait(m, lambda x: any(r["url"].endswith("/audit-policy") and r["status"] == 200 for r in responses(x)),
+             "the manager's audit policy saved")
+        projects = fetch_in_page(m, "GET", "/api/v1/projects", csrf=False)["body"]["projects"]
+        check([p["audit_policy"]["rate"] for p in projects if p["name"] == PROJECT] == [0.5],
+              "the cluster holds the new audit rate")
+        box = by_css(m, "#allocation-table input.alloc[data-person='%s'][data-market='%s']" % (RATE_VICTIM, MARKET))[0]
+        check(box.is_selected(), "the allocation grid shows a labeler's market")
+        box.click()
+        wait(m, lambda x: any(r["url"].endswith("/labelers/" + RATE_VICTIM) and r["status"] == 200 for r in responses(x)),
+             "the manager's allocation change saved")
+        people = fetch_in_page(m, "GET", "/api/v1/labelers", csrf=False)["body"]["labelers"]
+        check([MARKET not in p["markets"] for p in people if p["id"] == RATE_VICTIM] == [True],
+              "the cluster took the market away from the labeler")
 
         errs = []
         for drv in drivers:
