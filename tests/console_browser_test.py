@@ -59,6 +59,7 @@ STEP_TIMEOUT_S = 30
 PROJECT = "console"
 LABELS = ["ok", "spam", "hate", "violence"]
 MARKET = "es"
+OTHER_MARKET = "ja"  # a market of the project that nobody starts with
 # People: distinctive ids, so that finding one in a page or a response is
 # never a coincidence.
 LABELER = "lbl-ana-7q"
@@ -403,7 +404,7 @@ def blind_violations(resp, first_label, labeler):
 
 def setup_cluster(c):
     c.start()
-    c.tally("project", "create", PROJECT, "--labels", ",".join(LABELS), "--markets", MARKET,
+    c.tally("project", "create", PROJECT, "--labels", ",".join(LABELS), "--markets", MARKET + "," + OTHER_MARKET,
             "--overlap", "1", "--audit-rate", "1", "--lease-seconds", "120",
             "--high-severity", "violence", "--exposure-budget", "50")
     for person, roles in ((LABELER, "labeler"), (AUDITOR, "auditor"), (LEAD, "lead"),
@@ -609,14 +610,16 @@ def run(args):
         projects = fetch_in_page(m, "GET", "/api/v1/projects", csrf=False)["body"]["projects"]
         check([p["audit_policy"]["rate"] for p in projects if p["name"] == PROJECT] == [0.5],
               "the cluster holds the new audit rate")
-        box = by_css(m, "#allocation-table input.alloc[data-person='%s'][data-market='%s']" % (RATE_VICTIM, MARKET))[0]
-        check(box.is_selected(), "the allocation grid shows a labeler's market")
+        cell = "#allocation-table input.alloc[data-person='%s'][data-market='%s']"
+        check(by_css(m, cell % (RATE_VICTIM, MARKET))[0].is_selected(), "the allocation grid shows a labeler's market")
+        box = by_css(m, cell % (RATE_VICTIM, OTHER_MARKET))[0]
+        check(not box.is_selected(), "and not the market the labeler lacks")
         box.click()
         wait(m, lambda x: any(r["url"].endswith("/labelers/" + RATE_VICTIM) and r["status"] == 200 for r in responses(x)),
              "the manager's allocation change saved")
         people = fetch_in_page(m, "GET", "/api/v1/labelers", csrf=False)["body"]["labelers"]
-        check([MARKET not in p["markets"] for p in people if p["id"] == RATE_VICTIM] == [True],
-              "the cluster took the market away from the labeler")
+        check([sorted(p["markets"]) for p in people if p["id"] == RATE_VICTIM] == [sorted([MARKET, OTHER_MARKET])],
+              "the cluster gave the labeler the other market")
 
         errs = []
         for drv in drivers:
