@@ -571,7 +571,7 @@ def run(args):
         wait(m, lambda x: labeler_cell(x, "Adjudications") == "1",
              "the dashboard shows the adjudication without a reload", timeout=60)
         acc, judged = labeler_cell(m, "Accuracy"), labeler_cell(m, "Judged")
-        check((acc, judged) == ("1", "1"),
+        check((acc, judged) == ("1.000", "1"),
               "the verdict (spam, the labeler's label) makes the labeler's accuracy 1 of 1: %s of %s" % (acc, judged))
 
         # The lead finds the case by the words of the note.

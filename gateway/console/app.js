@@ -758,6 +758,11 @@
     return h('table', { className: 'data', id: id || undefined }, thead, tbody);
   }
 
+  // Figures between 0 and 1 (or -1 and 1): always three decimals, so that
+  // 1 and 0 line up with 0.750.
+  const FRACTIONS = new Set(['accuracy', 'accuracy_low', 'accuracy_high', 'agreement', 'kappa', 'alpha',
+    'skip_rate', 'breach_rate']);
+
   // Columns for rows whose exact fields we do not know in advance: the
   // union of their keys, objects shown as JSON text.
   function autoColumns(rows, preferred) {
@@ -766,7 +771,10 @@
     for (const r of rows) for (const k of Object.keys(r)) if (!keys.includes(k)) keys.push(k);
     return keys.map((k) => [k, t('col.' + k) === 'col.' + k ? k : t('col.' + k), (v) => {
       if (v === null || v === undefined) return '—';
-      if (typeof v === 'number') return k.endsWith('_ms') && v > 1e12 ? fmtTime(v) : fmtNumber(v, Number.isInteger(v) ? undefined : 3);
+      if (typeof v === 'number') {
+        if (k.endsWith('_ms') && v > 1e12) return fmtTime(v);
+        return fmtNumber(v, FRACTIONS.has(k) || !Number.isInteger(v) ? 3 : undefined);
+      }
       if (typeof v === 'object') return JSON.stringify(v);
       return String(v);
     }]);
