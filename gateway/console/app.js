@@ -486,7 +486,11 @@
       stopCountdown();
       const tick = () => {
         if (!live() || !w.task) { stopCountdown(); return; }
-        const left = w.task.deadline_ms - (Date.now() + state.clockSkewMs);
+        // The server's clock is known to a second (Date header): never show
+        // more than the project's lease length.
+        const project = currentProject();
+        let left = w.task.deadline_ms - (Date.now() + state.clockSkewMs);
+        if (project && project.lease_seconds) left = Math.min(left, project.lease_seconds * 1000);
         countdown.textContent = t('work.lease_left', { time: fmtDuration(left) });
         countdown.classList.toggle('urgent', left < 30000);
         if (left <= 0) {
