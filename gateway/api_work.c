@@ -73,6 +73,8 @@ static json_t *task_json(const tally_task_t *t) {
 
 /* ------------------------------------------------------------ lease */
 
+static int lease_wanted(void *arg) { return !gateway_client_is_gone(arg); }
+
 static void lease_done(void *arg, const tally_completion_t *done) {
   gw_call_t *c = arg;
   if (done->status < 0) {
@@ -83,11 +85,11 @@ static void lease_done(void *arg, const tally_completion_t *done) {
     call_reply_json(c, 200, json_pack("{s:n}", "task"));
     return;
   }
-  if (c->req == NULL) { /* the person left while waiting: give the task back */
+  if (gateway_client_is_gone(c)) { /* the person left while waiting: give the task back */
     char token[TALLY_LEASE_TOKEN_MAX];
     tally_lease_token_format(done->task.slot, done->task.lease_id, token, sizeof token);
     cluster_link_release(c->gw->link, c->who.person, token, NULL, NULL);
-    call_reply_json(c, 200, NULL);
+    call_reply_json(c, 200, json_pack("{s:n}", "task")); /* lets h2o finish the request */
     return;
   }
   call_reply_json(c, 200, json_pack("{s:o}", "task", task_json(&done->task)));
@@ -112,7 +114,7 @@ void api_lease(gw_call_t *c) {
     return;
   }
   int rc = cluster_link_lease(c->gw->link, c->who.person, project ? project : "", stage, (int)wait,
-                              lease_done, c);
+                              lease_wanted, lease_done, c);
   if (rc < 0) call_reply_tally_error(c, rc, cluster_link_last_error(c->gw->link));
 }
 

@@ -23,6 +23,7 @@ static const char link_release_tag = 0;
 typedef struct {
   cluster_link_t *link;
   cluster_done_fn fn;
+  cluster_wanted_fn wanted;
   void *arg;
   /* leases: re-issued (to the next worker of the order) until a task
    * comes or the wait is over */
@@ -102,7 +103,8 @@ static void link_complete(const tally_completion_t *c) {
   if (c->tag == LINK_RELEASE_TAG) return; /* a release of an abandoned lease */
   link_op_t *op = c->tag;
   if (c->op == TALLY_OP_LEASE && c->status == 0 && !c->has_task &&
-      (op->tries <= LINK_QUICK_TRIES || clock_monotonic_ms() + 20 < op->deadline_ms) && lease_issue(op) == 0)
+      (op->tries <= LINK_QUICK_TRIES || clock_monotonic_ms() + 20 < op->deadline_ms) &&
+      (op->wanted == NULL || op->wanted(op->arg)) && lease_issue(op) == 0)
     return; /* nothing at that worker: the next one, for the rest of the wait */
   op->fn(op->arg, c);
   free(op);
@@ -220,9 +222,11 @@ static link_op_t *op_new(cluster_link_t *link, const char *person, cluster_done_
 }
 
 int cluster_link_lease(cluster_link_t *link, const char *person, const char *project,
-                       tally_stage_t stage, int wait_ms, cluster_done_fn fn, void *arg) {
+                       tally_stage_t stage, int wait_ms, cluster_wanted_fn wanted, cluster_done_fn fn,
+                       void *arg) {
   link_op_t *op = op_new(link, person, fn, arg);
   if (op == NULL) return TALLY_E_NOMEM;
+  op->wanted = wanted;
   snprintf(op->project, sizeof op->project, "%s", project ? project : "");
   op->stage = stage;
   op->deadline_ms = clock_monotonic_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);

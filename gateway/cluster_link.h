@@ -33,6 +33,10 @@ typedef struct {
  * and its strings are valid for the call only. */
 typedef void (*cluster_done_fn)(void *arg, const tally_completion_t *c);
 
+/* Asked before each further turn of a lease's long-poll: 0 when whoever
+ * waits for it is gone (the lease then completes without a task). */
+typedef int (*cluster_wanted_fn)(void *arg);
+
 /* Connects (the cluster map is fetched now, blocking: call before the loop
  * runs). Returns 0 with *out, or the libtally error (message logged). */
 int cluster_link_new(cluster_link_t **out, uv_loop_t *loop, const cluster_link_options_t *options);
@@ -52,7 +56,8 @@ void cluster_link_put(cluster_link_t *link, tally_t *t);
  * A lease with no task within wait_ms completes with status 0 and
  * has_task 0; the walk over the workers is done here. */
 int cluster_link_lease(cluster_link_t *link, const char *person, const char *project,
-                       tally_stage_t stage, int wait_ms, cluster_done_fn fn, void *arg);
+                       tally_stage_t stage, int wait_ms, cluster_wanted_fn wanted, cluster_done_fn fn,
+                       void *arg);
 int cluster_link_submit(cluster_link_t *link, const char *person, const char *lease_token,
                         const char *label, int adjudication, tally_attribution_t attribution,
                         const char *note, uint32_t handling_ms, cluster_done_fn fn, void *arg);

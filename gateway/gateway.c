@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -669,18 +670,53 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   return 0;
 }
 
+/* A client connection: its libuv handle (first, so the close callback
+ * finds the rest) and the h2o socket made on it, remembered so that a long
+ * wait can check whether the client is still there (gateway_client_is_gone). */
+struct gw_conn {
+  uv_tcp_t tcp;
+  gateway_t *gw;
+  h2o_socket_t *sock;
+  UT_hash_handle hh; /* gw->conns, by sock */
+};
+
+static void on_conn_closed(uv_handle_t *h) {
+  gw_conn_t *conn = (gw_conn_t *)h;
+  if (conn->sock != NULL) HASH_DEL(conn->gw->conns, conn);
+  free(conn);
+}
+
 static void on_accept(uv_stream_t *listener, int status) {
   gateway_t *gw = listener->data;
   if (status != 0) return;
-  uv_tcp_t *conn = h2o_mem_alloc(sizeof *conn);
-  uv_tcp_init(listener->loop, conn);
-  if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-    uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+  gw_conn_t *conn = h2o_mem_alloc(sizeof *conn);
+  memset(conn, 0, sizeof *conn);
+  conn->gw = gw;
+  uv_tcp_init(listener->loop, &conn->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+    uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
     return;
   }
-  uv_tcp_nodelay(conn, 1);
-  h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-  h2o_accept(&gw->accept, sock);
+  uv_tcp_nodelay(&conn->tcp, 1);
+  conn->sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_closed);
+  HASH_ADD_PTR(gw->conns, sock, conn);
+  h2o_accept(&gw->accept, conn->sock);
+}
+
+int gateway_client_is_gone(const gw_call_t *c) {
+  if (c->req == NULL) return 1;
+  h2o_conn_t *hc = c->req->conn;
+  if (hc->callbacks->get_socket == NULL) return 0;
+  h2o_socket_t *sock = hc->callbacks->get_socket(hc);
+  gw_conn_t *conn = NULL;
+  if (sock != NULL) HASH_FIND_PTR(c->gw->conns, &sock, conn);
+  uv_os_fd_t fd;
+  if (conn == NULL || uv_fileno((uv_handle_t *)&conn->tcp, &fd) != 0) return 0;
+  /* h2o stops reading an HTTP/1 connection while it serves a request, so a
+   * client that left shows only as end-of-file (or a reset) waiting here. */
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static int tls_setup(gateway_t *gw) {

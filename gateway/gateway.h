@@ -45,6 +45,7 @@ typedef struct {
 } gateway_options_t;
 
 typedef struct token_entry token_entry_t;
+typedef struct gw_conn gw_conn_t;
 
 struct gateway {
   uv_loop_t *loop;
@@ -58,6 +59,7 @@ struct gateway {
   uint8_t session_key[SESSION_KEY_BYTES];
   login_limit_t *person_limit, *address_limit;
   token_entry_t *tokens; /* API token cache */
+  gw_conn_t *conns;      /* open client connections, by h2o socket */
   char dummy_hash[128];  /* verified for unknown people, so timing says nothing */
   const route_t *routes;
   size_t route_count;
@@ -82,6 +84,10 @@ int gateway_issue_session(gw_call_t *c, const principal_t *who, char csrf[SESSIO
 
 /* Sets the reply's cookie to clear the session. */
 void gateway_clear_session(gw_call_t *c);
+
+/* 1 when the call's client went away (its request is gone, or its
+ * connection was closed or reset while the request waited), else 0. */
+int gateway_client_is_gone(const gw_call_t *c);
 
 /* Remembers an API token's owner (loop thread). */
 void gateway_token_remember(gateway_t *gw, const char *token, const principal_t *who);

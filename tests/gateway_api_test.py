@@ -10,6 +10,7 @@ item-01 an onerror attribute, item-02 is hinted high-severity; the gateway
 runs with --login-failures 3). Exits 0 when every check passed."""
 import http.client
 import json
+import socket
 import sys
 import time
 import urllib.parse
@@ -225,6 +226,16 @@ def main():
     check(status == 200 and any(f["item_id"] == "item-03" and f["correct"] is False for f in doc["feedback"]),
           "feedback: %s" % doc)
 
+    # a long-poll whose client goes away (a reload, a closed tab) must not
+    # swallow the next item: the gateway stops asking, or gives it back
+    body = json.dumps({"project": "web", "stage": "label", "wait_ms": 20000})
+    raw_req = ("POST /api/v1/lease HTTP/1.1\r\nHost: test\r\nCookie: tally_session=%s\r\nX-CSRF-Token: %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (ana.cookie, ana.csrf, len(body), body))
+    gone = socket.create_connection((BASE.hostname, BASE.port))
+    gone.sendall(raw_req.encode())
+    time.sleep(0.5)
+    gone.close()
+
     # the manager: ops, labelers, allocation, audit policy, ingest, export
     man = Session()
     status, doc, _ = man.login("man", "man-password-1")
@@ -255,15 +266,20 @@ def main():
     status, doc, _, _ = lea.request("GET", "/api/v1/export?project=nope")
     check(status == 404, "export of an unknown project is 404")
 
-    # the media item comes back with its URL
-    status, doc, _, _ = ana.request("POST", "/api/v1/lease", {"project": "web", "stage": "label", "wait_ms": 5000})
+    # both new items reach the live session (none went to the abandoned
+    # long-poll); the media item comes back with its URL
     got = {}
-    while status == 200 and doc["task"]:
+    for _ in range(4):
+        status, doc, _, _ = ana.request("POST", "/api/v1/lease", {"project": "web", "stage": "label", "wait_ms": 5000})
+        if status != 200 or not doc["task"]:
+            continue
         got[doc["task"]["item_id"]] = doc["task"]
-        ana.request("POST", "/api/v1/release", {"lease": doc["task"]["lease"]})
-        if len(got) >= 2:
+        if len(got) == 2:
             break
-        status, doc, _, _ = ana.request("POST", "/api/v1/lease", {"project": "web", "stage": "label", "wait_ms": 2000})
+    check(set(got) == {"new-1", "new-2"}, "both new items leased by the live session: %s" % sorted(got))
+    for task in got.values():
+        status, _, _, _ = ana.request("POST", "/api/v1/release", {"lease": task["lease"]})
+        check(status == 200, "release")
     if "new-2" in got:
         check(got["new-2"]["content"] == {"text": "look", "media_url": "https://example.org/a.png", "media_type": "image"},
               "media content")
