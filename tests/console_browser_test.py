@@ -267,8 +267,11 @@ def by_css(driver, css):
 
 
 def text_of(driver, css):
-    els = by_css(driver, css)
-    return els[0].text if els else None
+    """The rendered text of the first element matching css, or None; read
+    in one script call, so a redraw between finding and reading cannot
+    leave a stale element."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css)
 
 
 def sign_in(driver, base, person, password):
@@ -512,8 +515,8 @@ def run(args):
         check(all(r["status"] == 200 for r in responses(d) if r["url"].endswith("/submit")),
               "every submit answered 200")
         wait(d, lambda x: by_css(x, "#waiting"), "the page waits for more work by itself")
-        wb = text_of(d, "#exposure") or ""
-        check(re.search(r"\b1 of 50\b", wb), "the exposure count shows the hinted item against the budget: " + wb)
+        wait(d, lambda x: re.search(r"\b1 of 50\b", text_of(x, "#exposure") or ""),
+             "the exposure count shows the hinted item against the budget (1 of 50)")
 
         # 6. CSRF and role, enforced by the server.
         r = fetch_in_page(d, "POST", "/api/v1/release", {"lease": "1:1"}, csrf=False)
