@@ -41,6 +41,7 @@ process it starts is stopped in `finally`.
 """
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -203,6 +204,11 @@ class Cluster:
                 self.local_cluster("stop", timeout=40)
             except Exception as e:  # keep cleaning up; report it
                 log("local-cluster stop:", e)
+        # Sanitizer builds: keep the reports in the daemons' and the
+        # gateway's logs before the directory goes (tests/CMakeLists.txt).
+        logs = glob.glob(os.path.join(self.cluster_dir, "logs", "*.log")) + [os.path.join(self.dir, "gateway.log")]
+        subprocess.run(["bash", os.path.join(self.src, "tests", "sanitizer_reports.sh"), "collect", *logs],
+                       timeout=30, check=False)
         if os.environ.get("TALLY_TEST_KEEP") == "1":
             log("kept", self.dir)
         else:
