@@ -30,7 +30,8 @@ tally-gateway serving the console from the checkout. Checks, in order:
      a reload. The lead finds the case in the case database by its note,
      and sees the audit policy, wellbeing and allocation read-only; the
      manager changes the audit rate and a labeler's markets, and the
-     cluster holds the changes.
+     cluster holds the changes. The labeler's feedback then lists the one
+     closed audit (right) and none of the pending ones.
   9. Wrong passwords for one person are rate-limited (429), and then even the
      right one is refused until the window passes.
 
@@ -629,6 +630,16 @@ def run(args):
         people = fetch_in_page(m, "GET", "/api/v1/labelers", csrf=False)["body"]["labelers"]
         check([sorted(p["markets"]) for p in people if p["id"] == RATE_VICTIM] == [sorted([MARKET, OTHER_MARKET])],
               "the cluster gave the labeler the other market")
+
+        # The labeler's feedback: the closed audit, right; nothing of the
+        # eleven audits still pending.
+        sign_out(d)
+        sign_in(d, base, LABELER, PASSWORDS[LABELER])
+        closed_id = adj_item.split()[-1]
+        wait(d, lambda x: closed_id in (text_of(x, "#feedback") or ""), "the labeler's feedback lists the closed audit")
+        rows = [e.text for e in by_css(d, "#feedback li")]
+        check(len(rows) == 1 and by_css(d, "#feedback li.ok"),
+              "the feedback holds the one closed audit, judged right, and no pending one: %s" % rows)
 
         errs = []
         for drv in drivers:
