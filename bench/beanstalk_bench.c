@@ -224,6 +224,7 @@ static json_t *report(shared_t *sh, conn_thread_t *threads, int n) {
   printf("  window %.2f s%s: %llu %s, %.0f/s\n", window_s,
          drained ? (fill ? " (all jobs put)" : " (queue drained early)") : "",
          (unsigned long long)done, fill ? "jobs put" : "reserve+delete cycles", rate);
+  if (!fill && a->watch.count) proc_watch_print_per_op(stdout, &a->watch, rate, "cycle");
   op_stats_print_header(stdout);
   if (fill) op_stats_print(stdout, &put, window_s);
   if (!fill) op_stats_print(stdout, &reserve, window_s);
@@ -246,6 +247,8 @@ static json_t *report(shared_t *sh, conn_thread_t *threads, int n) {
     if (!fill) json_object_set_new(ops, "reserve", op_stats_json(&reserve, window_s));
     if (!fill) json_object_set_new(ops, "delete", op_stats_json(&del, window_s));
     if (a->watch.count) json_object_set_new(record, "cpu", proc_watch_json(&a->watch));
+    json_t *per_cycle = !fill && a->watch.count ? proc_watch_per_op_json(&a->watch, rate) : NULL;
+    if (per_cycle) json_object_set_new(record, "cpu_us_per_cycle", per_cycle);
   }
   op_stats_reset(&put);
   op_stats_reset(&reserve);

@@ -226,6 +226,19 @@ static void summarize(group_t *g) {
                                   number_or_null(group_median(g, p999))));
   }
   json_object_set_new(s, "ops", ops);
+  /* CPU microseconds per cycle of each process (cycle records). */
+  json_t *per_cycle = json_object_get(first, "cpu_us_per_cycle");
+  if (json_is_object(per_cycle)) {
+    json_t *medians = json_object();
+    const char *process;
+    json_t *v;
+    json_object_foreach(per_cycle, process, v) {
+      char path[128];
+      snprintf(path, sizeof path, "cpu_us_per_cycle.%s", process);
+      json_object_set_new(medians, process, number_or_null(group_median(g, path)));
+    }
+    json_object_set_new(s, "cpu_us_per_cycle", medians);
+  }
   g->summary = s;
 }
 
@@ -488,7 +501,7 @@ static json_t *target_cycles(const groups_t *gs) {
            p > 0 ? a / p : 0, a, p, json_array_size(t->runs));
   /* The probe's bound says whether the target fits under RocksDB's write
    * cost for one cycle on this machine at all (one writer thread). */
-  char note[200] = "";
+  char note[320] = "";
   const group_t *w = find_group(gs, "probe", "rocksdb", "cycle-writes", NULL);
   if (w != NULL && p > 0) {
     double bound = summary_number(w, "median");
@@ -496,6 +509,15 @@ static json_t *target_cycles(const groups_t *gs) {
              "RocksDB's writes of one cycle alone allow at most %.0f cycles/s on one thread "
              "(probe) = %.2fx beanstalkd",
              bound, bound / p);
+  }
+  /* Beside it, Tally against Redis with the AOF fsynced before every
+   * reply: the durable peer. */
+  const group_t *redis = find_group(gs, "cycle", "redis-aof-always", "cycle", NULL);
+  double r = summary_number(redis, "median");
+  if (redis != NULL && r > 0) {
+    size_t used = strlen(note);
+    snprintf(note + used, sizeof note - used, "%s%.2fx Redis with AOF appendfsync always (%.0f cycles/s)",
+             used ? "; " : "", a / r, r);
   }
   return target(name, required, verdict(p > 0 && a / p >= TARGET_CYCLE_RATIO), measured, note);
 }
@@ -682,6 +704,33 @@ static void print_groups(const groups_t *gs) {
   }
 }
 
+/* CPU per cycle of every cycle measurement: the servers' (each watched
+ * process, and together) and the generator's, medians in microseconds. */
+static void print_cpu_per_cycle(const groups_t *gs) {
+  int header = 0;
+  for (size_t i = 0; i < gs->count; i++) {
+    const group_t *g = &gs->items[i];
+    json_t *per_cycle = g->summary ? json_object_get(g->summary, "cpu_us_per_cycle") : NULL;
+    if (!json_is_object(per_cycle)) continue;
+    if (!header) {
+      printf("\nCPU per cycle (microseconds, medians; servers = the daemons together):\n");
+      header = 1;
+    }
+    char system[128];
+    snprintf(system, sizeof system, "%s%s%s%s%s", g->system, g->variant ? " " : "",
+             g->variant ? g->variant : "", g->transport[0] ? " " : "", g->transport);
+    printf("  %-12s %-34s servers %7.1f  generator %7.1f ", g->scenario, system,
+           number_at(per_cycle, "servers"), number_at(per_cycle, "generator"));
+    const char *process;
+    json_t *v;
+    json_object_foreach(per_cycle, process, v) {
+      if (strcmp(process, "servers") == 0 || strcmp(process, "generator") == 0) continue;
+      printf(" %s %.1f", process, json_is_number(v) ? json_number_value(v) : NAN);
+    }
+    printf("\n");
+  }
+}
+
 static void print_ratios(json_t *rs) {
   size_t i;
   json_t *r;
@@ -782,6 +831,7 @@ int main(int argc, char **argv) {
          (long long)number_at(m, "memory_mb"), quick ? " (--quick: smoke sizes)" : "");
   print_groups(&gs);
   printf("(others: CPU cores used by other processes of the machine during the window, median)\n");
+  print_cpu_per_cycle(&gs);
   print_ratios(rs);
   print_costs(costs);
   print_targets(ts);

@@ -132,3 +132,52 @@ json_t *proc_watch_json(const proc_watch_t *w) {
                                                      : cpu_json(0, others > 0 ? others : 0, window_s));
   return o;
 }
+
+/* Microseconds of CPU per operation for `used` CPU seconds over the span. */
+static json_t *per_op_json(double used, double span_s, double ops_per_s) {
+  if (used < 0 || !(span_s > 0)) return json_null();
+  return json_real(used / span_s / ops_per_s * 1e6);
+}
+
+json_t *proc_watch_per_op_json(const proc_watch_t *w, double ops_per_s) {
+  if (!(ops_per_s > 0)) return NULL;
+  double span_s = (double)(w->stop_ns - w->start_ns) / 1e9;
+  json_t *o = json_object();
+  if (o == NULL) return NULL;
+  double servers = 0;
+  int servers_known = 1;
+  for (int i = 0; i < w->count; i++) {
+    int known = w->start[i] >= 0 && w->stop[i] >= 0;
+    double used = known ? w->stop[i] - w->start[i] : -1;
+    json_object_set_new(o, w->names[i], per_op_json(used, span_s, ops_per_s));
+    if (known)
+      servers += used;
+    else
+      servers_known = 0;
+  }
+  int self_known = w->self_start >= 0 && w->self_stop >= 0;
+  json_object_set_new(o, "generator",
+                      per_op_json(self_known ? w->self_stop - w->self_start : -1, span_s, ops_per_s));
+  json_object_set_new(o, "servers",
+                      per_op_json(servers_known && w->count > 0 ? servers : -1, span_s, ops_per_s));
+  return o;
+}
+
+void proc_watch_print_per_op(FILE *out, const proc_watch_t *w, double ops_per_s,
+                             const char *op_name) {
+  json_t *per_op = proc_watch_per_op_json(w, ops_per_s);
+  if (per_op == NULL) return;
+  fprintf(out, "  CPU per %s:", op_name);
+  const char *name;
+  json_t *v;
+  int first = 1;
+  json_object_foreach(per_op, name, v) {
+    if (json_is_number(v))
+      fprintf(out, "%s %s %.1f us", first ? "" : ",", name, json_number_value(v));
+    else
+      fprintf(out, "%s %s -", first ? "" : ",", name);
+    first = 0;
+  }
+  fputc('\n', out);
+  json_decref(per_op);
+}

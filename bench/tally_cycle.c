@@ -463,6 +463,7 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
            "%llu verdicts (%.0f/s)\n",
            o->auditors, o->leads, o->disagree_pct, (unsigned long long)audits, audit_rate,
            (unsigned long long)verdicts, verdict_rate);
+  if (o->watch) proc_watch_print_per_op(stdout, o->watch, rate, "label cycle");
   op_stats_print_header(stdout);
   for (int k = 0; k < kinds; k++) {
     op_stats_print(stdout, &lease[k], window_s);
@@ -489,6 +490,8 @@ static json_t *cycle_report(cycle_shared_t *sh, cycle_thread_t *threads, int n) 
     }
     json_object_set_new(record, "timeline", timeline_json(threads, n));
     if (o->watch) json_object_set_new(record, "cpu", proc_watch_json(o->watch));
+    json_t *per_cycle = o->watch ? proc_watch_per_op_json(o->watch, rate) : NULL;
+    if (per_cycle) json_object_set_new(record, "cpu_us_per_cycle", per_cycle);
   }
   for (int k = 0; k < KINDS; k++) {
     op_stats_reset(&lease[k]);

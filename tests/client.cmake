@@ -3,9 +3,10 @@
 # workers (ZeroMQ ROUTER sockets in a thread, tests/client_fake.c) to check
 # routing, MOVED handling, retries, batching, the asynchronous interface, and
 # the audit calls (policy, reports, feedback merging, export paging);
-# client_report checks how the audit commands print. Each test prints
+# client_report checks how the audit commands print; client_retry_policy the
+# one retry policy of the blocking and asynchronous calls. Each test prints
 # "N passed, M failed".
-foreach(name token jsonl output options routing quality report daily)
+foreach(name token jsonl output options routing quality report daily retry_policy)
   add_executable(client_${name}_test ${CMAKE_CURRENT_SOURCE_DIR}/client_${name}_test.c)
   target_link_libraries(client_${name}_test PRIVATE tally_cli_core)
   add_test(NAME client_${name} COMMAND client_${name}_test)

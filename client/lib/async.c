@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "client_internal.h"
 #include "lease_order.h"
+#include "retry_policy.h"
 #include "wire.h"
 
 #define ASYNC_SCAN_MS 20          /* how often in-flight deadlines are checked */
@@ -33,8 +34,6 @@
 #define ASYNC_REFRESH_FAILED_MS 5000 /* ... after one that failed */
 #define ASYNC_STACK_PACK 2048     /* requests up to this size are packed on the stack */
 #define ASYNC_WALKS 256           /* lease walks remembered (a direct-mapped table) */
-#define ASYNC_RESENDS_MAX 6       /* MOVED / UNAVAILABLE: re-sends of a slot request */
-#define ASYNC_RESEND_BACKOFF_MS 25 /* doubled on each re-send */
 #define ASYNC_INLINE_REQUEST 160  /* slot requests up to this size are kept inline */
 
 typedef struct {
@@ -46,8 +45,9 @@ typedef struct {
   /* Requests about a slot (submit, skip, release) keep their packed bytes,
    * so that MOVED (a slot moved to another worker) and UNAVAILABLE (a slot
    * being moved right now) are re-sent to the slot's owner instead of being
-   * reported: the caller does not notice a live migration. */
-  uint8_t resends;
+   * reported, as the retry policy says (RETRY_FOR_ASYNC_SLOT): the caller
+   * does not notice a live migration. */
+  retry_policy_t retry;
   uint32_t slot;
   uint64_t resend_ms;   /* monotonic; 0 = not waiting to be re-sent */
   size_t len;          /* 0: nothing kept (leases) */
@@ -264,7 +264,7 @@ static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, const
     return rc;
   }
   p->slot = slot >= 0 ? (uint32_t)slot : 0;
-  p->resends = 0;
+  retry_policy_start(&p->retry, p->len > 0 ? RETRY_FOR_ASYNC_SLOT : 0);
   p->resend_ms = 0;
   p->request_id = request_id;
   p->tag = tag;
@@ -460,16 +460,14 @@ static int async_complete(tally_async_t *a, Tally__Envelope *env, tally_completi
     return 0;
   }
   async_pending_t *p = &a->pending[index];
-  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR && p->len > 0 &&
-      p->resends < ASYNC_RESENDS_MAX) {
-    int code = tally_error_from_wire((int)env->error->code);
-    if (code == TALLY_E_MOVED || code == TALLY_E_UNAVAILABLE) {
-      if (code == TALLY_E_MOVED)
+  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR) {
+    retry_step_t step = retry_policy_next(&p->retry, tally_error_from_wire((int)env->error->code));
+    if (step.again) {
+      if (step.reason == RETRY_REASON_MOVED)
         client_route_override(a->t, env->error->slot, env->error->owner_endpoint);
-      a->map_stale = 1;
-      p->resend_ms = clock_monotonic_ms() + ((uint64_t)ASYNC_RESEND_BACKOFF_MS << p->resends);
+      if (step.refresh_map) a->map_stale = 1;
+      p->resend_ms = clock_monotonic_ms() + (uint64_t)step.backoff_ms;
       p->deadline_ms = p->resend_ms + (uint64_t)a->t->timeout_ms;
-      p->resends++;
       wire_envelope_free(&env);
       return 0; /* not reported: re-sent by async_resend_due */
     }

@@ -1,6 +1,6 @@
 /* client: the tally_t handle — connections, the cached cluster map, routing
- * by slot, and the retry rules of blocking calls. See tally.h and
- * client_internal.h. */
+ * by slot, and the blocking calls, retried as retry_policy.h says. See
+ * tally.h and client_internal.h. */
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "lease_order.h"
 #include "result.h"
+#include "retry_policy.h"
 #include "wire.h"
 
 void client_sleep_ms(int ms) {
@@ -23,10 +24,6 @@ void client_sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
   }
-}
-
-int client_error_is_config_lag(int code) {
-  return code == TALLY_E_UNKNOWN_PROJECT || code == TALLY_E_UNKNOWN_LABELER;
 }
 
 void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,
@@ -473,8 +470,9 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
 
 int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                                    int timeout_ms, Tally__Envelope **reply) {
-  int backoff = CLIENT_BACKOFF_MS;
-  for (int attempt = 0;; attempt++) {
+  retry_policy_t retry;
+  retry_policy_start(&retry, RETRY_FOR_COORDINATOR);
+  for (;;) {
     int rc = client_roundtrip(t, t->coordinator, req, expect, timeout_ms, reply, NULL);
     if (rc == TALLY_E_TIMEOUT) {
       /* Drop what is queued so a late coordinator does not see it twice. */
@@ -486,9 +484,9 @@ int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Enve
       client_error(t, rc, "no reply from the coordinator at %s within %d ms",
                    t->coordinator_endpoint, timeout_ms);
     }
-    if (rc != TALLY_E_UNAVAILABLE || attempt >= CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
-    client_sleep_ms(backoff);
-    backoff *= 2;
+    retry_step_t step = retry_policy_next(&retry, rc);
+    if (!step.again) return rc;
+    client_sleep_ms(step.backoff_ms);
   }
 }
 
@@ -499,26 +497,17 @@ int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__B
 
 int client_call_peer(tally_t *t, size_t peer, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                      Tally__Envelope **reply) {
-  int unavailable_count = 0, timeout_count = 0, config_count = 0, backoff = CLIENT_BACKOFF_MS;
+  retry_policy_t retry;
+  retry_policy_start(&retry, RETRY_FOR_WORKER);
   for (;;) {
     dealer_t *dealer = NULL;
     int rc = client_peer_dealer(t, peer, &dealer);
     if (rc == 0) rc = client_roundtrip(t, dealer, req, expect, t->timeout_ms, reply, NULL);
     if (rc == 0) return 0;
-    if (rc == TALLY_E_UNAVAILABLE && ++unavailable_count <= CLIENT_MAX_UNAVAILABLE_RETRIES) {
-      client_sleep_ms(backoff);
-      backoff *= 2;
-      continue;
-    }
-    if (rc == TALLY_E_TIMEOUT) {
-      client_peer_reset(t, peer);
-      if (++timeout_count <= CLIENT_MAX_TIMEOUT_RETRIES) continue;
-    }
-    if (client_error_is_config_lag(rc) && config_count < CLIENT_MAX_CONFIG_RETRIES) {
-      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << config_count++);
-      continue;
-    }
-    return rc;
+    retry_step_t step = retry_policy_next(&retry, rc);
+    if (step.reset_connection) client_peer_reset(t, peer);
+    if (!step.again) return rc;
+    client_sleep_ms(step.backoff_ms); /* no map to mend: the request names its worker */
   }
 }
 
@@ -636,7 +625,8 @@ int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase e
 
 int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply) {
-  int moved_count = 0, unavailable_count = 0, timeout_count = 0, config_count = 0, backoff = CLIENT_BACKOFF_MS;
+  retry_policy_t retry;
+  retry_policy_start(&retry, RETRY_FOR_SLOT);
   if (timeout_ms <= 0) timeout_ms = t->timeout_ms;
   *reply = NULL;
   if (slot >= TALLY_SLOT_COUNT) return client_error(t, TALLY_E_INVALID_ARGUMENT, "slot %u out of range", slot);
@@ -650,44 +640,25 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
     if (routable && (rc = client_peer_dealer(t, (size_t)peer, &dealer)) == 0)
       rc = client_roundtrip(t, dealer, req, expect, timeout_ms, reply, &moved);
     if (rc == 0) return 0;
-    if (rc == TALLY_E_MOVED) {
-      if (++moved_count > CLIENT_MAX_MOVED_RETRIES) {
-        wire_envelope_free(&moved);
-        return rc;
-      }
-      if (moved_count > 1) client_sleep_ms(CLIENT_BACKOFF_MS * (moved_count - 1));
-      char hint[256] = "";
-      if (moved && moved->error->owner_endpoint)
-        snprintf(hint, sizeof hint, "%s", moved->error->owner_endpoint);
-      wire_envelope_free(&moved);
-      client_refresh_map(t); /* on failure the hint below still helps */
-      /* The coordinator may not know yet what the worker knows. */
-      if (t->slot_peer[slot] == peer || t->slot_peer[slot] < 0) client_route_override(t, slot, hint);
-      continue;
-    }
-    if (rc == TALLY_E_UNAVAILABLE) {
-      if (++unavailable_count > CLIENT_MAX_UNAVAILABLE_RETRIES) return rc;
-      client_sleep_ms(backoff);
-      backoff *= 2;
-      if (!routable) client_refresh_map(t); /* to see the slot assigned or its owner back */
-      continue;
-    }
-    if (rc == TALLY_E_TIMEOUT) {
-      client_peer_reset(t, (size_t)peer);
-      if (++timeout_count > CLIENT_MAX_TIMEOUT_RETRIES) return rc;
+    /* MOVED names the new owner: the coordinator may not know it yet. */
+    char hint[256] = "";
+    if (moved && moved->error->owner_endpoint) snprintf(hint, sizeof hint, "%s", moved->error->owner_endpoint);
+    wire_envelope_free(&moved);
+    retry_step_t step = retry_policy_next(&retry, rc);
+    if (step.reset_connection && routable) client_peer_reset(t, (size_t)peer);
+    if (!step.again) return rc;
+    client_sleep_ms(step.backoff_ms);
+    if (step.refresh_map) {
       char saved[sizeof t->last_error];
       memcpy(saved, t->last_error, sizeof saved);
-      if (client_refresh_map(t) < 0) {
+      if (client_refresh_map(t) < 0 && step.reason == RETRY_REASON_TIMEOUT) {
+        /* Neither the worker nor the coordinator answers: say so now. */
         memcpy(t->last_error, saved, sizeof saved);
         t->last_code = TALLY_E_TIMEOUT;
         return TALLY_E_TIMEOUT;
       }
-      continue;
     }
-    if (client_error_is_config_lag(rc) && config_count < CLIENT_MAX_CONFIG_RETRIES) {
-      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << config_count++);
-      continue;
-    }
-    return rc;
+    if (step.reason == RETRY_REASON_MOVED && (t->slot_peer[slot] == peer || t->slot_peer[slot] < 0))
+      client_route_override(t, slot, hint);
   }
 }

@@ -19,16 +19,8 @@
 #include "tally.h"
 #include "tally.pb-c.h"
 
-/* Retry policy of blocking calls. */
-#define CLIENT_MAX_MOVED_RETRIES 5       /* MOVED: refresh the map, resend */
-#define CLIENT_MAX_UNAVAILABLE_RETRIES 5 /* UNAVAILABLE: back off, resend */
-#define CLIENT_MAX_TIMEOUT_RETRIES 1     /* TIMEOUT: refresh the map, resend once */
-#define CLIENT_BACKOFF_MS 50             /* doubled on each retry */
-/* A worker learns projects and labelers from the coordinator a moment after
- * the coordinator does: UNKNOWN_PROJECT / UNKNOWN_LABELER from a worker are
- * retried this many times, after CLIENT_CONFIG_BACKOFF_MS, doubled. */
-#define CLIENT_MAX_CONFIG_RETRIES 2
-#define CLIENT_CONFIG_BACKOFF_MS 100
+/* Which failures are retried, how often and after what back-off: one
+ * policy for every call, retry_policy.h. */
 
 /* Lease routing: the map (with its backlog hints) is refreshed alongside
  * lease calls once it is older than CLIENT_MAP_MAX_AGE_MS, at most once per
@@ -163,7 +155,7 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
                      Tally__Envelope **moved);
 
-/* A request to the coordinator, retried on UNAVAILABLE. */
+/* A request to the coordinator, retried on UNAVAILABLE (RETRY_FOR_COORDINATOR). */
 int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                             Tally__Envelope **reply);
 
@@ -172,7 +164,7 @@ int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Enve
                                    int timeout_ms, Tally__Envelope **reply);
 
 /* A request to one peer, retried on UNAVAILABLE (with backoff), TIMEOUT
- * (once, on a fresh connection) and configuration lag. */
+ * (once, on a fresh connection) and configuration lag (RETRY_FOR_WORKER). */
 int client_call_peer(tally_t *t, size_t peer, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                      Tally__Envelope **reply);
 
@@ -200,14 +192,11 @@ int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase e
 void client_answers_free(client_answer_t **answers, size_t count);
 
 /* A request about `slot`, sent to its owner and retried on MOVED (after a
- * map refresh), UNAVAILABLE (with backoff) and TIMEOUT (once, after a map
- * refresh). timeout_ms <= 0 uses the handle's. */
+ * map refresh, to the owner the error names), UNAVAILABLE (with backoff),
+ * TIMEOUT (once, after a map refresh) and configuration lag
+ * (RETRY_FOR_SLOT). timeout_ms <= 0 uses the handle's. */
 int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply);
-
-/* True for worker errors that may only mean its configuration lags the
- * coordinator's (UNKNOWN_PROJECT, UNKNOWN_LABELER). */
-int client_error_is_config_lag(int code);
 
 /* Fills a submit request (strings borrowed; NULL is ""). */
 void client_submit_init(Tally__SubmitRequest *body, const char *labeler, uint32_t slot, uint64_t lease_id,

@@ -9,6 +9,7 @@
 #include "client_internal.h"
 #include "lease_order.h"
 #include "result.h"
+#include "retry_policy.h"
 #include "wire.h"
 
 /* Ingest batching: at most this many items or (estimated) bytes per
@@ -62,7 +63,8 @@ typedef struct {
   size_t *pending, pending_count; /* items to send this round */
   size_t *next, next_count;       /* items to send next round */
   int moved, timed_out, unavailable; /* what happened this round */
-  int config_lag, config_retries;    /* a worker did not know the project yet */
+  int config_lag;                    /* a worker did not know the project yet */
+  retry_policy_t retry;              /* rounds are retried by it (RETRY_FOR_INGEST) */
   int retry_code;                    /* last retryable failure */
   char retry_message[256];
   int batch_code; /* first non-retryable batch failure */
@@ -136,9 +138,8 @@ static void ingest_apply(ingest_t *in, const ingest_batch_t *b, const size_t *or
                  ? client_reply_error(in->t, reply)
                  : client_error(in->t, TALLY_E_INTERNAL, "unexpected reply '%s' to 'ingest'",
                                 wire_body_name(reply));
-  int lag = client_error_is_config_lag(code) && in->config_retries < CLIENT_MAX_CONFIG_RETRIES;
-  in->config_lag |= lag;
-  if (tally_error_is_retryable(code) || lag) {
+  if (retry_policy_would_retry(&in->retry, code)) {
+    in->config_lag |= retry_reason_of(code) == RETRY_REASON_CONFIG_LAG;
     in->moved |= code == TALLY_E_MOVED;
     in->unavailable |= code == TALLY_E_UNAVAILABLE;
     if (code == TALLY_E_MOVED && reply->error->owner_endpoint)
@@ -296,8 +297,27 @@ done:
   return rc;
 }
 
+/* Counts this round's failures (each reason once) with the retry policy:
+ * returns 1 to go on with another round after the longest back-off and the
+ * map refresh they call for, 0 to give up. */
+static int ingest_next_round(ingest_t *in) {
+  const int seen[] = {in->moved ? TALLY_E_MOVED : 0, in->unavailable ? TALLY_E_UNAVAILABLE : 0,
+                      in->timed_out ? TALLY_E_TIMEOUT : 0, in->config_lag ? TALLY_E_UNKNOWN_PROJECT : 0};
+  int backoff_ms = 0, refresh = 0;
+  for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++) {
+    if (seen[i] == 0) continue;
+    retry_step_t step = retry_policy_next(&in->retry, seen[i]);
+    if (!step.again) return 0;
+    if (step.backoff_ms > backoff_ms) backoff_ms = step.backoff_ms;
+    refresh |= step.refresh_map;
+  }
+  client_sleep_ms(backoff_ms);
+  if (refresh) client_refresh_map(in->t);
+  return 1;
+}
+
 static int ingest_run(ingest_t *in) {
-  int backoff = CLIENT_BACKOFF_MS, timeouts = 0;
+  retry_policy_start(&in->retry, RETRY_FOR_INGEST);
   for (int round = 0; in->pending_count > 0; round++) {
     int rc = client_ensure_map(in->t);
     if (rc < 0) {
@@ -315,14 +335,7 @@ static int ingest_run(ingest_t *in) {
     in->pending_count = in->next_count;
     in->next = swap;
     if (in->pending_count == 0) break;
-    timeouts += in->timed_out;
-    if (round + 1 >= INGEST_MAX_ROUNDS || timeouts > CLIENT_MAX_TIMEOUT_RETRIES) break;
-    if (in->unavailable) {
-      client_sleep_ms(backoff);
-      backoff *= 2;
-    }
-    if (in->config_lag) client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << in->config_retries++);
-    if (in->moved || in->timed_out || in->unavailable) client_refresh_map(in->t);
+    if (round + 1 >= INGEST_MAX_ROUNDS || !ingest_next_round(in)) break;
   }
   /* What is still pending failed for good. */
   for (size_t k = 0; k < in->pending_count; k++) ingest_reject(in, in->pending[k], in->retry_code, in->retry_message);
@@ -403,7 +416,7 @@ typedef struct {
   uint32_t stage;
   uint64_t deadline; /* monotonic */
   int answered;      /* some worker answered, with or without a task */
-  int config_retries;
+  retry_policy_t retry; /* a worker's configuration lag (RETRY_FOR_LEASE) */
   int first_error; /* the first retryable failure, reported if none answered */
   char first_message[sizeof ((tally_t *)0)->last_error];
 } lease_call_t;
@@ -434,8 +447,9 @@ static int lease_try(lease_call_t *lc, size_t peer, int wait_ms, uint32_t min_pr
       wire_envelope_free(&reply);
       return rc;
     }
-    if (client_error_is_config_lag(rc) && lc->config_retries < CLIENT_MAX_CONFIG_RETRIES) {
-      client_sleep_ms(CLIENT_CONFIG_BACKOFF_MS << lc->config_retries++);
+    retry_step_t step = retry_policy_next(&lc->retry, rc);
+    if (step.again) {
+      client_sleep_ms(step.backoff_ms);
       continue;
     }
     if (!tally_error_is_retryable(rc) && rc != TALLY_E_TRANSPORT) return rc;
@@ -511,6 +525,7 @@ int tally_lease(tally_t *t, const char *labeler, const char *project, tally_stag
   req.lease = &body;
   lease_call_t lc = {.t = t, .req = &req, .labeler = labeler, .project_id = client_project_id(t, project), .stage = (uint32_t)stage,
                      .deadline = clock_monotonic_ms() + (uint64_t)wait_ms};
+  retry_policy_start(&lc.retry, RETRY_FOR_LEASE);
   int refreshed = 0;
   for (int pass = 0;; pass++) {
     client_map_refresh_if_old(t, CLIENT_MAP_WAIT_MS); /* fresh hints, about every second */

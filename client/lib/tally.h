@@ -6,7 +6,8 @@
  * It caches the cluster map and routes every item request to the worker that
  * owns the item's slot (common/slot.h). When a worker answers MOVED the map is
  * refreshed and the request retried, invisibly to the caller; UNAVAILABLE and
- * TIMEOUT are retried a few times with backoff before they are reported.
+ * TIMEOUT are retried a few times with backoff before they are reported (one
+ * policy for every call, blocking or asynchronous: client/lib/retry_policy.h).
  *
  * Error model (common/tally_error.h): every function returns 0 (or a count)
  * on success and a negative TALLY_E_* code on failure; tally_strerror() and
@@ -1024,8 +1025,10 @@ int tally_async_lease(tally_async_t *a, const char *labeler, const char *project
 
 /* Queues a submit, routed to the owner of `slot`. A MOVED or UNAVAILABLE
  * answer (the slot moved, or is being moved right now) is not reported:
- * the request is re-sent to the slot's owner after a short back-off (25 ms,
- * doubled, at most 6 times), so a live slot migration goes unnoticed; the
+ * the request is re-sent to the slot's owner as libtally's one retry policy
+ * says (MOVED: at once to the owner the error names, then after 50 ms,
+ * doubled, at most 5 times; UNAVAILABLE: after 50 ms, doubled, at most 5
+ * times; client/lib/retry_policy.h), so a live slot migration goes unnoticed; the
  * same holds for adjudications, skips and releases. Returns as
  * tally_async_lease (UNAVAILABLE: the slot has no owner or it is down). */
 int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
