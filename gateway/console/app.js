@@ -31,6 +31,8 @@
     generation: 0,      // bumped on every route change: stale loops stop
     timers: [],         // intervals of the current view
     keyHandler: null,   // keydown handler of the current view
+    abort: null,        // AbortController of the open long-poll
+    work: null,         // the work view's state while one is open
     clockSkewMs: 0,     // server clock minus ours, from the Date header
   };
 
