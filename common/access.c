@@ -62,9 +62,11 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
     /* operations */
     case TALLY__ENVELOPE__BODY_STATUS:
     case TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST:
-    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST:
     case TALLY__ENVELOPE__BODY_LABELER_LIST:
       return LEAD | MANAGER | OPERATOR;
+    /* the gateway shows each person their own count (and only that) */
+    case TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST:
+      return LEAD | MANAGER | OPERATOR | GATEWAY;
     case TALLY__ENVELOPE__BODY_ITEM_GET:
     case TALLY__ENVELOPE__BODY_INGEST:
     case TALLY__ENVELOPE__BODY_PROJECT_CREATE:
@@ -73,6 +75,11 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
       return MANAGER | OPERATOR;
     case TALLY__ENVELOPE__BODY_WELLBEING_SET:
       return MANAGER;
+    /* sign-in credentials (the gateway's passwords and tokens): hashes only */
+    case TALLY__ENVELOPE__BODY_CREDENTIAL_SET:
+      return MANAGER | OPERATOR | GATEWAY;
+    case TALLY__ENVELOPE__BODY_CREDENTIAL_GET:
+      return GATEWAY;
     case TALLY__ENVELOPE__BODY_WORKER_DRAIN:
     case TALLY__ENVELOPE__BODY_CLUSTER_ADMIT:
     case TALLY__ENVELOPE__BODY_ADMIN_LOG_REQUEST:

@@ -16,11 +16,13 @@ enum {
   CF_ADMITTED,
   CF_ADMIN_LOG,
   CF_CALIBRATION,
+  CF_CREDENTIALS,
   CF_COUNT
 };
 
 static const char *const cf_names[CF_COUNT] = {"default",  "projects",  "labelers",   "workers",
-                                               "admitted", "admin_log", "calibration"};
+                                               "admitted", "admin_log", "calibration",
+                                               "credentials"};
 
 #define KEY_FORMAT "format"
 #define KEY_EPOCH "epoch"
@@ -427,6 +429,56 @@ void meta_batch_put_slot_owners(meta_batch_t *b, const uint32_t *owners) {
   uint8_t buf[TALLY_SLOT_COUNT * 4];
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) put_be32(buf + 4 * slot, owners[slot]);
   meta_batch_put(b, CF_DEFAULT, KEY_SLOT_OWNER, strlen(KEY_SLOT_OWNER), buf, sizeof buf);
+}
+
+int meta_store_get_credential(meta_store_t *s, const char *key, uint8_t **value, size_t *len) {
+  char *err = NULL;
+  *value = NULL;
+  *len = 0;
+  char *got = rocksdb_get_cf(s->db, s->read, s->cf[CF_CREDENTIALS], key, strlen(key), len, &err);
+  if (err != NULL) return storage_error("read of a credential", s->path, err);
+  if (got == NULL) return 0;
+  *value = malloc(*len ? *len : 1);
+  if (*value == NULL) {
+    rocksdb_free(got);
+    return TALLY_E_NOMEM;
+  }
+  memcpy(*value, got, *len);
+  rocksdb_free(got);
+  return 1;
+}
+
+int meta_store_scan_credentials(meta_store_t *s, const char *prefix, meta_credential_fn fn,
+                                void *user) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->read, s->cf[CF_CREDENTIALS]);
+  size_t prefix_len = strlen(prefix);
+  int rc = 0;
+  for (rocksdb_iter_seek(it, prefix, prefix_len); rc == 0 && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t key_len = 0, len = 0;
+    const char *key = rocksdb_iter_key(it, &key_len);
+    if (key_len < prefix_len || memcmp(key, prefix, prefix_len) != 0) break;
+    const char *value = rocksdb_iter_value(it, &len);
+    rc = fn(user, key, key_len, (const uint8_t *)value, len);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  rocksdb_iter_destroy(it);
+  if (err != NULL) return storage_error("scan of credentials", s->path, err);
+  return rc;
+}
+
+void meta_batch_put_credential(meta_batch_t *b, const char *key, const void *value, size_t len) {
+  meta_batch_put(b, CF_CREDENTIALS, key, strlen(key), value, len);
+}
+
+void meta_batch_put_credential_message(meta_batch_t *b, const char *key,
+                                       const ProtobufCMessage *message) {
+  meta_batch_put_message(b, CF_CREDENTIALS, key, strlen(key), message);
+}
+
+void meta_batch_delete_credential(meta_batch_t *b, const char *key, size_t key_len) {
+  rocksdb_writebatch_delete_cf(b->batch, b->store->cf[CF_CREDENTIALS], key, key_len);
 }
 
 int meta_batch_commit(meta_batch_t *b) {

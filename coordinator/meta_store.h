@@ -31,6 +31,14 @@
  * Column family "admin_log" (same): key = sequence number as u64
  *   big-endian, value = tally.AdminLogEntry. Append-only: entries are
  *   never changed or deleted.
+ * Column family "credentials" (added with the gateway; created when
+ *   missing, so an older store opens unchanged): the sign-in records of
+ *   the gateway, read on demand and never held in memory:
+ *     "person/<id>"       tally.Credential (argon2id password hash, language)
+ *     "token/<64 hex>"    tally.ApiToken: the BLAKE2b-256 hash of an API
+ *                         token (the token itself is never stored)
+ *     "session_key"       32 random bytes: the key gateways sign session
+ *                         cookies with (crypto_auth), made on first request
  *
  * Column family "calibration" (added with calibration sessions; created
  *   when missing, like "admitted"): key "s" + session name, value =
@@ -137,6 +145,25 @@ void meta_batch_put_admin_entry(meta_batch_t *batch, const Tally__AdminLogEntry 
 /* A calibration session record, or one member's label (calibration.h). */
 void meta_batch_put_calibration_session(meta_batch_t *batch, const Tally__CalibrationSession *session);
 void meta_batch_put_calibration_label(meta_batch_t *batch, const Tally__CalibrationLabel *label);
+/* Reads the "credentials" value at `key`. Returns 1 with *value (malloc'ed,
+ * caller frees) and *len, 0 when absent, TALLY_E_NOMEM or TALLY_E_STORAGE. */
+int meta_store_get_credential(meta_store_t *store, const char *key, uint8_t **value, size_t *len);
+
+/* Receives one "credentials" entry (borrowed for the call); a non-zero
+ * return stops the scan and is returned by it. */
+typedef int (*meta_credential_fn)(void *user, const char *key, size_t key_len,
+                                  const uint8_t *value, size_t len);
+
+/* Hands every "credentials" entry whose key starts with `prefix` to fn, in
+ * key order. Returns 0, fn's result, or TALLY_E_STORAGE. */
+int meta_store_scan_credentials(meta_store_t *store, const char *prefix, meta_credential_fn fn,
+                                void *user);
+
+/* Puts / deletes a "credentials" entry (raw bytes, or a serialized message). */
+void meta_batch_put_credential(meta_batch_t *batch, const char *key, const void *value, size_t len);
+void meta_batch_put_credential_message(meta_batch_t *batch, const char *key,
+                                       const ProtobufCMessage *message);
+void meta_batch_delete_credential(meta_batch_t *batch, const char *key, size_t key_len);
 
 /* Writes the batch atomically with sync=true. Returns 0 once it is durable,
  * TALLY_E_NOMEM (a put failed; nothing written) or TALLY_E_STORAGE (RocksDB

@@ -24,6 +24,7 @@ make_keys() {
   make_key coordinator
   make_key operator
   make_key admin
+  make_key gateway
   for ((i = 1; i <= WORKERS; i++)); do make_key "worker-$i"; done
 }
 
@@ -50,6 +51,11 @@ register_keys() {
   out=$(as_operator "$ep" labeler add admin --roles operator,manager,lead,gateway \
           --public-key "$(pub_file admin)" 2>&1) ||
     [[ "$out" == *ALREADY_EXISTS* ]] || { say "cannot add the admin identity: $out"; return 1; }
+  # The web gateway's own identity: the gateway role only (it acts for the
+  # people it signs in; deploy/local-cluster start --gateway runs it).
+  out=$(as_operator "$ep" labeler add gateway --roles gateway \
+          --public-key "$(pub_file gateway)" 2>&1) ||
+    [[ "$out" == *ALREADY_EXISTS* ]] || { say "cannot add the gateway identity: $out"; return 1; }
   for ((i = 1; i <= WORKERS; i++)); do
     as_operator "$ep" cluster admit "$(pub_file "worker-$i")" >/dev/null ||
       { say "cannot admit worker-$i's key"; return 1; }

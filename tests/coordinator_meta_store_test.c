@@ -167,14 +167,15 @@ static void test_round_trip(const char *path) {
 static void raw_put(const char *path, int cf, const char *key, size_t key_len, const char *value,
                     size_t len) {
   const char *names[] = {"default",  "projects",  "labelers",   "workers",
-                         "admitted", "admin_log", "calibration"};
+                         "admitted", "admin_log", "calibration", "credentials"};
   rocksdb_options_t *options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(options, 1);
   rocksdb_options_set_create_missing_column_families(options, 1);
-  const rocksdb_options_t *cf_options[7] = {options, options, options, options, options, options, options};
-  rocksdb_column_family_handle_t *handles[7];
+  const rocksdb_options_t *cf_options[8] = {options, options, options, options,
+                                            options, options, options, options};
+  rocksdb_column_family_handle_t *handles[8];
   char *err = NULL;
-  rocksdb_t *db = rocksdb_open_column_families(options, path, 7, names, cf_options, handles, &err);
+  rocksdb_t *db = rocksdb_open_column_families(options, path, 8, names, cf_options, handles, &err);
   CHECK(err == NULL);
   if (err != NULL) {
     rocksdb_free(err);
@@ -185,7 +186,7 @@ static void raw_put(const char *path, int cf, const char *key, size_t key_len, c
   rocksdb_put_cf(db, write, handles[cf], key, key_len, value, len, &err);
   CHECK(err == NULL);
   rocksdb_writeoptions_destroy(write);
-  for (int i = 0; i < 7; i++) rocksdb_column_family_handle_destroy(handles[i]);
+  for (int i = 0; i < 8; i++) rocksdb_column_family_handle_destroy(handles[i]);
   rocksdb_close(db);
   rocksdb_options_destroy(options);
 }

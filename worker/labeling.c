@@ -626,6 +626,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   task->content = rec->content;
   task->n_labels = chosen.project->n_labels;
   task->labels = chosen.project->labels;
+  task->severity_hint = wellbeing_label_is_high(chosen.project, rec->category_hint);
   if (stage == TALLY__STAGE__STAGE_ADJUDICATE && rec->audit != NULL) {
     const char *disputed = item_record_label_of(rec, rec->disputed_labeler);
     task->candidates = malloc(2 * sizeof *task->candidates);
@@ -1168,6 +1169,18 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   cases_on_verdict(w->cases, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
 }
 
+/* The label `person` submitted at `stage` as stored in `rec`, or NULL. */
+static const char *submitted_label(const item_record_t *rec, const char *person, uint32_t stage) {
+  switch (stage) {
+    case TALLY__STAGE__STAGE_LABEL: return item_record_label_of(rec, person);
+    case TALLY__STAGE__STAGE_AUDIT:
+      return rec->audit != NULL && strcmp(rec->audit->labeler, person) == 0 ? rec->audit->label
+                                                                             : NULL;
+    case TALLY__STAGE__STAGE_ADJUDICATE: return rec->final_label;
+    default: return NULL;
+  }
+}
+
 void labeling_handle_submit(worker_t *w, const router_request_t *req) {
   const Tally__SubmitRequest *s = req->env->submit;
   uint64_t rid = req->env->request_id;
@@ -1185,9 +1198,16 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
                              (uint32_t)s->stage, &lost, &stored);
     if (rec == NULL) return;
     if (stored) {
-      /* A repeat of a stored submit: the first one's answer. */
+      /* A repeat of a stored submit: the first one's answer. With another
+       * label it is not the same submit: the stored label stays. */
+      const char *kept = submitted_label(rec, s->labeler, (uint32_t)s->stage);
+      int same = kept != NULL && strcmp(kept, s->label) == 0;
       item_record_free(&rec);
-      reply_ack(w, req);
+      if (same) reply_ack(w, req);
+      else
+        worker_reply_error(w, req->peer, req->peer_len, rid, TALLY_E_STALE_LEASE,
+                           "this lease's submit is already stored, with another label; "
+                           "it was kept");
       return;
     }
     lease = &lost;

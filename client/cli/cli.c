@@ -30,6 +30,7 @@ static const cli_command_t cli_commands[] = {
     {"keys", "make CURVE key pairs for people, workers and coordinators (keys generate)", cmd_keys},
     {"admin-log", "the coordinator's log of administrative changes (operators)", cmd_admin_log},
     {"whoami", "who the cluster takes you for: your id, roles and key", cmd_whoami},
+    {"token", "API tokens for the web gateway's HTTP API (token create|revoke)", cmd_token},
 };
 
 static const char cli_global_help[] =

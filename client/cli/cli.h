@@ -153,6 +153,10 @@ int cmd_feedback(cli_t *cli, int argc, char **argv);
 int cmd_keys(cli_t *cli, int argc, char **argv);      /* cmd_security.c */
 int cmd_admin_log(cli_t *cli, int argc, char **argv); /* cmd_security.c */
 int cmd_whoami(cli_t *cli, int argc, char **argv);    /* cmd_security.c */
+/* web console sign-in (cmd_signin.c) */
+int cmd_token(cli_t *cli, int argc, char **argv);
+int cmd_labeler_password(cli_t *cli, int argc, char **argv);
+int cmd_labeler_language(cli_t *cli, int argc, char **argv);
 int cmd_export(cli_t *cli, int argc, char **argv);
 int cmd_cases(cli_t *cli, int argc, char **argv);
 /* `tally wellbeing set|show` and `tally report exposure` (cmd_wellbeing.c) */

@@ -420,6 +420,8 @@ int cmd_labeler(cli_t *cli, int argc, char **argv) {
       {"unassign", "take markets away from a labeler (next lease)", labeler_unassign},
       {"roles", "replace a labeler's roles (next lease)", labeler_roles},
       {"key", "give a person a new CURVE public key", labeler_key},
+      {"password", "set a person's web console password (read from stdin)", cmd_labeler_password},
+      {"language", "set the language the web console speaks to a person", cmd_labeler_language},
   };
   return cli_group(cli, "labeler", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -88,8 +88,21 @@ struct tally_async {
   size_t held_count, held_cap;
   async_walk_t walks[ASYNC_WALKS];
   int map_stale;
+  int acting; /* tally_async_act_for_labeler(): acting_for = the request's person */
   uint64_t next_refresh_ms, next_scan_ms;
 };
+
+void tally_async_act_for_labeler(tally_async_t *a, int on) { a->acting = on != 0; }
+
+int tally_async_fds(const tally_async_t *a, int *fds, int max) {
+  int n = 0;
+  for (size_t i = 0; i < a->link_cap; i++) {
+    if (a->links[i].dealer == NULL) continue;
+    if (n < max) fds[n] = a->link_fds[i].fd;
+    n++;
+  }
+  return n;
+}
 
 int tally_async_new(tally_async_t **out, tally_t *t) {
   *out = NULL;
@@ -198,8 +211,8 @@ static void async_put_entry(tally_async_t *a, uint32_t index) {
 
 /* Packs and sends `env` to `peer` and registers it as pending; a request
  * about a slot (slot >= 0) keeps its bytes for re-sending. */
-static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, tally_op_t op, int extra_ms,
-                      uint64_t lease_key, int64_t slot, void *tag) {
+static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, const char *person,
+                      tally_op_t op, int extra_ms, uint64_t lease_key, int64_t slot, void *tag) {
   dealer_t *dealer = NULL;
   int rc = async_dealer(a, peer, &dealer);
   if (rc < 0) return rc;
@@ -209,6 +222,7 @@ static int async_send(tally_async_t *a, size_t peer, Tally__Envelope *env, tally
   uint64_t request_id = ((uint64_t)a->seq << 32) | (uint64_t)index;
   env->version = TALLY_PROTOCOL_VERSION;
   env->request_id = request_id;
+  if (a->acting && person != NULL && person[0] != '\0') env->acting_for = (char *)person;
   size_t size = tally__envelope__get_packed_size(env);
   if (size > TALLY_MAX_MESSAGE_BYTES) {
     a->free_slots[a->free_count++] = (uint32_t)index;
@@ -321,7 +335,7 @@ int tally_async_lease(tally_async_t *a, const char *labeler, const char *project
   body.min_priority = min_priority; /* > 0: the worker answers at once */
   env.body_case = TALLY__ENVELOPE__BODY_LEASE;
   env.lease = &body;
-  return async_send(a, peer, &env, TALLY_OP_LEASE, wait_ms, key, -1, tag);
+  return async_send(a, peer, &env, labeler, TALLY_OP_LEASE, wait_ms, key, -1, tag);
 }
 
 /* The peer owning `slot`, or UNAVAILABLE. */
@@ -348,7 +362,7 @@ int tally_async_submit(tally_async_t *a, const char *labeler, uint32_t slot, uin
   client_lease_name(a->t, lease_id, &body.project, &body.item_id, &body.stage);
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
-  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, 0, slot, tag);
+  return async_send(a, peer, &env, labeler, TALLY_OP_SUBMIT, 0, 0, slot, tag);
 }
 
 int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t slot, uint64_t lease_id,
@@ -369,7 +383,7 @@ int tally_async_submit_adjudication(tally_async_t *a, const char *lead, uint32_t
   body.note = (char *)(note ? note : "");
   env.body_case = TALLY__ENVELOPE__BODY_SUBMIT;
   env.submit = &body;
-  return async_send(a, peer, &env, TALLY_OP_SUBMIT, 0, 0, slot, tag);
+  return async_send(a, peer, &env, lead, TALLY_OP_SUBMIT, 0, 0, slot, tag);
 }
 
 int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id, void *tag) {
@@ -386,7 +400,7 @@ int tally_async_skip(tally_async_t *a, const char *labeler, uint32_t slot, uint6
   client_lease_name(a->t, lease_id, &body.project, &body.item_id, &body.stage);
   env.body_case = TALLY__ENVELOPE__BODY_SKIP;
   env.skip = &body;
-  return async_send(a, peer, &env, TALLY_OP_SKIP, 0, 0, slot, tag);
+  return async_send(a, peer, &env, labeler, TALLY_OP_SKIP, 0, 0, slot, tag);
 }
 
 int tally_async_release(tally_async_t *a, const char *labeler, uint32_t slot, uint64_t lease_id,
@@ -403,7 +417,7 @@ int tally_async_release(tally_async_t *a, const char *labeler, uint32_t slot, ui
   body.lease_id = lease_id;
   env.body_case = TALLY__ENVELOPE__BODY_RELEASE;
   env.release = &body;
-  return async_send(a, peer, &env, TALLY_OP_RELEASE, 0, 0, slot, tag);
+  return async_send(a, peer, &env, labeler, TALLY_OP_RELEASE, 0, 0, slot, tag);
 }
 
 /* ------------------------------------------------------------ completions */
@@ -436,6 +450,7 @@ static void completion_task(tally_completion_t *c, const Tally__Task *src) {
   dst->priority = src->priority;
   dst->candidates = src->n_candidates ? (const char **)src->candidates : NULL;
   dst->candidate_count = src->n_candidates;
+  dst->severity_hint = src->severity_hint;
 }
 
 /* Turns a reply into a completion. Returns 1 if it matched a pending

@@ -436,12 +436,27 @@ uint32_t client_project_id(tally_t *t, const char *name) {
 
 /* ------------------------------------------------------------ calls */
 
+void client_stamp(const tally_t *t, Tally__Envelope *req) {
+  if (t->acting_for[0] != '\0') req->acting_for = (char *)t->acting_for;
+}
+
+int tally_act_for(tally_t *t, const char *person) {
+  if (person == NULL) person = "";
+  size_t len = strlen(person);
+  if (len >= sizeof t->acting_for)
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "person id longer than %zu bytes",
+                        sizeof t->acting_for - 1);
+  memcpy(t->acting_for, person, len + 1);
+  return 0;
+}
+
 int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
                      Tally__Envelope **moved) {
   *reply = NULL;
   if (moved) *moved = NULL;
   Tally__Envelope *env = NULL;
+  client_stamp(t, req);
   int rc = dealer_call(dealer, req, timeout_ms, &env);
   if (rc == 0 && env->body_case != expect) {
     rc = client_error(t, TALLY_E_INTERNAL, "unexpected reply '%s' from %s to '%s'",
@@ -601,6 +616,7 @@ int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase e
       ids[w] = dealer_next_request_id(dealer);
       req->version = TALLY_PROTOCOL_VERSION;
       req->request_id = ids[w];
+      client_stamp(t, req);
       rc = dealer_send(dealer, req);
     }
     if (rc < 0) {

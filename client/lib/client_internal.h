@@ -86,9 +86,13 @@ struct tally {
   lease_memo_t *leases;     /* tasks leased lately: named in submits and skips */
 
   int async_count; /* tally_async_t objects alive on this handle */
+  char acting_for[72]; /* tally_act_for(): the envelope's acting_for, "" none */
   int last_code;
   char last_error[512];
 };
+
+/* Sets req->acting_for from tally_act_for() (a gateway acting for a person). */
+void client_stamp(const tally_t *t, Tally__Envelope *req);
 
 /* Records a failure (code and printf-style message) as the handle's last
  * error and returns `code`. */

@@ -38,6 +38,7 @@ static void task_copy(result_t *r, tally_task_t *dst, const Tally__Task *src) {
   dst->priority = src->priority;
   dst->candidates = result_strv(r, src->candidates, src->n_candidates);
   dst->candidate_count = dst->candidates ? src->n_candidates : 0;
+  dst->severity_hint = src->severity_hint;
 }
 
 /* ------------------------------------------------------------ ingest */
@@ -216,6 +217,7 @@ static int ingest_send(ingest_t *in, ingest_batch_t *b, const size_t *order, Tal
   wire_envelope_init(&req, b->request_id);
   req.body_case = TALLY__ENVELOPE__BODY_INGEST;
   req.ingest = &body;
+  client_stamp(in->t, &req);
   rc = dealer_send(b->dealer, &req);
   if (rc < 0)
     return client_error(in->t, rc, "cannot send to %s: %s", dealer_endpoint(b->dealer), tally_strerror(rc));
@@ -708,6 +710,7 @@ int tally_status(tally_t *t, const char *project, tally_status_t **out) {
       wire_envelope_init(&req, ids[w]);
       req.body_case = TALLY__ENVELOPE__BODY_STATUS;
       req.status = &body;
+      client_stamp(t, &req);
       rc = dealer_send(dealer, &req);
     }
     if (peers[w] < 0 || rc < 0) {

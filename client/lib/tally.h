@@ -343,6 +343,10 @@ typedef struct {
    * that does not say who gave which; NULL/0 otherwise. */
   const char **candidates;
   size_t candidate_count;
+  /* The item's category hint is a high-severity label of the project
+   * (wellbeing): show the content blurred until the person asks. Never
+   * derived from a person's label, so it keeps the blind. */
+  int severity_hint;
 } tally_task_t;
 
 /* Depth of one (project, market, stage) queue. */
@@ -565,6 +569,14 @@ int tally_open_sibling(tally_t **out, tally_t *sibling);
 /* Closes every connection and frees the handle; safe on NULL and twice; sets
  * *t to NULL. Every tally_async_t made from it must be destroyed first. */
 void tally_close(tally_t **t);
+
+/* Makes every later request of `t` act for `person` (NULL or "": stop):
+ * the envelope's acting_for, which only a handle with a gateway's key may
+ * set for someone else; the daemons then check each request against that
+ * person's roles (docs/SECURITY.md). For a gateway that serves signed-in
+ * people; set it before each call when one handle serves several people.
+ * Returns 0 or INVALID_ARGUMENT (id too long). */
+int tally_act_for(tally_t *t, const char *person);
 
 /* Message of the last failed call on `t` (the server's words when a server
  * refused, else a local description); "" if nothing failed yet. Borrowed,
@@ -825,6 +837,57 @@ int tally_cluster_map(tally_t *t, tally_map_t **out);
  * NOT_FOUND (no such worker), INVALID_ARGUMENT (no other UP worker could
  * take the slots), UNAVAILABLE, TIMEOUT. */
 int tally_worker_drain(tally_t *t, uint32_t worker_id, int undrain, tally_map_t **out);
+
+/* ------------------------------------------------------------ sign-in */
+
+/* Credentials of the web console (tally-gateway, docs/GATEWAY.md), kept by
+ * the coordinator so that any gateway can sign anyone in. Secrets never
+ * leave this process: a password is hashed here with argon2id, an API
+ * token with BLAKE2b-256. Setting needs a manager, operator or gateway key
+ * (only an operator for an operator's or gateway's credentials). */
+#define TALLY_PASSWORD_MIN 8
+#define TALLY_PASSWORD_MAX 1024
+#define TALLY_TOKEN_MAX 64        /* buffer that holds any API token ("tly_" + 43) */
+#define TALLY_TOKEN_HASH_HEX 65   /* 64 hex digits and the terminator */
+
+/* Sets `person`'s console password. Errors: INVALID_ARGUMENT (length out
+ * of TALLY_PASSWORD_MIN..MAX), UNKNOWN_LABELER, PERMISSION_DENIED, ... */
+int tally_password_set(tally_t *t, const char *person, const char *password);
+
+/* Sets `person`'s console language (en, es, ja, ko). */
+int tally_language_set(tally_t *t, const char *person, const char *language);
+
+/* Makes an API token named `name` for `person` (revoke_others: drop their
+ * other tokens first) and writes it into token (size >= TALLY_TOKEN_MAX).
+ * Only its hash is stored: show it once. */
+int tally_token_create(tally_t *t, const char *person, const char *name, int revoke_others,
+                       char *token, size_t size);
+
+/* Drops every API token of `person`. */
+int tally_tokens_revoke(tally_t *t, const char *person);
+
+/* Writes the hex BLAKE2b-256 hash under which a token is stored. */
+int tally_token_hash(const char *token, char hex[TALLY_TOKEN_HASH_HEX]);
+
+/* What a gateway needs to sign a person in (gateway keys only). */
+typedef struct {
+  const char *person;
+  uint32_t roles;
+  const char **markets;
+  size_t market_count;
+  const char *password_hash; /* argon2id string; "" when none is set */
+  const char *language;      /* "" when never chosen */
+  const char *token_name;    /* by token: its name */
+  int has_session_key;
+  unsigned char session_key[32]; /* the cluster's key for session cookies */
+} tally_credential_t;
+
+/* Looks a person up by id, or by API token (at most one of the two);
+ * session_key != 0 also fetches the cluster's session key (alone when
+ * neither person nor token is given: then only the key is set). Errors:
+ * NOT_FOUND (no such person or token), PERMISSION_DENIED, TIMEOUT. */
+int tally_credential_get(tally_t *t, const char *person, const char *token, int session_key,
+                         tally_credential_t **out);
 
 /* ------------------------------------------------------------ data plane */
 
@@ -1197,6 +1260,20 @@ int tally_async_poll(tally_async_t *a, int timeout_ms, tally_completion_t *out, 
 
 /* Number of requests in flight (queued calls not yet reported). */
 size_t tally_async_in_flight(const tally_async_t *a);
+
+/* With on != 0, every later request of `a` acts for the person it names
+ * (the labeler / lead argument) through the envelope's acting_for: for a
+ * gateway's key, so the daemons check the person's own roles. */
+void tally_async_act_for_labeler(tally_async_t *a, int on);
+
+/* The file descriptors (ZeroMQ's ZMQ_FD of each connection) that become
+ * readable when replies may have arrived, for an event loop (libuv's
+ * uv_poll) that calls tally_async_poll(a, 0, ...) when one wakes up, after
+ * each call that queues a request (a send may take the wake-up), and at
+ * least every 20 ms while requests are in flight (deadlines, re-sends).
+ * Stores at most max of them and returns how many there are; the set only
+ * grows (a connection is made on first use). */
+int tally_async_fds(const tally_async_t *a, int *fds, int max);
 
 #ifdef __cplusplus
 }
