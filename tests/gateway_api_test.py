@@ -11,12 +11,14 @@ runs with --login-failures 3). Exits 0 when every check passed."""
 import http.client
 import json
 import socket
+import ssl
 import sys
 import time
 import urllib.parse
 
 BASE = urllib.parse.urlparse(sys.argv[1])
 CLI_TOKEN = sys.argv[2] if len(sys.argv) > 2 else ""  # made by `tally token create bob`
+TLS = urllib.parse.urlparse(sys.argv[3]) if len(sys.argv) > 3 else None  # a second gateway, HTTPS
 DEADLINE = time.monotonic() + 240
 failures = 0
 passed = 0
@@ -37,8 +39,14 @@ def check(cond, what):
 class Session:
     """One browser-like client: a keep-alive connection and its cookie."""
 
-    def __init__(self):
-        self.conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=60)
+    def __init__(self, tls=False):
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
+            self.conn = http.client.HTTPSConnection(TLS.hostname, TLS.port, timeout=60, context=context)
+        else:
+            self.conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=60)
         self.cookie = None
         self.csrf = None
 
@@ -318,6 +326,19 @@ def main():
     check(status == 200, "signs in with the new password")
     status, doc, _, _ = ana.request("POST", "/api/v1/auth/logout", {})
     check(status == 204 and ana.cookie is None, "logout clears the cookie")
+
+    # HTTPS: a second gateway with --tls-cert/--tls-key; the session made by
+    # the first gateway is good here too (they share only the cluster)
+    if TLS is not None:
+        man_tls = Session(tls=True)
+        status, doc, _ = man_tls.login("man", "man-password-1")
+        check(status == 200, "sign-in over HTTPS")
+        sc = getattr(man_tls, "last_set_cookie", "")
+        check("Secure" in sc and "HttpOnly" in sc and "SameSite=Strict" in sc, "Secure cookie under TLS: " + sc)
+        other = Session(tls=True)
+        other.cookie, other.csrf = man.cookie, man.csrf
+        status, doc, _, _ = other.request("GET", "/api/v1/me")
+        check(status == 200 and doc["person"] == "man", "a session of one gateway is good at another")
 
     print("%d passed, %d failed" % (passed, failures))
     return 0 if failures == 0 and passed > 0 else 1

@@ -3,7 +3,8 @@
  * the HTTP API driven by a real HTTP client (tests/gateway_api_test.py,
  * Python's standard library only). This program sets the cluster up
  * (project, people with passwords, items carrying <script>), starts the
- * gateway, runs the client and stops everything; each child dies with it
+ * gateway and a second one serving HTTPS (a self-signed certificate made
+ * with openssl), runs the client and stops everything; each child dies with it
  * (PR_SET_PDEATHSIG), and the harness deadline bounds the whole. */
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,20 @@ static int wait_for(pid_t pid, int seconds) {
     }
     usleep(20000);
   }
+}
+
+/* The port a gateway wrote to `file` once listening (up to 30 s), or 0. */
+static int wait_port(const char *file) {
+  int port = 0;
+  for (uint64_t end = clock_monotonic_ms() + 30000; port == 0 && clock_monotonic_ms() < end;) {
+    FILE *pf = fopen(file, "r");
+    if (pf != NULL) {
+      if (fscanf(pf, "%d", &port) != 1) port = 0;
+      fclose(pf);
+    }
+    if (port == 0) usleep(50000);
+  }
+  return port;
 }
 
 int main(int argc, char **argv) {
@@ -135,16 +150,25 @@ int main(int argc, char **argv) {
                      "--coordinator", cluster.coordinator_endpoint, "--key", gw_key, "--coordinator-key",
                      coordinator_pub, "--console-dir", console, "--login-failures", "3", NULL};
   pid_t gateway = spawn(gw_argv);
-  int port = 0;
-  for (uint64_t end = clock_monotonic_ms() + 30000; port == 0 && clock_monotonic_ms() < end;) {
-    FILE *pf = fopen(port_file, "r");
-    if (pf != NULL) {
-      if (fscanf(pf, "%d", &port) != 1) port = 0;
-      fclose(pf);
-    }
-    if (port == 0) usleep(50000);
-  }
+  int port = wait_port(port_file);
   CHECK(port > 0);
+  /* a second gateway beside it, serving HTTPS with a self-signed certificate */
+  char cert[600], key[600], tls_port_file[600], openssl_cmd[2048];
+  snprintf(cert, sizeof cert, "%s/tls.crt", cluster.dir);
+  snprintf(key, sizeof key, "%s/tls.key", cluster.dir);
+  snprintf(tls_port_file, sizeof tls_port_file, "%s/gateway-tls.port", cluster.dir);
+  snprintf(openssl_cmd, sizeof openssl_cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 -subj /CN=127.0.0.1 "
+           ">/dev/null 2>&1",
+           key, cert);
+  CHECK_EQ(system(openssl_cmd), 0);
+  char *tls_argv[] = {(char *)harness_bin("tally-gateway"), "--listen", "127.0.0.1:0", "--port-file",
+                      tls_port_file, "--coordinator", cluster.coordinator_endpoint, "--key", gw_key,
+                      "--coordinator-key", coordinator_pub, "--console-dir", console, "--tls-cert", cert,
+                      "--tls-key", key, NULL};
+  pid_t tls_gateway = spawn(tls_argv);
+  int tls_port = wait_port(tls_port_file);
+  CHECK(tls_port > 0);
   if (port > 0) {
     /* the CLI: an API token for bob, shown once; a language for aud */
     char token[256] = "", out[256] = "";
@@ -153,15 +177,18 @@ int main(int argc, char **argv) {
     CHECK(strncmp(token, "tly_", 4) == 0);
     CHECK_EQ(cluster_cli(&cluster, out, sizeof out, "labeler language aud ko"), 0);
     CHECK(cluster_cli(&cluster, out, sizeof out, "labeler language aud xx") != 0);
-    char base[64], script[600];
+    char base[64], tls_base[64], script[600];
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    snprintf(tls_base, sizeof tls_base, "https://127.0.0.1:%d", tls_port);
     snprintf(script, sizeof script, "%s/gateway_api_test.py", argv[1]);
-    char *py_argv[] = {"/usr/bin/python3", script, base, token, NULL};
+    char *py_argv[] = {"/usr/bin/python3", script, base, token, tls_base, NULL};
     int rc = wait_for(spawn(py_argv), 300);
     CHECK_EQ(rc, 0);
   }
   kill(gateway, SIGTERM);
+  kill(tls_gateway, SIGTERM);
   CHECK_EQ(wait_for(gateway, 15), 0); /* stops cleanly on SIGTERM */
+  CHECK_EQ(wait_for(tls_gateway, 15), 0);
   cluster_stop(&cluster);
   return check_summary();
 }
