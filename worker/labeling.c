@@ -121,11 +121,11 @@ static void item_holders_fill(worker_t *w, uint32_t slot, uint32_t project_id,
   const lease_t **held = stack;
   if (n > 8) {
     held = malloc(n * sizeof *held);
-    if (held == NULL) worker_fatal("out of memory");
+    if (held == NULL) fatal_exit("out of memory");
     lease_table_of_item(w->leases, slot, project_id, item_id, item_len, held, n);
   }
   for (size_t i = 0; i < n; i++)
-    if (item_record_add_holder(rec, held[i]->labeler) < 0) worker_fatal("out of memory");
+    if (item_record_add_holder(rec, held[i]->labeler) < 0) fatal_exit("out of memory");
   if (held != stack) free(held);
 }
 
@@ -143,7 +143,7 @@ static item_record_t *item_load(worker_t *w, uint32_t slot, uint32_t project_id,
   } else {
     char *value = NULL;
     int rc = store_get(w->store, STORE_CF_ITEMS, key, key_len, &value, &len);
-    if (rc < 0) worker_fatal("storage read failed");
+    if (rc < 0) fatal_exit("storage read failed");
     if (rc == 0) return NULL;
     rec = item_record_decode((uint8_t *)value, len);
     free(value);
@@ -164,7 +164,7 @@ static void item_save(worker_t *w, uint32_t slot, uint32_t project_id, const cha
   unheld->n_lease_holders = 0;
   uint8_t *buf = item_record_encode(unheld, &len);
   unheld->n_lease_holders = n_holders;
-  if (buf == NULL) worker_fatal("out of memory encoding an item");
+  if (buf == NULL) fatal_exit("out of memory encoding an item");
   store_put(w->store, STORE_CF_ITEMS, key, key_len, buf, len);
   item_cache_put(w->items, key, key_len, buf, len); /* takes buf */
 }
@@ -176,7 +176,7 @@ static void queue_push(worker_t *w, uint32_t project_id, uint32_t stage, const c
   size_t key_len = keys_queue_entry(key, slot, project_id, stage, market, priority, seq);
   store_put(w->store, STORE_CF_QUEUE, key, key_len, item_id, item_len);
   queue_t *q = queue_index_get(w->queues, project_id, stage, market, 1);
-  if (q == NULL) worker_fatal("out of memory for queues");
+  if (q == NULL) fatal_exit("out of memory for queues");
   queue_add(q, slot, (queue_position_t){priority, seq}, item_id, item_len);
   w->work_added = 1;
   w->batch_dirty = 1;
@@ -200,7 +200,7 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
   uint8_t upper[KEYS_MAX];
   size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory for an iterator");
+  if (it == NULL) fatal_exit("out of memory for an iterator");
   store_iter_seek(it, from, from_len);
   int found = 0;
   for (; store_iter_valid(it); store_iter_next(it)) {
@@ -215,7 +215,7 @@ static int subqueue_first(worker_t *w, const uint8_t *prefix, size_t prefix_len,
     found = 1;
     break;
   }
-  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
+  if (store_iter_error(it) < 0) fatal_exit("storage read failed in a queue");
   store_iter_destroy(&it);
   return found;
 }
@@ -230,7 +230,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
       keys_queue_prefix(prefix, slot, queue_project_id(q), queue_stage(q), queue_market(q));
   size_t upper_len = keys_prefix_end(upper, prefix, prefix_len);
   store_iter_t *it = store_iter_new(w->store, STORE_CF_QUEUE, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory for an iterator");
+  if (it == NULL) fatal_exit("out of memory for an iterator");
   char ids[QUEUE_BUFFER_MAX][QUEUE_ID_INLINE];
   queue_entry_t entries[QUEUE_BUFFER_MAX];
   size_t n = 0;
@@ -255,7 +255,7 @@ static void subqueue_load(worker_t *w, queue_t *q, uint32_t slot, const uint8_t 
     if (id_len <= QUEUE_ID_INLINE) memcpy(ids[n], value, id_len);
     if (++n == QUEUE_BUFFER_MAX) break;
   }
-  if (store_iter_error(it) < 0) worker_fatal("storage read failed in a queue");
+  if (store_iter_error(it) < 0) fatal_exit("storage read failed in a queue");
   store_iter_destroy(&it);
   queue_slot_fill(q, slot, entries, n, complete);
 }
@@ -298,7 +298,7 @@ static void queue_reconcile(worker_t *w, uint32_t slot, uint32_t project_id, con
                             size_t item_len, queue_where_t before, const item_record_t *rec) {
   if (!before.stored) return;
   queue_t *q = queue_index_get(w->queues, project_id, before.stage, rec->market, 1);
-  if (q == NULL) worker_fatal("out of memory for queues");
+  if (q == NULL) fatal_exit("out of memory for queues");
   queue_position_t pos = {rec->priority, rec->seq};
   lease_park_t *park = lease_table_park(w->leases, slot, project_id, item_id, item_len);
   int parked = park != NULL && park->parked;
@@ -327,7 +327,7 @@ static void queue_reconcile(worker_t *w, uint32_t slot, uint32_t project_id, con
     queue_unpark(q, slot, pos, item_id, item_len);
     w->work_added = 1;
   } else if (!parked && !offered) {
-    if (park == NULL) worker_fatal("an item is held without a live lease");
+    if (park == NULL) fatal_exit("an item is held without a live lease");
     park->parked = 1;
     park->queue = q;
     park->priority = pos.priority;
@@ -355,13 +355,13 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
   snprintf(labeler, sizeof labeler, "%s", lease->labeler);
   size_t item_len = lease->item_len;
   char *item_id = strdup(lease->item_id);
-  if (item_id == NULL) worker_fatal("out of memory");
+  if (item_id == NULL) fatal_exit("out of memory");
   item_record_t *rec = item_load(w, slot, project_id, item_id, item_len);
   if (rec != NULL) {
     queue_where_t before = item_where(rec);
     item_record_remove_holder(rec, labeler);
     if (why == RETURN_SKIP && item_record_add_skipper(rec, labeler) < 0)
-      worker_fatal("out of memory");
+      fatal_exit("out of memory");
     queue_reconcile(w, slot, project_id, item_id, item_len, before, rec);
     ops_on_lease_end(w, project_id, rec->market, lease->stage,
                      why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED
@@ -402,7 +402,7 @@ static void candidate_push(candidate_heap_t *h, candidate_t c) {
   if (h->count == h->capacity) {
     size_t capacity = h->capacity ? h->capacity * 2 : 64;
     candidate_t *grown = realloc(h->items, capacity * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     h->items = grown;
     h->capacity = capacity;
   }
@@ -457,7 +457,7 @@ static int candidate_item_id(worker_t *w, const candidate_t *c, char **item_id,
   size_t len;
   if (queue_slot_item(c->queue, c->slot, c->pos, &id, &len)) {
     *item_id = malloc(len + 1);
-    if (*item_id == NULL) worker_fatal("out of memory");
+    if (*item_id == NULL) fatal_exit("out of memory");
     memcpy(*item_id, id, len);
     (*item_id)[len] = '\0';
     *item_len = len;
@@ -469,10 +469,10 @@ static int candidate_item_id(worker_t *w, const candidate_t *c, char **item_id,
                                     c->pos.priority, c->pos.seq);
   char *value = NULL;
   int rc = store_get(w->store, STORE_CF_QUEUE, key, key_len, &value, item_len);
-  if (rc < 0) worker_fatal("storage read failed");
+  if (rc < 0) fatal_exit("storage read failed");
   if (rc == 0) return 0;
   *item_id = realloc(value, *item_len + 1);
-  if (*item_id == NULL) worker_fatal("out of memory");
+  if (*item_id == NULL) fatal_exit("out of memory");
   (*item_id)[*item_len] = '\0';
   return 1;
 }
@@ -544,8 +544,8 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   lease.exposure_counted = wellbeing_on_lease(w, c->project, rec, labeler, now);
   *wrote = lease.exposure_counted;
   queue_where_t before = item_where(rec);
-  if (lease_table_add(w->leases, &lease) < 0) worker_fatal("out of memory for leases");
-  if (item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
+  if (lease_table_add(w->leases, &lease) < 0) fatal_exit("out of memory for leases");
+  if (item_record_add_holder(rec, labeler) < 0) fatal_exit("out of memory");
   queue_reconcile(w, c->slot, c->project->id, item_id, item_len, before, rec);
   worker_project(w, lease.project_id)->live_leases++;
   ops_on_lease(w, lease.project_id, rec->market, stage, now);
@@ -587,7 +587,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     /* Merge every sub-queue of every serving queue in order until an entry
      * this labeler may take turns up, inspecting at most LABELING_SCAN_MAX. */
     uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
-    if (slots == NULL) worker_fatal("out of memory");
+    if (slots == NULL) fatal_exit("out of memory");
     for (size_t i = 0; i < nq; i++) {
       queue_t *q = queue_index_at(w->queues, i);
       const Tally__Project *p;
@@ -630,7 +630,7 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
   if (stage == TALLY__STAGE__STAGE_ADJUDICATE && rec->audit != NULL) {
     const char *disputed = item_record_label_of(rec, rec->disputed_labeler);
     task->candidates = malloc(2 * sizeof *task->candidates);
-    if (task->candidates == NULL) worker_fatal("out of memory");
+    if (task->candidates == NULL) fatal_exit("out of memory");
     int swap = rec->candidates_swapped;
     task->candidates[swap] = (char *)(disputed ? disputed : "");
     task->candidates[!swap] = rec->audit->label;
@@ -739,7 +739,7 @@ void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
   Tally__Rejection *rejections = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejections);
   Tally__Rejection **rejected = calloc(batch->n_items ? batch->n_items : 1, sizeof *rejected);
   char (*messages)[256] = calloc(batch->n_items ? batch->n_items : 1, sizeof *messages);
-  if (rejections == NULL || rejected == NULL || messages == NULL) worker_fatal("out of memory");
+  if (rejections == NULL || rejected == NULL || messages == NULL) fatal_exit("out of memory");
   uint64_t now = clock_now_ms();
   for (size_t i = 0; i < batch->n_items; i++) {
     const Tally__Item *item = batch->items[i];
@@ -802,7 +802,7 @@ void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
                                          item->gold_label, p->overlap ? p->overlap : 1,
                                          w->counters.next_seq++, now);
     if (rec == NULL || item_record_set_string(&rec->category_hint, item->category_hint) < 0)
-      worker_fatal("out of memory");
+      fatal_exit("out of memory");
     item_save(w, slot, p->id, item->id, id_len, rec);
     queue_push(w, p->id, TALLY__STAGE__STAGE_LABEL, item->market, slot, item->priority, rec->seq,
                item->id, id_len);
@@ -910,7 +910,7 @@ void labeling_handle_lease(worker_t *w, const router_request_t *req) {
   if (w->n_waiters == w->cap_waiters) {
     size_t cap = w->cap_waiters ? w->cap_waiters * 2 : 64;
     waiter_t *grown = realloc(w->waiters, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     w->waiters = grown;
     w->cap_waiters = cap;
   }
@@ -1032,7 +1032,7 @@ static item_record_t *lease_lost_resolve(worker_t *w, const router_request_t *re
               config_labeler_has_role(l, stage_role(stage)) &&
               config_labeler_has_market(l, rec->market) && rec->stage == stage &&
               !item_record_excludes(rec, labeler) && item_record_wants_work(rec);
-  if (mine != NULL && item_record_add_holder(rec, labeler) < 0) worker_fatal("out of memory");
+  if (mine != NULL && item_record_add_holder(rec, labeler) < 0) fatal_exit("out of memory");
   if (!valid) {
     item_record_free(&rec);
     reply_lease_gone(w, req, slot, lease_id, " and can no longer take this submit; lease a new task");
@@ -1084,7 +1084,7 @@ static void item_advance(worker_t *w, const lease_t *lease, item_record_t *rec, 
  * on agreement). */
 static void item_close(worker_t *w, const Tally__Project *p, const lease_t *lease,
                        item_record_t *rec, const char *final_label, uint64_t now) {
-  if (item_record_set_string(&rec->final_label, final_label) < 0) worker_fatal("out of memory");
+  if (item_record_set_string(&rec->final_label, final_label) < 0) fatal_exit("out of memory");
   rec->state = TALLY__STORE__ITEM_STATE__ITEM_DONE;
   rec->done_ms = now;
   rec->closed_ms = now;
@@ -1102,12 +1102,12 @@ static void item_close(worker_t *w, const Tally__Project *p, const lease_t *leas
 
 static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *lease,
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
-  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) worker_fatal("out of memory");
+  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) fatal_exit("out of memory");
   rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
   rec->labels[rec->n_labels - 1]->policy_version = p->policy_version;
   if (quality_is_sampled(w->quality, p, rec->market, lease->item_id, lease->labeler) &&
       item_record_add_sampled(rec, lease->labeler) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   quality_on_label(w->quality, p, rec, lease->labeler, s->label, s->handling_ms, now);
   worker_project(w, lease->project_id)->labels++;
   if (rec->n_labels < rec->overlap) return;
@@ -1124,7 +1124,7 @@ static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *le
 static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *lease,
                          item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
   if (item_record_set_audit(rec, lease->labeler, s->label, now, s->handling_ms) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   rec->audit->policy_version = p->policy_version;
   const char *disputed = NULL;
   for (size_t i = 0; i < rec->n_sampled; i++) {
@@ -1137,7 +1137,7 @@ static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *le
     item_close(w, p, lease, rec, s->label, now);
     return;
   }
-  if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) worker_fatal("out of memory");
+  if (item_record_set_string(&rec->disputed_labeler, disputed) < 0) fatal_exit("out of memory");
   /* A and B in an order that says nothing about who gave which. */
   rec->candidates_swapped =
       quality_candidates_swapped(w->quality, lease->labeler, lease->item_id, lease->item_len);
@@ -1157,7 +1157,7 @@ static void submit_verdict(worker_t *w, const Tally__Project *p, const lease_t *
   rec->attribution = (Tally__Attribution)attribution_derive(disputed, auditor_label, s->label, unclear);
   if (item_record_set_string(&rec->adjudicator, lease->labeler) < 0 ||
       item_record_set_string(&rec->note, s->note) < 0)
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   for (size_t i = 0; i < rec->n_sampled; i++) {
     const char *theirs = item_record_label_of(rec, rec->sampled[i]);
     if (theirs != NULL && strcmp(theirs, auditor_label) != 0)
@@ -1243,7 +1243,7 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
     return;
   }
   if (rec == NULL) rec = item_load(w, lease->slot, lease->project_id, lease->item_id, lease->item_len);
-  if (rec == NULL) worker_fatal("leased item is missing from storage");
+  if (rec == NULL) fatal_exit("leased item is missing from storage");
   uint64_t now = clock_now_ms();
   uint64_t lease_id = lease->lease_id; /* 0: a lost lease, none of theirs live */
   queue_where_t before = item_where(rec);
@@ -1251,7 +1251,7 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
   if (item_record_add_submitted_lease(rec, s->lease_id) < 0 ||
       (lease_id != 0 && lease_id != s->lease_id &&
        item_record_add_submitted_lease(rec, lease_id) < 0))
-    worker_fatal("out of memory");
+    fatal_exit("out of memory");
   if (lease->stage == TALLY__STAGE__STAGE_LABEL)
     submit_label(w, p, lease, rec, s, now);
   else if (lease->stage == TALLY__STAGE__STAGE_AUDIT)
@@ -1302,7 +1302,7 @@ static void skip_or_release(worker_t *w, const router_request_t *req, int skip) 
       const lease_t *live = lease_table_find(w->leases, lost.lease_id);
       if (live != NULL) lease_return(w, live, RETURN_SKIP);
     } else {
-      if (item_record_add_skipper(rec, labeler) < 0) worker_fatal("out of memory");
+      if (item_record_add_skipper(rec, labeler) < 0) fatal_exit("out of memory");
       queue_reconcile(w, slot, lost.project_id, lost.item_id, lost.item_len, before, rec);
       item_save(w, slot, lost.project_id, lost.item_id, lost.item_len, rec);
       worker_project(w, lost.project_id)->skips++;
@@ -1340,7 +1340,7 @@ void labeling_handle_status(worker_t *w, const router_request_t *req) {
   size_t nq = queue_index_count(w->queues);
   Tally__QueueStatus *queues = calloc(nq ? nq : 1, sizeof *queues);
   Tally__QueueStatus **ptrs = calloc(nq ? nq : 1, sizeof *ptrs);
-  if (queues == NULL || ptrs == NULL) worker_fatal("out of memory");
+  if (queues == NULL || ptrs == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < nq; i++) {
     queue_t *q = queue_index_at(w->queues, i);
     const Tally__Project *p = config_cache_project_by_id(w->config, queue_project_id(q));
@@ -1462,8 +1462,8 @@ void labeling_adopt_leases(worker_t *w, const lease_table_t *old) {
     item_record_t *rec = item_load(w, l->slot, l->project_id, l->item_id, l->item_len);
     if (rec == NULL) continue; /* its item was not durable: the lease goes */
     queue_where_t before = item_where(rec);
-    if (lease_table_add(w->leases, l) < 0) worker_fatal("out of memory for leases");
-    if (item_record_add_holder(rec, l->labeler) < 0) worker_fatal("out of memory");
+    if (lease_table_add(w->leases, l) < 0) fatal_exit("out of memory for leases");
+    if (item_record_add_holder(rec, l->labeler) < 0) fatal_exit("out of memory");
     queue_reconcile(w, l->slot, l->project_id, l->item_id, l->item_len, before, rec);
     worker_project(w, l->project_id)->live_leases++;
     item_record_free(&rec);

@@ -86,11 +86,11 @@ struct slot_moves {
 static Tally__SlotMove *move_copy(const Tally__SlotMove *m) {
   size_t len = tally__slot_move__get_packed_size(m);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__slot_move__pack(m, buf);
   Tally__SlotMove *copy = tally__slot_move__unpack(NULL, len, buf);
   free(buf);
-  if (copy == NULL) worker_fatal("out of memory");
+  if (copy == NULL) fatal_exit("out of memory");
   return copy;
 }
 
@@ -104,7 +104,7 @@ static void freeze_record_put(worker_t *w, const Tally__SlotMove *m) {
   uint8_t key[MOVE_KEY_LEN];
   size_t len = tally__slot_move__get_packed_size(m);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory");
+  if (buf == NULL) fatal_exit("out of memory");
   tally__slot_move__pack(m, buf);
   store_put(w->store, STORE_CF_DEFAULT, key, move_key(key, m->slot), buf, len);
   free(buf);
@@ -156,7 +156,7 @@ static void unfreeze(worker_t *w, uint32_t slot, int reload) {
   m->frozen_target[slot] = 0;
   if (reload && map_owner(w, slot) == w->counters.worker_id && w->counters.worker_id != 0) {
     w->owned[slot] = 1;
-    if (slot_state_load(w, slot, 1) < 0) worker_fatal("cannot reload a slot whose move was given up");
+    if (slot_state_load(w, slot, 1) < 0) fatal_exit("cannot reload a slot whose move was given up");
   }
   w->batch_dirty = 1;
 }
@@ -169,7 +169,7 @@ static void finish(worker_t *w, uint32_t slot) {
   /* No sync of its own: the delete and the freeze record's removal become
    * durable with the next group's synced write. A crash before that finds
    * the freeze record and the flipped map again, and drops again. */
-  if (store_drop_slot(w->store, slot, 0) < 0) worker_fatal("cannot drop a moved slot");
+  if (store_drop_slot(w->store, slot, 0) < 0) fatal_exit("cannot drop a moved slot");
   item_cache_clear(w->items); /* items deleted around the cache */
   unfreeze(w, slot, 0);
   move_job_t *job = job_of_slot(m, slot);
@@ -317,7 +317,7 @@ void slot_move_on_map(worker_t *w, const uint8_t *was_owned) {
       continue;
     }
     if (w->owned[s] && !was_owned[s]) {
-      if (slot_state_load(w, s, 1) < 0) worker_fatal("cannot load a slot given to this worker");
+      if (slot_state_load(w, s, 1) < 0) fatal_exit("cannot load a slot given to this worker");
     } else if (!w->owned[s] && was_owned[s]) {
       /* Taken away without a move (never done by the coordinator): stop
        * serving it but keep its data. */
@@ -397,7 +397,7 @@ static void chunk_append(chunk_t *c, uint32_t family, const uint8_t *key, size_t
     size_t cap = c->arena_cap ? c->arena_cap : MOVE_CHUNK_BYTES + 4096;
     while (cap < c->arena_len + key_len + len) cap *= 2;
     uint8_t *grown = realloc(c->arena, cap);
-    if (grown == NULL) worker_fatal("out of memory");
+    if (grown == NULL) fatal_exit("out of memory");
     c->arena = grown;
     c->arena_cap = cap;
   }
@@ -437,7 +437,7 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
   while (*family < n_families && c->n < MOVE_CHUNK_ENTRIES && c->bytes < MOVE_CHUNK_BYTES) {
     store_iter_t *it = store_iter_new(w->store, families[*family], prefix_len ? upper : NULL,
                                       upper_len);
-    if (it == NULL) worker_fatal("out of memory for an iterator");
+    if (it == NULL) fatal_exit("out of memory for an iterator");
     store_iter_seek(it, resume, *resume_len);
     while (store_iter_valid(it) && c->n < MOVE_CHUNK_ENTRIES && c->bytes < MOVE_CHUNK_BYTES) {
       size_t key_len, len;
@@ -452,7 +452,7 @@ static void chunk_collect(worker_t *w, chunk_t *c, const store_cf_t *families, s
       store_iter_next(it);
     }
     /* A chunk that stopped short would lose the rest on the target. */
-    if (store_iter_error(it) < 0) worker_fatal("storage read failed copying a slot");
+    if (store_iter_error(it) < 0) fatal_exit("storage read failed copying a slot");
     if (!store_iter_valid(it)) {
       (*family)++;
       if (prefix_len > 0) memcpy(resume, prefix, prefix_len);
@@ -612,7 +612,7 @@ static void job_send_chunk(worker_t *w, move_job_t *job) {
   uint8_t prefix[2];
   keys_put_u16(prefix, (uint16_t)slot);
   chunk_t *c = calloc(1, sizeof *c);
-  if (c == NULL) worker_fatal("out of memory");
+  if (c == NULL) fatal_exit("out of memory");
   chunk_collect(w, c, move_families, MOVE_FAMILIES, &job->family, job->resume, &job->resume_len,
                 prefix, 2);
   Tally__SlotChunk chunk = TALLY__SLOT_CHUNK__INIT;
@@ -673,7 +673,7 @@ int slot_move_has_aggregates(worker_t *w) {
     if (it == NULL) return 0;
     store_iter_seek(it, "", 0);
     int any = store_iter_valid(it);
-    if (store_iter_error(it) < 0) worker_fatal("storage read failed looking for sums to hand over");
+    if (store_iter_error(it) < 0) fatal_exit("storage read failed looking for sums to hand over");
     store_iter_destroy(&it);
     if (any) return 1;
   }
@@ -701,7 +701,7 @@ static void handoff_step(worker_t *w) {
   /* The rows are read from storage and deleted around the caches. */
   worker_rows_flush(w, 1);
   chunk_t *c = calloc(1, sizeof *c);
-  if (c == NULL) worker_fatal("out of memory");
+  if (c == NULL) fatal_exit("out of memory");
   uint8_t resume[KEYS_MAX + 1];
   size_t resume_len = 0, family = 0;
   /* Sent rows are deleted once acknowledged, so each chunk starts over. */
@@ -879,7 +879,7 @@ static void handle_merge(worker_t *w, const router_request_t *req) {
     char *last = NULL;
     size_t last_len = 0;
     if (store_get(w->store, STORE_CF_DEFAULT, mk, mk_len, &last, &last_len) < 0)
-      worker_fatal("storage read failed");
+      fatal_exit("storage read failed");
     if (last != NULL) {
       size_t common = last_len < e->key.len ? last_len : e->key.len;
       int cmp = memcmp(e->key.data, last, common);
@@ -965,7 +965,7 @@ void slot_move_handle_chunk(worker_t *w, const router_request_t *req) {
     /* A fresh copy: nothing of an earlier attempt may remain, also not in
      * the open batch. */
     if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
-    if (store_drop_slot(w->store, c->slot, 1) < 0) worker_fatal("storage write failed");
+    if (store_drop_slot(w->store, c->slot, 1) < 0) fatal_exit("storage write failed");
     item_cache_clear(w->items); /* items deleted around the cache */
   }
   for (size_t i = 0; i < c->n_entries; i++) {

@@ -19,7 +19,7 @@ static store_iter_t *slot_iter(worker_t *w, store_cf_t cf, uint32_t slot) {
   keys_put_u16(prefix, (uint16_t)slot);
   size_t upper_len = keys_prefix_end(upper, prefix, 2);
   store_iter_t *it = store_iter_new(w->store, cf, upper, upper_len);
-  if (it == NULL) worker_fatal("out of memory for an iterator");
+  if (it == NULL) fatal_exit("out of memory for an iterator");
   store_iter_seek(it, prefix, 2);
   return it;
 }
@@ -136,7 +136,7 @@ static void slot_lease_park(worker_t *w, const lease_t *lease) {
                           lease->item_len, NULL, 0);
   if (item_record_wants_work_with(rec, 0) && !item_record_wants_work_with(rec, holders)) {
     queue_t *q = queue_index_get(w->queues, lease->project_id, rec->stage, rec->market, 1);
-    if (q == NULL) worker_fatal("out of memory for queues");
+    if (q == NULL) fatal_exit("out of memory for queues");
     park->parked = 1;
     park->queue = q;
     park->priority = rec->priority;
@@ -171,7 +171,7 @@ static void slot_lease_requeue(worker_t *w, uint32_t slot, const Tally__Store__L
     if (rc == 0) {
       store_put(w->store, STORE_CF_QUEUE, qkey, qkey_len, l->item_id, item_len);
       queue_t *q = queue_index_get(w->queues, l->project_id, rec->stage, rec->market, 1);
-      if (q == NULL) worker_fatal("out of memory for queues");
+      if (q == NULL) fatal_exit("out of memory for queues");
       queue_set_depth(q, queue_depth(q) + 1);
     }
   }
@@ -243,7 +243,7 @@ static void slot_leases_drop(worker_t *w, uint32_t slot) {
   size_t n = lease_table_of_slot(w->leases, slot, NULL, 0);
   if (n == 0) return;
   uint64_t *ids = malloc(n * sizeof *ids);
-  if (ids == NULL) worker_fatal("out of memory");
+  if (ids == NULL) fatal_exit("out of memory");
   lease_table_of_slot(w->leases, slot, ids, n);
   for (size_t i = 0; i < n; i++) {
     const lease_t *l = lease_table_find(w->leases, ids[i]);
@@ -266,7 +266,7 @@ void slot_state_save_leases(worker_t *w, uint32_t slot) {
   size_t n = lease_table_of_slot(w->leases, slot, NULL, 0);
   if (n == 0) return;
   uint64_t *ids = malloc(n * sizeof *ids);
-  if (ids == NULL) worker_fatal("out of memory");
+  if (ids == NULL) fatal_exit("out of memory");
   lease_table_of_slot(w->leases, slot, ids, n);
   for (size_t i = 0; i < n; i++) {
     const lease_t *l = lease_table_find(w->leases, ids[i]);
@@ -283,7 +283,7 @@ void slot_state_save_leases(worker_t *w, uint32_t slot) {
     size_t key_len = keys_lease(key, slot, l->lease_id);
     size_t len = tally__store__lease_record__get_packed_size(&rec);
     uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) worker_fatal("out of memory");
+    if (buf == NULL) fatal_exit("out of memory");
     tally__store__lease_record__pack(&rec, buf);
     store_put(w->store, STORE_CF_LEASES, key, key_len, buf, len);
     free(buf);
@@ -337,5 +337,5 @@ int slot_state_load(worker_t *w, uint32_t slot, int count) {
 void slot_state_unload(worker_t *w, uint32_t slot) {
   slot_leases_drop(w, slot);
   if (slot_queues(w, slot, 1, -1) < 0 || slot_items(w, slot, -1) < 0)
-    worker_fatal("cannot read a slot's records to hand it over");
+    fatal_exit("cannot read a slot's records to hand it over");
 }

@@ -61,7 +61,7 @@ static const char WORKER_META_KEY[] = "meta";
 
 void worker_reply(worker_t *w, const uint8_t *peer, size_t peer_len, const Tally__Envelope *env) {
   if (reply_queue_add(w->replies, peer, peer_len, env, 0) < 0)
-    worker_fatal("out of memory for replies");
+    fatal_exit("out of memory for replies");
 }
 
 void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
@@ -69,7 +69,7 @@ void worker_reply_at_once(worker_t *w, const uint8_t *peer, size_t peer_len,
   /* Lease ids of an incarnation not yet durable wait for it. */
   int at_once = w->durable >= w->incarnation_batch;
   if (reply_queue_add(w->replies, peer, peer_len, env, at_once) < 0)
-    worker_fatal("out of memory for replies");
+    fatal_exit("out of memory for replies");
 }
 
 void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint64_t request_id,
@@ -117,7 +117,7 @@ static void worker_put_meta(worker_t *w) {
   size_t n = queue_index_count(w->queues);
   Tally__Store__QueueDepth *depths = calloc(n ? n : 1, sizeof *depths);
   Tally__Store__QueueDepth **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-  if (depths == NULL || ptrs == NULL) worker_fatal("out of memory for meta");
+  if (depths == NULL || ptrs == NULL) fatal_exit("out of memory for meta");
   for (size_t i = 0; i < n; i++) {
     queue_t *q = queue_index_at(w->queues, i);
     tally__store__queue_depth__init(&depths[i]);
@@ -132,7 +132,7 @@ static void worker_put_meta(worker_t *w) {
   meta.depths = ptrs;
   Tally__Store__ProjectCounters *projects = calloc(w->n_projects + 1, sizeof *projects);
   Tally__Store__ProjectCounters **project_ptrs = calloc(w->n_projects + 1, sizeof *project_ptrs);
-  if (projects == NULL || project_ptrs == NULL) worker_fatal("out of memory for meta");
+  if (projects == NULL || project_ptrs == NULL) fatal_exit("out of memory for meta");
   for (size_t i = 0; i < w->n_projects; i++) {
     const project_counters_t *pc = &w->projects[i];
     tally__store__project_counters__init(&projects[i]);
@@ -149,7 +149,7 @@ static void worker_put_meta(worker_t *w) {
   meta.projects = project_ptrs;
   size_t len = tally__store__worker_meta__get_packed_size(&meta);
   uint8_t *buf = malloc(len ? len : 1);
-  if (buf == NULL) worker_fatal("out of memory for meta");
+  if (buf == NULL) fatal_exit("out of memory for meta");
   tally__store__worker_meta__pack(&meta, buf);
   store_put(w->store, STORE_CF_DEFAULT, WORKER_META_KEY, sizeof WORKER_META_KEY - 1, buf, len);
   free(buf);
@@ -188,7 +188,7 @@ static int worker_load_meta(worker_t *w) {
   for (size_t i = 0; i < meta->n_depths; i++) {
     Tally__Store__QueueDepth *d = meta->depths[i];
     queue_t *q = queue_index_get(w->queues, d->project_id, d->stage, d->market, 1);
-    if (q == NULL) worker_fatal("out of memory for queues");
+    if (q == NULL) fatal_exit("out of memory for queues");
     queue_set_depth(q, d->depth);
   }
   tally__store__worker_meta__free_unpacked(meta, NULL);
@@ -224,7 +224,7 @@ static int worker_commit_sync(worker_t *w) {
 }
 
 void worker_commit_now(worker_t *w) {
-  if (worker_commit_sync(w) < 0) worker_fatal("storage write failed");
+  if (worker_commit_sync(w) < 0) fatal_exit("storage write failed");
 }
 
 void worker_new_incarnation(worker_t *w) {
@@ -242,7 +242,7 @@ project_counters_t *worker_project(worker_t *w, uint32_t project_id) {
   if (w->n_projects == w->cap_projects) {
     size_t cap = w->cap_projects ? w->cap_projects * 2 : 16;
     project_counters_t *grown = realloc(w->projects, cap * sizeof *grown);
-    if (grown == NULL) worker_fatal("out of memory for counters");
+    if (grown == NULL) fatal_exit("out of memory for counters");
     w->projects = grown;
     w->cap_projects = cap;
   }
@@ -273,7 +273,7 @@ void worker_project_total(const worker_t *w, project_counters_t *total) {
 static size_t worker_hold_replies(worker_t *w) {
   int held = reply_queue_end_group(w->replies, w->router, w->written + worker_batch_open(w),
                                    WORKER_AT_ONCE_WITH_GROUP);
-  if (held < 0) worker_fatal("out of memory for replies");
+  if (held < 0) fatal_exit("out of memory for replies");
   return (size_t)held;
 }
 
@@ -281,7 +281,7 @@ static size_t worker_hold_replies(worker_t *w) {
  *
  * The contract when a batch write fails because the file system is full
  * (TALLY_E_NO_SPACE from store_commit or store_write_sealed); any other
- * storage failure still ends the process (worker_fatal).
+ * storage failure still ends the process (fatal_exit).
  *
  *  1. Nothing is half-acknowledged. The failed batch is not durable, and
  *     neither is the open batch behind it (later groups built it on top of
@@ -322,7 +322,7 @@ static int worker_rebuild(worker_t *w) {
   lease_table_t *leases = w->leases;
   w->queues = queue_index_new();
   w->leases = lease_table_new();
-  if (w->queues == NULL || w->leases == NULL) worker_fatal("out of memory rebuilding the indexes");
+  if (w->queues == NULL || w->leases == NULL) fatal_exit("out of memory rebuilding the indexes");
   worker_counters_t kept = w->counters;
   w->n_projects = 0;
   int rc = worker_load_meta(w);
@@ -348,7 +348,7 @@ static void worker_on_no_space(worker_t *w) {
   store_discard(w->store);
   w->written = w->durable;
   reply_queue_fail_held(w->replies, w->router); /* NO_SPACE instead */
-  if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
+  if (worker_rebuild(w) < 0) fatal_exit("cannot rebuild the indexes from storage");
 }
 
 /* While full: reopens the store once there is room again (step 4). */
@@ -359,9 +359,9 @@ static void worker_space_check(worker_t *w, uint64_t now) {
     return;
   w->no_space_checked_ms = now;
   if (!store_has_room(w->store)) return;
-  if (store_reopen(w->store) < 0) worker_fatal("cannot reopen storage after the disk was full");
+  if (store_reopen(w->store) < 0) fatal_exit("cannot reopen storage after the disk was full");
   w->no_space = 0;
-  if (worker_rebuild(w) < 0) worker_fatal("cannot rebuild the indexes from storage");
+  if (worker_rebuild(w) < 0) fatal_exit("cannot rebuild the indexes from storage");
   log_info("space has returned: storage reopened, writes are served again");
 }
 
@@ -381,7 +381,7 @@ static void worker_write_done(uv_work_t *work, int status) {
     worker_on_no_space(w);
     return;
   }
-  if (status != 0 || w->write_rc < 0) worker_fatal("storage write failed");
+  if (status != 0 || w->write_rc < 0) fatal_exit("storage write failed");
   store_release_sealed(w->store);
   worker_metrics_batch_written(w->metrics, w->write_ns, 1);
   if (w->write_target > w->durable) w->durable = w->write_target;
@@ -397,14 +397,14 @@ static void worker_write_done(uv_work_t *work, int status) {
 static void worker_start_write(worker_t *w) {
   if (w->write_running || !worker_batch_open(w)) return;
   worker_put_meta(w);
-  if (store_seal(w->store) != 1) worker_fatal("cannot seal the storage batch");
+  if (store_seal(w->store) != 1) fatal_exit("cannot seal the storage batch");
   w->batch_dirty = 0;
   w->written++;
   w->write_work.data = w;
   w->write_target = w->written;
   w->write_rc = 0;
   if (uv_queue_work(w->loop, &w->write_work, worker_write_run, worker_write_done) != 0)
-    worker_fatal("cannot start a storage write");
+    fatal_exit("cannot start a storage write");
   w->write_running = 1;
 }
 
@@ -442,7 +442,7 @@ static void worker_handle_request(worker_t *w, router_request_t *req, int may_wa
   reply_queue_group_truncate(w->replies, replies);
   uint64_t deadline = clock_monotonic_ms() + WORKER_REFRESH_WAIT_MS;
   if (refresh_wait_park(w->parked, req, h.kind, h.fetch, deadline) < 0)
-    worker_fatal("out of memory parking a request"); /* room was checked */
+    fatal_exit("out of memory parking a request"); /* room was checked */
 }
 
 void worker_run_group(worker_t *w) {
@@ -484,7 +484,7 @@ void worker_run_group(worker_t *w) {
   if (!w->write_running && n < WORKER_PIPELINE_MIN && worker_batch_open(w)) {
     int rc = worker_commit_sync(w); /* light load: write here, reply at once */
     if (rc == TALLY_E_NO_SPACE) worker_on_no_space(w);
-    else if (rc < 0) worker_fatal("storage write failed");
+    else if (rc < 0) fatal_exit("storage write failed");
     return;
   }
   worker_start_write(w);

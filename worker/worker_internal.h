@@ -249,13 +249,6 @@ responder_t *worker_responder(worker_t *w, const router_request_t *req);
 /* Runs one group now: requests, expiries, waiters, commit, replies. */
 void worker_run_group(worker_t *w);
 
-/* Ends the process without replying: fatal_exit() (common/fatal.h, exit
- * 70), for storage failures other than a full disk (see "Disk full" in
- * worker.c) and out of memory. Nothing of the group was acknowledged, and a
- * restart recovers from the last durable batch. The same path under the
- * name the loop's files (worker.c, labeling.c, slot_move.c) still call it
- * by; other modules call fatal_exit() directly. */
-static inline __attribute__((noreturn)) void worker_fatal(const char *what) { fatal_exit(what); }
 
 /* --- labeling.c -------------------------------------------------------- */
 
