@@ -112,8 +112,11 @@ static void worker_start(void) {
   worker_dir = fuzz_temp_dir("tally-fuzz-worker");
   /* Insecure: every request is served as the anonymous caller with every
    * role, so the fuzzer reaches every handler (access.c has its own tests). */
-  worker_options_t options = {worker_dir, "inproc://tally-fuzz-no-coordinator",
-                              "inproc://tally-fuzz-worker", NULL, NULL, 1000, NULL, NULL, 1, 0, 0};
+  worker_options_t options = {.dir = worker_dir,
+                              .coordinator = "inproc://tally-fuzz-no-coordinator",
+                              .bind = "inproc://tally-fuzz-worker",
+                              .heartbeat_ms = 1000,
+                              .insecure = 1};
   if (worker_new(&worker, &loop, &options) < 0) {
     fprintf(stderr, "fuzz: cannot start a worker in %s\n", worker_dir);
     abort();
