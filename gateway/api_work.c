@@ -30,13 +30,18 @@ static int is_web_url(const char *s) {
 
 /* An item's content as the console shows it: the gateway's ingest stores
  * {"text","media_url","media_type"} as a JSON object string when there is
- * media; anything else is plain text. */
+ * media. Any JSON object with a string "text" shows that text only (and
+ * its media when a web URL): its other members are for machines (the
+ * simulator's items carry their true label there) and never reach a
+ * person. Anything else is plain text. */
 static json_t *content_json(const char *content) {
   const char *text = content ? content : "", *media_url = "", *media_type = "";
   json_t *parsed = NULL;
   if (content && content[0] == '{') {
     parsed = json_loads(content, JSON_REJECT_DUPLICATES, NULL);
     json_t *u = json_object_get(parsed, "media_url");
+    json_t *only_text = json_object_get(parsed, "text");
+    if (json_is_object(parsed) && json_is_string(only_text)) text = json_string_value(only_text);
     if (json_is_object(parsed) && json_is_string(u) && is_web_url(json_string_value(u))) {
       json_t *t = json_object_get(parsed, "text"), *m = json_object_get(parsed, "media_type");
       text = json_is_string(t) ? json_string_value(t) : "";

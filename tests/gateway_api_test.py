@@ -267,7 +267,7 @@ def main():
     check(status == 200 and doc["projects"][0]["audit_policy"]["rate"] == 0.5 and
           doc["projects"][0]["wellbeing"]["exposure_budget"] == 50, "settings stored")
     status, doc, _, _ = man.request("POST", "/api/v1/ingest", {"project": "web", "items": [
-        {"id": "new-1", "market": "es", "text": "hello"},
+        {"id": "new-1", "market": "es", "text": "{\"sim_truth\": \"hate\", \"text\": \"hello\"}"},
         {"id": "new-2", "market": "es", "text": "look", "media_url": "https://example.org/a.png", "media_type": "image"},
         {"id": "new-3", "market": "zz", "text": "bad market"}]})
     check(status == 200 and doc["accepted"] == 2 and len(doc["rejected"]) == 1 and doc["rejected"][0]["id"] == "new-3",
@@ -293,6 +293,11 @@ def main():
     for task in got.values():
         status, _, _, _ = ana.request("POST", "/api/v1/release", {"lease": task["lease"]})
         check(status == 200, "release")
+    if "new-1" in got:
+        # a JSON object with a "text" shows that text only (the simulator's
+        # answer in its other members never reaches a person)
+        check(got["new-1"]["content"] == {"text": "hello", "media_url": "", "media_type": ""},
+              "object content shows its text only: %s" % got["new-1"]["content"])
     if "new-2" in got:
         check(got["new-2"]["content"] == {"text": "look", "media_url": "https://example.org/a.png", "media_type": "image"},
               "media content")
