@@ -1,7 +1,8 @@
 /* api: the route table of the gateway (docs/openapi.yaml describes it).
  * Roles here are the gateway's own check; the cluster checks again, as the
- * signed-in person, on every request the gateway sends for them. A route
- * for /metrics (common/metrics, not yet merged) goes into this table. */
+ * signed-in person, on every request the gateway sends for them. Metrics
+ * name routes by their pattern here (gateway_metrics.h); they are served on
+ * their own --metrics-listen address, never from this table. */
 #include "api.h"
 #include "gateway.h"
 

@@ -89,6 +89,7 @@ static void login_done(gw_call_t *c) {
     login_limit_fail(c->gw->person_limit, person_key, now);
     login_limit_fail(c->gw->address_limit, address_key, now);
     log_info("gateway: failed sign-in for '%s' from %s", c->who.person, c->address);
+    gateway_metrics_sign_in(c->gw->metrics, GW_SIGN_IN_FAILED);
     call_reply_error(c, 401, "UNAUTHENTICATED", "wrong person or password");
     return;
   }
@@ -99,6 +100,7 @@ static void login_done(gw_call_t *c) {
     return;
   }
   log_info("gateway: '%s' signed in from %s", c->who.person, c->address);
+  gateway_metrics_sign_in(c->gw->metrics, GW_SIGN_IN_OK);
   call_reply_json(c, 200, me_json(&c->who, csrf));
 }
 
@@ -122,6 +124,7 @@ void api_login(gw_call_t *c) {
     snprintf(seconds, sizeof seconds, "%llu", (unsigned long long)(retry / 1000 + 1));
     if (c->req) h2o_add_header(&c->req->pool, &c->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                                h2o_strdup(&c->req->pool, seconds, SIZE_MAX).base, strlen(seconds));
+    gateway_metrics_sign_in(c->gw->metrics, GW_SIGN_IN_RATE_LIMITED);
     call_reply_error(c, 429, "RATE_LIMITED", "too many failed sign-ins; try again in %s s", seconds);
     return;
   }

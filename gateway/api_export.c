@@ -90,6 +90,7 @@ static void start_response(export_stream_t *s) {
   s->generator.stop = on_stop;
   h2o_start_response(req, &s->generator);
   s->started = 1;
+  s->call->answered = 200;
 }
 
 static void stream_flush(export_stream_t *s) {

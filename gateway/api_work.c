@@ -182,6 +182,7 @@ void api_healthz(gw_call_t *c) {
     h2o_iovec_t body = h2o_iovec_init(H2O_STRLIT("ok\n"));
     h2o_start_response(req, &generator);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+    c->answered = 200;
   }
   c->req = NULL;
   call_reply_json(c, 200, NULL);

@@ -47,6 +47,9 @@ struct gw_call {
   char *query;                     /* the query string (after '?'), malloc'ed, "" none */
   char *tail;                      /* the path after a route's prefix, malloc'ed */
   const struct route *route;
+  uint64_t started_ns;             /* uv_hrtime() at arrival, for metrics */
+  int answered; /* the status a handler sent itself (healthz, a streamed export), then
+                 * setting req NULL before call_reply_json; for metrics */
   char bearer[128];                /* an API token being looked up */
   /* blocking work (call_run_blocking) */
   uv_work_t work;

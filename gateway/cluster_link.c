@@ -50,6 +50,8 @@ struct cluster_link {
   tally_t **pool;
   int pool_size, pool_free;
   char last_error[256];
+  cluster_observe_fn observe;
+  void *observe_user;
 };
 
 static void link_drain(cluster_link_t *link);
@@ -99,7 +101,8 @@ static int lease_issue(link_op_t *op) {
   return rc;
 }
 
-static void link_complete(const tally_completion_t *c) {
+static void link_complete(cluster_link_t *link, const tally_completion_t *c) {
+  if (link->observe != NULL) link->observe(link->observe_user, c->op, c->status);
   if (c->tag == LINK_RELEASE_TAG) return; /* a release of an abandoned lease */
   link_op_t *op = c->tag;
   if (c->op == TALLY_OP_LEASE && c->status == 0 && !c->has_task &&
@@ -119,7 +122,7 @@ static void link_drain(cluster_link_t *link) {
       log_error("gateway: polling the cluster failed: %s", tally_last_error(link->async_handle));
       break;
     }
-    for (int i = 0; i < n; i++) link_complete(&done[i]);
+    for (int i = 0; i < n; i++) link_complete(link, &done[i]);
     if (n < LINK_POLL_BATCH) break;
   }
   link_watch_fds(link);
@@ -296,6 +299,11 @@ int cluster_link_skip(cluster_link_t *link, const char *person, const char *toke
 int cluster_link_release(cluster_link_t *link, const char *person, const char *token,
                          cluster_done_fn fn, void *arg) {
   return give_back(link, person, token, 0, fn, arg);
+}
+
+void cluster_link_observe(cluster_link_t *link, cluster_observe_fn fn, void *user) {
+  link->observe = fn;
+  link->observe_user = user;
 }
 
 size_t cluster_link_in_flight(const cluster_link_t *link) { return tally_async_in_flight(link->async); }

@@ -66,6 +66,14 @@ int cluster_link_skip(cluster_link_t *link, const char *person, const char *leas
 int cluster_link_release(cluster_link_t *link, const char *person, const char *lease_token,
                          cluster_done_fn fn, void *arg);
 
+/* Called on the loop with every completion of the asynchronous link (each
+ * turn of a lease's walk, and releases nobody waits for), before it is
+ * handled: `status` is 0 or the TALLY_E_* it ended with. */
+typedef void (*cluster_observe_fn)(void *user, tally_op_t op, int status);
+
+/* Sets (or with NULL clears) the observer of completions (metrics). */
+void cluster_link_observe(cluster_link_t *link, cluster_observe_fn fn, void *user);
+
 /* Requests in flight on the asynchronous link. */
 size_t cluster_link_in_flight(const cluster_link_t *link);
 

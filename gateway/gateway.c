@@ -142,7 +142,13 @@ char *gateway_json_text(const json_t *body) {
   return out;
 }
 
+/* The route's index for metrics. */
+static size_t route_index(const gw_call_t *c) {
+  return c->route ? (size_t)(c->route - c->gw->routes) : GATEWAY_ROUTE_UNMATCHED;
+}
+
 void call_reply_json(gw_call_t *c, int status, json_t *body) {
+  int sent = c->answered; /* the status sent; 0: the client went away */
   if (c->req != NULL) {
     h2o_req_t *req = c->req;
     add_header(req, "cache-control", "no-store");
@@ -155,7 +161,9 @@ void call_reply_json(gw_call_t *c, int status, json_t *body) {
     send_body(req, status, text ? "application/json; charset=utf-8" : NULL, text,
               text ? strlen(text) : 0);
     free(text);
+    sent = status;
   }
+  gateway_metrics_request_end(c->gw->metrics, route_index(c), sent, c->started_ns);
   json_decref(body);
   call_free(c);
 }
@@ -237,6 +245,8 @@ static void work_run(uv_work_t *w) {
 
 static void work_done(uv_work_t *w, int status) {
   gw_call_t *c = w->data;
+  gateway_metrics_cluster(c->gw->metrics, "pool",
+                          status != 0 ? "CANCELLED" : c->error_code[0] ? c->error_code : "OK");
   if (status != 0) {
     call_reply_error(c, 503, "UNAVAILABLE", "the request was cancelled");
     return;
@@ -620,18 +630,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   const route_t *r = route_find(gw, req->method, path, &known);
   if (r == NULL) {
     int api = path.len >= 5 && memcmp(path.base, "/api/", 5) == 0;
-    if (!api && serve_static(gw, req) == 0) return 0;
+    uint64_t started = gw->metrics ? uv_hrtime() : 0;
+    if (!api && serve_static(gw, req) == 0) {
+      gateway_metrics_request_answered(gw->metrics, GATEWAY_ROUTE_STATIC, 200, started);
+      return 0;
+    }
     static const char not_found[] = "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"no such path\"}}";
     static const char no_method[] =
         "{\"error\":{\"code\":\"BAD_REQUEST\",\"message\":\"method not allowed here\"}}";
     add_header(req, "cache-control", "no-store");
     if (known) send_body(req, 405, "application/json; charset=utf-8", no_method, sizeof no_method - 1);
     else send_body(req, 404, "application/json; charset=utf-8", not_found, sizeof not_found - 1);
+    gateway_metrics_request_answered(gw->metrics, GATEWAY_ROUTE_UNMATCHED, known ? 405 : 404, started);
     return 0;
   }
   gw_call_t *c = call_new(gw, req);
   if (c == NULL) return -1;
   c->route = r;
+  c->started_ns = gateway_metrics_request_begin(gw->metrics, (size_t)(r - gw->routes));
   c->is_write = !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
                 !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
   client_address(req, c->address, sizeof c->address);
@@ -750,6 +766,11 @@ static int split_listen(const char *listen, char *host, size_t size, int *port) 
   return 0;
 }
 
+static void on_cluster_completion(void *user, tally_op_t op, int status) {
+  gateway_t *gw = user;
+  gateway_metrics_cluster(gw->metrics, gateway_metrics_op_name(op), tally_error_name(status));
+}
+
 int gateway_start(gateway_t *gw, uv_loop_t *loop, const gateway_options_t *options) {
   gw->loop = loop;
   gw->options = *options;
@@ -810,12 +831,22 @@ int gateway_start(gateway_t *gw, uv_loop_t *loop, const gateway_options_t *optio
   }
   log_info("gateway: serving %s://%s (console %s)", gw->tls ? "https" : "http", options->listen,
            options->console_dir);
+  if (options->metrics_listen != NULL) {
+    rc = gateway_metrics_new(&gw->metrics, loop, options->metrics_listen, gw);
+    if (rc == TALLY_E_INVALID_ARGUMENT)
+      log_error("gateway: --metrics-listen %s is not HOST:PORT", options->metrics_listen);
+    if (rc < 0) return rc;
+    log_info("gateway: metrics on http://%s/metrics", gateway_metrics_address(gw->metrics));
+    cluster_link_observe(gw->link, on_cluster_completion, gw);
+  }
   return 0;
 }
 
 void gateway_stop(gateway_t *gw) {
   if (uv_is_active((uv_handle_t *)&gw->listener) || gw->listener.loop != NULL)
     if (!uv_is_closing((uv_handle_t *)&gw->listener)) uv_close((uv_handle_t *)&gw->listener, NULL);
+  if (gw->link != NULL) cluster_link_observe(gw->link, NULL, NULL);
+  gateway_metrics_destroy(&gw->metrics);
   cluster_link_destroy(&gw->link);
   login_limit_destroy(&gw->person_limit);
   login_limit_destroy(&gw->address_limit);

@@ -15,6 +15,7 @@
 
 #include "call.h"
 #include "cluster_link.h"
+#include "gateway_metrics.h"
 #include "login_limit.h"
 #include "session.h"
 
@@ -24,7 +25,7 @@
 
 typedef enum { ROUTE_OPEN = 0, ROUTE_SIGNED_IN = 1 } route_auth_t;
 
-/* One entry of the route table (api.c; /metrics plugs in here). */
+/* One entry of the route table (api.c). */
 typedef struct route {
   const char *method; /* "GET", "POST", "PUT", "DELETE" */
   const char *path;   /* exact, or a prefix when it ends with '/' (the rest is call->tail) */
@@ -42,6 +43,7 @@ typedef struct {
   uint32_t login_failures;  /* per person and per address, in login_window_s */
   uint32_t login_window_s;
   cluster_link_options_t cluster;
+  const char *metrics_listen; /* HOST:PORT for Prometheus metrics; NULL: none */
 } gateway_options_t;
 
 typedef struct token_entry token_entry_t;
@@ -63,6 +65,7 @@ struct gateway {
   char dummy_hash[128];  /* verified for unknown people, so timing says nothing */
   const route_t *routes;
   size_t route_count;
+  gateway_metrics_t *metrics; /* NULL without --metrics-listen */
 };
 
 /* `body` as compact ASCII JSON with '<', '>' and '&' escaped (\u003c ...);

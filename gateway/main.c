@@ -11,6 +11,7 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "metrics_http.h"
 
 static const char usage[] =
     "Usage: tally-gateway [options]\n\n"
@@ -35,6 +36,12 @@ static const char usage[] =
     "  --login-failures N      failed sign-ins per person in the window before 429\n"
     "                          (default 5; per client address 4 times as many)\n"
     "  --login-window S        the window, seconds (default 300)\n"
+    "  --metrics-listen HOST:PORT\n"
+    "                          serve Prometheus metrics at http://HOST:PORT/metrics (e.g.\n"
+    "                          127.0.0.1:9102; port 0 picks a free one, logged); off by\n"
+    "                          default. Never the --listen address: anyone who can connect\n"
+    "                          may read them, so listen on loopback or a monitoring network\n"
+    "                          that labelers cannot reach (docs/OPERATIONS.md)\n"
     "  --pool N                blocking cluster handles and worker threads (default 4)\n"
     "  --timeout MS            reply timeout per cluster request (default 5000)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
@@ -43,7 +50,7 @@ static const char usage[] =
 enum {
   OPT_LISTEN = 1000, OPT_PORT_FILE, OPT_COORDINATOR, OPT_KEY, OPT_COORDINATOR_KEY, OPT_INSECURE,
   OPT_CONSOLE_DIR, OPT_TLS_CERT, OPT_TLS_KEY, OPT_SESSION_HOURS, OPT_LOGIN_FAILURES, OPT_LOGIN_WINDOW,
-  OPT_POOL, OPT_TIMEOUT, OPT_LOG_LEVEL
+  OPT_POOL, OPT_TIMEOUT, OPT_LOG_LEVEL, OPT_METRICS_LISTEN
 };
 
 static int parse_number(const char *s, long min, long max, long *out) {
@@ -95,6 +102,7 @@ int main(int argc, char **argv) {
       {"pool", required_argument, NULL, OPT_POOL},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+      {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   log_set_program("tally-gateway");
@@ -131,6 +139,12 @@ int main(int argc, char **argv) {
       case OPT_LOGIN_WINDOW: bad = parse_number(optarg, 1, 86400, &v); o.login_window_s = (uint32_t)v; break;
       case OPT_POOL: bad = parse_number(optarg, 1, 64, &v); o.cluster.pool_size = (int)v; break;
       case OPT_TIMEOUT: bad = parse_number(optarg, 1, 600000, &v); o.cluster.timeout_ms = (int)v; break;
+      case OPT_METRICS_LISTEN: {
+        struct sockaddr_storage addr;
+        bad = metrics_http_parse_address(optarg, &addr);
+        o.metrics_listen = optarg;
+        break;
+      }
       case OPT_LOG_LEVEL: {
         log_level_t level;
         bad = log_parse_level(optarg, &level);

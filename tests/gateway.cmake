@@ -15,8 +15,8 @@ add_test(NAME gateway_openapi COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DI
          ${CMAKE_SOURCE_DIR})
 set_tests_properties(gateway_openapi PROPERTIES TIMEOUT 60 LABELS "unit")
 
-# --help answers (exit 0) and bad usage exits 2.
+# --help answers (exit 0, and documents --metrics-listen) and bad usage exits 2.
 add_test(NAME gateway_usage COMMAND sh -c
-  "$0 --help | grep -q '^Usage: tally-gateway' && { $0 --bogus 2>/dev/null; test $? -eq 2; } && { $0 --session-hours 0 --insecure 2>/dev/null; test $? -eq 2; }"
+  "$0 --help | grep -q '^Usage: tally-gateway' && { $0 --bogus 2>/dev/null; test $? -eq 2; } && { $0 --session-hours 0 --insecure 2>/dev/null; test $? -eq 2; } && { $0 --metrics-listen localhost:9102 --insecure 2>/dev/null; test $? -eq 2; } && $0 --help | grep -q -- --metrics-listen"
   $<TARGET_FILE:tally-gateway>)
 set_tests_properties(gateway_usage PROPERTIES TIMEOUT 30 LABELS "unit")

@@ -7,10 +7,17 @@ sets up the cluster: project "web" with every label audited, people ana
 (labeler), aud (auditor), lea (lead), man (manager), bob (labeler) with
 passwords "<id>-password-1", items item-00..11 where item-00 holds <script>,
 item-01 an onerror attribute, item-02 is hinted high-severity; the gateway
-runs with --login-failures 3). Exits 0 when every check passed."""
+runs with --login-failures 3). METRICS_URL, the 4th argument, is that
+gateway's --metrics-listen address: at the end its /metrics page must pass
+`promtool check metrics` and count exactly the requests this script made.
+Exits 0 when every check passed."""
 import http.client
+import collections
 import json
+import os
+import re
 import socket
+import subprocess
 import ssl
 import sys
 import time
@@ -19,7 +26,9 @@ import urllib.parse
 BASE = urllib.parse.urlparse(sys.argv[1])
 CLI_TOKEN = sys.argv[2] if len(sys.argv) > 2 else ""  # made by `tally token create bob`
 TLS = urllib.parse.urlparse(sys.argv[3]) if len(sys.argv) > 3 else None  # a second gateway, HTTPS
+METRICS = urllib.parse.urlparse(sys.argv[4]) if len(sys.argv) > 4 else None  # the first gateway's
 DEADLINE = time.monotonic() + 240
+answered = collections.Counter()  # (method, path, status) the first gateway answered
 failures = 0
 passed = 0
 
@@ -47,6 +56,7 @@ class Session:
             self.conn = http.client.HTTPSConnection(TLS.hostname, TLS.port, timeout=60, context=context)
         else:
             self.conn = http.client.HTTPConnection(BASE.hostname, BASE.port, timeout=60)
+        self.tls = tls
         self.cookie = None
         self.csrf = None
 
@@ -63,6 +73,8 @@ class Session:
         self.conn.request(method, path, body=data, headers=h)
         r = self.conn.getresponse()
         raw = r.read()
+        if not self.tls:
+            answered[(method, path.split("?")[0], r.status)] += 1
         for name, value in r.getheaders():
             if name.lower() == "set-cookie" and value.startswith("tally_session="):
                 self.last_set_cookie = value
@@ -89,6 +101,70 @@ def walk_keys(doc):
     elif isinstance(doc, list):
         for v in doc:
             yield from walk_keys(v)
+
+
+def parse_metrics(text):
+    """{(name, frozenset of (label, value))): value} of an exposition page."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        if m is None:
+            check(False, "metrics line parses: " + line)
+            continue
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(page, name, **labels):
+    return page.get((name, frozenset(labels.items())), 0.0)
+
+
+def check_metrics():
+    """The gateway's /metrics, on its own address only, counts what we did."""
+    anon = Session()
+    status, _, _, _ = anon.request("GET", "/metrics")
+    check(status == 404, "no /metrics on the public port (it would break the blind)")
+    conn = http.client.HTTPConnection(METRICS.hostname, METRICS.port, timeout=30)
+    conn.request("GET", "/metrics")
+    r = conn.getresponse()
+    raw = r.read()
+    check(r.status == 200 and r.getheader("Content-Type", "").startswith("text/plain"), "metrics page served")
+    if os.access("/usr/bin/promtool", os.X_OK):
+        p = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=raw, capture_output=True, timeout=60)
+        check(p.returncode == 0, "promtool check metrics: " + (p.stdout + p.stderr).decode(errors="replace"))
+    else:
+        print("note: /usr/bin/promtool not installed, exposition not linted", file=sys.stderr)
+    page = parse_metrics(raw.decode())
+    login = "/api/v1/auth/login"
+    logins = {s: n for (m, path, s), n in answered.items() if m == "POST" and path == login}
+    check(logins.get(401, 0) >= 4 and logins.get(429, 0) >= 1, "the test made failed and refused sign-ins")
+    for s, n in logins.items():
+        got = metric(page, "tally_gateway_http_requests_total", method="POST", route=login, status=str(s))
+        check(got == n, "sign-ins answered %d: %d counted, %d made" % (s, got, n))
+    check(metric(page, "tally_gateway_sign_ins_total", result="failed") == logins.get(401, 0),
+          "failed sign-ins counted")
+    check(metric(page, "tally_gateway_sign_ins_total", result="rate_limited") == logins.get(429, 0),
+          "rate-limited sign-ins counted")
+    check(metric(page, "tally_gateway_sign_ins_total", result="ok") == logins.get(200, 0), "sign-ins counted")
+    check(metric(page, "tally_gateway_http_request_duration_seconds_count", method="POST", route=login)
+          == sum(logins.values()), "every sign-in timed")
+    healthz = answered[("GET", "/healthz", 200)]
+    check(healthz >= 1 and metric(page, "tally_gateway_http_requests_total", method="GET", route="/healthz",
+                                  status="200") == healthz, "healthz counted")
+    unmatched = sum(n for (m, path, s), n in answered.items() if s == 404 and path in ("/api/v1/nothing", "/metrics"))
+    check(metric(page, "tally_gateway_http_requests_total", method="other", route="unmatched", status="404")
+          >= unmatched >= 2, "unknown paths counted under 'unmatched', not by their path")
+    check(not any(("route", "/api/v1/nothing") in labels for (_, labels) in page), "no series for a raw path")
+    leases = sum(n for (m, path, s), n in answered.items() if m == "POST" and path == "/api/v1/lease")
+    check(leases >= 1 and sum(v for (name, labels), v in page.items()
+                              if name == "tally_gateway_cluster_requests_total" and ("kind", "lease") in labels)
+          >= leases, "lease requests to the cluster counted")
+    check(sum(v for (name, labels), v in page.items()
+              if name == "tally_gateway_cluster_requests_total" and ("kind", "pool") in labels) >= sum(logins.values())
+          - logins.get(429, 0), "blocking cluster calls counted (one per checked password at least)")
 
 
 def main():
@@ -344,6 +420,9 @@ def main():
         other.cookie, other.csrf = man.cookie, man.csrf
         status, doc, _, _ = other.request("GET", "/api/v1/me")
         check(status == 200 and doc["person"] == "man", "a session of one gateway is good at another")
+
+    if METRICS is not None:
+        check_metrics()
 
     print("%d passed, %d failed" % (passed, failures))
     return 0 if failures == 0 and passed > 0 else 1

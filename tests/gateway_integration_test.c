@@ -6,11 +6,14 @@
  * gateway and a second one serving HTTPS (a self-signed certificate made
  * with openssl), runs the client and stops everything; each child dies with it
  * (PR_SET_PDEATHSIG), and the harness deadline bounds the whole. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +61,19 @@ static int wait_for(pid_t pid, int seconds) {
     }
     usleep(20000);
   }
+}
+
+/* A free loopback port (bound and released), or -1. */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
 }
 
 /* The port a gateway wrote to `file` once listening (up to 30 s), or 0. */
@@ -146,9 +162,17 @@ int main(int argc, char **argv) {
 
   char coordinator_pub[600];
   snprintf(coordinator_pub, sizeof coordinator_pub, "%s", harness_key_path(&cluster, "coordinator.pub"));
+  /* metrics on their own loopback port (a free one, bound and released:
+   * another process could take it first, then the gateway fails to start) */
+  char metrics_listen[64], metrics_base[64];
+  int metrics_port = free_port();
+  CHECK(metrics_port > 0);
+  snprintf(metrics_listen, sizeof metrics_listen, "127.0.0.1:%d", metrics_port);
+  snprintf(metrics_base, sizeof metrics_base, "http://127.0.0.1:%d", metrics_port);
   char *gw_argv[] = {(char *)harness_bin("tally-gateway"), "--listen", "127.0.0.1:0", "--port-file", port_file,
                      "--coordinator", cluster.coordinator_endpoint, "--key", gw_key, "--coordinator-key",
-                     coordinator_pub, "--console-dir", console, "--login-failures", "3", NULL};
+                     coordinator_pub, "--console-dir", console, "--login-failures", "3",
+                     "--metrics-listen", metrics_listen, NULL};
   pid_t gateway = spawn(gw_argv);
   int port = wait_port(port_file);
   CHECK(port > 0);
@@ -181,7 +205,7 @@ int main(int argc, char **argv) {
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     snprintf(tls_base, sizeof tls_base, "https://127.0.0.1:%d", tls_port);
     snprintf(script, sizeof script, "%s/gateway_api_test.py", argv[1]);
-    char *py_argv[] = {"/usr/bin/python3", script, base, token, tls_base, NULL};
+    char *py_argv[] = {"/usr/bin/python3", script, base, token, tls_base, metrics_base, NULL};
     int rc = wait_for(spawn(py_argv), 300);
     CHECK_EQ(rc, 0);
   }

@@ -4,7 +4,7 @@
 Every PromQL expression of the dashboard parses (`promtool check rules` on
 the expressions as recording rules, Grafana's $__rate_interval and $worker
 replaced), and every tally_* metric it names is one the daemons register
-(worker/worker_metrics.c, coordinator/coordinator_metrics.c,
+(worker/worker_metrics.c, coordinator/coordinator_metrics.c, gateway/gateway_metrics.c,
 common/metrics.c) and one docs/OPERATIONS.md documents. Exit 77 (skipped)
 without promtool.
 
@@ -34,7 +34,8 @@ def main():
         return 1
 
     registered = set()
-    for path in ("worker/worker_metrics.c", "coordinator/coordinator_metrics.c", "common/metrics.c"):
+    for path in ("worker/worker_metrics.c", "coordinator/coordinator_metrics.c", "gateway/gateway_metrics.c",
+                 "common/metrics.c"):
         with open(os.path.join(root, path)) as f:
             registered |= set(re.findall(r'"(tally_[a-z_]+)"', f.read()))
     with open(os.path.join(root, "docs/OPERATIONS.md")) as f:
