@@ -10,10 +10,12 @@
 
 #include "handling.h"
 #include "tally_error.h"
+#include "ttfa.h"
 
 #define OPS_MS_PER_DAY 86400000ull
 #define OPS_MS_PER_HOUR 3600000.0
 #define OPS_KEY_MAX 40
+#define OPS_PRIORITIES 4 /* tally.Priority: LOW 0 .. EMERGENCY 3 */
 
 static const uint32_t turnaround_bounds_hours[OPS_TURNAROUND_BUCKETS - 1] = {
     1, 2, 4, 8, 12, 24, 48, 72, 120, 168};
@@ -46,7 +48,8 @@ int ops_turnaround_quantile(const uint64_t *histogram, size_t n, double q, doubl
 
 int ops_report_kind_is_valid(const char *kind) {
   return kind != NULL && (strcmp(kind, "throughput") == 0 || strcmp(kind, "backlog") == 0 ||
-                          strcmp(kind, "sla") == 0 || strcmp(kind, "capacity") == 0);
+                          strcmp(kind, "sla") == 0 || strcmp(kind, "capacity") == 0 ||
+                          strcmp(kind, "ttfa") == 0);
 }
 
 int ops_report_by_is_valid(const char *kind, const char *by) {
@@ -66,6 +69,7 @@ typedef struct {
   uint64_t turnaround[OPS_TURNAROUND_BUCKETS];
   uint32_t top_priority;
   uint64_t oldest_ms; /* 0 = none */
+  ttfa_histogram_t first_label[OPS_PRIORITIES], decision[OPS_PRIORITIES];
 } group_t;
 
 struct ops_report {
@@ -116,7 +120,8 @@ static group_t *group_get(ops_report_t *r, const char *key) {
  * is not grouped (only the total). */
 static int group_key(const ops_report_t *r, const char *market, uint32_t stage, uint32_t day,
                      int has_day, char *key) {
-  if (strcmp(r->by, "market") == 0 || (strcmp(r->kind, "capacity") == 0 && r->by[0] == '\0')) {
+  int by_market_default = strcmp(r->kind, "capacity") == 0 || strcmp(r->kind, "ttfa") == 0;
+  if (strcmp(r->by, "market") == 0 || (by_market_default && r->by[0] == '\0')) {
     snprintf(key, OPS_KEY_MAX, "%s", market);
   } else if (strcmp(r->by, "stage") == 0) {
     snprintf(key, OPS_KEY_MAX, "%s", stage_name(stage));
@@ -181,6 +186,12 @@ static void group_add_row(group_t *g, const Tally__OpsRow *row) {
     g->handling[i] += row->handling_histogram[i];
   for (size_t i = 0; i < row->n_turnaround_histogram && i < OPS_TURNAROUND_BUCKETS; i++)
     g->turnaround[i] += row->turnaround_histogram[i];
+  for (size_t i = 0; i < row->n_ttfa; i++) {
+    const Tally__TtfaRow *t = row->ttfa[i];
+    if (t->priority >= OPS_PRIORITIES) continue; /* not a priority this build knows */
+    ttfa_histogram_add_message(&g->first_label[t->priority], t->first_label);
+    ttfa_histogram_add_message(&g->decision[t->priority], t->decision);
+  }
 }
 
 static void group_add_queue(group_t *g, const Tally__QueueAge *q) {
@@ -235,6 +246,41 @@ static void ratio(protobuf_c_boolean *defined, double *value, double a, double b
   *value = b != 0.0 ? a / b : 0.0;
 }
 
+/* Fills p50, p95, max and mean of `h`; *defined false when it is empty. */
+static void ttfa_figures(const ttfa_histogram_t *h, uint64_t *count, protobuf_c_boolean *defined,
+                         double *p50, double *p95, uint64_t *max, double *mean) {
+  *count = h->count;
+  *defined = ttfa_histogram_quantile(h, 500, p50) == 0;
+  if (!*defined) return;
+  ttfa_histogram_quantile(h, 950, p95);
+  *max = h->max_ms;
+  *mean = (double)h->sum_ms / (double)h->count;
+}
+
+/* One TtfaFigures per priority with a first label or a decision. */
+static int ttfa_fill(const group_t *g, Tally__OpsReportRow *row) {
+  size_t n = 0;
+  for (size_t p = 0; p < OPS_PRIORITIES; p++)
+    if (g->first_label[p].count > 0 || g->decision[p].count > 0) n++;
+  if (n == 0) return 0;
+  row->ttfa = calloc(n, sizeof *row->ttfa);
+  if (row->ttfa == NULL) return TALLY_E_NOMEM;
+  for (size_t p = 0; p < OPS_PRIORITIES; p++) {
+    if (g->first_label[p].count == 0 && g->decision[p].count == 0) continue;
+    Tally__TtfaFigures *f = malloc(sizeof *f);
+    if (f == NULL) return TALLY_E_NOMEM;
+    tally__ttfa_figures__init(f);
+    f->priority = (uint32_t)p;
+    ttfa_figures(&g->first_label[p], &f->first_label_count, &f->first_label_defined,
+                 &f->first_label_p50_ms, &f->first_label_p95_ms, &f->first_label_max_ms,
+                 &f->first_label_mean_ms);
+    ttfa_figures(&g->decision[p], &f->decision_count, &f->decision_defined, &f->decision_p50_ms,
+                 &f->decision_p95_ms, &f->decision_max_ms, &f->decision_mean_ms);
+    row->ttfa[row->n_ttfa++] = f;
+  }
+  return 0;
+}
+
 static int row_fill(const ops_report_t *r, const group_t *g, double days,
                     Tally__OpsReportRow *row) {
   tally__ops_report_row__init(row);
@@ -284,7 +330,7 @@ static int row_fill(const ops_report_t *r, const group_t *g, double days,
     if (row->labelers_needed_defined)
       row->labelers_needed = need <= 0 ? 0.0 : ceil(row->labelers_needed - 1e-9);
   }
-  return 0;
+  return ttfa_fill(g, row);
 }
 
 static int group_order(const void *a, const void *b) {
@@ -345,6 +391,8 @@ int ops_report_build(const ops_report_t *r, Tally__OpsReportReply **out) {
 static void row_free(Tally__OpsReportRow *row) {
   if (row == NULL) return;
   free(row->key);
+  for (size_t i = 0; i < row->n_ttfa; i++) free(row->ttfa[i]);
+  free(row->ttfa);
   free(row);
 }
 

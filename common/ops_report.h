@@ -12,6 +12,10 @@
  * buckets so that histograms of any worker, day or market add up exactly.
  * Changing a bound changes stored statistics: append buckets only.
  *
+ * Time to first action (ingest to the first label, and to the final
+ * decision) is summed per group and priority in the log-scale histograms
+ * of common/ttfa.h; p50/p95 come from the summed histogram, max is exact.
+ *
  * Pure logic: no I/O, no clock (the caller passes now_ms).
  */
 #ifndef TALLY_OPS_REPORT_H
@@ -36,7 +40,8 @@ size_t ops_turnaround_bucket_of(uint64_t ms);
  * (undefined) when the histogram is empty. */
 int ops_turnaround_quantile(const uint64_t *histogram, size_t n, double q, double *hours);
 
-/* 1 when `kind` is throughput, backlog, sla or capacity. */
+/* 1 when `kind` is throughput, backlog, sla, capacity or ttfa (time to
+ * first action per priority, common/ttfa.h; with by "" grouped by market). */
 int ops_report_kind_is_valid(const char *kind);
 
 /* 1 when `by` is "", market, stage or day and allowed for `kind` (day is

@@ -1372,7 +1372,7 @@ static void handle_ops_report_request(coordinator_t *c, const Tally__Envelope *r
   if (!ops_report_kind_is_valid(body->kind)) {
     validate_quote(body->kind, quoted, sizeof quoted);
     reply_error(r, TALLY_E_INVALID_ARGUMENT,
-                "kind '%s' is not one of: throughput, backlog, sla, capacity", quoted);
+                "kind '%s' is not one of: throughput, backlog, sla, capacity, ttfa", quoted);
     return;
   }
   if (!ops_report_by_is_valid(body->kind, body->by)) {

@@ -9,6 +9,7 @@
 #include "handling.h"
 #include "ops_report.h"
 #include "tally_error.h"
+#include "ttfa.h"
 
 #define DAY 20000u                       /* 2024-10-04 */
 #define NOW_MS (20001ull * 86400000ull)  /* midnight after day DAY+1 */
@@ -317,6 +318,144 @@ static void test_empty_and_validation(void) {
   row_free(x);
 }
 
+/* ------------------------------------------------------------ ttfa */
+
+static void test_ttfa_buckets(void) {
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(0), 1000);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(1), 1585);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(4), 6310);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(5), 10000);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(18), 3981000);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(29), 631000000);
+  CHECK_EQ_U64(ttfa_bucket_upper_ms(30), 0);
+  CHECK_EQ_U64(ttfa_bucket_of(0), 0);
+  CHECK_EQ_U64(ttfa_bucket_of(1000), 0);
+  CHECK_EQ_U64(ttfa_bucket_of(1001), 1);
+  CHECK_EQ_U64(ttfa_bucket_of(1585), 1);
+  CHECK_EQ_U64(ttfa_bucket_of(1586), 2);
+  CHECK_EQ_U64(ttfa_bucket_of(60000), 9);  /* (39811, 63096] */
+  CHECK_EQ_U64(ttfa_bucket_of(7 * 86400000ull), 29);
+  CHECK_EQ_U64(ttfa_bucket_of(631000001), 30);
+  /* bounds grow by 10^(1/5) each, within rounding: the documented error */
+  for (size_t i = 1; i < TTFA_BUCKETS - 1; i++) {
+    double ratio = (double)ttfa_bucket_upper_ms(i) / (double)ttfa_bucket_upper_ms(i - 1);
+    CHECK(fabs(ratio - pow(10.0, 0.2)) < 1e-3);
+  }
+  /* quantiles: empty is undefined; nearest rank; capped at the exact max */
+  ttfa_histogram_t h = {0};
+  double ms = -1;
+  CHECK(ttfa_histogram_quantile(&h, 500, &ms) == 1);
+  ttfa_histogram_add(&h, 300);
+  CHECK(ttfa_histogram_quantile(&h, 500, &ms) == 0 && near(ms, 300)); /* min(1000, max) */
+  ttfa_histogram_add(&h, 2000);
+  ttfa_histogram_add(&h, 2100);
+  ttfa_histogram_add(&h, 8 * 86400000ull); /* beyond the last bound */
+  /* ranks: p50 = 2nd (2000, bucket (1585, 2512]); p95 = 4th (last bucket: max) */
+  CHECK(ttfa_histogram_quantile(&h, 500, &ms) == 0 && near(ms, sqrt(1585.0 * 2512.0)));
+  CHECK(ttfa_histogram_quantile(&h, 950, &ms) == 0 && near(ms, 8 * 86400000.0));
+  CHECK(ttfa_histogram_quantile(&h, 1001, &ms) == 1);
+  CHECK_EQ_U64(h.count, 4);
+  CHECK_EQ_U64(h.max_ms, 8 * 86400000ull);
+  CHECK_EQ_U64(h.sum_ms, 300 + 2000 + 2100 + 8 * 86400000ull);
+}
+
+/* Adds first-label and decision durations of `priority` to a row. */
+static void ttfa_add(Tally__OpsRow *row, uint32_t priority, const uint64_t *first, size_t nf,
+                     const uint64_t *decision, size_t nd) {
+  Tally__TtfaRow *t = ttfa_row_of(row, priority);
+  CHECK(t != NULL);
+  for (size_t i = 0; i < nf; i++) CHECK(ttfa_message_add(t->first_label, first[i]) == 0);
+  for (size_t i = 0; i < nd; i++) CHECK(ttfa_message_add(t->decision, decision[i]) == 0);
+}
+
+/* Frees what ttfa_row_of and ttfa_message_add allocated in `row`. */
+static void ttfa_rows_free(Tally__OpsRow *row) {
+  for (size_t i = 0; i < row->n_ttfa; i++) {
+    Tally__DurationHistogram *h[2] = {row->ttfa[i]->first_label, row->ttfa[i]->decision};
+    for (int k = 0; k < 2; k++) {
+      free(h[k]->buckets);
+      free(h[k]);
+    }
+    free(row->ttfa[i]);
+  }
+  free(row->ttfa);
+}
+
+static const Tally__TtfaFigures *ttfa_of(const Tally__OpsReportRow *row, uint32_t priority) {
+  for (size_t i = 0; row && i < row->n_ttfa; i++)
+    if (row->ttfa[i]->priority == priority) return row->ttfa[i];
+  return NULL;
+}
+
+/* Two workers' rows of the same market and day add up to the figures of
+ * the union, computed by hand:
+ *   es emergency first labels 500, 2000 (worker A), 30000, 45000 (B):
+ *     p50 = 2nd = 2000 -> sqrt(1585 * 2512); p95 = 4th = 45000 in
+ *     (39811, 63096] -> sqrt(39811 * 63096) = 50119 capped at max 45000.
+ *   es emergency decisions 45000 (B). es normal decision 3,600,000 (A) in
+ *     (2512000, 3981000] -> sqrt(2512000 * 3981000), no first label.
+ *   ja emergency first label 1200 (A).
+ * A stored priority past EMERGENCY is ignored. */
+static void test_ttfa_report(void) {
+  Tally__OpsRow a = TALLY__OPS_ROW__INIT, b = TALLY__OPS_ROW__INIT, c = TALLY__OPS_ROW__INIT;
+  a.market = b.market = (char *)"es";
+  c.market = (char *)"ja";
+  a.day = b.day = c.day = DAY;
+  ttfa_add(&a, 3, (uint64_t[]){500, 2000}, 2, NULL, 0);
+  ttfa_add(&a, 1, NULL, 0, (uint64_t[]){3600000}, 1);
+  ttfa_add(&b, 3, (uint64_t[]){30000, 45000}, 2, (uint64_t[]){45000}, 1);
+  ttfa_add(&b, 7, (uint64_t[]){1}, 1, NULL, 0);
+  ttfa_add(&c, 3, (uint64_t[]){1200}, 1, NULL, 0);
+  ops_query_t q = {"ttfa", "", "", 0, 0, 3600, 0, NOW_MS};
+  ops_report_t *r = NULL;
+  CHECK(ops_report_new(&r, "p", &q) == 0);
+  CHECK(ops_report_add_row(r, &b) == 0);
+  CHECK(ops_report_add_row(r, &c) == 0);
+  CHECK(ops_report_add_row(r, &a) == 0);
+  Tally__OpsReportReply *rep = NULL;
+  CHECK(ops_report_build(r, &rep) == 0);
+  CHECK(rep != NULL && rep->n_rows == 2); /* by "" = by market for ttfa */
+  const Tally__OpsReportRow *es = rep ? row_of(rep, "es") : NULL;
+  CHECK(es != NULL && es->n_ttfa == 2 && es->ttfa[0]->priority == 1 && es->ttfa[1]->priority == 3);
+  const Tally__TtfaFigures *f = ttfa_of(es, 3);
+  CHECK(f != NULL);
+  if (f != NULL) {
+    CHECK_EQ_U64(f->first_label_count, 4);
+    CHECK(f->first_label_defined && near(f->first_label_p50_ms, sqrt(1585.0 * 2512.0)));
+    CHECK(near(f->first_label_p95_ms, 45000));
+    CHECK_EQ_U64(f->first_label_max_ms, 45000);
+    CHECK(near(f->first_label_mean_ms, (500 + 2000 + 30000 + 45000) / 4.0));
+    CHECK_EQ_U64(f->decision_count, 1);
+    CHECK(f->decision_defined && near(f->decision_p50_ms, 45000) && f->decision_max_ms == 45000);
+  }
+  f = ttfa_of(es, 1);
+  CHECK(f != NULL && f->first_label_count == 0 && !f->first_label_defined);
+  CHECK(f != NULL && f->decision_count == 1 &&
+        near(f->decision_p50_ms, sqrt(2512000.0 * 3981000.0)) && f->decision_max_ms == 3600000);
+  f = ttfa_of(rep ? row_of(rep, "ja") : NULL, 3);
+  CHECK(f != NULL && f->first_label_count == 1 && f->first_label_max_ms == 1200 &&
+        !f->decision_defined);
+  /* the total sums every market: 5 emergency first labels, max 45000 */
+  f = ttfa_of(rep ? rep->total : NULL, 3);
+  CHECK(f != NULL && f->first_label_count == 5 && f->first_label_max_ms == 45000);
+  CHECK(rep != NULL && rep->total->n_ttfa == 2);
+  ops_report_reply_free(&rep);
+  ops_report_destroy(&r);
+  /* the same sums through the stored form (a drained worker's hand-over) */
+  Tally__DurationHistogram sum = TALLY__DURATION_HISTOGRAM__INIT;
+  CHECK(ttfa_message_sum_into(&sum, ttfa_row_of(&a, 3)->first_label) == 0);
+  CHECK(ttfa_message_sum_into(&sum, ttfa_row_of(&b, 3)->first_label) == 0);
+  CHECK_EQ_U64(sum.count, 4);
+  CHECK_EQ_U64(sum.max_ms, 45000);
+  CHECK_EQ_U64(sum.sum_ms, 77500);
+  CHECK(sum.n_buckets == TTFA_BUCKETS && sum.buckets[0] == 1 && sum.buckets[2] == 1 &&
+        sum.buckets[8] == 1 && sum.buckets[9] == 1);
+  free(sum.buckets);
+  ttfa_rows_free(&a);
+  ttfa_rows_free(&b);
+  ttfa_rows_free(&c);
+}
+
 int main(void) {
   check_deadline(30, NULL);
   data_make();
@@ -326,6 +465,8 @@ int main(void) {
   test_by_stage_and_day();
   test_filters();
   test_empty_and_validation();
+  test_ttfa_buckets();
+  test_ttfa_report();
   for (int i = 0; i < 3; i++) row_free(rows[i]);
   return check_summary();
 }

@@ -1407,6 +1407,8 @@ void labeling_handle_item_get(worker_t *w, const router_request_t *req) {
   reply.labels = rec->labels;
   reply.live_leases = (uint32_t)rec->n_lease_holders;
   reply.done = rec->state == TALLY__STORE__ITEM_STATE__ITEM_DONE;
+  reply.ingested_ms = rec->ingested_ms;
+  reply.done_ms = reply.done ? rec->done_ms : 0;
   Tally__Envelope env;
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_ITEM_REPLY;

@@ -10,6 +10,7 @@
 #include "keys.h"
 #include "ops_report.h"
 #include "tally_error.h"
+#include "ttfa.h"
 #include "wire.h"
 
 #define OPS_MS_PER_DAY 86400000ull
@@ -84,6 +85,12 @@ int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t
   if (histogram_sum_into(&dst->turnaround_histogram, &dst->n_turnaround_histogram,
                          src->turnaround_histogram, src->n_turnaround_histogram) < 0)
     fatal_exit("out of memory");
+  for (size_t i = 0; i < src->n_ttfa; i++) {
+    Tally__TtfaRow *t = ttfa_row_of(dst, src->ttfa[i]->priority);
+    if (t == NULL || ttfa_message_sum_into(t->first_label, src->ttfa[i]->first_label) < 0 ||
+        ttfa_message_sum_into(t->decision, src->ttfa[i]->decision) < 0)
+      fatal_exit("out of memory");
+  }
   tally__ops_row__free_unpacked(src, NULL);
   return 0;
 }
@@ -103,6 +110,26 @@ void ops_on_lease(worker_t *w, uint32_t project_id, const char *market, uint32_t
   ops_close(w, &ref);
 }
 
+/* Time to first action of rec's priority: the first label (this LABEL
+ * submit gave the item its first label) and the final decision (this
+ * submit made the item DONE). */
+static void ttfa_on_submit(Tally__OpsRow *row, const item_record_t *rec, uint32_t stage) {
+  int first = stage == TALLY__STAGE__STAGE_LABEL && rec->n_labels == 1;
+  int decided = rec->state == TALLY__STORE__ITEM_STATE__ITEM_DONE;
+  if (!first && !decided) return;
+  Tally__TtfaRow *t = ttfa_row_of(row, rec->priority);
+  if (t == NULL) fatal_exit("out of memory");
+  if (first) {
+    uint64_t at = rec->labels[0]->at_ms;
+    if (ttfa_message_add(t->first_label, at > rec->ingested_ms ? at - rec->ingested_ms : 0) < 0)
+      fatal_exit("out of memory");
+  }
+  if (decided &&
+      ttfa_message_add(t->decision,
+                       rec->done_ms > rec->ingested_ms ? rec->done_ms - rec->ingested_ms : 0) < 0)
+    fatal_exit("out of memory");
+}
+
 void ops_on_submit(worker_t *w, const Tally__Project *p, const item_record_t *rec,
                    uint32_t stage, uint32_t handling_ms, uint64_t now) {
   ops_ref_t ref;
@@ -119,6 +146,7 @@ void ops_on_submit(worker_t *w, const Tally__Project *p, const item_record_t *re
                   OPS_TURNAROUND_BUCKETS, ops_turnaround_bucket_of(turnaround));
     if (turnaround > (uint64_t)p->sla_seconds * 1000u) ref.row->sla_breaches++;
   }
+  ttfa_on_submit(ref.row, rec, stage);
   ops_close(w, &ref);
 }
 

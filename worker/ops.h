@@ -9,6 +9,9 @@
  *   submit -> completed, handling time (sum and histogram); the submit that
  *   makes an item DONE -> items_done, ingest-to-done turnaround histogram,
  *   sla_breaches when done_ms - ingested_ms > sla_seconds * 1000;
+ *   the submit of an item's first label -> ttfa first_label of the item's
+ *   priority (ingest to that label), the submit that makes it DONE -> ttfa
+ *   decision (ingest to done): log-scale histograms, common/ttfa.h;
  *   lease ended without a label -> expired, skips or releases.
  * `day` is the UTC day of the event. Like "stats", the family is a
  * per-worker sum, not led by a slot.
@@ -36,7 +39,8 @@ void ops_on_lease(worker_t *w, uint32_t project_id, const char *market, uint32_t
                   uint64_t now);
 
 /* A submit of `stage` was applied to `rec` (already changed by it): when
- * rec is DONE now, this submit finished the item. */
+ * rec is DONE now, this submit finished the item; a LABEL submit that left
+ * one label gave the item its first label. */
 void ops_on_submit(worker_t *w, const Tally__Project *p, const item_record_t *rec,
                    uint32_t stage, uint32_t handling_ms, uint64_t now);
 

@@ -143,11 +143,12 @@ int cmd_item(cli_t *cli, int argc, char **argv);
 int cmd_simulate(cli_t *cli, int argc, char **argv);
 int cmd_audit_policy(cli_t *cli, int argc, char **argv);
 int cmd_report(cli_t *cli, int argc, char **argv);
-/* `tally report throughput|backlog|sla|capacity` (cmd_ops.c) */
+/* `tally report throughput|backlog|sla|capacity|ttfa` (cmd_ops.c) */
 int cmd_report_throughput(cli_t *cli, int argc, char **argv);
 int cmd_report_backlog(cli_t *cli, int argc, char **argv);
 int cmd_report_sla(cli_t *cli, int argc, char **argv);
 int cmd_report_capacity(cli_t *cli, int argc, char **argv);
+int cmd_report_ttfa(cli_t *cli, int argc, char **argv);
 int cmd_report_daily(cli_t *cli, int argc, char **argv); /* `report daily`, cmd_daily.c */
 int cmd_feedback(cli_t *cli, int argc, char **argv);
 int cmd_keys(cli_t *cli, int argc, char **argv);      /* cmd_security.c */

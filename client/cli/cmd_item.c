@@ -7,7 +7,9 @@
 static const char show_help[] =
     "Usage: tally item show PROJECT ITEM_ID\n\n"
     "Shows what the cluster stored for one item: market, priority, content,\n"
-    "overlap, the labels received (who, what, when), live leases, done.\n"
+    "overlap, the labels received (who, what, when), live leases, when it was\n"
+    "ingested and done (JSON: ingested_ms, done_ms, unix ms; done_ms null while\n"
+    "not done).\n"
     "CSV has one row per stored label (item columns repeated).\n";
 
 static json_t *item_json(const tally_item_state_t *it) {
@@ -16,10 +18,11 @@ static json_t *item_json(const tally_item_state_t *it) {
     json_array_append_new(labels, json_pack("{s:s, s:s, s:I, s:I}", "labeler", it->labels[i].labeler, "label",
                                             it->labels[i].label, "at_ms", (json_int_t)it->labels[i].at_ms,
                                             "policy_version", (json_int_t)it->labels[i].policy_version));
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:o}", "project", it->project, "item_id", it->item_id,
-                   "market", it->market, "priority", tally_priority_name(it->priority), "content", it->content,
-                   "overlap", (json_int_t)it->overlap, "done", it->done, "live_leases", (json_int_t)it->live_leases,
-                   "labels", labels);
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:o, s:I, s:o}", "project", it->project, "item_id",
+                   it->item_id, "market", it->market, "priority", tally_priority_name(it->priority), "content",
+                   it->content, "overlap", (json_int_t)it->overlap, "done", it->done, "live_leases",
+                   (json_int_t)it->live_leases, "labels", labels, "ingested_ms", (json_int_t)it->ingested_ms,
+                   "done_ms", it->done ? json_integer((json_int_t)it->done_ms) : json_null());
 }
 
 static int item_csv(cli_t *cli, const tally_item_state_t *it) {
@@ -57,7 +60,11 @@ static int item_text(cli_t *cli, const tally_item_state_t *it) {
   output_field(f, "market:", "%s", it->market);
   output_field(f, "priority:", "%s", tally_priority_name(it->priority));
   output_field(f, "labels:", "%zu of %u", it->label_count, it->overlap);
-  output_field(f, "done:", "%s", it->done ? "yes" : "no");
+  char when[32];
+  output_time(it->ingested_ms, when, sizeof when);
+  output_field(f, "ingested:", "%s", when);
+  if (it->done) output_time(it->done_ms, when, sizeof when);
+  output_field(f, "done:", "%s%s", it->done ? "yes, " : "no", it->done ? when : "");
   output_field(f, "live leases:", "%u", it->live_leases);
   output_field(f, "content:", "%s", it->content);
   if (it->label_count == 0) return 0;

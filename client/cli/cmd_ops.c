@@ -1,4 +1,4 @@
-/* cmd_ops: `tally report throughput|backlog|sla|capacity` — the operations
+/* cmd_ops: `tally report throughput|backlog|sla|capacity|ttfa` — the operations
  * reports of a project as the coordinator computes them from every
  * worker's counters and queues.
  *
@@ -63,6 +63,27 @@ static const char capacity_help[] =
     "  --by G        one row per market (default) or stage\n"
     "  --shift-hours H  hours a labeler works per shift (default 8)\n";
 
+static const char ttfa_help[] =
+    "Usage: tally report ttfa --project P [--market M] [--from DAY] [--to DAY]\n"
+    "                         [--by market|stage|day]\n\n"
+    "Time to first action in project P, one row per group (market by default)\n"
+    "and item priority (low, normal, high, emergency):\n"
+    "  labeled     items whose first label was submitted in the range\n"
+    "  first label p50, p95, max   time from ingest to that first label\n"
+    "  decided     items whose final decision fell in the range (done without\n"
+    "              audit, on the auditor's agreement, or by a lead's verdict)\n"
+    "  decision p50, p95, max      time from ingest to that decision\n"
+    "A duration counts on the day (and in the stage) of its action. Every\n"
+    "worker keeps a histogram per market, priority and day with fixed log-scale\n"
+    "buckets (up to 1 s, then five per decade to 7.3 days); the coordinator\n"
+    "adds them and reads p50 and p95 from the sum. p50 and p95 are therefore\n"
+    "estimates at bucket resolution: from 1 s up within -21%/+26% of the true\n"
+    "value, below 1 s within 1 s. max is exact (ms). A group with no first label\n"
+    "or no decision shows \"-\" (an empty cell in CSV, null in JSON).\n"
+    "The last rows, \"total\", cover every group, per priority. CSV durations\n"
+    "are in ms.\n\n" OPS_COMMON_OPTIONS
+    "  --by G        one row per market (default), stage or day, and priority\n";
+
 enum { OPT_PROJECT = CLI_OPT_COMMAND, OPT_MARKET, OPT_FROM, OPT_TO, OPT_BY, OPT_SHIFT };
 
 typedef struct {
@@ -75,6 +96,7 @@ static const char *ops_help(const char *kind) {
   if (strcmp(kind, "throughput") == 0) return throughput_help;
   if (strcmp(kind, "backlog") == 0) return backlog_help;
   if (strcmp(kind, "sla") == 0) return sla_help;
+  if (strcmp(kind, "ttfa") == 0) return ttfa_help;
   return capacity_help;
 }
 
@@ -211,8 +233,31 @@ static void cell_text(const tally_ops_row_t *r, column_t col, int csv, char *buf
 
 static json_t *figure_json(tally_figure_t f) { return f.defined ? json_real(f.value) : json_null(); }
 
+static json_t *ttfa_json(const tally_ops_row_t *r) {
+  json_t *list = json_array();
+  for (size_t i = 0; list && i < r->ttfa_count; i++) {
+    const tally_ttfa_t *t = &r->ttfa[i];
+    json_array_append_new(
+        list,
+        json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "priority",
+                  tally_priority_name(t->priority), "first_label_count",
+                  (json_int_t)t->first_label_count, "first_label_p50_ms",
+                  figure_json(t->first_label_p50_ms), "first_label_p95_ms",
+                  figure_json(t->first_label_p95_ms), "first_label_max_ms",
+                  t->first_label_count ? json_integer((json_int_t)t->first_label_max_ms)
+                                       : json_null(),
+                  "first_label_mean_ms", figure_json(t->first_label_mean_ms), "decision_count",
+                  (json_int_t)t->decision_count, "decision_p50_ms",
+                  figure_json(t->decision_p50_ms), "decision_p95_ms",
+                  figure_json(t->decision_p95_ms), "decision_max_ms",
+                  t->decision_count ? json_integer((json_int_t)t->decision_max_ms) : json_null(),
+                  "decision_mean_ms", figure_json(t->decision_mean_ms)));
+  }
+  return list;
+}
+
 static json_t *row_json(const tally_ops_row_t *r) {
-  return json_pack(
+  json_t *doc = json_pack(
       "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:o, s:o, s:o, s:o, s:o, "
       "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "key", r->key, "ingested", (json_int_t)r->ingested, "leases", (json_int_t)r->leases,
@@ -230,6 +275,8 @@ static json_t *row_json(const tally_ops_row_t *r) {
       "throughput_per_labeler_hour", figure_json(r->throughput_per_labeler_hour),
       "time_to_clear_days", figure_json(r->time_to_clear_days), "labelers_needed",
       figure_json(r->labelers_needed));
+  if (doc != NULL) json_object_set_new(doc, "ttfa", ttfa_json(r));
+  return doc;
 }
 
 static json_t *day_json(uint32_t day) {
@@ -253,21 +300,73 @@ static int ops_json(cli_t *cli, const tally_ops_report_t *rep) {
 
 /* ------------------------------------------------------------ printing */
 
+/* A duration cell of a ttfa row: "-" (table) or "" (CSV) when undefined;
+ * ms in CSV; a readable duration in tables. */
+static void ttfa_duration(tally_figure_t f, int csv, char *buf, size_t size) {
+  if (!f.defined)
+    snprintf(buf, size, "%s", csv ? "" : "-");
+  else if (csv)
+    snprintf(buf, size, "%.0f", f.value);
+  else
+    output_duration((uint64_t)(f.value + 0.5), buf, size);
+}
+
+static void ttfa_table_row(output_table_t *t, const char *key, const tally_ttfa_t *r, int csv) {
+  char buf[64];
+  output_table_cell(t, key);
+  output_table_cell(t, tally_priority_name(r->priority));
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)r->first_label_count);
+  output_table_cell(t, buf);
+  ttfa_duration(r->first_label_p50_ms, csv, buf, sizeof buf);
+  output_table_cell(t, buf);
+  ttfa_duration(r->first_label_p95_ms, csv, buf, sizeof buf);
+  output_table_cell(t, buf);
+  ttfa_duration((tally_figure_t){r->first_label_count > 0, (double)r->first_label_max_ms}, csv,
+                buf, sizeof buf);
+  output_table_cell(t, buf);
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)r->decision_count);
+  output_table_cell(t, buf);
+  ttfa_duration(r->decision_p50_ms, csv, buf, sizeof buf);
+  output_table_cell(t, buf);
+  ttfa_duration(r->decision_p95_ms, csv, buf, sizeof buf);
+  output_table_cell(t, buf);
+  ttfa_duration((tally_figure_t){r->decision_count > 0, (double)r->decision_max_ms}, csv, buf,
+                sizeof buf);
+  output_table_cell(t, buf);
+}
+
+/* The ttfa table: one line per (group, priority), then the totals. */
+static output_table_t *ttfa_table(const tally_ops_report_t *rep, int csv) {
+  static const char *const headers[] = {"group",          "priority",       "labeled",
+                                        "first label p50", "first label p95", "first label max",
+                                        "decided",         "decision p50",   "decision p95",
+                                        "decision max"};
+  output_table_t *t = output_table_new(sizeof headers / sizeof headers[0], headers);
+  if (t == NULL) return NULL;
+  for (size_t r = 0; r < rep->row_count; r++)
+    for (size_t i = 0; i < rep->rows[r].ttfa_count; i++)
+      ttfa_table_row(t, rep->rows[r].key, &rep->rows[r].ttfa[i], csv);
+  for (size_t i = 0; i < rep->total.ttfa_count; i++)
+    ttfa_table_row(t, "total", &rep->total.ttfa[i], csv);
+  return t;
+}
+
 static int ops_print(cli_t *cli, const tally_ops_report_t *rep) {
   if (rep->workers_failed > 0)
     fprintf(cli->err, "tally: warning: %u worker(s) did not answer; the figures miss their data\n",
             rep->workers_failed);
   if (cli->format == OUTPUT_JSON) return ops_json(cli, rep);
+  int csv = cli->format == OUTPUT_CSV;
+  int ttfa = strcmp(rep->kind, "ttfa") == 0;
   const column_t *cols;
   size_t n;
   columns_of(rep->kind, &cols, &n);
   const char *headers[32];
   for (size_t i = 0; i < n; i++) headers[i] = column_names[cols[i]];
-  output_table_t *t = output_table_new(n, headers);
+  output_table_t *t = ttfa ? ttfa_table(rep, csv) : output_table_new(n, headers);
   if (t == NULL) return -1;
-  int csv = cli->format == OUTPUT_CSV;
   char buf[64];
-  for (size_t r = 0; r <= rep->row_count; r++) {
+  for (size_t r = 0; !ttfa && r <= rep->row_count; r++) {
     const tally_ops_row_t *row = r < rep->row_count ? &rep->rows[r] : &rep->total;
     for (size_t i = 0; i < n; i++) {
       if (r == rep->row_count && cols[i] == COL_KEY)
@@ -312,3 +411,4 @@ int cmd_report_throughput(cli_t *cli, int argc, char **argv) { return ops_run(cl
 int cmd_report_backlog(cli_t *cli, int argc, char **argv) { return ops_run(cli, "backlog", argc, argv); }
 int cmd_report_sla(cli_t *cli, int argc, char **argv) { return ops_run(cli, "sla", argc, argv); }
 int cmd_report_capacity(cli_t *cli, int argc, char **argv) { return ops_run(cli, "capacity", argc, argv); }
+int cmd_report_ttfa(cli_t *cli, int argc, char **argv) { return ops_run(cli, "ttfa", argc, argv); }

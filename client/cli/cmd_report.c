@@ -597,6 +597,7 @@ int cmd_report(cli_t *cli, int argc, char **argv) {
       {"backlog", "queue depth, top priority, oldest waiting item", cmd_report_backlog},
       {"sla", "items done, SLA breaches, turnaround", cmd_report_sla},
       {"capacity", "arrival, throughput per labeler-hour, labelers needed", cmd_report_capacity},
+      {"ttfa", "time to first label and to decision per market and priority", cmd_report_ttfa},
       {"daily", "daily quality inspection report (table, csv, json, html)", cmd_report_daily},
       {"exposure", "high-severity items seen per person and shift, against the budget", cmd_report_exposure},
   };

@@ -810,6 +810,8 @@ int tally_item_get(tally_t *t, const char *project, const char *item_id, tally_i
   it->overlap = src->overlap;
   it->live_leases = src->live_leases;
   it->done = src->done ? 1 : 0;
+  it->ingested_ms = src->ingested_ms;
+  it->done_ms = src->done_ms;
   if (src->n_labels) {
     it->labels = result_alloc(r, src->n_labels * sizeof *it->labels);
     if (it->labels) {

@@ -1,4 +1,5 @@
-/* client_ops: operations reports (throughput, backlog, SLA, capacity) —
+/* client_ops: operations reports (throughput, backlog, SLA, capacity, time
+ * to first action) —
  * one coordinator request that gathers the workers' counters. See tally.h. */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,25 @@ static void ops_row_copy(result_t *r, tally_ops_row_t *dst, const Tally__OpsRepo
       figure(src->throughput_defined, src->throughput_per_labeler_hour);
   dst->time_to_clear_days = figure(src->time_to_clear_defined, src->time_to_clear_days);
   dst->labelers_needed = figure(src->labelers_needed_defined, src->labelers_needed);
+  if (src->n_ttfa == 0) return;
+  dst->ttfa = result_alloc(r, src->n_ttfa * sizeof *dst->ttfa);
+  if (dst->ttfa == NULL) return;
+  dst->ttfa_count = src->n_ttfa;
+  for (size_t i = 0; i < src->n_ttfa; i++) {
+    const Tally__TtfaFigures *f = src->ttfa[i];
+    tally_ttfa_t *t = &dst->ttfa[i];
+    t->priority = f->priority;
+    t->first_label_count = f->first_label_count;
+    t->first_label_max_ms = f->first_label_max_ms;
+    t->first_label_p50_ms = figure(f->first_label_defined, f->first_label_p50_ms);
+    t->first_label_p95_ms = figure(f->first_label_defined, f->first_label_p95_ms);
+    t->first_label_mean_ms = figure(f->first_label_defined, f->first_label_mean_ms);
+    t->decision_count = f->decision_count;
+    t->decision_max_ms = f->decision_max_ms;
+    t->decision_p50_ms = figure(f->decision_defined, f->decision_p50_ms);
+    t->decision_p95_ms = figure(f->decision_defined, f->decision_p95_ms);
+    t->decision_mean_ms = figure(f->decision_defined, f->decision_mean_ms);
+  }
 }
 
 int tally_report_ops(tally_t *t, const char *project, const char *kind,
@@ -59,7 +79,7 @@ int tally_report_ops(tally_t *t, const char *project, const char *kind,
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "a report needs a project");
   if (!ops_report_kind_is_valid(kind))
     return client_error(t, TALLY_E_INVALID_ARGUMENT,
-                        "unknown report kind (throughput, backlog, sla or capacity)");
+                        "unknown report kind (throughput, backlog, sla, capacity or ttfa)");
   if (!ops_report_by_is_valid(kind, by))
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "a %s report cannot be grouped by '%.32s'",
                         kind, by);
