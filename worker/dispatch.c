@@ -24,7 +24,8 @@ typedef struct {
   int refused_when_full;
 } dispatch_entry_t;
 
-/* The handler objects (quality, cases) answer through a responder. */
+/* The handler objects (quality, cases, ops, wellbeing) answer through a
+ * responder. */
 static void handle_stats(worker_t *w, const router_request_t *req) {
   quality_handle_stats(w->quality, worker_responder(w, req));
 }
@@ -41,6 +42,10 @@ static void handle_case_get(worker_t *w, const router_request_t *req) {
   cases_handle_get(w->cases, worker_responder(w, req));
 }
 
+static void handle_ops(worker_t *w, const router_request_t *req) {
+  ops_handle_request(w->ops, worker_responder(w, req));
+}
+
 static const dispatch_entry_t dispatch_table[] = {
     {TALLY__ENVELOPE__BODY_INGEST, labeling_handle_ingest, 1},
     {TALLY__ENVELOPE__BODY_LEASE, labeling_handle_lease, 0},
@@ -52,7 +57,7 @@ static const dispatch_entry_t dispatch_table[] = {
     {TALLY__ENVELOPE__BODY_STATS_REQUEST, handle_stats, 0},
     {TALLY__ENVELOPE__BODY_FEEDBACK_REQUEST, handle_feedback, 0},
     {TALLY__ENVELOPE__BODY_EXPORT_REQUEST, handle_export, 0},
-    {TALLY__ENVELOPE__BODY_OPS_REQUEST, ops_handle_request, 0},
+    {TALLY__ENVELOPE__BODY_OPS_REQUEST, handle_ops, 0},
     {TALLY__ENVELOPE__BODY_CASES_REQUEST, handle_cases, 0},
     {TALLY__ENVELOPE__BODY_CASE_GET, handle_case_get, 0},
     {TALLY__ENVELOPE__BODY_SLOT_CHUNK, slot_move_handle_chunk, 1},

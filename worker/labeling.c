@@ -363,7 +363,7 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
     if (why == RETURN_SKIP && item_record_add_skipper(rec, labeler) < 0)
       fatal_exit("out of memory");
     queue_reconcile(w, slot, project_id, item_id, item_len, before, rec);
-    ops_on_lease_end(w, project_id, rec->market, lease->stage,
+    ops_on_lease_end(w->ops, project_id, rec->market, lease->stage,
                      why == RETURN_EXPIRE ? OPS_LEASE_EXPIRED
                      : why == RETURN_SKIP ? OPS_LEASE_SKIPPED
                                           : OPS_LEASE_RELEASED,
@@ -548,7 +548,7 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   if (item_record_add_holder(rec, labeler) < 0) fatal_exit("out of memory");
   queue_reconcile(w, c->slot, c->project->id, item_id, item_len, before, rec);
   worker_project(w, lease.project_id)->live_leases++;
-  ops_on_lease(w, lease.project_id, rec->market, stage, now);
+  ops_on_lease(w->ops, lease.project_id, rec->market, stage, now);
   w->batch_dirty = 1;
   task->slot = c->slot;
   task->lease_id = lease.lease_id;
@@ -808,7 +808,7 @@ void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
                item->id, id_len);
     item_record_free(&rec);
     worker_project(w, p->id)->items++;
-    ops_on_ingest(w, p->id, item->market, now);
+    ops_on_ingest(w->ops, p->id, item->market, now);
     reply.accepted++;
   }
   reply.rejected = rejected;
@@ -1259,7 +1259,7 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
   else
     submit_verdict(w, p, lease, rec, s, now);
   queue_reconcile(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, before, rec);
-  ops_on_submit(w, p, rec, lease->stage, s->handling_ms, now);
+  ops_on_submit(w->ops, p, rec, lease->stage, s->handling_ms, now);
   wellbeing_on_submit(w, p, lease->labeler, s->label, lease->exposure_counted, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);

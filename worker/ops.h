@@ -25,36 +25,53 @@
 
 #include <stdint.h>
 
+#include "config_cache.h"
 #include "item_record.h"
-#include "worker_internal.h"
+#include "queue_index.h"
+#include "responder.h"
+#include "row_cache.h"
+#include "store.h"
+
+typedef struct ops ops_t;
 
 /* How a lease ended without a label. */
 typedef enum { OPS_LEASE_RELEASED, OPS_LEASE_SKIPPED, OPS_LEASE_EXPIRED } ops_lease_end_t;
 
+/* Counters over `store` (families ops, queue and items), their rows
+ * through `ops_rows` (the write-back cache of STORE_CF_OPS: the worker
+ * flushes it into each batch and counts its dirty rows as changes), the
+ * worker's configuration and its queues (read for queue ages), all
+ * borrowed for the object's life. NULL when out of memory.
+ * ops_destroy(&ops), safe on NULL and twice. */
+ops_t *ops_new(store_t *store, row_cache_t *ops_rows, const config_cache_t *config,
+               const queue_index_t *queues);
+void ops_destroy(ops_t **ops);
+
 /* An item was accepted. */
-void ops_on_ingest(worker_t *w, uint32_t project_id, const char *market, uint64_t now);
+void ops_on_ingest(ops_t *o, uint32_t project_id, const char *market, uint64_t now);
 
 /* A lease of `stage` was granted. */
-void ops_on_lease(worker_t *w, uint32_t project_id, const char *market, uint32_t stage,
+void ops_on_lease(ops_t *o, uint32_t project_id, const char *market, uint32_t stage,
                   uint64_t now);
 
 /* A submit of `stage` was applied to `rec` (already changed by it): when
  * rec is DONE now, this submit finished the item; a LABEL submit that left
  * one label gave the item its first label. */
-void ops_on_submit(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+void ops_on_submit(ops_t *o, const Tally__Project *p, const item_record_t *rec,
                    uint32_t stage, uint32_t handling_ms, uint64_t now);
 
 /* A lease of `stage` ended without a label. */
-void ops_on_lease_end(worker_t *w, uint32_t project_id, const char *market, uint32_t stage,
+void ops_on_lease_end(ops_t *o, uint32_t project_id, const char *market, uint32_t stage,
                       ops_lease_end_t why, uint64_t now);
 
-/* Request handler: ops_request. */
-void ops_handle_request(worker_t *w, const router_request_t *req);
+/* Request handler: ops_request. Flushes the row cache into the open batch
+ * first, so the reply counts everything done so far. */
+void ops_handle_request(ops_t *o, responder_t *r);
 
 /* Adds an operations row of another worker (a drained worker handing its
  * counters over) to this worker's row of the same key, in the open batch.
  * Returns 0 or TALLY_E_INVALID_ARGUMENT (not an OpsRow key and value). */
-int ops_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+int ops_merge_row(ops_t *o, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t len);
 
 #endif

@@ -889,7 +889,7 @@ static void handle_merge(worker_t *w, const router_request_t *req) {
     }
     switch (e->family) {
       case STORE_CF_STATS: rc = quality_merge_row(w->quality, e->key.data, e->key.len, e->value.data, e->value.len); break;
-      case STORE_CF_OPS: rc = ops_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len); break;
+      case STORE_CF_OPS: rc = ops_merge_row(w->ops, e->key.data, e->key.len, e->value.data, e->value.len); break;
       case STORE_CF_EXPOSURE:
         rc = wellbeing_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len);
         break;

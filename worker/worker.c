@@ -15,8 +15,9 @@
 #include "dispatch.h"
 #include "ident.h"
 #include "log.h"
-#include "slot_move.h"
+#include "ops.h"
 #include "quality.h"
+#include "slot_move.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
 #include "wire.h"
@@ -565,8 +566,9 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     w->items = item_cache_new(12);
     w->cases = cases_new(w->store, w->config, w->owned);
     w->quality = quality_new(w->store, w->stats_rows, w->config, w->owned);
+    w->ops = ops_new(w->store, w->ops_rows, w->config, w->queues);
     if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL ||
-        w->quality == NULL)
+        w->quality == NULL || w->ops == NULL)
       rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
@@ -662,6 +664,7 @@ void worker_destroy(worker_t **worker) {
   item_cache_destroy(&w->items);
   cases_destroy(&w->cases);
   quality_destroy(&w->quality);
+  ops_destroy(&w->ops);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

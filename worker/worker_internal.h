@@ -156,6 +156,7 @@ struct worker {
   /* Handler objects built from the store and caches (x_new/x_destroy). */
   struct cases *cases;     /* cases.h */
   struct quality *quality; /* quality.h */
+  struct ops *ops;         /* ops.h */
 
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
