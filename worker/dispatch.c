@@ -45,6 +45,9 @@ static void handle_case_get(worker_t *w, const router_request_t *req) {
 static void handle_ops(worker_t *w, const router_request_t *req) {
   ops_handle_request(w->ops, worker_responder(w, req));
 }
+static void handle_exposure(worker_t *w, const router_request_t *req) {
+  wellbeing_handle_exposure(w->wellbeing, worker_responder(w, req));
+}
 
 static const dispatch_entry_t dispatch_table[] = {
     {TALLY__ENVELOPE__BODY_INGEST, labeling_handle_ingest, 1},
@@ -61,7 +64,7 @@ static const dispatch_entry_t dispatch_table[] = {
     {TALLY__ENVELOPE__BODY_CASES_REQUEST, handle_cases, 0},
     {TALLY__ENVELOPE__BODY_CASE_GET, handle_case_get, 0},
     {TALLY__ENVELOPE__BODY_SLOT_CHUNK, slot_move_handle_chunk, 1},
-    {TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST, wellbeing_handle_exposure, 0},
+    {TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST, handle_exposure, 0},
 };
 
 static const dispatch_entry_t *dispatch_find(Tally__Envelope__BodyCase body) {

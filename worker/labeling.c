@@ -492,7 +492,7 @@ static item_record_t *candidate_take(worker_t *w, const candidate_t *c, const ch
   item_record_t *rec = item_load(w, c->slot, c->project->id, value, len);
   if (rec == NULL || !item_record_wants_work(rec) || rec->stage != stage ||
       item_record_excludes(rec, labeler) ||
-      !wellbeing_may_see(w, c->project, rec, labeler, clock_now_ms())) {
+      !wellbeing_may_see(w->wellbeing, c->project, rec, labeler, clock_now_ms())) {
     item_record_free(&rec);
     free(value);
     return NULL;
@@ -541,7 +541,7 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   snprintf(lease.labeler, sizeof lease.labeler, "%s", labeler);
   lease.item_id = (char *)item_id;
   lease.item_len = item_len;
-  lease.exposure_counted = wellbeing_on_lease(w, c->project, rec, labeler, now);
+  lease.exposure_counted = wellbeing_on_lease(w->wellbeing, c->project, rec, labeler, now);
   *wrote = lease.exposure_counted;
   queue_where_t before = item_where(rec);
   if (lease_table_add(w->leases, &lease) < 0) fatal_exit("out of memory for leases");
@@ -1260,7 +1260,7 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
     submit_verdict(w, p, lease, rec, s, now);
   queue_reconcile(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, before, rec);
   ops_on_submit(w->ops, p, rec, lease->stage, s->handling_ms, now);
-  wellbeing_on_submit(w, p, lease->labeler, s->label, lease->exposure_counted, now);
+  wellbeing_on_submit(w->wellbeing, p, lease->labeler, s->label, lease->exposure_counted, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
   if (lease_id != 0) lease_drop(w, lease->project_id, lease_id);

@@ -891,7 +891,7 @@ static void handle_merge(worker_t *w, const router_request_t *req) {
       case STORE_CF_STATS: rc = quality_merge_row(w->quality, e->key.data, e->key.len, e->value.data, e->value.len); break;
       case STORE_CF_OPS: rc = ops_merge_row(w->ops, e->key.data, e->key.len, e->value.data, e->value.len); break;
       case STORE_CF_EXPOSURE:
-        rc = wellbeing_merge_row(w, e->key.data, e->key.len, e->value.data, e->value.len);
+        rc = wellbeing_merge_row(w->wellbeing, e->key.data, e->key.len, e->value.data, e->value.len);
         break;
       case STORE_CF_DEFAULT:
         if (e->key.len == sizeof HANDOFF_COUNTERS_PREFIX - 1 + 4 && e->value.len == 24 &&

@@ -7,12 +7,37 @@
 
 #include "fatal.h"
 #include "keys.h"
+#include "slot.h"
 #include "tally_error.h"
 #include "wire.h"
 
 #define WELLBEING_DEFAULT_SHIFT_HOURS 8u
 #define WELLBEING_MS_PER_HOUR 3600000ull
 #define WELLBEING_KEY_MAX (4 + 8 + KEYS_LABELER_MAX)
+
+struct wellbeing {
+  store_t *store;                /* borrowed */
+  const config_cache_t *config;  /* borrowed */
+  Tally__ClusterMap *const *map; /* borrowed: where the worker keeps its map */
+  const uint32_t *worker_id;     /* borrowed: where the worker keeps its id */
+};
+
+wellbeing_t *wellbeing_new(store_t *store, const config_cache_t *config,
+                           Tally__ClusterMap *const *map, const uint32_t *worker_id) {
+  wellbeing_t *wb = calloc(1, sizeof *wb);
+  if (wb == NULL) return NULL;
+  wb->store = store;
+  wb->config = config;
+  wb->map = map;
+  wb->worker_id = worker_id;
+  return wb;
+}
+
+void wellbeing_destroy(wellbeing_t **wb) {
+  if (wb == NULL || *wb == NULL) return;
+  free(*wb);
+  *wb = NULL;
+}
 
 uint64_t wellbeing_shift_of(const Tally__Project *p, uint64_t now_ms) {
   uint32_t hours = p->shift_hours ? p->shift_hours : WELLBEING_DEFAULT_SHIFT_HOURS;
@@ -45,29 +70,29 @@ static size_t exposure_key(uint8_t *out, uint32_t project_id, uint64_t shift,
 }
 
 /* The stored count of (project, shift, labeler), read through the batch. */
-static uint64_t exposure_get(worker_t *w, const uint8_t *key, size_t key_len) {
+static uint64_t exposure_get(wellbeing_t *wb, const uint8_t *key, size_t key_len) {
   char *value = NULL;
   size_t len = 0;
-  int rc = store_get(w->store, STORE_CF_EXPOSURE, key, key_len, &value, &len);
+  int rc = store_get(wb->store, STORE_CF_EXPOSURE, key, key_len, &value, &len);
   if (rc < 0) fatal_exit("storage read failed");
   uint64_t count = rc == 1 && len == 8 ? keys_get_u64((const uint8_t *)value) : 0;
   free(value);
   return count;
 }
 
-static void exposure_add(worker_t *w, uint32_t project_id, uint64_t shift, const char *labeler) {
+static void exposure_add(wellbeing_t *wb, uint32_t project_id, uint64_t shift, const char *labeler) {
   uint8_t key[WELLBEING_KEY_MAX], value[8];
   size_t key_len = exposure_key(key, project_id, shift, labeler);
-  keys_put_u64(value, exposure_get(w, key, key_len) + 1);
-  store_put(w->store, STORE_CF_EXPOSURE, key, key_len, value, sizeof value);
+  keys_put_u64(value, exposure_get(wb, key, key_len) + 1);
+  store_put(wb->store, STORE_CF_EXPOSURE, key, key_len, value, sizeof value);
 }
 
-int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+int wellbeing_merge_row(wellbeing_t *wb, const uint8_t *key, size_t key_len, const uint8_t *value,
                         size_t len) {
   if (len != 8 || key_len < 12 || key_len > WELLBEING_KEY_MAX) return TALLY_E_INVALID_ARGUMENT;
   uint8_t sum[8];
-  keys_put_u64(sum, exposure_get(w, key, key_len) + keys_get_u64(value));
-  store_put(w->store, STORE_CF_EXPOSURE, key, key_len, sum, sizeof sum);
+  keys_put_u64(sum, exposure_get(wb, key, key_len) + keys_get_u64(value));
+  store_put(wb->store, STORE_CF_EXPOSURE, key, key_len, sum, sizeof sum);
   return 0;
 }
 
@@ -77,53 +102,55 @@ int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const u
  * budget, and a person never sees more known high-severity items per shift
  * across the whole cluster, whichever workers serve them. The price is that
  * a person may be stopped on one worker while another still has share. */
-uint32_t wellbeing_share(const worker_t *w, uint32_t budget) {
-  if (w->map == NULL || budget == 0) return budget;
+uint32_t wellbeing_share(const wellbeing_t *wb, uint32_t budget) {
+  const Tally__ClusterMap *map = *wb->map;
+  uint32_t worker_id = *wb->worker_id;
+  if (map == NULL || budget == 0) return budget;
   uint32_t owners[TALLY_SLOT_COUNT];
   size_t n = 0;
-  for (size_t s = 0; s < w->map->n_slot_owner; s++) {
-    uint32_t id = w->map->slot_owner[s];
+  for (size_t s = 0; s < map->n_slot_owner; s++) {
+    uint32_t id = map->slot_owner[s];
     size_t i = 0;
     while (i < n && owners[i] != id) i++;
     if (id != 0 && i == n) owners[n++] = id;
   }
   size_t rank = 0, me_found = 0;
   for (size_t i = 0; i < n; i++) {
-    if (owners[i] == w->counters.worker_id) me_found = 1;
-    else if (owners[i] < w->counters.worker_id) rank++;
+    if (owners[i] == worker_id) me_found = 1;
+    else if (owners[i] < worker_id) rank++;
   }
   if (!me_found) return 0;
   return budget / (uint32_t)n + (rank < budget % n ? 1u : 0u);
 }
 
-int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+int wellbeing_may_see(wellbeing_t *wb, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, uint64_t now_ms) {
   if (p->exposure_budget == 0 || !wellbeing_item_is_high(p, rec)) return 1;
   uint8_t key[WELLBEING_KEY_MAX];
   size_t key_len = exposure_key(key, p->id, wellbeing_shift_of(p, now_ms), labeler);
-  return exposure_get(w, key, key_len) < wellbeing_share(w, p->exposure_budget);
+  return exposure_get(wb, key, key_len) < wellbeing_share(wb, p->exposure_budget);
 }
 
-int wellbeing_on_lease(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+int wellbeing_on_lease(wellbeing_t *wb, const Tally__Project *p, const item_record_t *rec,
                        const char *labeler, uint64_t now_ms) {
   if (!wellbeing_item_is_high(p, rec)) return 0;
-  exposure_add(w, p->id, wellbeing_shift_of(p, now_ms), labeler);
+  exposure_add(wb, p->id, wellbeing_shift_of(p, now_ms), labeler);
   return 1;
 }
 
-void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *labeler,
+void wellbeing_on_submit(wellbeing_t *wb, const Tally__Project *p, const char *labeler,
                          const char *label, int lease_counted, uint64_t now_ms) {
   if (lease_counted || !wellbeing_label_is_high(p, label)) return;
-  exposure_add(w, p->id, wellbeing_shift_of(p, now_ms), labeler);
+  exposure_add(wb, p->id, wellbeing_shift_of(p, now_ms), labeler);
 }
 
-void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
+void wellbeing_handle_exposure(wellbeing_t *wb, responder_t *resp) {
+  const router_request_t *req = responder_request(resp);
   const Tally__ExposureRequest *r = req->env->exposure_request;
-  const Tally__Project *p = responder_project(worker_responder(w, req), w->config, r->project);
+  const Tally__Project *p = responder_project(resp, wb->config, r->project);
   if (p == NULL) return;
   if (r->from_shift > r->to_shift) {
-    worker_reply_error(w, req->peer, req->peer_len, req->env->request_id,
-                       TALLY_E_INVALID_ARGUMENT, "from_shift is after to_shift");
+    responder_error(resp, TALLY_E_INVALID_ARGUMENT, "from_shift is after to_shift");
     return;
   }
   uint8_t from[12], upper[12];
@@ -136,7 +163,7 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   } else {
     keys_put_u64(upper + 4, r->to_shift + 1);
   }
-  store_iter_t *it = store_iter_new(w->store, STORE_CF_EXPOSURE, upper, upper_len);
+  store_iter_t *it = store_iter_new(wb->store, STORE_CF_EXPOSURE, upper, upper_len);
   if (it == NULL) fatal_exit("out of memory");
   Tally__ExposureRow *rows = NULL;
   Tally__ExposureRow **ptrs = NULL;
@@ -166,14 +193,14 @@ void wellbeing_handle_exposure(worker_t *w, const router_request_t *req) {
   store_iter_destroy(&it);
   for (size_t i = 0; i < n; i++) ptrs[i] = &rows[i];
   Tally__ExposureReply reply = TALLY__EXPOSURE_REPLY__INIT;
-  reply.worker_id = w->counters.worker_id;
+  reply.worker_id = responder_worker_id(resp);
   reply.n_rows = n;
   reply.rows = ptrs;
   Tally__Envelope env;
   wire_envelope_init(&env, req->env->request_id);
   env.body_case = TALLY__ENVELOPE__BODY_EXPOSURE_REPLY;
   env.exposure_reply = &reply;
-  worker_reply_scan(w, req, &env, scan_rc);
+  responder_reply_scan(resp, &env, scan_rc);
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
   free(rows);

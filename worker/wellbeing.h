@@ -33,8 +33,24 @@
 
 #include <stdint.h>
 
+#include "config_cache.h"
 #include "item_record.h"
-#include "worker_internal.h"
+#include "responder.h"
+#include "store.h"
+#include "tally.pb-c.h"
+
+typedef struct wellbeing wellbeing_t;
+
+/* Exposure counts over `store` (family exposure, read and written through
+ * the open batch), with the worker's configuration, `map` (where the
+ * worker keeps its current slot map, NULL before one arrives) and
+ * `worker_id` (where it keeps its id, 0 before registration): the map and
+ * the id are read at each use, since both change; all borrowed for the
+ * object's life. NULL when out of memory. wellbeing_destroy(&wb), safe on
+ * NULL and twice. */
+wellbeing_t *wellbeing_new(store_t *store, const config_cache_t *config,
+                           Tally__ClusterMap *const *map, const uint32_t *worker_id);
+void wellbeing_destroy(wellbeing_t **wb);
 
 /* The shift of `now_ms` (unix ms) under the project's shift length. */
 uint64_t wellbeing_shift_of(const Tally__Project *p, uint64_t now_ms);
@@ -45,33 +61,33 @@ int wellbeing_label_is_high(const Tally__Project *p, const char *label);
 /* True when the item is known to be high-severity (hint or stored labels). */
 int wellbeing_item_is_high(const Tally__Project *p, const item_record_t *rec);
 
-/* True when `labeler` may be offered `rec` now: the item is not known to
- * be high-severity, the project has no budget, or the person's exposure
- * this shift is below it. */
 /* This worker's share of a per-person budget: the budget split over the
  * workers that own slots, so that the shares add up to the budget. */
-uint32_t wellbeing_share(const worker_t *w, uint32_t budget);
+uint32_t wellbeing_share(const wellbeing_t *wb, uint32_t budget);
 
-int wellbeing_may_see(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+/* True when `labeler` may be offered `rec` now: the item is not known to
+ * be high-severity, the project has no budget, or the person's exposure
+ * this shift is below this worker's share of it. */
+int wellbeing_may_see(wellbeing_t *wb, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, uint64_t now_ms);
 
 /* A lease of `rec` was granted to `labeler`: counts it when the item is
  * known to be high-severity. Returns 1 when counted, else 0. */
-int wellbeing_on_lease(worker_t *w, const Tally__Project *p, const item_record_t *rec,
+int wellbeing_on_lease(wellbeing_t *wb, const Tally__Project *p, const item_record_t *rec,
                        const char *labeler, uint64_t now_ms);
 
 /* A submit of `label` on a lease: counts a discovery when the label is
  * high-severity and the lease was not counted at grant. */
-void wellbeing_on_submit(worker_t *w, const Tally__Project *p, const char *labeler,
+void wellbeing_on_submit(wellbeing_t *wb, const Tally__Project *p, const char *labeler,
                          const char *label, int lease_counted, uint64_t now_ms);
 
 /* Request handler: exposure_request. */
-void wellbeing_handle_exposure(worker_t *w, const router_request_t *req);
+void wellbeing_handle_exposure(wellbeing_t *wb, responder_t *r);
 
 /* Adds an exposure count of another worker (a drained worker handing its
  * counts over) to this worker's count of the same key, in the open batch.
  * Returns 0 or TALLY_E_INVALID_ARGUMENT (not an 8-byte count). */
-int wellbeing_merge_row(worker_t *w, const uint8_t *key, size_t key_len, const uint8_t *value,
+int wellbeing_merge_row(wellbeing_t *wb, const uint8_t *key, size_t key_len, const uint8_t *value,
                         size_t len);
 
 #endif

@@ -20,6 +20,7 @@
 #include "slot_move.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
+#include "wellbeing.h"
 #include "wire.h"
 #include "worker_internal.h"
 
@@ -567,8 +568,9 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     w->cases = cases_new(w->store, w->config, w->owned);
     w->quality = quality_new(w->store, w->stats_rows, w->config, w->owned);
     w->ops = ops_new(w->store, w->ops_rows, w->config, w->queues);
+    w->wellbeing = wellbeing_new(w->store, w->config, &w->map, &w->counters.worker_id);
     if (w->stats_rows == NULL || w->ops_rows == NULL || w->items == NULL || w->cases == NULL ||
-        w->quality == NULL || w->ops == NULL)
+        w->quality == NULL || w->ops == NULL || w->wellbeing == NULL)
       rc = TALLY_E_NOMEM;
   }
   if (rc == 0) rc = worker_load_meta(w);
@@ -665,6 +667,7 @@ void worker_destroy(worker_t **worker) {
   cases_destroy(&w->cases);
   quality_destroy(&w->quality);
   ops_destroy(&w->ops);
+  wellbeing_destroy(&w->wellbeing);
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);

@@ -154,9 +154,10 @@ struct worker {
   item_cache_t *items; /* records written last, write-through (item_cache.h) */
 
   /* Handler objects built from the store and caches (x_new/x_destroy). */
-  struct cases *cases;     /* cases.h */
-  struct quality *quality; /* quality.h */
-  struct ops *ops;         /* ops.h */
+  struct cases *cases;         /* cases.h */
+  struct quality *quality;     /* quality.h */
+  struct ops *ops;             /* ops.h */
+  struct wellbeing *wellbeing; /* wellbeing.h */
 
   /* Hot aggregate rows, written back once per batch (row_cache.h). */
   row_cache_t *stats_rows; /* STORE_CF_STATS, quality.c */
