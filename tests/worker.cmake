@@ -73,6 +73,12 @@ target_link_libraries(quality_object_test PRIVATE tally_worker_core m)
 add_test(NAME worker_quality_object COMMAND quality_object_test)
 set_tests_properties(worker_quality_object PROPERTIES TIMEOUT 60 LABELS "unit")
 
+# ops built from a store, its row cache, a configuration and a queue index, no worker.
+add_executable(ops_object_test ${CMAKE_CURRENT_SOURCE_DIR}/ops_object_test.c)
+target_link_libraries(ops_object_test PRIVATE tally_worker_core)
+add_test(NAME worker_ops_object COMMAND ops_object_test)
+set_tests_properties(worker_ops_object PROPERTIES TIMEOUT 60 LABELS "unit")
+
 add_executable(row_cache_test ${CMAKE_CURRENT_SOURCE_DIR}/row_cache_test.c)
 target_link_libraries(row_cache_test PRIVATE tally_worker_core)
 add_test(NAME row_cache COMMAND row_cache_test)
