@@ -20,7 +20,7 @@
 static const char link_release_tag = 0;
 
 /* One asynchronous request: whom to tell, and for a lease its walk. */
-typedef struct {
+typedef struct link_op {
   cluster_link_t *link;
   cluster_done_fn fn;
   cluster_wanted_fn wanted;
@@ -32,6 +32,7 @@ typedef struct {
   tally_stage_t stage;
   uint64_t deadline_ms; /* monotonic */
   int tries;
+  struct link_op *prev, *next; /* the link's ops in flight (freed at destroy) */
 } link_op_t;
 
 struct cluster_link {
@@ -52,9 +53,19 @@ struct cluster_link {
   char last_error[256];
   cluster_observe_fn observe;
   void *observe_user;
+  link_op_t *ops; /* in flight: answered, or freed unanswered at destroy */
 };
 
 static void link_drain(cluster_link_t *link);
+
+/* Unlinks and frees an op (answered, or never sent). */
+static void op_free(link_op_t *op) {
+  cluster_link_t *link = op->link;
+  if (op->prev) op->prev->next = op->next;
+  else link->ops = op->next;
+  if (op->next) op->next->prev = op->prev;
+  free(op);
+}
 
 static void on_poll(uv_poll_t *p, int status, int events) {
   (void)status;
@@ -110,7 +121,7 @@ static void link_complete(cluster_link_t *link, const tally_completion_t *c) {
       (op->wanted == NULL || op->wanted(op->arg)) && lease_issue(op) == 0)
     return; /* nothing at that worker: the next one, for the rest of the wait */
   op->fn(op->arg, c);
-  free(op);
+  op_free(op);
 }
 
 static void link_drain(cluster_link_t *link) {
@@ -187,6 +198,8 @@ void cluster_link_destroy(cluster_link_t **lp) {
   uv_close((uv_handle_t *)&link->scan, on_closed);
   uv_close((uv_handle_t *)&link->kick, on_closed);
   tally_async_destroy(&link->async);
+  /* Ops still in flight are never answered: the gateway is stopping. */
+  while (link->ops) op_free(link->ops);
   if (link->pool)
     for (int i = 0; i < link->pool_size; i++) tally_close(&link->pool[i]);
   tally_close(&link->async_handle);
@@ -221,6 +234,9 @@ static link_op_t *op_new(cluster_link_t *link, const char *person, cluster_done_
   op->fn = fn;
   op->arg = arg;
   snprintf(op->person, sizeof op->person, "%s", person);
+  op->next = link->ops;
+  if (link->ops) link->ops->prev = op;
+  link->ops = op;
   return op;
 }
 
@@ -235,7 +251,7 @@ int cluster_link_lease(cluster_link_t *link, const char *person, const char *pro
   op->deadline_ms = clock_monotonic_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
   int rc = lease_issue(op);
   if (rc < 0) {
-    free(op);
+    op_free(op);
     return link_fail(link, rc);
   }
   return 0;
@@ -262,7 +278,7 @@ int cluster_link_submit(cluster_link_t *link, const char *person, const char *to
                                                       attribution, note, handling_ms, op)
                     : tally_async_submit(link->async, person, slot, lease_id, label, handling_ms, op);
   if (rc < 0) {
-    free(op);
+    op_free(op);
     return link_fail(link, rc);
   }
   link_after_send(link);
@@ -284,7 +300,7 @@ static int give_back(cluster_link_t *link, const char *person, const char *token
   rc = skip ? tally_async_skip(link->async, person, slot, lease_id, tag)
             : tally_async_release(link->async, person, slot, lease_id, tag);
   if (rc < 0) {
-    free(op);
+    op_free(op);
     return link_fail(link, rc);
   }
   link_after_send(link);
