@@ -27,8 +27,6 @@
  * order). Latency is per command from appending it to parsing its reply
  * (CLOCK_MONOTONIC).
  */
-#include <errno.h>
-#include <getopt.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -40,6 +38,7 @@
 
 #include "latency.h"
 #include "op_stats.h"
+#include "peer_args.h"
 #include "proc_sample.h"
 #include "run_record.h"
 
@@ -97,13 +96,7 @@ static const char usage[] =
     "  --warmup S           cycle: unmeasured start [1]\n"
     "  --watch NAME=PID     record the CPU time of PID during the window (repeatable)\n";
 
-typedef struct {
-  const char *command, *host, *system, *scenario, *json;
-  int port, connections, sessions, content_bytes;
-  long jobs;
-  double duration_s, warmup_s;
-  proc_watch_t watch;
-} args_t;
+typedef peer_args_t args_t;
 
 typedef enum { SESSION_LEASING, SESSION_SUBMITTING, SESSION_DONE } session_state_t;
 
@@ -381,15 +374,6 @@ static void *conn_thread_main(void *arg) {
   return NULL;
 }
 
-static void sleep_until(uint64_t when_ns) {
-  uint64_t now = latency_now_ns();
-  if (when_ns <= now) return;
-  uint64_t left = when_ns - now;
-  struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
 /* The server's persistence settings as it reports them (CONFIG GET), so
  * the record proves what was measured. */
 static json_t *server_settings(const args_t *a) {
@@ -507,7 +491,7 @@ static int cycle(args_t *a) {
   sh.window_end_ns = sh.window_start_ns + (uint64_t)(a->duration_s * 1e9);
   pthread_barrier_wait(&sh.go);
   if (a->watch.count) {
-    sleep_until(sh.window_start_ns);
+    peer_sleep_until(sh.window_start_ns);
     proc_watch_start(&a->watch);
   }
   int failed = 0;
@@ -540,77 +524,6 @@ static int cycle(args_t *a) {
 
 /* ------------------------------------------------------------ main */
 
-static int number(const char *name, const char *text, double min, double max, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno != 0 || *text == '\0' || *end != '\0' || !(v >= min && v <= max)) {
-    fprintf(stderr, "redis-bench: --%s must be a number in %g..%g, got '%s'\n", name, min, max,
-            text);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-static int parse_args(int argc, char **argv, args_t *a) {
-  static const struct option options[] = {
-      {"host", required_argument, 0, 'H'},     {"port", required_argument, 0, 'p'},
-      {"system", required_argument, 0, 'S'},   {"scenario", required_argument, 0, 's'},
-      {"json", required_argument, 0, 'j'},     {"connections", required_argument, 0, 'c'},
-      {"sessions", required_argument, 0, 'n'}, {"jobs", required_argument, 0, 'J'},
-      {"content-bytes", required_argument, 0, 'b'}, {"duration", required_argument, 0, 'd'},
-      {"warmup", required_argument, 0, 'w'},   {"watch", required_argument, 0, 'W'},
-      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  memset(a, 0, sizeof *a);
-  a->host = "127.0.0.1";
-  a->system = "redis";
-  a->connections = 4;
-  a->sessions = 256;
-  a->jobs = 100000;
-  a->content_bytes = 100;
-  a->duration_s = 10;
-  a->warmup_s = 1;
-  a->command = argv[1];
-  optind = 2;
-  int c;
-  double v;
-  while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-    int rc = 0;
-    switch (c) {
-      case 'H': a->host = optarg; break;
-      case 'S': a->system = optarg; break;
-      case 's': a->scenario = optarg; break;
-      case 'j': a->json = optarg; break;
-      case 'W': rc = proc_watch_add(&a->watch, optarg); break;
-      case 'p': rc = number("port", optarg, 1, 65535, &v); a->port = (int)v; break;
-      case 'c': rc = number("connections", optarg, 1, 256, &v); a->connections = (int)v; break;
-      case 'n': rc = number("sessions", optarg, 1, 100000, &v); a->sessions = (int)v; break;
-      case 'J': rc = number("jobs", optarg, 1, 1e9, &v); a->jobs = (long)v; break;
-      case 'b': rc = number("content-bytes", optarg, 0, 65000, &v); a->content_bytes = (int)v; break;
-      case 'd': rc = number("duration", optarg, 0, 86400, &a->duration_s); break;
-      case 'w': rc = number("warmup", optarg, 0, 86400, &a->warmup_s); break;
-      case 'h': fputs(usage, stdout); return 1;
-      default: return 2;
-    }
-    if (rc < 0) return 2;
-  }
-  if (optind < argc) {
-    fprintf(stderr, "redis-bench: unexpected argument '%s'\n", argv[optind]);
-    return 2;
-  }
-  if (a->port == 0) {
-    fprintf(stderr, "redis-bench: --port is required\n");
-    return 2;
-  }
-  if (a->sessions < a->connections) {
-    fprintf(stderr, "redis-bench: need at least one session per connection\n");
-    return 2;
-  }
-  if (a->scenario == NULL) a->scenario = a->command;
-  return 0;
-}
-
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     fputs(usage, argc < 2 ? stderr : stdout);
@@ -621,7 +534,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   args_t a;
-  int rc = parse_args(argc, argv, &a);
+  int rc = peer_args_parse(argc, argv, "redis-bench", "redis", usage, &a);
   if (rc != 0) return rc == 1 ? 0 : rc;
   return strcmp(a.command, "fill") == 0 ? fill(&a) : cycle(&a);
 }

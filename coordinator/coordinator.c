@@ -983,17 +983,23 @@ static void reply_project_after_config(coordinator_t *c, const Tally__Envelope *
   send_after_config(c, r, &env);
 }
 
+/* Sets *at to the position of project `name` and returns 1, or replies
+ * UNKNOWN_PROJECT (naming it as `quoted`, validate_quote) and returns 0. */
+static int project_at_or_reply(coordinator_t *c, const char *name, const char *quoted,
+                               const coordinator_replier_t *r, size_t *at) {
+  int found;
+  *at = project_position(&c->projects, name, &found);
+  if (!found) reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+  return found;
+}
+
 static void handle_audit_policy_set(coordinator_t *c, const Tally__Envelope *request,
                                     const coordinator_replier_t *r) {
   const Tally__AuditPolicySet *body = request->audit_policy_set;
   char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
   validate_quote(body->project, quoted, sizeof quoted);
-  int found;
-  size_t at = project_position(&c->projects, body->project, &found);
-  if (!found) {
-    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
-    return;
-  }
+  size_t at;
+  if (!project_at_or_reply(c, body->project, quoted, r, &at)) return;
   if (body->policy == NULL) {
     reply_error(r, TALLY_E_BAD_REQUEST, "audit_policy_set carries no policy");
     return;
@@ -1028,12 +1034,8 @@ static void handle_wellbeing_set(coordinator_t *c, const Tally__Envelope *reques
   const Tally__WellbeingSet *body = request->wellbeing_set;
   char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
   validate_quote(body->project, quoted, sizeof quoted);
-  int found;
-  size_t at = project_position(&c->projects, body->project, &found);
-  if (!found) {
-    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
-    return;
-  }
+  size_t at;
+  if (!project_at_or_reply(c, body->project, quoted, r, &at)) return;
   Tally__Project *current = c->projects.items[at];
   uint32_t shift_hours = body->shift_hours;
   int rc = validate_wellbeing(current->labels, current->n_labels, body->high_severity,
@@ -1077,12 +1079,8 @@ static void handle_guideline_set(coordinator_t *c, const Tally__Envelope *reques
   const Tally__GuidelineSet *body = request->guideline_set;
   char why[MESSAGE_SIZE], quoted[QUOTE_SIZE];
   validate_quote(body->project, quoted, sizeof quoted);
-  int found;
-  size_t at = project_position(&c->projects, body->project, &found);
-  if (!found) {
-    reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
-    return;
-  }
+  size_t at;
+  if (!project_at_or_reply(c, body->project, quoted, r, &at)) return;
   if (ident_check("guideline name", body->name, IDENT_NAME_MAX, why, sizeof why) < 0) {
     r->send_error(r->ctx, TALLY_E_INVALID_ARGUMENT, why);
     return;
