@@ -61,6 +61,7 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
       return LEAD | MANAGER;
     /* operations */
     case TALLY__ENVELOPE__BODY_STATUS:
+    case TALLY__ENVELOPE__BODY_CLUSTER_STATUS_REQUEST:
     case TALLY__ENVELOPE__BODY_OPS_REPORT_REQUEST:
     case TALLY__ENVELOPE__BODY_LABELER_LIST:
       return LEAD | MANAGER | OPERATOR;
@@ -92,6 +93,8 @@ uint32_t access_roles_for(Tally__Envelope__BodyCase body) {
     case TALLY__ENVELOPE__BODY_HEARTBEAT:
     case TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE:
     case TALLY__ENVELOPE__BODY_SLOT_CHUNK:
+    case TALLY__ENVELOPE__BODY_REPLICA_APPEND:
+    case TALLY__ENVELOPE__BODY_ISR_CHANGE:
       return WORKER;
     case TALLY__ENVELOPE__BODY_STATS_REQUEST:
     case TALLY__ENVELOPE__BODY_OPS_REQUEST:

@@ -34,6 +34,8 @@
   X(RATE_LIMITED, 22, "rate limited, retry later")                           \
   X(LEASE_LOST, 23, "lease lost when the worker restarted; the task was offered again") \
   X(CLOSED, 26, "closed: past its deadline or closed by a lead")             \
+  X(NOT_LEADER, 27, "not the leader coordinator; retry at the leader")        \
+  X(FENCED, 28, "fenced: the sender is no longer the slot's primary")        \
   X(TIMEOUT, 100, "timed out waiting for a reply")                           \
   X(NOMEM, 101, "out of memory")                                             \
   X(IO, 102, "input/output error")                                           \
