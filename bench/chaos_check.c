@@ -80,6 +80,12 @@ static int strmap_put(strmap_t *m, const char *key, size_t value) {
   return 0;
 }
 
+/* Names the first few violations on stderr, so a failed check says what. */
+static void note(const char *what, const char *person, const char *item, const char *detail) {
+  static int noted;
+  if (noted++ < 10) fprintf(stderr, "chaos check: %s: %s on %s%s%s\n", what, person, item, detail ? ": " : "", detail ? detail : "");
+}
+
 /* ------------------------------------------------------------ the cluster's view */
 
 typedef struct {
@@ -157,7 +163,10 @@ static int on_judgment(void *arg, const tally_judgment_t *j) {
   views_t *v = arg;
   view_t *w = views_find(v, j->item_id);
   if (w != NULL) { /* a slot exported twice (moved mid-export) or two copies */
-    if (!same_judgment(w, j)) v->export_conflicts++;
+    if (!same_judgment(w, j)) {
+      v->export_conflicts++;
+      note("two different copies in the export", "-", j->item_id, NULL);
+    }
     return 0;
   }
   w = views_add(v, j->item_id);
@@ -173,6 +182,7 @@ static int on_judgment(void *arg, const tally_judgment_t *j) {
 
 typedef struct {
   uint64_t at_ms;
+  uint64_t dead_ms; /* kill: when the process was seen gone (0: unknown) */
   char what[16];
   char target[32];
   uint8_t slots[TALLY_SLOT_COUNT]; /* 1: the target owned it */
@@ -189,7 +199,8 @@ static int read_events(const char *path, event_t **out, size_t *count) {
   while (fgets(line, sizeof line, f) != NULL) {
     event_t e = {0};
     char slots[16000] = "";
-    if (sscanf(line, "%" SCNu64 " %15s %31s %15999s", &e.at_ms, e.what, e.target, slots) < 3) continue;
+    if (sscanf(line, "%" SCNu64 " %15s %31s %15999s %" SCNu64, &e.at_ms, e.what, e.target, slots, &e.dead_ms) < 3)
+      continue;
     for (char *p = slots, *end; *p;) {
       unsigned long s = strtoul(p, &end, 10);
       if (end == p) break;
@@ -220,6 +231,7 @@ static int event_between(const event_t *ev, size_t n, uint64_t from, uint64_t to
 
 /* ------------------------------------------------------------ the checks */
 
+
 static void lease_key(char *buf, size_t size, const chaos_record_t *r) {
   snprintf(buf, size, "%s|%s|%d|%u.%" PRIu64, r->person, r->item, r->stage, r->slot, r->lease_id);
 }
@@ -232,7 +244,7 @@ static void write_key(char *buf, size_t size, const char *person, const char *it
 static void check_submit(const chaos_record_t *r, const view_t *w, int final, chaos_check_result_t *out) {
   if (w == NULL || !w->readable) {
     if (w == NULL && r->stage == TALLY_STAGE_AUDIT && !final) out->pending++;
-    else if (w == NULL) out->lost++;
+    else if (w == NULL) out->lost++, note("item of a write not found", r->person, r->item, NULL);
     else out->unreachable++;
     return;
   }
@@ -243,19 +255,22 @@ static void check_submit(const chaos_record_t *r, const view_t *w, int final, ch
         mine++;
         same += strcmp(w->labels[i].label, r->label) == 0;
       }
-    if (mine == 0) out->lost++;
-    else if (mine > 1) out->duplicated++;
-    else if (same == 0) out->split_brain++;
+    if (mine == 0) out->lost++, note("label lost", r->person, r->item, NULL);
+    else if (mine > 1) out->duplicated++, note("label twice", r->person, r->item, NULL);
+    else if (same == 0) out->split_brain++, note("label stored with another value", r->person, r->item, r->label);
     return;
   }
   const pair_t *p = r->stage == TALLY_STAGE_AUDIT ? &w->audit : &w->verdict;
   if (!w->closed) {
     if (r->stage == TALLY_STAGE_AUDIT && !final) out->pending++;
-    else out->lost++;
+    else out->lost++, note("item of an audit or verdict not closed", r->person, r->item, NULL);
   } else if (p->labeler[0] == '\0') {
     out->lost++;
+    note(r->stage == TALLY_STAGE_AUDIT ? "audit lost" : "verdict lost", r->person, r->item, NULL);
   } else if (strcmp(p->labeler, r->person) != 0 || strcmp(p->label, r->label) != 0) {
     out->split_brain++;
+    note(r->stage == TALLY_STAGE_AUDIT ? "another audit stored" : "another verdict stored", r->person, r->item,
+         p->labeler);
   }
 }
 
@@ -303,12 +318,15 @@ static void failovers(const chaos_check_options_t *o, const chaos_record_t *recs
     snprintf(f->what, sizeof f->what, "%s", ev[e].what);
     snprintf(f->target, sizeof f->target, "%s", ev[e].target);
     f->failover_ms = -1;
+    /* Writes sent once the process was gone: a dying process can still
+     * answer for a few ms after the signal under load. */
+    uint64_t from = ev[e].dead_ms > ev[e].at_ms ? ev[e].dead_ms : ev[e].at_ms;
     uint64_t first = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
       const chaos_record_t *r = &recs[i];
       uint32_t slot;
-      if (r->kind == 'S' && r->send_ms >= ev[e].at_ms) slot = r->slot;
-      else if (r->kind == 'I' && r->send_ms >= ev[e].at_ms) slot = slot_of_item(o->project, r->item, strlen(r->item));
+      if (r->kind == 'S' && r->send_ms >= from) slot = r->slot;
+      else if (r->kind == 'I' && r->send_ms >= from) slot = slot_of_item(o->project, r->item, strlen(r->item));
       else continue;
       if (slot < TALLY_SLOT_COUNT && ev[e].slots[slot] && r->at_ms < first) first = r->at_ms;
     }
@@ -467,10 +485,18 @@ int chaos_check_run(const chaos_check_options_t *o, chaos_check_result_t *out) {
       char key[256];
       size_t dummy;
       write_key(key, sizeof key, w->labels[a].labeler, w->item, TALLY_STAGE_LABEL);
-      if (strncmp(w->labels[a].labeler, "chaos-", 6) == 0 && !strmap_get(&leases, key, &dummy))
-        out->split_brain++; /* a phantom: stored, never leased by that person */
+      /* A phantom: stored, never leased by that person. Only items read
+       * before the ledger (the export) can be judged: a label read later
+       * may have its lease line written after the ledger was read. */
+      if (w->closed && strncmp(w->labels[a].labeler, "chaos-", 6) == 0 && !strmap_get(&leases, key, &dummy)) {
+        out->split_brain++;
+        note("a stored label no lease explains", w->labels[a].labeler, w->item, NULL);
+      }
     }
-    out->overlap += repeated || w->label_count > (size_t)o->overlap;
+    if (repeated || w->label_count > (size_t)o->overlap) {
+      out->overlap++;
+      note(repeated ? "one labeler twice" : "more labels than the overlap", "-", w->item, NULL);
+    }
   }
 
   /* 5. Double leases, per (item, stage). */
