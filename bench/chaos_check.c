@@ -159,6 +159,10 @@ static int same_judgment(const view_t *w, const tally_judgment_t *j) {
          strcmp(w->verdict.labeler, j->adjudicator) == 0 && strcmp(w->verdict.label, j->final_label) == 0;
 }
 
+/* What on_judgment returns to stop the export when memory runs out (a
+ * positive value: the export's own errors are negative). */
+#define JUDGMENT_NOMEM 1
+
 static int on_judgment(void *arg, const tally_judgment_t *j) {
   views_t *v = arg;
   view_t *w = views_find(v, j->item_id);
@@ -170,7 +174,7 @@ static int on_judgment(void *arg, const tally_judgment_t *j) {
     return 0;
   }
   w = views_add(v, j->item_id);
-  if (w == NULL || set_labels(w, j->labels, j->label_count) != 0) return -ENOMEM;
+  if (w == NULL || set_labels(w, j->labels, j->label_count) != 0) return JUDGMENT_NOMEM;
   w->closed = 1;
   w->readable = 1;
   set_pair(&w->audit, j->audit.labeler, j->audit.label);
@@ -396,10 +400,12 @@ int chaos_check_run(const chaos_check_options_t *o, chaos_check_result_t *out) {
     views_free(&v);
     memset(&v, 0, sizeof v);
     rc = tally_export_judgments(t, o->project, 0, on_judgment, &v, &sum);
-    if (rc == 0 || rc == -ENOMEM) break;
+    if (rc == 0 || rc == JUDGMENT_NOMEM) break;
   }
   if (rc != 0) {
-    fprintf(stderr, "chaos check: export failed: %s\n", tally_last_error(t));
+    fprintf(stderr, "chaos check: export failed: %s\n",
+            rc == JUDGMENT_NOMEM ? "out of memory" : tally_last_error(t));
+    rc = rc == JUDGMENT_NOMEM ? -ENOMEM : rc;
     goto done;
   }
   out->judgments = sum.judgments;
