@@ -266,8 +266,14 @@ static void check_submit(const chaos_record_t *r, const view_t *w, int final, ch
   }
   const pair_t *p = r->stage == TALLY_STAGE_AUDIT ? &w->audit : &w->verdict;
   if (!w->closed) {
-    if (r->stage == TALLY_STAGE_AUDIT && !final) out->pending++;
-    else out->lost++, note("item of an audit or verdict not closed", r->person, r->item, NULL);
+    /* An audit that disagreed waits for a verdict: pending (a violation
+     * only at the final check). A verdict closes its item. */
+    if (r->stage == TALLY_STAGE_AUDIT) {
+      out->pending++;
+      if (final) note("audit acknowledged, item never closed", r->person, r->item, NULL);
+    } else {
+      out->lost++, note("verdict acknowledged, item not closed", r->person, r->item, NULL);
+    }
   } else if (p->labeler[0] == '\0') {
     out->lost++;
     note(r->stage == TALLY_STAGE_AUDIT ? "audit lost" : "verdict lost", r->person, r->item, NULL);
@@ -344,13 +350,14 @@ uint64_t chaos_check_violations(const chaos_check_result_t *r, int final) {
   return v;
 }
 
-/* Reads the items of acknowledged submits that the export did not have. */
+/* Reads the items of acknowledged submits that the export did not have
+ * (open items: their labels; an open item's audit is not shown, so an
+ * acknowledged audit on it is pending). */
 static int read_open_items(tally_t *t, const char *project, const chaos_record_t *recs, size_t n, uint64_t t0,
                            views_t *v) {
   for (size_t i = 0; i < n; i++) {
     const chaos_record_t *r = &recs[i];
     if (r->kind != 'S' || r->at_ms >= t0 || views_find(v, r->item) != NULL) continue;
-    if (r->stage != TALLY_STAGE_LABEL) continue; /* audits and verdicts are read from the export */
     tally_item_state_t *st = NULL;
     int rc = tally_item_get(t, project, r->item, &st);
     view_t *w = views_add(v, r->item);

@@ -16,6 +16,10 @@
 #define MAX_THREADS 64
 #define DRAIN_IDLE_MS 5000 /* in drain mode: no task for this long ends the crowd */
 #define LEASE_WAIT_MS 300
+/* A submit of unknown outcome is sent again this often, this far apart:
+ * about 30 s, longer than a worker restart or the partition of bench/chaos. */
+#define SUBMIT_ATTEMPTS 30
+#define SUBMIT_PAUSE_MS 1000
 
 static const char *const labels[] = {"ok", "spam", "hate"};
 static const char *const markets[] = {"es", "ja"};
@@ -161,11 +165,18 @@ static void work_once(member_t *m) {
   snprintf(s.label, sizeof s.label, "%s", label);
   s.deadline_ms = 0;
   s.send_ms = chaos_now_ms();
-  if (task->stage == TALLY_STAGE_ADJUDICATE)
-    rc = tally_submit_adjudication(m->t, m->person, task->slot, task->lease_id, label, TALLY_ATTRIBUTION_NONE,
-                                   NULL, 10);
-  else
-    rc = tally_submit(m->t, m->person, task->slot, task->lease_id, label, 10);
+  /* As a person would press submit again: a submit of unknown outcome is
+   * sent again (a repeat of a stored one answers OK as the first did), so
+   * a lease is not left held until it expires because a reply was lost. */
+  for (int attempt = 0; attempt < SUBMIT_ATTEMPTS; attempt++) {
+    if (attempt > 0) sleep_ms(SUBMIT_PAUSE_MS);
+    if (task->stage == TALLY_STAGE_ADJUDICATE)
+      rc = tally_submit_adjudication(m->t, m->person, task->slot, task->lease_id, label, TALLY_ATTRIBUTION_NONE,
+                                     NULL, 10);
+    else
+      rc = tally_submit(m->t, m->person, task->slot, task->lease_id, label, 10);
+    if (rc == 0 || refusal_is_definite(rc) || stopping(c)) break;
+  }
   s.at_ms = chaos_now_ms();
   if (rc == 0) {
     s.kind = 'S';
