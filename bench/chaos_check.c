@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chaos_ledger.h"
 #include "slot.h"
@@ -96,6 +97,7 @@ typedef struct {
 typedef struct {
   char item[CHAOS_ID_MAX];
   int closed;       /* from the export */
+  int done;         /* read with tally_item_get: the item is done (closed) */
   int readable;     /* 0: could not be read (unreachable) */
   pair_t *labels;
   size_t label_count;
@@ -245,7 +247,8 @@ static void write_key(char *buf, size_t size, const char *person, const char *it
 }
 
 /* Checks one acknowledged submit against the item's view. */
-static void check_submit(const chaos_record_t *r, const view_t *w, int final, chaos_check_result_t *out) {
+static void check_submit(const chaos_record_t *r, const view_t *w, int final, int stable,
+                         chaos_check_result_t *out) {
   if (w == NULL || !w->readable) {
     if (w == NULL && r->stage == TALLY_STAGE_AUDIT && !final) out->pending++;
     else if (w == NULL) out->lost++, note("item of a write not found", r->person, r->item, NULL);
@@ -265,12 +268,16 @@ static void check_submit(const chaos_record_t *r, const view_t *w, int final, ch
     return;
   }
   const pair_t *p = r->stage == TALLY_STAGE_AUDIT ? &w->audit : &w->verdict;
-  if (!w->closed) {
+  if (!w->closed && !stable && w->done) {
+    out->unverified++; /* closed, but the export missed it while slots moved */
+  } else if (!w->closed) {
     /* An audit that disagreed waits for a verdict: pending (a violation
      * only at the final check). A verdict closes its item. */
     if (r->stage == TALLY_STAGE_AUDIT) {
       out->pending++;
       if (final) note("audit acknowledged, item never closed", r->person, r->item, NULL);
+    } else if (!stable) {
+      out->pending++; /* the export may have missed it while its slot moved */
     } else {
       out->lost++, note("verdict acknowledged, item not closed", r->person, r->item, NULL);
     }
@@ -350,6 +357,18 @@ uint64_t chaos_check_violations(const chaos_check_result_t *r, int final) {
   return v;
 }
 
+/* The map's epoch into *epoch; returns 0 when no slot is moving, 1 when
+ * one is or the map could not be read. */
+static int map_state(tally_t *t, uint64_t *epoch) {
+  tally_map_t *map = NULL;
+  if (tally_cluster_map(t, &map) != 0) return 1;
+  *epoch = map->epoch;
+  uint32_t moving = 0;
+  for (size_t i = 0; i < map->worker_count; i++) moving += map->workers[i].slots_moving;
+  tally_free(map);
+  return moving > 0;
+}
+
 /* Reads the items of acknowledged submits that the export did not have
  * (open items: their labels; an open item's audit is not shown, so an
  * acknowledged audit on it is pending). */
@@ -367,6 +386,7 @@ static int read_open_items(tally_t *t, const char *project, const chaos_record_t
     }
     if (rc == 0) {
       w->readable = 1;
+      w->done = st->done;
       if (set_labels(w, st->labels, st->label_count) != 0) rc = -ENOMEM;
     } else if (rc == TALLY_E_NOT_FOUND) {
       w->readable = 1; /* no such item: every label on it is lost */
@@ -393,40 +413,59 @@ int chaos_check_run(const chaos_check_options_t *o, chaos_check_result_t *out) {
     fprintf(stderr, "chaos check: cannot open a client: %s\n", tally_strerror(rc));
     return rc;
   }
-  uint64_t t0 = chaos_now_ms();
+  /* 1. The cluster (item count, closed audits), then the ledger, then the
+   * open items; again, up to o->stable_wait_ms, while slots move (the map's
+   * epoch changed or a slot was moving): an item count or an export taken
+   * during a move can miss items that are there. */
+  uint64_t t0 = 0, give_up = chaos_now_ms() + (uint64_t)o->stable_wait_ms;
+  int stable = 0;
+  for (;;) {
+    uint64_t epoch_before = 0, epoch_after = 0;
+    int moving_before = map_state(t, &epoch_before), moving_after;
+    t0 = chaos_now_ms();
+    out->counts_checked = 0;
+    out->items_counted = 0;
+    tally_status_t *st = NULL;
+    if (tally_status(t, o->project, &st) == 0 && st->workers_failed == 0) {
+      out->counts_checked = 1;
+      out->items_counted = st->total.items;
+    }
+    tally_free(st);
+    tally_export_summary_t sum = {0};
+    for (int attempt = 0; attempt < 5; attempt++) {
+      views_free(&v);
+      memset(&v, 0, sizeof v);
+      rc = tally_export_judgments(t, o->project, 0, on_judgment, &v, &sum);
+      if (rc == 0 || rc == JUDGMENT_NOMEM) break;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "chaos check: export failed: %s\n",
+              rc == JUDGMENT_NOMEM ? "out of memory" : tally_last_error(t));
+      rc = rc == JUDGMENT_NOMEM ? -ENOMEM : rc;
+      goto done;
+    }
+    out->judgments = sum.judgments;
 
-  /* 1. The cluster: item count, closed audits, the open items. */
-  tally_status_t *st = NULL;
-  if (tally_status(t, o->project, &st) == 0 && st->workers_failed == 0) {
-    out->counts_checked = 1;
-    out->items_counted = st->total.items;
+    /* 2. The ledger, read after the cluster. */
+    free(recs);
+    recs = NULL;
+    rc = chaos_ledger_read_dir(o->ledger_dir, &recs, &n, &bad);
+    if (rc != 0) {
+      fprintf(stderr, "chaos check: cannot read the ledger in %s: %s\n", o->ledger_dir, strerror(-rc));
+      goto done;
+    }
+    rc = read_open_items(t, o->project, recs, n, t0, &v);
+    if (rc != 0) goto done;
+    moving_after = map_state(t, &epoch_after);
+    stable = moving_before == 0 && moving_after == 0 && epoch_before == epoch_after;
+    if (stable || chaos_now_ms() >= give_up) break;
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
   }
-  tally_free(st);
-  tally_export_summary_t sum = {0};
-  for (int attempt = 0; attempt < 5; attempt++) {
-    views_free(&v);
-    memset(&v, 0, sizeof v);
-    rc = tally_export_judgments(t, o->project, 0, on_judgment, &v, &sum);
-    if (rc == 0 || rc == JUDGMENT_NOMEM) break;
-  }
-  if (rc != 0) {
-    fprintf(stderr, "chaos check: export failed: %s\n",
-            rc == JUDGMENT_NOMEM ? "out of memory" : tally_last_error(t));
-    rc = rc == JUDGMENT_NOMEM ? -ENOMEM : rc;
-    goto done;
-  }
-  out->judgments = sum.judgments;
+  out->stable = stable;
+  if (!stable) out->counts_checked = 0;
   out->split_brain += v.export_conflicts;
-
-  /* 2. The ledger, read after the cluster. */
-  rc = chaos_ledger_read_dir(o->ledger_dir, &recs, &n, &bad);
-  if (rc != 0) {
-    fprintf(stderr, "chaos check: cannot read the ledger in %s: %s\n", o->ledger_dir, strerror(-rc));
-    goto done;
-  }
   if (bad > 0) fprintf(stderr, "chaos check: %zu ledger lines do not parse (ignored)\n", bad);
-  rc = read_open_items(t, o->project, recs, n, t0, &v);
-  if (rc != 0) goto done;
   rc = read_events(o->events_file, &ev, &nev);
   if (rc != 0) {
     fprintf(stderr, "chaos check: cannot read %s: %s\n", o->events_file, strerror(-rc));
@@ -465,7 +504,7 @@ int chaos_check_run(const chaos_check_options_t *o, chaos_check_result_t *out) {
         write_key(key, sizeof key, r->person, r->item, r->stage);
         if (rc == 0 && r->at_ms < t0 && !strmap_get(&writes, key, &dummy)) {
           rc = strmap_put(&writes, key, i);
-          check_submit(r, views_find(&v, r->item), o->final, out);
+          check_submit(r, views_find(&v, r->item), o->final, out->stable, out);
           out->labels += r->stage == TALLY_STAGE_LABEL;
           out->audits += r->stage == TALLY_STAGE_AUDIT;
           out->verdicts += r->stage == TALLY_STAGE_ADJUDICATE;

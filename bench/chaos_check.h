@@ -32,7 +32,16 @@
  *                primaries accepting writes for one slot
  *   pending      audits acknowledged on items still open (in adjudication):
  *                checked once the item closes; at the final check they
- *                count as lost
+ *                are a violation; likewise audits and verdicts of items
+ *                the export missed while slots moved
+ *
+ * Slot moves: an item count or an export taken while a slot moves can miss
+ * items that are there, so the cluster is read again (up to
+ * stable_wait_ms) until the map's epoch held still and no slot moved from
+ * before the first read to after the last; if it never does, the item
+ * count is not checked, an audit or verdict whose item is done but not in
+ * the export is counted as unverified (not a violation), and the line says
+ * so.
  */
 #ifndef TALLY_BENCH_CHAOS_CHECK_H
 #define TALLY_BENCH_CHAOS_CHECK_H
@@ -48,6 +57,7 @@ typedef struct {
   int overlap;
   int timeout_ms;
   int final;                /* the crowd has drained: nothing may be pending */
+  int stable_wait_ms;       /* how long to read again while slots move */
 } chaos_check_options_t;
 
 /* A kill or a partition from the events file and the first write served
@@ -66,9 +76,12 @@ typedef struct {
   uint64_t refused;      /* refused writes (LEASE_LOST, ...) */
   uint64_t lost, duplicated, overlap, double_leases, split_brain, pending;
   uint64_t unreachable;  /* items that could not be read this time */
+  uint64_t unverified;   /* audits and verdicts on items done but missing from an
+                          * export taken while slots kept moving (not checked) */
   uint64_t items_counted; /* the cluster's item count (0 when not all workers answered) */
   uint64_t judgments;    /* closed audits exported */
-  int counts_checked;    /* every worker answered the status */
+  int counts_checked;    /* every worker answered the status, no slot moved */
+  int stable;            /* no slot moved while the cluster was read */
   chaos_failover_t *failovers; /* malloc'ed, caller frees */
   size_t failover_count;
 } chaos_check_result_t;

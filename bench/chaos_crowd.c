@@ -14,7 +14,8 @@
 #include "tally.h"
 
 #define MAX_THREADS 64
-#define DRAIN_IDLE_MS 5000 /* in drain mode: no task for this long ends the crowd */
+#define DRAIN_IDLE_MS 3000 /* in drain mode: no task for this long, and the queues empty, end the crowd */
+#define LEASE_SECONDS 30
 #define LEASE_WAIT_MS 300
 /* A submit of unknown outcome is sent again this often, this far apart:
  * about 30 s, longer than a worker restart or the partition of bench/chaos. */
@@ -44,6 +45,7 @@ struct crowd {
   atomic_uint_fast64_t labeled;   /* label submits acknowledged */
   atomic_uint_fast64_t last_task_ms;
   atomic_int ingest_done;
+  atomic_int queues_empty; /* drain: the cluster has nothing queued or leased */
 };
 
 static void sleep_ms(int ms) {
@@ -76,8 +78,23 @@ static void record(member_t *m, const chaos_record_t *r, int sync) {
 static int stopping(const crowd_t *c) { return *c->stop != 0; }
 
 static int drained(crowd_t *c) {
-  if (!*c->drain || !atomic_load(&c->ingest_done)) return 0;
+  if (!*c->drain || !atomic_load(&c->ingest_done) || !atomic_load(&c->queues_empty)) return 0;
   return chaos_now_ms() - atomic_load(&c->last_task_ms) > DRAIN_IDLE_MS;
+}
+
+/* Drain: every second, whether the project has nothing queued and no live
+ * lease on any worker (a lease whose reply was lost holds its item until it
+ * expires; then the item is queued again and someone takes it). */
+static void watch_queues(member_t *m) {
+  crowd_t *c = m->crowd;
+  while (!stopping(c) && !atomic_load(&c->queues_empty)) {
+    tally_status_t *st = NULL;
+    if (tally_status(m->t, c->o->project, &st) == 0 && st->workers_failed == 0 && st->total.queued == 0 &&
+        st->total.live_leases == 0)
+      atomic_store(&c->queues_empty, 1);
+    tally_free(st);
+    sleep_ms(1000);
+  }
 }
 
 /* ------------------------------------------------------------ ingest */
@@ -130,6 +147,7 @@ static void *ingest_run(void *arg) {
   atomic_store(&c->ingest_done, 1);
   free(ids);
   free(items);
+  if (*c->drain) watch_queues(m);
   return NULL;
 }
 
@@ -216,7 +234,9 @@ int chaos_crowd_setup(const chaos_crowd_options_t *o) {
   spec.markets = (const char **)markets;
   spec.market_count = 2;
   spec.overlap = (uint32_t)o->overlap;
-  spec.lease_seconds = 120;
+  /* A lease whose reply was lost (a partition, a kill) holds its item
+   * until it expires: short enough for the drain to see it come back. */
+  spec.lease_seconds = LEASE_SECONDS;
   spec.audit_rate = 1.0;
   rc = tally_project_create(t, &spec, NULL);
   if (rc == TALLY_E_ALREADY_EXISTS) rc = 0;
@@ -271,6 +291,7 @@ int chaos_crowd_run(const chaos_crowd_options_t *o, volatile sig_atomic_t *stop,
   atomic_init(&c.labeled, 0);
   atomic_init(&c.last_task_ms, chaos_now_ms());
   atomic_init(&c.ingest_done, 0);
+  atomic_init(&c.queues_empty, 0);
   member_t members[MAX_THREADS];
   pthread_t threads[MAX_THREADS];
   int started = 0, rc = 0;

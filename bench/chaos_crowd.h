@@ -28,14 +28,15 @@ typedef struct {
   unsigned seed;
 } chaos_crowd_options_t;
 
-/* Creates the project (overlap o->overlap, audit rate 1, lease 120 s,
+/* Creates the project (overlap o->overlap, audit rate 1, lease 30 s,
  * labels ok/spam/hate, markets es/ja) and the people; existing ones are
  * kept. 0, or the first error (message on stderr). */
 int chaos_crowd_setup(const chaos_crowd_options_t *o);
 
 /* Runs the crowd until *stop is set (every thread ends after its current
- * call) or, once *drain is set, until ingest has stopped and no thread got
- * a task for 5 s (the queues are empty). Prints a summary on stderr.
+ * call) or, once *drain is set, until ingest has stopped, the cluster
+ * reports nothing queued and no live lease for the project, and no thread
+ * got a task for 3 s. Prints a summary on stderr.
  * 0, or -1 when it could not start (a handle or ledger file). */
 int chaos_crowd_run(const chaos_crowd_options_t *o, volatile sig_atomic_t *stop,
                     volatile sig_atomic_t *drain);

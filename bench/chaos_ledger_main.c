@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chaos_check.h"
@@ -25,15 +26,18 @@ static const char usage[] =
     "usage: chaos-ledger COMMAND [options]\n"
     "\n"
     "commands:\n"
-    "  setup   create the project (audit rate 1, lease 120 s) and the crowd's people\n"
+    "  setup   create the project (audit rate 1, lease 30 s) and the crowd's people\n"
     "  crowd   run the crowd: an ingester and labeler, auditor and lead threads, each\n"
     "          appending every acknowledged write to its own file in --ledger DIR\n"
     "          (synced before it counts). SIGTERM/SIGINT: stop; SIGUSR1: stop ingesting\n"
-    "          and exit once the queues are empty (no task for 5 s)\n"
+    "          and exit once the queues are empty (nothing queued or leased, no task\n"
+    "          for 3 s)\n"
     "  check   compare the ledger with the cluster: one line, and a CSV row appended\n"
     "          to --csv FILE; exit 0 when nothing is lost, duplicated, over overlap,\n"
     "          doubly leased or split, 1 when something is, 2 when it cannot check\n"
     "  slots   print the slots worker --worker ENDPOINT owns, comma-separated ('-': none)\n"
+    "  settle  wait up to --stable-wait S until the slots are balanced and none moves;\n"
+    "          exit 0 when they are, 1 when not\n"
     "\n"
     "options (defaults in brackets):\n"
     "  --coordinator EP    coordinator endpoint(s) [$TALLY_COORDINATOR or tcp://127.0.0.1:7400]\n"
@@ -55,13 +59,14 @@ static const char usage[] =
     "  --csv FILE          append a row (header when the file is new)\n"
     "  --failover-csv FILE write every kill's and partition's failover time (rewritten)\n"
     "  --final             the crowd has drained: pending audits and unreadable items fail\n"
+    "  --stable-wait S     read the cluster again for up to S s while slots move [30]\n"
     "slots:\n"
     "  --worker ENDPOINT   the worker, as in the map\n";
 
 enum {
   OPT_COORDINATOR = 256, OPT_PROJECT, OPT_OVERLAP, OPT_TIMEOUT, OPT_LEDGER, OPT_LABELERS, OPT_AUDITORS,
   OPT_LEADS, OPT_BACKLOG, OPT_BATCH, OPT_RUN, OPT_SEED, OPT_EVENTS, OPT_CYCLE, OPT_CSV, OPT_FAILOVER_CSV,
-  OPT_FINAL, OPT_WORKER
+  OPT_FINAL, OPT_WORKER, OPT_STABLE_WAIT
 };
 
 typedef struct {
@@ -98,12 +103,13 @@ static int parse(int argc, char **argv, args_t *a) {
       {"events", required_argument, NULL, OPT_EVENTS}, {"cycle", required_argument, NULL, OPT_CYCLE},
       {"csv", required_argument, NULL, OPT_CSV}, {"failover-csv", required_argument, NULL, OPT_FAILOVER_CSV},
       {"final", no_argument, NULL, OPT_FINAL}, {"worker", required_argument, NULL, OPT_WORKER},
+      {"stable-wait", required_argument, NULL, OPT_STABLE_WAIT},
       {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
   static char run[32];
   snprintf(run, sizeof run, "r%ld", (long)getpid());
   const char *ep = getenv("TALLY_COORDINATOR");
   a->crowd = (chaos_crowd_options_t){ep && *ep ? ep : NULL, "chaos", NULL, run, 4, 2, 1, 2, 200, 10, 2000, 1};
-  int c, seed = 1;
+  int c, seed = 1, stable_wait = 30;
   while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     int bad = 0;
     switch (c) {
@@ -125,6 +131,7 @@ static int parse(int argc, char **argv, args_t *a) {
       case OPT_FAILOVER_CSV: a->failover_csv = optarg; break;
       case OPT_FINAL: a->check.final = 1; break;
       case OPT_WORKER: a->worker = optarg; break;
+      case OPT_STABLE_WAIT: bad = number("--stable-wait", optarg, 0, 3600, &stable_wait); break;
       case 'h': fputs(usage, stdout); exit(0);
       default: fputs(usage, stderr); return -1;
     }
@@ -140,6 +147,7 @@ static int parse(int argc, char **argv, args_t *a) {
   a->check.ledger_dir = a->crowd.ledger_dir;
   a->check.overlap = a->crowd.overlap;
   a->check.timeout_ms = a->crowd.timeout_ms;
+  a->check.stable_wait_ms = stable_wait * 1000;
   return 0;
 }
 
@@ -163,7 +171,7 @@ static int cmd_crowd(args_t *a) {
 
 static const char csv_header[] =
     "cycle,at_ms,acked,ingests,labels,audits,verdicts,judgments,items_counted,unknown,refused,lost,duplicated,"
-    "overlap,double_leases,split_brain,pending,unreachable,last_failover_ms,verdict\r\n";
+    "overlap,double_leases,split_brain,pending,unreachable,unverified,stable,last_failover_ms,verdict\r\n";
 
 static int cmd_check(args_t *a) {
   if (a->check.ledger_dir == NULL) {
@@ -177,7 +185,8 @@ static int cmd_check(args_t *a) {
   }
   uint64_t violations = chaos_check_violations(&r, a->check.final);
   int64_t last = r.failover_count ? r.failovers[r.failover_count - 1].failover_ms : -1;
-  char failover[32] = "-";
+  char failover[32] = "-", unverified[64] = "";
+  if (r.unverified) snprintf(unverified, sizeof unverified, ", unverified %" PRIu64, r.unverified);
   if (last >= 0) snprintf(failover, sizeof failover, "%" PRId64 " ms", last);
   char name[32];
   if (a->check.final) snprintf(name, sizeof name, "final check");
@@ -185,10 +194,12 @@ static int cmd_check(args_t *a) {
   printf("%s: %" PRIu64 " acknowledged (%" PRIu64 " ingests, %" PRIu64 " labels, %" PRIu64 " audits, %" PRIu64
          " verdicts), %" PRIu64 " closed; lost %" PRIu64 ", duplicated %" PRIu64 ", overlap %" PRIu64
          ", double leases %" PRIu64 ", split brain %" PRIu64 "; pending %" PRIu64 ", unreachable %" PRIu64
-         ", unknown outcome %" PRIu64 "%s; failover %s: %s\n",
+         ", unknown outcome %" PRIu64 "%s%s; failover %s: %s\n",
          name, r.acked, r.ingests, r.labels, r.audits, r.verdicts, r.judgments, r.lost, r.duplicated, r.overlap,
-         r.double_leases, r.split_brain, r.pending, r.unreachable, r.unknown,
-         r.counts_checked ? "" : " (item count not checked: a worker did not answer)", failover,
+         r.double_leases, r.split_brain, r.pending, r.unreachable, r.unknown, unverified,
+         r.counts_checked ? "" : r.stable ? " (item count not checked: a worker did not answer)"
+                                          : " (slots kept moving: item count not checked)",
+         failover,
          violations ? "FAIL" : "ok");
   if (a->csv != NULL) {
     int fresh = access(a->csv, F_OK) != 0;
@@ -200,10 +211,10 @@ static int cmd_check(args_t *a) {
       fprintf(f,
               "%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
               ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-              ",%" PRIu64 ",%" PRId64 ",%s\r\n",
+              ",%" PRIu64 ",%" PRIu64 ",%d,%" PRId64 ",%s\r\n",
               a->cycle, chaos_now_ms(), r.acked, r.ingests, r.labels, r.audits, r.verdicts, r.judgments,
               r.items_counted, r.unknown, r.refused, r.lost, r.duplicated, r.overlap, r.double_leases,
-              r.split_brain, r.pending, r.unreachable, last, violations ? "fail" : "ok");
+              r.split_brain, r.pending, r.unreachable, r.unverified, r.stable, last, violations ? "fail" : "ok");
       fclose(f);
     }
   }
@@ -247,6 +258,36 @@ static int cmd_slots(args_t *a) {
   return 0;
 }
 
+/* Waits until no slot moves (a fresh cluster whose workers came late
+ * balances by moving slots), up to --stable-wait seconds. */
+static int cmd_settle(args_t *a) {
+  tally_t *t = NULL;
+  if (tally_open(&t, a->crowd.coordinator, a->crowd.timeout_ms) != 0) return 1;
+  uint64_t give_up = chaos_now_ms() + (uint64_t)a->check.stable_wait_ms;
+  int settled = 0;
+  while (!settled) {
+    tally_map_t *map = NULL;
+    if (tally_cluster_map(t, &map) == 0) {
+      uint32_t moving = 0, low = UINT32_MAX, high = 0, up = 0;
+      for (size_t i = 0; i < map->worker_count; i++) {
+        const tally_worker_info_t *w = &map->workers[i];
+        moving += w->slots_moving;
+        if (w->state != TALLY_WORKER_UP) continue;
+        up++;
+        if (w->slots_owned < low) low = w->slots_owned;
+        if (w->slots_owned > high) high = w->slots_owned;
+      }
+      settled = moving == 0 && up > 0 && high - low <= 1 && map->unassigned_slots == 0;
+    }
+    tally_free(map);
+    if (settled || chaos_now_ms() >= give_up) break;
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  tally_close(&t);
+  return settled ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
     fputs(usage, argc < 2 ? stderr : stdout);
@@ -263,6 +304,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "crowd") == 0) return cmd_crowd(&a);
   if (strcmp(cmd, "check") == 0) return cmd_check(&a);
   if (strcmp(cmd, "slots") == 0) return cmd_slots(&a);
+  if (strcmp(cmd, "settle") == 0) return cmd_settle(&a);
   fprintf(stderr, "chaos-ledger: unknown command '%s' (try --help)\n", cmd);
   return 2;
 }

@@ -9,7 +9,7 @@
 # split-brain violation. Under 2 minutes; the script's trap stops the
 # cluster and the crowd when the deadline's TERM comes.
 add_test(NAME chaos_short
-  COMMAND timeout --kill-after=10 110 bash ${CMAKE_SOURCE_DIR}/bench/chaos --short
+  COMMAND timeout --kill-after=20 95 bash ${CMAKE_SOURCE_DIR}/bench/chaos --short
           --bin ${CMAKE_BINARY_DIR}/bin)
 set_tests_properties(chaos_short PROPERTIES TIMEOUT 120 LABELS "integration;chaos")
 
