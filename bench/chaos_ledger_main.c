@@ -1,5 +1,5 @@
 /* chaos-ledger: the crowd and the independent ledger of the chaos suite
- * (bench/chaos drives it; docs/PERFORMANCE.md, "Chaos").
+ * (bench/chaos drives it; docs/PERFORMANCE.md, "Issue 19: chaos").
  *
  *   chaos-ledger setup   the project and the crowd's people
  *   chaos-ledger crowd   runs the crowd, recording acknowledged writes
