@@ -268,7 +268,22 @@ static void feedback_work(gw_call_t *c, tally_t *t) {
                                        "correct", e->correct, "policy_unclear", e->policy_unclear, "note", "",
                                        "closed_ms", (json_int_t)e->closed_ms));
   }
-  c->result = json_pack("{s:o,s:i}", "feedback", a, "workers_failed", (int)fb->workers_failed);
+  /* Where the person stands (closed audits only: nothing pending shows). */
+  json_t *standing = json_array();
+  for (size_t i = 0; i < fb->standing_count; i++) {
+    const tally_standing_t *s = &fb->standing[i];
+    int d = s->accuracy_defined;
+    json_array_append_new(
+        standing, json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o,s:s,s:I,s:f}", "project", s->project, "closed",
+                            (json_int_t)s->closed, "judged", (json_int_t)s->judged, "correct", (json_int_t)s->correct,
+                            "accuracy", d ? json_real(s->accuracy) : json_null(), "wilson_low",
+                            d ? json_real(s->wilson_low) : json_null(), "wilson_high",
+                            d ? json_real(s->wilson_high) : json_null(), "ramp",
+                            !s->has_ramp ? "-" : s->ramping ? "ramping" : "done", "ramp_audits",
+                            (json_int_t)s->ramp_audits, "ramp_target", s->ramp_target));
+  }
+  c->result = json_pack("{s:o,s:o,s:i}", "feedback", a, "standing", standing, "workers_failed",
+                        (int)fb->workers_failed);
   tally_free(fb);
 }
 
