@@ -214,9 +214,9 @@ static json_t *project_json(const tally_project_t *p, int manager) {
     for (size_t i = 0; i < p->audit.market_rate_count; i++)
       json_object_set_new(rates, p->audit.market_rates[i].market, json_real(p->audit.market_rates[i].rate));
     json_object_set_new(o, "audit_policy",
-                        json_pack("{s:f,s:o,s:f,s:i,s:f}", "rate", p->audit.rate, "market_rates", rates,
+                        json_pack("{s:f,s:o,s:f,s:i,s:f,s:f}", "rate", p->audit.rate, "market_rates", rates,
                                   "ramp_rate", p->audit.ramp_rate, "ramp_audits", (int)p->audit.ramp_audits,
-                                  "ramp_target", p->audit.ramp_target));
+                                  "ramp_target", p->audit.ramp_target, "gold_rate", p->audit.gold_rate));
     json_object_set_new(o, "wellbeing",
                         json_pack("{s:o,s:i,s:i}", "high_severity",
                                   strings_json(p->high_severity, p->high_severity_count), "exposure_budget",

@@ -222,7 +222,7 @@ static void test_confusion(void) {
 static void test_policy_print(void) {
   tally_market_rate_t rates[] = {{"es", 0.2}, {"ja", 0.05}};
   tally_project_t p = {.name = "mod", .audit_rate = 0.1, .policy_version = 4,
-                       .audit = {0.1, rates, 2, 0.5, 20, 0.9}};
+                       .audit = {0.1, rates, 2, 0.5, 20, 0.9, 0.02}};
   capture_t c;
   capture_open(&c);
   CHECK(audit_policy_print(&c.cli, &p) == 0);
@@ -232,6 +232,7 @@ static void test_policy_print(void) {
               "policy version: 4\n"
               "audit rate:     0.1\n"
               "ramp-up:        rate 0.5 until 20 audits at accuracy >= 0.9\n"
+              "gold rate:      0.02 of each person's label tasks\n"
               "market rates:   2\n\n"
               "MARKET  RATE\n"
               "es      0.2\n"
@@ -242,8 +243,8 @@ static void test_policy_print(void) {
   CHECK(audit_policy_print(&c.cli, &p) == 0);
   capture_flush(&c);
   expect_text("policy csv", c.out,
-              "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,market,market_rate\r\n"
-              "mod,4,0.1,0.5,20,0.9,es,0.2\r\nmod,4,0.1,0.5,20,0.9,ja,0.05\r\n");
+              "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,gold_rate,market,market_rate\r\n"
+              "mod,4,0.1,0.5,20,0.9,0.02,es,0.2\r\nmod,4,0.1,0.5,20,0.9,0.02,ja,0.05\r\n");
   capture_close(&c);
   capture_open(&c);
   c.cli.format = OUTPUT_JSON;
