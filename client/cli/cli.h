@@ -313,6 +313,11 @@ int report_parse(cli_t *cli, const char *command, int argc, char **argv, report_
 int report_quality_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
 int report_confusion_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
 
+/* `tally report gold` (cmd_report_gold.c): per person gold answers, hits
+ * and accuracy with its Wilson interval, from a by-labeler report. */
+int cmd_report_gold(cli_t *cli, int argc, char **argv);
+int report_gold_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
+
 /* `tally feedback` */
 typedef struct {
   const char *labeler;
