@@ -13,7 +13,7 @@ int ramp_project_has_ramp(const Tally__Project *project) {
 int ramp_row_qualifies(const Tally__AuditPolicy *policy, const Tally__ReportRow *row) {
   uint64_t needed = policy->ramp_audits > 0 ? policy->ramp_audits : 1;
   const Tally__Accuracy *a = row->labeler_final;
-  return row->audits >= needed && a != NULL && a->defined && a->value >= policy->ramp_target;
+  return a != NULL && a->defined && a->judged >= needed && a->value >= policy->ramp_target;
 }
 
 static int compare_names(const void *a, const void *b) {

@@ -1,7 +1,7 @@
 /* ramp: who leaves ramp-up, decided once for the whole cluster.
  *
  * A new joiner is sampled for audit at the policy's ramp_rate until they
- * have at least ramp_audits audits (0 counts as 1) and an accuracy against
+ * have at least ramp_audits closed, judged audits (0 counts as 1) and an accuracy against
  * the final label (README, "Accuracy against the final label") of at least
  * ramp_target, both summed over every worker. The coordinator gathers a
  * project's statistics by labeler (report_gather.h) every
@@ -28,8 +28,11 @@
 int ramp_project_has_ramp(const Tally__Project *project);
 
 /* True when the summed row of one person (a by-labeler report row) meets
- * the project's ramp-up policy: audits >= max(ramp_audits, 1) and
- * labeler_final defined with value >= ramp_target. */
+ * the project's ramp-up policy: labeler_final defined, with judged >=
+ * max(ramp_audits, 1) and value >= ramp_target. Judged audits are closed
+ * ones (an audit waiting for a verdict counts for nobody), so a person can
+ * be shown their own standing (FeedbackStanding) without learning of a
+ * pending audit. */
 int ramp_row_qualifies(const Tally__AuditPolicy *policy, const Tally__ReportRow *row);
 
 /* True when `person` is in the sorted list `names` (bytewise order, as

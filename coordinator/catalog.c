@@ -93,6 +93,7 @@ static void policy_view(policy_view_t *view, const Tally__AuditPolicy *sent) {
   view->policy.ramp_rate = sent->ramp_rate;
   view->policy.ramp_audits = sent->ramp_audits;
   view->policy.ramp_target = sent->ramp_target;
+  view->policy.gold_rate = sent->gold_rate;
   for (size_t i = 0; i < sent->n_market_rates && i < VALIDATE_MAX_LIST; i++) {
     tally__market_rate__init(&view->rates[i]);
     view->rates[i].market = sent->market_rates[i]->market;

@@ -256,6 +256,9 @@ int validate_audit_policy(const Tally__AuditPolicy *policy, char *const *markets
   if (!is_share(policy->ramp_target))
     return invalid(why, why_size, "audit.ramp_target %g is out of range (0..1)",
                    policy->ramp_target);
+  if (!(policy->gold_rate >= 0.0 && policy->gold_rate <= AUDIT_MAX_GOLD_RATE))
+    return invalid(why, why_size, "audit.gold_rate %g is out of range (0..%g)", policy->gold_rate,
+                   AUDIT_MAX_GOLD_RATE);
   if (policy->ramp_audits > AUDIT_MAX_RAMP_AUDITS)
     return invalid(why, why_size, "audit.ramp_audits %u is out of range (at most %u)",
                    policy->ramp_audits, AUDIT_MAX_RAMP_AUDITS);

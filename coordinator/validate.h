@@ -67,10 +67,13 @@ int validate_wellbeing(char *const *labels, size_t n_labels, char *const *high, 
 
 /* Limits of an audit policy (besides rates in [0, 1]). */
 #define AUDIT_MAX_RAMP_AUDITS 1000000u
+/* The largest gold rate (worker/gold_mix.h, GOLD_MIX_RATE_MAX). */
+#define AUDIT_MAX_GOLD_RATE 0.5
 
 /* Checks an audit policy for a project with the n_markets `markets`: rate,
  * ramp_rate and ramp_target in [0, 1] (NaN refused), ramp_audits at most
- * AUDIT_MAX_RAMP_AUDITS, and every market rate in [0, 1] for a market of the
+ * AUDIT_MAX_RAMP_AUDITS, gold_rate in [0, AUDIT_MAX_GOLD_RATE], and every
+ * market rate in [0, 1] for a market of the
  * project, each market at most once. Returns 0, TALLY_E_UNKNOWN_MARKET (a
  * market rate names a market the project does not have) or
  * TALLY_E_INVALID_ARGUMENT; `why` names the field ("audit.ramp_rate"). */

@@ -415,6 +415,7 @@ static void audit_policy_work(gw_call_t *c, tally_t *t, const char *project) {
   policy.ramp_rate = number_or(c->body, "ramp_rate", p->audit.ramp_rate);
   policy.ramp_audits = (uint32_t)number_or(c->body, "ramp_audits", p->audit.ramp_audits);
   policy.ramp_target = number_or(c->body, "ramp_target", p->audit.ramp_target);
+  policy.gold_rate = number_or(c->body, "gold_rate", p->audit.gold_rate);
   json_t *rates = json_object_get(c->body, "market_rates");
   tally_market_rate_t *mr = NULL;
   if (json_is_object(rates)) {

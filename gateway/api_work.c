@@ -214,9 +214,9 @@ static json_t *project_json(const tally_project_t *p, int manager) {
     for (size_t i = 0; i < p->audit.market_rate_count; i++)
       json_object_set_new(rates, p->audit.market_rates[i].market, json_real(p->audit.market_rates[i].rate));
     json_object_set_new(o, "audit_policy",
-                        json_pack("{s:f,s:o,s:f,s:i,s:f}", "rate", p->audit.rate, "market_rates", rates,
+                        json_pack("{s:f,s:o,s:f,s:i,s:f,s:f}", "rate", p->audit.rate, "market_rates", rates,
                                   "ramp_rate", p->audit.ramp_rate, "ramp_audits", (int)p->audit.ramp_audits,
-                                  "ramp_target", p->audit.ramp_target));
+                                  "ramp_target", p->audit.ramp_target, "gold_rate", p->audit.gold_rate));
     json_object_set_new(o, "wellbeing",
                         json_pack("{s:o,s:i,s:i}", "high_severity",
                                   strings_json(p->high_severity, p->high_severity_count), "exposure_budget",
@@ -268,7 +268,22 @@ static void feedback_work(gw_call_t *c, tally_t *t) {
                                        "correct", e->correct, "policy_unclear", e->policy_unclear, "note", "",
                                        "closed_ms", (json_int_t)e->closed_ms));
   }
-  c->result = json_pack("{s:o,s:i}", "feedback", a, "workers_failed", (int)fb->workers_failed);
+  /* Where the person stands (closed audits only: nothing pending shows). */
+  json_t *standing = json_array();
+  for (size_t i = 0; i < fb->standing_count; i++) {
+    const tally_standing_t *s = &fb->standing[i];
+    int d = s->accuracy_defined;
+    json_array_append_new(
+        standing, json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o,s:s,s:I,s:f}", "project", s->project, "closed",
+                            (json_int_t)s->closed, "judged", (json_int_t)s->judged, "correct", (json_int_t)s->correct,
+                            "accuracy", d ? json_real(s->accuracy) : json_null(), "wilson_low",
+                            d ? json_real(s->wilson_low) : json_null(), "wilson_high",
+                            d ? json_real(s->wilson_high) : json_null(), "ramp",
+                            !s->has_ramp ? "-" : s->ramping ? "ramping" : "done", "ramp_audits",
+                            (json_int_t)s->ramp_audits, "ramp_target", s->ramp_target));
+  }
+  c->result = json_pack("{s:o,s:o,s:i}", "feedback", a, "standing", standing, "workers_failed",
+                        (int)fb->workers_failed);
   tally_free(fb);
 }
 

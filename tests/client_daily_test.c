@@ -199,6 +199,19 @@ static void test_html(void) {
   /* whole project: attributions, labelers, heat map; market: attributions */
   CHECK(svgs == 4);
   CHECK(strstr(s, "</html>\n") != NULL);
+  /* Drill-downs: every row's command, shell-quoted, then HTML-escaped. */
+  CHECK(strstr(s, "<td class=\"drill\"><code data-count=\"84\">tally report items --project "
+                  "&#39;mod&lt;&amp;&gt;&#39; --from 2026-11-23 --to 2026-11-23</code></td>") != NULL);
+  CHECK(strstr(s, "<code data-count=\"50\">tally report items --project &#39;mod&lt;&amp;&gt;&#39; --from "
+                  "2026-11-23 --to 2026-11-23 --labeler &#39;ana &quot;the&quot;") != NULL);
+  CHECK(strstr(s, "--labeler bo,b</code>") != NULL);
+  CHECK(strstr(s, "--market &#39;es&quot;&lt;i&gt;,x&#39;</code>") != NULL);
+  CHECK(strstr(s, "--attribution policy-unclear --pair ") != NULL);
+  size_t drills = 0;
+  for (const char *p = s; (p = strstr(p, "class=\"drill\"")) != NULL; p++) drills++;
+  /* per scope: 3 day-over-day rows and 5 coefficients; whole project: 2
+   * labelers and its pairs (policy unclear and confused) */
+  CHECK(drills >= 2 * (3 + 5) + 2 + 2);
   free(s);
 }
 

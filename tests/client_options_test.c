@@ -191,10 +191,10 @@ static void test_audit_policy_set(void) {
   audit_policy_set_opts_t o;
   char **argv = ARGV("set", "--project", "mod", "--rate", "0.2", "--market", "es=0.5", "--market", "ja=0.1",
                      "--market", "es=0.3", "--ramp-rate", "0.6", "--ramp-audits", "25", "--ramp-target", "0.92",
-                     "--drop-market", "ko");
+                     "--drop-market", "ko", "--gold-rate", "0.02");
   CHECK(audit_policy_set_parse(&c.cli, argc_of(argv), argv, &o) == CLI_PARSED);
   CHECK(strcmp(o.project, "mod") == 0 && o.has_rate && o.rate == 0.2 && o.ramp_rate == 0.6 && o.ramp_audits == 25 &&
-        o.ramp_target == 0.92 && !o.clear_markets);
+        o.ramp_target == 0.92 && !o.clear_markets && o.has_gold_rate && o.gold_rate == 0.02);
   /* The last rate of a market wins. */
   CHECK(o.market_count == 2 && strcmp(o.markets[0].market, "es") == 0 && o.markets[0].rate == 0.3 &&
         strcmp(o.markets[1].market, "ja") == 0);
@@ -202,10 +202,11 @@ static void test_audit_policy_set(void) {
 
   /* Applied to a current policy: kept, replaced, dropped, added. */
   tally_market_rate_t current_rates[] = {{"ko", 0.9}, {"ja", 0.8}, {"pt", 0.7}};
-  tally_audit_policy_t current = {0.1, current_rates, 3, 0.0, 5, 0.5}, next;
+  tally_audit_policy_t current = {0.1, current_rates, 3, 0.0, 5, 0.5, 0.0}, next;
   tally_market_rate_t *rates = NULL;
   CHECK(audit_policy_apply(&o, &current, &next, &rates) == 0);
-  CHECK(next.rate == 0.2 && next.ramp_rate == 0.6 && next.ramp_audits == 25 && next.ramp_target == 0.92);
+  CHECK(next.rate == 0.2 && next.ramp_rate == 0.6 && next.ramp_audits == 25 && next.ramp_target == 0.92 &&
+        next.gold_rate == 0.02);
   CHECK(next.market_rate_count == 3 && strcmp(next.market_rates[0].market, "ja") == 0 &&
         next.market_rates[0].rate == 0.1 && strcmp(next.market_rates[1].market, "pt") == 0 &&
         next.market_rates[1].rate == 0.7 && strcmp(next.market_rates[2].market, "es") == 0 &&

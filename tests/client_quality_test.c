@@ -380,7 +380,7 @@ static void test_policy(tally_t *t) {
   tally_free(p);
 
   tally_market_rate_t rates[] = {{"ja", 0.4}, {"es", 0.05}};
-  tally_audit_policy_t policy = {0.3, rates, 2, 0.0, 0, 0.0};
+  tally_audit_policy_t policy = {0.3, rates, 2, 0.0, 0, 0.0, 0.0};
   CHECK(tally_audit_policy_set(t, "mod", &policy, &p) == 0);
   CHECK(p && p->policy_version == 4 && p->audit.rate == 0.3 && p->audit.market_rate_count == 2 &&
         strcmp(p->audit.market_rates[0].market, "ja") == 0 && p->audit.ramp_rate == 0.0);
@@ -398,11 +398,11 @@ static void test_policy(tally_t *t) {
   bad.ramp_target = -0.1;
   CHECK(tally_audit_policy_set(t, "mod", &bad, NULL) == TALLY_E_INVALID_ARGUMENT);
   tally_market_rate_t twice[] = {{"es", 0.1}, {"es", 0.2}};
-  bad = (tally_audit_policy_t){0.1, twice, 2, 0, 0, 0};
+  bad = (tally_audit_policy_t){0.1, twice, 2, 0, 0, 0, 0};
   CHECK(tally_audit_policy_set(t, "mod", &bad, NULL) == TALLY_E_INVALID_ARGUMENT);
   CHECK(strstr(tally_last_error(t), "two audit rates") != NULL);
   tally_market_rate_t nameless[] = {{"", 0.1}};
-  bad = (tally_audit_policy_t){0.1, nameless, 1, 0, 0, 0};
+  bad = (tally_audit_policy_t){0.1, nameless, 1, 0, 0, 0, 0};
   CHECK(tally_audit_policy_set(t, "mod", &bad, NULL) == TALLY_E_INVALID_ARGUMENT);
   CHECK(tally_audit_policy_set(t, "", &policy, NULL) == TALLY_E_INVALID_ARGUMENT);
   lock();
@@ -470,7 +470,7 @@ static void test_policy_cli(void) {
 
   CHECK(capture_run(&c, ep, ARGV("tally", "audit-policy", "show", "--project", "mod", "--format", "csv")) ==
         CLI_EXIT_OK);
-  CHECK(strstr(c.out, "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,market,market_rate\r\n"
+  CHECK(strstr(c.out, "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,gold_rate,market,market_rate\r\n"
                      "mod,") == c.out);
   capture_close(&c);
 }

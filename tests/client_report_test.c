@@ -222,7 +222,7 @@ static void test_confusion(void) {
 static void test_policy_print(void) {
   tally_market_rate_t rates[] = {{"es", 0.2}, {"ja", 0.05}};
   tally_project_t p = {.name = "mod", .audit_rate = 0.1, .policy_version = 4,
-                       .audit = {0.1, rates, 2, 0.5, 20, 0.9}};
+                       .audit = {0.1, rates, 2, 0.5, 20, 0.9, 0.02}};
   capture_t c;
   capture_open(&c);
   CHECK(audit_policy_print(&c.cli, &p) == 0);
@@ -232,6 +232,7 @@ static void test_policy_print(void) {
               "policy version: 4\n"
               "audit rate:     0.1\n"
               "ramp-up:        rate 0.5 until 20 audits at accuracy >= 0.9\n"
+              "gold rate:      0.02 of each person's label tasks\n"
               "market rates:   2\n\n"
               "MARKET  RATE\n"
               "es      0.2\n"
@@ -242,8 +243,8 @@ static void test_policy_print(void) {
   CHECK(audit_policy_print(&c.cli, &p) == 0);
   capture_flush(&c);
   expect_text("policy csv", c.out,
-              "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,market,market_rate\r\n"
-              "mod,4,0.1,0.5,20,0.9,es,0.2\r\nmod,4,0.1,0.5,20,0.9,ja,0.05\r\n");
+              "project,policy_version,rate,ramp_rate,ramp_audits,ramp_target,gold_rate,market,market_rate\r\n"
+              "mod,4,0.1,0.5,20,0.9,0.02,es,0.2\r\nmod,4,0.1,0.5,20,0.9,0.02,ja,0.05\r\n");
   capture_close(&c);
   capture_open(&c);
   c.cli.format = OUTPUT_JSON;
@@ -262,8 +263,8 @@ static void test_feedback_print(void) {
   tally_feedback_entry_t entries[] = {{"mod", "item-2", "spam", "spam", 1, 1700000060000ull, 0},
                                       {"mod", "it,em", "ok", "abuse", 0, 1700000000000ull, 0},
                                       {"mod", "i3", "ok", "spam", 0, 1699999940000ull, 1}};
-  tally_feedback_t fb = {entries, 3, 0};
-  feedback_opts_t o = {"ana", NULL, 100};
+  tally_feedback_t fb = {.entries = entries, .count = 3};
+  feedback_opts_t o = {.labeler = "ana", .limit = 100};
   capture_t c;
   capture_open(&c);
   CHECK(feedback_print(&c.cli, &o, &fb) == 0);
@@ -299,9 +300,46 @@ static void test_feedback_print(void) {
   capture_close(&c);
   capture_open(&c);
   fb.count = 0;
-  CHECK(feedback_print(&c.cli, &(feedback_opts_t){"ana", "mod", 5}, &fb) == 0);
+  CHECK(feedback_print(&c.cli, &(feedback_opts_t){.labeler = "ana", .project = "mod", .limit = 5}, &fb) == 0);
   capture_flush(&c);
   CHECK(strcmp(c.out, "no closed audits for ana in mod\n") == 0);
+  capture_close(&c);
+
+  /* The standing: below the list, alone with --standing (table, CSV with
+   * empty cells for an undefined accuracy, JSON with nulls). */
+  tally_standing_t standing[] = {{.project = "mod", .closed = 3, .judged = 2, .correct = 1, .accuracy_defined = 1,
+                                  .accuracy = 0.5, .wilson_low = 0.0945, .wilson_high = 0.9055, .has_ramp = 1,
+                                  .ramping = 1, .ramp_audits = 6, .ramp_target = 0.8},
+                                 {.project = "new", .has_ramp = 1, .ramping = 1, .ramp_audits = 4, .ramp_target = 0.9}};
+  fb.standing = standing;
+  fb.standing_count = 2;
+  fb.workers_failed = 0;
+  capture_open(&c);
+  CHECK(feedback_print(&c.cli, &(feedback_opts_t){.labeler = "ana", .limit = 5, .standing = 1}, &fb) == 0);
+  capture_flush(&c);
+  expect_text("standing table", c.out,
+              "PROJECT  CLOSED  JUDGED  CORRECT  ACCURACY   LOW        HIGH       RAMP     TO_LEAVE\n"
+              "mod      3       2       1        0.5000     0.0945     0.9055     ramping  6 judged at 0.80\n"
+              "new      0       0       0        undefined  undefined  undefined  ramping  4 judged at 0.90\n");
+  capture_close(&c);
+  capture_open(&c);
+  c.cli.format = OUTPUT_CSV;
+  CHECK(feedback_print(&c.cli, &(feedback_opts_t){.labeler = "ana", .limit = 5, .standing = 1}, &fb) == 0);
+  capture_flush(&c);
+  expect_text("standing csv", c.out,
+              "project,closed,judged,correct,accuracy,wilson_low,wilson_high,ramp,ramp_audits,ramp_target\r\n"
+              "mod,3,2,1,0.5000,0.0945,0.9055,ramping,6,0.8\r\nnew,0,0,0,,,,ramping,4,0.9\r\n");
+  capture_close(&c);
+  capture_open(&c);
+  c.cli.format = OUTPUT_JSON;
+  CHECK(feedback_print(&c.cli, &o, &fb) == 0);
+  capture_flush(&c);
+  doc = json_loads(c.out, 0, NULL);
+  json_t *st = json_object_get(doc, "standing");
+  CHECK(json_array_size(st) == 2 && json_integer_value(json_object_get(json_array_get(st, 0), "judged")) == 2 &&
+        strcmp(json_string_value(json_object_get(json_array_get(st, 0), "ramp")), "ramping") == 0 &&
+        json_is_null(json_object_get(json_array_get(st, 1), "accuracy")));
+  json_decref(doc);
   capture_close(&c);
 }
 

@@ -201,7 +201,16 @@ static void test_audit_policy(void) {
   p.ramp_rate = 0, p.ramp_target = 1.5;
   BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
   CHECK(strstr(why, "audit.ramp_target") != NULL);
-  p.ramp_target = 0, jp.rate = 1.0001;
+  p.ramp_target = 0, p.gold_rate = AUDIT_MAX_GOLD_RATE;
+  GOOD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  p.gold_rate = 0.51;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  CHECK(strstr(why, "audit.gold_rate") != NULL);
+  p.gold_rate = NAN;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  p.gold_rate = -0.01;
+  BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
+  p.gold_rate = 0, jp.rate = 1.0001;
   BAD(validate_audit_policy(&p, markets, 2, why, sizeof why));
   CHECK(strstr(why, "market 'jp'") != NULL);
   jp.rate = 0;

@@ -16,7 +16,12 @@
  *
  * `tally cases search` on the same cases: text in the content or the note
  * with case ignored, attribution, label pair for any audited labeler and
- * for one, each against the formulas; filters combined through the CLI. */
+ * for one, each against the formulas; filters combined through the CLI.
+ *
+ * The daily HTML report of the day: every table row's drill-down command
+ * (the day-over-day audit rows, the coefficients, each labeler, each
+ * confused and policy-unclear pair, per scope), run as shown, lists as many
+ * audits as the row counts. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +83,10 @@ static int work(tally_t *t, const char *who, tally_stage_t stage, int want) {
 /* Runs `tally --format json report items --project dd ARGS` and returns
  * its "count" (the length of its "items"), or a negative number when it
  * failed or a row's labels or market are not the formulas'. */
-static long items_count(const char *args) {
-  int rc = cluster_cli(&cluster, out, sizeof out, "--format json report items --project dd %s", args);
+/* The rows `report items ARGS` lists (JSON), each checked against the
+ * formulas; -1 when it failed, -2 on a row the formulas do not give. */
+static long items_count_raw(const char *args) {
+  int rc = cluster_cli(&cluster, out, sizeof out, "--format json report items %s", args);
   if (rc != 0) {
     fprintf(stderr, "report items %s: exit %d: %.500s\n", args, rc, out);
     return -1;
@@ -105,6 +112,66 @@ static long items_count(const char *args) {
   json_decref(doc);
   if (n < 0) fprintf(stderr, "report items %s: bad output: %.500s\n", args, out);
   return n;
+}
+
+static long items_count(const char *args) {
+  char all[1024];
+  snprintf(all, sizeof all, "--project dd %s", args);
+  return items_count_raw(all);
+}
+
+/* HTML entities html_escape writes, back to text, in place. */
+static void html_unescape(char *s) {
+  static const struct {
+    const char *entity;
+    char c;
+  } map[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+  char *w = s;
+  for (const char *r = s; *r;) {
+    size_t i = 0;
+    while (i < 5 && strncmp(r, map[i].entity, strlen(map[i].entity)) != 0) i++;
+    if (i < 5) {
+      *w++ = map[i].c;
+      r += strlen(map[i].entity);
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}
+
+/* The daily HTML report of `day`: each drill-down command run as shown
+ * lists the row's count (data-count). Returns the number of commands. */
+static int check_daily_html(const char *day) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/daily.html", cluster.dir);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "report daily --project dd --day %s --format html --out '%s'", day,
+                    path) == 0);
+  FILE *f = fopen(path, "r");
+  CHECK(f != NULL);
+  if (f == NULL) return 0;
+  static char html[OUT_SIZE];
+  size_t len = fread(html, 1, sizeof html - 1, f);
+  html[len] = '\0';
+  fclose(f);
+  int commands = 0;
+  const char *open = "<td class=\"drill\"><code data-count=\"";
+  for (const char *p = strstr(html, open); p != NULL; p = strstr(p, open)) {
+    p += strlen(open);
+    long want = strtol(p, NULL, 10);
+    const char *start = strchr(p, '>'), *end = strstr(p, "</code>");
+    CHECK(start != NULL && end != NULL && end > start);
+    if (start == NULL || end == NULL || end <= start) break;
+    char command[2048];
+    snprintf(command, sizeof command, "%.*s", (int)(end - start - 1), start + 1);
+    html_unescape(command);
+    CHECK(strncmp(command, "tally report items ", 19) == 0);
+    long got = items_count_raw(command + strlen("tally report items "));
+    if (got != want) fprintf(stderr, "daily drill-down %s: %ld listed, row says %ld\n", command, got, want);
+    CHECK(got == want);
+    commands++;
+  }
+  return commands;
 }
 
 /* The items `tally_cases_list` finds for `q`, as a bit set; also checks
@@ -323,6 +390,12 @@ int main(void) {
   check_equal(args, items_count(args), 0);
 
   check_search(t);
+
+  /* The daily HTML report's drill-downs: 3 scopes (project, es, ja) of 3
+   * audit rows and 5 coefficients, 2 labelers, and the pairs. */
+  int commands = check_daily_html(today);
+  printf("# %d drill-down commands in the daily HTML report\n", commands);
+  CHECK(commands >= 3 * (3 + 5) + 2 + 1);
 
   /* Bad filters are usage errors. */
   CHECK(cluster_cli(&cluster, out, sizeof out, "report items --project dd --pair spam") == 2);

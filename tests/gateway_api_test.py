@@ -314,6 +314,14 @@ def main():
     status, doc, _, _ = ana.request("GET", "/api/v1/feedback?project=web")
     check(status == 200 and any(f["item_id"] == "item-03" and f["correct"] is False for f in doc["feedback"]),
           "feedback: %s" % doc)
+    # ... and where she stands: the same closed audits, counted
+    if status == 200:
+        standing = [s for s in doc.get("standing", []) if s["project"] == "web"]
+        judged = [f for f in doc["feedback"] if not f["policy_unclear"]]
+        check(len(standing) == 1 and standing[0]["closed"] == len(doc["feedback"]) and
+              standing[0]["judged"] == len(judged) and
+              standing[0]["correct"] == len([f for f in judged if f["correct"]]) and
+              standing[0]["ramp"] in ("-", "ramping", "done"), "standing: %s" % doc.get("standing"))
 
     # a long-poll whose client goes away (a reload, a closed tab) must not
     # swallow the next item: the gateway stops asking, or gives it back

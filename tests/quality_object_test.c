@@ -121,6 +121,9 @@ int main(void) {
   CHECK(rec != NULL);
   CHECK(row_cache_dirty_count(rows) == 0);
   quality_on_label(q, p, rec, "l", "spam", 1200, now);
+  /* Gold counts only through quality_on_gold (a label does not). */
+  quality_on_gold(q, p, rec, "l", "spam", now);
+  quality_on_gold(q, p, rec, "l", "ham", now);
   CHECK(row_cache_dirty_count(rows) == 1);
   CHECK(row_cache_flush(rows) == 1);
   CHECK(row_cache_dirty_count(rows) == 0);
@@ -131,7 +134,7 @@ int main(void) {
   size_t len = 0;
   CHECK(store_get(s, STORE_CF_STATS, key, key_len, &value, &len) == 1);
   Tally__StatsRow *row = value ? tally__stats_row__unpack(NULL, len, (uint8_t *)value) : NULL;
-  CHECK(row != NULL && row->labels == 1 && row->gold_total == 1 && row->gold_hits == 1);
+  CHECK(row != NULL && row->labels == 1 && row->gold_total == 2 && row->gold_hits == 1);
   if (row) tally__stats_row__free_unpacked(row, NULL);
   free(value);
   item_record_free(&rec);

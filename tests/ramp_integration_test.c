@@ -16,6 +16,10 @@
  *  - labeler "slow" (market ja), whose 9 audits wait for a verdict (qa
  *    disagrees, no lead answers), has no accuracy yet and stays ramping:
  *    their next 3 labels are all sampled.
+ *  - each person's own standing (`tally feedback --standing`, libtally's
+ *    tally_feedback): new sees 9 closed, 9 judged, 9 right, "done" summed
+ *    over the three workers; slow's standing with 9 audits pending is
+ *    byte for byte what it was before any audit (nothing pending shows).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +149,14 @@ int main(void) {
   CHECK(work(t, "new", TALLY_STAGE_LABEL, 9, label_ok) == 9);
   CHECK(work(t, "slow", TALLY_STAGE_LABEL, 9, label_ok) == 9);
   CHECK(has_left_ramp(t, "new") == 0);
+  /* Their own standing before any audit. */
+  static char slow_before[4096];
+  CHECK(cluster_cli(&cluster, slow_before, sizeof slow_before,
+                    "--format json feedback --as slow --project ramp --standing") == 0);
+  CHECK(strstr(slow_before, "\"closed\": 0") != NULL && strstr(slow_before, "\"ramp\": \"ramping\"") != NULL &&
+        strstr(slow_before, "\"ramp_audits\": 6") != NULL && strstr(slow_before, "\"accuracy\": null") != NULL);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "feedback --as new --project ramp --standing") == 0);
+  CHECK(strstr(out, "ramping") != NULL && strstr(out, "6 judged at 0.80") != NULL);
   CHECK(cluster_cli(&cluster, out, sizeof out, "--timeout 30000 labeler show new --project ramp") == 0);
   CHECK(strstr(out, "ramping") != NULL);
   if (!strstr(out, "ramping")) fprintf(stderr, "%s\n", out);
@@ -168,6 +180,27 @@ int main(void) {
   CHECK(strstr(out, "ramping") != NULL && strstr(out, "0/0") != NULL);
   if (!strstr(out, "ramping")) fprintf(stderr, "%s\n", out);
   CHECK(cluster_cli(&cluster, out, sizeof out, "labeler show ghost") == 1);
+
+  /* Where each stands, as they see it: summed over the three workers. */
+  tally_feedback_t *fb = NULL;
+  CHECK(tally_feedback(t, "new", "ramp", 100, &fb) == 0 && fb != NULL);
+  if (fb) {
+    CHECK(fb->count == 9 && fb->standing_count == 1);
+    const tally_standing_t *st = fb->standing_count ? &fb->standing[0] : NULL;
+    CHECK(st && strcmp(st->project, "ramp") == 0 && st->closed == 9 && st->judged == 9 && st->correct == 9 &&
+          st->accuracy_defined && st->accuracy == 1.0 && st->wilson_low > 0.6 && st->has_ramp && !st->ramping &&
+          st->ramp_audits == 6);
+  }
+  tally_free(fb);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "--format csv feedback --as new --project ramp --standing") == 0);
+  CHECK(strstr(out, "project,closed,judged,correct,accuracy,wilson_low,wilson_high,ramp,ramp_audits,ramp_target\r\n"
+                    "ramp,9,9,9,1.0000,") != NULL && strstr(out, ",done,6,0.8\r\n") != NULL);
+  CHECK(cluster_cli(&cluster, out, sizeof out, "feedback --as new --project ramp") == 0);
+  CHECK(strstr(out, "9 of 9 judged correct") != NULL && strstr(out, "done") != NULL);
+  /* slow's 9 audits wait for a verdict: their standing is unchanged. */
+  CHECK(cluster_cli(&cluster, out, sizeof out, "--format json feedback --as slow --project ramp --standing") == 0);
+  CHECK(strcmp(out, slow_before) == 0);
+  if (strcmp(out, slow_before) != 0) fprintf(stderr, "before:\n%s\nafter:\n%s\n", slow_before, out);
 
   /* Every worker runs the configuration with the set within a few
    * heartbeats (200 ms in the harness). */

@@ -7,6 +7,8 @@
 #include "check.h"
 #include "ramp.h"
 
+/* A by-labeler row with `audits` audits; `judged` of them closed (the
+ * accuracy's judged count, which ramp-up counts). */
 static Tally__ReportRow row(const char *key, uint64_t audits, Tally__Accuracy *a) {
   Tally__ReportRow r = TALLY__REPORT_ROW__INIT;
   r.key = (char *)key;
@@ -15,25 +17,32 @@ static Tally__ReportRow row(const char *key, uint64_t audits, Tally__Accuracy *a
   return r;
 }
 
+static Tally__Accuracy accuracy(uint64_t judged, double value) {
+  Tally__Accuracy a = TALLY__ACCURACY__INIT;
+  a.defined = 1, a.judged = judged, a.value = value;
+  return a;
+}
+
 int main(void) {
   Tally__AuditPolicy policy = TALLY__AUDIT_POLICY__INIT;
   policy.ramp_rate = 0.5;
   policy.ramp_audits = 6;
   policy.ramp_target = 0.8;
-  Tally__Accuracy good = TALLY__ACCURACY__INIT, low = TALLY__ACCURACY__INIT, none = TALLY__ACCURACY__INIT;
-  good.defined = 1, good.value = 0.8, good.judged = 5, good.correct = 4;
-  low.defined = 1, low.value = 0.79;
-  Tally__ReportRow rows[] = {row("zed", 6, &good), row("amy", 9, &good), row("few", 5, &good),
-                             row("bad", 20, &low), row("open", 20, &none), row("null", 20, NULL),
-                             row("kim", 7, &good)};
-  Tally__ReportRow *ptrs[7];
-  for (int i = 0; i < 7; i++) ptrs[i] = &rows[i];
+  Tally__Accuracy six = accuracy(6, 0.8), nine = accuracy(9, 0.8), five = accuracy(5, 0.8),
+                  low = accuracy(20, 0.79), seven = accuracy(7, 0.8), none = TALLY__ACCURACY__INIT;
+  /* "pend": 8 audits, of which 5 closed: the 3 waiting for a verdict do
+   * not count (a person's standing shows closed audits only). */
+  Tally__ReportRow rows[] = {row("zed", 6, &six),   row("amy", 9, &nine), row("few", 5, &five),
+                             row("bad", 20, &low),  row("open", 20, &none), row("null", 20, NULL),
+                             row("kim", 7, &seven), row("pend", 8, &five)};
+  Tally__ReportRow *ptrs[8];
+  for (int i = 0; i < 8; i++) ptrs[i] = &rows[i];
   CHECK(ramp_row_qualifies(&policy, &rows[0]) && !ramp_row_qualifies(&policy, &rows[2]) &&
         !ramp_row_qualifies(&policy, &rows[3]) && !ramp_row_qualifies(&policy, &rows[4]) &&
-        !ramp_row_qualifies(&policy, &rows[5]));
+        !ramp_row_qualifies(&policy, &rows[5]) && !ramp_row_qualifies(&policy, &rows[7]));
   Tally__ReportReply reply = TALLY__REPORT_REPLY__INIT;
   reply.rows = ptrs;
-  reply.n_rows = 7;
+  reply.n_rows = 8;
 
   /* kim has already left: amy and zed join, sorted with kim. */
   char *current[] = {"kim"};
@@ -55,7 +64,9 @@ int main(void) {
 
   /* ramp_audits 0 counts as 1. */
   policy.ramp_audits = 0;
-  Tally__ReportRow one = row("one", 1, &good), zero = row("zero", 0, &good);
+  Tally__Accuracy a1 = accuracy(1, 1.0), a0 = accuracy(0, 0.0);
+  a0.defined = 0;
+  Tally__ReportRow one = row("one", 1, &a1), zero = row("zero", 0, &a0);
   CHECK(ramp_row_qualifies(&policy, &one) && !ramp_row_qualifies(&policy, &zero));
 
   Tally__Project project = TALLY__PROJECT__INIT;

@@ -27,3 +27,13 @@ target_link_libraries(ramp_integration_test PRIVATE tally_test_harness tally_cli
 add_dependencies(ramp_integration_test tally-coordinator tally-worker tally_cli)
 add_test(NAME ramp_integration COMMAND ramp_integration_test)
 set_tests_properties(ramp_integration PROPERTIES TIMEOUT 120 LABELS "quality;integration")
+
+# Gold mix-in: gold items served at the project's gold rate per person,
+# spread over their work, never twice to one person (also across a worker
+# SIGKILL), indistinguishable from production tasks, counted only in the
+# gold figures (`report gold`).
+add_executable(gold_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/gold_integration_test.c)
+target_link_libraries(gold_integration_test PRIVATE tally_test_harness tally_client m)
+add_dependencies(gold_integration_test tally-coordinator tally-worker tally_cli)
+add_test(NAME gold_integration COMMAND gold_integration_test)
+set_tests_properties(gold_integration PROPERTIES TIMEOUT 400 LABELS "quality;integration")

@@ -12,7 +12,10 @@
  *   +3 s      label each (first label >= 3000 ms after ingest)
  *   report    per (market, priority): 3 labeled, 0 decided (decision
  *             undefined: an empty CSV cell)
- *   +1 s      the auditor agrees with every label (decision)
+ *   +1 s      the auditor agrees with every label (decision) except the 3
+ *             normal ja items, which go to adjudication
+ *   report    3 decided per (market, priority), but 0 for normal ja
+ *   +1 s      a lead's verdict on each of the 3 (their final decision)
  *   report    per (market, priority): 3 labeled, 3 decided; max equal to
  *             the largest duration read from the items (labels[0].at_ms -
  *             ingested_ms, done_ms - ingested_ms), exactly; p50 and p95
@@ -60,8 +63,13 @@ static void ingest(tally_t *t, int from, int to) {
   tally_free(res);
 }
 
-/* Leases and submits "ok" as `who` at `stage` until nothing is left;
- * every task must be of `priority`. Returns the number submitted. */
+/* True for the normal ja items: their auditor disagrees, so a lead's
+ * verdict is their final decision. */
+static int is_verdict_item(const char *id) { return strncmp(id, "ja-n", 4) == 0; }
+
+/* Leases and submits as `who` at `stage` until nothing is left: "ok",
+ * except an audit of a verdict item ("spam"); every task must be of
+ * `priority`. Returns the number submitted. */
 static int work_off(tally_t *t, const char *who, tally_stage_t stage, uint32_t priority) {
   int n = 0;
   for (int guard = 0; guard < ITEMS + 2; guard++) {
@@ -69,7 +77,8 @@ static int work_off(tally_t *t, const char *who, tally_stage_t stage, uint32_t p
     CHECK(tally_lease(t, who, "ttfa", stage, 0, &task) == 0);
     if (task == NULL) break;
     if (priority != UINT32_MAX) CHECK_EQ_U64(task->priority, priority);
-    CHECK(tally_submit(t, who, task->slot, task->lease_id, "ok", 1000) == 0);
+    const char *label = stage == TALLY_STAGE_AUDIT && is_verdict_item(task->item_id) ? "spam" : "ok";
+    CHECK(tally_submit(t, who, task->slot, task->lease_id, label, 1000) == 0);
     tally_free(task);
     n++;
   }
@@ -137,6 +146,8 @@ static void check_figures(const ttfa_histogram_t *h, uint64_t count, tally_figur
   CHECK(mean.defined && near(mean.value, (double)h->sum_ms / (double)h->count));
 }
 
+/* decided: 0 = nothing decided, 1 = all but the verdict items (waiting
+ * for their verdict), 2 = every item. */
 static void check_report(const tally_ops_report_t *rep, const expected_t *e, int decided) {
   CHECK_EQ_U64(rep->workers_answered, 2);
   CHECK_EQ_U64(rep->workers_failed, 0);
@@ -147,7 +158,8 @@ static void check_report(const tally_ops_report_t *rep, const expected_t *e, int
       CHECK(f != NULL);
       if (f == NULL) continue;
       CHECK_EQ_U64(f->first_label_count, PER_GROUP);
-      CHECK_EQ_U64(f->decision_count, decided ? PER_GROUP : 0);
+      int verdict_group = m == 1 && p == 1; /* ja, normal */
+      CHECK_EQ_U64(f->decision_count, decided == 2 || (decided == 1 && !verdict_group) ? PER_GROUP : 0);
       check_figures(&e->first[m][p], f->first_label_count, f->first_label_p50_ms,
                     f->first_label_p95_ms, f->first_label_max_ms, f->first_label_mean_ms);
       check_figures(&e->decision[m][p], f->decision_count, f->decision_p50_ms,
@@ -198,6 +210,8 @@ int main(void) {
   tally_labeler_t les = {"les", TALLY_ROLE_LABELER, (const char **)&markets[0], 1, NULL};
   tally_labeler_t lja = {"lja", TALLY_ROLE_LABELER, (const char **)&markets[1], 1, NULL};
   tally_labeler_t aud = {"aud", TALLY_ROLE_AUDITOR, (const char **)markets, 2, NULL};
+  tally_labeler_t lead = {"lead", TALLY_ROLE_LEAD, (const char **)markets, 2, NULL};
+  CHECK(tally_labeler_add(t, &lead, NULL) == 0);
   CHECK(tally_labeler_add(t, &les, NULL) == 0);
   CHECK(tally_labeler_add(t, &lja, NULL) == 0);
   CHECK(tally_labeler_add(t, &aud, NULL) == 0);
@@ -238,10 +252,20 @@ int main(void) {
   CHECK(strstr(out, ",0,,,\r\n") != NULL); /* undefined decision figures: empty cells */
   CHECK(strstr(out, "undefined") == NULL);
 
-  /* The auditor agrees with every label: each item's final decision. */
+  /* The auditor agrees with every label but the normal ja items': each
+   * agreement is that item's final decision; the others wait. */
   sleep(1);
   CHECK_EQ_U64(work_off(t, "aud", TALLY_STAGE_AUDIT, UINT32_MAX), ITEMS);
   expected_read(t, &e);
+  rep = NULL;
+  CHECK(tally_report_ops(t, "ttfa", "ttfa", NULL, &rep) == 0);
+  if (rep) check_report(rep, &e, 1);
+  tally_free(rep);
+  /* A lead's verdict closes each of them: it counts "to final decision". */
+  sleep(1);
+  CHECK_EQ_U64(work_off(t, "lead", TALLY_STAGE_ADJUDICATE, TALLY_PRIORITY_NORMAL), PER_GROUP);
+  expected_read(t, &e);
+  CHECK_EQ_U64(e.decision[1][1].count, PER_GROUP);
   /* The figures below sum both workers: each decided some of the items. */
   tally_status_t *st = NULL;
   CHECK(tally_status(t, "ttfa", &st) == 0 && st != NULL && st->worker_count == 2);
@@ -250,7 +274,7 @@ int main(void) {
   tally_free(st);
   rep = NULL;
   CHECK(tally_report_ops(t, "ttfa", "ttfa", NULL, &rep) == 0);
-  if (rep) check_report(rep, &e, 1);
+  if (rep) check_report(rep, &e, 2);
   tally_free(rep);
 
   /* by market filter: one row; by day: one row per day of action */

@@ -126,3 +126,8 @@ add_executable(guideline_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/guideline_
 target_link_libraries(guideline_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
 add_test(NAME guideline_integration COMMAND guideline_integration_test)
 set_tests_properties(guideline_integration PROPERTIES TIMEOUT 240)
+
+add_executable(gold_mix_test ${CMAKE_CURRENT_SOURCE_DIR}/gold_mix_test.c)
+target_link_libraries(gold_mix_test PRIVATE tally_worker_core m)
+add_test(NAME gold_mix COMMAND gold_mix_test)
+set_tests_properties(gold_mix PROPERTIES TIMEOUT 30 LABELS "unit")

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "fatal.h"
+#include "item_record.h"
 #include "log.h"
 #include "slot_move.h"
 #include "tally_error.h"
@@ -123,6 +124,8 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   if (hints == NULL || ptrs == NULL) fatal_exit("out of memory");
   for (size_t i = 0; i < nq; i++) {
     queue_t *q = queue_index_at(w->queues, i);
+    /* The gold pool is no backlog: nobody leases it directly. */
+    if (item_record_stage_is_gold(queue_stage(q))) continue;
     hb.queued += queue_depth(q);
     if (queue_depth(q) == 0) continue;
     Tally__BacklogHint *h = &hints[hb.n_backlog];

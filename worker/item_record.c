@@ -61,6 +61,7 @@ int item_record_wants_work_with(const item_record_t *rec, size_t holders) {
   switch (rec->stage) {
     case TALLY__STAGE__STAGE_LABEL: return rec->n_labels + holders < rec->overlap;
     case TALLY__STAGE__STAGE_AUDIT: return rec->audit == NULL && holders == 0;
+    case ITEM_RECORD_STAGE_GOLD: return 1;
     default: return rec->final_label[0] == '\0' && holders == 0;
   }
 }
@@ -132,6 +133,11 @@ int item_record_remove_holder(item_record_t *rec, const char *labeler) {
 
 int item_record_add_skipper(item_record_t *rec, const char *labeler) {
   if (rec->n_skipped_by >= ITEM_RECORD_SKIPPERS_MAX) return 0;
+  if (string_index(rec->skipped_by, rec->n_skipped_by, labeler) >= 0) return 0;
+  return string_list_append(&rec->skipped_by, &rec->n_skipped_by, labeler);
+}
+
+int item_record_add_seen(item_record_t *rec, const char *labeler) {
   if (string_index(rec->skipped_by, rec->n_skipped_by, labeler) >= 0) return 0;
   return string_list_append(&rec->skipped_by, &rec->n_skipped_by, labeler);
 }

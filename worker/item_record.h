@@ -15,6 +15,16 @@
 
 typedef Tally__Store__ItemRecord item_record_t;
 
+/* The stage value (ItemRecord.stage, queue keys, lease_t.stage) of a gold
+ * item: one ingested with a gold_label. It is not a tally.Stage and never
+ * goes on the wire: gold items sit in a pool of their own, are served in
+ * place of label tasks at the project's gold rate (gold_mix.h) as a task of
+ * stage LABEL, to each person at most once, and are never audited nor done. */
+#define ITEM_RECORD_STAGE_GOLD 3u
+
+/* True for the gold pool's stage (see above). */
+static inline int item_record_stage_is_gold(uint32_t stage) { return stage == ITEM_RECORD_STAGE_GOLD; }
+
 /* New record in state LABELING for stage LABEL; strings are copied. NULL
  * when out of memory. Free with item_record_free(). */
 item_record_t *item_record_new(const char *market, uint32_t priority, const char *content,
@@ -32,7 +42,8 @@ void item_record_free(item_record_t **rec);
 
 /* True while the item should sit in its stage's queue: in LABEL, labels
  * plus live leases are fewer than its overlap; in AUDIT, no audit label and
- * no live lease; in ADJUDICATE, no verdict and no live lease. */
+ * no live lease; in ADJUDICATE, no verdict and no live lease; a gold item
+ * always (each person takes it once: item_record_excludes). */
 int item_record_wants_work(const item_record_t *rec);
 
 /* The same rule with `holders` live leases instead of the record's holder
@@ -57,6 +68,10 @@ int item_record_add_holder(item_record_t *rec, const char *labeler);
 /* Returns 1 when removed, 0 when the labeler held no lease. */
 int item_record_remove_holder(item_record_t *rec, const char *labeler);
 int item_record_add_skipper(item_record_t *rec, const char *labeler);
+/* A gold item was served to `labeler` without a label (skip, release,
+ * expiry): they are never offered it again. As add_skipper without its
+ * cap: a gold item's list grows with the people served. */
+int item_record_add_seen(item_record_t *rec, const char *labeler);
 int item_record_add_label(item_record_t *rec, const char *labeler, const char *label,
                           uint64_t at_ms);
 

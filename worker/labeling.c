@@ -27,6 +27,7 @@
 #include "attribution.h"
 #include "cases.h"
 #include "clock.h"
+#include "gold_mix.h"
 #include "ident.h"
 #include "item_record.h"
 #include "keys.h"
@@ -69,7 +70,8 @@ static const Tally__Project *project_find(worker_t *w, const router_request_t *r
 
 static uint32_t stage_role(uint32_t stage) {
   switch (stage) {
-    case TALLY__STAGE__STAGE_LABEL: return TALLY__ROLE__ROLE_LABELER;
+    case TALLY__STAGE__STAGE_LABEL:
+    case ITEM_RECORD_STAGE_GOLD: return TALLY__ROLE__ROLE_LABELER;
     case TALLY__STAGE__STAGE_AUDIT: return TALLY__ROLE__ROLE_AUDITOR;
     default: return TALLY__ROLE__ROLE_LEAD;
   }
@@ -357,6 +359,15 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
   char *item_id = strdup(lease->item_id);
   if (item_id == NULL) fatal_exit("out of memory");
   item_record_t *rec = item_load(w, slot, project_id, item_id, item_len);
+  int gold = item_record_stage_is_gold(lease->stage);
+  if (rec != NULL && gold) {
+    /* A gold item is served to a person once, taken or not (gold_mix.h);
+     * stored with the group, like a skip, but nothing waits for it. */
+    item_record_remove_holder(rec, labeler);
+    if (item_record_add_seen(rec, labeler) < 0) fatal_exit("out of memory");
+    item_save(w, slot, project_id, item_id, item_len, rec);
+    item_record_free(&rec);
+  }
   if (rec != NULL) {
     queue_where_t before = item_where(rec);
     item_record_remove_holder(rec, labeler);
@@ -373,9 +384,9 @@ static void lease_return(worker_t *w, const lease_t *lease, lease_return_t why) 
   }
   lease_drop(w, project_id, lease_id);
   project_counters_t *pc = worker_project(w, project_id);
-  if (why == RETURN_EXPIRE) pc->expired_leases++;
-  if (why == RETURN_SKIP) pc->skips++;
-  if (why == RETURN_RELEASE) pc->releases++;
+  if (why == RETURN_EXPIRE && !gold) pc->expired_leases++;
+  if (why == RETURN_SKIP && !gold) pc->skips++;
+  if (why == RETURN_RELEASE && !gold) pc->releases++;
   w->batch_dirty = 1;
   free(item_id);
 }
@@ -548,13 +559,71 @@ static void lease_grant(worker_t *w, const candidate_t *c, const char *labeler, 
   if (item_record_add_holder(rec, labeler) < 0) fatal_exit("out of memory");
   queue_reconcile(w, c->slot, c->project->id, item_id, item_len, before, rec);
   worker_project(w, lease.project_id)->live_leases++;
-  ops_on_lease(w->ops, lease.project_id, rec->market, stage, now);
+  int gold = item_record_stage_is_gold(stage);
+  if (!gold) ops_on_lease(w->ops, lease.project_id, rec->market, stage, now);
   w->batch_dirty = 1;
   task->slot = c->slot;
   task->lease_id = lease.lease_id;
   task->deadline_ms = lease.deadline_ms;
-  task->stage = (Tally__Stage)stage;
+  /* A gold task is a label task to the person (double-blind). */
+  task->stage = gold ? TALLY__STAGE__STAGE_LABEL : (Tally__Stage)stage;
   task->priority = rec->priority;
+}
+
+/* The project's gold rate (AuditPolicy.gold_rate; 0 = none). */
+static double gold_rate_of(const Tally__Project *p) {
+  return p->audit != NULL ? p->audit->gold_rate : 0.0;
+}
+
+/* The first gold item of queue `q` (oldest first) that `labeler` may take:
+ * its record, with *chosen, *item_id (the caller's) and *item_len; NULL
+ * when there is none within LABELING_SCAN_MAX entries. */
+static item_record_t *gold_scan(worker_t *w, queue_t *q, const Tally__Project *p,
+                                const char *labeler, candidate_t *chosen, char **item_id,
+                                size_t *item_len) {
+  candidate_heap_t heap = {0};
+  uint32_t *slots = malloc(TALLY_SLOT_COUNT * sizeof *slots);
+  if (slots == NULL) fatal_exit("out of memory");
+  size_t n = queue_nonempty_slots(q, slots);
+  for (size_t s = 0; s < n; s++) {
+    candidate_t c = {q, p, slots[s], {0, 0}};
+    if (queue_slot_head(q, slots[s], &c.pos) && w->owned[slots[s]]) candidate_push(&heap, c);
+  }
+  free(slots);
+  item_record_t *rec = NULL;
+  for (int scanned = 0; heap.count > 0 && scanned < LABELING_SCAN_MAX; scanned++) {
+    candidate_t c = candidate_pop(&heap);
+    rec = candidate_take(w, &c, labeler, ITEM_RECORD_STAGE_GOLD, item_id, item_len);
+    if (rec != NULL) {
+      *chosen = c;
+      break;
+    }
+    if (candidate_advance(w, &c, ITEM_RECORD_STAGE_GOLD)) candidate_push(&heap, c);
+  }
+  free(heap.items);
+  return rec;
+}
+
+/* A gold item of project `p` that `labeler` may take, to stand in for a
+ * production task of `market`: that market's pool first, then the pools of
+ * the person's other markets of the project. NULL when none. */
+static item_record_t *gold_find(worker_t *w, const Tally__Labeler *labeler,
+                                const Tally__Project *p, const char *market, candidate_t *chosen,
+                                char **item_id, size_t *item_len) {
+  queue_t *first = queue_index_get(w->queues, p->id, ITEM_RECORD_STAGE_GOLD, market, 0);
+  item_record_t *rec = NULL;
+  if (first != NULL && queue_depth(first) > 0)
+    rec = gold_scan(w, first, p, labeler->id, chosen, item_id, item_len);
+  size_t nq = queue_index_count(w->queues);
+  for (size_t i = 0; i < nq && rec == NULL; i++) {
+    queue_t *q = queue_index_at(w->queues, i);
+    if (q == first || queue_project_id(q) != p->id || queue_stage(q) != ITEM_RECORD_STAGE_GOLD ||
+        queue_depth(q) == 0 || !config_project_has_market(p, queue_market(q)) ||
+        !config_labeler_has_market(labeler, queue_market(q)))
+      continue;
+    rec = gold_scan(w, q, p, labeler->id, chosen, item_id, item_len);
+  }
+  return rec;
 }
 
 /* Finds the best task `labeler` may take and leases it. Returns 1 with the
@@ -619,7 +688,36 @@ static int lease_find(worker_t *w, const Tally__Labeler *labeler, const Tally__P
     *item_id_out = NULL;
     return -1;
   }
-  lease_grant(w, &chosen, labeler->id, stage, rec, *item_id_out, item_len, task, wrote);
+  /* Gold mix-in: when the person's gold turn in the project is due, a gold
+   * item stands in for the production task found (which stays queued),
+   * with that task's priority, so neither its place nor its fields tell
+   * it apart. Never in place of an emergency task (the lane never waits). */
+  uint32_t grant_stage = stage;
+  uint32_t shown_priority = rec->priority;
+  double gold_rate = gold_rate_of(chosen.project);
+  if (stage == TALLY__STAGE__STAGE_LABEL && gold_rate > 0.0) {
+    int due = chosen.pos.priority < TALLY__PRIORITY__PRIORITY_EMERGENCY &&
+              gold_mix_is_due(w->gold, labeler->id, chosen.project->id, gold_rate);
+    candidate_t gold_at;
+    char *gold_id = NULL;
+    size_t gold_len = 0;
+    item_record_t *gold = due ? gold_find(w, labeler, chosen.project, rec->market, &gold_at,
+                                          &gold_id, &gold_len)
+                              : NULL;
+    /* A due turn is spent even when no gold item was left to give. */
+    gold_mix_on_lease(w->gold, labeler->id, chosen.project->id, gold_rate, due);
+    if (gold != NULL) {
+      item_record_free(&rec);
+      free(*item_id_out);
+      rec = gold;
+      *item_id_out = gold_id;
+      item_len = gold_len;
+      chosen = gold_at;
+      grant_stage = ITEM_RECORD_STAGE_GOLD;
+    }
+  }
+  lease_grant(w, &chosen, labeler->id, grant_stage, rec, *item_id_out, item_len, task, wrote);
+  task->priority = shown_priority;
   task->project = chosen.project->name;
   task->item_id = *item_id_out;
   task->market = rec->market;
@@ -803,12 +901,18 @@ void labeling_handle_ingest(worker_t *w, const router_request_t *req) {
                                          w->counters.next_seq++, now);
     if (rec == NULL || item_record_set_string(&rec->category_hint, item->category_hint) < 0)
       fatal_exit("out of memory");
+    /* A gold item goes to the gold pool, out of the production queues and
+     * counts (item_record.h). */
+    int gold = item->gold_label[0] != '\0';
+    if (gold) rec->stage = ITEM_RECORD_STAGE_GOLD;
     item_save(w, slot, p->id, item->id, id_len, rec);
-    queue_push(w, p->id, TALLY__STAGE__STAGE_LABEL, item->market, slot, item->priority, rec->seq,
-               item->id, id_len);
+    queue_push(w, p->id, rec->stage, item->market, slot, item->priority, rec->seq, item->id,
+               id_len);
     item_record_free(&rec);
-    worker_project(w, p->id)->items++;
-    ops_on_ingest(w->ops, p->id, item->market, now);
+    if (!gold) {
+      worker_project(w, p->id)->items++;
+      ops_on_ingest(w->ops, p->id, item->market, now);
+    }
     reply.accepted++;
   }
   reply.rejected = rejected;
@@ -1028,7 +1132,10 @@ static item_record_t *lease_lost_resolve(worker_t *w, const router_request_t *re
   for (size_t i = 0; i < n && i < 16; i++)
     if (strcmp(held[i]->labeler, labeler) == 0) mine = held[i];
   if (mine != NULL) item_record_remove_holder(rec, labeler);
-  int valid = l != NULL && stage <= TALLY__STAGE__STAGE_ADJUDICATE &&
+  /* A gold task was a label task to the person. */
+  if (stage == TALLY__STAGE__STAGE_LABEL && item_record_stage_is_gold(rec->stage))
+    stage = ITEM_RECORD_STAGE_GOLD;
+  int valid = l != NULL && (stage <= TALLY__STAGE__STAGE_ADJUDICATE || item_record_stage_is_gold(stage)) &&
               config_labeler_has_role(l, stage_role(stage)) &&
               config_labeler_has_market(l, rec->market) && rec->stage == stage &&
               !item_record_excludes(rec, labeler) && item_record_wants_work(rec);
@@ -1119,6 +1226,16 @@ static void submit_label(worker_t *w, const Tally__Project *p, const lease_t *le
     rec->done_ms = now;
     worker_project(w, lease->project_id)->done++;
   }
+}
+
+/* A label of a gold item: kept (the person is never offered it again) and
+ * counted against the gold label only; the item stays in the gold pool. */
+static void submit_gold(worker_t *w, const Tally__Project *p, const lease_t *lease,
+                        item_record_t *rec, const Tally__SubmitRequest *s, uint64_t now) {
+  if (item_record_add_label(rec, lease->labeler, s->label, now) < 0) fatal_exit("out of memory");
+  rec->labels[rec->n_labels - 1]->handling_ms = s->handling_ms;
+  rec->labels[rec->n_labels - 1]->policy_version = p->policy_version;
+  quality_on_gold(w->quality, p, rec, lease->labeler, s->label, now);
 }
 
 static void submit_audit(worker_t *w, const Tally__Project *p, const lease_t *lease,
@@ -1252,14 +1369,17 @@ void labeling_handle_submit(worker_t *w, const router_request_t *req) {
       (lease_id != 0 && lease_id != s->lease_id &&
        item_record_add_submitted_lease(rec, lease_id) < 0))
     fatal_exit("out of memory");
-  if (lease->stage == TALLY__STAGE__STAGE_LABEL)
+  int gold = item_record_stage_is_gold(lease->stage);
+  if (gold)
+    submit_gold(w, p, lease, rec, s, now);
+  else if (lease->stage == TALLY__STAGE__STAGE_LABEL)
     submit_label(w, p, lease, rec, s, now);
   else if (lease->stage == TALLY__STAGE__STAGE_AUDIT)
     submit_audit(w, p, lease, rec, s, now);
   else
     submit_verdict(w, p, lease, rec, s, now);
   queue_reconcile(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, before, rec);
-  ops_on_submit(w->ops, p, rec, lease->stage, s->handling_ms, now);
+  if (!gold) ops_on_submit(w->ops, p, rec, lease->stage, s->handling_ms, now);
   wellbeing_on_submit(w->wellbeing, p, lease->labeler, s->label, lease->exposure_counted, now);
   item_save(w, lease->slot, lease->project_id, lease->item_id, lease->item_len, rec);
   item_record_free(&rec);
@@ -1302,10 +1422,12 @@ static void skip_or_release(worker_t *w, const router_request_t *req, int skip) 
       const lease_t *live = lease_table_find(w->leases, lost.lease_id);
       if (live != NULL) lease_return(w, live, RETURN_SKIP);
     } else {
-      if (item_record_add_skipper(rec, labeler) < 0) fatal_exit("out of memory");
+      int gold = item_record_stage_is_gold(lost.stage);
+      if ((gold ? item_record_add_seen(rec, labeler) : item_record_add_skipper(rec, labeler)) < 0)
+        fatal_exit("out of memory");
       queue_reconcile(w, slot, lost.project_id, lost.item_id, lost.item_len, before, rec);
       item_save(w, slot, lost.project_id, lost.item_id, lost.item_len, rec);
-      worker_project(w, lost.project_id)->skips++;
+      if (!gold) worker_project(w, lost.project_id)->skips++;
       w->batch_dirty = 1;
     }
   }
@@ -1344,7 +1466,8 @@ void labeling_handle_status(worker_t *w, const router_request_t *req) {
   for (size_t i = 0; i < nq; i++) {
     queue_t *q = queue_index_at(w->queues, i);
     const Tally__Project *p = config_cache_project_by_id(w->config, queue_project_id(q));
-    if (p == NULL || (only != NULL && only != p)) continue;
+    if (p == NULL || (only != NULL && only != p) || item_record_stage_is_gold(queue_stage(q)))
+      continue;
     reply.queued += queue_depth(q);
     Tally__QueueStatus *qs = &queues[reply.n_queues];
     tally__queue_status__init(qs);

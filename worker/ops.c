@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "fatal.h"
+#include "item_record.h"
 #include "handling.h"
 #include "keys.h"
 #include "ops_report.h"
@@ -287,7 +288,9 @@ void ops_handle_request(ops_t *o, responder_t *resp) {
   size_t n_queues = 0;
   for (size_t i = 0; i < nq; i++) {
     const queue_t *q = queue_index_at(o->queues, i);
-    if (queue_project_id(q) != p->id || queue_depth(q) == 0) continue;
+    if (queue_project_id(q) != p->id || queue_depth(q) == 0 ||
+        item_record_stage_is_gold(queue_stage(q)))
+      continue;
     if (r->market[0] != '\0' && strcmp(r->market, queue_market(q)) != 0) continue;
     queue_age_fill(o, q, slots, &ages[n_queues]);
     ptrs[n_queues] = &ages[n_queues];

@@ -292,12 +292,18 @@ void quality_on_label(quality_t *q, const Tally__Project *p, const item_record_t
                       const char *labeler, const char *label, uint32_t handling_ms, uint64_t now) {
   stats_ref_t ref;
   stats_open(q, &ref, p, now, rec->market, labeler);
+  (void)label;
   ref.row->labels++;
   histogram_add(ref.row, handling_ms);
-  if (rec->gold_label[0] != '\0') {
-    ref.row->gold_total++;
-    ref.row->gold_hits += strcmp(rec->gold_label, label) == 0;
-  }
+  stats_close(q, &ref);
+}
+
+void quality_on_gold(quality_t *q, const Tally__Project *p, const item_record_t *rec,
+                     const char *labeler, const char *label, uint64_t now) {
+  stats_ref_t ref;
+  stats_open(q, &ref, p, now, rec->market, labeler);
+  ref.row->gold_total++;
+  ref.row->gold_hits += strcmp(rec->gold_label, label) == 0;
   stats_close(q, &ref);
 }
 
@@ -499,11 +505,13 @@ static int feedback_newest_first(const void *a, const void *b) {
   return x->entry.closed_ms < y->entry.closed_ms ? 1 : x->entry.closed_ms > y->entry.closed_ms ? -1 : 0;
 }
 
-/* Collects up to `limit` newest feedback entries of `labeler` in project
- * `p` from every owned slot into *items. Returns 0, or TALLY_E_STORAGE when
- * a scan failed. */
+/* Collects up to `limit` feedback entries of `labeler` in project `p` per
+ * owned slot into *items, and counts every one of them (no limit) into
+ * *standing (closed, judged, correct). Returns 0, or TALLY_E_STORAGE when a
+ * scan failed. */
 static int feedback_collect(quality_t *q, const Tally__Project *p, const char *labeler,
-                            size_t limit, feedback_item_t **items, size_t *n, size_t *cap) {
+                            size_t limit, feedback_item_t **items, size_t *n, size_t *cap,
+                            Tally__FeedbackStanding *standing) {
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) {
     if (!q->owned[slot]) continue;
     uint8_t prefix[KEYS_MAX], upper[KEYS_MAX];
@@ -512,7 +520,7 @@ static int feedback_collect(quality_t *q, const Tally__Project *p, const char *l
     store_iter_t *it = store_iter_new(q->store, STORE_CF_FEEDBACK, upper, upper_len);
     if (it == NULL) fatal_exit("out of memory");
     size_t taken = 0;
-    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it) && taken < limit;
+    for (store_iter_seek(it, prefix, prefix_len); store_iter_valid(it);
          store_iter_next(it), taken++) {
       size_t key_len, len;
       const uint8_t *key = store_iter_key(it, &key_len);
@@ -521,6 +529,14 @@ static int feedback_collect(quality_t *q, const Tally__Project *p, const char *l
       const uint8_t *value = store_iter_value(it, &len);
       Tally__Store__FeedbackRecord *rec = tally__store__feedback_record__unpack(NULL, len, value);
       if (rec == NULL) continue;
+      int correct = strcmp(rec->your_label, rec->final_label) == 0;
+      standing->closed++;
+      standing->judged += !rec->policy_unclear;
+      standing->correct += !rec->policy_unclear && correct;
+      if (taken >= limit) {
+        tally__store__feedback_record__free_unpacked(rec, NULL);
+        continue;
+      }
       if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         feedback_item_t *grown = realloc(*items, *cap * sizeof *grown);
@@ -535,7 +551,7 @@ static int feedback_collect(quality_t *q, const Tally__Project *p, const char *l
       f->entry.item_id = f->item_id;
       f->entry.your_label = rec->your_label;
       f->entry.final_label = rec->final_label;
-      f->entry.correct = strcmp(rec->your_label, rec->final_label) == 0;
+      f->entry.correct = correct;
       f->entry.policy_unclear = rec->policy_unclear;
       f->entry.closed_ms = k.closed_ms;
     }
@@ -562,13 +578,31 @@ void quality_handle_feedback(quality_t *q, responder_t *resp) {
   size_t n = 0, cap = 0;
   int scan_rc = 0;
   const Tally__ClusterConfig *config = config_cache_config(q->config);
-  if (r->project[0] != '\0') {
-    const Tally__Project *p = responder_project(resp, q->config, r->project);
-    if (p == NULL) return;
-    scan_rc = feedback_collect(q, p, r->labeler, limit, &items, &n, &cap);
-  } else {
-    for (size_t i = 0; config && i < config->n_projects && scan_rc == 0; i++)
-      scan_rc = feedback_collect(q, config->projects[i], r->labeler, limit, &items, &n, &cap);
+  size_t n_projects = config ? config->n_projects : 0;
+  Tally__FeedbackStanding *standing = calloc(n_projects ? n_projects : 1, sizeof *standing);
+  Tally__FeedbackStanding **standing_ptrs = calloc(n_projects ? n_projects : 1, sizeof *standing_ptrs);
+  if (standing == NULL || standing_ptrs == NULL) fatal_exit("out of memory");
+  size_t n_standing = 0;
+  const Tally__Project *only = NULL;
+  if (r->project[0] != '\0' && (only = responder_project(resp, q->config, r->project)) == NULL) {
+    free(standing);
+    free(standing_ptrs);
+    return;
+  }
+  for (size_t i = 0; i < n_projects && scan_rc == 0; i++) {
+    const Tally__Project *p = config->projects[i];
+    if (only != NULL && p != only) continue;
+    Tally__FeedbackStanding *st = &standing[n_standing];
+    tally__feedback_standing__init(st);
+    scan_rc = feedback_collect(q, p, r->labeler, limit, &items, &n, &cap, st);
+    st->project = p->name;
+    st->has_ramp = ramp_project_has_ramp(p);
+    st->ramping = st->has_ramp && !ramp_contains(p->ramped_up, p->n_ramped_up, r->labeler);
+    if (p->audit != NULL) {
+      st->ramp_audits = p->audit->ramp_audits > 0 ? p->audit->ramp_audits : 1;
+      st->ramp_target = p->audit->ramp_target;
+    }
+    if (st->closed > 0 || st->has_ramp) standing_ptrs[n_standing++] = st;
   }
   if (n > 1) qsort(items, n, sizeof *items, feedback_newest_first);
   size_t shown = n < limit ? n : limit;
@@ -578,6 +612,8 @@ void quality_handle_feedback(quality_t *q, responder_t *resp) {
   Tally__FeedbackReply reply = TALLY__FEEDBACK_REPLY__INIT;
   reply.n_entries = shown;
   reply.entries = entries;
+  reply.n_standing = n_standing;
+  reply.standing = standing_ptrs;
   Tally__Envelope env;
   wire_envelope_init(&env, rid);
   env.body_case = TALLY__ENVELOPE__BODY_FEEDBACK_REPLY;
@@ -589,6 +625,8 @@ void quality_handle_feedback(quality_t *q, responder_t *resp) {
   }
   free(items);
   free(entries);
+  free(standing);
+  free(standing_ptrs);
 }
 
 void quality_handle_export(quality_t *q, responder_t *resp) {

@@ -47,9 +47,15 @@ int quality_recover(quality_t *q);
 int quality_is_sampled(quality_t *q, const Tally__Project *p, const char *market,
                        const char *item_id, const char *labeler);
 
-/* A label came in (stage LABEL): counts, handling time, gold. */
+/* A label came in (stage LABEL): counts and handling time. */
 void quality_on_label(quality_t *q, const Tally__Project *p, const item_record_t *rec,
                       const char *labeler, const char *label, uint32_t handling_ms, uint64_t now);
+
+/* A label of a gold item (item_record.h) came in: only the person's gold
+ * count and hits (label == gold label); gold work stays out of every other
+ * statistic (labels, handling time, agreement, audits). */
+void quality_on_gold(quality_t *q, const Tally__Project *p, const item_record_t *rec,
+                     const char *labeler, const char *label, uint64_t now);
 
 /* All k labels of an item are in: item-level agreement (k >= 2). */
 void quality_on_labels_complete(quality_t *q, const Tally__Project *p, const item_record_t *rec,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -13,6 +14,7 @@
 #include "cases.h"
 #include "clock.h"
 #include "dispatch.h"
+#include "gold_mix.h"
 #include "ident.h"
 #include "log.h"
 #include "ops.h"
@@ -544,12 +546,15 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   w->endpoint_file = o->endpoint_file ? strdup(o->endpoint_file) : NULL;
   w->queues = queue_index_new();
   w->leases = lease_table_new();
+  uint64_t gold_seed = 0;
+  if (getrandom(&gold_seed, sizeof gold_seed, 0) != (ssize_t)sizeof gold_seed) gold_seed = clock_now_ms();
+  w->gold = gold_mix_new(gold_seed);
   w->config = config_cache_new();
   w->parked = refresh_wait_new(WORKER_REFRESH_PARKED_MAX, WORKER_REFRESH_PARKED_PER_CONNECTION);
   w->replies = reply_queue_new();
   w->counters.next_seq = 1;
   w->counters.next_lease = 1;
-  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->config || !w->parked ||
+  if (!w->coordinator_endpoint || !w->queues || !w->leases || !w->gold || !w->config || !w->parked ||
       !w->replies)
     goto nomem;
 
@@ -671,6 +676,7 @@ void worker_destroy(worker_t **worker) {
   store_close(&w->store);
   queue_index_destroy(&w->queues);
   lease_table_destroy(&w->leases);
+  gold_mix_destroy(&w->gold);
   config_cache_destroy(&w->config);
   if (w->map) tally__cluster_map__free_unpacked(w->map, NULL);
   /* Never acknowledged: their batches were not known durable. */

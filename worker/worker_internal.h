@@ -101,6 +101,7 @@ struct worker {
   store_t *store;
   queue_index_t *queues;
   lease_table_t *leases;
+  struct gold_mix *gold; /* gold_mix.h: when each person's next gold task is due */
   config_cache_t *config;
   worker_counters_t counters;
   uint64_t incarnation_batch; /* the batch (w->written) holding the incarnation */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "item_record.h"
 #include "tally_error.h"
 #include "wire.h"
 #include "worker_internal.h"
@@ -73,6 +74,7 @@ static void collect(void *user) {
   metric_family_clear(m->queue_depth);
   for (size_t i = 0; i < queue_index_count(w->queues); i++) {
     const queue_t *q = queue_index_at(w->queues, i);
+    if (item_record_stage_is_gold(queue_stage(q))) continue; /* not a backlog */
     const char *values[] = {project_name(w, queue_project_id(q), buf, sizeof buf),
                             queue_market(q), stage_name(queue_stage(q))};
     metric_series_t *s = metric_family_series(m->queue_depth, values);

@@ -278,8 +278,8 @@ void simulate_opts_free(simulate_opts_t *o);
 /* `tally audit-policy set`: what to change in the current policy. */
 typedef struct {
   const char *project;
-  int has_rate, has_ramp_rate, has_ramp_audits, has_ramp_target;
-  double rate, ramp_rate, ramp_target;
+  int has_rate, has_ramp_rate, has_ramp_audits, has_ramp_target, has_gold_rate;
+  double rate, ramp_rate, ramp_target, gold_rate;
   uint32_t ramp_audits;
   int clear_markets;
   tally_market_rate_t *markets; /* --market M=R, one per market (the last wins); markets malloc'ed */
@@ -313,14 +313,22 @@ int report_parse(cli_t *cli, const char *command, int argc, char **argv, report_
 int report_quality_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
 int report_confusion_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
 
+/* `tally report gold` (cmd_report_gold.c): per person gold answers, hits
+ * and accuracy with its Wilson interval, from a by-labeler report. */
+int cmd_report_gold(cli_t *cli, int argc, char **argv);
+int report_gold_print(cli_t *cli, const report_opts_t *o, const tally_report_t *rep);
+
 /* `tally feedback` */
 typedef struct {
   const char *labeler;
   const char *project; /* NULL = all */
   uint32_t limit;
+  int standing; /* --standing: only where they stand per project */
 } feedback_opts_t;
 int feedback_parse(cli_t *cli, int argc, char **argv, feedback_opts_t *o);
 int feedback_print(cli_t *cli, const feedback_opts_t *o, const tally_feedback_t *fb);
+/* One project's standing as JSON (new reference): shared with the gateway's shape. */
+json_t *feedback_standing_json(const tally_standing_t *s);
 
 /* `tally export judgments` */
 typedef enum { EXPORT_JSONL = 0, EXPORT_CSV = 1 } export_format_t;

@@ -20,7 +20,8 @@ static const char show_help[] =
 static const char set_help[] =
     "Usage: tally audit-policy set --project P [--rate R] [--market M=R]...\n"
     "                              [--clear-markets] [--drop-market M]...\n"
-    "                              [--ramp-rate R] [--ramp-audits N] [--ramp-target A]\n\n"
+    "                              [--ramp-rate R] [--ramp-audits N] [--ramp-target A]\n"
+    "                              [--gold-rate G]\n\n"
     "Changes the audit policy of project P: reads the current policy, applies\n"
     "the options, sends the whole policy and prints the result. Every change\n"
     "starts a new policy version. Rates and the target are numbers from 0 to 1.\n\n"
@@ -33,7 +34,11 @@ static const char set_help[] =
     "  --drop-market M    drop market M's rate (it falls back to the base rate)\n"
     "  --ramp-rate R      rate for labelers still ramping up (0 = no ramp-up)\n"
     "  --ramp-audits N    audits a labeler needs to finish ramping up\n"
-    "  --ramp-target A    audited accuracy a labeler needs to finish ramping up\n";
+    "  --ramp-target A    audited accuracy a labeler needs to finish ramping up\n"
+    "  --gold-rate G      share of each person's label tasks that are gold items\n"
+    "                     (ingested with a gold_label), 0 to 0.5; 0 = none. Spread\n"
+    "                     over their work at random gaps, each gold item at most\n"
+    "                     once per person, never shown as gold (README, \"Gold items\")\n";
 
 enum {
   OPT_PROJECT = CLI_OPT_COMMAND,
@@ -43,7 +48,8 @@ enum {
   OPT_DROP,
   OPT_RAMP_RATE,
   OPT_RAMP_AUDITS,
-  OPT_RAMP_TARGET
+  OPT_RAMP_TARGET,
+  OPT_GOLD_RATE
 };
 
 /* ------------------------------------------------------------ parsing */
@@ -96,6 +102,7 @@ int audit_policy_set_parse(cli_t *cli, int argc, char **argv, audit_policy_set_o
                                           {"ramp-rate", required_argument, NULL, OPT_RAMP_RATE},
                                           {"ramp-audits", required_argument, NULL, OPT_RAMP_AUDITS},
                                           {"ramp-target", required_argument, NULL, OPT_RAMP_TARGET},
+                                          {"gold-rate", required_argument, NULL, OPT_GOLD_RATE},
                                           CLI_GLOBAL_OPTIONS};
   static const char *cmd = "audit-policy set";
   memset(o, 0, sizeof *o);
@@ -140,6 +147,11 @@ int audit_policy_set_parse(cli_t *cli, int argc, char **argv, audit_policy_set_o
         if (cli_parse_double(optarg, 0.0, 1.0, &o->ramp_target) < 0)
           rc = cli_usage_error(cli, cmd, "bad --ramp-target '%s' (a number from 0 to 1)", optarg);
         break;
+      case OPT_GOLD_RATE:
+        o->has_gold_rate = 1;
+        if (cli_parse_double(optarg, 0.0, 0.5, &o->gold_rate) < 0)
+          rc = cli_usage_error(cli, cmd, "bad --gold-rate '%s' (a number from 0 to 0.5)", optarg);
+        break;
       default: rc = cli_common_option(cli, cmd, set_help, c, argv);
     }
   }
@@ -151,6 +163,7 @@ int audit_policy_set_parse(cli_t *cli, int argc, char **argv, audit_policy_set_o
         rc = cli_usage_error(cli, cmd, "market '%s' is both set (--market) and dropped (--drop-market)",
                              o->drop_markets[i]);
   if (rc == CLI_PARSED && !o->has_rate && !o->has_ramp_rate && !o->has_ramp_audits && !o->has_ramp_target &&
+      !o->has_gold_rate &&
       !o->clear_markets && o->market_count == 0 && o->drop_count == 0)
     rc = cli_usage_error(cli, cmd, "nothing to change (give --rate, --market, --ramp-rate, ...)");
   if (rc != CLI_PARSED) audit_policy_set_opts_free(o);
@@ -182,6 +195,7 @@ int audit_policy_apply(const audit_policy_set_opts_t *o, const tally_audit_polic
   if (o->has_ramp_rate) out->ramp_rate = o->ramp_rate;
   if (o->has_ramp_audits) out->ramp_audits = o->ramp_audits;
   if (o->has_ramp_target) out->ramp_target = o->ramp_target;
+  if (o->has_gold_rate) out->gold_rate = o->gold_rate;
   out->market_rates = n ? list : NULL;
   out->market_rate_count = n;
   *rates = list;
@@ -196,16 +210,17 @@ static json_t *policy_json(const tally_project_t *p) {
   for (size_t i = 0; i < a->market_rate_count; i++)
     json_array_append_new(markets, json_pack("{s:s, s:f}", "market", a->market_rates[i].market, "rate",
                                              a->market_rates[i].rate));
-  return json_pack("{s:s, s:I, s:{s:f, s:o, s:f, s:I, s:f}}", "project", p->name, "policy_version",
+  return json_pack("{s:s, s:I, s:{s:f, s:o, s:f, s:I, s:f, s:f}}", "project", p->name, "policy_version",
                    (json_int_t)p->policy_version, "audit", "rate", a->rate, "market_rates", markets, "ramp_rate",
-                   a->ramp_rate, "ramp_audits", (json_int_t)a->ramp_audits, "ramp_target", a->ramp_target);
+                   a->ramp_rate, "ramp_audits", (json_int_t)a->ramp_audits, "ramp_target", a->ramp_target,
+                   "gold_rate", a->gold_rate);
 }
 
 static int policy_csv(cli_t *cli, const tally_project_t *p) {
-  static const char *const headers[] = {"project",     "policy_version", "rate",   "ramp_rate",
-                                        "ramp_audits", "ramp_target",    "market", "market_rate"};
+  static const char *const headers[] = {"project",     "policy_version", "rate",      "ramp_rate", "ramp_audits",
+                                        "ramp_target", "gold_rate",      "market", "market_rate"};
   const tally_audit_policy_t *a = &p->audit;
-  output_table_t *t = output_table_new(8, headers);
+  output_table_t *t = output_table_new(9, headers);
   if (t == NULL) return -1;
   size_t rows = a->market_rate_count ? a->market_rate_count : 1;
   for (size_t i = 0; i < rows; i++) {
@@ -215,6 +230,7 @@ static int policy_csv(cli_t *cli, const tally_project_t *p) {
     output_table_cellf(t, "%g", a->ramp_rate);
     output_table_cellf(t, "%u", a->ramp_audits);
     output_table_cellf(t, "%g", a->ramp_target);
+    output_table_cellf(t, "%g", a->gold_rate);
     output_table_cell(t, a->market_rate_count ? a->market_rates[i].market : "");
     if (a->market_rate_count)
       output_table_cellf(t, "%g", a->market_rates[i].rate);
@@ -239,6 +255,10 @@ int audit_policy_print(cli_t *cli, const tally_project_t *p) {
                  a->ramp_target);
   else
     output_field(f, "ramp-up:", "off");
+  if (a->gold_rate > 0)
+    output_field(f, "gold rate:", "%g of each person's label tasks", a->gold_rate);
+  else
+    output_field(f, "gold rate:", "off");
   if (a->market_rate_count == 0) {
     output_field(f, "market rates:", "none (every market at the base rate)");
     return 0;

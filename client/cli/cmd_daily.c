@@ -557,7 +557,8 @@ static const char html_css[] =
     ".scope{break-before:page;page-break-before:always}"
     "th,.howto,.policy{background:none}svg .bar{fill:#888}svg .grid{stroke:#ddd}"
     "svg,table,.policy{break-inside:avoid;page-break-inside:avoid}h2,h3{break-after:avoid;page-break-after:avoid}"
-    "a{color:#000;text-decoration:none}}\n";
+    "a{color:#000;text-decoration:none}}\n"
+    "td.drill code{font-size:.82em;white-space:pre-wrap;word-break:break-all;user-select:all}\n";
 
 static void h_text(FILE *f, const char *s) { html_escape(f, s); }
 
@@ -568,8 +569,62 @@ static void h_cell(FILE *f, const char *text, int num) {
   fputs("</td>", f);
 }
 
-static void h_pairs_table(FILE *f, const tally_report_t *rep, const daily_pair_t *p, size_t n, uint64_t audits) {
-  fputs("<table><tr><th>labeler's label</th><th>auditor's label</th><th>count</th><th>share of audits</th></tr>\n",
+/* One shell word: as is when it needs no quoting, else in single quotes
+ * (a quote inside as '\''), into buf. */
+static void shell_word(const char *s, char *buf, size_t size) {
+  int plain = s[0] != '\0';
+  for (const char *c = s; *c && plain; c++)
+    plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr("._-:/@%+=,", *c) != NULL;
+  if (plain) {
+    snprintf(buf, size, "%s", s);
+    return;
+  }
+  size_t n = 0;
+  if (n + 1 < size) buf[n++] = '\'';
+  for (const char *c = s; *c; c++) {
+    const char *piece = *c == '\'' ? "'\\''" : NULL;
+    if (piece != NULL) {
+      for (; *piece && n + 1 < size; piece++) buf[n++] = *piece;
+    } else if (n + 1 < size) {
+      buf[n++] = *c;
+    }
+  }
+  if (n + 1 < size) buf[n++] = '\'';
+  buf[n < size ? n : size - 1] = '\0';
+}
+
+/* The drill-down cell of a table row: the `tally report items` command
+ * with the row's filters (the scope's day and market, plus `filter`:
+ * options whose values the caller passes through shell_word), selectable
+ * in one click, and the row's count in data-count (what the command lists
+ * once every audit of the day is closed; tests run it). */
+static void h_drill(FILE *f, const daily_report_t *r, const daily_scope_t *s, const char *filter, uint64_t count) {
+  char day[16], project[600], market[600], cmd[4096];
+  day_text(r->day, day, sizeof day);
+  shell_word(r->project, project, sizeof project);
+  market[0] = '\0';
+  if (s->market) shell_word(s->market, market, sizeof market);
+  snprintf(cmd, sizeof cmd, "tally report items --project %s --from %s --to %s%s%s%s%s", project, day, day,
+           s->market ? " --market " : "", market, filter[0] ? " " : "", filter);
+  fprintf(f, "<td class=\"drill\"><code data-count=\"%llu\">", (unsigned long long)count);
+  html_escape(f, cmd);
+  fputs("</code></td>", f);
+}
+
+/* `--pair A:B` (with `prefix` options before it) for cell (row, col). */
+static void pair_filter(const tally_report_t *rep, const daily_pair_t *p, const char *prefix, char *buf, size_t size) {
+  char pair[1200], word[1300];
+  snprintf(pair, sizeof pair, "%s:%s", label_of(rep, p->row), label_of(rep, p->col));
+  shell_word(pair, word, sizeof word);
+  snprintf(buf, size, "%s--pair %s", prefix, word);
+}
+
+static void h_pairs_table(FILE *f, const daily_report_t *r, const daily_scope_t *s, const daily_pair_t *p, size_t n,
+                          uint64_t audits, const char *prefix) {
+  const tally_report_t *rep = s->today;
+  fputs("<table><tr><th>labeler's label</th><th>auditor's label</th><th>count</th><th>share of audits</th>"
+        "<th>drill-down</th></tr>\n",
         f);
   for (size_t i = 0; i < n; i++) {
     char c[32], sh[32];
@@ -583,6 +638,9 @@ static void h_pairs_table(FILE *f, const tally_report_t *rep, const daily_pair_t
     h_cell(f, label_of(rep, p[i].col), 0);
     h_cell(f, c, 1);
     h_cell(f, sh, 1);
+    char filter[1400];
+    pair_filter(rep, &p[i], prefix, filter, sizeof filter);
+    h_drill(f, r, s, filter, p[i].count);
     fputs("</tr>\n", f);
   }
   fputs("</table>\n", f);
@@ -603,7 +661,7 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
 
   /* day over day */
   fputs("<h3>Today against the previous day</h3>\n<table><tr><th>metric</th><th>today</th><th>previous day</th>"
-        "<th>change</th></tr>\n",
+        "<th>change</th><th>drill-down (today's audits)</th></tr>\n",
         f);
   static const char *const titles[] = {"volume (labels)", "audit coverage (audits / labels)", "accuracy (audited)",
                                        "Cohen's kappa"};
@@ -619,7 +677,12 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
     const char *cls = undef ? "num undef" : ch.value > 0 ? "num up" : ch.value < 0 ? "num down" : "num";
     fprintf(f, "<td class=\"%s\">%s", cls, ch.defined && ch.value > 0 ? "&#9650; " : ch.defined && ch.value < 0 ? "&#9660; " : "");
     html_escape(f, c);
-    fputs("</td></tr>\n", f);
+    fputs("</td>", f);
+    if (m == DAILY_VOLUME)
+      fputs("<td class=\"undef\">labels are counted, not listed (tally report throughput)</td>", f);
+    else
+      h_drill(f, r, s, "", t->audits);
+    fputs("</tr>\n", f);
   }
   fputs("</table>\n", f);
   interval_text(t->accuracy_defined, t->wilson_low, t->wilson_high, a, sizeof a);
@@ -651,18 +714,19 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
   if (n == 0)
     fputs("<p><i>None today.</i></p>\n", f);
   else
-    h_pairs_table(f, rep, pairs, (size_t)n, matrix_sum(rep));
+    h_pairs_table(f, r, s, pairs, (size_t)n, matrix_sum(rep), "--attribution policy-unclear ");
   fputs("</div>\n", f);
   free(pairs);
 
   /* agreement */
   fputs("<div class=\"grid2\"><div><h3>Agreement, labeler vs auditor</h3>\n<table><tr><th>coefficient</th>"
-        "<th>value</th></tr>\n",
+        "<th>value</th><th>drill-down (the audits it is computed from)</th></tr>\n",
         f);
   for (size_t i = 0; i < COEFFICIENT_COUNT; i++) {
     coef_text(daily_coefficient(t, coefficients[i].name), a, sizeof a);
     fprintf(f, "<tr><td>%s</td>", coefficients[i].title);
     h_cell(f, a, 1);
+    h_drill(f, r, s, "", t->audits);
     fputs("</tr>\n", f);
   }
   fputs("</table></div>\n", f);
@@ -703,7 +767,7 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
     free(lb);
     free(ln);
     fputs("<table><tr><th>labeler</th><th>labels</th><th>audits</th><th>agreed</th><th>accuracy</th>"
-          "<th>95% Wilson interval</th></tr>\n",
+          "<th>95% Wilson interval</th><th>drill-down (their audits)</th></tr>\n",
           f);
     for (size_t i = 0; i < nl; i++) {
       const tally_report_row_t *row = &s->labelers->rows[i];
@@ -719,6 +783,10 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
       h_cell(f, a, 1);
       interval_text(row->accuracy_defined, row->wilson_low, row->wilson_high, a, sizeof a);
       h_cell(f, a, 1);
+      char who[600], filter[700];
+      shell_word(row->key ? row->key : "", who, sizeof who);
+      snprintf(filter, sizeof filter, "--labeler %s", who);
+      h_drill(f, r, s, filter, row->audits);
       fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
@@ -740,7 +808,7 @@ static int html_scope(FILE *f, const daily_report_t *r, const daily_scope_t *s, 
   if (n == 0)
     fputs("<p><i>None.</i></p>\n", f);
   else
-    h_pairs_table(f, rep, pairs, shown, audits);
+    h_pairs_table(f, r, s, pairs, shown, audits, "");
   free(pairs);
   fputs("</div></div>\n</section>\n", f);
   return 0;
@@ -766,7 +834,11 @@ int daily_write_html(FILE *f, const daily_report_t *r) {
         "whose intervals overlap cannot be told apart on this day's audits alone. &ldquo;undefined&rdquo; "
         "means there was nothing to compute from (no audits, or an agreement coefficient whose chance "
         "agreement is 1); a change is &ldquo;n/a&rdquo; when either day is undefined. Coverage and accuracy "
-        "changes are in percentage points (pp).</div>\n",
+        "changes are in percentage points (pp).<br><b>Drill-downs.</b> Each table row ends with the "
+        "<code>tally report items</code> command that lists the audits behind it (click selects it; run it "
+        "as a lead or manager): it lists as many as the row counts once the day's audits are closed (an audit "
+        "waiting for a lead's verdict is counted here but listed when it closes; a policy-unclear pair is "
+        "counted on the verdict's day, listed under its audit's day).</div>\n",
         f);
   fputs("<nav><ul>\n", f);
   for (size_t i = 0; i < r->scope_count; i++) {
@@ -802,7 +874,10 @@ static const char daily_help[] =
     "CSV is one long table: section,market,key,metric,value,previous,change\n"
     "(market \"all\" is the whole project); an undefined value or change is an\n"
     "empty cell. HTML is one self-contained file with\n"
-    "inline CSS (also for print) and SVG charts.\n\n"
+    "inline CSS (also for print) and SVG charts; every table row ends with its\n"
+    "drill-down, the `tally report items` command (day, market, and the row's\n"
+    "labeler or label pair) that lists the audits behind it, as many as the\n"
+    "row counts once they are closed.\n\n"
     "Options:\n"
     "  --project P     the project (required)\n"
     "  --day DAY       the day, YYYY-MM-DD (UTC; default today)\n"

@@ -152,8 +152,9 @@ static json_t *audit_json(const tally_audit_policy_t *a) {
   for (size_t i = 0; i < a->market_rate_count; i++)
     json_array_append_new(markets, json_pack("{s:s, s:f}", "market", a->market_rates[i].market, "rate",
                                              a->market_rates[i].rate));
-  return json_pack("{s:f, s:o, s:f, s:I, s:f}", "rate", a->rate, "market_rates", markets, "ramp_rate", a->ramp_rate,
-                   "ramp_audits", (json_int_t)a->ramp_audits, "ramp_target", a->ramp_target);
+  return json_pack("{s:f, s:o, s:f, s:I, s:f, s:f}", "rate", a->rate, "market_rates", markets, "ramp_rate",
+                   a->ramp_rate, "ramp_audits", (json_int_t)a->ramp_audits, "ramp_target", a->ramp_target, "gold_rate",
+                   a->gold_rate);
 }
 
 static json_t *project_json(const tally_project_t *p) {
@@ -232,6 +233,7 @@ static int print_project(cli_t *cli, const tally_project_t *p) {
   if (p->audit.ramp_rate > 0)
     output_field(cli->out, "ramp-up:", "rate %g until %u audits at accuracy >= %g", p->audit.ramp_rate,
                  p->audit.ramp_audits, p->audit.ramp_target);
+  if (p->audit.gold_rate > 0) output_field(cli->out, "gold rate:", "%g", p->audit.gold_rate);
   output_field(cli->out, "overlap:", "%u", p->overlap);
   output_field(cli->out, "sla seconds:", "%u", p->sla_seconds);
   wellbeing_print_fields(cli, p);

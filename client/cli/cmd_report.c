@@ -592,6 +592,7 @@ int cmd_report(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
       {"quality", "accuracy, agreement coefficients, gold, attributions", report_quality},
       {"confusion", "labeler x auditor confusion matrix, confused pairs", report_confusion},
+      {"gold", "each person's accuracy on gold items, with intervals", cmd_report_gold},
       {"items", "the closed audits behind a quality or confusion cell", cmd_report_items},
       {"throughput", "ingested, completed, handling time, abandonment, skips", cmd_report_throughput},
       {"backlog", "queue depth, top priority, oldest waiting item", cmd_report_backlog},

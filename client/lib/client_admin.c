@@ -17,6 +17,7 @@ static void audit_policy_copy(result_t *r, tally_audit_policy_t *dst, const Tall
   dst->ramp_rate = src->ramp_rate;
   dst->ramp_audits = src->ramp_audits;
   dst->ramp_target = src->ramp_target;
+  dst->gold_rate = src->gold_rate;
   if (src->n_market_rates == 0) return;
   tally_market_rate_t *rates = result_alloc(r, src->n_market_rates * sizeof *rates);
   if (rates == NULL) return;
@@ -137,6 +138,7 @@ static void audit_policy_wire(Tally__AuditPolicy *wire, Tally__MarketRate *rates
   wire->ramp_rate = policy->ramp_rate;
   wire->ramp_audits = policy->ramp_audits;
   wire->ramp_target = policy->ramp_target;
+  wire->gold_rate = policy->gold_rate;
   for (size_t i = 0; i < policy->market_rate_count; i++) {
     tally__market_rate__init(&rates[i]);
     rates[i].market = (char *)policy->market_rates[i].market;
@@ -157,6 +159,8 @@ static int audit_policy_check(tally_t *t, const tally_audit_policy_t *p) {
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "ramp-up rate %g is not within 0..1", p->ramp_rate);
   if (!rate_is_valid(p->ramp_target))
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "ramp-up target %g is not within 0..1", p->ramp_target);
+  if (!(p->gold_rate >= 0.0 && p->gold_rate <= 0.5))
+    return client_error(t, TALLY_E_INVALID_ARGUMENT, "gold rate %g is not within 0..0.5", p->gold_rate);
   if (p->market_rate_count > 0 && p->market_rates == NULL)
     return client_error(t, TALLY_E_INVALID_ARGUMENT, "market rates missing");
   for (size_t i = 0; i < p->market_rate_count; i++) {
@@ -284,7 +288,8 @@ int tally_project_create(tally_t *t, const tally_project_t *spec, tally_project_
   size_t n = audit->market_rate_count;
   Tally__AuditPolicy policy;
   Tally__MarketRate *rates = NULL, **rate_ptrs = NULL;
-  if (n > 0 || audit->ramp_rate > 0 || audit->ramp_audits > 0 || audit->ramp_target > 0) {
+  if (n > 0 || audit->ramp_rate > 0 || audit->ramp_audits > 0 || audit->ramp_target > 0 ||
+      audit->gold_rate != 0) {
     tally_audit_policy_t full = *audit;
     full.rate = spec->audit_rate;
     int rc = audit_policy_check(t, &full);

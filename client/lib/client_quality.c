@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agreement.h"
 #include "client_internal.h"
 #include "result.h"
 #include "wire.h"
@@ -167,6 +168,54 @@ static int feedback_same(const Tally__FeedbackEntry *a, const Tally__FeedbackEnt
   return a->closed_ms == b->closed_ms && strcmp(a->project, b->project) == 0 && strcmp(a->item_id, b->item_id) == 0;
 }
 
+static int standing_by_project(const void *pa, const void *pb) {
+  return strcmp(((const tally_standing_t *)pa)->project, ((const tally_standing_t *)pb)->project);
+}
+
+/* Adds the workers' standings per project into fb->standing (sorted by
+ * project) with the accuracy and its interval from the sums. */
+static void standing_merge(result_t *r, const client_answer_t *answers, size_t count, tally_feedback_t *fb) {
+  size_t total = 0;
+  for (size_t w = 0; w < count; w++)
+    if (answers[w].reply) total += answers[w].reply->feedback_reply->n_standing;
+  if (total == 0) return;
+  tally_standing_t *list = result_alloc(r, total * sizeof *list);
+  if (list == NULL) return;
+  size_t n = 0;
+  for (size_t w = 0; w < count; w++) {
+    if (answers[w].reply == NULL) continue;
+    const Tally__FeedbackReply *rep = answers[w].reply->feedback_reply;
+    for (size_t i = 0; i < rep->n_standing; i++) {
+      const Tally__FeedbackStanding *s = rep->standing[i];
+      size_t j = 0;
+      while (j < n && strcmp(list[j].project, s->project) != 0) j++;
+      if (j == n) {
+        list[n++] = (tally_standing_t){.project = result_strdup(r, s->project),
+                                       .has_ramp = s->has_ramp,
+                                       .ramping = s->ramping,
+                                       .ramp_audits = s->ramp_audits,
+                                       .ramp_target = s->ramp_target};
+        if (list[j].project == NULL) return;
+      }
+      list[j].closed += s->closed;
+      list[j].judged += s->judged;
+      list[j].correct += s->correct;
+      /* Workers follow the coordinator's list within a heartbeat: one
+       * that has the person out of ramp-up is the newer. */
+      if (!s->ramping) list[j].ramping = 0;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    tally_standing_t *s = &list[i];
+    s->accuracy_defined = s->judged > 0 && s->correct <= s->judged &&
+                          agreement_wilson(s->correct, s->judged, AGREEMENT_Z95, &s->wilson_low, &s->wilson_high) == 0;
+    if (s->accuracy_defined) s->accuracy = (double)s->correct / (double)s->judged;
+  }
+  qsort(list, n, sizeof *list, standing_by_project);
+  fb->standing = list;
+  fb->standing_count = n;
+}
+
 /* Merges the workers' entries into *out: sorted, duplicates (an item seen
  * by two workers while its slot moved) dropped, at most `limit`. */
 static int feedback_merge(tally_t *t, const client_answer_t *answers, size_t count, uint32_t limit,
@@ -208,6 +257,7 @@ static int feedback_merge(tally_t *t, const client_answer_t *answers, size_t cou
   }
   fb->count = kept;
   free(all);
+  standing_merge(r, answers, count, fb);
   if (result_failed(r)) {
     result_free(fb);
     return client_error(t, TALLY_E_NOMEM, "out of memory");

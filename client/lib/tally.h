@@ -189,6 +189,9 @@ typedef struct {
   double ramp_rate; /* 0..1; 0 = no ramp-up */
   uint32_t ramp_audits;
   double ramp_target; /* 0..1 */
+  /* Share of each person's label tasks that are gold items, 0..0.5 (0 =
+   * none): README, "Gold items". */
+  double gold_rate;
 } tally_audit_policy_t;
 
 /* A project. As input to tally_project_create() `id`, `created_ms` and
@@ -482,10 +485,28 @@ typedef struct {
   int policy_unclear; /* verdict "policy unclear": not judged, counts neither way */
 } tally_feedback_entry_t;
 
+/* Where the person stands in one project, from their closed audits summed
+ * over every worker (the audits feedback lists: nothing about pending
+ * ones) and the project's ramp-up rule (README, "Your own standing"). */
+typedef struct {
+  const char *project;
+  uint64_t closed;  /* closed audits */
+  uint64_t judged;  /* ... not attributed to an unclear policy */
+  uint64_t correct; /* ... your label was the final label */
+  int accuracy_defined; /* judged > 0 */
+  double accuracy, wilson_low, wilson_high; /* correct / judged, 95% Wilson */
+  int has_ramp;     /* the project has a ramp-up */
+  int ramping;      /* ... and you are still in it */
+  uint32_t ramp_audits; /* leaving it takes this many judged audits */
+  double ramp_target;   /* ... at this accuracy or better */
+} tally_standing_t;
+
 typedef struct {
   tally_feedback_entry_t *entries; /* newest first */
   size_t count;
   size_t workers_failed; /* workers down or not answering: entries may be missing */
+  tally_standing_t *standing; /* one per project with closed audits or a ramp-up, by name */
+  size_t standing_count;
 } tally_feedback_t;
 
 /* A closed audit with its outcome (tally_export_judgments). audit.labeler

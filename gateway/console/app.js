@@ -709,6 +709,13 @@
         const r = await api('GET', '/feedback?project=' + encodeURIComponent(state.project) + '&limit=50');
         if (!live()) return;
         clear(feedback).append(h('h2', null, t('fb.title')));
+        /* Where the person stands: closed audits only (nothing pending). */
+        const st = ((r && r.standing) || []).find((x) => x.project === state.project);
+        if (st) {
+          feedback.append(h('p', { className: 'fb-standing' }, t('fb.standing', { correct: st.correct, judged: st.judged })));
+          if (st.ramp === 'ramping') feedback.append(h('p', { className: 'muted' }, t('fb.ramping', { n: st.ramp_audits, target: st.ramp_target })));
+          else if (st.ramp === 'done') feedback.append(h('p', { className: 'muted' }, t('fb.ramp_done')));
+        }
         const rows = (r && r.feedback) || [];
         if (!rows.length) { feedback.append(h('p', { className: 'muted' }, t('fb.none'))); return; }
         const ul = h('ul', { className: 'fb-list' });
