@@ -96,7 +96,13 @@ typedef struct {
  * (heartbeat_timeout_ms is 0). */
 int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_timeout_ms);
 
-/* Frees everything and closes the store; safe on NULL; sets *c NULL. */
+/* Like coordinator_open, on a store the caller opened and keeps (a
+ * replicated coordinator's, shared with its raft_node): loads everything
+ * from it; coordinator_close leaves it open. Same errors but IO. */
+int coordinator_open_shared(coordinator_t **out, meta_store_t *store, uint64_t heartbeat_timeout_ms);
+
+/* Frees everything and closes the store (unless shared); safe on NULL;
+ * sets *c NULL. */
 void coordinator_close(coordinator_t **coordinator);
 
 /* Answers `request` (an envelope that passed wire_decode) through

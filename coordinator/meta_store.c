@@ -50,15 +50,18 @@ struct meta_batch {
   meta_store_t *store;
   uint8_t *data;
   size_t len, cap;
+  uint32_t ops;
   int error;
 };
 
 /* The encoding of batches and dumps, version 1 (META_ENCODING_VERSION):
  *   u8 kind (META_ENCODING_BATCH or META_ENCODING_DUMP), u8 version,
- *   then operations to the end:
+ *   u32 number of operations, then that many operations:
  *     u8 op (OP_PUT, OP_DELETE), u8 column family (the CF_* index below:
  *     never renumber, add new families at the end), u32 key length, key,
- *     and for OP_PUT u32 value length, value (lengths big-endian).
+ *     and for OP_PUT u32 value length, value (numbers big-endian),
+ *   then at most 7 zero bytes (libraft stores an entry padded to a
+ *   multiple of 8 bytes and hands it back so after a restart).
  * A dump holds only OP_PUT and stands for the whole store: restoring it
  * removes every key it does not hold. Changing the encoding: bump
  * META_ENCODING_VERSION and keep decoding the old one, since Raft logs and
@@ -348,13 +351,14 @@ static void batch_append_op(meta_batch_t *b, uint8_t op, int cf, const void *key
   batch_append(b, head, sizeof head);
   batch_append_bytes(b, key, key_len);
   if (op == OP_PUT) batch_append_bytes(b, value, len);
+  if (b->error == 0) put_be32(b->data + 2, ++b->ops);
 }
 
 static int batch_start(meta_store_t *store, meta_batch_t **out, uint8_t kind) {
   *out = calloc(1, sizeof **out);
   if (*out == NULL) return TALLY_E_NOMEM;
   (*out)->store = store;
-  uint8_t head[2] = {kind, META_ENCODING_VERSION};
+  uint8_t head[6] = {kind, META_ENCODING_VERSION, 0, 0, 0, 0};
   batch_append(*out, head, sizeof head);
   return (*out)->error;
 }
@@ -588,10 +592,11 @@ static int take_bytes(const uint8_t *data, size_t len, size_t *at, const uint8_t
  * TALLY_E_INVALID_ARGUMENT (malformed; nothing usable). */
 static int decode_into(meta_store_t *s, const uint8_t *data, size_t len, uint8_t kind,
                        rocksdb_writebatch_t *wb) {
-  if (len < 2 || data[0] != kind || data[1] != META_ENCODING_VERSION)
+  if (len < 6 || data[0] != kind || data[1] != META_ENCODING_VERSION)
     return TALLY_E_INVALID_ARGUMENT;
-  size_t at = 2;
-  while (at < len) {
+  uint32_t ops = get_be32(data + 2);
+  size_t at = 6;
+  for (uint32_t n = 0; n < ops; n++) {
     if (len - at < 2) return TALLY_E_INVALID_ARGUMENT;
     uint8_t op = data[at], cf = data[at + 1];
     at += 2;
@@ -608,6 +613,9 @@ static int decode_into(meta_store_t *s, const uint8_t *data, size_t len, uint8_t
     else
       rocksdb_writebatch_delete_cf(wb, s->cf[cf], (const char *)key, key_len);
   }
+  if (len - at > 7) return TALLY_E_INVALID_ARGUMENT;
+  for (; at < len; at++)
+    if (data[at] != 0) return TALLY_E_INVALID_ARGUMENT;
   return 0;
 }
 
