@@ -60,8 +60,9 @@ struct meta_batch {
  *     u8 op (OP_PUT, OP_DELETE), u8 column family (the CF_* index below:
  *     never renumber, add new families at the end), u32 key length, key,
  *     and for OP_PUT u32 value length, value (numbers big-endian),
- *   then at most 7 zero bytes (libraft stores an entry padded to a
- *   multiple of 8 bytes and hands it back so after a restart).
+ *   then at most 7 zero bytes: raft_node pads what it hands to libraft
+ *   to a multiple of 8 bytes (libraft 0.15 reads entries of other sizes
+ *   back from its log at shifted offsets after a restart).
  * A dump holds only OP_PUT and stands for the whole store: restoring it
  * removes every key it does not hold. Changing the encoding: bump
  * META_ENCODING_VERSION and keep decoding the old one, since Raft logs and

@@ -24,9 +24,11 @@
  * leader, the next coordinator of the list is tried this much later; one
  * that has not answered for LINK_SILENCE_MS (or 2 heartbeats, if longer)
  * is left for the next, so a worker finds a new leader well within the
- * coordinators' heartbeat timeout (default 3 s). */
+ * coordinators' heartbeat timeout (default 3 s). Until it has, it answers
+ * a request naming a project or labeler it does not know yet at once
+ * (UNKNOWN_PROJECT), as when the coordinator is away. */
 #define LINK_NEXT_PAUSE_MS 200
-#define LINK_SILENCE_MS 1000
+#define LINK_SILENCE_MS 600
 /* A fetch not answered by then counts as failed: whoever waits for it is
  * answered with what the worker knows, and the next fetch may go out. */
 #define LINK_FETCH_TIMEOUT_MS 300
