@@ -456,9 +456,25 @@ static int replication_start(daemon_t *d, const coordinator_options_t *o) {
     log_error("cannot create directory %s: %s", o->dir, strerror(errno));
     return TALLY_E_IO;
   }
+  snprintf(path, sizeof path, "%s/raft", o->dir);
+  struct stat raft_dir;
+  int first_start = stat(path, &raft_dir) != 0;
   snprintf(path, sizeof path, "%s/meta", o->dir);
   int rc = meta_store_open(&d->store, path);
   if (rc < 0) return rc;
+  meta_counters_t *counters = malloc(sizeof *counters);
+  if (counters == NULL) return TALLY_E_NOMEM;
+  rc = first_start ? meta_store_load_counters(d->store, counters) : 0;
+  int has_state = rc == 0 && first_start && (counters->epoch > 0 || counters->config_version > 0);
+  free(counters);
+  if (rc < 0) return rc;
+  if (has_state) {
+    /* The group's state is its log: a store written without it would
+     * differ from the other members' for ever. */
+    log_error("%s holds the state of a coordinator that ran alone; a replicated coordinator "
+              "starts from an empty --dir (the group bootstraps from nothing)", path);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
   uv_async_init(&d->loop, &d->raft_changed, on_raft_changed);
   d->raft_changed.data = d;
   raft_node_config_t config = {.self_id = o->raft_id,
