@@ -197,6 +197,11 @@ void coordinator_close(coordinator_t **coordinator) {
   free(c);
 }
 
+void coordinator_set_control_plane(coordinator_t *c, coordinator_control_plane_fn fn, void *ctx) {
+  c->control_plane = fn;
+  c->control_plane_ctx = ctx;
+}
+
 uint64_t coordinator_epoch(const coordinator_t *c) { return slot_map_epoch(c->map); }
 
 uint64_t coordinator_config_version(const coordinator_t *c) { return c->config_version; }

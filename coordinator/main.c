@@ -78,6 +78,8 @@ typedef struct {
   raft_node_t *raft;
   uv_async_t raft_changed;    /* woken by the Raft thread (raft_node_notify_fn) */
   uint64_t loaded_generation; /* raft_node_status().generation the memory was loaded at */
+  Tally__CoordinatorInfo control_infos[RAFT_PEERS_MAX]; /* for cluster status */
+  Tally__CoordinatorInfo *control_ptrs[RAFT_PEERS_MAX];
 } daemon_t;
 
 /* Where coordinator replies of one request go. */
@@ -230,6 +232,18 @@ static void zap_refresh(daemon_t *d) {
   free(keys);
 }
 
+/* coordinator_control_plane_fn: the group as this member sees it now. */
+static void control_plane(void *ctx, Tally__CoordinatorInfo ***infos, size_t *n,
+                          uint64_t *leader_id, uint64_t *term, uint64_t *commit_index) {
+  daemon_t *d = ctx;
+  raft_node_status_t status;
+  *n = raft_node_describe(d->raft, d->control_infos, d->control_ptrs, RAFT_PEERS_MAX, &status);
+  *infos = d->control_ptrs;
+  *leader_id = status.leader_id;
+  *term = status.term;
+  *commit_index = status.commit_index;
+}
+
 /* Makes the coordinator's memory the leader's, freshly loaded from the
  * applied store: the workers it knows get a full heartbeat timeout from
  * now (coordinator_open), the operator key is registered, ZAP gets the
@@ -245,6 +259,7 @@ static int leadership_take(daemon_t *d, uint64_t generation) {
     return rc;
   }
   d->loaded_generation = generation;
+  coordinator_set_control_plane(d->coordinator, control_plane, d);
   coordinator_metrics_set_coordinator(d->metrics, d->coordinator);
   d->last_liveness_ms = clock_monotonic_ms();
   if (d->zap != NULL) {

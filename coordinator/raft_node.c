@@ -489,6 +489,22 @@ void raft_node_status(raft_node_t *node, raft_node_status_t *out) {
 
 const raft_peers_t *raft_node_peers(const raft_node_t *node) { return &node->peers; }
 
+size_t raft_node_describe(raft_node_t *node, Tally__CoordinatorInfo *infos,
+                          Tally__CoordinatorInfo **ptrs, size_t cap, raft_node_status_t *status) {
+  raft_node_status(node, status);
+  size_t n = node->peers.count < cap ? node->peers.count : cap;
+  for (size_t i = 0; i < n; i++) {
+    const raft_peer_t *peer = &node->peers.peers[i];
+    tally__coordinator_info__init(&infos[i]);
+    infos[i].raft_id = peer->id;
+    infos[i].endpoint = (char *)peer->client_endpoint;
+    infos[i].raft_address = (char *)peer->raft_address;
+    infos[i].leader = peer->id == status->leader_id;
+    ptrs[i] = &infos[i];
+  }
+  return n;
+}
+
 void raft_node_commit_figures(raft_node_t *node, uint64_t *commits, uint64_t *total_us) {
   pthread_mutex_lock(&node->mutex);
   *commits = node->commits;

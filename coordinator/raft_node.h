@@ -31,6 +31,7 @@
 
 #include "meta_store.h"
 #include "raft_peers.h"
+#include "tally.pb-c.h"
 
 /* How long raft_node_replicate waits for a commit. */
 #define RAFT_NODE_COMMIT_TIMEOUT_MS 5000u
@@ -86,6 +87,13 @@ int raft_node_replicate(void *node, const uint8_t *data, size_t len);
 
 /* Fills *out with the current status. */
 void raft_node_status(raft_node_t *node, raft_node_status_t *out);
+
+/* Describes the group for ClusterStatus: fills infos[0..n) and ptrs[0..n)
+ * (n = the number of coordinators, at most `cap`) with each one's Raft id,
+ * client endpoint, Raft address and whether it leads (strings borrowed
+ * from the node), and *status. Returns n. */
+size_t raft_node_describe(raft_node_t *node, Tally__CoordinatorInfo *infos,
+                          Tally__CoordinatorInfo **ptrs, size_t cap, raft_node_status_t *status);
 
 /* The configuration the node was started with (borrowed). */
 const raft_peers_t *raft_node_peers(const raft_node_t *node);
