@@ -447,10 +447,6 @@ void raft_node_destroy(raft_node_t **node_ptr) {
   raft_node_t *node = *node_ptr;
   *node_ptr = NULL;
   if (node->store != NULL) meta_store_set_replicator(node->store, NULL, NULL);
-  if (node->commits > 0)
-    log_info("raft: %llu commits through this coordinator, mean %.2f ms from proposal to applied",
-             (unsigned long long)node->commits,
-             (double)node->commit_total_us / 1000.0 / (double)node->commits);
   if (node->thread_started) {
     pthread_mutex_lock(&node->mutex);
     node->stopping = 1;
@@ -475,6 +471,10 @@ void raft_node_destroy(raft_node_t **node_ptr) {
     free(p);
   }
   pthread_mutex_unlock(&node->mutex);
+  if (node->commits > 0) /* the Raft thread has ended: no lock needed */
+    log_info("raft: %llu commits through this coordinator, mean %.2f ms from proposal to applied",
+             (unsigned long long)node->commits,
+             (double)node->commit_total_us / 1000.0 / (double)node->commits);
   pthread_cond_destroy(&node->cond);
   pthread_mutex_destroy(&node->mutex);
   free(node->raft_dir);
