@@ -15,6 +15,21 @@ set -uo pipefail
 
 BIN=${1:?usage: netns_cluster_test.sh BIN_DIR}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Before anything counts as a failure: can this machine make a network
+# namespace AND enter it? In a chroot (a freshly bootstrapped Debian root)
+# or a container, `ip netns add` works but entering the namespace fails
+# ('"mount --make-rslave /" failed: Invalid argument'), so the probe does
+# both, and removes its namespace again.
+skip() { echo "SKIP: $*"; exit 77; }
+[[ $EUID -eq 0 ]] || skip "needs root (network namespaces)"
+command -v ip >/dev/null 2>&1 || skip "the ip command (iproute2) is missing"
+probe_ns="tlyprobe$$"
+err=$(ip netns add "$probe_ns" 2>&1) || { ip netns del "$probe_ns" 2>/dev/null; skip "'ip netns add' fails: $err"; }
+err=$(ip netns exec "$probe_ns" ip link set lo up 2>&1)
+probe_rc=$?
+ip netns del "$probe_ns" 2>/dev/null
+((probe_rc == 0)) || skip "cannot enter a network namespace: $err"
 NETNS="$ROOT/deploy/netns-cluster"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tally-netns-test.XXXXXX")
 CLUSTER="$WORK/cluster"
