@@ -53,6 +53,15 @@ void dealer_destroy(dealer_t **dealer) {
   *dealer = NULL;
 }
 
+int dealer_reconnect(dealer_t *d, const char *endpoint) {
+  if (strlen(endpoint) >= sizeof d->endpoint) return TALLY_E_INVALID_ARGUMENT;
+  if (strcmp(endpoint, d->endpoint) == 0) return 0;
+  if (zmq_connect(d->socket, endpoint) != 0) return TALLY_E_TRANSPORT;
+  zmq_disconnect(d->socket, d->endpoint);
+  strcpy(d->endpoint, endpoint);
+  return 0;
+}
+
 const char *dealer_endpoint(const dealer_t *d) { return d->endpoint; }
 
 void *dealer_socket(dealer_t *d) { return d->socket; }

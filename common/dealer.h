@@ -24,7 +24,15 @@ int dealer_new(dealer_t **out, void *zmq_ctx, const char *endpoint, const curve_
 /* Closes the socket; safe on NULL; sets *dealer NULL. */
 void dealer_destroy(dealer_t **dealer);
 
-/* The endpoint given to dealer_new (borrowed). */
+/* Points the connection at `endpoint` instead, on the same socket (so its
+ * ZMQ_FD, polled by a loop, stays valid): disconnects from the old
+ * endpoint, dropping what is queued for it, and connects to the new one
+ * with the same CURVE settings (replicated coordinators share one key).
+ * Returns 0, INVALID_ARGUMENT (too long) or TRANSPORT (the old endpoint
+ * stays). */
+int dealer_reconnect(dealer_t *dealer, const char *endpoint);
+
+/* The endpoint given to dealer_new or dealer_reconnect (borrowed). */
 const char *dealer_endpoint(const dealer_t *dealer);
 
 /* The underlying ZeroMQ socket, for zmq_poll() over several dealers. */

@@ -37,6 +37,14 @@ void zap_destroy(zap_t **zap);
  * are skipped). Returns 0 or TALLY_E_NOMEM (the old list stays). */
 int zap_set_keys(zap_t *zap, const char *const *keys, size_t n);
 
+/* With `on`, every valid CURVE key completes the handshake (the key is
+ * still the connection's user id), whatever the list says; off again, the
+ * list rules. For a replicated coordinator that is not the leader: it
+ * answers every request NOT_LEADER and nothing else, and cannot know the
+ * current keys (they are the leader's memory). Requests are still checked
+ * against the caller's key once it serves (access.h). */
+void zap_allow_any(zap_t *zap, int on);
+
 /* True when `z85` is on the allow-list now. */
 int zap_allows(zap_t *zap, const char *z85);
 

@@ -118,6 +118,31 @@ static int ensure_directory(const char *dir) {
   return TALLY_E_IO;
 }
 
+int coordinator_open_shared(coordinator_t **out, meta_store_t *store, uint64_t heartbeat_timeout_ms) {
+  *out = NULL;
+  if (heartbeat_timeout_ms == 0) return TALLY_E_INVALID_ARGUMENT;
+  coordinator_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return TALLY_E_NOMEM;
+  c->heartbeat_timeout_ms = heartbeat_timeout_ms;
+  c->next_move_id = clock_now_ms() << 12; /* as coordinator_open */
+  c->store = store;
+  c->store_borrowed = 1;
+  int rc = TALLY_E_NOMEM;
+  if (slot_map_new(&c->map) == 0 && slot_map_new(&c->plan) == 0 &&
+      membership_new(&c->members) == 0 && calibration_new(&c->calibration) == 0)
+    rc = coordinator_load(c);
+  if (rc < 0) {
+    coordinator_close(&c);
+    return rc;
+  }
+  log_info("state loaded: epoch %" PRIu64 ", config version %" PRIu64
+           ", %zu projects, %zu labelers, %zu workers, %u slots unassigned",
+           slot_map_epoch(c->map), c->config_version, c->projects.count, c->labelers.count,
+           membership_count(c->members), slot_map_count_owned(c->map, 0));
+  *out = c;
+  return 0;
+}
+
 int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_timeout_ms) {
   *out = NULL;
   if (heartbeat_timeout_ms == 0) return TALLY_E_INVALID_ARGUMENT;
@@ -168,8 +193,13 @@ void coordinator_close(coordinator_t **coordinator) {
   calibration_destroy(&c->calibration);
   slot_map_destroy(&c->map);
   slot_map_destroy(&c->plan);
-  meta_store_close(&c->store);
+  if (!c->store_borrowed) meta_store_close(&c->store);
   free(c);
+}
+
+void coordinator_set_control_plane(coordinator_t *c, coordinator_control_plane_fn fn, void *ctx) {
+  c->control_plane = fn;
+  c->control_plane_ctx = ctx;
 }
 
 uint64_t coordinator_epoch(const coordinator_t *c) { return slot_map_epoch(c->map); }

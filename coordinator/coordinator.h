@@ -98,7 +98,25 @@ typedef struct {
  * (heartbeat_timeout_ms is 0). */
 int coordinator_open(coordinator_t **out, const char *dir, uint64_t heartbeat_timeout_ms);
 
-/* Frees everything and closes the store; safe on NULL; sets *c NULL. */
+/* Like coordinator_open, on a store the caller opened and keeps (a
+ * replicated coordinator's, shared with its raft_node): loads everything
+ * from it; coordinator_close leaves it open. Same errors but IO. */
+int coordinator_open_shared(coordinator_t **out, meta_store_t *store, uint64_t heartbeat_timeout_ms);
+
+/* The coordinators of a replicated control plane, as cluster status shows
+ * them: fills *infos (borrowed until the request is answered) and *n, the
+ * leader's Raft id, the term and the commit index. */
+typedef void (*coordinator_control_plane_fn)(void *ctx, Tally__CoordinatorInfo ***infos, size_t *n,
+                                             uint64_t *leader_id, uint64_t *term,
+                                             uint64_t *commit_index);
+
+/* Set by a replicated coordinator's daemon (main.c, from its raft_node);
+ * without it there is nothing to list (one coordinator alone). */
+void coordinator_set_control_plane(coordinator_t *coordinator, coordinator_control_plane_fn fn,
+                                   void *ctx);
+
+/* Frees everything and closes the store (unless shared); safe on NULL;
+ * sets *c NULL. */
 void coordinator_close(coordinator_t **coordinator);
 
 /* Answers `request` (an envelope that passed wire_decode) through

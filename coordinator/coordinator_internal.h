@@ -58,6 +58,9 @@ typedef struct {
  * lists the apply points); everything else only reads it. */
 struct coordinator {
   meta_store_t *store;
+  int store_borrowed; /* coordinator_open_shared: the caller closes it */
+  coordinator_control_plane_fn control_plane; /* NULL: not replicated */
+  void *control_plane_ctx;
   /* slot map and epoch: registration.c, slot_moves.c */
   slot_map_t *map;
   slot_map_t *plan; /* scratch copy on which map changes are planned */

@@ -26,6 +26,7 @@ static void set_gauge(metric_family_t *f, double value) {
 static void collect(void *user) {
   coordinator_metrics_t *m = user;
   coordinator_figures_t fig;
+  if (m->coordinator == NULL) return; /* a replicated coordinator that is not the leader */
   coordinator_figures(m->coordinator, &fig);
   static const char *const states[] = {"unknown", "up", "down", "draining"};
   for (size_t i = 0; i < 4; i++) {
@@ -129,4 +130,8 @@ void coordinator_metrics_gathered(coordinator_metrics_t *m, coordinator_gather_k
   const char *values[] = {kinds[kind]};
   metric_series_t *s = metric_family_series(m->gather, values);
   if (s != NULL) metric_series_observe(s, (double)(uv_hrtime() - started_ns) / 1e9);
+}
+
+void coordinator_metrics_set_coordinator(coordinator_metrics_t *m, coordinator_t *coordinator) {
+  if (m != NULL) m->coordinator = coordinator;
 }

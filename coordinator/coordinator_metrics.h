@@ -29,6 +29,10 @@ int coordinator_metrics_new(coordinator_metrics_t **out, coordinator_t *coordina
 /* Frees; safe on NULL; sets *m NULL. */
 void coordinator_metrics_destroy(coordinator_metrics_t **m);
 
+/* Reads `coordinator` from now on (NULL: the state figures are left out,
+ * as on a replicated coordinator that is not the leader). */
+void coordinator_metrics_set_coordinator(coordinator_metrics_t *m, coordinator_t *coordinator);
+
 /* The registry to serve (metrics_http.h). Borrowed. */
 metrics_t *coordinator_metrics_registry(coordinator_metrics_t *m);
 

@@ -11,6 +11,7 @@
 #include "curve.h"
 #include "metrics_http.h"
 #include "ramp.h"
+#include "raft_peers.h"
 #include "tally_error.h"
 
 /* Long option ids (getopt_long's val; non-zero and above any short option
@@ -27,6 +28,9 @@ typedef enum {
   OPTION_OPERATOR_KEY,
   OPTION_INSECURE,
   OPTION_METRICS_LISTEN,
+  OPTION_RAFT_ID,
+  OPTION_RAFT_LISTEN,
+  OPTION_PEERS,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -45,6 +49,9 @@ static const struct option long_options[] = {
     {"operator-key", required_argument, NULL, OPTION_OPERATOR_KEY},
     {"insecure", no_argument, NULL, OPTION_INSECURE},
     {"metrics-listen", required_argument, NULL, OPTION_METRICS_LISTEN},
+    {"raft-id", required_argument, NULL, OPTION_RAFT_ID},
+    {"raft-listen", required_argument, NULL, OPTION_RAFT_LISTEN},
+    {"peers", required_argument, NULL, OPTION_PEERS},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -81,6 +88,24 @@ void coordinator_options_usage(FILE *out) {
           "                             one, logged); off by default. Anyone who can connect\n"
           "                             may read them: listen on loopback or a monitoring\n"
           "                             network, never one labelers reach\n"
+          "  --raft-id N                run as coordinator N of a replicated group (Raft):\n"
+          "                             needs --peers, which must list N. Without it the\n"
+          "                             coordinator runs alone\n"
+          "  --peers LIST               every coordinator of the group, the same list on\n"
+          "                             each: ID=RAFT_HOST:PORT=CLIENT_ENDPOINT,... e.g.\n"
+          "                             1=10.0.0.1:7411=tcp://10.0.0.1:7400,2=...,3=...\n"
+          "                             (3 or 5 coordinators; 1..7 accepted). RAFT_HOST:PORT\n"
+          "                             is where the others reach its Raft log (unauthenticated\n"
+          "                             TCP: keep it on a private network, docs/SECURITY.md);\n"
+          "                             CLIENT_ENDPOINT is its --bind (the default --bind),\n"
+          "                             named to clients that ask a follower (NOT_LEADER).\n"
+          "                             All share one key pair (--key): the cluster's\n"
+          "                             coordinator key. Start every member with an empty\n"
+          "                             --dir: the group bootstraps on first start; the\n"
+          "                             Raft log lives in DIR/raft\n"
+          "  --raft-listen HOST:PORT    address to bind the Raft transport (IPv4; the port\n"
+          "                             must be this member's port in --peers; default its\n"
+          "                             RAFT_HOST:PORT, e.g. 0.0.0.0:7411 inside a container)\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -182,6 +207,21 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
                            value);
       return set_string(&o->metrics_listen, value, why, why_size);
     }
+    case OPTION_RAFT_ID: {
+      char *end = NULL;
+      unsigned long long n = strtoull(value, &end, 10);
+      if (value[0] < '1' || value[0] > '9' || *end != '\0' || n > RAFT_PEERS_MAX_ID)
+        return usage_error(why, why_size, "--raft-id wants a number in 1..%u, not '%s'",
+                           RAFT_PEERS_MAX_ID, value);
+      o->raft_id = n;
+      return 0;
+    }
+    case OPTION_RAFT_LISTEN:
+      if (value[0] == '\0' || strchr(value, ':') == NULL)
+        return usage_error(why, why_size, "--raft-listen wants HOST:PORT, not '%s'", value);
+      return set_string(&o->raft_listen, value, why, why_size);
+    case OPTION_PEERS:
+      return raft_peers_parse(&o->peers, value, why, why_size);
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -231,12 +271,12 @@ static int apply_config_file(coordinator_options_t *o, const int *given, char *w
       text = json_string_value(value);
     } else if (json_is_boolean(value) && id == OPTION_INSECURE) {
       text = json_is_true(value) ? "true" : "false";
-    } else if (json_is_integer(value) && id == OPTION_HEARTBEAT_TIMEOUT_MS) {
+    } else if (json_is_integer(value) && (id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID)) {
       snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
       text = number;
     } else {
       rc = usage_error(why, why_size, "config file %s: key '%s' wants a %s", o->config_file, key,
-                       id == OPTION_HEARTBEAT_TIMEOUT_MS ? "number"
+                       id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID ? "number"
                        : id == OPTION_INSECURE            ? "boolean"
                                                           : "string");
       goto done;
@@ -288,6 +328,16 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
   if (optind < argc) return usage_error(why, why_size, "unexpected argument '%s'", argv[optind]);
   if (o->config_file != NULL && (rc = apply_config_file(o, given, why, why_size)) < 0) return rc;
   if (o->dir == NULL) return usage_error(why, why_size, "--dir is required");
+  if (o->raft_id == 0 && (o->peers.count > 0 || o->raft_listen != NULL))
+    return usage_error(why, why_size, "--peers and --raft-listen need --raft-id");
+  if (o->raft_id != 0) {
+    if (o->peers.count == 0) return usage_error(why, why_size, "--raft-id needs --peers");
+    const raft_peer_t *self = raft_peers_find(&o->peers, o->raft_id);
+    if (self == NULL)
+      return usage_error(why, why_size, "--raft-id %llu is not in --peers",
+                         (unsigned long long)o->raft_id);
+    if (o->bind == NULL) return set_string(&o->bind, self->client_endpoint, why, why_size);
+  }
   if (o->bind == NULL) return set_string(&o->bind, COORDINATOR_DEFAULT_BIND, why, why_size);
   return 0;
 }
@@ -299,5 +349,6 @@ void coordinator_options_free(coordinator_options_t *o) {
   free(o->metrics_listen);
   free(o->config_file);
   free(o->key_file);
+  free(o->raft_listen);
   memset(o, 0, sizeof *o);
 }

@@ -5,11 +5,12 @@
  *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
  *                     [--key FILE] [--operator-key KEY] [--insecure]
  *                     [--metrics-listen HOST:PORT]
+ *                     [--raft-id N --peers LIST [--raft-listen HOST:PORT]]
  *                     [--log-level info] [--config FILE]
  *
  * --config FILE names a JSON object whose keys are the long options without
  * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
- * "log-level", "key", "operator-key", "insecure", "metrics-listen"; '_' may
+ * "log-level", "key", "operator-key", "insecure", "metrics-listen", "raft-id", "raft-listen", "peers"; '_' may
  * stand for '-');
  * values are strings, an integer for heartbeat-timeout-ms, a boolean for
  * insecure. An option given on the command line wins over the
@@ -23,6 +24,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "raft_peers.h"
 
 #define COORDINATOR_DEFAULT_BIND "tcp://127.0.0.1:7400"
 #define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 3000u
@@ -41,6 +43,9 @@ typedef struct {
   char operator_key[41];   /* Z85 or "" */
   int insecure;            /* --insecure: plain TCP, no identities */
   char *metrics_listen;    /* HOST:PORT for GET /metrics; NULL: off */
+  uint64_t raft_id;        /* --raft-id; 0: not replicated (runs alone) */
+  char *raft_listen;       /* --raft-listen; NULL: own address in peers */
+  raft_peers_t peers;      /* --peers (raft_peers.h); count 0 without */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

@@ -11,12 +11,22 @@
  * exits 0.
  * Exit status: 0 clean stop or --help, 1 runtime failure (store, bind,
  * endpoint file), 2 bad usage.
+ *
+ * Replicated (--raft-id): the daemon opens the metadata store itself and
+ * starts a raft_node on it (raft_node.h), which applies the group's log to
+ * the store on its own thread. The coordinator's memory (coordinator_t)
+ * exists only while this member is the ready leader: leadership_sync()
+ * loads it from the applied store when the node's generation moves, and
+ * drops it when leadership is lost. Without it every request is answered
+ * NOT_LEADER with the leader's client endpoint, the ZAP handler accepts any
+ * key (zap_allow_any) and the timers do nothing.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <zmq.h>
@@ -27,7 +37,9 @@
 #include "coordinator_metrics.h"
 #include "coordinator_options.h"
 #include "log.h"
+#include "meta_store.h"
 #include "metrics_http.h"
+#include "raft_node.h"
 #include "ramp.h"
 #include "report_gather.h"
 #include "router.h"
@@ -60,6 +72,14 @@ typedef struct {
   coordinator_metrics_t *metrics; /* NULL: no --metrics-listen */
   metrics_http_t *metrics_http;
   uint64_t ramp_started_ns;   /* uv_hrtime of the ramp round in progress */
+  /* Replicated (--raft-id); all NULL/0 otherwise. */
+  const coordinator_options_t *options;
+  meta_store_t *store;        /* the daemon's; the coordinator borrows it */
+  raft_node_t *raft;
+  uv_async_t raft_changed;    /* woken by the Raft thread (raft_node_notify_fn) */
+  uint64_t loaded_generation; /* raft_node_status().generation the memory was loaded at */
+  Tally__CoordinatorInfo control_infos[RAFT_PEERS_MAX]; /* for cluster status */
+  Tally__CoordinatorInfo *control_ptrs[RAFT_PEERS_MAX];
 } daemon_t;
 
 /* Where coordinator replies of one request go. */
@@ -184,6 +204,7 @@ static void reply_defer_until_config(void *ctx, const Tally__Envelope *reply, ui
 
 static int config_wait_reached(void *user, uint64_t version) {
   daemon_t *d = user;
+  if (d->coordinator == NULL) return 1; /* leadership lost: the change was committed */
   return coordinator_config_reached(d->coordinator, version);
 }
 
@@ -198,6 +219,7 @@ static void config_wait_send(void *user, const uint8_t *peer, size_t peer_len,
 /* Gives the ZAP handler the keys the coordinator knows now, when they
  * changed (people added or re-keyed, workers admitted or revoked). */
 static void zap_refresh(daemon_t *d) {
+  if (d->zap == NULL || d->coordinator == NULL) return;
   uint64_t version = coordinator_keys_version(d->coordinator);
   if (version == d->zap_keys_version) return;
   const char **keys = NULL;
@@ -210,14 +232,105 @@ static void zap_refresh(daemon_t *d) {
   free(keys);
 }
 
+/* coordinator_control_plane_fn: the group as this member sees it now. */
+static void control_plane(void *ctx, Tally__CoordinatorInfo ***infos, size_t *n,
+                          uint64_t *leader_id, uint64_t *term, uint64_t *commit_index) {
+  daemon_t *d = ctx;
+  raft_node_status_t status;
+  *n = raft_node_describe(d->raft, d->control_infos, d->control_ptrs, RAFT_PEERS_MAX, &status);
+  *infos = d->control_ptrs;
+  *leader_id = status.leader_id;
+  *term = status.term;
+  *commit_index = status.commit_index;
+}
+
+/* Makes the coordinator's memory the leader's, freshly loaded from the
+ * applied store: the workers it knows get a full heartbeat timeout from
+ * now (coordinator_open), the operator key is registered, ZAP gets the
+ * keys. Returns 0 or negative (logged; leadership_sync tries again). */
+static int leadership_take(daemon_t *d, uint64_t generation) {
+  const coordinator_options_t *o = d->options;
+  int rc = coordinator_open_shared(&d->coordinator, d->store, o->heartbeat_timeout_ms);
+  if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+  if (rc == 0 && !o->insecure) rc = coordinator_set_security(d->coordinator, o->operator_key);
+  if (rc < 0) {
+    log_error("cannot take over as leader: %s; retrying", tally_strerror(rc));
+    coordinator_close(&d->coordinator);
+    return rc;
+  }
+  d->loaded_generation = generation;
+  coordinator_set_control_plane(d->coordinator, control_plane, d);
+  coordinator_metrics_set_coordinator(d->metrics, d->coordinator);
+  d->last_liveness_ms = clock_monotonic_ms();
+  if (d->zap != NULL) {
+    d->zap_keys_version = 0;
+    zap_refresh(d);
+    zap_allow_any(d->zap, 0);
+  }
+  log_info("leader: serving (state loaded at generation %llu)", (unsigned long long)generation);
+  return 0;
+}
+
+/* Replicated: brings the coordinator's memory in line with the Raft
+ * status. Returns 1 when this daemon serves requests now (always when not
+ * replicated), 0 when it answers NOT_LEADER. */
+static int leadership_sync(daemon_t *d) {
+  if (d->raft == NULL) return 1;
+  raft_node_status_t status;
+  raft_node_status(d->raft, &status);
+  if (status.is_leader && d->coordinator != NULL && status.generation == d->loaded_generation)
+    return 1;
+  if (d->coordinator != NULL) {
+    coordinator_metrics_set_coordinator(d->metrics, NULL);
+    coordinator_close(&d->coordinator);
+    if (d->zap != NULL) zap_allow_any(d->zap, 1);
+    log_info("no longer serving as leader (leader now: %s)",
+             status.leader_endpoint[0] ? status.leader_endpoint : "unknown");
+  }
+  if (!status.is_leader) return 0;
+  return leadership_take(d, status.generation) == 0;
+}
+
+static void on_raft_changed(uv_async_t *async) {
+  daemon_t *d = async->data;
+  leadership_sync(d);
+}
+
+/* The Raft thread's notification: wakes the loop (raft_node_notify_fn). */
+static void raft_notify(void *ctx) {
+  daemon_t *d = ctx;
+  uv_async_send(&d->raft_changed);
+}
+
+/* The answer of a member that does not serve: NOT_LEADER, naming the
+ * leader's client endpoint when one is known. */
+static void reply_not_leader(daemon_t *d, router_t *router, const router_request_t *request) {
+  raft_node_status_t status;
+  raft_node_status(d->raft, &status);
+  Tally__Envelope env;
+  Tally__ErrorReply error;
+  wire_error_init(&env, &error, request->env->request_id, TALLY_E_NOT_LEADER,
+                  status.leader_endpoint[0] ? "this coordinator is not the leader; ask the leader"
+                                            : "no leader coordinator yet (an election is under way); retry");
+  error.leader_endpoint = status.leader_endpoint;
+  router_send(router, request->peer, request->peer_len, &env);
+  coordinator_metrics_answered(d->metrics, request->env->body_case, TALLY_E_NOT_LEADER);
+}
+
 static void on_drain(router_t *router, void *user) {
   daemon_t *d = user;
+  int serving = leadership_sync(d);
   for (int handled = 0; handled < REQUESTS_PER_DRAIN; handled++) {
     router_request_t request;
     int rc = router_recv(router, &request);
     if (rc < 0) log_warn("receive failed: %s", tally_strerror(rc));
     if (rc <= 0) return;
     coordinator_metrics_received(d->metrics, request.size);
+    if (!serving) {
+      reply_not_leader(d, router, &request);
+      router_request_clear(&request);
+      continue;
+    }
     reply_target_t target = {d, router, &request};
     coordinator_replier_t replier = {reply_send, reply_send_error, &target, reply_defer_report,
                                      reply_defer_until_config};
@@ -239,6 +352,7 @@ static void on_liveness_timer(uv_timer_t *timer) {
              (unsigned long long)gap);
     return;
   }
+  if (!leadership_sync(d)) return;
   int rc = coordinator_check_liveness(d->coordinator, now);
   if (rc < 0) log_error("cannot record workers going down (%s); will retry", tally_strerror(rc));
 }
@@ -257,7 +371,7 @@ static void on_ramp_gathered(void *user, const Tally__ReportReply *reply, int co
  * room for clients' reports: a round stops at half of it). */
 static void on_ramp_timer(uv_timer_t *timer) {
   daemon_t *d = timer->data;
-  if (d->ramp_pending > 0 || d->gather == NULL) return;
+  if (d->ramp_pending > 0 || d->gather == NULL || d->coordinator == NULL) return;
   size_t cursor = 0;
   coordinator_report_job_t *job = NULL;
   d->ramp_started_ns = uv_hrtime();
@@ -275,6 +389,7 @@ static void on_ramp_timer(uv_timer_t *timer) {
 static void on_signal(uv_signal_t *signal_handle, int signum) {
   daemon_t *d = signal_handle->data;
   log_info("signal %d: stopping", signum);
+  raft_node_destroy(&d->raft); /* no more notifications after this */
   report_gather_destroy(&d->gather); /* answers the reports in progress */
   config_wait_destroy(&d->config_wait); /* answers the held replies */
   router_destroy(&d->router);
@@ -283,6 +398,7 @@ static void on_signal(uv_signal_t *signal_handle, int signum) {
   uv_close((uv_handle_t *)&d->ramp, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
+  if (d->options != NULL && d->options->raft_id != 0) uv_close((uv_handle_t *)&d->raft_changed, NULL);
 }
 
 /* Writes `endpoint` and a newline to `path` atomically (temporary file,
@@ -329,10 +445,12 @@ static int security_start(daemon_t *d, const coordinator_options_t *o, curve_key
               rc == TALLY_E_IO ? strerror(errno) : "not a Tally key file");
     return rc;
   }
-  rc = coordinator_set_security(d->coordinator, o->operator_key);
-  if (rc < 0) {
-    log_error("cannot register the operator key: %s", tally_strerror(rc));
-    return rc;
+  if (d->raft == NULL) { /* replicated: the leader registers it (leadership_take) */
+    rc = coordinator_set_security(d->coordinator, o->operator_key);
+    if (rc < 0) {
+      log_error("cannot register the operator key: %s", tally_strerror(rc));
+      return rc;
+    }
   }
   rc = zap_new(&d->zap, d->zmq_context);
   if (rc < 0) {
@@ -340,14 +458,60 @@ static int security_start(daemon_t *d, const coordinator_options_t *o, curve_key
     return rc;
   }
   zap_refresh(d);
+  if (d->raft != NULL) zap_allow_any(d->zap, 1); /* until this member leads */
   log_info("CURVE on: public key %s", self->public_key);
   return 0;
 }
 
+/* Replicated: opens DIR/meta and starts the Raft member on it. The
+ * coordinator's memory waits for leadership (leadership_sync). */
+static int replication_start(daemon_t *d, const coordinator_options_t *o) {
+  char path[4096];
+  if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
+    log_error("cannot create directory %s: %s", o->dir, strerror(errno));
+    return TALLY_E_IO;
+  }
+  snprintf(path, sizeof path, "%s/raft", o->dir);
+  struct stat raft_dir;
+  int first_start = stat(path, &raft_dir) != 0;
+  snprintf(path, sizeof path, "%s/meta", o->dir);
+  int rc = meta_store_open(&d->store, path);
+  if (rc < 0) return rc;
+  meta_counters_t *counters = malloc(sizeof *counters);
+  if (counters == NULL) return TALLY_E_NOMEM;
+  rc = first_start ? meta_store_load_counters(d->store, counters) : 0;
+  int has_state = rc == 0 && first_start && (counters->epoch > 0 || counters->config_version > 0);
+  free(counters);
+  if (rc < 0) return rc;
+  if (has_state) {
+    /* The group's state is its log: a store written without it would
+     * differ from the other members' for ever. */
+    log_error("%s holds the state of a coordinator that ran alone; a replicated coordinator "
+              "starts from an empty --dir (the group bootstraps from nothing)", path);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
+  uv_async_init(&d->loop, &d->raft_changed, on_raft_changed);
+  d->raft_changed.data = d;
+  raft_node_config_t config = {.self_id = o->raft_id,
+                               .dir = o->dir,
+                               .listen = o->raft_listen,
+                               .peers = &o->peers,
+                               .store = d->store,
+                               .notify = raft_notify,
+                               .notify_ctx = d};
+  return raft_node_new(&d->raft, &config);
+}
+
 /* Opens the state, binds, and starts the handles. Returns 0 or negative. */
 static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
-  int rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
-  if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+  int rc = 0;
+  d->options = o;
+  if (o->raft_id != 0) {
+    rc = replication_start(d, o);
+  } else {
+    rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
+    if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+  }
   if (rc < 0) {
     log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));
     return rc;
@@ -413,6 +577,7 @@ static void close_handle(uv_handle_t *handle, void *arg) {
 /* Closes whatever daemon_start opened (a no-op after a signal closed it
  * all); the caller runs the loop once more for the close callbacks. */
 static void daemon_stop(daemon_t *d) {
+  raft_node_destroy(&d->raft);
   report_gather_destroy(&d->gather);
   config_wait_destroy(&d->config_wait);
   router_destroy(&d->router);
@@ -448,6 +613,7 @@ int main(int argc, char **argv) {
   uv_loop_close(&d.loop);
   coordinator_metrics_destroy(&d.metrics);
   coordinator_close(&d.coordinator);
+  meta_store_close(&d.store);
   zap_destroy(&d.zap);
   if (d.zmq_context) zmq_ctx_term(d.zmq_context);
   coordinator_options_free(&options);

@@ -33,6 +33,8 @@ static const char *const cf_names[CF_COUNT] = {"default",  "projects",  "labeler
 
 struct meta_store {
   rocksdb_t *db;
+  meta_replicate_fn replicate; /* NULL: commits are written here at once */
+  void *replicate_ctx;
   rocksdb_options_t *options;
   rocksdb_column_family_handle_t *cf[CF_COUNT];
   rocksdb_readoptions_t *read;
@@ -41,11 +43,35 @@ struct meta_store {
   int fail_commits;
 };
 
+/* A batch is kept in its encoded form (META_ENCODING_BATCH below): that is
+ * what a replicated coordinator proposes to Raft, and what
+ * meta_store_apply() writes, so one path serves both. */
 struct meta_batch {
   meta_store_t *store;
-  rocksdb_writebatch_t *batch;
+  uint8_t *data;
+  size_t len, cap;
+  uint32_t ops;
   int error;
 };
+
+/* The encoding of batches and dumps, version 1 (META_ENCODING_VERSION):
+ *   u8 kind (META_ENCODING_BATCH or META_ENCODING_DUMP), u8 version,
+ *   u32 number of operations, then that many operations:
+ *     u8 op (OP_PUT, OP_DELETE), u8 column family (the CF_* index below:
+ *     never renumber, add new families at the end), u32 key length, key,
+ *     and for OP_PUT u32 value length, value (numbers big-endian),
+ *   then at most 7 zero bytes: raft_node pads what it hands to libraft
+ *   to a multiple of 8 bytes (libraft 0.15 reads entries of other sizes
+ *   back from its log at shifted offsets after a restart).
+ * A dump holds only OP_PUT and stands for the whole store: restoring it
+ * removes every key it does not hold. Changing the encoding: bump
+ * META_ENCODING_VERSION and keep decoding the old one, since Raft logs and
+ * snapshots written by the previous build are replayed by the next. */
+#define META_ENCODING_BATCH 1u
+#define META_ENCODING_DUMP 2u
+#define META_ENCODING_VERSION 1u
+#define OP_PUT 1u
+#define OP_DELETE 2u
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -296,24 +322,68 @@ int meta_store_load_calibration(meta_store_t *s, meta_record_fn session, meta_re
 
 /* ---------------------------------------------------------------- batches */
 
-int meta_batch_new(meta_store_t *store, meta_batch_t **out) {
+/* Appends `len` bytes to the encoding; remembers an allocation failure. */
+static void batch_append(meta_batch_t *b, const void *bytes, size_t len) {
+  if (b->error < 0) return;
+  if (b->len + len > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + len) cap *= 2;
+    uint8_t *data = realloc(b->data, cap);
+    if (data == NULL) {
+      b->error = TALLY_E_NOMEM;
+      return;
+    }
+    b->data = data, b->cap = cap;
+  }
+  memcpy(b->data + b->len, bytes, len);
+  b->len += len;
+}
+
+static void batch_append_bytes(meta_batch_t *b, const void *bytes, size_t len) {
+  uint8_t size[4];
+  put_be32(size, (uint32_t)len);
+  batch_append(b, size, sizeof size);
+  batch_append(b, bytes, len);
+}
+
+static void batch_append_op(meta_batch_t *b, uint8_t op, int cf, const void *key, size_t key_len,
+                            const void *value, size_t len) {
+  uint8_t head[2] = {op, (uint8_t)cf};
+  batch_append(b, head, sizeof head);
+  batch_append_bytes(b, key, key_len);
+  if (op == OP_PUT) batch_append_bytes(b, value, len);
+  if (b->error == 0) put_be32(b->data + 2, ++b->ops);
+}
+
+static int batch_start(meta_store_t *store, meta_batch_t **out, uint8_t kind) {
   *out = calloc(1, sizeof **out);
   if (*out == NULL) return TALLY_E_NOMEM;
   (*out)->store = store;
-  (*out)->batch = rocksdb_writebatch_create();
-  return 0;
+  uint8_t head[6] = {kind, META_ENCODING_VERSION, 0, 0, 0, 0};
+  batch_append(*out, head, sizeof head);
+  return (*out)->error;
+}
+
+int meta_batch_new(meta_store_t *store, meta_batch_t **out) {
+  int rc = batch_start(store, out, META_ENCODING_BATCH);
+  if (rc < 0) meta_batch_destroy(out);
+  return rc;
 }
 
 void meta_batch_destroy(meta_batch_t **batch) {
   if (batch == NULL || *batch == NULL) return;
-  rocksdb_writebatch_destroy((*batch)->batch);
+  free((*batch)->data);
   free(*batch);
   *batch = NULL;
 }
 
 static void meta_batch_put(meta_batch_t *b, int cf, const void *key, size_t key_len,
                            const void *value, size_t len) {
-  rocksdb_writebatch_put_cf(b->batch, b->store->cf[cf], key, key_len, value, len);
+  batch_append_op(b, OP_PUT, cf, key, key_len, value, len);
+}
+
+static void meta_batch_delete(meta_batch_t *b, int cf, const void *key, size_t key_len) {
+  batch_append_op(b, OP_DELETE, cf, key, key_len, NULL, 0);
 }
 
 /* Serializes `message` into the batch under `key` of column family `cf`. */
@@ -356,8 +426,7 @@ void meta_batch_put_admitted(meta_batch_t *b, const char *public_key, int admitt
     record.public_key = (char *)public_key;
     meta_batch_put_message(b, CF_ADMITTED, public_key, strlen(public_key), &record.base);
   } else {
-    rocksdb_writebatch_delete_cf(b->batch, b->store->cf[CF_ADMITTED], public_key,
-                                 strlen(public_key));
+    meta_batch_delete(b, CF_ADMITTED, public_key, strlen(public_key));
   }
 }
 
@@ -478,7 +547,7 @@ void meta_batch_put_credential_message(meta_batch_t *b, const char *key,
 }
 
 void meta_batch_delete_credential(meta_batch_t *b, const char *key, size_t key_len) {
-  rocksdb_writebatch_delete_cf(b->batch, b->store->cf[CF_CREDENTIALS], key, key_len);
+  meta_batch_delete(b, CF_CREDENTIALS, key, key_len);
 }
 
 int meta_batch_commit(meta_batch_t *b) {
@@ -489,8 +558,140 @@ int meta_batch_commit(meta_batch_t *b) {
     log_error("metadata store %s: write failed (injected failure)", s->path);
     return TALLY_E_STORAGE;
   }
+  if (s->replicate != NULL) return s->replicate(s->replicate_ctx, b->data, b->len);
+  return meta_store_apply(s, b->data, b->len);
+}
+
+int meta_batch_encoding(const meta_batch_t *b, const uint8_t **data, size_t *len) {
+  if (b->error < 0) return b->error;
+  *data = b->data;
+  *len = b->len;
+  return 0;
+}
+
+void meta_store_set_replicator(meta_store_t *store, meta_replicate_fn fn, void *ctx) {
+  store->replicate = fn;
+  store->replicate_ctx = ctx;
+}
+
+/* ---------------------------------------------------------------- apply, dump, restore */
+
+/* Reads a u32-prefixed byte string at *at of data[len]; 0 or -1. */
+static int take_bytes(const uint8_t *data, size_t len, size_t *at, const uint8_t **out,
+                      size_t *out_len) {
+  if (len - *at < 4) return -1;
+  uint32_t n = get_be32(data + *at);
+  *at += 4;
+  if (len - *at < n) return -1;
+  *out = data + *at;
+  *out_len = n;
+  *at += n;
+  return 0;
+}
+
+/* Decodes an encoding of `kind` into `wb`. Returns 0 or
+ * TALLY_E_INVALID_ARGUMENT (malformed; nothing usable). */
+static int decode_into(meta_store_t *s, const uint8_t *data, size_t len, uint8_t kind,
+                       rocksdb_writebatch_t *wb) {
+  if (len < 6 || data[0] != kind || data[1] != META_ENCODING_VERSION)
+    return TALLY_E_INVALID_ARGUMENT;
+  uint32_t ops = get_be32(data + 2);
+  size_t at = 6;
+  for (uint32_t n = 0; n < ops; n++) {
+    if (len - at < 2) return TALLY_E_INVALID_ARGUMENT;
+    uint8_t op = data[at], cf = data[at + 1];
+    at += 2;
+    const uint8_t *key = NULL, *value = NULL;
+    size_t key_len = 0, value_len = 0;
+    if (cf >= CF_COUNT || (op != OP_PUT && op != OP_DELETE) ||
+        (op == OP_DELETE && kind == META_ENCODING_DUMP) ||
+        take_bytes(data, len, &at, &key, &key_len) < 0 ||
+        (op == OP_PUT && take_bytes(data, len, &at, &value, &value_len) < 0))
+      return TALLY_E_INVALID_ARGUMENT;
+    if (op == OP_PUT)
+      rocksdb_writebatch_put_cf(wb, s->cf[cf], (const char *)key, key_len, (const char *)value,
+                                value_len);
+    else
+      rocksdb_writebatch_delete_cf(wb, s->cf[cf], (const char *)key, key_len);
+  }
+  if (len - at > 7) return TALLY_E_INVALID_ARGUMENT;
+  for (; at < len; at++)
+    if (data[at] != 0) return TALLY_E_INVALID_ARGUMENT;
+  return 0;
+}
+
+/* Writes `wb` with sync=true. Returns 0 or TALLY_E_STORAGE (logged). */
+static int write_synced(meta_store_t *s, rocksdb_writebatch_t *wb) {
   char *err = NULL;
-  rocksdb_write(s->db, s->write_sync, b->batch, &err);
+  rocksdb_write(s->db, s->write_sync, wb, &err);
   if (err != NULL) return storage_error("synced write", s->path, err);
   return 0;
+}
+
+int meta_store_apply(meta_store_t *s, const uint8_t *data, size_t len) {
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  int rc = decode_into(s, data, len, META_ENCODING_BATCH, wb);
+  if (rc < 0) log_error("metadata store %s: a malformed batch (%zu bytes) was refused", s->path, len);
+  else rc = write_synced(s, wb);
+  rocksdb_writebatch_destroy(wb);
+  return rc;
+}
+
+/* Adds every key of column family `cf` to the encoding of `b` (dump) or
+ * a delete of it to `wb` (restore), reading through `read`. */
+static int scan_family(meta_store_t *s, rocksdb_readoptions_t *read, int cf, meta_batch_t *b,
+                       rocksdb_writebatch_t *wb) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, read, s->cf[cf]);
+  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t key_len = 0, len = 0;
+    const char *key = rocksdb_iter_key(it, &key_len);
+    if (wb != NULL) {
+      rocksdb_writebatch_delete_cf(wb, s->cf[cf], key, key_len);
+      continue;
+    }
+    const char *value = rocksdb_iter_value(it, &len);
+    meta_batch_put(b, cf, key, key_len, value, len);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  rocksdb_iter_destroy(it);
+  if (err != NULL) return storage_error("scan", s->path, err);
+  return 0;
+}
+
+int meta_store_dump(meta_store_t *s, uint8_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  meta_batch_t *b = NULL;
+  int rc = batch_start(s, &b, META_ENCODING_DUMP);
+  const rocksdb_snapshot_t *snapshot = rocksdb_create_snapshot(s->db);
+  rocksdb_readoptions_t *read = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_snapshot(read, snapshot); /* one consistent view of every family */
+  for (int cf = 0; rc == 0 && cf < CF_COUNT; cf++) {
+    rc = scan_family(s, read, cf, b, NULL);
+    if (rc == 0 && b->error < 0) rc = b->error;
+  }
+  rocksdb_readoptions_destroy(read);
+  rocksdb_release_snapshot(s->db, snapshot);
+  if (rc == 0) {
+    *data = b->data, *len = b->len;
+    b->data = NULL;
+  }
+  meta_batch_destroy(&b);
+  return rc;
+}
+
+int meta_store_restore(meta_store_t *s, const uint8_t *data, size_t len) {
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  int rc = 0;
+  /* Deletes of every key there is now, then the dump's puts: in one batch
+   * the later put of a key wins over its delete. */
+  for (int cf = 0; rc == 0 && cf < CF_COUNT; cf++) rc = scan_family(s, s->read, cf, NULL, wb);
+  if (rc == 0) {
+    rc = decode_into(s, data, len, META_ENCODING_DUMP, wb);
+    if (rc < 0) log_error("metadata store %s: a malformed dump (%zu bytes) was refused", s->path, len);
+  }
+  if (rc == 0) rc = write_synced(s, wb);
+  rocksdb_writebatch_destroy(wb);
+  return rc;
 }

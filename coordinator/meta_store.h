@@ -167,7 +167,46 @@ void meta_batch_delete_credential(meta_batch_t *batch, const char *key, size_t k
 
 /* Writes the batch atomically with sync=true. Returns 0 once it is durable,
  * TALLY_E_NOMEM (a put failed; nothing written) or TALLY_E_STORAGE (RocksDB
- * failed; logged; nothing acknowledged). The batch may be destroyed after. */
+ * failed; logged; nothing acknowledged). The batch may be destroyed after.
+ * With a replicator set (meta_store_set_replicator), the batch's encoding
+ * goes to it instead and its result is returned: for a replicated
+ * coordinator, 0 once the batch is committed in the Raft log and applied
+ * here (raft_node.h), or NOT_LEADER / UNAVAILABLE. */
 int meta_batch_commit(meta_batch_t *batch);
+
+/* Replication of the store (coordinator/raft_node.h)
+ * -------------------------------------------------
+ * A batch has an encoding (described in meta_store.c, with its version)
+ * that lists its changes as (column family, key, value or delete). A
+ * replicated coordinator makes this encoding its Raft command: the leader
+ * proposes it, and every coordinator writes it with meta_store_apply()
+ * once it is committed. A dump (the whole store in the same encoding) is
+ * the Raft snapshot. */
+
+/* Borrows the batch's encoding (valid until the next change or destroy).
+ * Returns 0 or TALLY_E_NOMEM (a put failed). */
+int meta_batch_encoding(const meta_batch_t *batch, const uint8_t **data, size_t *len);
+
+/* Where meta_batch_commit() sends batches from now on (NULL: written here
+ * at once, the default). fn returns 0 once the encoding is durable, or a
+ * negative TALLY_E_*. It is called on the committing thread. */
+typedef int (*meta_replicate_fn)(void *ctx, const uint8_t *data, size_t len);
+void meta_store_set_replicator(meta_store_t *store, meta_replicate_fn fn, void *ctx);
+
+/* Writes an encoded batch atomically with sync=true. Safe from a thread
+ * other than the one that reads (RocksDB is). Returns 0, TALLY_E_INVALID_ARGUMENT
+ * (not a batch of a known encoding version; nothing written) or
+ * TALLY_E_STORAGE (logged). */
+int meta_store_apply(meta_store_t *store, const uint8_t *data, size_t len);
+
+/* The whole store (every column family, one consistent view) as a dump:
+ * *data is malloc'ed, the caller's. Returns 0, TALLY_E_NOMEM or
+ * TALLY_E_STORAGE. */
+int meta_store_dump(meta_store_t *store, uint8_t **data, size_t *len);
+
+/* Replaces the whole store by a dump, atomically (synced). Returns 0,
+ * TALLY_E_INVALID_ARGUMENT (not a dump; nothing changed) or
+ * TALLY_E_STORAGE. */
+int meta_store_restore(meta_store_t *store, const uint8_t *data, size_t len);
 
 #endif

@@ -27,3 +27,14 @@ add_dependencies(coordinator_report_integration_test tally-coordinator tally-wor
 add_test(NAME coordinator_report_integration COMMAND coordinator_report_integration_test)
 set_tests_properties(coordinator_report_integration PROPERTIES TIMEOUT 180
   LABELS "coordinator;integration")
+
+# Replicated coordinators (Raft, libraft): three real coordinators and two
+# workers; a leader killed with SIGKILL, a new one elected, writes go on,
+# the killed one catches up (tests/raft_integration_test.c).
+add_executable(raft_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/raft_integration_test.c)
+target_link_libraries(raft_integration_test PRIVATE tally_test_harness tally_client
+  tally_coordinator_core)
+add_dependencies(raft_integration_test tally-coordinator tally-worker)
+add_test(NAME raft_integration COMMAND raft_integration_test)
+set_tests_properties(raft_integration PROPERTIES TIMEOUT 300
+  LABELS "coordinator;integration")

@@ -226,6 +226,150 @@ static void test_corrupt_records_are_refused(const char *path) {
   meta_store_close(&store);
 }
 
+/* A replicator that keeps the encoding (as the Raft log would) and writes
+ * nothing. */
+typedef struct {
+  uint8_t *data;
+  size_t len;
+  int calls;
+  int result;
+} captured_t;
+
+static int capture(void *ctx, const uint8_t *data, size_t len) {
+  captured_t *captured = ctx;
+  free(captured->data);
+  captured->data = malloc(len);
+  memcpy(captured->data, data, len);
+  captured->len = len;
+  captured->calls++;
+  return captured->result;
+}
+
+/* The batch encoding (the Raft command of a replicated coordinator): a
+ * batch committed through a replicator reaches the store only when the
+ * encoding is applied, applied on another store gives the same records,
+ * damaged encodings are refused whole, and a dump restores a store
+ * exactly (keys not in it are gone). */
+static void test_replication_encoding(const char *dir) {
+  char leader_path[4096], follower_path[4096], third_path[4096];
+  snprintf(leader_path, sizeof leader_path, "%s/leader", dir);
+  snprintf(follower_path, sizeof follower_path, "%s/follower", dir);
+  snprintf(third_path, sizeof third_path, "%s/third", dir);
+  meta_store_t *leader = NULL, *follower = NULL, *third = NULL;
+  CHECK_EQ(meta_store_open(&leader, leader_path), 0);
+  CHECK_EQ(meta_store_open(&follower, follower_path), 0);
+  CHECK_EQ(meta_store_open(&third, third_path), 0);
+  if (leader == NULL || follower == NULL || third == NULL) return;
+
+  captured_t captured = {0};
+  meta_store_set_replicator(leader, capture, &captured);
+  write_records(leader); /* commits through the replicator */
+  CHECK_EQ(captured.calls, 1);
+  loaded_t loaded = {0};
+  CHECK_EQ(meta_store_load(leader, META_PROJECTS, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 0); /* not applied yet: nothing written */
+  loaded_free(&loaded);
+
+  /* Applied on both, as every coordinator's FSM does. */
+  CHECK_EQ(meta_store_apply(leader, captured.data, captured.len), 0);
+  CHECK_EQ(meta_store_apply(follower, captured.data, captured.len), 0);
+  check_records(leader);
+  check_records(follower);
+
+  /* A delete travels too (revoking an admitted key, a credential). */
+  meta_batch_t *batch = NULL;
+  CHECK_EQ(meta_batch_new(leader, &batch), 0);
+  meta_batch_put_admitted(batch, "key-one", 1);
+  meta_batch_put_admitted(batch, "key-two", 1);
+  meta_batch_put_credential(batch, "person/ana", "hash", 4);
+  CHECK_EQ(meta_batch_commit(batch), 0);
+  meta_batch_destroy(&batch);
+  CHECK_EQ(meta_store_apply(follower, captured.data, captured.len), 0);
+  CHECK_EQ(meta_batch_new(leader, &batch), 0);
+  meta_batch_put_admitted(batch, "key-one", 0);
+  meta_batch_delete_credential(batch, "person/ana", 10);
+  const uint8_t *data = NULL;
+  size_t len = 0;
+  CHECK_EQ(meta_batch_encoding(batch, &data, &len), 0);
+  CHECK(len > 2);
+  CHECK_EQ(meta_batch_commit(batch), 0);
+  meta_batch_destroy(&batch);
+  CHECK_EQ(meta_store_apply(follower, captured.data, captured.len), 0);
+  CHECK_EQ(meta_store_load(follower, META_ADMITTED, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 1);
+  if (loaded.count == 1)
+    CHECK(strcmp(((Tally__ClusterAdmit *)loaded.records[0])->public_key, "key-two") == 0);
+  loaded_free(&loaded);
+  uint8_t *value = NULL;
+  size_t value_len = 0;
+  CHECK_EQ(meta_store_get_credential(follower, "person/ana", &value, &value_len), 0);
+  free(value);
+
+  /* Damaged encodings: every truncation, a wrong kind or version, an
+   * unknown column family or operation. Nothing of them is written. */
+  uint8_t *copy = malloc(captured.len);
+  memcpy(copy, captured.data, captured.len);
+  for (size_t cut = 0; cut < captured.len; cut++)
+    CHECK_EQ(meta_store_apply(third, copy, cut), TALLY_E_INVALID_ARGUMENT);
+  /* Zero padding to a multiple of 8, as libraft hands entries back after
+   * a restart, is fine; anything else after the operations is not. */
+  uint8_t *padded = calloc(1, captured.len + 7);
+  memcpy(padded, captured.data, captured.len);
+  CHECK_EQ(meta_store_apply(third, padded, captured.len + 7), 0); /* deletes: nothing there */
+  padded[captured.len + 3] = 1;
+  CHECK_EQ(meta_store_apply(third, padded, captured.len + 7), TALLY_E_INVALID_ARGUMENT);
+  memset(padded + captured.len, 0, 7);
+  CHECK_EQ(meta_store_apply(third, padded, captured.len + 8), TALLY_E_INVALID_ARGUMENT);
+  free(padded);
+  copy[0] = 2; /* a dump is not a batch */
+  CHECK_EQ(meta_store_apply(third, copy, captured.len), TALLY_E_INVALID_ARGUMENT);
+  copy[0] = 1, copy[1] = 9; /* unknown version */
+  CHECK_EQ(meta_store_apply(third, copy, captured.len), TALLY_E_INVALID_ARGUMENT);
+  copy[1] = 1, copy[7] = 200; /* column family 200 */
+  CHECK_EQ(meta_store_apply(third, copy, captured.len), TALLY_E_INVALID_ARGUMENT);
+  copy[7] = captured.data[7], copy[6] = 7; /* operation 7 */
+  CHECK_EQ(meta_store_apply(third, copy, captured.len), TALLY_E_INVALID_ARGUMENT);
+  copy[6] = captured.data[6], copy[5]++; /* one operation more than there is */
+  CHECK_EQ(meta_store_apply(third, copy, captured.len), TALLY_E_INVALID_ARGUMENT);
+  free(copy);
+  CHECK_EQ(meta_store_load(third, META_ADMITTED, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 0);
+  loaded_free(&loaded);
+
+  /* Snapshot: the follower's dump restores the third store exactly, even
+   * over keys of its own that the dump does not hold. */
+  CHECK_EQ(meta_batch_new(third, &batch), 0);
+  meta_batch_put_admitted(batch, "stale-key", 1);
+  CHECK_EQ(meta_batch_commit(batch), 0);
+  meta_batch_destroy(&batch);
+  uint8_t *dump = NULL;
+  size_t dump_len = 0;
+  CHECK_EQ(meta_store_dump(follower, &dump, &dump_len), 0);
+  CHECK_EQ(meta_store_restore(third, dump, dump_len), 0);
+  check_records(third);
+  CHECK_EQ(meta_store_load(third, META_ADMITTED, collect, &loaded), 0);
+  CHECK_EQ(loaded.count, 1);
+  if (loaded.count == 1)
+    CHECK(strcmp(((Tally__ClusterAdmit *)loaded.records[0])->public_key, "key-two") == 0);
+  loaded_free(&loaded);
+  /* A batch is not a dump; a truncated dump changes nothing. */
+  CHECK_EQ(meta_store_restore(third, captured.data, captured.len), TALLY_E_INVALID_ARGUMENT);
+  CHECK_EQ(meta_store_restore(third, dump, dump_len - 1), TALLY_E_INVALID_ARGUMENT);
+  check_records(third);
+  free(dump);
+
+  /* The replicator's refusal is the commit's result. */
+  captured.result = TALLY_E_NOT_LEADER;
+  CHECK_EQ(meta_batch_new(leader, &batch), 0);
+  meta_batch_put_config_version(batch, 77);
+  CHECK_EQ(meta_batch_commit(batch), TALLY_E_NOT_LEADER);
+  meta_batch_destroy(&batch);
+  free(captured.data);
+  meta_store_close(&leader);
+  meta_store_close(&follower);
+  meta_store_close(&third);
+}
+
 int main(void) {
   test_deadline(60);
   char *dir = test_temp_dir("coordinator_meta_store_test");
@@ -236,6 +380,7 @@ int main(void) {
   test_unknown_format_is_refused(path);
   snprintf(path, sizeof path, "%s/corrupt", dir);
   test_corrupt_records_are_refused(path);
+  test_replication_encoding(dir);
   test_remove_tree(dir);
   free(dir);
   return test_report();

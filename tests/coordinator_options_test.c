@@ -93,6 +93,67 @@ static void test_bad_usage(void) {
   coordinator_options_free(&o);
 }
 
+/* Replicated coordinators: --raft-id, --peers, --raft-listen, and what
+ * each refuses. */
+static void test_raft_options(void) {
+  coordinator_options_t o;
+  const char *peers = "1=127.0.0.1:7411=tcp://127.0.0.1:7401,2=10.0.0.2:7411=tcp://10.0.0.2:7400,"
+                      "3=host-c:7411=tcp://host-c:7400";
+  CHECK_EQ(parse(&o, "--dir", "/d", "--raft-id", "2", "--peers", peers, NULL), 0);
+  CHECK_EQ(o.raft_id, 2);
+  CHECK_EQ(o.peers.count, 3);
+  CHECK_EQ(o.peers.peers[2].id, 3);
+  CHECK(strcmp(o.peers.peers[1].raft_address, "10.0.0.2:7411") == 0);
+  CHECK(strcmp(o.peers.peers[0].client_endpoint, "tcp://127.0.0.1:7401") == 0);
+  CHECK(o.bind && strcmp(o.bind, "tcp://10.0.0.2:7400") == 0); /* its own client endpoint */
+  CHECK(o.raft_listen == NULL);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", "--raft-id", "1", "--peers", peers, "--bind",
+                 "tcp://0.0.0.0:7401", "--raft-listen", "0.0.0.0:7411", NULL),
+           0);
+  CHECK(o.bind && strcmp(o.bind, "tcp://0.0.0.0:7401") == 0);
+  CHECK(o.raft_listen && strcmp(o.raft_listen, "0.0.0.0:7411") == 0);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", NULL), 0); /* alone, as before */
+  CHECK_EQ(o.raft_id, 0);
+  CHECK_EQ(o.peers.count, 0);
+  coordinator_options_free(&o);
+
+  struct {
+    const char *raft_id, *peers, *listen, *reason;
+  } bad[] = {
+      {"4", peers, NULL, "--raft-id 4 is not in --peers"},
+      {"1", NULL, NULL, "--raft-id needs --peers"},
+      {NULL, peers, NULL, "--peers and --raft-listen need --raft-id"},
+      {"0", peers, NULL, "--raft-id wants"},
+      {"x", peers, NULL, "--raft-id wants"},
+      {"1", "1=127.0.0.1:7411", NULL, "is not ID=RAFT_HOST:PORT=CLIENT_ENDPOINT"},
+      {"1", "1=127.0.0.1=tcp://a:1", NULL, "needs a Raft address HOST:PORT"},
+      {"1", "1=127.0.0.1:99999=tcp://a:1", NULL, "needs a Raft address HOST:PORT"},
+      {"1", "1=h:1=tcp://a:1,1=h:2=tcp://b:1", NULL, "is given twice"},
+      {"1", "1=h:1=tcp://a:1,2=h:1=tcp://b:1", NULL, "Raft address h:1 is given twice"},
+      {"1", "0=h:1=tcp://a:1", NULL, "needs an id from 1 to 1000000"},
+      {"1", "1=h:1=", NULL, "needs a client endpoint"},
+      {"1", "", NULL, "the list is empty"},
+      {"1", "1=h:1=a,2=h:2=a,3=h:3=a,4=h:4=a,5=h:5=a,6=h:6=a,7=h:7=a,8=h:8=a", NULL, "at most 7"},
+      {"1", peers, "nocolon", "--raft-listen wants HOST:PORT"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char *argv[12] = {"--dir", "/d"};
+    int argc = 2;
+    if (bad[i].raft_id) argv[argc++] = "--raft-id", argv[argc++] = (char *)bad[i].raft_id;
+    if (bad[i].peers) argv[argc++] = "--peers", argv[argc++] = (char *)bad[i].peers;
+    if (bad[i].listen) argv[argc++] = "--raft-listen", argv[argc++] = (char *)bad[i].listen;
+    argv[argc] = NULL;
+    int rc = parse(&o, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argv[7], NULL);
+    CHECK_EQ(rc, TALLY_E_INVALID_ARGUMENT);
+    if (strstr(why, bad[i].reason) == NULL)
+      fprintf(stderr, "case %zu: '%s' does not say '%s'\n", i, why, bad[i].reason);
+    CHECK(strstr(why, bad[i].reason) != NULL);
+    coordinator_options_free(&o);
+  }
+}
+
 static void test_config_file(const char *dir) {
   coordinator_options_t o;
   char path[4096];
@@ -156,6 +217,7 @@ int main(void) {
   char *dir = test_temp_dir("coordinator_options_test");
   test_flags();
   test_bad_usage();
+  test_raft_options();
   test_config_file(dir);
   test_remove_tree(dir);
   free(dir);

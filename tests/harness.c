@@ -2,12 +2,15 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -120,7 +123,79 @@ static int wait_endpoint(const char *path, char *endpoint, size_t size, pid_t pi
   return -1;
 }
 
+/* Picks n distinct free TCP ports of 127.0.0.1 (held together, then
+ * released: the daemons bind them right after). 0 or -1. */
+static int free_ports(int *ports, int n) {
+  int fds[2 * HARNESS_MAX_COORDINATORS], rc = 0;
+  for (int i = 0; i < n; i++) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        getsockname(fds[i], (struct sockaddr *)&addr, &len) != 0)
+      rc = -1;
+    ports[i] = ntohs(addr.sin_port);
+  }
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  return rc;
+}
+
+/* Chooses every replicated coordinator's ports and the --peers value. */
+static int replicas_plan(cluster_t *c) {
+  int ports[2 * HARNESS_MAX_COORDINATORS];
+  if (c->coordinators > HARNESS_MAX_COORDINATORS || free_ports(ports, 2 * c->coordinators) < 0)
+    return -1;
+  size_t used = 0, listed = 0;
+  for (int id = 1; id <= c->coordinators; id++) {
+    snprintf(c->replica_endpoints[id], sizeof c->replica_endpoints[id], "tcp://127.0.0.1:%d",
+             ports[id - 1]);
+    used += (size_t)snprintf(c->peers + used, sizeof c->peers - used, "%s%d=127.0.0.1:%d=%s",
+                             id > 1 ? "," : "", id, ports[c->coordinators + id - 1],
+                             c->replica_endpoints[id]);
+    listed += (size_t)snprintf(c->coordinator_endpoint + listed,
+                               sizeof c->coordinator_endpoint - listed, "%s%s", id > 1 ? "," : "",
+                               c->replica_endpoints[id]);
+  }
+  return 0;
+}
+
+int cluster_start_replica(cluster_t *c, int id) {
+  char dir[512], ep_file[512], log[512], raft_id[16], endpoint[256];
+  snprintf(dir, sizeof dir, "%s/coordinator-%d", c->dir, id);
+  snprintf(ep_file, sizeof ep_file, "%s/coordinator-%d.endpoint", c->dir, id);
+  snprintf(log, sizeof log, "%s/coordinator-%d.log", c->dir, id);
+  snprintf(raft_id, sizeof raft_id, "%d", id);
+  unlink(ep_file);
+  char expect[16];
+  snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
+  char key[640], operator_pub[640];
+  snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
+  snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
+  char *argv[28] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--raft-id", raft_id,
+                    "--peers", c->peers, "--endpoint-file", ep_file,
+                    "--heartbeat-timeout-ms", "3000", "--expect-workers", expect,
+                    "--ramp-period-ms", c->ramp_off ? "0" : "2000", "--key", key,
+                    "--operator-key", operator_pub, NULL};
+  int argc = 19;
+  if (c->insecure) {
+    argv[15] = "--insecure";
+    argc = 16;
+  }
+  for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
+    argv[argc++] = (char *)c->coordinator_args[k];
+  argv[argc] = NULL;
+  c->replica_pids[id] = spawn(argv, log);
+  if (c->replica_pids[id] < 0) return -1;
+  return wait_endpoint(ep_file, endpoint, sizeof endpoint, c->replica_pids[id]);
+}
+
 int cluster_start_coordinator(cluster_t *c) {
+  if (c->coordinators > 1) {
+    for (int id = 1; id <= c->coordinators; id++)
+      if (cluster_start_replica(c, id) < 0) return -1;
+    return 0;
+  }
   char dir[512], ep_file[512], log[512];
   snprintf(dir, sizeof dir, "%s/coordinator", c->dir);
   snprintf(ep_file, sizeof ep_file, "%s/coordinator.endpoint", c->dir);
@@ -128,7 +203,7 @@ int cluster_start_coordinator(cluster_t *c) {
   unlink(ep_file);
   /* A restarted coordinator must come back on the same endpoint, so the
    * workers (which keep their coordinator address) find it again. */
-  char bind[256];
+  char bind[sizeof c->coordinator_endpoint];
   snprintf(bind, sizeof bind, "%s", c->coordinator_endpoint[0] ? c->coordinator_endpoint : "tcp://127.0.0.1:0");
   char expect[16];
   snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
@@ -193,14 +268,51 @@ const curve_client_t *harness_curve(const cluster_t *c, int worker, curve_client
   return curve_as(c, "harness", server, buf);
 }
 
-/* Asks a daemon for something and returns its reply (caller frees). */
+/* Asks a daemon for something and returns its reply (caller frees). For
+ * the coordinator (endpoint = a comma-separated list when replicated),
+ * asks each listed one until one answers other than NOT_LEADER. */
 static Tally__Envelope *ask(void *ctx, const char *endpoint, const curve_client_t *curve,
                             Tally__Envelope *request) {
-  dealer_t *d = NULL;
+  char list[512];
+  snprintf(list, sizeof list, "%s", endpoint);
   Tally__Envelope *reply = NULL;
-  if (dealer_new(&d, ctx, endpoint, curve) == 0) dealer_call(d, request, 1000, &reply);
-  dealer_destroy(&d);
+  char *save = NULL;
+  for (char *one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save)) {
+    dealer_t *d = NULL;
+    wire_envelope_free(&reply);
+    if (dealer_new(&d, ctx, one, curve) == 0) dealer_call(d, request, 1000, &reply);
+    dealer_destroy(&d);
+    if (reply == NULL || reply->body_case != TALLY__ENVELOPE__BODY_ERROR ||
+        reply->error->code != TALLY__ERROR_CODE__NOT_LEADER)
+      break;
+  }
   return reply;
+}
+
+int cluster_leader(const cluster_t *c, int wait_ms) {
+  void *ctx = zmq_ctx_new();
+  curve_client_t buf;
+  const curve_client_t *curve = harness_curve(c, -1, &buf);
+  int leader = 0;
+  for (int waited = 0; leader == 0 && waited <= wait_ms; waited += 100) {
+    for (int id = 1; id <= c->coordinators && leader == 0; id++) {
+      if (c->replica_pids[id] <= 0) continue;
+      Tally__Envelope request, *reply = NULL;
+      Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
+      wire_envelope_init(&request, 0);
+      request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+      request.map_request = &body;
+      dealer_t *d = NULL;
+      if (dealer_new(&d, ctx, c->replica_endpoints[id], curve) == 0)
+        dealer_call(d, &request, 500, &reply);
+      dealer_destroy(&d);
+      if (reply != NULL && reply->body_case == TALLY__ENVELOPE__BODY_MAP) leader = id;
+      wire_envelope_free(&reply);
+    }
+    if (leader == 0) sleep_ms(100);
+  }
+  zmq_ctx_term(ctx);
+  return leader;
 }
 
 /* As the operator: sends `request` to the coordinator until it answers
@@ -211,7 +323,7 @@ static int operator_call(const cluster_t *c, Tally__Envelope *request,
   curve_client_t buf;
   const curve_client_t *curve = curve_as(c, "operator", "coordinator", &buf);
   int ok = -1;
-  for (int attempt = 0; attempt < 50 && ok != 0; attempt++) {
+  for (int attempt = 0; attempt < 150 && ok != 0; attempt++) {
     Tally__Envelope *reply = ask(ctx, c->coordinator_endpoint, curve, request);
     if (reply && reply->body_case == expect) ok = 0;
     else if (reply && reply->body_case == TALLY__ENVELOPE__BODY_ERROR)
@@ -349,7 +461,7 @@ int cluster_start_worker(cluster_t *c, int i) {
 }
 
 int cluster_start(cluster_t *c, int workers) {
-  int insecure = c->insecure, ramp_off = c->ramp_off;
+  int insecure = c->insecure, ramp_off = c->ramp_off, coordinators = c->coordinators;
   const char *worker_args[5], *coordinator_args[5];
   memcpy(worker_args, c->worker_args, sizeof worker_args);
   memcpy(coordinator_args, c->coordinator_args, sizeof coordinator_args);
@@ -357,6 +469,7 @@ int cluster_start(cluster_t *c, int workers) {
   memcpy(c->worker_args, worker_args, sizeof worker_args);
   memcpy(c->coordinator_args, coordinator_args, sizeof coordinator_args);
   c->ramp_off = ramp_off;
+  c->coordinators = coordinators > 1 ? coordinators : 0;
   c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;
@@ -368,6 +481,10 @@ int cluster_start(cluster_t *c, int workers) {
     return -1;
   }
   c->n_workers = workers; /* the coordinator spreads the slots over all of them */
+  if (c->coordinators > 1 && replicas_plan(c) < 0) {
+    fprintf(stderr, "harness: no free ports for %d coordinators\n", c->coordinators);
+    return -1;
+  }
   if (cluster_start_coordinator(c) < 0) {
     fprintf(stderr, "harness: coordinator did not start (see %s/coordinator.log)\n", c->dir);
     return -1;
@@ -405,7 +522,12 @@ static void stop_pid(pid_t *pid, int sig) {
 
 void cluster_kill_worker(cluster_t *c, int i, int sig) { stop_pid(&c->worker_pids[i], sig); }
 
-void cluster_kill_coordinator(cluster_t *c, int sig) { stop_pid(&c->coordinator_pid, sig); }
+void cluster_kill_coordinator(cluster_t *c, int sig) {
+  stop_pid(&c->coordinator_pid, sig);
+  for (int id = 1; id <= c->coordinators; id++) stop_pid(&c->replica_pids[id], sig);
+}
+
+void cluster_kill_replica(cluster_t *c, int id, int sig) { stop_pid(&c->replica_pids[id], sig); }
 
 /* Sanitizer builds: ASan and LSan write their reports into
  * $TALLY_SANITIZER_REPORTS themselves (log_path, tests/CMakeLists.txt), but
@@ -425,7 +547,7 @@ static void keep_sanitizer_logs(const char *dir) {
 
 void cluster_stop(cluster_t *c) {
   for (int i = 0; i < c->n_workers; i++) stop_pid(&c->worker_pids[i], SIGTERM);
-  stop_pid(&c->coordinator_pid, SIGTERM);
+  cluster_kill_coordinator(c, SIGTERM);
   keep_sanitizer_logs(c->dir);
   if (c->dir[0] != '\0' && getenv("TALLY_KEEP_TEST_DIR") == NULL) {
     char command[600];

@@ -16,6 +16,7 @@
 #include "curve.h"
 
 #define HARNESS_MAX_WORKERS 8
+#define HARNESS_MAX_COORDINATORS 5
 
 typedef struct {
   int insecure; /* set before cluster_start: --insecure daemons, no keys */
@@ -25,8 +26,17 @@ typedef struct {
   /* Likewise for the coordinator, e.g. {"--metrics-listen", "127.0.0.1:9100", NULL}. */
   const char *coordinator_args[5];
   int ramp_off; /* set before cluster_start: --ramp-period-ms 0 (no ramp-up gathers) */
+  /* Set before cluster_start: 3 or 5 runs that many coordinators replicated
+   * with Raft (--raft-id, --peers; coordinator i in DIR/coordinator-i, log
+   * coordinator-i.log, i from 1); 0 or 1: one coordinator alone. Then
+   * coordinator_endpoint is the comma-separated list of all of them (what
+   * workers and clients are given) and coordinator_pid is unused. */
+  int coordinators;
+  char replica_endpoints[HARNESS_MAX_COORDINATORS + 1][64]; /* by id (1..); [0] unused */
+  pid_t replica_pids[HARNESS_MAX_COORDINATORS + 1];
+  char peers[1024]; /* the --peers value */
   char dir[256];
-  char coordinator_endpoint[256];
+  char coordinator_endpoint[512];
   pid_t coordinator_pid;
   int n_workers;
   pid_t worker_pids[HARNESS_MAX_WORKERS];
@@ -57,9 +67,21 @@ int cluster_start_worker(cluster_t *c, int i);
 /* Sends `sig` to worker i and waits for it to exit. */
 void cluster_kill_worker(cluster_t *c, int i, int sig);
 
-/* Same for the coordinator, and its restart on the same directory. */
+/* Same for the coordinator, and its restart on the same directory
+ * (replicated: every coordinator). */
 void cluster_kill_coordinator(cluster_t *c, int sig);
 int cluster_start_coordinator(cluster_t *c);
+
+/* Replicated coordinators: sends `sig` to coordinator `id` (1..) and
+ * waits for it to exit; starts it again on its directory and endpoints
+ * (0 once it serves its endpoint, or -1). */
+void cluster_kill_replica(cluster_t *c, int id, int sig);
+int cluster_start_replica(cluster_t *c, int id);
+
+/* Replicated coordinators: the id of the leader as the coordinators say
+ * (a follower's NOT_LEADER names it), waiting up to `wait_ms` for one;
+ * 0 when none. */
+int cluster_leader(const cluster_t *c, int wait_ms);
 
 /* Stops every process (SIGTERM, then SIGKILL after 5 s) and removes the
  * directory. */

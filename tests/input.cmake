@@ -5,6 +5,12 @@ target_link_libraries(ident_test PRIVATE tally_common)
 add_test(NAME ident COMMAND ident_test)
 set_tests_properties(ident PROPERTIES TIMEOUT 30 LABELS "common;unit")
 
+# endpoint_list: comma-separated coordinator endpoints (common/endpoint_list.h).
+add_executable(endpoint_list_test ${CMAKE_CURRENT_SOURCE_DIR}/endpoint_list_test.c)
+target_link_libraries(endpoint_list_test PRIVATE tally_common)
+add_test(NAME endpoint_list COMMAND endpoint_list_test)
+set_tests_properties(endpoint_list PROPERTIES TIMEOUT 30 LABELS "common;unit")
+
 # disk_full: a worker on a small tmpfs fills it, refuses writes with
 # NO_SPACE while reads answer, recovers without a restart once space is
 # freed; a start on a read-only or full file system exits 1 with a readable

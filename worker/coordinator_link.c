@@ -21,6 +21,15 @@
 #include "worker_internal.h"
 
 #define LINK_REGISTER_RETRY_MS 1000
+/* Replicated coordinators: after a NOT_LEADER that names no (other)
+ * leader, the next coordinator of the list is tried this much later; one
+ * that has not answered for LINK_SILENCE_MS (or 2 heartbeats, if longer)
+ * is left for the next, so a worker finds a new leader well within the
+ * coordinators' heartbeat timeout (default 3 s). Until it has, it answers
+ * a request naming a project or labeler it does not know yet at once
+ * (UNKNOWN_PROJECT), as when the coordinator is away. */
+#define LINK_NEXT_PAUSE_MS 200
+#define LINK_SILENCE_MS 600
 /* A fetch not answered by then counts as failed: whoever waits for it is
  * answered with what the worker knows, and the next fetch may go out. */
 #define LINK_FETCH_TIMEOUT_MS 300
@@ -241,7 +250,39 @@ uint64_t coordinator_link_fetch(worker_t *w, refresh_kind_t kind) {
   return f->sent;
 }
 
+/* Points the link at `endpoint` (NULL: the next of the list). Registration
+ * state stays: the new leader knows this worker from the replicated store
+ * and answers NOT_FOUND (then we register again) if not. */
+static void link_switch(worker_t *w, const char *endpoint, uint64_t now) {
+  if (endpoint == NULL || endpoint_list_use(&w->coordinators, endpoint) < 0)
+    endpoint_list_next(&w->coordinators);
+  const char *target = endpoint_list_current(&w->coordinators);
+  if (dealer_reconnect(w->coordinator, target) < 0) log_warn("cannot connect to coordinator %s", target);
+  w->coordinator_since_ms = now;
+  w->coordinator_next_ms = 0;
+  w->last_heartbeat_ms = 0; /* heartbeat (or register) at the next tick */
+  w->last_register_ms = 0;
+  log_info("talking to coordinator %s", target);
+}
+
+/* A NOT_LEADER reply: go to the leader it names, or to the next a moment later. */
+static void link_not_leader(worker_t *w, const Tally__ErrorReply *error, uint64_t now) {
+  const char *leader = error->leader_endpoint;
+  if (leader != NULL && leader[0] != '\0' &&
+      strcmp(leader, endpoint_list_current(&w->coordinators)) != 0) {
+    link_switch(w, leader, now);
+    return;
+  }
+  if (w->coordinator_next_ms == 0) w->coordinator_next_ms = now + LINK_NEXT_PAUSE_MS;
+}
+
 static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
+  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR &&
+      env->error->code == TALLY__ERROR_CODE__NOT_LEADER) {
+    link_not_leader(w, env->error, now);
+    link_fetch_reply(w, env->request_id, now);
+    return;
+  }
   w->last_coordinator_reply_ms = now;
   switch (env->body_case) {
     case TALLY__ENVELOPE__BODY_WORKER_REGISTER_REPLY: {
@@ -319,7 +360,13 @@ static void link_on_poll(uv_poll_t *poll, int status, int events) {
 int coordinator_link_start(worker_t *w) {
   curve_client_t keys;
   const curve_client_t *curve = identity_client_to(w->identity, NULL, NULL, &keys);
-  if (dealer_new(&w->coordinator, w->zmq_ctx, w->coordinator_endpoint, curve) < 0) {
+  if (endpoint_list_parse(&w->coordinators, w->coordinator_endpoint) < 0) {
+    log_error("--coordinator %s: not an endpoint or a comma-separated list of at most %d",
+              w->coordinator_endpoint, ENDPOINT_LIST_MAX);
+    return TALLY_E_INVALID_ARGUMENT;
+  }
+  w->coordinator_since_ms = clock_monotonic_ms();
+  if (dealer_new(&w->coordinator, w->zmq_ctx, endpoint_list_current(&w->coordinators), curve) < 0) {
     log_error("cannot connect to coordinator %s", w->coordinator_endpoint);
     return TALLY_E_TRANSPORT;
   }
@@ -343,8 +390,23 @@ void coordinator_link_stop(worker_t *w) {
   if (w->fetch_kick.loop) uv_close((uv_handle_t *)&w->fetch_kick, NULL);
 }
 
+/* Replicated coordinators: moves on when the one in use refused (no leader
+ * named) or has been silent too long. */
+static void link_check_leader(worker_t *w, uint64_t now) {
+  if (w->coordinators.count < 2) return;
+  if (w->coordinator_next_ms != 0 && now >= w->coordinator_next_ms) {
+    link_switch(w, NULL, now);
+    return;
+  }
+  uint64_t silence = 2u * w->heartbeat_ms > LINK_SILENCE_MS ? 2u * w->heartbeat_ms : LINK_SILENCE_MS;
+  uint64_t heard = w->last_coordinator_reply_ms > w->coordinator_since_ms ? w->last_coordinator_reply_ms
+                                                                          : w->coordinator_since_ms;
+  if (now - heard > silence) link_switch(w, NULL, now);
+}
+
 void coordinator_link_tick(worker_t *w, uint64_t now) {
   link_drain(w);
+  link_check_leader(w, now);
   if (!w->registered) {
     if (now - w->last_register_ms >= LINK_REGISTER_RETRY_MS) link_send_register(w, now);
   } else if (now - w->last_heartbeat_ms >= w->heartbeat_ms) {

@@ -11,6 +11,7 @@
 #include "config_cache.h"
 #include "item_cache.h"
 #include "dealer.h"
+#include "endpoint_list.h"
 #include "fatal.h"
 #include "identity.h"
 #include "lease_table.h"
@@ -147,6 +148,12 @@ struct worker {
   uint64_t last_register_ms;
   uint64_t last_heartbeat_ms;
   uint64_t last_coordinator_reply_ms;
+  /* Replicated coordinators (--coordinator with a list): the dealer talks
+   * to coordinators.current; it moves to the leader NOT_LEADER names, or to
+   * the next after a pause, or when the one in use stays silent. */
+  endpoint_list_t coordinators;
+  uint64_t coordinator_since_ms; /* when the dealer was pointed at the current one */
+  uint64_t coordinator_next_ms;  /* 0, or when to move on to the next one */
   link_fetch_t fetch[REFRESH_KINDS]; /* by refresh_kind_t */
   /* Requests waiting for a fetch (refresh_wait.h), and the one in hand. */
   refresh_wait_t *parked;

@@ -36,7 +36,10 @@ static const cli_command_t cli_commands[] = {
 static const char cli_global_help[] =
     "Global options (accepted before or after the command):\n"
     "  --coordinator ENDPOINT  coordinator to talk to (default: $TALLY_COORDINATOR,\n"
-    "                          else " TALLY_DEFAULT_COORDINATOR ")\n"
+    "                          else " TALLY_DEFAULT_COORDINATOR "); for replicated\n"
+    "                          coordinators a comma-separated list of all of them: the\n"
+    "                          leader is found (NOT_LEADER names it; otherwise the next\n"
+    "                          is tried), up to 15 s\n"
     "  --format table|json|csv output format (default table)\n"
     "  --timeout MS            reply timeout per request attempt (default 5000)\n"
     "  --key FILE              your key pair (`tally keys generate`); default $TALLY_KEY.\n"
@@ -49,7 +52,11 @@ static const char cli_global_help[] =
 static const char cli_exit_help[] =
     "Exit status: 0 success; 1 the operation failed (errors print\n"
     "`tally: <what>: <message> (<ERROR_NAME>)`); 2 usage error; 3 `tally lease`\n"
-    "found no task.\n";
+    "found no task.\n"
+    "Errors of replication: NOT_LEADER, a coordinator that is not the leader (the\n"
+    "CLI follows it to the leader; seen only when none was found in time: give\n"
+    "every coordinator in --coordinator); FENCED, a worker that is no longer a\n"
+    "slot's primary refused a write (retry: the map names the new one).\n";
 
 void cli_init(cli_t *cli) {
   memset(cli, 0, sizeof *cli);

@@ -83,8 +83,10 @@ static int client_open_with(tally_t **out, client_io_t *io, const char *coordina
   t->coordinator_endpoint = strdup(coordinator_endpoint);
   int rc = TALLY_E_NOMEM;
   if (t->coordinator_endpoint == NULL) goto err;
+  rc = endpoint_list_parse(&t->coordinators, coordinator_endpoint);
+  if (rc < 0) goto err;
   curve_client_t keys;
-  rc = dealer_new(&t->coordinator, t->zmq, coordinator_endpoint,
+  rc = dealer_new(&t->coordinator, t->zmq, endpoint_list_current(&t->coordinators),
                   client_curve_to(t, io->coordinator_key, &keys));
   if (rc < 0) goto err;
   rc = TALLY_E_NOMEM;
@@ -366,7 +368,7 @@ void client_map_refresh_if_old(tally_t *t, int wait_ms) {
   }
   curve_client_t keys;
   if (t->map_dealer == NULL &&
-      dealer_new(&t->map_dealer, t->zmq, t->coordinator_endpoint,
+      dealer_new(&t->map_dealer, t->zmq, endpoint_list_current(&t->coordinators),
                  client_curve_to(t, t->io->coordinator_key, &keys)) < 0)
     return;
   Tally__Envelope req;
@@ -463,7 +465,7 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                       wire_body_name(env), dealer_endpoint(dealer), wire_body_name(req));
   } else if (rc < 0 && env != NULL) {
     client_reply_error(t, env);
-    if (rc == TALLY_E_MOVED && moved) {
+    if ((rc == TALLY_E_MOVED || rc == TALLY_E_NOT_LEADER) && moved) {
       *moved = env;
       env = NULL;
     }
@@ -480,22 +482,60 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
   return 0;
 }
 
+/* Talks to another coordinator from now on: `leader` (named by NOT_LEADER)
+ * or, when NULL, the next of the list. What is queued on the old
+ * connections is dropped with them. */
+static int coordinator_switch(tally_t *t, const char *leader) {
+  if (leader == NULL || endpoint_list_use(&t->coordinators, leader) < 0)
+    endpoint_list_next(&t->coordinators);
+  dealer_destroy(&t->coordinator);
+  dealer_destroy(&t->map_dealer);
+  t->map_request_id = 0;
+  curve_client_t keys;
+  return dealer_new(&t->coordinator, t->zmq, endpoint_list_current(&t->coordinators),
+                    client_curve_to(t, t->io->coordinator_key, &keys));
+}
+
 int client_call_coordinator_within(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                                    int timeout_ms, Tally__Envelope **reply) {
   retry_policy_t retry;
   retry_policy_start(&retry, RETRY_FOR_COORDINATOR);
+  int search_ms = timeout_ms > CLIENT_LEADER_SEARCH_MS ? timeout_ms : CLIENT_LEADER_SEARCH_MS;
+  uint64_t search_end = clock_monotonic_ms() + (uint64_t)search_ms;
   for (;;) {
-    int rc = client_roundtrip(t, t->coordinator, req, expect, timeout_ms, reply, NULL);
+    Tally__Envelope *refusal = NULL;
+    int rc = client_roundtrip(t, t->coordinator, req, expect, timeout_ms, reply, &refusal);
     if (rc == TALLY_E_TIMEOUT) {
       /* Drop what is queued so a late coordinator does not see it twice. */
       dealer_destroy(&t->coordinator);
       curve_client_t keys;
-      int again = dealer_new(&t->coordinator, t->zmq, t->coordinator_endpoint,
+      int again = dealer_new(&t->coordinator, t->zmq, endpoint_list_current(&t->coordinators),
                              client_curve_to(t, t->io->coordinator_key, &keys));
       if (again < 0) return client_error(t, again, "cannot reconnect to the coordinator");
       client_error(t, rc, "no reply from the coordinator at %s within %d ms",
-                   t->coordinator_endpoint, timeout_ms);
+                   endpoint_list_current(&t->coordinators), timeout_ms);
     }
+    if (rc == TALLY_E_NOT_LEADER || (rc == TALLY_E_TIMEOUT && t->coordinators.count > 1)) {
+      const char *leader = refusal != NULL ? refusal->error->leader_endpoint : NULL;
+      if (leader != NULL && (leader[0] == '\0' ||
+                             strcmp(leader, endpoint_list_current(&t->coordinators)) == 0))
+        leader = NULL; /* none yet, or this one is not ready: pause, then the next */
+      if (clock_monotonic_ms() >= search_end) {
+        char last[sizeof t->last_error];
+        snprintf(last, sizeof last, "%s", t->last_error);
+        wire_envelope_free(&refusal);
+        return client_error(t, TALLY_E_UNAVAILABLE,
+                            "no leader coordinator answered within %d ms (coordinators: %s; "
+                            "last: %s)",
+                            search_ms, t->coordinator_endpoint, last);
+      }
+      if (leader == NULL) client_sleep_ms(CLIENT_LEADER_PAUSE_MS);
+      int again = coordinator_switch(t, leader);
+      wire_envelope_free(&refusal);
+      if (again < 0) return client_error(t, again, "cannot connect to the next coordinator");
+      continue;
+    }
+    wire_envelope_free(&refusal);
     retry_step_t step = retry_policy_next(&retry, rc);
     if (!step.again) return rc;
     client_sleep_ms(step.backoff_ms);

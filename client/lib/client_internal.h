@@ -14,6 +14,7 @@
 
 #include "curve.h"
 #include "dealer.h"
+#include "endpoint_list.h"
 #include "lease_memo.h"
 #include "person_markets.h"
 #include "slot.h"
@@ -33,6 +34,8 @@
  * long an unresolved name is left alone before it is asked again. */
 #define CLIENT_PROJECT_CACHE 8
 #define CLIENT_PROJECT_RETRY_MS 10000
+#define CLIENT_LEADER_SEARCH_MS 15000 /* longest search for the leader coordinator */
+#define CLIENT_LEADER_PAUSE_MS 100    /* before trying the next coordinator */
 #define CLIENT_PROJECT_LOOKUP_MS 1000 /* longest wait for the coordinator's answer */
 
 typedef struct {
@@ -55,7 +58,8 @@ typedef struct {
 struct tally {
   client_io_t *io; /* shared, counted */
   void *zmq;       /* io->zmq */
-  char *coordinator_endpoint;
+  char *coordinator_endpoint;   /* as given: one endpoint or a comma-separated list */
+  endpoint_list_t coordinators; /* parsed; current = the one `coordinator` talks to */
   dealer_t *coordinator;
   int timeout_ms;
 
@@ -157,7 +161,14 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
                      Tally__Envelope **moved);
 
-/* A request to the coordinator, retried on UNAVAILABLE (RETRY_FOR_COORDINATOR). */
+/* A request to the coordinator, retried on UNAVAILABLE (RETRY_FOR_COORDINATOR).
+ * With replicated coordinators it finds the leader: NOT_LEADER is followed
+ * to the endpoint it names, or (none named, or no reply from a coordinator
+ * of a list) the next endpoint is tried after CLIENT_LEADER_PAUSE_MS, for
+ * up to CLIENT_LEADER_SEARCH_MS (or the timeout, if longer); then
+ * UNAVAILABLE "no leader coordinator answered ...". A request re-sent after
+ * a coordinator did not reply may have taken effect there (a create then
+ * answers ALREADY_EXISTS). */
 int client_call_coordinator(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase expect,
                             Tally__Envelope **reply);
 

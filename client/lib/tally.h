@@ -538,12 +538,17 @@ void tally_free(void *result);
 typedef struct tally tally_t;
 
 /* Creates a client of the cluster whose coordinator listens at
- * `coordinator_endpoint` (NULL: TALLY_DEFAULT_COORDINATOR). Nothing is sent
+ * `coordinator_endpoint` (NULL: TALLY_DEFAULT_COORDINATOR), or, for
+ * replicated coordinators, a comma-separated list of all of them
+ * ("tcp://a:7400,tcp://b:7400,tcp://c:7400"): the handle finds the leader,
+ * following NOT_LEADER's leader endpoint or trying the next after a pause,
+ * and fails a call with UNAVAILABLE ("no leader coordinator answered
+ * within N ms") when none answers within 15 s. Nothing is sent
  * yet: connections are made lazily and the map is fetched on first use, so
  * an unreachable coordinator shows up as TIMEOUT on the first call.
  * timeout_ms is how long one attempt waits for a reply (<= 0: default).
  * Returns 0 with *out (the caller's, see tally_close), or NOMEM / TRANSPORT /
- * INVALID_ARGUMENT (endpoint too long). */
+ * INVALID_ARGUMENT (an endpoint too long or empty, more than 7). */
 int tally_open(tally_t **out, const char *coordinator_endpoint, int timeout_ms);
 /* (tally_open uses tally_credentials_from_env: CURVE when TALLY_KEY is set,
  * else plain TCP; a bad TALLY_KEY gives its error.) */
