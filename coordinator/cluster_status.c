@@ -15,23 +15,23 @@ void cluster_status_coordinators(coordinator_t *c, cluster_status_coordinators_t
 }
 
 /* Every worker's last reported lags as one array of borrowed pointers
- * (*lags, the caller frees the array); returns how many, or -1 when out of
- * memory. */
-static long lags_view(coordinator_t *c, Tally__ReplicaLag ***lags) {
-  size_t total = 0, n;
+ * (*lags, malloc'ed: the caller frees the array; *n of them). Returns 0 or
+ * TALLY_E_NOMEM. */
+static int lags_view(coordinator_t *c, Tally__ReplicaLag ***lags, size_t *n) {
+  size_t total = 0, count;
   for (size_t i = 0; i < membership_count(c->members); i++) {
-    membership_lags_at(c->members, i, &n);
-    total += n;
+    membership_lags_at(c->members, i, &count);
+    total += count;
   }
+  *n = 0;
   *lags = malloc((total ? total : 1) * sizeof **lags);
-  if (*lags == NULL) return -1;
-  size_t used = 0;
+  if (*lags == NULL) return TALLY_E_NOMEM;
   for (size_t i = 0; i < membership_count(c->members); i++) {
-    Tally__ReplicaLag **worker_lags = membership_lags_at(c->members, i, &n);
-    if (n > 0) memcpy(*lags + used, worker_lags, n * sizeof **lags);
-    used += n;
+    Tally__ReplicaLag **worker_lags = membership_lags_at(c->members, i, &count);
+    if (count > 0) memcpy(*lags + *n, worker_lags, count * sizeof **lags);
+    *n += count;
   }
-  return (long)used;
+  return 0;
 }
 
 void cluster_status_handle(coordinator_t *c, const Tally__Envelope *request,
@@ -39,10 +39,12 @@ void cluster_status_handle(coordinator_t *c, const Tally__Envelope *request,
   Tally__ClusterMap map;
   Tally__WorkerInfo **workers = NULL;
   Tally__ReplicaLag **lags = NULL;
-  long n_lags = -1;
-  if (cluster_view_map(c, &map, &workers) == 0) n_lags = lags_view(c, &lags);
-  if (n_lags < 0) {
+  size_t n_lags = 0;
+  int rc = cluster_view_map(c, &map, &workers);
+  if (rc == 0) rc = lags_view(c, &lags, &n_lags);
+  if (rc < 0) {
     free(workers);
+    free(lags);
     coordinator_reply_error(r, TALLY_E_INTERNAL, "out of memory building the cluster status");
     return;
   }
@@ -55,7 +57,7 @@ void cluster_status_handle(coordinator_t *c, const Tally__Envelope *request,
   body.leader_id = control.leader_id;
   body.raft_term = control.raft_term;
   body.raft_commit_index = control.raft_commit_index;
-  body.n_lags = (size_t)n_lags;
+  body.n_lags = n_lags;
   body.lags = lags;
   Tally__Envelope env;
   wire_envelope_init(&env, request->request_id);

@@ -225,10 +225,10 @@ static int replicas_same(const tally_slot_replicas_t *x, const tally_slot_replic
          ids_same(x->in_sync, x->in_sync_count, y->in_sync, y->in_sync_count);
 }
 
-/* Groups the slots of st (in order of their first slot) into *groups (n
- * entries, malloc'ed) and sets group_of[slot] (room for slot_count).
- * Returns n, or -1 when out of memory. */
-static long slot_groups(const tally_cluster_status_t *st, uint32_t *group_of, slot_group_t **groups) {
+/* Groups the slots of st (in order of their first slot) into *groups (*n
+ * entries, malloc'ed: the caller frees them) and sets group_of[slot] (room
+ * for slot_count). Returns 0, or -1 when out of memory. */
+static int slot_groups(const tally_cluster_status_t *st, uint32_t *group_of, slot_group_t **groups, size_t *n_out) {
   uint32_t count = st->map.slot_count;
   slot_group_t *g = calloc(count ? count : 1, sizeof *g);
   if (g == NULL) return -1;
@@ -254,7 +254,8 @@ static long slot_groups(const tally_cluster_status_t *st, uint32_t *group_of, sl
     owner->has_lag = 1;
   }
   *groups = g;
-  return (long)n;
+  *n_out = n;
+  return 0;
 }
 
 /* The slots of group `g` as ranges ("0-255,300"), malloc'ed; NULL when out
@@ -438,23 +439,23 @@ static int print_status(cli_t *cli, const tally_cluster_status_t *st, status_row
   uint32_t count = st->map.slot_count;
   uint32_t *group_of = calloc(count ? count : 1, sizeof *group_of);
   slot_group_t *groups = NULL;
-  long n = group_of ? slot_groups(st, group_of, &groups) : -1;
-  int rc = n < 0 ? -1 : 0;
-  if (rc == 0 && cli->format == OUTPUT_JSON) {
-    rc = output_json(cluster_status_json(st, group_of, groups, (size_t)n), cli->out);
-  } else if (rc == 0 && cli->format == OUTPUT_CSV) {
-    if (rows == ROWS_SLOTS) rc = print_slot_groups(cli, st, group_of, groups, (size_t)n);
+  size_t n = 0;
+  int rc = group_of ? slot_groups(st, group_of, &groups, &n) : -1;
+  if (rc < 0) {
+    fprintf(cli->err, "tally: cluster status: out of memory\n");
+  } else if (cli->format == OUTPUT_JSON) {
+    rc = output_json(cluster_status_json(st, group_of, groups, n), cli->out);
+  } else if (cli->format == OUTPUT_CSV) {
+    if (rows == ROWS_SLOTS) rc = print_slot_groups(cli, st, group_of, groups, n);
     else if (rows == ROWS_COORDINATORS) rc = print_coordinators(cli, st);
     else rc = print_map(cli, &st->map, status_replicas(st));
-  } else if (rc == 0) {
+  } else {
     if (rows == ROWS_ALL || rows == ROWS_WORKERS) rc = print_map(cli, &st->map, 0);
     if (rows == ROWS_ALL) fputc('\n', cli->out);
-    if (rc == 0 && (rows == ROWS_ALL || rows == ROWS_SLOTS))
-      rc = print_slot_groups(cli, st, group_of, groups, (size_t)n);
+    if (rc == 0 && (rows == ROWS_ALL || rows == ROWS_SLOTS)) rc = print_slot_groups(cli, st, group_of, groups, n);
     if (rows == ROWS_ALL) fputc('\n', cli->out);
     if (rc == 0 && (rows == ROWS_ALL || rows == ROWS_COORDINATORS)) rc = print_coordinators(cli, st);
   }
-  if (n < 0) fprintf(cli->err, "tally: cluster status: out of memory\n");
   free(group_of);
   free(groups);
   return rc;
