@@ -10,6 +10,7 @@
 #include "admission.h"
 #include "catalog.h"
 #include "clock.h"
+#include "cluster_status.h"
 #include "cluster_view.h"
 #include "coordinator_internal.h"
 #include "credentials.h"
@@ -141,6 +142,9 @@ static void coordinator_dispatch(coordinator_t *c, const Tally__Envelope *reques
       break;
     case TALLY__ENVELOPE__BODY_CREDENTIAL_GET:
       credentials_handle_get(c, request, r);
+      break;
+    case TALLY__ENVELOPE__BODY_CLUSTER_STATUS_REQUEST:
+      cluster_status_handle(c, request, r);
       break;
     default:
       if (calibration_handles(request->body_case)) {

@@ -10,7 +10,7 @@
  * 3. The dispatch table hands the request to the module that owns the
  *    state it reads or changes (catalog, admission, admin_log,
  *    report_jobs, registration, slot_moves, credentials, cluster_view,
- *    calibration). Every state change happens inside those modules'
+ *    cluster_status, calibration). Every state change happens inside those modules'
  *    apply points (their headers); dispatch itself changes nothing.
  *
  * Exactly one reply per request, through the replier.

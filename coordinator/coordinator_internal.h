@@ -12,6 +12,7 @@
  *   slot_moves.c     slot moves, drain, the slot map's commits
  *   credentials.c    console passwords, API tokens, the session key
  *   cluster_view.c   the cluster map and configuration as sent
+ *   cluster_status.c `tally cluster status`: map, coordinators, lags
  *   coordinator_dispatch.c  authorization and the dispatch table
  *
  * The rule every module keeps (its header lists its apply points): a

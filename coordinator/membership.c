@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slot.h"
 #include "tally_error.h"
 
 typedef struct {
   Tally__WorkerInfo info;     /* endpoint owned here; backlog borrowed from `figures` */
-  Tally__Heartbeat *figures;  /* owned copy of the last heartbeat's backlog, or NULL */
+  Tally__Heartbeat *figures;  /* owned copy of the last heartbeat's backlog and lags, or NULL */
   uint64_t seen_ms;           /* monotonic time of the last sign of life */
   uint64_t config_version;    /* as reported by the last heartbeat; 0 before one */
 } member_t;
@@ -117,20 +118,38 @@ int membership_put(membership_t *m, const Tally__WorkerInfo *record, uint64_t no
   return 0;
 }
 
-/* A deep copy of the first MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints of
- * `heartbeat`, as a Heartbeat holding nothing else; NULL when out of memory. */
-static Tally__Heartbeat *heartbeat_copy_backlog(const Tally__Heartbeat *heartbeat) {
+/* True for a lag a worker may report: a slot of the map and a follower. */
+static int lag_is_valid(const Tally__ReplicaLag *lag) {
+  return lag != NULL && lag->slot < TALLY_SLOT_COUNT && lag->follower_id != 0;
+}
+
+/* A deep copy of the first MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints and
+ * the first MEMBERSHIP_MAX_LAGS valid lags of `heartbeat`, as a Heartbeat
+ * holding nothing else; NULL when out of memory. */
+static Tally__Heartbeat *heartbeat_copy_figures(const Tally__Heartbeat *heartbeat) {
   Tally__Heartbeat only = TALLY__HEARTBEAT__INIT;
   only.n_backlog = heartbeat->n_backlog < MEMBERSHIP_MAX_BACKLOG_HINTS
                        ? heartbeat->n_backlog
                        : MEMBERSHIP_MAX_BACKLOG_HINTS;
   only.backlog = heartbeat->backlog;
+  Tally__ReplicaLag **lags = NULL;
+  if (heartbeat->n_lags > 0) {
+    size_t room = heartbeat->n_lags < MEMBERSHIP_MAX_LAGS ? heartbeat->n_lags : MEMBERSHIP_MAX_LAGS;
+    lags = malloc(room * sizeof *lags);
+    if (lags == NULL) return NULL;
+    for (size_t i = 0; i < heartbeat->n_lags && only.n_lags < room; i++)
+      if (lag_is_valid(heartbeat->lags[i])) lags[only.n_lags++] = heartbeat->lags[i];
+    only.lags = lags;
+  }
   size_t size = tally__heartbeat__get_packed_size(&only);
   uint8_t *buf = malloc(size ? size : 1);
-  if (buf == NULL) return NULL;
-  size_t len = tally__heartbeat__pack(&only, buf);
-  Tally__Heartbeat *copy = tally__heartbeat__unpack(NULL, len, buf);
+  Tally__Heartbeat *copy = NULL;
+  if (buf != NULL) {
+    size_t len = tally__heartbeat__pack(&only, buf);
+    copy = tally__heartbeat__unpack(NULL, len, buf);
+  }
   free(buf);
+  free(lags);
   return copy;
 }
 
@@ -138,7 +157,7 @@ int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat
                               uint64_t wall_ms, uint64_t now_ms) {
   member_t *member = membership_member(m, heartbeat->worker_id);
   if (member == NULL) return TALLY_E_NOT_FOUND;
-  Tally__Heartbeat *figures = heartbeat_copy_backlog(heartbeat);
+  Tally__Heartbeat *figures = heartbeat_copy_figures(heartbeat);
   if (figures == NULL) return TALLY_E_NOMEM;
   if (member->figures) tally__heartbeat__free_unpacked(member->figures, NULL);
   member->figures = figures;
@@ -152,6 +171,12 @@ int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat
   member->seen_ms = now_ms;
   member->config_version = heartbeat->config_version;
   return 0;
+}
+
+Tally__ReplicaLag **membership_lags_at(const membership_t *m, size_t index, size_t *n) {
+  const Tally__Heartbeat *figures = m->members[index]->figures;
+  *n = figures ? figures->n_lags : 0;
+  return figures ? figures->lags : NULL;
 }
 
 int membership_config_reached(const membership_t *m, uint64_t version) {

@@ -5,7 +5,7 @@
  * membership_put(), and a volatile part kept in memory only: when it was
  * last heard from (monotonic, for failure detection; wall clock, for the
  * map) and the figures of its last heartbeat (queued, live leases, items,
- * backlog hints). After a restart every worker counts as just seen, so a
+ * backlog hints, replication lags). After a restart every worker counts as just seen, so a
  * worker that was UP gets a full timeout to heartbeat again.
  *
  * Workers are kept in ascending id order. Pure in-memory logic, no I/O.
@@ -21,6 +21,11 @@
 /* Backlog hints kept per worker; the rest of a larger heartbeat is dropped
  * so that one worker cannot grow the cluster map without bound. */
 #define MEMBERSHIP_MAX_BACKLOG_HINTS 1024u
+
+/* Replication lags kept per worker: one per (slot it is primary of,
+ * follower), so TALLY_SLOT_COUNT slots x 4 followers at R = 5; the rest of
+ * a larger heartbeat is dropped. */
+#define MEMBERSHIP_MAX_LAGS 4096u
 
 typedef struct membership membership_t;
 
@@ -49,7 +54,9 @@ const Tally__WorkerInfo *membership_find(const membership_t *membership, uint32_
 int membership_put(membership_t *membership, const Tally__WorkerInfo *record, uint64_t now_ms);
 
 /* Records the figures of `heartbeat` for its worker (at most
- * MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints are kept), sets its
+ * MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints are kept, and its replication
+ * lags: at most MEMBERSHIP_MAX_LAGS, those naming a slot >= TALLY_SLOT_COUNT
+ * or follower 0 dropped; each heartbeat replaces the last), sets its
  * last_heartbeat_ms to wall_ms and counts it as seen at monotonic now_ms.
  * Does not change its state. Errors: TALLY_E_NOT_FOUND (unknown worker),
  * TALLY_E_NOMEM (figures unchanged). */
@@ -60,6 +67,12 @@ int membership_note_heartbeat(membership_t *membership, const Tally__Heartbeat *
  * last_heartbeat_ms to wall_ms (a registration is a sign of life).
  * Errors: TALLY_E_NOT_FOUND. */
 int membership_touch(membership_t *membership, uint32_t id, uint64_t wall_ms, uint64_t now_ms);
+
+/* The replication lags the worker at `index` (< membership_count) sent
+ * with its last heartbeat (Heartbeat.lags, as kept above); sets *n (0
+ * before a heartbeat with lags). Borrowed: valid until its next heartbeat
+ * or the next change of membership. */
+Tally__ReplicaLag **membership_lags_at(const membership_t *membership, size_t index, size_t *n);
 
 /* True when every UP worker reported (in its last heartbeat) a
  * configuration version of at least `version`; true when none is UP. */

@@ -4,15 +4,18 @@
 # routing, MOVED handling, retries, batching, the asynchronous interface, and
 # the audit calls (policy, reports, feedback merging, export paging);
 # client_report checks how the audit commands print; client_retry_policy the
-# one retry policy of the blocking and asynchronous calls. Each test prints
+# one retry policy of the blocking and asynchronous calls; client_cluster_status
+# `tally cluster status` of a replicated cluster (a fake coordinator's
+# replicas, lags and coordinators) and its fall-back to the map alone for an
+# older coordinator. Each test prints
 # "N passed, M failed".
-foreach(name token jsonl output options routing quality report daily retry_policy)
+foreach(name token jsonl output options routing quality report daily retry_policy cluster_status)
   add_executable(client_${name}_test ${CMAKE_CURRENT_SOURCE_DIR}/client_${name}_test.c)
   target_link_libraries(client_${name}_test PRIVATE tally_cli_core)
   add_test(NAME client_${name} COMMAND client_${name}_test)
   set_tests_properties(client_${name} PROPERTIES TIMEOUT 60 LABELS "client;unit")
 endforeach()
-foreach(name routing quality)
+foreach(name routing quality cluster_status)
   target_sources(client_${name}_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/client_fake.c)
 endforeach()
 

@@ -2,8 +2,9 @@
  * to coordinator_handle() and replies are captured. Covers validation
  * errors, durability (injected storage failures change nothing), worker
  * registration and liveness, a reopen from the same directory, audit
- * policies (defaults, validation, replacement, persistence) and the
- * validation and hand-over of report requests. */
+ * policies (defaults, validation, replacement, persistence), the
+ * validation and hand-over of report requests, and cluster status (the
+ * map and the replication lags of the workers' last heartbeats). */
 #include <math.h>
 
 #include "clock.h"
@@ -285,6 +286,40 @@ static void test_workers(coordinator_t *c) {
   CHECK(hb && hb->epoch == 5 && hb->map != NULL);
   w1 = hb ? map_worker(hb->map, 1) : NULL;
   CHECK(w1 && w1->state == TALLY__WORKER_STATE__WORKER_UP);
+}
+
+/* cluster_status_request: the map, no coordinators without Raft, and the
+ * lags of each worker's last heartbeat (a lag naming no slot dropped). */
+static void test_cluster_status(coordinator_t *c) {
+  Tally__ReplicaLag lag = TALLY__REPLICA_LAG__INIT, bad = TALLY__REPLICA_LAG__INIT;
+  Tally__ReplicaLag *lags[] = {&lag, &bad};
+  lag.slot = 3, lag.follower_id = 2, lag.sent_seq = 9, lag.acked_seq = 7, lag.lag_ms = 40;
+  bad.slot = TALLY_SLOT_COUNT, bad.follower_id = 2;
+  Tally__Envelope env = TALLY__ENVELOPE__INIT;
+  Tally__Heartbeat beat = TALLY__HEARTBEAT__INIT;
+  beat.worker_id = 1, beat.epoch = coordinator_epoch(c), beat.config_version = 6;
+  beat.n_lags = 2, beat.lags = lags;
+  env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
+  env.heartbeat = &beat;
+  CHECK_EQ(call(c, &env), 0);
+
+  Tally__Envelope request = TALLY__ENVELOPE__INIT;
+  Tally__ClusterStatusRequest body = TALLY__CLUSTER_STATUS_REQUEST__INIT;
+  request.body_case = TALLY__ENVELOPE__BODY_CLUSTER_STATUS_REQUEST;
+  request.cluster_status_request = &body;
+  CHECK_EQ(call(c, &request), 0);
+  const Tally__ClusterStatus *st = cap.reply ? cap.reply->cluster_status : NULL;
+  CHECK(st && st->map && st->map->epoch == coordinator_epoch(c) && st->map->n_workers == 2 &&
+        st->map->n_slot_owner == TALLY_SLOT_COUNT);
+  CHECK(st && st->n_coordinators == 0 && st->leader_id == 0);
+  CHECK(st && st->n_lags == 1 && st->lags[0]->slot == 3 && st->lags[0]->follower_id == 2 &&
+        st->lags[0]->sent_seq == 9 && st->lags[0]->acked_seq == 7 && st->lags[0]->lag_ms == 40);
+
+  beat.n_lags = 0; /* the next heartbeat replaces them */
+  CHECK_EQ(call(c, &env), 0);
+  CHECK_EQ(call(c, &request), 0);
+  st = cap.reply ? cap.reply->cluster_status : NULL;
+  CHECK(st && st->n_lags == 0);
 }
 
 static void test_unknown_types(coordinator_t *c) {
@@ -631,6 +666,7 @@ int main(void) {
     test_projects(c);
     test_labelers(c);
     test_workers(c);
+    test_cluster_status(c);
     test_unknown_types(c);
     coordinator_close(&c);
     test_reopen(dir);

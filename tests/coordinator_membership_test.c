@@ -1,7 +1,8 @@
 /* Unit test of coordinator/membership: ordering, durable vs. heartbeat
- * fields, and silence detection. */
+ * fields, replication lags, and silence detection. */
 #include "coordinator_test.h"
 #include "membership.h"
+#include "slot.h"
 #include "tally_error.h"
 
 static void put(membership_t *m, uint32_t id, const char *endpoint, Tally__WorkerState state,
@@ -75,6 +76,54 @@ static void test_backlog_is_capped(void) {
   membership_destroy(&m);
 }
 
+/* The lags of the last heartbeat are kept (copied), invalid ones dropped,
+ * at most MEMBERSHIP_MAX_LAGS, and each heartbeat replaces the last. */
+static void test_lags(void) {
+  membership_t *m = NULL;
+  membership_new(&m);
+  put(m, 1, "tcp://a:1", TALLY__WORKER_STATE__WORKER_UP, 0);
+  size_t n = 0;
+  CHECK(membership_lags_at(m, 0, &n) == NULL && n == 0); /* before a heartbeat */
+  Tally__ReplicaLag lag[3], *lags[3];
+  for (size_t i = 0; i < 3; i++) {
+    tally__replica_lag__init(&lag[i]);
+    lags[i] = &lag[i];
+  }
+  lag[0].slot = 7, lag[0].follower_id = 2, lag[0].sent_seq = 10, lag[0].acked_seq = 8;
+  lag[0].lag_ms = 35;
+  lag[1].slot = TALLY_SLOT_COUNT, lag[1].follower_id = 2; /* no such slot: dropped */
+  lag[2].slot = 9, lag[2].follower_id = 0;                /* no follower: dropped */
+  Tally__Heartbeat hb = TALLY__HEARTBEAT__INIT;
+  hb.worker_id = 1, hb.n_lags = 3, hb.lags = lags;
+  CHECK_EQ(membership_note_heartbeat(m, &hb, 1, 1), 0);
+  lag[0].lag_ms = 1; /* the membership holds its own copy */
+  Tally__ReplicaLag **kept = membership_lags_at(m, 0, &n);
+  CHECK_EQ(n, 1);
+  CHECK(n == 1 && kept[0]->slot == 7 && kept[0]->follower_id == 2 && kept[0]->sent_seq == 10 &&
+        kept[0]->acked_seq == 8 && kept[0]->lag_ms == 35);
+
+  size_t many = MEMBERSHIP_MAX_LAGS + 5;
+  Tally__ReplicaLag *storage = calloc(many, sizeof *storage);
+  Tally__ReplicaLag **pointers = calloc(many, sizeof *pointers);
+  for (size_t i = 0; i < many; i++) {
+    tally__replica_lag__init(&storage[i]);
+    storage[i].slot = (uint32_t)(i % TALLY_SLOT_COUNT);
+    storage[i].follower_id = 2 + (uint32_t)(i / TALLY_SLOT_COUNT);
+    pointers[i] = &storage[i];
+  }
+  hb.n_lags = many, hb.lags = pointers;
+  CHECK_EQ(membership_note_heartbeat(m, &hb, 2, 2), 0);
+  membership_lags_at(m, 0, &n);
+  CHECK_EQ(n, MEMBERSHIP_MAX_LAGS);
+  hb.n_lags = 0; /* a heartbeat without lags clears them */
+  CHECK_EQ(membership_note_heartbeat(m, &hb, 3, 3), 0);
+  membership_lags_at(m, 0, &n);
+  CHECK_EQ(n, 0);
+  free(pointers);
+  free(storage);
+  membership_destroy(&m);
+}
+
 static void test_liveness(void) {
   membership_t *m = NULL;
   uint32_t ids[8];
@@ -98,6 +147,7 @@ int main(void) {
   test_deadline(20);
   test_order_and_replace();
   test_backlog_is_capped();
+  test_lags();
   test_liveness();
   return test_report();
 }

@@ -10,16 +10,46 @@
 #include "curve.h"
 
 static const char cluster_status_help[] =
-    "Usage: tally cluster status\n\n"
+    "Usage: tally cluster status [--rows workers|slots|coordinators]\n\n"
     "Shows the cluster map: epoch, each worker (id, state, endpoint, slots owned,\n"
     "queued, live leases, items, time since its last heartbeat), how many slots\n"
     "have no owner, how many are unavailable (owned by a worker that is down),\n"
     "and the ownership skew: the most slots an UP worker owns over the mean of\n"
     "the UP workers, draining ones left out (1.00 = even; undefined without UP\n"
     "workers owning slots). A draining worker shows as state \"draining\" until\n"
-    "it owns no slot; JSON adds draining, slots_moving and holds_sums.\n"
-    "CSV repeats the cluster figures (epoch, skew, unavailable and unassigned\n"
-    "slots) on every worker row.\n";
+    "it owns no slot; JSON adds draining, slots_moving and holds_sums.\n\n"
+    "Then replication: the replication factor (copies of each slot the cluster\n"
+    "aims for; 1 when the coordinator does not replicate slots) and one row per\n"
+    "group of slots that share primary, followers, in-sync set and waiting:\n"
+    "  SLOTS       the slots of the group as ranges (0-255,300); the table cuts\n"
+    "              a long list with \"...\", CSV and JSON give it whole\n"
+    "  SLOT_COUNT  how many slots the group has\n"
+    "  PRIMARY     the worker serving them (the map's owner; - unassigned)\n"
+    "  FOLLOWERS   workers holding a copy (- none)\n"
+    "  IN_SYNC     the followers every acknowledged write waits for (- none)\n"
+    "  WAITING     yes: the primary is down and no follower is in sync, so\n"
+    "              nothing was promoted and the slots wait for it\n"
+    "  MAX_LAG_MS  the largest lag a primary reported for a follower of these\n"
+    "              slots: the age of its oldest unacknowledged write (- none\n"
+    "              reported; 0 caught up)\n"
+    "Last, the coordinators of a replicated control plane (Raft): RAFT_ID,\n"
+    "ENDPOINT (client endpoint), RAFT_ADDRESS and LEADER (yes for the leader),\n"
+    "with the Raft term and commit index; \"one, without Raft\" otherwise.\n\n"
+    "CSV holds one table: --rows picks it (default workers: the worker rows\n"
+    "with the cluster figures epoch, skew, unavailable and unassigned slots and\n"
+    "replicas repeated on every row; slots: slots, slot_count, primary,\n"
+    "followers, in_sync, waiting, max_lag_ms, replicas, epoch; coordinators:\n"
+    "raft_id, endpoint, raft_address, leader, leader_id, raft_term,\n"
+    "raft_commit_index). Lists in a cell are comma-separated, as in the table.\n"
+    "With the table format --rows shows only that part. JSON is one document:\n"
+    "the map's fields and workers as above, replicas, slot_groups (slots,\n"
+    "slot_count, primary, followers, in_sync, waiting, max_lag_ms; null where\n"
+    "the table shows -), coordinators, leader_id, raft_term, raft_commit_index\n"
+    "and lags (slot, follower_id, sent_seq, acked_seq, lag_ms as the primaries\n"
+    "reported them).\n\n"
+    "A coordinator older than this command is shown as before (the map only).\n\n"
+    "Options:\n"
+    "  --rows R   workers, slots or coordinators (see above)\n";
 
 static const char status_help[] =
     "Usage: tally status [--project P]\n\n"
@@ -98,16 +128,19 @@ static const char *const worker_headers[] = {"ID",          "STATE", "ENDPOINT",
                                              "LIVE_LEASES", "ITEMS", "HEARTBEAT"};
 static const char *const worker_csv_headers[] = {"id",          "state",       "endpoint",          "slots_owned",
                                                  "queued",      "live_leases", "items",             "last_heartbeat_ms",
-                                                 "epoch",       "skew",        "unavailable_slots", "unassigned_slots"};
+                                                 "epoch",       "skew",        "unavailable_slots", "unassigned_slots",
+                                                 "replicas"};
 
-static int print_map(cli_t *cli, const tally_map_t *map) {
+/* Prints the map in cli->format; `replicas` > 0 adds that column to the
+ * CSV rows (tally cluster status), 0 leaves the rows as drain prints them. */
+static int print_map(cli_t *cli, const tally_map_t *map, uint32_t replicas) {
   uint64_t now = clock_now_ms();
   if (cli->format == OUTPUT_JSON) return output_json(map_json(map, now), cli->out);
   int csv = cli->format == OUTPUT_CSV;
   double skew;
   int skew_defined = map_skew(map, &skew);
   uint32_t unavailable = map_unavailable_slots(map);
-  output_table_t *t = output_table_new(csv ? 12 : 8, csv ? worker_csv_headers : worker_headers);
+  output_table_t *t = output_table_new(csv ? (replicas ? 13 : 12) : 8, csv ? worker_csv_headers : worker_headers);
   if (t == NULL) return -1;
   for (size_t i = 0; i < map->worker_count; i++) {
     const tally_worker_info_t *w = &map->workers[i];
@@ -133,6 +166,7 @@ static int print_map(cli_t *cli, const tally_map_t *map) {
       output_table_cell(t, "");
     output_table_cellf(t, "%u", unavailable);
     output_table_cellf(t, "%u", map->unassigned_slots);
+    if (replicas) output_table_cellf(t, "%u", replicas);
   }
   if (!csv) {
     char skew_text[32] = "undefined";
@@ -148,15 +182,325 @@ static int print_map(cli_t *cli, const tally_map_t *map) {
   return rc;
 }
 
+/* ------------------------------------------------------------ replication */
+
+/* Which part of `tally cluster status` (--rows). */
+typedef enum { ROWS_ALL, ROWS_WORKERS, ROWS_SLOTS, ROWS_COORDINATORS } status_rows_t;
+
+/* Slots that share primary, followers, in-sync set and waiting. */
+typedef struct {
+  uint32_t first_slot; /* its replicas describe the whole group */
+  uint32_t slot_count;
+  int has_lag;         /* a primary reported a lag for a follower of these slots */
+  uint64_t max_lag_ms;
+} slot_group_t;
+
+/* The replicas of slot `s`: as the coordinator gave them, or (no
+ * replication) the map's owner alone. */
+static tally_slot_replicas_t slot_view(const tally_cluster_status_t *st, uint32_t s) {
+  if (st->slots != NULL && s < st->slot_replica_count) return st->slots[s];
+  tally_slot_replicas_t none = {0};
+  none.slot = s;
+  none.primary = st->map.slot_owner && s < st->map.slot_count ? st->map.slot_owner[s] : 0;
+  return none;
+}
+
+static int ids_contain(const uint32_t *ids, size_t n, uint32_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] == id) return 1;
+  return 0;
+}
+
+/* Same set of ids (the order may differ). */
+static int ids_same(const uint32_t *a, size_t na, const uint32_t *b, size_t nb) {
+  if (na != nb) return 0;
+  for (size_t i = 0; i < na; i++)
+    if (!ids_contain(b, nb, a[i])) return 0;
+  return 1;
+}
+
+static int replicas_same(const tally_slot_replicas_t *x, const tally_slot_replicas_t *y) {
+  return x->primary == y->primary && !x->waiting == !y->waiting &&
+         ids_same(x->followers, x->follower_count, y->followers, y->follower_count) &&
+         ids_same(x->in_sync, x->in_sync_count, y->in_sync, y->in_sync_count);
+}
+
+/* Groups the slots of st (in order of their first slot) into *groups (*n
+ * entries, malloc'ed: the caller frees them) and sets group_of[slot] (room
+ * for slot_count). Returns 0, or -1 when out of memory. */
+static int slot_groups(const tally_cluster_status_t *st, uint32_t *group_of, slot_group_t **groups, size_t *n_out) {
+  uint32_t count = st->map.slot_count;
+  slot_group_t *g = calloc(count ? count : 1, sizeof *g);
+  if (g == NULL) return -1;
+  size_t n = 0;
+  for (uint32_t s = 0; s < count; s++) {
+    tally_slot_replicas_t mine = slot_view(st, s);
+    size_t i = 0;
+    for (; i < n; i++) {
+      tally_slot_replicas_t theirs = slot_view(st, g[i].first_slot);
+      if (replicas_same(&mine, &theirs)) break;
+    }
+    if (i == n) g[n++].first_slot = s;
+    g[i].slot_count++;
+    group_of[s] = (uint32_t)i;
+  }
+  for (size_t l = 0; l < st->lag_count; l++) {
+    const tally_replica_lag_t *lag = &st->lags[l];
+    if (lag->slot >= count) continue;
+    tally_slot_replicas_t r = slot_view(st, lag->slot);
+    if (!ids_contain(r.followers, r.follower_count, lag->follower_id)) continue; /* stale */
+    slot_group_t *owner = &g[group_of[lag->slot]];
+    if (!owner->has_lag || lag->lag_ms > owner->max_lag_ms) owner->max_lag_ms = lag->lag_ms;
+    owner->has_lag = 1;
+  }
+  *groups = g;
+  *n_out = n;
+  return 0;
+}
+
+/* The slots of group `g` as ranges ("0-255,300"), malloc'ed; NULL when out
+ * of memory. */
+static char *slot_ranges(const uint32_t *group_of, uint32_t count, uint32_t g) {
+  size_t size = 16, len = 0;
+  char *text = malloc(size);
+  if (text == NULL) return NULL;
+  text[0] = '\0';
+  for (uint32_t s = 0; s < count; s++) {
+    if (group_of[s] != g) continue;
+    uint32_t last = s;
+    while (last + 1 < count && group_of[last + 1] == g) last++;
+    char range[32];
+    int n = last == s ? snprintf(range, sizeof range, "%s%u", len ? "," : "", s)
+                      : snprintf(range, sizeof range, "%s%u-%u", len ? "," : "", s, last);
+    if (len + (size_t)n + 1 > size) {
+      size = 2 * (len + (size_t)n + 1);
+      char *grown = realloc(text, size);
+      if (grown == NULL) {
+        free(text);
+        return NULL;
+      }
+      text = grown;
+    }
+    memcpy(text + len, range, (size_t)n + 1);
+    len += (size_t)n;
+    s = last;
+  }
+  return text;
+}
+
+/* ids as "2,3" into buf, or `none` when there are none. */
+static const char *ids_text(const uint32_t *ids, size_t n, const char *none, char *buf, size_t size) {
+  if (n == 0) return none;
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && len < size; i++)
+    len += (size_t)snprintf(buf + len, size - len, "%s%u", i ? "," : "", ids[i]);
+  return buf;
+}
+
+static json_t *ids_json(const uint32_t *ids, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer((json_int_t)ids[i]));
+  return a;
+}
+
+/* The replicas the cluster aims for: 1 when the coordinator gives none. */
+static uint32_t status_replicas(const tally_cluster_status_t *st) { return st->replicas ? st->replicas : 1; }
+
+/* Table cell of a long slot list: its start, cut with "..." (CSV and JSON
+ * carry it whole). */
+#define SLOTS_CELL_MAX 40
+
+static json_t *slot_groups_json(const tally_cluster_status_t *st, const uint32_t *group_of,
+                                const slot_group_t *groups, size_t n) {
+  json_t *a = json_array();
+  for (size_t g = 0; g < n; g++) {
+    tally_slot_replicas_t r = slot_view(st, groups[g].first_slot);
+    char *ranges = slot_ranges(group_of, st->map.slot_count, (uint32_t)g);
+    json_t *o = json_pack("{s:s?, s:I}", "slots", ranges, "slot_count", (json_int_t)groups[g].slot_count);
+    free(ranges);
+    if (o == NULL) continue;
+    json_object_set_new(o, "primary", r.primary ? json_integer((json_int_t)r.primary) : json_null());
+    json_object_set_new(o, "followers", ids_json(r.followers, r.follower_count));
+    json_object_set_new(o, "in_sync", ids_json(r.in_sync, r.in_sync_count));
+    json_object_set_new(o, "waiting", json_boolean(r.waiting));
+    json_object_set_new(o, "max_lag_ms",
+                        groups[g].has_lag ? json_integer((json_int_t)groups[g].max_lag_ms) : json_null());
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+static json_t *cluster_status_json(const tally_cluster_status_t *st, const uint32_t *group_of,
+                                   const slot_group_t *groups, size_t n) {
+  json_t *doc = map_json(&st->map, clock_now_ms());
+  json_t *coordinators = json_array(), *lags = json_array();
+  for (size_t i = 0; i < st->coordinator_count; i++) {
+    const tally_coordinator_info_t *c = &st->coordinators[i];
+    json_array_append_new(coordinators, json_pack("{s:I, s:s, s:s, s:b}", "raft_id", (json_int_t)c->raft_id,
+                                                  "endpoint", c->endpoint, "raft_address", c->raft_address,
+                                                  "leader", c->leader));
+  }
+  for (size_t i = 0; i < st->lag_count; i++) {
+    const tally_replica_lag_t *l = &st->lags[i];
+    json_array_append_new(lags, json_pack("{s:I, s:I, s:I, s:I, s:I}", "slot", (json_int_t)l->slot, "follower_id",
+                                          (json_int_t)l->follower_id, "sent_seq", (json_int_t)l->sent_seq,
+                                          "acked_seq", (json_int_t)l->acked_seq, "lag_ms", (json_int_t)l->lag_ms));
+  }
+  json_object_set_new(doc, "replicas", json_integer((json_int_t)status_replicas(st)));
+  json_object_set_new(doc, "slot_groups", slot_groups_json(st, group_of, groups, n));
+  json_object_set_new(doc, "coordinators", coordinators);
+  json_object_set_new(doc, "leader_id", json_integer((json_int_t)st->leader_id));
+  json_object_set_new(doc, "raft_term", json_integer((json_int_t)st->raft_term));
+  json_object_set_new(doc, "raft_commit_index", json_integer((json_int_t)st->raft_commit_index));
+  json_object_set_new(doc, "lags", lags);
+  return doc;
+}
+
+static const char *const slot_headers[] = {"SLOTS",   "SLOT_COUNT", "PRIMARY",   "FOLLOWERS",
+                                           "IN_SYNC", "WAITING",    "MAX_LAG_MS"};
+static const char *const slot_csv_headers[] = {"slots",   "slot_count", "primary",    "followers", "in_sync",
+                                               "waiting", "max_lag_ms", "replicas",   "epoch"};
+
+static int print_slot_groups(cli_t *cli, const tally_cluster_status_t *st, const uint32_t *group_of,
+                             const slot_group_t *groups, size_t n) {
+  int csv = cli->format == OUTPUT_CSV;
+  const char *none = csv ? "" : "-";
+  output_table_t *t = output_table_new(csv ? 9 : 7, csv ? slot_csv_headers : slot_headers);
+  if (t == NULL) return -1;
+  for (size_t g = 0; g < n; g++) {
+    tally_slot_replicas_t r = slot_view(st, groups[g].first_slot);
+    char *ranges = slot_ranges(group_of, st->map.slot_count, (uint32_t)g);
+    if (ranges != NULL && !csv && strlen(ranges) > SLOTS_CELL_MAX) {
+      char *cut = ranges + SLOTS_CELL_MAX - 3;
+      while (cut > ranges && cut[-1] != ',') cut--; /* whole ranges only */
+      strcpy(cut > ranges ? cut : ranges + SLOTS_CELL_MAX - 3, "...");
+    }
+    output_table_cell(t, ranges);
+    free(ranges);
+    output_table_cellf(t, "%u", groups[g].slot_count);
+    if (r.primary)
+      output_table_cellf(t, "%u", r.primary);
+    else
+      output_table_cell(t, none);
+    char followers[64], in_sync[64];
+    output_table_cell(t, ids_text(r.followers, r.follower_count, none, followers, sizeof followers));
+    output_table_cell(t, ids_text(r.in_sync, r.in_sync_count, none, in_sync, sizeof in_sync));
+    output_table_cell(t, r.waiting ? "yes" : "no");
+    if (groups[g].has_lag)
+      output_table_cellf(t, "%llu", (unsigned long long)groups[g].max_lag_ms);
+    else
+      output_table_cell(t, none);
+    if (!csv) continue;
+    output_table_cellf(t, "%u", status_replicas(st));
+    output_table_cellf(t, "%llu", (unsigned long long)st->map.epoch);
+  }
+  if (!csv)
+    fprintf(cli->out, "replication factor %u (copies of each slot the cluster aims for)\n\n",
+            status_replicas(st));
+  int rc = output_table_print(t, cli->format, cli->out);
+  output_table_free(&t);
+  return rc;
+}
+
+static const char *const coordinator_headers[] = {"RAFT_ID", "ENDPOINT", "RAFT_ADDRESS", "LEADER"};
+static const char *const coordinator_csv_headers[] = {"raft_id",   "endpoint",  "raft_address",     "leader",
+                                                      "leader_id", "raft_term", "raft_commit_index"};
+
+static int print_coordinators(cli_t *cli, const tally_cluster_status_t *st) {
+  int csv = cli->format == OUTPUT_CSV;
+  if (!csv && st->coordinator_count == 0) {
+    fprintf(cli->out, "coordinators: one, without Raft\n");
+    return ferror(cli->out) ? -1 : 0;
+  }
+  output_table_t *t = output_table_new(csv ? 7 : 4, csv ? coordinator_csv_headers : coordinator_headers);
+  if (t == NULL) return -1;
+  for (size_t i = 0; i < st->coordinator_count; i++) {
+    const tally_coordinator_info_t *c = &st->coordinators[i];
+    output_table_cellf(t, "%llu", (unsigned long long)c->raft_id);
+    output_table_cell(t, c->endpoint);
+    output_table_cell(t, c->raft_address);
+    output_table_cell(t, c->leader ? "yes" : "no");
+    if (!csv) continue;
+    output_table_cellf(t, "%llu", (unsigned long long)st->leader_id);
+    output_table_cellf(t, "%llu", (unsigned long long)st->raft_term);
+    output_table_cellf(t, "%llu", (unsigned long long)st->raft_commit_index);
+  }
+  if (!csv)
+    fprintf(cli->out, "coordinators: %zu, leader %llu, raft term %llu, commit index %llu\n\n",
+            st->coordinator_count, (unsigned long long)st->leader_id, (unsigned long long)st->raft_term,
+            (unsigned long long)st->raft_commit_index);
+  int rc = output_table_print(t, cli->format, cli->out);
+  output_table_free(&t);
+  return rc;
+}
+
+static int print_status(cli_t *cli, const tally_cluster_status_t *st, status_rows_t rows) {
+  uint32_t count = st->map.slot_count;
+  uint32_t *group_of = calloc(count ? count : 1, sizeof *group_of);
+  slot_group_t *groups = NULL;
+  size_t n = 0;
+  int rc = group_of ? slot_groups(st, group_of, &groups, &n) : -1;
+  if (rc < 0) {
+    fprintf(cli->err, "tally: cluster status: out of memory\n");
+  } else if (cli->format == OUTPUT_JSON) {
+    rc = output_json(cluster_status_json(st, group_of, groups, n), cli->out);
+  } else if (cli->format == OUTPUT_CSV) {
+    if (rows == ROWS_SLOTS) rc = print_slot_groups(cli, st, group_of, groups, n);
+    else if (rows == ROWS_COORDINATORS) rc = print_coordinators(cli, st);
+    else rc = print_map(cli, &st->map, status_replicas(st));
+  } else {
+    if (rows == ROWS_ALL || rows == ROWS_WORKERS) rc = print_map(cli, &st->map, 0);
+    if (rows == ROWS_ALL) fputc('\n', cli->out);
+    if (rc == 0 && (rows == ROWS_ALL || rows == ROWS_SLOTS)) rc = print_slot_groups(cli, st, group_of, groups, n);
+    if (rows == ROWS_ALL) fputc('\n', cli->out);
+    if (rc == 0 && (rows == ROWS_ALL || rows == ROWS_COORDINATORS)) rc = print_coordinators(cli, st);
+  }
+  free(group_of);
+  free(groups);
+  return rc;
+}
+
+enum { OPT_ROWS = CLI_OPT_COMMAND };
+
 static int cluster_status(cli_t *cli, int argc, char **argv) {
-  int rc = cli_parse_positionals(cli, "cluster status", cluster_status_help, argc, argv, 0, "", NULL);
+  static const struct option options[] = {{"rows", required_argument, NULL, OPT_ROWS}, CLI_GLOBAL_OPTIONS};
+  const char *cmd = "cluster status";
+  status_rows_t rows = ROWS_ALL;
+  cli_getopt_reset();
+  int c, rc = CLI_PARSED;
+  while (rc == CLI_PARSED && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    if (c != OPT_ROWS) {
+      rc = cli_common_option(cli, cmd, cluster_status_help, c, argv);
+    } else if (strcmp(optarg, "workers") == 0) {
+      rows = ROWS_WORKERS;
+    } else if (strcmp(optarg, "slots") == 0) {
+      rows = ROWS_SLOTS;
+    } else if (strcmp(optarg, "coordinators") == 0) {
+      rows = ROWS_COORDINATORS;
+    } else {
+      rc = cli_usage_error(cli, cmd, "bad --rows '%s' (workers, slots or coordinators)", optarg);
+    }
+  }
+  if (rc == CLI_PARSED && optind < argc) rc = cli_usage_error(cli, cmd, "unexpected argument '%s'", argv[optind]);
   if (rc != CLI_PARSED) return cli_parse_exit(rc);
   if ((rc = cli_connect(cli)) != 0) return rc;
-  tally_map_t *map = NULL;
-  rc = tally_cluster_map(cli->client, &map);
-  if (rc < 0) return cli_fail(cli, "cluster status", rc);
-  rc = print_map(cli, map);
-  tally_free(map);
+  tally_cluster_status_t *st = NULL;
+  rc = tally_cluster_status(cli->client, &st);
+  if (rc == TALLY_E_UNKNOWN_TYPE || rc == TALLY_E_BAD_REQUEST) {
+    /* A coordinator older than cluster_status: the map, as before. */
+    fprintf(cli->err, "tally: cluster status: the coordinator does not report replication or "
+                      "coordinators (older version); showing the map only\n");
+    tally_map_t *map = NULL;
+    rc = tally_cluster_map(cli->client, &map);
+    if (rc < 0) return cli_fail(cli, cmd, rc);
+    rc = print_map(cli, map, 0);
+    tally_free(map);
+    return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+  }
+  if (rc < 0) return cli_fail(cli, cmd, rc);
+  rc = print_status(cli, st, rows);
+  tally_free(st);
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
 
@@ -237,7 +581,7 @@ static int cluster_drain(cli_t *cli, int argc, char **argv) {
     if ((rc = tally_cluster_map(cli->client, &map)) < 0) return cli_fail(cli, cmd, rc);
   }
   if (wait && !undrain) fprintf(stderr, "tally cluster drain: worker %u is drained\n", (unsigned)id);
-  rc = print_map(cli, map);
+  rc = print_map(cli, map, 0);
   tally_free(map);
   return rc < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
@@ -279,7 +623,7 @@ static int cluster_admit(cli_t *cli, int argc, char **argv) {
 
 int cmd_cluster(cli_t *cli, int argc, char **argv) {
   static const cli_command_t subs[] = {
-      {"status", "epoch, workers and slot ownership", cluster_status},
+      {"status", "epoch, workers, slot ownership, replication and coordinators", cluster_status},
       {"drain", "move a worker's slots to the others (before stopping it)", cluster_drain},
       {"admit", "admit a worker's public key (operators)", cluster_admit},
   };

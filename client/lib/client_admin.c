@@ -437,14 +437,8 @@ int tally_labeler_list(tally_t *t, tally_labeler_list_t **out) {
 
 /* ------------------------------------------------------------ map */
 
-int tally_cluster_map(tally_t *t, tally_map_t **out) {
-  *out = NULL;
-  int rc = client_refresh_map(t);
-  if (rc < 0) return rc;
-  const Tally__ClusterMap *map = t->map_env->map;
-  result_t *r;
-  tally_map_t *copy = result_new(sizeof *copy, &r);
-  if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+/* Copies `map` into *copy inside the arena r. */
+static void map_copy(result_t *r, tally_map_t *copy, const Tally__ClusterMap *map) {
   copy->epoch = map->epoch;
   copy->slot_count = map->slot_count;
   copy->config_version = map->config_version;
@@ -464,6 +458,99 @@ int tally_cluster_map(tally_t *t, tally_map_t **out) {
       }
     }
   }
+}
+
+int tally_cluster_map(tally_t *t, tally_map_t **out) {
+  *out = NULL;
+  int rc = client_refresh_map(t);
+  if (rc < 0) return rc;
+  result_t *r;
+  tally_map_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) return client_error(t, TALLY_E_NOMEM, "out of memory");
+  map_copy(r, copy, t->map_env->map);
+  return result_finish(t, r, copy, out);
+}
+
+/* A copy of n ids inside the arena (NULL when n is 0). */
+static const uint32_t *ids_copy(result_t *r, const uint32_t *ids, size_t n) {
+  if (n == 0) return NULL;
+  uint32_t *copy = result_alloc(r, n * sizeof *copy);
+  if (copy) memcpy(copy, ids, n * sizeof *copy);
+  return copy;
+}
+
+/* The replicas of every slot of `map`, by slot; a slot the map does not
+ * describe (or a map without replication) has none. */
+static void slot_replicas_copy(result_t *r, tally_cluster_status_t *st, const Tally__ClusterMap *map) {
+  if (map->n_slots == 0 || map->slot_count == 0) return;
+  st->slots = result_alloc(r, map->slot_count * sizeof *st->slots);
+  if (st->slots == NULL) return;
+  st->slot_replica_count = map->slot_count;
+  for (uint32_t s = 0; s < map->slot_count; s++) {
+    st->slots[s].slot = s;
+    st->slots[s].primary = st->map.slot_owner ? st->map.slot_owner[s] : 0;
+  }
+  for (size_t i = 0; i < map->n_slots; i++) {
+    const Tally__SlotReplicas *src = map->slots[i];
+    if (src->slot >= map->slot_count) continue; /* not a slot of this map */
+    tally_slot_replicas_t *dst = &st->slots[src->slot];
+    dst->followers = ids_copy(r, src->followers, src->n_followers);
+    dst->follower_count = src->n_followers;
+    dst->in_sync = ids_copy(r, src->in_sync, src->n_in_sync);
+    dst->in_sync_count = src->n_in_sync;
+    dst->slot_epoch = src->slot_epoch;
+    dst->waiting = src->waiting;
+  }
+}
+
+int tally_cluster_status(tally_t *t, tally_cluster_status_t **out) {
+  *out = NULL;
+  Tally__Envelope req, *reply = NULL;
+  Tally__ClusterStatusRequest body = TALLY__CLUSTER_STATUS_REQUEST__INIT;
+  wire_envelope_init(&req, 0);
+  req.body_case = TALLY__ENVELOPE__BODY_CLUSTER_STATUS_REQUEST;
+  req.cluster_status_request = &body;
+  int rc = client_call_coordinator(t, &req, TALLY__ENVELOPE__BODY_CLUSTER_STATUS, &reply);
+  if (rc < 0) return rc;
+  const Tally__ClusterStatus *status = reply->cluster_status;
+  if (status->map == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_BAD_REQUEST, "the coordinator's cluster status carries no map");
+  }
+  result_t *r;
+  tally_cluster_status_t *copy = result_new(sizeof *copy, &r);
+  if (copy == NULL) {
+    wire_envelope_free(&reply);
+    return client_error(t, TALLY_E_NOMEM, "out of memory");
+  }
+  map_copy(r, &copy->map, status->map);
+  copy->replicas = status->map->replicas;
+  slot_replicas_copy(r, copy, status->map);
+  if (status->n_coordinators) {
+    copy->coordinators = result_alloc(r, status->n_coordinators * sizeof *copy->coordinators);
+    if (copy->coordinators) {
+      copy->coordinator_count = status->n_coordinators;
+      for (size_t i = 0; i < status->n_coordinators; i++) {
+        const Tally__CoordinatorInfo *c = status->coordinators[i];
+        copy->coordinators[i] = (tally_coordinator_info_t){c->raft_id, result_strdup(r, c->endpoint),
+                                                           result_strdup(r, c->raft_address), c->leader};
+      }
+    }
+  }
+  copy->leader_id = status->leader_id;
+  copy->raft_term = status->raft_term;
+  copy->raft_commit_index = status->raft_commit_index;
+  if (status->n_lags) {
+    copy->lags = result_alloc(r, status->n_lags * sizeof *copy->lags);
+    if (copy->lags) {
+      copy->lag_count = status->n_lags;
+      for (size_t i = 0; i < status->n_lags; i++) {
+        const Tally__ReplicaLag *l = status->lags[i];
+        copy->lags[i] = (tally_replica_lag_t){l->slot, l->follower_id, l->sent_seq, l->acked_seq, l->lag_ms};
+      }
+    }
+  }
+  wire_envelope_free(&reply);
   return result_finish(t, r, copy, out);
 }
 

@@ -300,6 +300,50 @@ typedef struct {
   uint32_t unassigned_slots;
 } tally_map_t;
 
+/* The copies of one slot (replication): followers hold a copy; every
+ * acknowledged write waits for the in-sync ones. */
+typedef struct {
+  uint32_t slot;
+  uint32_t primary;          /* the map's owner; 0 = unassigned */
+  const uint32_t *followers; /* worker ids, primary excluded */
+  size_t follower_count;
+  const uint32_t *in_sync;   /* subset of followers */
+  size_t in_sync_count;
+  uint64_t slot_epoch;       /* raised whenever the slot's primary changes */
+  int waiting;               /* primary down and no in-sync follower: nothing promoted */
+} tally_slot_replicas_t;
+
+/* One coordinator of a replicated control plane (Raft). */
+typedef struct {
+  uint64_t raft_id;
+  const char *endpoint;     /* client endpoint */
+  const char *raft_address;
+  int leader;
+} tally_coordinator_info_t;
+
+/* How far a follower is behind its slot's primary, as the primary last
+ * reported it. */
+typedef struct {
+  uint32_t slot;
+  uint32_t follower_id;
+  uint64_t sent_seq;
+  uint64_t acked_seq;
+  uint64_t lag_ms; /* age of the oldest unacknowledged append (0 = none) */
+} tally_replica_lag_t;
+
+/* The coordinator's view for `tally cluster status`. */
+typedef struct {
+  tally_map_t map;
+  uint32_t replicas;                /* copies per slot as the coordinator gives it (0: not set) */
+  tally_slot_replicas_t *slots;     /* one per slot in slot order, or NULL when not replicated */
+  size_t slot_replica_count;
+  tally_coordinator_info_t *coordinators; /* empty: one coordinator without Raft */
+  size_t coordinator_count;
+  uint64_t leader_id, raft_term, raft_commit_index;
+  tally_replica_lag_t *lags;        /* from the primaries' last heartbeats */
+  size_t lag_count;
+} tally_cluster_status_t;
+
 /* One item to ingest. content and gold_label may be NULL (empty). */
 typedef struct {
   const char *id;
@@ -869,6 +913,13 @@ int tally_case_get(tally_t *t, const char *project, const char *item_id, tally_c
 /* Fetches the current cluster map from the coordinator (this also refreshes
  * the handle's routing). */
 int tally_cluster_map(tally_t *t, tally_map_t **out);
+
+/* The coordinator's view of the cluster: the map, replication (copies per slot, followers, in-sync sets,
+ * lags) and the coordinators. Leads, managers and operators. Errors:
+ * PERMISSION_DENIED, UNAVAILABLE, TIMEOUT, and UNKNOWN_TYPE or BAD_REQUEST
+ * from a coordinator older than cluster_status (tally_cluster_map still
+ * works there). */
+int tally_cluster_status(tally_t *t, tally_cluster_status_t **out);
 
 /* Drains worker `worker_id` (undrain 0): the coordinator moves its slots,
  * one at a time and live, to the other UP workers, and then has it hand
