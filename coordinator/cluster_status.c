@@ -10,8 +10,10 @@
 #include "wire.h"
 
 void cluster_status_coordinators(coordinator_t *c, cluster_status_coordinators_t *out) {
-  (void)c; /* one coordinator without Raft: nothing to list */
   memset(out, 0, sizeof *out);
+  if (c->control_plane == NULL) return; /* one coordinator without Raft: nothing to list */
+  c->control_plane(c->control_plane_ctx, &out->coordinators, &out->n_coordinators, &out->leader_id,
+                   &out->raft_term, &out->raft_commit_index);
 }
 
 /* Every worker's last reported lags as one array of borrowed pointers

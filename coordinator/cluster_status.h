@@ -31,12 +31,13 @@ typedef struct {
   uint64_t raft_commit_index;
 } cluster_status_coordinators_t;
 
-/* THE HOOK for replicated coordinators: fills *out with every coordinator
+/* Fills *out with every coordinator
  * of the cluster (raft id, client endpoint, raft address, which one leads)
  * and the Raft term and commit index, borrowed until the request is
- * answered. A coordinator without Raft (no --raft-id: the only kind so
- * far) has none: *out is all zero and ClusterStatus.coordinators stays
- * empty. */
+ * answered, from the control-plane function a replicated daemon set
+ * (coordinator_set_control_plane). A coordinator without Raft (no
+ * --raft-id) has none: *out is all zero and ClusterStatus.coordinators
+ * stays empty. */
 void cluster_status_coordinators(coordinator_t *c, cluster_status_coordinators_t *out);
 
 /* cluster_status_request: answers ClusterStatus (INTERNAL when out of

@@ -228,6 +228,23 @@ int main(void) {
   sleep_ms(4500);
   CHECK(workers_up(t) == 2);
 
+  /* Cluster status lists the three coordinators, the new leader marked. */
+  tally_cluster_status_t *status = NULL;
+  CHECK(tally_cluster_status(t, &status) == 0);
+  if (status != NULL) {
+    CHECK(status->coordinator_count == 3);
+    CHECK(status->leader_id == (uint64_t)new_leader);
+    size_t leaders = 0;
+    for (size_t i = 0; i < status->coordinator_count; i++) {
+      if (!status->coordinators[i].leader) continue;
+      leaders++;
+      CHECK(status->coordinators[i].raft_id == (uint64_t)new_leader);
+    }
+    CHECK(leaders == 1);
+    CHECK(status->raft_term >= 2);
+    tally_free(status);
+  }
+
   /* The killed coordinator comes back and catches up. */
   CHECK(cluster_start_replica(&cluster, leader) == 0);
   int caught_up = 0;
