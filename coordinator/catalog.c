@@ -188,6 +188,28 @@ static void send_after_config(const coordinator_t *c, const coordinator_replier_
     r->send(r->ctx, reply);
 }
 
+/* Roles that see a project whole: its audit policy (rates, gold share) and
+ * who has left ramp-up. Everyone else (labelers, auditors, and a gateway
+ * acting for one: the caller is then that person) gets the project without
+ * them: the policy is audit state a labeler is not to see, and ramp-up
+ * standing is other people's data. */
+#define PROJECT_FULL_VIEW_ROLES                                                       \
+  (TALLY__ROLE__ROLE_LEAD | TALLY__ROLE__ROLE_MANAGER | TALLY__ROLE__ROLE_OPERATOR |  \
+   TALLY__ROLE__ROLE_GATEWAY | TALLY__ROLE__ROLE_WORKER | TALLY__ROLE__ROLE_COORDINATOR)
+
+/* The project as `roles` may see it: `project` itself, or `*scratch` (a
+ * shallow copy sharing its strings) without the audit policy and ramp-up. */
+static Tally__Project *project_view(Tally__Project *project, uint32_t roles,
+                                    Tally__Project *scratch) {
+  if (roles & PROJECT_FULL_VIEW_ROLES) return project;
+  *scratch = *project;
+  scratch->audit = NULL;
+  scratch->audit_rate = 0;
+  scratch->n_ramped_up = 0;
+  scratch->ramped_up = NULL;
+  return scratch;
+}
+
 static void send_project(const Tally__Envelope *request, const coordinator_replier_t *r,
                          Tally__Project *project) {
   Tally__Envelope env;
@@ -298,7 +320,8 @@ void catalog_handle_project_show(coordinator_t *c, const Tally__Envelope *reques
     coordinator_reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
     return;
   }
-  send_project(request, r, project);
+  Tally__Project scratch;
+  send_project(request, r, project_view(project, c->caller.roles, &scratch));
 }
 
 void catalog_handle_project_list(coordinator_t *c, const Tally__Envelope *request,
@@ -308,9 +331,25 @@ void catalog_handle_project_list(coordinator_t *c, const Tally__Envelope *reques
   wire_envelope_init(&env, request->request_id);
   body.n_projects = c->projects.count;
   body.projects = c->projects.items;
+  Tally__Project *scratch = NULL, **views = NULL;
+  if (!(c->caller.roles & PROJECT_FULL_VIEW_ROLES) && c->projects.count > 0) {
+    scratch = calloc(c->projects.count, sizeof *scratch);
+    views = calloc(c->projects.count, sizeof *views);
+    if (scratch == NULL || views == NULL) {
+      free(scratch);
+      free(views);
+      coordinator_reply_error(r, TALLY_E_NOMEM, "out of memory");
+      return;
+    }
+    for (size_t i = 0; i < c->projects.count; i++)
+      views[i] = project_view(c->projects.items[i], c->caller.roles, &scratch[i]);
+    body.projects = views;
+  }
   env.body_case = TALLY__ENVELOPE__BODY_PROJECT_LIST_REPLY;
   env.project_list_reply = &body;
   r->send(r->ctx, &env);
+  free(views);
+  free(scratch);
 }
 
 /* Writes `project` (borrowed) in place of project `at`, with the next

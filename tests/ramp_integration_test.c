@@ -172,6 +172,19 @@ int main(void) {
   CHECK(has_left_ramp(t, "new") && waited <= RAMP_BOUND_MS);
   CHECK(!has_left_ramp(t, "slow"));
 
+  /* A labeler's view of the project names nobody's ramp-up and carries no
+   * audit policy (a lead's does: its ramp-up rate below). */
+  tally_project_t *seen = NULL;
+  CHECK(tally_act_for(t, "slow") == 0);
+  CHECK(tally_project_show(t, "ramp", &seen) == 0);
+  CHECK(seen != NULL && seen->ramped_up_count == 0 && seen->audit.ramp_rate == 0);
+  tally_free(seen);
+  seen = NULL;
+  CHECK(tally_act_for(t, NULL) == 0);
+  CHECK(tally_project_show(t, "ramp", &seen) == 0);
+  CHECK(seen != NULL && seen->ramped_up_count == 1 && seen->audit.ramp_rate == 1.0);
+  tally_free(seen);
+
   CHECK(cluster_cli(&cluster, out, sizeof out, "--timeout 30000 labeler show new --format json") == 0);
   CHECK(strstr(out, "\"ramp\": \"done\"") != NULL && strstr(out, "\"audits\": 9") != NULL &&
         strstr(out, "\"judged\": 9") != NULL && strstr(out, "\"correct\": 9") != NULL);
