@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "fatal.h"
 #include "log.h"
+#include "replication.h"
 #include "slot_move.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -59,6 +60,7 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
   if (w->identity) identity_refresh(w->identity, config_cache_config(w->config), copy);
   if (w->slots_loaded) slot_move_on_map(w, was_owned);
+  if (w->slots_loaded) replication_on_map(w);
   w->work_added = 1; /* newly owned slots may hold work for waiters */
   if (changed > 0 || !w->slots_loaded)
     log_info("map epoch %llu: this worker serves %u slots", (unsigned long long)copy->epoch,
@@ -141,6 +143,7 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   hb.n_moving = slot_move_list(w, moving, sizeof moving / sizeof moving[0]);
   hb.moving = moving;
   hb.has_aggregates = slot_move_has_aggregates(w);
+  hb.n_lags = replication_lags(w, &hb.lags);
   env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
   env.heartbeat = &hb;
   dealer_try_send(w->coordinator, &env);
@@ -348,4 +351,5 @@ void coordinator_link_tick(worker_t *w, uint64_t now) {
     link_send_heartbeat(w, now);
   }
   slot_move_tick(w, now);
+  replication_tick(w, now);
 }
