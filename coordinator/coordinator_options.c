@@ -27,6 +27,7 @@ typedef enum {
   OPTION_OPERATOR_KEY,
   OPTION_INSECURE,
   OPTION_METRICS_LISTEN,
+  OPTION_REPLICAS,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -45,6 +46,7 @@ static const struct option long_options[] = {
     {"operator-key", required_argument, NULL, OPTION_OPERATOR_KEY},
     {"insecure", no_argument, NULL, OPTION_INSECURE},
     {"metrics-listen", required_argument, NULL, OPTION_METRICS_LISTEN},
+    {"replicas", required_argument, NULL, OPTION_REPLICAS},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -81,6 +83,11 @@ void coordinator_options_usage(FILE *out) {
           "                             one, logged); off by default. Anyone who can connect\n"
           "                             may read them: listen on loopback or a monitoring\n"
           "                             network, never one labelers reach\n"
+          "  --replicas R               copies of every slot: its primary and R-1 followers\n"
+          "                             on other workers; a reply waits until every in-sync\n"
+          "                             follower holds the write, and a follower takes over\n"
+          "                             when the primary misses its heartbeats (default %u,\n"
+          "                             1..%u; 1: no followers; docs/REPLICATION.md)\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -90,7 +97,7 @@ void coordinator_options_usage(FILE *out) {
           "SIGTERM or SIGINT stops the daemon cleanly (exit 0). Exit status 2: bad usage.\n",
           COORDINATOR_DEFAULT_BIND, COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS,
           COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS,
-          RAMP_GATHER_PERIOD_MS);
+          RAMP_GATHER_PERIOD_MS, COORDINATOR_DEFAULT_REPLICAS, COORDINATOR_MAX_REPLICAS);
 }
 
 __attribute__((format(printf, 3, 4))) static int usage_error(char *why, size_t why_size,
@@ -182,6 +189,16 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
                            value);
       return set_string(&o->metrics_listen, value, why, why_size);
     }
+    case OPTION_REPLICAS: {
+      char *end = NULL;
+      unsigned long n = strtoul(value, &end, 10);
+      if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 ||
+          n > COORDINATOR_MAX_REPLICAS)
+        return usage_error(why, why_size, "--replicas wants a number in 1..%u, not '%s'",
+                           COORDINATOR_MAX_REPLICAS, value);
+      o->replicas = (uint32_t)n;
+      return 0;
+    }
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -231,12 +248,13 @@ static int apply_config_file(coordinator_options_t *o, const int *given, char *w
       text = json_string_value(value);
     } else if (json_is_boolean(value) && id == OPTION_INSECURE) {
       text = json_is_true(value) ? "true" : "false";
-    } else if (json_is_integer(value) && id == OPTION_HEARTBEAT_TIMEOUT_MS) {
+    } else if (json_is_integer(value) &&
+               (id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_REPLICAS)) {
       snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
       text = number;
     } else {
       rc = usage_error(why, why_size, "config file %s: key '%s' wants a %s", o->config_file, key,
-                       id == OPTION_HEARTBEAT_TIMEOUT_MS ? "number"
+                       id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_REPLICAS ? "number"
                        : id == OPTION_INSECURE            ? "boolean"
                                                           : "string");
       goto done;
@@ -256,6 +274,7 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
   memset(o, 0, sizeof *o);
   o->heartbeat_timeout_ms = COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS;
   o->expect_workers = 1;
+  o->replicas = COORDINATOR_DEFAULT_REPLICAS;
   o->ramp_period_ms = RAMP_GATHER_PERIOD_MS;
   o->log_level = LOG_INFO;
   optind = 0; /* glibc: full reset, so parse can run more than once */

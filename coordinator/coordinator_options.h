@@ -2,16 +2,16 @@
  * tally-coordinator.
  *
  *   tally-coordinator --dir DIR [--bind tcp://127.0.0.1:7400]
- *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
+ *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 2000]
  *                     [--key FILE] [--operator-key KEY] [--insecure]
- *                     [--metrics-listen HOST:PORT]
+ *                     [--metrics-listen HOST:PORT] [--replicas 2]
  *                     [--log-level info] [--config FILE]
  *
  * --config FILE names a JSON object whose keys are the long options without
  * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
- * "log-level", "key", "operator-key", "insecure", "metrics-listen"; '_' may
- * stand for '-');
- * values are strings, an integer for heartbeat-timeout-ms, a boolean for
+ * "log-level", "key", "operator-key", "insecure", "metrics-listen",
+ * "replicas"; '_' may stand for '-');
+ * values are strings, an integer for heartbeat-timeout-ms or replicas, a boolean for
  * insecure. An option given on the command line wins over the
  * file. Unknown keys are refused, so a typo does not go unnoticed.
  */
@@ -25,9 +25,11 @@
 #include "log.h"
 
 #define COORDINATOR_DEFAULT_BIND "tcp://127.0.0.1:7400"
-#define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 3000u
+#define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 2000u
 #define COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS 10u
 #define COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS 86400000u
+#define COORDINATOR_DEFAULT_REPLICAS 2u
+#define COORDINATOR_MAX_REPLICAS 5u
 
 typedef struct {
   char *dir;           /* required */
@@ -41,6 +43,7 @@ typedef struct {
   char operator_key[41];   /* Z85 or "" */
   int insecure;            /* --insecure: plain TCP, no identities */
   char *metrics_listen;    /* HOST:PORT for GET /metrics; NULL: off */
+  uint32_t replicas;       /* copies per slot, 1..COORDINATOR_MAX_REPLICAS (replica_set.h) */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

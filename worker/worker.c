@@ -547,7 +547,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   worker_t *w = calloc(1, sizeof *w);
   if (w == NULL) return TALLY_E_NOMEM;
   w->loop = loop;
-  w->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1000;
+  w->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 500;
   w->coordinator_endpoint = strdup(o->coordinator);
   w->endpoint_file = o->endpoint_file ? strdup(o->endpoint_file) : NULL;
   w->queues = queue_index_new();
