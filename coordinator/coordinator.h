@@ -4,7 +4,9 @@
  * membership (membership) and the cluster configuration (projects and
  * labelers). coordinator_handle() answers one decoded request; it knows
  * nothing about sockets: replies go through a coordinator_replier_t, so the
- * daemon plugs in its router and tests call it directly.
+ * daemon plugs in its router and tests call it directly. The modules that
+ * apply the requests, and their apply points, are listed in
+ * coordinator_internal.h.
  *
  * Durability: a request that changes state plans the change on copies,
  * writes it as one synced meta_batch, and only then installs it in memory

@@ -1,4 +1,4 @@
-/* tally-coordinator: the daemon around coordinator.c.
+/* tally-coordinator: the daemon around coordinator.h.
  *
  * One libuv loop runs everything: the ROUTER socket (common/router.h) whose
  * requests go to coordinator_handle(), the reports in progress

@@ -1,6 +1,7 @@
 /* fuzz_coordinator_request: any envelope, decoded and served by the
- * coordinator in-process (coordinator/coordinator.c coordinator_handle), as
- * tests/coordinator_core_test.c drives it: no sockets, replies captured.
+ * coordinator in-process (coordinator_handle, coordinator/
+ * coordinator_dispatch.c), as tests/coordinator_core_test.c drives it: no
+ * sockets, replies captured.
  *
  * Covers wire_decode, the coordinator's dispatch on every body type, the
  * validation it applies before acting (coordinator/validate.c: projects,
