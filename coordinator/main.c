@@ -348,6 +348,7 @@ static int security_start(daemon_t *d, const coordinator_options_t *o, curve_key
 static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   int rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
   if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+  if (rc == 0) rc = coordinator_set_replicas(d->coordinator, o->replicas);
   if (rc < 0) {
     log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));
     return rc;

@@ -433,6 +433,10 @@ void meta_batch_put_slot_owners(meta_batch_t *b, const uint32_t *owners) {
 }
 
 void meta_batch_put_slot_replicas(meta_batch_t *b, const uint8_t *blob, size_t len) {
+  if (blob == NULL) {
+    b->error = TALLY_E_NOMEM; /* the caller could not encode it: fail the commit */
+    return;
+  }
   meta_batch_put(b, CF_DEFAULT, KEY_SLOT_REPLICAS, strlen(KEY_SLOT_REPLICAS), blob, len);
 }
 

@@ -142,7 +142,8 @@ void meta_batch_put_config_version(meta_batch_t *batch, uint64_t version);
 void meta_batch_put_next_project_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_next_worker_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_slot_owners(meta_batch_t *batch, const uint32_t *owners);
-/* The "slot_replicas" record (replica_set_encode). */
+/* The "slot_replicas" record (replica_set_encode); blob NULL (it could
+ * not be encoded) makes the commit fail with TALLY_E_NOMEM. */
 void meta_batch_put_slot_replicas(meta_batch_t *batch, const uint8_t *blob, size_t len);
 /* Reads it: 1 with *blob (malloc'ed, caller frees) and *len, 0 when absent,
  * TALLY_E_STORAGE or TALLY_E_NOMEM. */
