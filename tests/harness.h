@@ -25,6 +25,7 @@ typedef struct {
   /* Likewise for the coordinator, e.g. {"--metrics-listen", "127.0.0.1:9100", NULL}. */
   const char *coordinator_args[5];
   int ramp_off; /* set before cluster_start: --ramp-period-ms 0 (no ramp-up gathers) */
+  int replicas; /* set before cluster_start: the coordinator's --replicas (0: 1, no followers) */
   char dir[256];
   char coordinator_endpoint[256];
   pid_t coordinator_pid;

@@ -126,3 +126,11 @@ add_executable(guideline_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/guideline_
 target_link_libraries(guideline_integration_test PRIVATE tally_test_harness tally_client PkgConfig::JANSSON)
 add_test(NAME guideline_integration COMMAND guideline_integration_test)
 set_tests_properties(guideline_integration PROPERTIES TIMEOUT 240)
+
+# Replication and failover: three workers with --replicas 2, a primary
+# killed under a crowd, the old primary fenced and back in sync, a follower
+# killed (docs/REPLICATION.md).
+add_executable(replication_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/replication_integration_test.c)
+target_link_libraries(replication_integration_test PRIVATE tally_test_harness tally_client)
+add_test(NAME replication_integration COMMAND replication_integration_test)
+set_tests_properties(replication_integration PROPERTIES TIMEOUT 300)

@@ -581,6 +581,8 @@ static void conn_drain(rconn_t *c) {
   }
 }
 
+static void slot_delete_in_batch(worker_t *w, uint32_t slot);
+
 /* ------------------------------------------------------------ map */
 
 /* This worker lost slot `slot`'s primacy: held replies of batches its
@@ -614,8 +616,7 @@ static void slot_lost(worker_t *w, uint32_t slot) {
  * owner by the map): dropped. */
 static void follower_forget(worker_t *w, uint32_t slot) {
   replication_t *r = w->repl;
-  if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
-  if (store_drop_slot(w->store, slot, 0) < 0) fatal_exit("cannot drop a replica's slot");
+  slot_delete_in_batch(w, slot);
   item_cache_clear(w->items);
   r->applied_epoch[slot] = r->applied_seq[slot] = 0;
   uint8_t key[APPLIED_KEY_LEN];
@@ -782,6 +783,30 @@ size_t replication_lags(worker_t *w, Tally__ReplicaLag ***out) {
 
 /* ------------------------------------------------------------ follower */
 
+/* Deletes every key of `slot` in the slot-led families through the open
+ * batch (reads see the batches, so earlier appends of this group too). */
+static void slot_delete_in_batch(worker_t *w, uint32_t slot) {
+  uint8_t prefix[2], upper[KEYS_MAX];
+  keys_put_u16(prefix, (uint16_t)slot);
+  size_t upper_len = keys_prefix_end(upper, prefix, 2);
+  for (size_t f = 0; f < sizeof copy_families / sizeof copy_families[0]; f++) {
+    store_iter_t *it = store_iter_new(w->store, copy_families[f], upper, upper_len);
+    if (it == NULL) fatal_exit("out of memory for an iterator");
+    copy_t keys = {0};
+    for (store_iter_seek(it, prefix, 2); store_iter_valid(it); store_iter_next(it)) {
+      size_t key_len;
+      const uint8_t *key = store_iter_key(it, &key_len);
+      copy_add(&keys, copy_families[f], key, key_len, NULL, 0);
+    }
+    if (store_iter_error(it) < 0) fatal_exit("storage read failed dropping a replica's slot");
+    store_iter_destroy(&it);
+    for (size_t i = 0; i < keys.n; i++)
+      store_delete(w->store, copy_families[f], keys.entries[i].key.data, keys.entries[i].key.len);
+    copy_free(&keys);
+  }
+  w->batch_dirty = 1;
+}
+
 static void reply_ack(worker_t *w, const router_request_t *req, uint32_t slot, uint64_t epoch,
                       uint64_t seq, int need_snapshot) {
   Tally__Envelope env;
@@ -855,9 +880,10 @@ void replication_handle_append(worker_t *w, const router_request_t *req) {
       reply_ack(w, req, slot, *epoch, *seq, 0); /* a copy already taken over */
       return;
     }
-    /* A fresh copy: nothing held before, also not in the open batch. */
-    if (store_pending(w->store) > 0 || w->batch_dirty) worker_commit_now(w);
-    if (store_drop_slot(w->store, slot, 1) < 0) fatal_exit("storage write failed");
+    /* A fresh copy: what is held of the slot is deleted in this batch,
+     * with the copy's first entries (no write of its own: a follower
+     * taking many copies at once stays responsive). */
+    slot_delete_in_batch(w, slot);
     item_cache_clear(w->items);
     if (*epoch != a->slot_epoch)
       log_info("slot %u: taking a full copy from primary %u (slot epoch %llu)", slot,
