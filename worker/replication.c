@@ -23,6 +23,8 @@
 #define REPL_ISR_RESEND_MS 1000
 /* A copy that could not be sent (follower unreachable) is tried again. */
 #define REPL_COPY_RETRY_MS 1000
+/* A follower that is not in sync yet has this long to acknowledge. */
+#define REPL_COPY_ACK_TIMEOUT_MS 5000
 /* Copies started per tick (each reads one slot on the loop). */
 #define REPL_COPIES_PER_TICK 64
 
@@ -107,6 +109,15 @@ static const Tally__SlotReplicas *map_slot(const worker_t *w, uint32_t slot) {
 static uint32_t map_owner(const worker_t *w, uint32_t slot) {
   if (w->map == NULL || slot >= w->map->n_slot_owner) return 0;
   return w->map->slot_owner[slot];
+}
+
+/* The map says worker `id` is UP (a copy to a down follower is not tried). */
+static int worker_up(const worker_t *w, uint32_t id) {
+  if (w->map == NULL) return 0;
+  for (size_t i = 0; i < w->map->n_workers; i++)
+    if (w->map->workers[i]->id == id)
+      return w->map->workers[i]->state == TALLY__WORKER_STATE__WORKER_UP;
+  return 0;
 }
 
 static const char *worker_endpoint(const worker_t *w, uint32_t id) {
@@ -721,8 +732,11 @@ void replication_tick(worker_t *w, uint64_t now) {
     for (size_t k = 0; k < rs->n; k++) {
       stream_t *st = &rs->s[k];
       const unacked_t *u = ring_oldest(st);
-      if (stream_live(st) && u != NULL && now - u->sent_ms > REPLICATION_ACK_TIMEOUT_MS) {
-        stream_fail(w, s, st, "did not acknowledge an append within 1 s");
+      /* A copy (not in sync yet) may take longer than a stream's append. */
+      uint64_t limit = st->in_sync ? REPLICATION_ACK_TIMEOUT_MS : REPL_COPY_ACK_TIMEOUT_MS;
+      if (stream_live(st) && u != NULL && now - u->sent_ms > limit) {
+        stream_fail(w, s, st, st->in_sync ? "did not acknowledge an append within 1 s"
+                                          : "did not acknowledge its copy in time");
         continue;
       }
       switch (st->state) {
@@ -730,7 +744,8 @@ void replication_tick(worker_t *w, uint64_t now) {
           if (st->in_sync) {
             st->state = ST_WAIT_OUT;
             isr_send(w, s, st, 0, "primary restarted or stream lost: copying it again");
-          } else if (now >= st->next_copy_ms && copies < REPL_COPIES_PER_TICK && w->registered) {
+          } else if (now >= st->next_copy_ms && copies < REPL_COPIES_PER_TICK && w->registered &&
+                     worker_up(w, st->follower)) {
             stream_copy(w, s, st);
             copies++;
           }
