@@ -25,6 +25,8 @@
 #define REPL_COPY_RETRY_MS 1000
 /* A follower that is not in sync yet has this long to acknowledge. */
 #define REPL_COPY_ACK_TIMEOUT_MS 5000
+/* Appends of one message (ReplicaAppend.bundle): one per slot. */
+#define REPL_BUNDLE_MAX TALLY_SLOT_COUNT
 /* Copies started per tick (each reads one slot on the loop). */
 #define REPL_COPIES_PER_TICK 64
 
@@ -477,6 +479,32 @@ static int stream_live(const stream_t *st) {
   return st->state == ST_COPYING || st->state == ST_WAIT_IN || st->state == ST_IN_SYNC;
 }
 
+static stream_t *stream_of(rslot_t *rs, uint32_t follower);
+
+/* Sends apps[0..n) (one per slot, each of a live stream to the same
+ * follower) as one message: the first with the others in its bundle. */
+static int send_bundle(worker_t *w, uint32_t follower, Tally__ReplicaAppend *apps,
+                       Tally__ReplicaAppend **ptrs, size_t n) {
+  replication_t *r = w->repl;
+  rconn_t *c = conn_get(w, follower);
+  if (c == NULL) return TALLY_E_UNAVAILABLE;
+  Tally__Envelope env;
+  uint64_t rid = ((uint64_t)(apps[0].slot + 1) << 48) | (++r->next_request & 0xffffffffffffull);
+  wire_envelope_init(&env, rid);
+  apps[0].n_bundle = n - 1;
+  apps[0].bundle = ptrs + 1;
+  env.body_case = TALLY__ENVELOPE__BODY_REPLICA_APPEND;
+  env.replica_append = &apps[0];
+  int rc = dealer_try_send(c->dealer, &env);
+  apps[0].n_bundle = 0;
+  apps[0].bundle = NULL;
+  return rc;
+}
+
+/* A bundle stops at whichever comes first. */
+#define REPL_BUNDLE_APPENDS 256
+#define REPL_BUNDLE_ENTRIES 8192
+
 void replication_on_batch(worker_t *w, uint64_t batch) {
   replication_t *r = w->repl;
   if (r == NULL || r->n_streams == 0) return;
@@ -484,32 +512,75 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
   store_open_each(w->store, collect_change, w);
   if (r->n_changes == 0) return;
   qsort(r->changes, r->n_changes, sizeof *r->changes, change_cmp);
-  Tally__SlotEntry **ptrs = malloc(r->n_changes * sizeof *ptrs);
-  if (ptrs == NULL) fatal_exit("out of memory for replication");
-  for (size_t i = 0; i < r->n_changes; i++) ptrs[i] = &r->changes[i].entry;
-  for (size_t i = 0; i < r->n_changes;) {
-    uint32_t slot = r->changes[i].slot;
-    size_t j = i;
-    while (j < r->n_changes && r->changes[j].slot == slot) j++;
-    rslot_t *rs = &r->slots[slot];
-    if (w->owned[slot]) {
-      for (size_t k = 0; k < rs->n; k++) {
-        stream_t *st = &rs->s[k];
-        if (!stream_live(st)) continue;
-        /* A huge batch is cut into appends of bounded size. */
-        for (size_t at = i; at < j;) {
-          size_t n = j - at < REPL_CHUNK_ENTRIES ? j - at : REPL_CHUNK_ENTRIES;
-          if (send_append(w, slot, st, ptrs + at, n, 0, 0, batch) < 0) {
-            stream_fail(w, slot, st, "cannot be sent to");
-            break;
-          }
-          at += n;
-        }
-      }
-    }
-    i = j;
+  size_t n = r->n_changes;
+  Tally__SlotEntry **entries = malloc(n * sizeof *entries);
+  size_t *from = malloc((n + 1) * sizeof *from); /* start of each slot's run */
+  Tally__ReplicaAppend *apps = malloc(n * sizeof *apps);
+  Tally__ReplicaAppend **ptrs = malloc(n * sizeof *ptrs);
+  stream_t **streams = malloc(n * sizeof *streams);
+  uint32_t followers[REPL_MAX_CONNS];
+  size_t n_followers = 0, runs = 0;
+  if (!entries || !from || !apps || !ptrs || !streams) fatal_exit("out of memory for replication");
+  for (size_t i = 0; i < n; i++) {
+    entries[i] = &r->changes[i].entry;
+    if (i == 0 || r->changes[i].slot != r->changes[i - 1].slot) from[runs++] = i;
   }
+  from[runs] = n;
+  /* The followers these slots stream to. */
+  for (size_t k = 0; k < runs; k++) {
+    const rslot_t *rs = &r->slots[r->changes[from[k]].slot];
+    for (size_t f = 0; f < rs->n; f++) {
+      int known = 0;
+      for (size_t x = 0; x < n_followers; x++) known |= followers[x] == rs->s[f].follower;
+      if (!known && n_followers < REPL_MAX_CONNS) followers[n_followers++] = rs->s[f].follower;
+    }
+  }
+  uint64_t now = clock_monotonic_ms();
+  for (size_t f = 0; f < n_followers; f++) {
+    size_t m = 0, total = 0;
+    for (size_t k = 0; k <= runs; k++) {
+      stream_t *st = NULL;
+      uint32_t slot = 0;
+      if (k < runs) {
+        slot = r->changes[from[k]].slot;
+        st = w->owned[slot] ? stream_of(&r->slots[slot], followers[f]) : NULL;
+        if (st != NULL && !stream_live(st)) st = NULL;
+      }
+      size_t count = k < runs ? from[k + 1] - from[k] : 0;
+      /* Send what was gathered when the bundle is full or at the end. */
+      if (m > 0 && (k == runs || m == REPL_BUNDLE_APPENDS ||
+                    (st != NULL && total + count > REPL_BUNDLE_ENTRIES))) {
+        int rc = send_bundle(w, followers[f], apps, ptrs, m);
+        for (size_t x = 0; x < m; x++) {
+          if (rc < 0) {
+            stream_fail(w, apps[x].slot, streams[x], "cannot be sent to");
+            continue;
+          }
+          streams[x]->sent_seq++;
+          ring_push(streams[x], batch, now);
+        }
+        m = total = 0;
+      }
+      if (st == NULL) continue;
+      Tally__ReplicaAppend *a = &apps[m];
+      tally__replica_append__init(a);
+      a->slot = slot;
+      a->slot_epoch = r->slots[slot].slot_epoch;
+      a->primary_id = w->counters.worker_id;
+      a->seq = st->sent_seq + 1;
+      a->n_entries = count;
+      a->entries = entries + from[k];
+      ptrs[m] = a;
+      streams[m] = st;
+      total += count;
+      m++;
+    }
+  }
+  free(entries);
+  free(from);
+  free(apps);
   free(ptrs);
+  free(streams);
   r->n_changes = 0;
 }
 
@@ -539,28 +610,22 @@ static stream_t *stream_of(rslot_t *rs, uint32_t follower) {
   return NULL;
 }
 
-static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
+/* One ack of `follower` about slot ack->slot. */
+static void on_ack(worker_t *w, uint32_t follower, const Tally__ReplicaAck *ack) {
   replication_t *r = w->repl;
-  uint64_t tag = env->request_id >> 48;
-  if (tag == 0 || tag > TALLY_SLOT_COUNT) return;
-  uint32_t slot = (uint32_t)(tag - 1);
+  if (ack->slot >= TALLY_SLOT_COUNT) return;
+  uint32_t slot = ack->slot;
   rslot_t *rs = &r->slots[slot];
   if (!rs->primary) return;
-  stream_t *st = stream_of(rs, c->worker);
+  stream_t *st = stream_of(rs, follower);
   if (st == NULL || !stream_live(st)) return;
-  if (env->body_case == TALLY__ENVELOPE__BODY_ERROR) {
-    char why[300];
-    snprintf(why, sizeof why, "refused an append (%s: %.200s)",
-             tally_error_name(tally_error_from_wire((int)env->error->code)),
-             env->error->message ? env->error->message : "");
-    /* FENCED: the follower knows of a newer primary; so may the map. */
-    if (env->error->code == TALLY__ERROR_CODE__FENCED) coordinator_link_fetch(w, REFRESH_MAP);
-    stream_fail(w, slot, st, why);
+  if (ack->fenced) {
+    /* The follower knows of a newer primary; so may the map. */
+    coordinator_link_fetch(w, REFRESH_MAP);
+    stream_fail(w, slot, st, "refused an append (FENCED)");
     return;
   }
-  if (env->body_case != TALLY__ENVELOPE__BODY_REPLICA_ACK) return;
-  const Tally__ReplicaAck *ack = env->replica_ack;
-  if (ack->slot != slot || ack->slot_epoch != rs->slot_epoch) return;
+  if (ack->slot_epoch != rs->slot_epoch) return;
   if (ack->applied_seq < st->copy_seq) return; /* answers an earlier stream */
   if (ack->need_snapshot) {
     stream_fail(w, slot, st, "asked for a full copy");
@@ -577,7 +642,36 @@ static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
     st->state = ST_WAIT_IN;
     isr_send(w, slot, st, 1, "caught up");
   }
-  worker_release_replies(w);
+}
+
+static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
+  replication_t *r = w->repl;
+  if (env->body_case == TALLY__ENVELOPE__BODY_REPLICA_ACK) {
+    const Tally__ReplicaAck *ack = env->replica_ack;
+    on_ack(w, c->worker, ack);
+    for (size_t i = 0; i < ack->n_bundle; i++) on_ack(w, c->worker, ack->bundle[i]);
+    worker_release_replies(w);
+    return;
+  }
+  if (env->body_case != TALLY__ENVELOPE__BODY_ERROR) return;
+  char why[300];
+  snprintf(why, sizeof why, "refused an append (%s: %.200s)",
+           tally_error_name(tally_error_from_wire((int)env->error->code)),
+           env->error->message ? env->error->message : "");
+  uint64_t tag = env->request_id >> 48;
+  if (env->error->code == TALLY__ERROR_CODE__FENCED && tag > 0 && tag <= TALLY_SLOT_COUNT) {
+    /* One append alone (a copy's): its slot is in the request id. */
+    uint32_t slot = (uint32_t)(tag - 1);
+    stream_t *st = r->slots[slot].primary ? stream_of(&r->slots[slot], c->worker) : NULL;
+    coordinator_link_fetch(w, REFRESH_MAP);
+    if (st != NULL) stream_fail(w, slot, st, why);
+    return;
+  }
+  /* A refused bundle: every stream to the follower that waits for it. */
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
+    stream_t *st = r->slots[s].primary ? stream_of(&r->slots[s], c->worker) : NULL;
+    if (st != NULL && stream_live(st) && st->n > 0) stream_fail(w, s, st, why);
+  }
 }
 
 static void conn_drain(rconn_t *c) {
@@ -822,21 +916,6 @@ static void slot_delete_in_batch(worker_t *w, uint32_t slot) {
   w->batch_dirty = 1;
 }
 
-static void reply_ack(worker_t *w, const router_request_t *req, uint32_t slot, uint64_t epoch,
-                      uint64_t seq, int need_snapshot) {
-  Tally__Envelope env;
-  Tally__ReplicaAck ack = TALLY__REPLICA_ACK__INIT;
-  wire_envelope_init(&env, req->env->request_id);
-  ack.slot = slot;
-  ack.slot_epoch = epoch;
-  ack.applied_seq = seq;
-  ack.need_snapshot = need_snapshot;
-  env.body_case = TALLY__ENVELOPE__BODY_REPLICA_ACK;
-  env.replica_ack = &ack;
-  worker_reply(w, req->peer, req->peer_len, &env);
-  reply_queue_mark_local(w->replies);
-}
-
 static void reply_refused(worker_t *w, const router_request_t *req, int code, const char *why,
                           uint32_t slot) {
   worker_reply_error(w, req->peer, req->peer_len, req->env->request_id, code, "slot %u: %s", slot,
@@ -844,70 +923,68 @@ static void reply_refused(worker_t *w, const router_request_t *req, int code, co
   reply_queue_mark_local(w->replies);
 }
 
-void replication_handle_append(worker_t *w, const router_request_t *req) {
-  replication_t *r = w->repl;
-  const Tally__ReplicaAppend *a = req->env->replica_append;
-  uint32_t slot = a->slot;
-  if (slot >= TALLY_SLOT_COUNT || r == NULL) {
-    reply_refused(w, req, TALLY_E_INVALID_ARGUMENT, "out of range", slot);
-    return;
-  }
+/* Checks one append's entries. NULL, or why it is refused. */
+static const char *append_invalid(const Tally__ReplicaAppend *a, char *why, size_t size) {
+  if (a->slot >= TALLY_SLOT_COUNT) return "slot out of range";
   for (size_t i = 0; i < a->n_entries; i++) {
     const Tally__SlotEntry *e = a->entries[i];
     if (e->family >= STORE_CF_COUNT || !store_cf_is_slot_led((store_cf_t)e->family) ||
-        e->key.len < 2 || e->key.len > KEYS_MAX || keys_get_u16(e->key.data) != slot ||
+        e->key.len < 2 || e->key.len > KEYS_MAX || keys_get_u16(e->key.data) != a->slot ||
         (e->deleted && e->value.len != 0)) {
-      char why[96];
-      snprintf(why, sizeof why, "entry %zu of the append is not a key of the slot", i);
-      reply_refused(w, req, TALLY_E_INVALID_ARGUMENT, why, slot);
-      return;
+      snprintf(why, size, "entry %zu of the append is not a key of the slot", i);
+      return why;
     }
   }
-  if (w->map == NULL) {
-    reply_refused(w, req, TALLY_E_UNAVAILABLE, "this worker has not joined the cluster yet", slot);
-    return;
-  }
+  return NULL;
+}
+
+/* Why this worker refuses `a` as FENCED, or NULL. */
+static const char *append_fenced(const worker_t *w, const Tally__ReplicaAppend *a) {
+  const replication_t *r = w->repl;
+  uint32_t slot = a->slot, me = w->counters.worker_id;
   const Tally__SlotReplicas *sr = map_slot(w, slot);
   uint64_t map_epoch = sr != NULL ? sr->slot_epoch : 0;
-  /* The primary may know a newer map than ours. */
-  if (a->slot_epoch > map_epoch && worker_await_refresh(w, REFRESH_MAP)) return;
-  uint32_t me = w->counters.worker_id;
-  const char *fenced = NULL;
-  if (w->owned[slot] || map_owner(w, slot) == me)
-    fenced = "this worker is the slot's primary";
-  else if (a->primary_id == me)
-    fenced = "an append from this worker itself";
-  else if (a->slot_epoch < map_epoch || a->slot_epoch < r->applied_epoch[slot])
-    fenced = "the sender's slot epoch is older than this worker's";
-  else if (a->slot_epoch == map_epoch && map_owner(w, slot) != a->primary_id)
-    fenced = "the sender is not the slot's primary in this slot epoch";
-  if (fenced != NULL) {
-    reply_refused(w, req, TALLY_E_FENCED, fenced, slot);
-    return;
-  }
-  if (slot_move_frozen(w, slot)) {
-    reply_refused(w, req, TALLY_E_UNAVAILABLE, "the slot is being moved", slot);
-    return;
-  }
+  if (w->owned[slot] || map_owner(w, slot) == me) return "this worker is the slot's primary";
+  if (a->primary_id == me) return "an append from this worker itself";
+  if (a->slot_epoch < map_epoch || a->slot_epoch < r->applied_epoch[slot])
+    return "the sender's slot epoch is older than this worker's";
+  if (a->slot_epoch == map_epoch && map_owner(w, slot) != a->primary_id)
+    return "the sender is not the slot's primary in this slot epoch";
+  return NULL;
+}
+
+/* Applies one append (checked) into the open batch and fills its ack. */
+static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__ReplicaAck *ack) {
+  replication_t *r = w->repl;
+  uint32_t slot = a->slot;
   uint64_t *epoch = &r->applied_epoch[slot], *seq = &r->applied_seq[slot];
+  ack->slot = slot;
+  if (append_fenced(w, a) != NULL || slot_move_frozen(w, slot)) {
+    ack->slot_epoch = a->slot_epoch;
+    ack->fenced = 1;
+    return;
+  }
   if (a->reset) {
     if (a->slot_epoch == *epoch && a->seq <= *seq) {
-      reply_ack(w, req, slot, *epoch, *seq, 0); /* a copy already taken over */
+      ack->slot_epoch = *epoch; /* a copy already taken over */
+      ack->applied_seq = *seq;
       return;
     }
     /* A fresh copy: what is held of the slot is deleted in this batch,
      * with the copy's first entries (no write of its own: a follower
      * taking many copies at once stays responsive). */
     slot_delete_in_batch(w, slot);
-    item_cache_clear(w->items);
     if (*epoch != a->slot_epoch)
       log_info("slot %u: taking a full copy from primary %u (slot epoch %llu)", slot,
                a->primary_id, (unsigned long long)a->slot_epoch);
   } else if (a->slot_epoch != *epoch || a->seq > *seq + 1) {
-    reply_ack(w, req, slot, a->slot_epoch, a->slot_epoch == *epoch ? *seq : 0, 1);
+    ack->slot_epoch = a->slot_epoch;
+    ack->applied_seq = a->slot_epoch == *epoch ? *seq : 0;
+    ack->need_snapshot = 1;
     return;
   } else if (a->seq <= *seq) {
-    reply_ack(w, req, slot, *epoch, *seq, 0); /* a repeat */
+    ack->slot_epoch = *epoch; /* a repeat */
+    ack->applied_seq = *seq;
     return;
   }
   for (size_t i = 0; i < a->n_entries; i++) {
@@ -918,12 +995,71 @@ void replication_handle_append(worker_t *w, const router_request_t *req) {
       store_put(w->store, (store_cf_t)e->family, e->key.data, e->key.len, e->value.data,
                 e->value.len);
   }
-  if (a->n_entries > 0) item_cache_clear(w->items); /* written around the cache */
   *epoch = a->slot_epoch;
   *seq = a->seq;
   applied_put(w, slot);
   w->batch_dirty = 1;
-  reply_ack(w, req, slot, *epoch, *seq, 0);
+  ack->slot_epoch = *epoch;
+  ack->applied_seq = *seq;
   if (a->snapshot_done)
     log_info("slot %u: full copy from primary %u complete", slot, a->primary_id);
+}
+
+void replication_handle_append(worker_t *w, const router_request_t *req) {
+  replication_t *r = w->repl;
+  const Tally__ReplicaAppend *a = req->env->replica_append;
+  size_t n = 1 + a->n_bundle;
+  char why[96];
+  if (r == NULL || n > REPL_BUNDLE_MAX) {
+    reply_refused(w, req, TALLY_E_INVALID_ARGUMENT, "too many appends in one message", a->slot);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const Tally__ReplicaAppend *one = i == 0 ? a : a->bundle[i - 1];
+    const char *bad = append_invalid(one, why, sizeof why);
+    if (bad == NULL && i > 0 && one->n_bundle > 0) bad = "a bundled append holds a bundle";
+    if (bad != NULL) {
+      reply_refused(w, req, TALLY_E_INVALID_ARGUMENT, bad, one->slot);
+      return;
+    }
+  }
+  if (w->map == NULL) {
+    reply_refused(w, req, TALLY_E_UNAVAILABLE, "this worker has not joined the cluster yet", a->slot);
+    return;
+  }
+  /* The primary may know a newer map than ours. */
+  for (size_t i = 0; i < n; i++) {
+    const Tally__ReplicaAppend *one = i == 0 ? a : a->bundle[i - 1];
+    const Tally__SlotReplicas *sr = map_slot(w, one->slot);
+    if (one->slot_epoch > (sr != NULL ? sr->slot_epoch : 0) && worker_await_refresh(w, REFRESH_MAP))
+      return;
+  }
+  /* One append alone, refused: the contract's FENCED error. */
+  const char *fenced = n == 1 ? append_fenced(w, a) : NULL;
+  if (fenced != NULL) {
+    reply_refused(w, req, TALLY_E_FENCED, fenced, a->slot);
+    return;
+  }
+  Tally__ReplicaAck *acks = calloc(n, sizeof *acks);
+  Tally__ReplicaAck **ptrs = calloc(n, sizeof *ptrs);
+  if (acks == NULL || ptrs == NULL) fatal_exit("out of memory for replica acks");
+  int applied = 0;
+  for (size_t i = 0; i < n; i++) {
+    const Tally__ReplicaAppend *one = i == 0 ? a : a->bundle[i - 1];
+    tally__replica_ack__init(&acks[i]);
+    append_apply(w, one, &acks[i]);
+    applied |= one->n_entries > 0;
+    ptrs[i] = &acks[i];
+  }
+  if (applied) item_cache_clear(w->items); /* written around the cache */
+  Tally__Envelope env;
+  wire_envelope_init(&env, req->env->request_id);
+  acks[0].n_bundle = n - 1;
+  acks[0].bundle = ptrs + 1;
+  env.body_case = TALLY__ENVELOPE__BODY_REPLICA_ACK;
+  env.replica_ack = &acks[0];
+  worker_reply(w, req->peer, req->peer_len, &env);
+  reply_queue_mark_local(w->replies);
+  free(acks);
+  free(ptrs);
 }
