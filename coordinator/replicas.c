@@ -176,33 +176,45 @@ static void send_map(coordinator_t *c, const Tally__Envelope *request,
 
 void replicas_handle_isr_change(coordinator_t *c, const Tally__Envelope *request,
                                 const char *caller_key, const coordinator_replier_t *r) {
-  const Tally__IsrChange *ch = request->isr_change;
-  if (ch->slot >= TALLY_SLOT_COUNT) {
-    coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "slot %u is out of range", ch->slot);
+  const Tally__IsrChange *first = request->isr_change;
+  size_t n = 1 + first->n_bundle;
+  if (n > TALLY_SLOT_COUNT * REPLICA_SET_MAX_REPLICAS) {
+    coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "too many in-sync changes in one request");
     return;
   }
-  uint32_t owner = slot_map_owner(c->map, ch->slot);
-  /* Only the slot's primary speaks for its followers. */
-  if (c->secure && admission_caller_worker_id(c, caller_key) != owner) {
-    send_map(c, request, r); /* an old primary: the map tells it so */
-    return;
-  }
+  uint32_t caller = c->secure ? admission_caller_worker_id(c, caller_key) : 0;
   replica_set_copy(c->rplan, c->replicas);
-  int changed = replica_set_isr(c->rplan, ch->slot, ch->slot_epoch, ch->follower_id, ch->in_sync);
-  if (changed == 1) {
+  uint32_t changed = 0, ignored = 0;
+  for (size_t i = 0; i < n; i++) {
+    const Tally__IsrChange *ch = i == 0 ? first : first->bundle[i - 1];
+    /* Only the slot's primary speaks for its followers; a report of an old
+     * primary or an old slot epoch is ignored (the map it gets back tells
+     * it why). */
+    if (ch->slot >= TALLY_SLOT_COUNT || (c->secure && caller != slot_map_owner(c->map, ch->slot))) {
+      ignored++;
+      continue;
+    }
+    int rc = replica_set_isr(c->rplan, ch->slot, ch->slot_epoch, ch->follower_id, ch->in_sync);
+    if (rc == 1) {
+      changed++;
+      log_info("slot %u: follower %u %s the in-sync set (%s)", ch->slot, ch->follower_id,
+               ch->in_sync ? "joins" : "leaves",
+               ch->reason && ch->reason[0] ? ch->reason : "no reason given");
+    } else if (rc < 0) {
+      ignored++;
+    }
+  }
+  if (changed > 0) {
     int rc = commit_replicas(c);
     if (rc < 0) {
-      coordinator_reply_storage_error(r, rc, "the in-sync set");
+      coordinator_reply_storage_error(r, rc, "the in-sync sets");
       return;
     }
-    log_info("slot %u: follower %u %s the in-sync set (%s); epoch %" PRIu64, ch->slot,
-             ch->follower_id, ch->in_sync ? "joins" : "leaves",
-             ch->reason && ch->reason[0] ? ch->reason : "no reason given",
-             slot_map_epoch(c->map));
-  } else if (changed < 0) {
-    log_debug("isr_change for slot %u (epoch %" PRIu64 ") ignored: not the slot's current epoch or "
-              "follower",
-              ch->slot, ch->slot_epoch);
+    log_info("%u in-sync changes recorded; epoch %" PRIu64, changed, slot_map_epoch(c->map));
   }
+  if (ignored > 0)
+    log_debug("%u in-sync changes ignored: not from the slot's primary, or not the slot's "
+              "current epoch or follower",
+              ignored);
   send_map(c, request, r);
 }

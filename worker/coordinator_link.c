@@ -296,12 +296,34 @@ static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
 static void link_drain(worker_t *w) {
   Tally__Envelope *env = NULL;
   uint64_t now = clock_monotonic_ms();
+  /* Maps that arrive together (answers to fetches and to isr_change, each a
+   * new epoch while followers join) are applied once, the newest: each
+   * application is persisted and walks every slot. */
+  Tally__Envelope *newest = NULL;
+  uint64_t answered[64];
+  size_t n_answered = 0;
   for (;;) {
     int rc = dealer_recv(w->coordinator, 0, &env);
     if (rc == TALLY_E_BAD_REQUEST) continue;
     if (rc < 0) break;
+    if (env->body_case == TALLY__ENVELOPE__BODY_MAP && n_answered < 64) {
+      w->last_coordinator_reply_ms = now;
+      answered[n_answered++] = env->request_id;
+      if (newest == NULL || env->map->epoch > newest->map->epoch) {
+        wire_envelope_free(&newest);
+        newest = env;
+        env = NULL;
+      }
+      wire_envelope_free(&env);
+      continue;
+    }
     link_handle(w, env, now);
     wire_envelope_free(&env);
+  }
+  if (newest != NULL) {
+    link_handle(w, newest, now);
+    wire_envelope_free(&newest);
+    for (size_t i = 0; i < n_answered; i++) link_fetch_reply(w, answered[i], now);
   }
   link_fetch_timeouts(w, now);
 }

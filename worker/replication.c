@@ -92,6 +92,10 @@ typedef struct replication {
   size_t n_conns;
   uint64_t seq_base;
   uint64_t next_request;
+  /* isr_change reports waiting for the tick, which sends them as one
+   * message (IsrChange.bundle). */
+  Tally__IsrChange *isr;
+  size_t n_isr, cap_isr;
   /* Scratch of replication_on_batch and replication_lags. */
   change_t *changes;
   size_t n_changes, cap_changes;
@@ -283,26 +287,57 @@ void replication_close(worker_t *w) {
     for (size_t i = 0; i < r->slots[s].n; i++) stream_free(&r->slots[s].s[i]);
   free(r->changes);
   free(r->lags);
+  free(r->isr);
   free(r);
 }
 
 /* ------------------------------------------------------------ primary: sending */
 
+/* Queues an isr_change about the stream's follower (sent by the tick,
+ * isr_flush). `reason` must be a string constant. */
 static void isr_send(worker_t *w, uint32_t slot, stream_t *st, int in_sync, const char *reason) {
   replication_t *r = w->repl;
   st->isr_sent_ms = clock_monotonic_ms();
-  if (w->coordinator == NULL) return;
+  for (size_t i = 0; i < r->n_isr; i++)
+    if (r->isr[i].slot == slot && r->isr[i].follower_id == st->follower) {
+      r->isr[i].in_sync = in_sync;
+      r->isr[i].reason = (char *)reason;
+      return;
+    }
+  if (r->n_isr == r->cap_isr) {
+    size_t cap = r->cap_isr ? r->cap_isr * 2 : 64;
+    Tally__IsrChange *grown = realloc(r->isr, cap * sizeof *grown);
+    if (grown == NULL) return; /* resent after REPL_ISR_RESEND_MS */
+    r->isr = grown;
+    r->cap_isr = cap;
+  }
+  Tally__IsrChange *change = &r->isr[r->n_isr++];
+  tally__isr_change__init(change);
+  change->slot = slot;
+  change->slot_epoch = r->slots[slot].slot_epoch;
+  change->follower_id = st->follower;
+  change->in_sync = in_sync;
+  change->reason = (char *)reason;
+}
+
+/* Sends the queued isr_change reports as one message. */
+static void isr_flush(worker_t *w) {
+  replication_t *r = w->repl;
+  if (r->n_isr == 0 || w->coordinator == NULL) return;
+  Tally__IsrChange **ptrs = malloc(r->n_isr * sizeof *ptrs);
+  if (ptrs == NULL) return;
+  for (size_t i = 0; i < r->n_isr; i++) ptrs[i] = &r->isr[i];
   Tally__Envelope env;
-  Tally__IsrChange change = TALLY__ISR_CHANGE__INIT;
   wire_envelope_init(&env, dealer_next_request_id(w->coordinator));
-  change.slot = slot;
-  change.slot_epoch = r->slots[slot].slot_epoch;
-  change.follower_id = st->follower;
-  change.in_sync = in_sync;
-  change.reason = (char *)reason;
+  r->isr[0].n_bundle = r->n_isr - 1;
+  r->isr[0].bundle = ptrs + 1;
   env.body_case = TALLY__ENVELOPE__BODY_ISR_CHANGE;
-  env.isr_change = &change;
+  env.isr_change = &r->isr[0];
   dealer_try_send(w->coordinator, &env);
+  r->isr[0].n_bundle = 0;
+  r->isr[0].bundle = NULL;
+  free(ptrs);
+  r->n_isr = 0;
 }
 
 /* The stream failed (no answer, refused, gap): out of the in-sync set,
@@ -316,7 +351,7 @@ static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *wh
      * are not sent to it and wait for the coordinator's answer. */
     if (st->state == ST_IN_SYNC) st->blocked_batch = w->written;
     st->state = ST_WAIT_OUT;
-    isr_send(w, slot, st, 0, why);
+    isr_send(w, slot, st, 0, "lagging, refused or unreachable (see the primary's log)");
   } else {
     st->state = ST_IDLE;
     ring_clear(st);
@@ -856,6 +891,7 @@ void replication_tick(worker_t *w, uint64_t now) {
     }
   }
   for (size_t i = 0; i < r->n_conns; i++) conn_drain(r->conns[i]);
+  isr_flush(w);
   worker_release_replies(w);
 }
 
