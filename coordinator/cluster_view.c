@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "coordinator_internal.h"
+#include "replicas.h"
 #include "tally_error.h"
 #include "wire.h"
 
@@ -38,6 +39,7 @@ int cluster_view_map(coordinator_t *c, Tally__ClusterMap *map, Tally__WorkerInfo
   map->n_slot_owner = TALLY_SLOT_COUNT;
   map->slot_owner = (uint32_t *)slot_map_owners(c->map);
   map->config_version = c->config_version;
+  replicas_view(c, map);
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "ident.h"
 #include "log.h"
 #include "registration.h"
+#include "replicas.h"
 #include "tally_error.h"
 #include "wire.h"
 
@@ -105,6 +106,7 @@ static int coordinator_load(coordinator_t *c) {
 
   if (rc == 0) rc = catalog_load(c);
   if (rc == 0) rc = registration_load(c);
+  if (rc == 0) rc = replicas_load(c);
   if (rc == 0) rc = admission_load(c);
   if (rc == 0) rc = admin_log_load(c);
   if (rc == 0) rc = calibration_load(c->calibration, c->store);
@@ -193,6 +195,7 @@ void coordinator_close(coordinator_t **coordinator) {
   calibration_destroy(&c->calibration);
   slot_map_destroy(&c->map);
   slot_map_destroy(&c->plan);
+  replicas_close(c);
   if (!c->store_borrowed) meta_store_close(&c->store);
   free(c);
 }

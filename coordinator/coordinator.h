@@ -156,6 +156,11 @@ int coordinator_ramp_apply(coordinator_t *coordinator, const Tally__ReportReply 
  * key), ALREADY_EXISTS (someone else's key) or the store's error. */
 int coordinator_set_security(coordinator_t *coordinator, const char *operator_key);
 
+/* Every slot on `replicas` workers (1..5, --replicas; replicas.h): a
+ * primary and up to R - 1 followers. Until called, R is 1. Returns 0,
+ * TALLY_E_INVALID_ARGUMENT or TALLY_E_NOMEM. */
+int coordinator_set_replicas(coordinator_t *coordinator, uint32_t replicas);
+
 /* 1 after coordinator_set_security. */
 int coordinator_is_secure(const coordinator_t *coordinator);
 

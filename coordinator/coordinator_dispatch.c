@@ -16,6 +16,7 @@
 #include "credentials.h"
 #include "log.h"
 #include "registration.h"
+#include "replicas.h"
 #include "report_jobs.h"
 #include "slot_moves.h"
 #include "tally_error.h"
@@ -121,6 +122,9 @@ static void coordinator_dispatch(coordinator_t *c, const Tally__Envelope *reques
       break;
     case TALLY__ENVELOPE__BODY_SLOT_MOVE_DONE:
       slot_moves_handle_done(c, request, caller_key, r);
+      break;
+    case TALLY__ENVELOPE__BODY_ISR_CHANGE:
+      replicas_handle_isr_change(c, request, caller_key, r);
       break;
     case TALLY__ENVELOPE__BODY_WORKER_DRAIN:
       slot_moves_handle_drain(c, request, r);

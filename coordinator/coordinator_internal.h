@@ -13,6 +13,7 @@
  *   credentials.c    console passwords, API tokens, the session key
  *   cluster_view.c   the cluster map and configuration as sent
  *   cluster_status.c `tally cluster status`: map, coordinators, lags
+ *   replicas.c       slot replication: followers, in-sync sets, failover
  *   coordinator_dispatch.c  authorization and the dispatch table
  *
  * The rule every module keeps (its header lists its apply points): a
@@ -37,6 +38,7 @@
 #include "coordinator.h"
 #include "membership.h"
 #include "meta_store.h"
+#include "replica_set.h"
 #include "slot_map.h"
 #include "slot_moves.h"
 #include "tally.pb-c.h"
@@ -65,6 +67,10 @@ struct coordinator {
   /* slot map and epoch: registration.c, slot_moves.c */
   slot_map_t *map;
   slot_map_t *plan; /* scratch copy on which map changes are planned */
+  /* followers, in-sync sets, slot epochs: replicas.c (failover planned by
+   * registration.c's liveness check, a move's flip by slot_moves.c) */
+  replica_set_t *replicas;
+  replica_set_t *rplan; /* scratch copy, as plan */
   /* workers: registration.c (durable part also slot_moves.c's drain) */
   membership_t *members;
   /* catalog.c (report_jobs.c's ramp-up and admission.c's operator go

@@ -31,6 +31,7 @@ typedef enum {
   OPTION_RAFT_ID,
   OPTION_RAFT_LISTEN,
   OPTION_PEERS,
+  OPTION_REPLICAS,
   OPTION_LOG_LEVEL,
   OPTION_CONFIG,
   OPTION_HELP
@@ -52,6 +53,7 @@ static const struct option long_options[] = {
     {"raft-id", required_argument, NULL, OPTION_RAFT_ID},
     {"raft-listen", required_argument, NULL, OPTION_RAFT_LISTEN},
     {"peers", required_argument, NULL, OPTION_PEERS},
+    {"replicas", required_argument, NULL, OPTION_REPLICAS},
     {"log-level", required_argument, NULL, OPTION_LOG_LEVEL},
     {"config", required_argument, NULL, OPTION_CONFIG},
     {"help", no_argument, NULL, OPTION_HELP},
@@ -106,6 +108,11 @@ void coordinator_options_usage(FILE *out) {
           "  --raft-listen HOST:PORT    address to bind the Raft transport (IPv4; the port\n"
           "                             must be this member's port in --peers; default its\n"
           "                             RAFT_HOST:PORT, e.g. 0.0.0.0:7411 inside a container)\n"
+          "  --replicas R               copies of every slot: its primary and R-1 followers\n"
+          "                             on other workers; a reply waits until every in-sync\n"
+          "                             follower holds the write, and a follower takes over\n"
+          "                             when the primary misses its heartbeats (default %u,\n"
+          "                             1..%u; 1: no followers; docs/REPLICATION.md)\n"
           "  --log-level LEVEL          error, warn, info (default) or debug\n"
           "  --config FILE              JSON object with the same keys as the long options\n"
           "                             (e.g. {\"dir\": \"/var/lib/tally\"});\n"
@@ -115,7 +122,7 @@ void coordinator_options_usage(FILE *out) {
           "SIGTERM or SIGINT stops the daemon cleanly (exit 0). Exit status 2: bad usage.\n",
           COORDINATOR_DEFAULT_BIND, COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS,
           COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS, COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS,
-          RAMP_GATHER_PERIOD_MS);
+          RAMP_GATHER_PERIOD_MS, COORDINATOR_DEFAULT_REPLICAS, COORDINATOR_MAX_REPLICAS);
 }
 
 __attribute__((format(printf, 3, 4))) static int usage_error(char *why, size_t why_size,
@@ -222,6 +229,16 @@ static int apply_option(coordinator_options_t *o, option_id_t id, const char *va
       return set_string(&o->raft_listen, value, why, why_size);
     case OPTION_PEERS:
       return raft_peers_parse(&o->peers, value, why, why_size);
+    case OPTION_REPLICAS: {
+      char *end = NULL;
+      unsigned long n = strtoul(value, &end, 10);
+      if (value[0] < '0' || value[0] > '9' || *end != '\0' || n < 1 ||
+          n > COORDINATOR_MAX_REPLICAS)
+        return usage_error(why, why_size, "--replicas wants a number in 1..%u, not '%s'",
+                           COORDINATOR_MAX_REPLICAS, value);
+      o->replicas = (uint32_t)n;
+      return 0;
+    }
     case OPTION_LOG_LEVEL:
       if (log_parse_level(value, &o->log_level) < 0)
         return usage_error(why, why_size,
@@ -271,12 +288,14 @@ static int apply_config_file(coordinator_options_t *o, const int *given, char *w
       text = json_string_value(value);
     } else if (json_is_boolean(value) && id == OPTION_INSECURE) {
       text = json_is_true(value) ? "true" : "false";
-    } else if (json_is_integer(value) && (id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID)) {
+    } else if (json_is_integer(value) && (id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID ||
+                                          id == OPTION_REPLICAS)) {
       snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
       text = number;
     } else {
       rc = usage_error(why, why_size, "config file %s: key '%s' wants a %s", o->config_file, key,
-                       id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID ? "number"
+                       id == OPTION_HEARTBEAT_TIMEOUT_MS || id == OPTION_RAFT_ID || id == OPTION_REPLICAS
+                           ? "number"
                        : id == OPTION_INSECURE            ? "boolean"
                                                           : "string");
       goto done;
@@ -296,6 +315,7 @@ int coordinator_options_parse(coordinator_options_t *o, int argc, char **argv, c
   memset(o, 0, sizeof *o);
   o->heartbeat_timeout_ms = COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS;
   o->expect_workers = 1;
+  o->replicas = COORDINATOR_DEFAULT_REPLICAS;
   o->ramp_period_ms = RAMP_GATHER_PERIOD_MS;
   o->log_level = LOG_INFO;
   optind = 0; /* glibc: full reset, so parse can run more than once */

@@ -2,17 +2,17 @@
  * tally-coordinator.
  *
  *   tally-coordinator --dir DIR [--bind tcp://127.0.0.1:7400]
- *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 3000]
+ *                     [--endpoint-file FILE] [--heartbeat-timeout-ms 2000]
  *                     [--key FILE] [--operator-key KEY] [--insecure]
- *                     [--metrics-listen HOST:PORT]
+ *                     [--metrics-listen HOST:PORT] [--replicas 2]
  *                     [--raft-id N --peers LIST [--raft-listen HOST:PORT]]
  *                     [--log-level info] [--config FILE]
  *
  * --config FILE names a JSON object whose keys are the long options without
  * dashes in front ("dir", "bind", "endpoint-file", "heartbeat-timeout-ms",
- * "log-level", "key", "operator-key", "insecure", "metrics-listen", "raft-id", "raft-listen", "peers"; '_' may
- * stand for '-');
- * values are strings, an integer for heartbeat-timeout-ms, a boolean for
+ * "log-level", "key", "operator-key", "insecure", "metrics-listen", "replicas",
+ * "raft-id", "raft-listen", "peers"; '_' may stand for '-');
+ * values are strings, an integer for heartbeat-timeout-ms, replicas or raft-id, a boolean for
  * insecure. An option given on the command line wins over the
  * file. Unknown keys are refused, so a typo does not go unnoticed.
  */
@@ -27,9 +27,11 @@
 #include "raft_peers.h"
 
 #define COORDINATOR_DEFAULT_BIND "tcp://127.0.0.1:7400"
-#define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 3000u
+#define COORDINATOR_DEFAULT_HEARTBEAT_TIMEOUT_MS 2000u
 #define COORDINATOR_MIN_HEARTBEAT_TIMEOUT_MS 10u
 #define COORDINATOR_MAX_HEARTBEAT_TIMEOUT_MS 86400000u
+#define COORDINATOR_DEFAULT_REPLICAS 2u
+#define COORDINATOR_MAX_REPLICAS 5u
 
 typedef struct {
   char *dir;           /* required */
@@ -46,6 +48,7 @@ typedef struct {
   uint64_t raft_id;        /* --raft-id; 0: not replicated (runs alone) */
   char *raft_listen;       /* --raft-listen; NULL: own address in peers */
   raft_peers_t peers;      /* --peers (raft_peers.h); count 0 without */
+  uint32_t replicas;       /* copies per slot, 1..COORDINATOR_MAX_REPLICAS (replica_set.h) */
   log_level_t log_level;
   int help; /* --help was given: print usage, exit 0 */
 } coordinator_options_t;

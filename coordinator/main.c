@@ -252,6 +252,7 @@ static int leadership_take(daemon_t *d, uint64_t generation) {
   const coordinator_options_t *o = d->options;
   int rc = coordinator_open_shared(&d->coordinator, d->store, o->heartbeat_timeout_ms);
   if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+  if (rc == 0) rc = coordinator_set_replicas(d->coordinator, o->replicas);
   if (rc == 0 && !o->insecure) rc = coordinator_set_security(d->coordinator, o->operator_key);
   if (rc < 0) {
     log_error("cannot take over as leader: %s; retrying", tally_strerror(rc));
@@ -511,6 +512,7 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   } else {
     rc = coordinator_open(&d->coordinator, o->dir, o->heartbeat_timeout_ms);
     if (rc == 0) coordinator_expect_workers(d->coordinator, o->expect_workers, 10000);
+    if (rc == 0) rc = coordinator_set_replicas(d->coordinator, o->replicas);
   }
   if (rc < 0) {
     log_error("cannot open the coordinator state in %s: %s", o->dir, tally_strerror(rc));

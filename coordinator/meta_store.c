@@ -30,6 +30,7 @@ static const char *const cf_names[CF_COUNT] = {"default",  "projects",  "labeler
 #define KEY_NEXT_PROJECT_ID "next_project_id"
 #define KEY_NEXT_WORKER_ID "next_worker_id"
 #define KEY_SLOT_OWNER "slot_owner"
+#define KEY_SLOT_REPLICAS "slot_replicas"
 
 struct meta_store {
   rocksdb_t *db;
@@ -498,6 +499,32 @@ void meta_batch_put_slot_owners(meta_batch_t *b, const uint32_t *owners) {
   uint8_t buf[TALLY_SLOT_COUNT * 4];
   for (uint32_t slot = 0; slot < TALLY_SLOT_COUNT; slot++) put_be32(buf + 4 * slot, owners[slot]);
   meta_batch_put(b, CF_DEFAULT, KEY_SLOT_OWNER, strlen(KEY_SLOT_OWNER), buf, sizeof buf);
+}
+
+void meta_batch_put_slot_replicas(meta_batch_t *b, const uint8_t *blob, size_t len) {
+  if (blob == NULL) {
+    b->error = TALLY_E_NOMEM; /* the caller could not encode it: fail the commit */
+    return;
+  }
+  meta_batch_put(b, CF_DEFAULT, KEY_SLOT_REPLICAS, strlen(KEY_SLOT_REPLICAS), blob, len);
+}
+
+int meta_store_load_slot_replicas(meta_store_t *s, uint8_t **blob, size_t *len) {
+  char *value = NULL;
+  size_t n = 0;
+  *blob = NULL;
+  *len = 0;
+  int rc = meta_store_get(s, KEY_SLOT_REPLICAS, &value, &n);
+  if (rc <= 0) return rc;
+  *blob = malloc(n ? n : 1);
+  if (*blob == NULL) {
+    rocksdb_free(value);
+    return TALLY_E_NOMEM;
+  }
+  memcpy(*blob, value, n);
+  *len = n;
+  rocksdb_free(value);
+  return 1;
 }
 
 int meta_store_get_credential(meta_store_t *s, const char *key, uint8_t **value, size_t *len) {

@@ -15,6 +15,11 @@
  *   "next_worker_id"   u32  next worker id to hand out (ids start at 1, never reused)
  *   "slot_owner"       TALLY_SLOT_COUNT x u32, the owning worker id per slot
  *                      in slot order (0 = unassigned)
+ *   "slot_replicas"    (added with replication; absent in older stores,
+ *                      which reads as no followers, every slot epoch 0)
+ *                      the followers, in-sync set, slot epoch and waiting
+ *                      flag of every slot, encoded by replica_set_encode()
+ *                      (coordinator/replica_set.h, which describes it)
  * A counter key that is absent reads as its initial value (0, 0, 1, 1, all
  * slots unassigned).
  * Column family "projects": key = project name (its bytes, no terminator),
@@ -137,6 +142,12 @@ void meta_batch_put_config_version(meta_batch_t *batch, uint64_t version);
 void meta_batch_put_next_project_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_next_worker_id(meta_batch_t *batch, uint32_t id);
 void meta_batch_put_slot_owners(meta_batch_t *batch, const uint32_t *owners);
+/* The "slot_replicas" record (replica_set_encode); blob NULL (it could
+ * not be encoded) makes the commit fail with TALLY_E_NOMEM. */
+void meta_batch_put_slot_replicas(meta_batch_t *batch, const uint8_t *blob, size_t len);
+/* Reads it: 1 with *blob (malloc'ed, caller frees) and *len, 0 when absent,
+ * TALLY_E_STORAGE or TALLY_E_NOMEM. */
+int meta_store_load_slot_replicas(meta_store_t *store, uint8_t **blob, size_t *len);
 /* Admits (admitted = 1) or revokes (0) a worker key. */
 void meta_batch_put_admitted(meta_batch_t *batch, const char *public_key, int admitted);
 /* Appends one entry to the administrative log (its seq is the key). */

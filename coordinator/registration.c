@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "cluster_view.h"
 #include "coordinator_internal.h"
+#include "replicas.h"
 #include "log.h"
 #include "tally_error.h"
 #include "validate.h"
@@ -298,6 +299,7 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
   size_t n = membership_silent_ids(c->members, now_ms, c->heartbeat_timeout_ms, silent);
   int rc = 0;
   meta_batch_t *batch = NULL;
+  uint32_t promoted = 0;
   if (n > 0) rc = meta_batch_new(c->store, &batch);
   if (n > 0 && rc == 0) {
     for (size_t i = 0; i < n; i++) {
@@ -305,7 +307,14 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
       record.state = TALLY__WORKER_STATE__WORKER_DOWN;
       meta_batch_put_worker(batch, &record);
     }
-    meta_batch_put_epoch(batch, slot_map_epoch(c->map) + 1);
+    /* Failover (replicas.h): in-sync followers take the dead primaries'
+     * slots, in the same batch as the DOWN records. */
+    slot_map_copy(c->plan, c->map);
+    slot_map_bump_epoch(c->plan);
+    promoted = replicas_plan_failover(c, silent, n);
+    if (promoted > 0) meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
+    replicas_stage(c, batch);
+    meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
     rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
@@ -315,7 +324,11 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
       record.state = TALLY__WORKER_STATE__WORKER_DOWN;
       coordinator_must_install(membership_put(c->members, &record, now_ms), "a worker state");
     }
-    slot_map_bump_epoch(c->map);
+    slot_map_copy(c->map, c->plan);
+    replicas_install(c);
+    if (promoted > 0)
+      log_warn("failover: %u slots promoted to in-sync followers; epoch %" PRIu64, promoted,
+               slot_map_epoch(c->map));
     for (size_t i = 0; i < n; i++)
       log_warn("worker %u sent no heartbeat for over %" PRIu64
                " ms: DOWN (keeps its %u slots); epoch %" PRIu64,
@@ -323,6 +336,10 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
                slot_map_epoch(c->map));
   }
   free(silent);
+  if (rc == 0) {
+    int refreshed = replicas_refresh(c);
+    if (refreshed < 0) rc = refreshed;
+  }
   slot_moves_rebalance(c, now_ms);
   return rc < 0 ? rc : (int)n;
 }

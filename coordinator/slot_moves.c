@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "cluster_view.h"
 #include "coordinator_internal.h"
+#include "replicas.h"
 #include "log.h"
 #include "rebalance.h"
 #include "tally_error.h"
@@ -100,10 +101,14 @@ static int commit_map(coordinator_t *c) {
   if (rc == 0) {
     meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
     meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
+    replicas_stage(c, batch);
     rc = meta_batch_commit(batch);
   }
   meta_batch_destroy(&batch);
-  if (rc == 0) slot_map_copy(c->map, c->plan);
+  if (rc == 0) {
+    slot_map_copy(c->map, c->plan);
+    replicas_install(c);
+  }
   return rc;
 }
 
@@ -136,6 +141,8 @@ void slot_moves_handle_done(coordinator_t *c, const Tally__Envelope *request,
       slot_map_copy(c->plan, c->map);
       slot_map_set_owner(c->plan, active->slot, active->target);
       slot_map_bump_epoch(c->plan);
+      /* A new slot epoch; the target's followers are copied again. */
+      replicas_plan_move(c, active->slot, active->target);
       int rc = commit_map(c);
       if (rc < 0) {
         coordinator_reply_storage_error(r, rc, "the slot's new owner"); /* the source asks again */

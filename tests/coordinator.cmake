@@ -1,7 +1,7 @@
 # Coordinator tests: one unit test per module of coordinator/ (linked with
 # tally_coordinator_core, the daemon's own code) and an integration test that
 # runs the real build/bin/tally-coordinator. Each prints "N passed, M failed".
-foreach(module slot_map rebalance validate membership meta_store options core calibration)
+foreach(module slot_map rebalance validate membership meta_store options core calibration replica_set)
   add_executable(coordinator_${module}_test ${CMAKE_CURRENT_SOURCE_DIR}/coordinator_${module}_test.c)
   target_link_libraries(coordinator_${module}_test PRIVATE tally_coordinator_core)
   add_test(NAME coordinator_${module} COMMAND coordinator_${module}_test)

@@ -34,7 +34,8 @@ static void test_flags(void) {
   CHECK(o.dir && strcmp(o.dir, "/tmp/x") == 0);
   CHECK(o.bind && strcmp(o.bind, "tcp://127.0.0.1:7400") == 0);
   CHECK(o.endpoint_file == NULL);
-  CHECK_EQ(o.heartbeat_timeout_ms, 3000);
+  CHECK_EQ(o.heartbeat_timeout_ms, 2000);
+  CHECK_EQ(o.replicas, 2);
   CHECK_EQ(o.ramp_period_ms, 2000);
   CHECK_EQ(o.log_level, LOG_INFO);
   CHECK_EQ(o.help, 0);
@@ -51,6 +52,13 @@ static void test_flags(void) {
   coordinator_options_free(&o);
   CHECK_EQ(parse(&o, "--dir", "/d", "--ramp-period-ms", "0", NULL), 0);
   CHECK_EQ(o.ramp_period_ms, 0);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", "--replicas", "3", NULL), 0);
+  CHECK_EQ(o.replicas, 3);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", "--replicas", "0", NULL), TALLY_E_INVALID_ARGUMENT);
+  coordinator_options_free(&o);
+  CHECK_EQ(parse(&o, "--dir", "/d", "--replicas", "6", NULL), TALLY_E_INVALID_ARGUMENT);
   coordinator_options_free(&o);
 
   CHECK_EQ(parse(&o, "--help", NULL), 0);

@@ -182,6 +182,10 @@ int cluster_start_replica(cluster_t *c, int id) {
     argv[15] = "--insecure";
     argc = 16;
   }
+  char replicas[16];
+  snprintf(replicas, sizeof replicas, "%d", c->replicas > 0 ? c->replicas : 1);
+  argv[argc++] = "--replicas";
+  argv[argc++] = replicas;
   for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
     argv[argc++] = (char *)c->coordinator_args[k];
   argv[argc] = NULL;
@@ -219,6 +223,10 @@ int cluster_start_coordinator(cluster_t *c) {
     argv[13] = "--insecure";
     argc = 14;
   }
+  char replicas[16];
+  snprintf(replicas, sizeof replicas, "%d", c->replicas > 0 ? c->replicas : 1);
+  argv[argc++] = "--replicas";
+  argv[argc++] = replicas;
   for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
     argv[argc++] = (char *)c->coordinator_args[k];
   argv[argc] = NULL;
@@ -462,6 +470,7 @@ int cluster_start_worker(cluster_t *c, int i) {
 
 int cluster_start(cluster_t *c, int workers) {
   int insecure = c->insecure, ramp_off = c->ramp_off, coordinators = c->coordinators;
+  int replicas = c->replicas;
   const char *worker_args[5], *coordinator_args[5];
   memcpy(worker_args, c->worker_args, sizeof worker_args);
   memcpy(coordinator_args, c->coordinator_args, sizeof coordinator_args);
@@ -470,6 +479,7 @@ int cluster_start(cluster_t *c, int workers) {
   memcpy(c->coordinator_args, coordinator_args, sizeof coordinator_args);
   c->ramp_off = ramp_off;
   c->coordinators = coordinators > 1 ? coordinators : 0;
+  c->replicas = replicas;
   c->insecure = insecure || getenv("TALLY_TEST_INSECURE") != NULL;
   snprintf(c->dir, sizeof c->dir, "%s/tally-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (mkdtemp(c->dir) == NULL) return -1;

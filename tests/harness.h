@@ -35,6 +35,7 @@ typedef struct {
   char replica_endpoints[HARNESS_MAX_COORDINATORS + 1][64]; /* by id (1..); [0] unused */
   pid_t replica_pids[HARNESS_MAX_COORDINATORS + 1];
   char peers[1024]; /* the --peers value */
+  int replicas; /* set before cluster_start: the coordinator's --replicas (0: 1, no followers) */
   char dir[256];
   char coordinator_endpoint[512];
   pid_t coordinator_pid;

@@ -131,3 +131,11 @@ add_executable(gold_mix_test ${CMAKE_CURRENT_SOURCE_DIR}/gold_mix_test.c)
 target_link_libraries(gold_mix_test PRIVATE tally_worker_core m)
 add_test(NAME gold_mix COMMAND gold_mix_test)
 set_tests_properties(gold_mix PROPERTIES TIMEOUT 30 LABELS "unit")
+
+# Replication and failover: three workers with --replicas 2, a primary
+# killed under a crowd, the old primary fenced and back in sync, a follower
+# killed (docs/REPLICATION.md).
+add_executable(replication_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/replication_integration_test.c)
+target_link_libraries(replication_integration_test PRIVATE tally_test_harness tally_client)
+add_test(NAME replication_integration COMMAND replication_integration_test)
+set_tests_properties(replication_integration PROPERTIES TIMEOUT 300)

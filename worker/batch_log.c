@@ -141,6 +141,15 @@ batch_log_state_t batch_log_find(const batch_log_t *log, uint32_t cf, const void
   return BATCH_LOG_PUT;
 }
 
+void batch_log_each(const batch_log_t *log, batch_log_fn fn, void *user) {
+  for (size_t i = 0; i < log->n_changes; i++) {
+    const batch_change_t *c = &log->changes[i];
+    const char *key = log->bytes + c->off;
+    fn(user, c->cf, key, c->key_len, (int)c->is_delete, c->is_delete ? NULL : key + c->key_len,
+       c->value_len);
+  }
+}
+
 size_t batch_log_count(const batch_log_t *log) { return log->count; }
 
 void batch_log_clear(batch_log_t *log) {

@@ -38,6 +38,14 @@ int batch_log_add(batch_log_t *log, uint32_t cf, const void *key, size_t key_len
 batch_log_state_t batch_log_find(const batch_log_t *log, uint32_t cf, const void *key,
                                  size_t key_len, const void **value, size_t *value_len);
 
+/* Receives one key's last change (borrowed for the call; value NULL and
+ * value_len 0 for a delete). */
+typedef void (*batch_log_fn)(void *user, uint32_t cf, const void *key, size_t key_len,
+                             int is_delete, const void *value, size_t value_len);
+
+/* Hands each changed key's last change to `fn`, in first-touch order. */
+void batch_log_each(const batch_log_t *log, batch_log_fn fn, void *user);
+
 /* Changes recorded since the last clear (every add counts). */
 size_t batch_log_count(const batch_log_t *log);
 

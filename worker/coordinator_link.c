@@ -15,6 +15,7 @@
 #include "fatal.h"
 #include "item_record.h"
 #include "log.h"
+#include "replication.h"
 #include "slot_move.h"
 #include "tally_error.h"
 #include "wire.h"
@@ -69,6 +70,7 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
   if (w->identity) identity_refresh(w->identity, config_cache_config(w->config), copy);
   if (w->slots_loaded) slot_move_on_map(w, was_owned);
+  if (w->slots_loaded) replication_on_map(w);
   w->work_added = 1; /* newly owned slots may hold work for waiters */
   if (changed > 0 || !w->slots_loaded)
     log_info("map epoch %llu: this worker serves %u slots", (unsigned long long)copy->epoch,
@@ -153,6 +155,7 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   hb.n_moving = slot_move_list(w, moving, sizeof moving / sizeof moving[0]);
   hb.moving = moving;
   hb.has_aggregates = slot_move_has_aggregates(w);
+  hb.n_lags = replication_lags(w, &hb.lags);
   env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
   env.heartbeat = &hb;
   dealer_try_send(w->coordinator, &env);
@@ -337,12 +340,34 @@ static void link_handle(worker_t *w, Tally__Envelope *env, uint64_t now) {
 static void link_drain(worker_t *w) {
   Tally__Envelope *env = NULL;
   uint64_t now = clock_monotonic_ms();
+  /* Maps that arrive together (answers to fetches and to isr_change, each a
+   * new epoch while followers join) are applied once, the newest: each
+   * application is persisted and walks every slot. */
+  Tally__Envelope *newest = NULL;
+  uint64_t answered[64];
+  size_t n_answered = 0;
   for (;;) {
     int rc = dealer_recv(w->coordinator, 0, &env);
     if (rc == TALLY_E_BAD_REQUEST) continue;
     if (rc < 0) break;
+    if (env->body_case == TALLY__ENVELOPE__BODY_MAP && n_answered < 64) {
+      w->last_coordinator_reply_ms = now;
+      answered[n_answered++] = env->request_id;
+      if (newest == NULL || env->map->epoch > newest->map->epoch) {
+        wire_envelope_free(&newest);
+        newest = env;
+        env = NULL;
+      }
+      wire_envelope_free(&env);
+      continue;
+    }
     link_handle(w, env, now);
     wire_envelope_free(&env);
+  }
+  if (newest != NULL) {
+    link_handle(w, newest, now);
+    wire_envelope_free(&newest);
+    for (size_t i = 0; i < n_answered; i++) link_fetch_reply(w, answered[i], now);
   }
   link_fetch_timeouts(w, now);
 }
@@ -413,4 +438,5 @@ void coordinator_link_tick(worker_t *w, uint64_t now) {
     link_send_heartbeat(w, now);
   }
   slot_move_tick(w, now);
+  replication_tick(w, now);
 }

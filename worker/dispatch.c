@@ -7,6 +7,7 @@
 #include "cases.h"
 #include "ops.h"
 #include "quality.h"
+#include "replication.h"
 #include "slot_move.h"
 #include "tally_error.h"
 #include "wellbeing.h"
@@ -65,6 +66,7 @@ static const dispatch_entry_t dispatch_table[] = {
     {TALLY__ENVELOPE__BODY_CASE_GET, handle_case_get, 0},
     {TALLY__ENVELOPE__BODY_SLOT_CHUNK, slot_move_handle_chunk, 1},
     {TALLY__ENVELOPE__BODY_EXPOSURE_REQUEST, handle_exposure, 0},
+    {TALLY__ENVELOPE__BODY_REPLICA_APPEND, replication_handle_append, 1},
 };
 
 static const dispatch_entry_t *dispatch_find(Tally__Envelope__BodyCase body) {

@@ -27,7 +27,7 @@ static const char usage[] =
     "  --bind ENDPOINT         where to serve (default tcp://127.0.0.1:0, a free port)\n"
     "  --advertise ENDPOINT    endpoint clients should use (default: the bound one)\n"
     "  --endpoint-file FILE    write the served endpoint to FILE once serving\n"
-    "  --heartbeat-ms N        heartbeat interval (default 1000)\n"
+    "  --heartbeat-ms N        heartbeat interval (default 500)\n"
     "  --key FILE              this worker's CURVE key pair (default DIR/worker.key, made on\n"
     "                          first start, public half in DIR/worker.pub); an operator\n"
     "                          admits the public key: tally cluster admit KEY\n"

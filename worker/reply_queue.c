@@ -15,6 +15,7 @@ typedef struct {
   uint64_t durable_at; /* held: sent once this batch is durable */
   uint64_t request_id; /* to answer NO_SPACE instead when its batch fails */
   int at_once;
+  int local; /* waits for local durability only (reply_queue_mark_local) */
   worker_metrics_tag_t tag; /* its request's type, code and arrival */
 } pending_reply_t;
 
@@ -61,6 +62,7 @@ int reply_queue_add(reply_queue_t *q, const uint8_t *peer, size_t peer_len,
   r->peer_len = peer_len;
   r->request_id = env->request_id;
   r->at_once = at_once;
+  r->local = 0;
   worker_metrics_tag_reply(q->metrics, env, &r->tag);
   if (wire_encode(env, &r->buf, &r->len) < 0) {
     Tally__Envelope err_env;
@@ -82,7 +84,7 @@ int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_a
       q->group[kept++] = *r;
       continue;
     }
-    if (router) router_send_encoded(router, r->peer, r->peer_len, r->buf, r->len);
+    if (router && r->len > 0) router_send_encoded(router, r->peer, r->peer_len, r->buf, r->len);
     worker_metrics_reply_sent(q->metrics, &r->tag, r->len);
     free(r->buf);
     sent++;
@@ -101,18 +103,49 @@ int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_a
   return (int)kept;
 }
 
-void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable) {
-  size_t n = 0;
+void reply_queue_mark_local(reply_queue_t *q) {
+  if (q->n_group > 0) q->group[q->n_group - 1].local = 1;
+}
+
+void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable,
+                         uint64_t replicated) {
+  size_t n = 0, kept = 0, sent = 0;
+  /* held is ordered by durable_at: only its durable prefix is looked at. */
   while (n < q->n_held && q->held[n].durable_at <= durable) {
     pending_reply_t *r = &q->held[n++];
-    if (router) router_send_encoded(router, r->peer, r->peer_len, r->buf, r->len);
+    if (!r->local && r->durable_at > replicated) {
+      q->held[kept++] = *r;
+      continue;
+    }
+    if (router && r->len > 0) router_send_encoded(router, r->peer, r->peer_len, r->buf, r->len);
     worker_metrics_reply_sent(q->metrics, &r->tag, r->len);
     free(r->buf);
+    sent++;
   }
-  if (n == 0) return;
-  memmove(q->held, q->held + n, (q->n_held - n) * sizeof *q->held);
-  q->n_held -= n;
+  if (sent == 0) return;
+  memmove(q->held + kept, q->held + n, (q->n_held - n) * sizeof *q->held);
+  q->n_held -= sent;
   if (router) router_kick(router);
+}
+
+size_t reply_queue_fail_from(reply_queue_t *q, uint64_t from, int code, const char *message) {
+  size_t failed = 0;
+  for (size_t i = 0; i < q->n_held; i++) {
+    pending_reply_t *r = &q->held[i];
+    if (r->local || r->durable_at < from) continue;
+    free(r->buf);
+    r->buf = NULL;
+    r->len = 0;
+    Tally__Envelope env;
+    Tally__ErrorReply err;
+    wire_error_init(&env, &err, r->request_id, code, message);
+    /* Sent when its turn comes, like the reply it replaces. */
+    if (wire_encode(&env, &r->buf, &r->len) < 0) r->len = 0;
+    r->tag.code = code;
+    r->local = 1;
+    failed++;
+  }
+  return failed;
 }
 
 void reply_queue_fail_held(reply_queue_t *q, router_t *router) {

@@ -45,8 +45,24 @@ int reply_queue_add(reply_queue_t *q, const uint8_t *peer, size_t peer_len,
 int reply_queue_end_group(reply_queue_t *q, router_t *router, uint64_t durable_at,
                           int with_group);
 
-/* Sends the held replies whose batch is <= `durable`, oldest first. */
-void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable);
+/* Marks the reply added last (in the current group) as local: it waits for
+ * its batch to be durable here but never for replication (a follower's
+ * replica_ack; replication.h), so two workers replicating to each other
+ * never wait for one another's acknowledgements. */
+void reply_queue_mark_local(reply_queue_t *q);
+
+/* Sends the held replies whose batch is <= `durable` and, unless local,
+ * also <= `replicated` (every in-sync follower has what the batch wrote:
+ * replication.h); oldest first, a local reply passing others that wait for
+ * replication. */
+void reply_queue_release(reply_queue_t *q, router_t *router, uint64_t durable,
+                         uint64_t replicated);
+
+/* Answers every held reply (local ones excepted) of batch `from` or later
+ * with error `code` and `message` instead, sent when their turn comes: this worker lost a slot's
+ * primacy before its in-sync followers acknowledged those batches, so
+ * their writes are not acknowledged (replication.h). Returns how many. */
+size_t reply_queue_fail_from(reply_queue_t *q, uint64_t from, int code, const char *message);
 
 /* Answers every held reply with NO_SPACE instead (its batch was dropped). */
 void reply_queue_fail_held(reply_queue_t *q, router_t *router);

@@ -319,10 +319,11 @@ void slot_move_on_map(worker_t *w, const uint8_t *was_owned) {
     if (w->owned[s] && !was_owned[s]) {
       if (slot_state_load(w, s, 1) < 0) fatal_exit("cannot load a slot given to this worker");
     } else if (!w->owned[s] && was_owned[s]) {
-      /* Taken away without a move (never done by the coordinator): stop
-       * serving it but keep its data. */
+      /* Taken away without a move: a failover promoted a follower
+       * (replication.h). Stop serving it but keep its data until the new
+       * primary's full copy replaces it. */
       log_warn("slot %u is no longer this worker's (owner %u) but was not moved away; its data"
-               " stays in storage",
+               " stays in storage until the new primary copies it again",
                s, map_owner(w, s));
       slot_state_unload(w, s);
     }

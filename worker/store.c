@@ -324,6 +324,10 @@ int store_drop_slot(store_t *s, uint32_t slot, int sync) {
   return 0;
 }
 
+void store_open_each(const store_t *s, batch_log_fn fn, void *user) {
+  batch_log_each(s->open.log, fn, user);
+}
+
 int store_pending(const store_t *s) { return (int)batch_log_count(s->open.log); }
 
 /* Writes `b` atomically, the WAL synced when `sync`. */

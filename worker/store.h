@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch_log.h"
+
 typedef enum {
   STORE_CF_DEFAULT = 0, /* worker meta, cached config and map */
   STORE_CF_ITEMS,
@@ -90,6 +92,10 @@ int store_has_room(const store_t *store);
  * the store has no database and only store_close() may follow. Iterators
  * must not outlive this call. */
 int store_reopen(store_t *store);
+
+/* Hands each key the open batch changes, with its last change, to `fn`
+ * (batch_log.h): what the batch will write. */
+void store_open_each(const store_t *store, batch_log_fn fn, void *user);
 
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "ops.h"
 #include "quality.h"
+#include "replication.h"
 #include "slot_move.h"
 #include "tally_error.h"
 #include "tally_store.pb-c.h"
@@ -199,10 +200,13 @@ static int worker_load_meta(worker_t *w) {
   return 1;
 }
 
-/* Sends the held replies whose batches are durable, oldest first. */
+/* Sends the held replies whose batches are durable (and replicated),
+ * oldest first. */
 static void worker_release_held(worker_t *w) {
-  reply_queue_release(w->replies, w->router, w->durable);
+  reply_queue_release(w->replies, w->router, w->durable, replication_acked(w));
 }
+
+void worker_release_replies(worker_t *w) { worker_release_held(w); }
 
 /* Something waits in the open batch (writes, or changed counters). */
 static int worker_batch_open(worker_t *w) {
@@ -215,6 +219,7 @@ static int worker_batch_open(worker_t *w) {
  * error (nothing acknowledged). */
 static int worker_commit_sync(worker_t *w) {
   worker_put_meta(w);
+  replication_on_batch(w, w->written + 1);
   uint64_t started = w->metrics ? uv_hrtime() : 0;
   int rc = store_commit(w->store, 1);
   if (rc < 0) return rc;
@@ -351,6 +356,8 @@ static void worker_on_no_space(worker_t *w) {
   worker_release_held(w); /* what is durable goes out as usual */
   store_discard(w->store);
   w->written = w->durable;
+  /* Followers may hold what was just dropped: they are copied again. */
+  replication_resync_all(w, "the primary dropped a batch (disk full)");
   reply_queue_fail_held(w->replies, w->router); /* NO_SPACE instead */
   if (worker_rebuild(w) < 0) fatal_exit("cannot rebuild the indexes from storage");
 }
@@ -401,6 +408,7 @@ static void worker_write_done(uv_work_t *work, int status) {
 static void worker_start_write(worker_t *w) {
   if (w->write_running || !worker_batch_open(w)) return;
   worker_put_meta(w);
+  replication_on_batch(w, w->written + 1);
   if (store_seal(w->store) != 1) fatal_exit("cannot seal the storage batch");
   w->batch_dirty = 0;
   w->written++;
@@ -541,7 +549,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   worker_t *w = calloc(1, sizeof *w);
   if (w == NULL) return TALLY_E_NOMEM;
   w->loop = loop;
-  w->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1000;
+  w->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 500;
   w->coordinator_endpoint = strdup(o->coordinator);
   w->endpoint_file = o->endpoint_file ? strdup(o->endpoint_file) : NULL;
   w->queues = queue_index_new();
@@ -580,6 +588,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
   }
   if (rc == 0) rc = worker_load_meta(w);
   if (rc >= 0) rc = slot_move_open(w);
+  if (rc >= 0) rc = replication_open(w);
   if (rc >= 0) coordinator_link_load_cached(w);
   if (rc >= 0) rc = labeling_recover(w);
   w->slots_loaded = 1;
@@ -624,6 +633,7 @@ int worker_new(worker_t **out, uv_loop_t *loop, const worker_options_t *o) {
     worker_destroy(&w);
     return rc;
   }
+  replication_on_map(w); /* streams of the cached map's primary slots */
   uv_timer_init(loop, &w->tick);
   w->tick.data = w;
   uv_timer_start(&w->tick, worker_on_tick, WORKER_TICK_MS, WORKER_TICK_MS);
@@ -648,6 +658,7 @@ void worker_stop(worker_t *w) {
   router_destroy(&w->router);
   coordinator_link_stop(w);
   slot_move_close(w);
+  replication_close(w);
   if (uv_is_active((uv_handle_t *)&w->tick) || w->tick.loop) uv_close((uv_handle_t *)&w->tick, NULL);
 }
 
@@ -660,6 +671,7 @@ void worker_destroy(worker_t **worker) {
   dealer_destroy(&w->coordinator);
   refresh_wait_destroy(&w->parked); /* never answered: the process is ending */
   slot_move_close(w);
+  replication_close(w);
   identity_destroy(&w->identity);
   if (w->zmq_ctx) zmq_ctx_term(w->zmq_ctx);
   /* A clean stop writes what groups left in the open batch (counters and

@@ -21,7 +21,7 @@ typedef struct {
   const char *bind;             /* e.g. tcp://127.0.0.1:0 */
   const char *advertise;        /* endpoint given to clients; NULL = bound one */
   const char *endpoint_file;    /* written once serving; NULL = none */
-  uint32_t heartbeat_ms;        /* default 1000 */
+  uint32_t heartbeat_ms;        /* default 500 */
   const char *key_file;         /* CURVE key pair; NULL = DIR/worker.key (made if missing) */
   const char *coordinator_key;  /* the coordinator's public key or a file holding it */
   int insecure;                 /* plain TCP, no identities (access.h) */

@@ -122,6 +122,7 @@ struct worker {
   uint8_t owned[TALLY_SLOT_COUNT];
   int slots_loaded; /* start-up recovery done: map changes load/unload slots */
   struct slot_moves *moves; /* worker/slot_move.c */
+  struct replication *repl; /* worker/replication.c */
 
   /* Group commit: the open batch is sealed when a group ends and no write
    * is running (else when the write ends) and written, WAL synced, on the
@@ -220,6 +221,11 @@ void worker_reply_error(worker_t *w, const uint8_t *peer, size_t peer_len, uint6
  * instead, since what it read is incomplete. */
 void worker_reply_scan(worker_t *w, const router_request_t *req, const Tally__Envelope *env,
                        int scan_rc);
+
+/* Sends the held replies whose batches are durable and, for those that
+ * wait for replication, acknowledged by the in-sync followers
+ * (replication.h). */
+void worker_release_replies(worker_t *w);
 
 /* Writes the counters and everything pending now and syncs the WAL, on
  * this thread, so that every batch written so far is durable on return
