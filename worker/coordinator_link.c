@@ -114,8 +114,11 @@ static void link_send_register(worker_t *w, uint64_t now) {
   reg.endpoint = w->endpoint;
   env.body_case = TALLY__ENVELOPE__BODY_WORKER_REGISTER;
   env.worker_register = &reg;
-  dealer_try_send(w->coordinator, &env);
-  w->last_register_ms = now;
+  /* Not sent (the connection to a coordinator just switched to is not up
+   * yet): tried again at the next tick, not a retry period later, which
+   * could be when link_check_leader gives up on this coordinator for its
+   * silence and switches again, for ever. */
+  if (dealer_try_send(w->coordinator, &env) == 0) w->last_register_ms = now;
 }
 
 static void link_send_heartbeat(worker_t *w, uint64_t now) {
@@ -433,7 +436,10 @@ void coordinator_link_tick(worker_t *w, uint64_t now) {
   link_drain(w);
   link_check_leader(w, now);
   if (!w->registered) {
-    if (now - w->last_register_ms >= LINK_REGISTER_RETRY_MS) link_send_register(w, now);
+    /* With replicated coordinators a retry comes well within the silence
+     * after which the link moves on (link_check_leader). */
+    uint64_t retry = w->coordinators.count < 2 ? LINK_REGISTER_RETRY_MS : LINK_SILENCE_MS / 2;
+    if (now - w->last_register_ms >= retry) link_send_register(w, now);
   } else if (now - w->last_heartbeat_ms >= w->heartbeat_ms) {
     link_send_heartbeat(w, now);
   }
