@@ -74,6 +74,7 @@ typedef struct {
   dealer_t *dealer;
   uint32_t worker;
   worker_t *w;
+  int heard; /* a reply came on it (its CURVE handshake succeeded) */
 } rconn_t;
 
 /* One change of the batch being sent. */
@@ -342,8 +343,25 @@ static void isr_flush(worker_t *w) {
 
 /* The stream failed (no answer, refused, gap): out of the in-sync set,
  * by the coordinator's decision, then copied again. */
+/* Closes the connection to follower `id` if nothing ever came back on it:
+ * its handshake may have been refused (the follower did not know this
+ * worker's key yet, a new worker's race with the map), and libzmq does not
+ * try a refused handshake again. The next send makes a new one. */
+static void conn_drop_if_silent(worker_t *w, uint32_t id) {
+  replication_t *r = w->repl;
+  for (size_t i = 0; i < r->n_conns; i++) {
+    rconn_t *c = r->conns[i];
+    if (c->worker != id || c->heard) continue;
+    log_info("follower %u: no reply ever came on its connection; connecting again", id);
+    conn_close(c);
+    r->conns[i] = r->conns[--r->n_conns];
+    return;
+  }
+}
+
 static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *why) {
   if (st->state == ST_IDLE || st->state == ST_WAIT_OUT) return;
+  conn_drop_if_silent(w, st->follower);
   log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
            st->in_sync ? "reporting it out of sync" : "copying it again later");
   if (st->in_sync) {
@@ -716,6 +734,7 @@ static void conn_drain(rconn_t *c) {
     int rc = dealer_recv(c->dealer, 0, &env);
     if (rc == TALLY_E_BAD_REQUEST) continue;
     if (rc < 0) break;
+    c->heard = 1;
     if (w->repl != NULL) on_reply(w, c, env);
     wire_envelope_free(&env);
   }
