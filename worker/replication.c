@@ -74,7 +74,8 @@ typedef struct {
   dealer_t *dealer;
   uint32_t worker;
   worker_t *w;
-  int heard; /* a reply came on it (its CURVE handshake succeeded) */
+  int heard;          /* a reply came on it (its CURVE handshake succeeded) */
+  uint64_t opened_ms; /* monotonic: when it was made */
 } rconn_t;
 
 /* One change of the batch being sent. */
@@ -246,6 +247,7 @@ static rconn_t *conn_get(worker_t *w, uint32_t id) {
   }
   c->worker = id;
   c->w = w;
+  c->opened_ms = clock_monotonic_ms();
   c->poll.data = c;
   uv_poll_start(&c->poll, UV_READABLE, on_conn_poll);
   r->conns[r->n_conns++] = c;
@@ -343,15 +345,18 @@ static void isr_flush(worker_t *w) {
 
 /* The stream failed (no answer, refused, gap): out of the in-sync set,
  * by the coordinator's decision, then copied again. */
-/* Closes the connection to follower `id` if nothing ever came back on it:
- * its handshake may have been refused (the follower did not know this
- * worker's key yet, a new worker's race with the map), and libzmq does not
- * try a refused handshake again. The next send makes a new one. */
+/* Closes the connection to follower `id` if nothing ever came back on it
+ * in the REPL_COPY_RETRY_MS since it was made: its handshake may have been
+ * refused (the follower did not know this worker's key yet, a new worker's
+ * race with the map), and libzmq does not try a refused handshake again, so
+ * every send on it would fail for ever. The next send makes a new one. A
+ * younger connection is kept: its handshake may still be under way. */
 static void conn_drop_if_silent(worker_t *w, uint32_t id) {
   replication_t *r = w->repl;
+  uint64_t now = clock_monotonic_ms();
   for (size_t i = 0; i < r->n_conns; i++) {
     rconn_t *c = r->conns[i];
-    if (c->worker != id || c->heard) continue;
+    if (c->worker != id || c->heard || now - c->opened_ms < REPL_COPY_RETRY_MS) continue;
     log_info("follower %u: no reply ever came on its connection; connecting again", id);
     conn_close(c);
     r->conns[i] = r->conns[--r->n_conns];
@@ -359,6 +364,8 @@ static void conn_drop_if_silent(worker_t *w, uint32_t id) {
   }
 }
 
+/* The stream failed (no answer, refused, gap): out of the in-sync set,
+ * by the coordinator's decision, then copied again. */
 static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *why) {
   if (st->state == ST_IDLE || st->state == ST_WAIT_OUT) return;
   conn_drop_if_silent(w, st->follower);
@@ -488,6 +495,7 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   size_t keys = c.n;
   copy_free(&c);
   if (rc < 0) {
+    conn_drop_if_silent(w, st->follower);
     st->state = ST_IDLE;
     ring_clear(st);
     st->next_copy_ms = clock_monotonic_ms() + REPL_COPY_RETRY_MS;
