@@ -98,6 +98,10 @@ typedef struct replication {
   /* Follower side: the applied (slot epoch, seq) per slot (0, 0: none). */
   uint64_t applied_epoch[TALLY_SLOT_COUNT];
   uint64_t applied_seq[TALLY_SLOT_COUNT];
+  /* Move target: appends of slot epochs <= fence_epoch are refused until
+   * fence_ms + REPLICATION_MOVE_FENCE_MS (fence_ms 0: no fence). */
+  uint64_t fence_epoch[TALLY_SLOT_COUNT];
+  uint64_t fence_ms[TALLY_SLOT_COUNT];
   rconn_t *conns[REPL_MAX_CONNS];
   size_t n_conns;
   uint64_t seq_base;
@@ -758,6 +762,7 @@ static void conn_drain(rconn_t *c) {
 }
 
 static void slot_delete_in_batch(worker_t *w, uint32_t slot);
+static int move_fenced(const worker_t *w, uint32_t slot, uint64_t slot_epoch);
 
 /* ------------------------------------------------------------ map */
 
@@ -810,9 +815,13 @@ void replication_on_map(worker_t *w) {
     int primary = w->owned[s] && sr != NULL && sr->n_followers > 0;
     uint64_t epoch = sr != NULL ? sr->slot_epoch : 0;
     if (rs->primary && (!primary || epoch != rs->slot_epoch)) slot_lost(w, s);
+    if (r->fence_ms[s] != 0 && (epoch > r->fence_epoch[s] || !move_fenced(w, s, r->fence_epoch[s])))
+      r->fence_ms[s] = 0; /* the move flipped (a newer slot epoch) or was given up */
     if (!primary) {
-      /* A copy held as a follower that the map no longer gives here. */
+      /* A copy held as a follower that the map no longer gives here (not
+       * data a move brought that the map does not show here yet). */
       if (r->applied_epoch[s] != 0 && map_owner(w, s) != me && !slot_move_frozen(w, s) &&
+          r->fence_ms[s] == 0 &&
           !(sr != NULL && id_in(sr->followers, sr->n_followers, me)) && w->map != NULL &&
           w->map->replicas > 1)
         follower_forget(w, s);
@@ -1061,6 +1070,23 @@ static const char *append_invalid(const Tally__ReplicaAppend *a, char *why, size
   return NULL;
 }
 
+/* 1 when a move into this worker fences appends of `slot_epoch`. */
+static int move_fenced(const worker_t *w, uint32_t slot, uint64_t slot_epoch) {
+  const replication_t *r = w->repl;
+  return r->fence_ms[slot] != 0 && slot_epoch <= r->fence_epoch[slot] &&
+         clock_monotonic_ms() - r->fence_ms[slot] < REPLICATION_MOVE_FENCE_MS;
+}
+
+void replication_on_move_in(worker_t *w, uint32_t slot) {
+  replication_t *r = w->repl;
+  if (r == NULL || slot >= TALLY_SLOT_COUNT) return;
+  const Tally__SlotReplicas *sr = map_slot(w, slot);
+  uint64_t epoch = sr != NULL ? sr->slot_epoch : 0;
+  if (r->applied_epoch[slot] > epoch) epoch = r->applied_epoch[slot];
+  r->fence_epoch[slot] = epoch;
+  r->fence_ms[slot] = clock_monotonic_ms();
+}
+
 /* Why this worker refuses `a` as FENCED, or NULL. */
 static const char *append_fenced(const worker_t *w, const Tally__ReplicaAppend *a) {
   const replication_t *r = w->repl;
@@ -1068,6 +1094,8 @@ static const char *append_fenced(const worker_t *w, const Tally__ReplicaAppend *
   const Tally__SlotReplicas *sr = map_slot(w, slot);
   uint64_t map_epoch = sr != NULL ? sr->slot_epoch : 0;
   if (w->owned[slot] || map_owner(w, slot) == me) return "this worker is the slot's primary";
+  if (move_fenced(w, slot, a->slot_epoch))
+    return "the slot's newer data came here by a slot move; this append is older";
   if (a->primary_id == me) return "an append from this worker itself";
   if (a->slot_epoch < map_epoch || a->slot_epoch < r->applied_epoch[slot])
     return "the sender's slot epoch is older than this worker's";
