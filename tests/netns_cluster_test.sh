@@ -5,8 +5,11 @@
 # root namespace, creates a project and labelers, ingests items, labels
 # them by hand and with `tally simulate`; a worker is killed with SIGKILL
 # and restarted and must come back with every count unchanged; a second
-# cluster runs beside the first without a collision; `stop` must leave no
-# namespace, link or daemon behind.
+# cluster runs beside the first without a collision, with three
+# coordinators replicated with Raft (each in its own namespace) and every
+# slot on two workers: one leader, writes acknowledged, and when the leader
+# is killed with SIGKILL another takes over and writes go on; `stop` must
+# leave no namespace, link or daemon behind.
 #
 # Usage: netns_cluster_test.sh BIN_DIR   (prints "N passed, M failed" last)
 # Needs root: prints "SKIP: ..." and exits 77 where network namespaces
