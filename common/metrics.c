@@ -180,6 +180,15 @@ int metrics_add(metrics_t *m, metric_type_t type, const char *name, const char *
   return 0;
 }
 
+int metrics_add_families(metrics_t *m, const metric_family_spec_t *specs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const metric_family_spec_t *s = &specs[i];
+    int rc = metrics_add(m, s->type, s->name, s->help, s->labels, s->bounds, s->n_bounds, s->out);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
 static int series_matches(const metric_series_t *s, size_t n, const char *const *values) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(s->values[i], values[i]) != 0) return 0;

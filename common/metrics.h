@@ -72,6 +72,21 @@ int metrics_add(metrics_t *m, metric_type_t type, const char *name, const char *
                 const char *labels, const double *bounds, size_t n_bounds,
                 metric_family_t **out);
 
+/* One family to add, as a row of a table (metrics_add_families): the
+ * arguments of metrics_add, with `out` where the family goes. */
+typedef struct {
+  metric_type_t type;
+  const char *name, *help, *labels;
+  const double *bounds;
+  size_t n_bounds;
+  metric_family_t **out;
+} metric_family_spec_t;
+
+/* Adds the n families of `specs` in order (metrics_add for each, *out
+ * set). Returns 0, or the first error of metrics_add (the families before
+ * it stay added). */
+int metrics_add_families(metrics_t *m, const metric_family_spec_t *specs, size_t n);
+
 /* The series of `f` for the label values `values` (as many as the family
  * has labels; NULL for a family without labels), created at zero on first
  * use. Values are any bytes up to a NUL; they are escaped when rendered.

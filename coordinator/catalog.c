@@ -14,67 +14,86 @@
 #include "validate.h"
 #include "wire.h"
 
-/* Position of `name` in the list, or where it would be inserted. */
-static size_t project_position(const project_list_t *list, const char *name, int *found) {
-  size_t low = 0, high = list->count;
+/* Both catalog lists are arrays of pointers kept in ascending order of a
+ * string key (a project's name, a labeler's id). The two functions below
+ * serve both: `items` is the array, each element `size` bytes (one
+ * pointer), and key_of reads the key of the element at `element` (a
+ * pointer into the array, as bsearch hands its comparator). */
+typedef const char *(*sorted_key_fn)(const void *element);
+
+/* Position of `key` in the array, or where it would be inserted; *found
+ * says which. */
+static size_t sorted_position(const void *items, size_t count, size_t size, sorted_key_fn key_of,
+                              const char *key, int *found) {
+  const char *base = items;
+  size_t low = 0, high = count;
   while (low < high) {
     size_t mid = low + (high - low) / 2;
-    if (strcmp(list->items[mid]->name, name) < 0)
+    if (strcmp(key_of(base + mid * size), key) < 0)
       low = mid + 1;
     else
       high = mid;
   }
-  *found = low < list->count && strcmp(list->items[low]->name, name) == 0;
+  *found = low < count && strcmp(key_of(base + low * size), key) == 0;
   return low;
 }
 
-static size_t labeler_position(const labeler_list_t *list, const char *id, int *found) {
-  size_t low = 0, high = list->count;
-  while (low < high) {
-    size_t mid = low + (high - low) / 2;
-    if (strcmp(list->items[mid]->id, id) < 0)
-      low = mid + 1;
-    else
-      high = mid;
+/* Inserts the element at `element` (copied: one pointer) at its sorted
+ * place in the array of *count elements (its key must be new), growing
+ * it when *count reaches *capacity. Returns the array, which may have
+ * moved, or NULL when out of memory (the array unchanged). */
+static void *sorted_insert(void *items, size_t *count, size_t *capacity, size_t size,
+                           sorted_key_fn key_of, const void *element) {
+  int found;
+  size_t at = sorted_position(items, *count, size, key_of, key_of(element), &found);
+  if (*count == *capacity) {
+    size_t grown = coordinator_grown_capacity(*capacity);
+    void *bigger = realloc(items, grown * size);
+    if (bigger == NULL) return NULL;
+    items = bigger;
+    *capacity = grown;
   }
-  *found = low < list->count && strcmp(list->items[low]->id, id) == 0;
-  return low;
+  char *base = items;
+  memmove(base + (at + 1) * size, base + at * size, (*count - at) * size);
+  memcpy(base + at * size, element, size);
+  (*count)++;
+  return items;
+}
+
+static const char *project_name_of(const void *element) {
+  return (*(Tally__Project *const *)element)->name;
+}
+
+static const char *labeler_id_of(const void *element) {
+  return (*(Tally__Labeler *const *)element)->id;
+}
+
+/* Position of `name` in the list, or where it would be inserted. */
+static size_t project_position(const project_list_t *list, const char *name, int *found) {
+  return sorted_position(list->items, list->count, sizeof *list->items, project_name_of, name,
+                         found);
+}
+
+static size_t labeler_position(const labeler_list_t *list, const char *id, int *found) {
+  return sorted_position(list->items, list->count, sizeof *list->items, labeler_id_of, id, found);
 }
 
 /* Inserts `project` at its sorted place (its name must be new). Returns 0 or
  * TALLY_E_NOMEM (list unchanged). */
 static int project_list_insert(project_list_t *list, Tally__Project *project) {
-  int found;
-  size_t at = project_position(list, project->name, &found);
-  if (list->count == list->capacity) {
-    size_t capacity = coordinator_grown_capacity(list->capacity);
-    Tally__Project **items = realloc(list->items, capacity * sizeof *items);
-    if (items == NULL) return TALLY_E_NOMEM;
-    list->items = items;
-    list->capacity = capacity;
-  }
-  memmove(list->items + at + 1, list->items + at, (list->count - at) * sizeof *list->items);
-  list->items[at] = project;
-  list->count++;
-  return 0;
+  void *items = sorted_insert(list->items, &list->count, &list->capacity, sizeof project,
+                              project_name_of, &project);
+  if (items != NULL) list->items = items;
+  return items != NULL ? 0 : TALLY_E_NOMEM;
 }
 
 /* Inserts `labeler` at its sorted place (its id must be new). Returns 0 or
  * TALLY_E_NOMEM (list unchanged). */
 static int labeler_list_insert(labeler_list_t *list, Tally__Labeler *labeler) {
-  int found;
-  size_t at = labeler_position(list, labeler->id, &found);
-  if (list->count == list->capacity) {
-    size_t capacity = coordinator_grown_capacity(list->capacity);
-    Tally__Labeler **items = realloc(list->items, capacity * sizeof *items);
-    if (items == NULL) return TALLY_E_NOMEM;
-    list->items = items;
-    list->capacity = capacity;
-  }
-  memmove(list->items + at + 1, list->items + at, (list->count - at) * sizeof *list->items);
-  list->items[at] = labeler;
-  list->count++;
-  return 0;
+  void *items = sorted_insert(list->items, &list->count, &list->capacity, sizeof labeler,
+                              labeler_id_of, &labeler);
+  if (items != NULL) list->items = items;
+  return items != NULL ? 0 : TALLY_E_NOMEM;
 }
 
 /* An audit policy made of borrowed pointers: only the known fields of a

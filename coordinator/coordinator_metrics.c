@@ -43,13 +43,7 @@ static void collect(void *user) {
 }
 
 static int add_families(coordinator_metrics_t *m) {
-  struct {
-    metric_type_t type;
-    const char *name, *help, *labels;
-    const double *bounds;
-    size_t n_bounds;
-    metric_family_t **out;
-  } specs[] = {
+  const metric_family_spec_t specs[] = {
       {METRIC_COUNTER, "tally_coordinator_requests_total",
        "Requests answered, by request type and result code (OK or the error's name).",
        "type,code", NULL, 0, &m->requests},
@@ -75,12 +69,7 @@ static int add_families(coordinator_metrics_t *m) {
       {METRIC_GAUGE, "tally_coordinator_labelers", "People registered (every role).", NULL,
        NULL, 0, &m->labelers},
   };
-  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-    int rc = metrics_add(m->registry, specs[i].type, specs[i].name, specs[i].help,
-                         specs[i].labels, specs[i].bounds, specs[i].n_bounds, specs[i].out);
-    if (rc < 0) return rc;
-  }
-  return 0;
+  return metrics_add_families(m->registry, specs, sizeof specs / sizeof specs[0]);
 }
 
 int coordinator_metrics_new(coordinator_metrics_t **out, coordinator_t *coordinator) {

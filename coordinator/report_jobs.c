@@ -31,6 +31,35 @@ void coordinator_report_job_free(coordinator_report_job_t **job) {
   free(j);
 }
 
+/* The fan-out of a job: fills its worker_ids, endpoints and server_keys
+ * with every worker of the map that is not DOWN, the workers it asks.
+ * Returns 0, or TALLY_E_NOMEM (what was filled goes with the job,
+ * coordinator_report_job_free). */
+static int report_job_add_workers(coordinator_t *c, coordinator_report_job_t *job) {
+  size_t count = membership_count(c->members);
+  job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
+  job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
+  job->server_keys = calloc(count ? count : 1, sizeof *job->server_keys);
+  if (job->worker_ids == NULL || job->endpoints == NULL || job->server_keys == NULL)
+    return TALLY_E_NOMEM;
+  for (size_t i = 0; i < count; i++) {
+    const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
+    if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
+    size_t n = job->n_workers;
+    job->worker_ids[n] = worker->id;
+    job->endpoints[n] = strdup(worker->endpoint);
+    job->server_keys[n] = strdup(worker->public_key);
+    if (job->endpoints[n] == NULL || job->server_keys[n] == NULL) {
+      free(job->endpoints[n]);
+      free(job->server_keys[n]);
+      job->endpoints[n] = job->server_keys[n] = NULL;
+      return TALLY_E_NOMEM;
+    }
+    job->n_workers++;
+  }
+  return 0;
+}
+
 /* A job for a validated report request `body` on `project`: the engine
  * and the workers to ask. NULL when out of memory. */
 static coordinator_report_job_t *report_job_build(coordinator_t *c, uint64_t request_id,
@@ -44,22 +73,9 @@ static coordinator_report_job_t *report_job_build(coordinator_t *c, uint64_t req
   job->stats.market = strdup(body->market);
   job->stats.from_day = body->from_day;
   job->stats.to_day = body->to_day;
-  size_t count = membership_count(c->members);
-  job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
-  job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
-  job->server_keys = calloc(count ? count : 1, sizeof *job->server_keys);
   report_query_t query = {body->by, body->market, body->from_day, body->to_day};
-  int ok = job->stats.project && job->stats.market && job->worker_ids && job->endpoints &&
-           job->server_keys && report_new(&job->report, project, &query) == 0;
-  for (size_t i = 0; ok && i < count; i++) {
-    const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
-    if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
-    job->worker_ids[job->n_workers] = worker->id;
-    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL &&
-         (job->server_keys[job->n_workers] = strdup(worker->public_key)) != NULL;
-    if (!ok) free(job->endpoints[job->n_workers]);
-    job->n_workers += ok;
-  }
+  int ok = job->stats.project && job->stats.market &&
+           report_new(&job->report, project, &query) == 0 && report_job_add_workers(c, job) == 0;
   if (!ok) coordinator_report_job_free(&job);
   return job;
 }
@@ -120,16 +136,64 @@ static int project_has_market(const Tally__Project *project, const char *market)
   return 0;
 }
 
+/* The project a report request names, or NULL once UNKNOWN_PROJECT is
+ * answered. */
+static const Tally__Project *report_project(coordinator_t *c, const char *name,
+                                            const coordinator_replier_t *r) {
+  const Tally__Project *project = catalog_project_find(c, name);
+  if (project == NULL) {
+    char quoted[QUOTE_SIZE];
+    validate_quote(name, quoted, sizeof quoted);
+    coordinator_reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
+  }
+  return project;
+}
+
+/* Whether a report request's scope is valid: `market` empty or one of the
+ * project's, from_day not after to_day (0: open). Returns 1, or 0 once the
+ * error is answered. */
+static int report_scope_is_valid(const Tally__Project *project, const char *market,
+                                 uint32_t from_day, uint32_t to_day,
+                                 const coordinator_replier_t *r) {
+  if (market[0] != '\0' && !project_has_market(project, market)) {
+    char quoted[QUOTE_SIZE];
+    validate_quote(market, quoted, sizeof quoted);
+    coordinator_reply_error(r, TALLY_E_UNKNOWN_MARKET, "'%s' is not a market of project '%s'",
+                            quoted, project->name);
+    return 0;
+  }
+  if (from_day != 0 && to_day != 0 && from_day > to_day) {
+    coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "from_day %u is after to_day %u",
+                            from_day, to_day);
+    return 0;
+  }
+  return 1;
+}
+
+/* Whether r can take a job (a connection that serves reports). Returns 1,
+ * or 0 once UNAVAILABLE is answered. */
+static int replier_takes_jobs(const coordinator_replier_t *r) {
+  if (r->defer_report != NULL) return 1;
+  coordinator_reply_error(r, TALLY_E_UNAVAILABLE, "reports are not served on this connection");
+  return 0;
+}
+
+/* Hands `job` to r->defer_report, or answers INTERNAL when it is NULL (out
+ * of memory building it). */
+static void report_job_defer(const coordinator_replier_t *r, coordinator_report_job_t *job) {
+  if (job == NULL) {
+    coordinator_reply_error(r, TALLY_E_INTERNAL, "out of memory preparing the report");
+    return;
+  }
+  r->defer_report(r->ctx, job);
+}
+
 void report_jobs_handle_report_request(coordinator_t *c, const Tally__Envelope *request,
                                        const coordinator_replier_t *r) {
   const Tally__ReportRequest *body = request->report_request;
   char quoted[QUOTE_SIZE];
-  const Tally__Project *project = catalog_project_find(c, body->project);
-  if (project == NULL) {
-    validate_quote(body->project, quoted, sizeof quoted);
-    coordinator_reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
-    return;
-  }
+  const Tally__Project *project = report_project(c, body->project, r);
+  if (project == NULL) return;
   if (!report_by_is_valid(body->by)) {
     validate_quote(body->by, quoted, sizeof quoted);
     coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT,
@@ -137,29 +201,13 @@ void report_jobs_handle_report_request(coordinator_t *c, const Tally__Envelope *
                             quoted);
     return;
   }
-  if (body->market[0] != '\0' && !project_has_market(project, body->market)) {
-    validate_quote(body->market, quoted, sizeof quoted);
-    coordinator_reply_error(r, TALLY_E_UNKNOWN_MARKET, "'%s' is not a market of project '%s'",
-                            quoted, project->name);
-    return;
-  }
-  if (body->from_day != 0 && body->to_day != 0 && body->from_day > body->to_day) {
-    coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "from_day %u is after to_day %u",
-                            body->from_day, body->to_day);
-    return;
-  }
-  if (r->defer_report == NULL) {
-    coordinator_reply_error(r, TALLY_E_UNAVAILABLE, "reports are not served on this connection");
-    return;
-  }
+  if (!report_scope_is_valid(project, body->market, body->from_day, body->to_day, r)) return;
+  if (!replier_takes_jobs(r)) return;
   coordinator_report_job_t *job = report_job_new(c, request, project);
-  if (job == NULL) {
-    coordinator_reply_error(r, TALLY_E_INTERNAL, "out of memory preparing the report");
-    return;
-  }
-  log_debug("report on '%s' by '%s': asking %zu workers", project->name, body->by,
-            job->n_workers);
-  r->defer_report(r->ctx, job);
+  if (job != NULL)
+    log_debug("report on '%s' by '%s': asking %zu workers", project->name, body->by,
+              job->n_workers);
+  report_job_defer(r, job);
 }
 
 /* A job for a validated ops report request: the engine and the workers to
@@ -178,24 +226,11 @@ static coordinator_report_job_t *ops_job_new(coordinator_t *c, const Tally__Enve
   job->ops_request.market = strdup(body->market);
   job->ops_request.from_day = body->from_day;
   job->ops_request.to_day = body->to_day;
-  size_t count = membership_count(c->members);
-  job->worker_ids = calloc(count ? count : 1, sizeof *job->worker_ids);
-  job->endpoints = calloc(count ? count : 1, sizeof *job->endpoints);
-  job->server_keys = calloc(count ? count : 1, sizeof *job->server_keys);
   ops_query_t query = {body->kind, body->by, body->market, body->from_day, body->to_day,
                        project->sla_seconds, body->shift_hours, clock_now_ms()};
   int ok = job->stats.project && job->stats.market && job->ops_request.project &&
-           job->ops_request.market && job->worker_ids && job->endpoints && job->server_keys &&
-           ops_report_new(&job->ops, project->name, &query) == 0;
-  for (size_t i = 0; ok && i < count; i++) {
-    const Tally__WorkerInfo *worker = membership_worker_at(c->members, i);
-    if (worker->state == TALLY__WORKER_STATE__WORKER_DOWN) continue;
-    job->worker_ids[job->n_workers] = worker->id;
-    ok = (job->endpoints[job->n_workers] = strdup(worker->endpoint)) != NULL &&
-         (job->server_keys[job->n_workers] = strdup(worker->public_key)) != NULL;
-    if (!ok) free(job->endpoints[job->n_workers]);
-    job->n_workers += ok;
-  }
+           job->ops_request.market && ops_report_new(&job->ops, project->name, &query) == 0 &&
+           report_job_add_workers(c, job) == 0;
   if (!ok) coordinator_report_job_free(&job);
   return job;
 }
@@ -206,12 +241,8 @@ void report_jobs_handle_ops_report_request(coordinator_t *c, const Tally__Envelo
                                            const coordinator_replier_t *r) {
   const Tally__OpsReportRequest *body = request->ops_report_request;
   char quoted[QUOTE_SIZE];
-  const Tally__Project *project = catalog_project_find(c, body->project);
-  if (project == NULL) {
-    validate_quote(body->project, quoted, sizeof quoted);
-    coordinator_reply_error(r, TALLY_E_UNKNOWN_PROJECT, "unknown project '%s'", quoted);
-    return;
-  }
+  const Tally__Project *project = report_project(c, body->project, r);
+  if (project == NULL) return;
   if (!ops_report_kind_is_valid(body->kind)) {
     validate_quote(body->kind, quoted, sizeof quoted);
     coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT,
@@ -230,29 +261,11 @@ void report_jobs_handle_ops_report_request(coordinator_t *c, const Tally__Envelo
                                 : ", day");
     return;
   }
-  if (body->market[0] != '\0' && !project_has_market(project, body->market)) {
-    validate_quote(body->market, quoted, sizeof quoted);
-    coordinator_reply_error(r, TALLY_E_UNKNOWN_MARKET, "'%s' is not a market of project '%s'",
-                            quoted, project->name);
-    return;
-  }
-  if (body->from_day != 0 && body->to_day != 0 && body->from_day > body->to_day) {
-    coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "from_day %u is after to_day %u",
-                            body->from_day, body->to_day);
-    return;
-  }
+  if (!report_scope_is_valid(project, body->market, body->from_day, body->to_day, r)) return;
   if (!(body->shift_hours >= 0.0 && body->shift_hours <= 24.0)) {
     coordinator_reply_error(r, TALLY_E_INVALID_ARGUMENT, "shift_hours must be in 0..24 (0 = 8)");
     return;
   }
-  if (r->defer_report == NULL) {
-    coordinator_reply_error(r, TALLY_E_UNAVAILABLE, "reports are not served on this connection");
-    return;
-  }
-  coordinator_report_job_t *job = ops_job_new(c, request, project);
-  if (job == NULL) {
-    coordinator_reply_error(r, TALLY_E_INTERNAL, "out of memory preparing the report");
-    return;
-  }
-  r->defer_report(r->ctx, job);
+  if (!replier_takes_jobs(r)) return;
+  report_job_defer(r, ops_job_new(c, request, project));
 }

@@ -34,16 +34,8 @@ static void collect(void *user) {
                       (double)cluster_link_in_flight(m->gw->link));
 }
 
-typedef struct {
-  metric_type_t type;
-  const char *name, *help, *labels;
-  const double *bounds;
-  size_t n_bounds;
-  metric_family_t **out;
-} family_spec_t;
-
 static int add_families(gateway_metrics_t *m) {
-  const family_spec_t specs[] = {
+  const metric_family_spec_t specs[] = {
       {METRIC_COUNTER, "tally_gateway_http_requests_total",
        "HTTP requests answered, by method, route (the route table's pattern, \"static\" or "
        "\"unmatched\") and status (0: the client went away before its answer).",
@@ -69,12 +61,8 @@ static int add_families(gateway_metrics_t *m) {
        "Requests on the asynchronous link awaiting the cluster's reply.", NULL, NULL, 0,
        &m->cluster_in_flight},
   };
-  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-    const family_spec_t *s = &specs[i];
-    int rc = metrics_add(m->registry, s->type, s->name, s->help, s->labels, s->bounds,
-                         s->n_bounds, s->out);
-    if (rc < 0) return rc;
-  }
+  int rc = metrics_add_families(m->registry, specs, sizeof specs / sizeof specs[0]);
+  if (rc < 0) return rc;
   static const char *const results[] = {"ok", "failed", "rate_limited"};
   for (size_t i = 0; i < 3; i++) {
     const char *values[] = {results[i]};

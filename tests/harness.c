@@ -160,6 +160,40 @@ static int replicas_plan(cluster_t *c) {
   return 0;
 }
 
+/* Starts tally-coordinator with `own` (own_count arguments: what sets this
+ * coordinator apart, its data directory, identity and endpoint file)
+ * followed by what every coordinator of the cluster is given: the
+ * heartbeat timeout, --expect-workers, the ramp period, the keys (or
+ * --insecure), --replicas and the test's coordinator_args. Logs to `log`.
+ * Returns the pid, or -1. */
+static pid_t spawn_coordinator(const cluster_t *c, char *const own[], int own_count,
+                               const char *log) {
+  char expect[16], replicas[16], key[640], operator_pub[640];
+  snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
+  snprintf(replicas, sizeof replicas, "%d", c->replicas > 0 ? c->replicas : 1);
+  snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
+  snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
+  char *argv[32];
+  int argc = 0;
+  argv[argc++] = (char *)harness_bin("tally-coordinator");
+  for (int k = 0; k < own_count; k++) argv[argc++] = own[k];
+  char *shared[] = {"--heartbeat-timeout-ms", "3000", "--expect-workers", expect,
+                    "--ramp-period-ms", c->ramp_off ? "0" : "2000", "--replicas", replicas};
+  for (size_t k = 0; k < sizeof shared / sizeof shared[0]; k++) argv[argc++] = shared[k];
+  if (c->insecure) {
+    argv[argc++] = "--insecure";
+  } else {
+    argv[argc++] = "--key";
+    argv[argc++] = key;
+    argv[argc++] = "--operator-key";
+    argv[argc++] = operator_pub;
+  }
+  for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
+    argv[argc++] = (char *)c->coordinator_args[k];
+  argv[argc] = NULL;
+  return spawn(argv, log);
+}
+
 int cluster_start_replica(cluster_t *c, int id) {
   char dir[512], ep_file[512], log[512], raft_id[16], endpoint[256];
   snprintf(dir, sizeof dir, "%s/coordinator-%d", c->dir, id);
@@ -167,29 +201,9 @@ int cluster_start_replica(cluster_t *c, int id) {
   snprintf(log, sizeof log, "%s/coordinator-%d.log", c->dir, id);
   snprintf(raft_id, sizeof raft_id, "%d", id);
   unlink(ep_file);
-  char expect[16];
-  snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
-  char key[640], operator_pub[640];
-  snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
-  snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
-  char *argv[28] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--raft-id", raft_id,
-                    "--peers", c->peers, "--endpoint-file", ep_file,
-                    "--heartbeat-timeout-ms", "3000", "--expect-workers", expect,
-                    "--ramp-period-ms", c->ramp_off ? "0" : "2000", "--key", key,
-                    "--operator-key", operator_pub, NULL};
-  int argc = 19;
-  if (c->insecure) {
-    argv[15] = "--insecure";
-    argc = 16;
-  }
-  char replicas[16];
-  snprintf(replicas, sizeof replicas, "%d", c->replicas > 0 ? c->replicas : 1);
-  argv[argc++] = "--replicas";
-  argv[argc++] = replicas;
-  for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
-    argv[argc++] = (char *)c->coordinator_args[k];
-  argv[argc] = NULL;
-  c->replica_pids[id] = spawn(argv, log);
+  char *own[] = {"--dir", dir, "--raft-id", raft_id,
+                 "--peers", c->peers, "--endpoint-file", ep_file};
+  c->replica_pids[id] = spawn_coordinator(c, own, sizeof own / sizeof own[0], log);
   if (c->replica_pids[id] < 0) return -1;
   return wait_endpoint(ep_file, endpoint, sizeof endpoint, c->replica_pids[id]);
 }
@@ -209,28 +223,8 @@ int cluster_start_coordinator(cluster_t *c) {
    * workers (which keep their coordinator address) find it again. */
   char bind[sizeof c->coordinator_endpoint];
   snprintf(bind, sizeof bind, "%s", c->coordinator_endpoint[0] ? c->coordinator_endpoint : "tcp://127.0.0.1:0");
-  char expect[16];
-  snprintf(expect, sizeof expect, "%d", c->n_workers > 0 ? c->n_workers : 1);
-  char key[640], operator_pub[640];
-  snprintf(key, sizeof key, "%s", harness_key_path(c, "coordinator.key"));
-  snprintf(operator_pub, sizeof operator_pub, "%s", harness_key_path(c, "operator.pub"));
-  char *argv[24] = {(char *)harness_bin("tally-coordinator"), "--dir", dir, "--bind", bind,
-                  "--endpoint-file", ep_file, "--heartbeat-timeout-ms", "3000",
-                  "--expect-workers", expect, "--ramp-period-ms", c->ramp_off ? "0" : "2000",
-                  "--key", key, "--operator-key", operator_pub, NULL};
-  int argc = 17;
-  if (c->insecure) {
-    argv[13] = "--insecure";
-    argc = 14;
-  }
-  char replicas[16];
-  snprintf(replicas, sizeof replicas, "%d", c->replicas > 0 ? c->replicas : 1);
-  argv[argc++] = "--replicas";
-  argv[argc++] = replicas;
-  for (int k = 0; k < 4 && c->coordinator_args[k] != NULL; k++)
-    argv[argc++] = (char *)c->coordinator_args[k];
-  argv[argc] = NULL;
-  c->coordinator_pid = spawn(argv, log);
+  char *own[] = {"--dir", dir, "--bind", bind, "--endpoint-file", ep_file};
+  c->coordinator_pid = spawn_coordinator(c, own, sizeof own / sizeof own[0], log);
   if (c->coordinator_pid < 0) return -1;
   return wait_endpoint(ep_file, c->coordinator_endpoint, sizeof c->coordinator_endpoint,
                        c->coordinator_pid);

@@ -1,7 +1,8 @@
 /* metrics_test: the registry (common/metrics.c) rendered byte for byte:
  * HELP/TYPE lines, label value and help escaping, cumulative histogram
  * buckets with +Inf, _sum and _count, collectors that clear and refill a
- * gauge family, and the names and bounds the registry refuses. When
+ * gauge family, the names and bounds the registry refuses, and a table
+ * of families added at once (metrics_add_families). When
  * promtool is installed (Debian `prometheus`), the rendered text also
  * passes `promtool check metrics`. */
 #include <stdio.h>
@@ -145,6 +146,39 @@ static void test_refusals(void) {
   metrics_destroy(&m);
 }
 
+/* A table of families: added in order, each *out set; the first error
+ * stops it, and the families before it stay. */
+static void test_families(void) {
+  metrics_t *m = NULL;
+  CHECK(metrics_new(&m) == 0);
+  metric_family_t *requests = NULL, *latency = NULL, *bad = NULL, *after = NULL;
+  static const double bounds[] = {0.1, 1};
+  const metric_family_spec_t specs[] = {
+      {METRIC_COUNTER, "t_requests_total", "Requests.", "type", NULL, 0, &requests},
+      {METRIC_HISTOGRAM, "t_latency_seconds", "Latency.", NULL, bounds, 2, &latency},
+  };
+  CHECK(metrics_add_families(m, specs, 2) == 0);
+  CHECK(requests != NULL && latency != NULL);
+  const char *v[] = {"lease"};
+  metric_series_add(metric_family_series(requests, v), 2);
+  metric_series_observe(metric_family_series(latency, NULL), 0.5);
+  char *text = NULL;
+  size_t len = 0;
+  CHECK(metrics_render(m, &text, &len) == 0);
+  CHECK(text != NULL && contains(text, "t_requests_total{type=\"lease\"} 2\n"));
+  CHECK(text != NULL && contains(text, "t_latency_seconds_bucket{le=\"1\"} 1\n"));
+  CHECK(text != NULL && strstr(text, "# TYPE t_requests_total") < strstr(text, "# TYPE t_latency"));
+  free(text);
+  const metric_family_spec_t broken[] = {
+      {METRIC_GAUGE, "t_requests_total", "Twice.", NULL, NULL, 0, &bad},
+      {METRIC_GAUGE, "t_after", "Never added.", NULL, NULL, 0, &after},
+  };
+  CHECK(metrics_add_families(m, broken, 2) == TALLY_E_INVALID_ARGUMENT);
+  CHECK(bad == NULL && after == NULL);
+  CHECK(metrics_add_families(m, broken + 1, 1) == 0 && after != NULL); /* not added before */
+  metrics_destroy(&m);
+}
+
 /* A realistic page (process families, every type) through promtool. */
 static void test_promtool(void) {
   const char *promtool = "/usr/bin/promtool";
@@ -190,6 +224,7 @@ int main(void) {
   test_histogram();
   test_collector();
   test_refusals();
+  test_families();
   test_promtool();
   return check_summary();
 }

@@ -5,8 +5,11 @@
 # root namespace, creates a project and labelers, ingests items, labels
 # them by hand and with `tally simulate`; a worker is killed with SIGKILL
 # and restarted and must come back with every count unchanged; a second
-# cluster runs beside the first without a collision; `stop` must leave no
-# namespace, link or daemon behind.
+# cluster runs beside the first without a collision, with three
+# coordinators replicated with Raft (each in its own namespace) and every
+# slot on two workers: one leader, writes acknowledged, and when the leader
+# is killed with SIGKILL another takes over and writes go on; `stop` must
+# leave no namespace, link or daemon behind.
 #
 # Usage: netns_cluster_test.sh BIN_DIR   (prints "N passed, M failed" last)
 # Needs root: prints "SKIP: ..." and exits 77 where network namespaces
@@ -183,15 +186,109 @@ check "every item labeled" test "$(status_field labels)" -eq "$ITEMS"
 check "every item done" test "$(status_field "done")" -eq "$ITEMS"
 check "nothing queued" test "$(status_field queued)" -eq 0
 
-# A second cluster beside the first: its own names and subnet.
-EP2=$(netns start --workers 1 --dir "$OTHER" 2>"$WORK/other.log")
-check "a second cluster starts beside the first" test -n "$EP2"
+# A second cluster beside the first, with its own names and subnet, and
+# replicated: three coordinators (Raft), each in its own namespace, and
+# every slot on both of its two workers.
+EP2=$(netns start --workers 2 --coordinators 3 --replicas 2 --dir "$OTHER" 2>"$WORK/other.log")
+rc=$?
+check "a second cluster (3 coordinators, 2 replicas) starts beside the first (exit $rc)" \
+  test "$rc" -eq 0
+((rc == 0)) || cat "$WORK/other.log" >&2
 prefix2=$(sed -n 's/^PREFIX=//p' "$OTHER/cluster.env" 2>/dev/null)
+subnet2=$(sed -n 's/^SUBNET=//p' "$OTHER/cluster.env" 2>/dev/null)
 check "it has another prefix ($prefix2)" test -n "$prefix2" -a "$prefix2" != "$PREFIX"
-check "and another subnet ($EP2)" test "${EP2%.1:7400}" != "${EP%.1:7400}"
-check "it serves" grep -q '^1,up,' <<<"$(TALLY_KEY="$OTHER/keys/admin.key" \
-  TALLY_COORDINATOR_KEY="$OTHER/keys/coordinator.pub" "$BIN/tally" --coordinator "$EP2" \
-  --format csv cluster status)"
+check "and another subnet ($subnet2)" test -n "$subnet2" -a "$subnet2" != "$SUBNET"
+check "start prints the three coordinators' endpoints ($EP2)" test "$EP2" = \
+  "tcp://$subnet2.1:7400,tcp://$subnet2.2:7400,tcp://$subnet2.3:7400"
+# shellcheck disable=SC1091
+check "its tally.env names all three" \
+  test "$(source "$OTHER/tally.env"; echo "$TALLY_COORDINATOR")" = "$EP2"
+our_namespaces2() { ip netns list | awk '{ print $1 }' | grep -E "^$prefix2-" | sort; }
+check "five namespaces" test "$(our_namespaces2 | tr '\n' ' ')" = \
+  "$prefix2-coordinator-1 $prefix2-coordinator-2 $prefix2-coordinator-3 $prefix2-worker-1 $prefix2-worker-2 "
+for i in 1 2 3; do
+  pid=$(cat "$OTHER/pids/coordinator-$i.pid")
+  check "coordinator $i runs in its own namespace" \
+    test "$(ip netns identify "$pid")" = "$prefix2-coordinator-$i"
+  check "coordinator $i has its Raft id, address and peers" \
+    grep -qF -- "--raft-id $i --raft-listen $subnet2.$i:7410 --peers 1=$subnet2.1:7410=tcp://$subnet2.1:7400," \
+    <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+done
+check "worker 1 is given every coordinator" grep -qF -- "--coordinator $EP2 " \
+  <<<"$(tr '\0' ' ' <"/proc/$(cat "$OTHER/pids/worker-1.pid")/cmdline")"
+t2() {
+  TALLY_KEY="$OTHER/keys/admin.key" TALLY_COORDINATOR_KEY="$OTHER/keys/coordinator.pub" \
+    timeout 60 "$BIN/tally" --coordinator "$EP2" "$@"
+}
+check "it serves" test "$(t2 --format csv cluster status | tr -d '\r' | awk -F, 'NR > 1 && $2 == "up"' | wc -l)" -eq 2
+# The coordinators' rows: raft_id,endpoint,raft_address,leader,leader_id,...
+coordinators() { t2 --format csv cluster status --rows coordinators | tr -d '\r' | awk 'NR > 1'; }
+leader_of() { awk -F, '$4 == "yes" { print $1 }' <<<"$1"; }
+rows=$(coordinators)
+check "cluster status shows three coordinators" test "$(wc -l <<<"$rows")" -eq 3
+check "exactly one of them the leader ($(leader_of "$rows" | tr '\n' ' '))" \
+  test "$(leader_of "$rows" | wc -l)" -eq 1
+for i in 1 2 3; do
+  check "coordinator $i at its namespace's address" \
+    grep -qx "$i,tcp://$subnet2.$i:7400,$subnet2.$i:7410,[a-z]*,.*" <<<"$rows"
+done
+# Every slot on both workers: each group of slots has a primary and the
+# other worker as its in-sync follower (once the copies caught up).
+slots_in_sync() {
+  t2 --format csv cluster status --rows slots | python3 -c '
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+ok = rows and sum(int(r["slot_count"]) for r in rows) == 1024 and all(
+    r["replicas"] == "2" and r["primary"] not in ("", "-") and r["followers"] not in ("", "-")
+    and r["in_sync"] == r["followers"] and r["waiting"] != "yes" for r in rows)
+sys.exit(0 if ok else 1)'
+}
+wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND is
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.5; done
+}
+check "every slot on a primary and an in-sync follower (R = 2)" wait_for 30 slots_in_sync
+status2_field() {
+  t2 --format csv status --project demo2 | awk -F, -v f="$1" \
+    'NR==1 {for (i=1;i<=NF;i++) col[$i]=i} $1=="total" {print $col[f]}'
+}
+label_one() { # label_one: ana leases a task of demo2 and submits a label
+  local token
+  IFS=, read -r token _ <<<"$(t2 --format csv lease --as ana --project demo2 | awk -F, 'NR == 2')"
+  [[ -n "$token" ]] && t2 submit --as ana "$token" ok >/dev/null
+}
+check "project create through the coordinators" t2 project create demo2 --labels ok,spam \
+  --markets es --audit-rate 0 --lease-seconds 60 >/dev/null
+check "labeler add" t2 labeler add ana --roles labeler --markets es >/dev/null
+t2 simulate --generate 40 --project demo2 --markets es >"$WORK/items2.jsonl" 2>/dev/null
+check "ingest accepts 40" grep -qE "accepted: *40\$" <<<"$(t2 ingest demo2 "$WORK/items2.jsonl" 2>&1)"
+check "a label is acknowledged" label_one
+check "and counted" test "$(status2_field labels)" = 1
+# The leader killed with SIGKILL: another coordinator takes over, and the
+# cluster goes on taking writes (one of three down changes nothing).
+leader=$(leader_of "$rows" | head -n 1)
+leader=${leader:-1}
+pid=$(cat "$OTHER/pids/coordinator-$leader.pid")
+netns kill-coordinator "$leader" --signal KILL --dir "$OTHER" >/dev/null 2>&1
+check "the leader (coordinator $leader) is gone" \
+  test -z "$(tr -d '\0' 2>/dev/null <"/proc/$pid/cmdline")"
+new_leader() { local l; l=$(leader_of "$(coordinators 2>/dev/null)"); [[ -n "$l" && "$l" != "$leader" ]]; }
+check "another coordinator leads within 30 s" wait_for 30 new_leader
+check "a label is acknowledged without the old leader" wait_for 30 label_one
+check "both labels counted" test "$(status2_field labels)" = 2
+out=$(netns restart-coordinator "$leader" --dir "$OTHER" 2>"$WORK/restart2.log")
+check "restart-coordinator $leader prints the endpoint list" test "$out" = "$EP2"
+check "coordinator $leader in its namespace again" \
+  test "$(ip netns identify "$(cat "$OTHER/pids/coordinator-$leader.pid")")" = "$prefix2-coordinator-$leader"
+three_with_one_leader() {
+  local rows
+  rows=$(coordinators 2>/dev/null)
+  [[ "$(wc -l <<<"$rows")" -eq 3 && "$(leader_of "$rows" | wc -l)" -eq 1 ]]
+}
+check "three coordinators again, one leader" wait_for 30 three_with_one_leader
+check "netns status of the second cluster: every daemon alive" \
+  timeout 60 "$NETNS" status --dir "$OTHER" >/dev/null 2>&1
+
 check "the first still serves" test "$(status_field items)" = "$ITEMS"
 out=$(netns start --workers 1 --dir "$WORK/intruder" --prefix "$PREFIX" 2>&1); rc=$?
 check "a third cluster may not take the first one's prefix (exit $rc)" test "$rc" -eq 1

@@ -96,16 +96,8 @@ static void collect(void *user) {
   if (w->router != NULL) set_gauge(m->refused, (double)router_rejected_count(w->router));
 }
 
-typedef struct {
-  metric_type_t type;
-  const char *name, *help, *labels;
-  const double *bounds;
-  size_t n_bounds;
-  metric_family_t **out;
-} family_spec_t;
-
 static int add_families(worker_metrics_t *m) {
-  const family_spec_t specs[] = {
+  const metric_family_spec_t specs[] = {
       {METRIC_COUNTER, "tally_worker_requests_total",
        "Requests answered, by request type and result code (OK or the error's name).",
        "type,code", NULL, 0, &m->requests},
@@ -148,12 +140,8 @@ static int add_families(worker_metrics_t *m) {
        "version, rate limited).",
        NULL, NULL, 0, &m->refused},
   };
-  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-    const family_spec_t *s = &specs[i];
-    int rc = metrics_add(m->registry, s->type, s->name, s->help, s->labels, s->bounds,
-                         s->n_bounds, s->out);
-    if (rc < 0) return rc;
-  }
+  int rc = metrics_add_families(m->registry, specs, sizeof specs / sizeof specs[0]);
+  if (rc < 0) return rc;
   const char *loop[] = {"loop"}, *pool[] = {"pool"};
   m->batches_loop = metric_family_series(m->batches, loop);
   m->batches_pool = metric_family_series(m->batches, pool);
