@@ -330,7 +330,6 @@ void store_open_each(const store_t *s, batch_log_fn fn, void *user) {
 
 int store_pending(const store_t *s) { return (int)batch_log_count(s->open.log); }
 
-/* Writes `b` atomically, the WAL synced when `sync`. */
 /* Benchmarks only (docs/PERFORMANCE.md, replication, "where the cost of
  * R = 2 goes"): built with -DSTORE_WRITE_TWICE=1, a worker writes every
  * synced batch twice, each time WAL synced (the same puts and deletes, so
@@ -341,6 +340,7 @@ int store_pending(const store_t *s) { return (int)batch_log_count(s->open.log); 
 #define STORE_WRITE_TWICE 0
 #endif
 
+/* Writes `b` atomically, the WAL synced when `sync`. */
 static int store_write(store_t *s, store_batch_t *b, int sync) {
   char *err = NULL;
   if (STORE_WRITE_TWICE && sync)
