@@ -679,9 +679,6 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
   free(ptrs);
   free(streams);
   r->n_changes = 0;
-  /* ZMQ_FD is edge-triggered and a send may take the edge of acks that
-   * came meanwhile: without this they waited for the tick (50 ms). */
-  for (size_t i = 0; i < r->n_conns; i++) conn_drain(r->conns[i]);
 }
 
 uint64_t replication_acked(const worker_t *w) {
