@@ -59,6 +59,33 @@ int main(void) {
   const uint8_t *v;
   size_t len;
   CHECK(!item_cache_get(c, long_key, sizeof long_key, &v, &len));
+  /* Forget drops that key only: another key in the same place, or a key
+   * never cached, stays as it is. */
+  item_cache_clear(c);
+  int kept_place = -1;
+  for (int i = 0; i < 200 && kept_place < 0; i++) {
+    snprintf(key, sizeof key, "key-%d", i);
+    item_cache_put(c, (const uint8_t *)"k1", 2, dup_bytes("v1"), 3);
+    item_cache_put(c, (const uint8_t *)key, strlen(key), dup_bytes("other"), 6);
+    if (has(c, "k1", "v1")) kept_place = i; /* a key in another place than k1 */
+  }
+  CHECK(kept_place >= 0);
+  snprintf(key, sizeof key, "key-%d", kept_place);
+  item_cache_forget(c, (const uint8_t *)"k1", 2);
+  CHECK(has(c, "k1", NULL));
+  CHECK(has(c, key, "other"));
+  item_cache_forget(c, (const uint8_t *)"absent", 6);
+  CHECK(has(c, key, "other"));
+  /* A key that shares k1's place replaced it: forgetting k1 keeps it. */
+  for (int i = 0; i < 200; i++) {
+    snprintf(key, sizeof key, "key-%d", i);
+    item_cache_put(c, (const uint8_t *)"k1", 2, dup_bytes("v1"), 3);
+    item_cache_put(c, (const uint8_t *)key, strlen(key), dup_bytes("same"), 5);
+    if (has(c, "k1", NULL)) break; /* displaced: same place */
+  }
+  CHECK(has(c, key, "same"));
+  item_cache_forget(c, (const uint8_t *)"k1", 2);
+  CHECK(has(c, key, "same"));
   /* Clear forgets everything. */
   item_cache_put(c, (const uint8_t *)"k1", 2, dup_bytes("v1c"), 4);
   CHECK(has(c, "k1", "v1c"));

@@ -44,6 +44,14 @@ void item_cache_clear(item_cache_t *c) {
   }
 }
 
+void item_cache_forget(item_cache_t *c, const uint8_t *key, size_t key_len) {
+  item_place_t *p = &c->places[item_cache_place(c, key, key_len)];
+  if (p->key_len != key_len || key_len == 0 || memcmp(p->key, key, key_len) != 0) return;
+  free(p->value);
+  p->value = NULL;
+  p->key_len = 0;
+}
+
 void item_cache_destroy(item_cache_t **c) {
   if (c == NULL || *c == NULL) return;
   item_cache_clear(*c);

@@ -7,8 +7,9 @@
  * few hundred bytes). The cache is write-through: it holds exactly what
  * the worker last put for a key (in the open batch or the database), never
  * anything else. Contract for the owner: every write of the items family
- * goes through item_cache_put(), and every write around it (slot moves:
- * copied chunks, dropped slots) is followed by item_cache_clear().
+ * goes through item_cache_put(), and every write around it is followed by
+ * item_cache_forget() of its key (a follower's applied replica appends) or
+ * by item_cache_clear() (slot moves: copied chunks, dropped slots).
  */
 #ifndef TALLY_ITEM_CACHE_H
 #define TALLY_ITEM_CACHE_H
@@ -33,6 +34,9 @@ int item_cache_get(const item_cache_t *c, const uint8_t *key, size_t key_len,
  * and its value is freed. */
 void item_cache_put(item_cache_t *c, const uint8_t *key, size_t key_len, uint8_t *value,
                     size_t len);
+
+/* Forgets `key` (a write went around the cache); other keys stay. */
+void item_cache_forget(item_cache_t *c, const uint8_t *key, size_t key_len);
 
 /* Forgets everything. */
 void item_cache_clear(item_cache_t *c);

@@ -52,6 +52,7 @@ typedef enum { ST_IDLE, ST_WAIT_OUT, ST_COPYING, ST_WAIT_IN, ST_IN_SYNC } stream
 typedef struct {
   uint64_t batch;   /* the batch whose changes the append carried */
   uint64_t sent_ms; /* monotonic */
+  uint64_t sent_ns; /* uv_hrtime(), for the ack wait logged at the stop */
 } unacked_t;
 
 typedef struct {
@@ -92,8 +93,21 @@ typedef struct {
   Tally__SlotEntry entry;
 } change_t;
 
+/* What a stream cost, logged once at a clean stop (replication_close):
+ * the timeline of a group commit's replication, docs/PERFORMANCE.md. */
+typedef struct {
+  uint64_t batches;          /* primary: batches with changes of a streamed slot */
+  uint64_t messages;         /* primary: append messages (bundles) sent */
+  uint64_t appends, entries; /* primary: appends (one per slot) and changes sent */
+  uint64_t acks;             /* primary: appends acknowledged */
+  uint64_t ack_wait_ns, ack_wait_max_ns; /* primary: append sent to its ack */
+  uint64_t acked_before_local; /* primary: acks that came before the batch was durable here */
+  uint64_t applied_messages, applied_appends, applied_entries; /* follower */
+} repl_stats_t;
+
 typedef struct replication {
   rslot_t slots[TALLY_SLOT_COUNT];
+  repl_stats_t stats;
   size_t n_streams; /* streams over all primary slots */
   /* Follower side: the applied (slot epoch, seq) per slot (0, 0: none). */
   uint64_t applied_epoch[TALLY_SLOT_COUNT];
@@ -183,7 +197,7 @@ static void ring_push(stream_t *st, uint64_t batch, uint64_t now) {
     st->cap = cap;
     st->head = 0;
   }
-  st->ring[(st->head + st->n) % st->cap] = (unacked_t){batch, now};
+  st->ring[(st->head + st->n) % st->cap] = (unacked_t){batch, now, uv_hrtime()};
   st->n++;
 }
 
@@ -293,9 +307,25 @@ int replication_open(worker_t *w) {
   return rc;
 }
 
+/* One line of what replication cost since the start (nothing without R > 1). */
+static void stats_log(const worker_t *w, const repl_stats_t *st) {
+  if (st->messages == 0 && st->applied_messages == 0) return;
+  log_info("replication: %llu batches written here; as primary %llu batches streamed in %llu "
+           "messages (%llu appends, %llu changes), %llu acks, ack wait mean %.2f ms max %.2f ms, "
+           "%llu acks before the local sync; as follower %llu messages (%llu appends, %llu changes)",
+           (unsigned long long)w->written, (unsigned long long)st->batches,
+           (unsigned long long)st->messages, (unsigned long long)st->appends,
+           (unsigned long long)st->entries, (unsigned long long)st->acks,
+           st->acks ? (double)st->ack_wait_ns / (double)st->acks / 1e6 : 0.0,
+           (double)st->ack_wait_max_ns / 1e6, (unsigned long long)st->acked_before_local,
+           (unsigned long long)st->applied_messages, (unsigned long long)st->applied_appends,
+           (unsigned long long)st->applied_entries);
+}
+
 void replication_close(worker_t *w) {
   replication_t *r = w->repl;
   if (r == NULL) return;
+  stats_log(w, &r->stats);
   w->repl = NULL;
   for (size_t i = 0; i < r->n_conns; i++) conn_close(r->conns[i]);
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++)
@@ -584,6 +614,7 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
   r->n_changes = 0;
   store_open_each(w->store, collect_change, w);
   if (r->n_changes == 0) return;
+  r->stats.batches++;
   qsort(r->changes, r->n_changes, sizeof *r->changes, change_cmp);
   size_t n = r->n_changes;
   Tally__SlotEntry **entries = malloc(n * sizeof *entries);
@@ -624,6 +655,11 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
       if (m > 0 && (k == runs || m == REPL_BUNDLE_APPENDS ||
                     (st != NULL && total + count > REPL_BUNDLE_ENTRIES))) {
         int rc = send_bundle(w, followers[f], apps, ptrs, m);
+        if (rc == 0) {
+          r->stats.messages++;
+          r->stats.appends += m;
+          r->stats.entries += total;
+        }
         for (size_t x = 0; x < m; x++) {
           if (rc < 0) {
             stream_fail(w, apps[x].slot, streams[x], "cannot be sent to");
@@ -705,7 +741,14 @@ static void on_ack(worker_t *w, uint32_t follower, const Tally__ReplicaAck *ack)
     return;
   }
   if (ack->applied_seq > st->sent_seq) return;
+  uint64_t now_ns = uv_hrtime();
   while (st->acked_seq < ack->applied_seq && st->n > 0) {
+    const unacked_t *u = ring_oldest(st);
+    uint64_t wait = now_ns - u->sent_ns;
+    r->stats.acks++;
+    r->stats.ack_wait_ns += wait;
+    if (wait > r->stats.ack_wait_max_ns) r->stats.ack_wait_max_ns = wait;
+    r->stats.acked_before_local += u->batch > w->durable;
     ring_pop(st);
     st->acked_seq++;
   }
@@ -1125,6 +1168,7 @@ static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__Repl
      * with the copy's first entries (no write of its own: a follower
      * taking many copies at once stays responsive). */
     slot_delete_in_batch(w, slot);
+    item_cache_clear(w->items); /* items deleted around the cache */
     if (*epoch != a->slot_epoch)
       log_info("slot %u: taking a full copy from primary %u (slot epoch %llu)", slot,
                a->primary_id, (unsigned long long)a->slot_epoch);
@@ -1140,6 +1184,10 @@ static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__Repl
   }
   for (size_t i = 0; i < a->n_entries; i++) {
     const Tally__SlotEntry *e = a->entries[i];
+    /* Written around the cache: that key only (clearing the whole cache
+     * here, once per append message, emptied the cache of the slots this
+     * worker serves as a primary, docs/PERFORMANCE.md). */
+    if (e->family == STORE_CF_ITEMS) item_cache_forget(w->items, e->key.data, e->key.len);
     if (e->deleted)
       store_delete(w->store, (store_cf_t)e->family, e->key.data, e->key.len);
     else
@@ -1194,15 +1242,15 @@ void replication_handle_append(worker_t *w, const router_request_t *req) {
   Tally__ReplicaAck *acks = calloc(n, sizeof *acks);
   Tally__ReplicaAck **ptrs = calloc(n, sizeof *ptrs);
   if (acks == NULL || ptrs == NULL) fatal_exit("out of memory for replica acks");
-  int applied = 0;
   for (size_t i = 0; i < n; i++) {
     const Tally__ReplicaAppend *one = i == 0 ? a : a->bundle[i - 1];
     tally__replica_ack__init(&acks[i]);
     append_apply(w, one, &acks[i]);
-    applied |= one->n_entries > 0;
+    r->stats.applied_entries += one->n_entries;
     ptrs[i] = &acks[i];
   }
-  if (applied) item_cache_clear(w->items); /* written around the cache */
+  r->stats.applied_messages++;
+  r->stats.applied_appends += n;
   Tally__Envelope env;
   wire_envelope_init(&env, req->env->request_id);
   acks[0].n_bundle = n - 1;

@@ -330,10 +330,23 @@ void store_open_each(const store_t *s, batch_log_fn fn, void *user) {
 
 int store_pending(const store_t *s) { return (int)batch_log_count(s->open.log); }
 
+/* Benchmarks only (docs/PERFORMANCE.md, replication, "where the cost of
+ * R = 2 goes"): built with -DSTORE_WRITE_TWICE=1, a worker writes every
+ * synced batch twice, each time WAL synced (the same puts and deletes, so
+ * nothing changes but the work): the memtable inserts, WAL bytes and syncs
+ * of R = 2, where each worker also writes its peer's changes, without any
+ * of the replication. Never in a build that serves. */
+#ifndef STORE_WRITE_TWICE
+#define STORE_WRITE_TWICE 0
+#endif
+
 /* Writes `b` atomically, the WAL synced when `sync`. */
 static int store_write(store_t *s, store_batch_t *b, int sync) {
   char *err = NULL;
-  rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, b->wbwi, &err);
+  if (STORE_WRITE_TWICE && sync)
+    rocksdb_write_writebatch_wi(s->db, s->sync_write, b->wbwi, &err);
+  if (err == NULL)
+    rocksdb_write_writebatch_wi(s->db, sync ? s->sync_write : s->async_write, b->wbwi, &err);
   if (err != NULL) {
     /* RocksDB reports ENOSPC as "IO error: No space left on device: ...",
      * also later, as its background error, until the database is reopened. */

@@ -654,6 +654,8 @@ nomem:
 void worker_stop(worker_t *w) {
   if (w == NULL || w->stopping) return;
   w->stopping = 1;
+  log_info("stopping: %llu batches written since the start, each WAL synced",
+           (unsigned long long)w->written);
   metrics_http_destroy(&w->metrics_http);
   router_destroy(&w->router);
   coordinator_link_stop(w);
