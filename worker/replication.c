@@ -23,6 +23,10 @@
 #define REPL_ISR_RESEND_MS 1000
 /* A copy that could not be sent (follower unreachable) is tried again. */
 #define REPL_COPY_RETRY_MS 1000
+/* A follower that answered NO_SPACE (its disk is full) is copied again
+ * after this long, and said so in the log at most this often. */
+#define REPL_FULL_RETRY_MS 5000
+#define REPL_FULL_LOG_MS 10000
 /* A follower that is not in sync yet has this long to acknowledge. */
 #define REPL_COPY_ACK_TIMEOUT_MS 5000
 /* Appends of one message (ReplicaAppend.bundle): one per slot. */
@@ -76,6 +80,7 @@ typedef struct {
   worker_t *w;
   int heard;          /* a reply came on it (its CURVE handshake succeeded) */
   uint64_t opened_ms; /* monotonic: when it was made */
+  uint64_t full_logged_ms; /* monotonic: last log line about its full disk */
 } rconn_t;
 
 /* One change of the batch being sent. */
@@ -369,8 +374,9 @@ static void conn_drop_if_silent(worker_t *w, uint32_t id) {
 static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *why) {
   if (st->state == ST_IDLE || st->state == ST_WAIT_OUT) return;
   conn_drop_if_silent(w, st->follower);
-  log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
-           st->in_sync ? "reporting it out of sync" : "copying it again later");
+  if (why != NULL) /* NULL: the caller logged it for every slot at once */
+    log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
+             st->in_sync ? "reporting it out of sync" : "copying it again later");
   if (st->in_sync) {
     /* Unacknowledged appends keep their batches back; batches after now
      * are not sent to it and wait for the coordinator's answer. */
@@ -728,10 +734,26 @@ static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
     if (st != NULL) stream_fail(w, slot, st, why);
     return;
   }
-  /* A refused bundle: every stream to the follower that waits for it. */
+  /* A refused bundle: every stream to the follower that waits for it. A
+   * full follower (NO_SPACE) refuses everything until it has room: one log
+   * line for all its slots, and copies to it are tried less often. */
+  int full = env->error->code == TALLY__ERROR_CODE__NO_SPACE;
+  uint64_t now = clock_monotonic_ms();
+  size_t failed = 0, in_sync = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     stream_t *st = r->slots[s].primary ? stream_of(&r->slots[s], c->worker) : NULL;
-    if (st != NULL && stream_live(st) && st->n > 0) stream_fail(w, s, st, why);
+    if (st == NULL || !stream_live(st) || st->n == 0) continue;
+    failed++;
+    in_sync += st->in_sync;
+    stream_fail(w, s, st, full ? NULL : why);
+    if (full && st->state == ST_IDLE) st->next_copy_ms = now + REPL_FULL_RETRY_MS;
+  }
+  if (full && failed > 0 && (c->full_logged_ms == 0 || now - c->full_logged_ms >= REPL_FULL_LOG_MS)) {
+    c->full_logged_ms = now;
+    log_warn("follower %u %s: %zu slots' streams failed, %zu of them reported out of sync "
+             "(their replies wait for the coordinator's answer, then go on without it); "
+             "copies to it are tried every %d s",
+             c->worker, why, failed, in_sync, REPL_FULL_RETRY_MS / 1000);
   }
 }
 
