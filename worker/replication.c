@@ -99,6 +99,9 @@ typedef struct replication {
   size_t n_conns;
   uint64_t seq_base;
   uint64_t next_request;
+  /* The last batch whose changes may have reached a follower (an append
+   * of it, or a copy that read it through the open batch). */
+  uint64_t sent_batch;
   /* isr_change reports waiting for the tick, which sends them as one
    * message (IsrChange.bundle). */
   Tally__IsrChange *isr;
@@ -509,6 +512,7 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   }
   st->done_seq = st->sent_seq;
   st->state = ST_COPYING;
+  if (r->sent_batch < w->written + 1) r->sent_batch = w->written + 1;
   log_info("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
 }
 
@@ -625,6 +629,7 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
           }
           streams[x]->sent_seq++;
           ring_push(streams[x], batch, now);
+          if (r->sent_batch < batch) r->sent_batch = batch;
         }
         m = total = 0;
       }
@@ -735,14 +740,17 @@ static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
     return;
   }
   /* A refused bundle: every stream to the follower that waits for it. A
-   * full follower (NO_SPACE) refuses everything until it has room: one log
-   * line for all its slots, and copies to it are tried less often. */
+   * full follower (NO_SPACE) refuses everything until it has room, so all
+   * its streams fail, also those with nothing unacknowledged (it leaves
+   * every in-sync set, rather than one slot's at each slot's next write,
+   * and is not promoted to a primary that could not write); one log line
+   * for all of them, and copies to it are tried less often. */
   int full = env->error->code == TALLY__ERROR_CODE__NO_SPACE;
   uint64_t now = clock_monotonic_ms();
   size_t failed = 0, in_sync = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     stream_t *st = r->slots[s].primary ? stream_of(&r->slots[s], c->worker) : NULL;
-    if (st == NULL || !stream_live(st) || st->n == 0) continue;
+    if (st == NULL || !stream_live(st) || (st->n == 0 && !full)) continue;
     failed++;
     in_sync += st->in_sync;
     stream_fail(w, s, st, full ? NULL : why);
@@ -889,10 +897,15 @@ void replication_on_map(worker_t *w) {
 
 void replication_resync_all(worker_t *w, const char *why) {
   replication_t *r = w->repl;
-  if (r == NULL) return;
+  /* Nothing of the dropped batches (after w->durable) was sent: the
+   * followers hold nothing to take back (a full primary whose map writes
+   * fail would otherwise copy its followers again at every map change,
+   * each copy changing the map again). */
+  if (r == NULL || r->sent_batch <= w->durable) return;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++)
     for (size_t k = 0; r->slots[s].primary && k < r->slots[s].n; k++)
       stream_fail(w, s, &r->slots[s].s[k], why);
+  r->sent_batch = w->durable;
 }
 
 /* ------------------------------------------------------------ tick */

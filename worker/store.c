@@ -163,7 +163,8 @@ static const char *store_damage(const char *path, char *why, size_t size) {
     if (fgets(line, sizeof line, f) == NULL) line[0] = '\0';
     fclose(f);
     line[strcspn(line, "\n")] = '\0';
-    snprintf(why, size, "it was found damaged before (%s: %s)", file, line);
+    snprintf(why, size, "it was found damaged before (its " STORE_CORRUPT_MARKER " file says: %.400s)",
+             line);
     return why;
   }
   snprintf(file, sizeof file, "%s/CURRENT", path);
@@ -177,7 +178,8 @@ static const char *store_damage(const char *path, char *why, size_t size) {
     if (strncmp(e->d_name, "MANIFEST-", 9) == 0 || (n > 4 && strcmp(e->d_name + n - 4, ".sst") == 0) ||
         (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0))
       found = e->d_name;
-    if (found != NULL) snprintf(why, size, "its CURRENT file is missing although it holds %s", found);
+    if (found != NULL)
+      snprintf(why, size, "its CURRENT file is missing although it holds %.200s", found);
   }
   closedir(dir);
   return found != NULL ? why : NULL;
