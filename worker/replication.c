@@ -460,6 +460,31 @@ static void copy_free(copy_t *c) {
 static const store_cf_t copy_families[] = {STORE_CF_ITEMS, STORE_CF_QUEUE, STORE_CF_LEASES,
                                            STORE_CF_FEEDBACK, STORE_CF_CASES};
 
+typedef struct {
+  uint32_t slot;
+  int found;
+} slot_probe_t;
+
+static void probe_change(void *user, uint32_t cf, const void *key, size_t key_len, int is_delete,
+                         const void *value, size_t value_len) {
+  slot_probe_t *p = user;
+  (void)is_delete;
+  (void)value;
+  (void)value_len;
+  if (cf < STORE_CF_COUNT && store_cf_is_slot_led((store_cf_t)cf) && key_len >= 2 &&
+      keys_get_u16(key) == p->slot)
+    p->found = 1;
+}
+
+/* True when a batch not yet known durable (open or sealed) changes `slot`:
+ * a copy of it then carries changes that a failed write may drop. */
+static int slot_has_unwritten(worker_t *w, uint32_t slot) {
+  slot_probe_t p = {slot, 0};
+  store_open_each(w->store, probe_change, &p);
+  if (!p.found) store_sealed_each(w->store, probe_change, &p);
+  return p.found;
+}
+
 /* Starts a full copy of `slot` to the stream's follower: reset, the slot's
  * keys as they are now (open and sealed batches included), snapshot_done;
  * every later batch's appends follow it. */
@@ -512,7 +537,7 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   }
   st->done_seq = st->sent_seq;
   st->state = ST_COPYING;
-  if (r->sent_batch < w->written + 1) r->sent_batch = w->written + 1;
+  if (r->sent_batch < w->written + 1 && slot_has_unwritten(w, slot)) r->sent_batch = w->written + 1;
   log_info("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
 }
 

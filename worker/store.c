@@ -423,6 +423,10 @@ int store_drop_slot(store_t *s, uint32_t slot, int sync) {
   return 0;
 }
 
+void store_sealed_each(const store_t *s, batch_log_fn fn, void *user) {
+  if (s->has_sealed) batch_log_each(s->sealed.log, fn, user);
+}
+
 void store_open_each(const store_t *s, batch_log_fn fn, void *user) {
   batch_log_each(s->open.log, fn, user);
 }

@@ -97,6 +97,10 @@ int store_reopen(store_t *store);
  * (batch_log.h): what the batch will write. */
 void store_open_each(const store_t *store, batch_log_fn fn, void *user);
 
+/* The same for the sealed batch, when there is one (being written, or
+ * written and not released yet). */
+void store_sealed_each(const store_t *store, batch_log_fn fn, void *user);
+
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);
 
