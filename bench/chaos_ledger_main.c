@@ -5,6 +5,8 @@
  *   chaos-ledger crowd   runs the crowd, recording acknowledged writes
  *   chaos-ledger check   compares the ledger with the cluster (one cycle)
  *   chaos-ledger slots   the slots a worker owns (for the events file)
+ *   chaos-ledger settle  waits for balanced slots, none moving
+ *   chaos-ledger synced  waits until every slot's followers are in sync
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +40,9 @@ static const char usage[] =
     "  slots   print the slots worker --worker ENDPOINT owns, comma-separated ('-': none)\n"
     "  settle  wait up to --stable-wait S until the slots are balanced and none moves;\n"
     "          exit 0 when they are, 1 when not\n"
+    "  synced  wait up to --stable-wait S until every worker is up and every slot has\n"
+    "          a follower, all of them in sync, none waiting (R >= 2: the cluster can\n"
+    "          lose a worker again); prints the ms waited; exit 0 when so, 1 when not\n"
     "\n"
     "options (defaults in brackets):\n"
     "  --coordinator EP    coordinator endpoint(s) [$TALLY_COORDINATOR or tcp://127.0.0.1:7400]\n"
@@ -288,6 +293,40 @@ static int cmd_settle(args_t *a) {
   return settled ? 0 : 1;
 }
 
+/* 1 when every worker is up and every slot has a follower, all in sync. */
+static int all_in_sync(const tally_cluster_status_t *st) {
+  if (st->slots == NULL || st->slot_replica_count == 0) return 0;
+  for (size_t i = 0; i < st->map.worker_count; i++)
+    if (st->map.workers[i].state != TALLY_WORKER_UP) return 0;
+  for (size_t i = 0; i < st->slot_replica_count; i++) {
+    const tally_slot_replicas_t *r = &st->slots[i];
+    if (r->waiting || r->primary == 0 || r->follower_count == 0 ||
+        r->in_sync_count != r->follower_count)
+      return 0;
+  }
+  return 1;
+}
+
+/* Waits until the cluster could lose any one worker again (R >= 2), up to
+ * --stable-wait seconds. */
+static int cmd_synced(args_t *a) {
+  tally_t *t = NULL;
+  if (tally_open(&t, a->crowd.coordinator, a->crowd.timeout_ms) != 0) return 1;
+  uint64_t started = chaos_now_ms(), give_up = started + (uint64_t)a->check.stable_wait_ms;
+  int synced = 0;
+  for (;;) {
+    tally_cluster_status_t *st = NULL;
+    if (tally_cluster_status(t, &st) == 0) synced = all_in_sync(st);
+    tally_free(st);
+    if (synced || chaos_now_ms() >= give_up) break;
+    struct timespec pause = {0, 200 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  tally_close(&t);
+  printf("%" PRIu64 "\n", chaos_now_ms() - started);
+  return synced ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
     fputs(usage, argc < 2 ? stderr : stdout);
@@ -305,6 +344,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "check") == 0) return cmd_check(&a);
   if (strcmp(cmd, "slots") == 0) return cmd_slots(&a);
   if (strcmp(cmd, "settle") == 0) return cmd_settle(&a);
+  if (strcmp(cmd, "synced") == 0) return cmd_synced(&a);
   fprintf(stderr, "chaos-ledger: unknown command '%s' (try --help)\n", cmd);
   return 2;
 }

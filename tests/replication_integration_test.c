@@ -11,6 +11,7 @@
  *  (c) a follower killed leaves the in-sync sets and writes go on.
  * The load runs in a child process that reports each acknowledgement (with
  * its time) through a pipe, so the test knows what was acknowledged. */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,13 +114,21 @@ static Tally__ClusterMap *wait_all_in_sync(int seconds, uint32_t not) {
   return NULL;
 }
 
-static void load_child(int out, int round, int seconds) {
+/* Ingests and labels until the parent closes `stop` (or LOAD_MAX_S pass),
+ * writing a line per acknowledged write to `out`. */
+#define LOAD_MAX_S 120
+static int load_stopped(int stop) {
+  struct pollfd p = {stop, POLLIN, 0};
+  return poll(&p, 1, 0) > 0; /* readable: EOF, the parent closed it */
+}
+
+static void load_child(int out, int stop, int round) {
   tally_t *t = client(700);
   static const char *labels[] = {"ok", "spam", "hate"};
   FILE *f = fdopen(out, "w");
   setvbuf(f, NULL, _IOLBF, 0);
-  uint64_t end = now_ms() + (uint64_t)seconds * 1000u;
-  for (int batch = 0; now_ms() < end; batch++) {
+  uint64_t end = now_ms() + LOAD_MAX_S * 1000u;
+  for (int batch = 0; now_ms() < end && !load_stopped(stop); batch++) {
     tally_item_t items[40];
     char ids[40][32];
     for (int i = 0; i < 40; i++) {
@@ -150,23 +159,34 @@ static void load_child(int out, int round, int seconds) {
   _exit(0);
 }
 
-/* Runs the load for `seconds`; once `kill_after` ingests and labels were
- * acknowledged (0: never), kills worker `victim` with SIGKILL and records
- * the time in *killed_ms. */
+/* Runs the load. Once `kill_after` ingests (and a fifth as many labels)
+ * were acknowledged, or 10 s passed with some of each (a loaded machine),
+ * kills worker `victim` with SIGKILL and records the time in *killed_ms;
+ * the load goes on for `seconds` after the kill (or from the start without
+ * a kill: kill_after 0). */
 static void run_load(int round, int seconds, int kill_after, int victim, uint64_t *killed_ms) {
-  int p[2];
-  CHECK(pipe(p) == 0);
+  int p[2], stop[2];
+  CHECK(pipe(p) == 0 && pipe(stop) == 0);
   pid_t child = fork();
   if (child == 0) {
     close(p[0]);
-    load_child(p[1], round, seconds);
+    close(stop[1]);
+    load_child(p[1], stop[0], round);
   }
   close(p[1]);
+  close(stop[0]);
   FILE *in = fdopen(p[0], "r");
   char line[256];
-  int ingested = 0, labeled = 0;
+  int ingested = 0, labeled = 0, stopped = 0;
+  uint64_t started = now_ms();
   if (killed_ms) *killed_ms = 0;
   while (fgets(line, sizeof line, in) != NULL) {
+    uint64_t now = now_ms();
+    uint64_t from = kill_after > 0 && killed_ms ? *killed_ms : started;
+    if (!stopped && from != 0 && now >= from + (uint64_t)seconds * 1000u) {
+      close(stop[1]); /* the child stops after its current round */
+      stopped = 1;
+    }
     if (n_acks >= MAX_ACKS) continue;
     ack_t *a = &acks[n_acks];
     unsigned long long at = 0;
@@ -176,12 +196,14 @@ static void run_load(int round, int seconds, int kill_after, int victim, uint64_
     n_acks++;
     ingested += a->kind == 'I';
     labeled += a->kind == 'L';
-    if (kill_after > 0 && killed_ms && *killed_ms == 0 && ingested >= kill_after &&
-        labeled >= kill_after / 5) {
+    if (kill_after > 0 && killed_ms && *killed_ms == 0 &&
+        ((ingested >= kill_after && labeled >= kill_after / 5) ||
+         (now - started >= 10000 && ingested > 0 && labeled > 0))) {
       cluster_kill_worker(&cluster, victim, SIGKILL);
       *killed_ms = now_ms();
     }
   }
+  if (!stopped) close(stop[1]);
   fclose(in);
   waitpid(child, NULL, 0);
 }
@@ -328,7 +350,7 @@ int main(void) {
   tally__cluster_map__free_unpacked(map, NULL);
   CHECK(victim != 0 && victim_slots > 0);
   uint64_t killed_ms = 0;
-  run_load(0, 16, 600, 0, &killed_ms);
+  run_load(0, 10, 600, 0, &killed_ms);
   CHECK(killed_ms != 0);
   uint64_t first_after = 0;
   int acked_before = 0;
@@ -384,7 +406,7 @@ int main(void) {
   if (map) tally__cluster_map__free_unpacked(map, NULL);
   int before = n_acks;
   uint64_t follower_killed = 0;
-  run_load(1, 12, 200, 1, &follower_killed);
+  run_load(1, 9, 200, 1, &follower_killed);
   CHECK(follower_killed != 0);
   int after_kill = 0;
   for (int i = before; i < n_acks; i++) after_kill += acks[i].at_ms > follower_killed + 5000;

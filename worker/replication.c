@@ -27,8 +27,15 @@
  * after this long, and said so in the log at most this often. */
 #define REPL_FULL_RETRY_MS 5000
 #define REPL_FULL_LOG_MS 10000
-/* A follower that is not in sync yet has this long to acknowledge. */
+/* A follower that is not in sync yet has this long to acknowledge its
+ * copy, while nothing at all comes back from it; a follower that answers
+ * (it is busy with other copies) gets up to REPL_COPY_GIVE_UP_MS. Copying
+ * again from scratch only adds work to a slow follower. */
 #define REPL_COPY_ACK_TIMEOUT_MS 5000
+#define REPL_COPY_GIVE_UP_MS 60000
+/* Copies per follower not yet acknowledged: more wait, so a follower
+ * taking over many slots (a restart, a failover) answers in time. */
+#define REPL_COPIES_IN_FLIGHT 32
 /* Appends of one message (ReplicaAppend.bundle): one per slot. */
 #define REPL_BUNDLE_MAX TALLY_SLOT_COUNT
 /* Copies started per tick (each reads one slot on the loop). */
@@ -80,6 +87,7 @@ typedef struct {
   worker_t *w;
   int heard;          /* a reply came on it (its CURVE handshake succeeded) */
   uint64_t opened_ms; /* monotonic: when it was made */
+  uint64_t reply_ms;  /* monotonic: the last reply on it (0: none) */
   uint64_t full_logged_ms; /* monotonic: last log line about its full disk */
 } rconn_t;
 
@@ -95,6 +103,10 @@ typedef struct replication {
   /* Follower side: the applied (slot epoch, seq) per slot (0, 0: none). */
   uint64_t applied_epoch[TALLY_SLOT_COUNT];
   uint64_t applied_seq[TALLY_SLOT_COUNT];
+  /* Move target: appends of slot epochs <= fence_epoch are refused until
+   * fence_ms + REPLICATION_MOVE_FENCE_MS (fence_ms 0: no fence). */
+  uint64_t fence_epoch[TALLY_SLOT_COUNT];
+  uint64_t fence_ms[TALLY_SLOT_COUNT];
   rconn_t *conns[REPL_MAX_CONNS];
   size_t n_conns;
   uint64_t seq_base;
@@ -798,12 +810,14 @@ static void conn_drain(rconn_t *c) {
     if (rc == TALLY_E_BAD_REQUEST) continue;
     if (rc < 0) break;
     c->heard = 1;
+    c->reply_ms = clock_monotonic_ms();
     if (w->repl != NULL) on_reply(w, c, env);
     wire_envelope_free(&env);
   }
 }
 
 static void slot_delete_in_batch(worker_t *w, uint32_t slot);
+static int move_fenced(const worker_t *w, uint32_t slot, uint64_t slot_epoch);
 
 /* ------------------------------------------------------------ map */
 
@@ -856,9 +870,13 @@ void replication_on_map(worker_t *w) {
     int primary = w->owned[s] && sr != NULL && sr->n_followers > 0;
     uint64_t epoch = sr != NULL ? sr->slot_epoch : 0;
     if (rs->primary && (!primary || epoch != rs->slot_epoch)) slot_lost(w, s);
+    if (r->fence_ms[s] != 0 && (epoch > r->fence_epoch[s] || !move_fenced(w, s, r->fence_epoch[s])))
+      r->fence_ms[s] = 0; /* the move flipped (a newer slot epoch) or was given up */
     if (!primary) {
-      /* A copy held as a follower that the map no longer gives here. */
+      /* A copy held as a follower that the map no longer gives here (not
+       * data a move brought that the map does not show here yet). */
       if (r->applied_epoch[s] != 0 && map_owner(w, s) != me && !slot_move_frozen(w, s) &&
+          r->fence_ms[s] == 0 &&
           !(sr != NULL && id_in(sr->followers, sr->n_followers, me)) && w->map != NULL &&
           w->map->replicas > 1)
         follower_forget(w, s);
@@ -935,6 +953,54 @@ void replication_resync_all(worker_t *w, const char *why) {
 
 /* ------------------------------------------------------------ tick */
 
+/* Copies not yet acknowledged, per follower. */
+typedef struct {
+  uint32_t follower[REPL_MAX_CONNS];
+  int count[REPL_MAX_CONNS];
+  size_t n;
+} copying_t;
+
+static int *copying_slot(copying_t *c, uint32_t follower) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->follower[i] == follower) return &c->count[i];
+  if (c->n == REPL_MAX_CONNS) return NULL;
+  c->follower[c->n] = follower;
+  c->count[c->n] = 0;
+  return &c->count[c->n++];
+}
+
+static void copying_add(copying_t *c, uint32_t follower, int delta) {
+  int *count = copying_slot(c, follower);
+  if (count != NULL) *count += delta;
+}
+
+static int copying_of(copying_t *c, uint32_t follower) {
+  int *count = copying_slot(c, follower);
+  return count != NULL ? *count : REPL_COPIES_IN_FLIGHT;
+}
+
+static void copying_count(const worker_t *w, copying_t *c) {
+  const replication_t *r = w->repl;
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++)
+    for (size_t k = 0; r->slots[s].primary && k < r->slots[s].n; k++)
+      if (r->slots[s].s[k].state == ST_COPYING) copying_add(c, r->slots[s].s[k].follower, 1);
+}
+
+/* The stream's oldest unacknowledged append `u` waited too long: 1 s for a
+ * follower in sync; for a copy, REPL_COPY_ACK_TIMEOUT_MS with nothing at
+ * all from the follower since, or REPL_COPY_GIVE_UP_MS. */
+static int stream_overdue(const worker_t *w, const stream_t *st, const unacked_t *u, uint64_t now) {
+  uint64_t waited = now - u->sent_ms;
+  if (st->in_sync) return waited > REPLICATION_ACK_TIMEOUT_MS;
+  if (waited > REPL_COPY_GIVE_UP_MS) return 1;
+  if (waited <= REPL_COPY_ACK_TIMEOUT_MS) return 0;
+  const replication_t *r = w->repl;
+  for (size_t i = 0; i < r->n_conns; i++)
+    if (r->conns[i]->worker == st->follower)
+      return r->conns[i]->reply_ms < u->sent_ms || now - r->conns[i]->reply_ms > REPL_COPY_ACK_TIMEOUT_MS;
+  return 1;
+}
+
 void replication_tick(worker_t *w, uint64_t now) {
   replication_t *r = w->repl;
   if (r == NULL) return;
@@ -942,15 +1008,16 @@ void replication_tick(worker_t *w, uint64_t now) {
   if (r->n_streams == 0) return;
   if (r->seq_base == 0) r->seq_base = w->counters.incarnation << 32;
   size_t copies = 0;
+  copying_t copying = {0};
+  copying_count(w, &copying);
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     rslot_t *rs = &r->slots[s];
     if (!rs->primary || !w->owned[s]) continue;
     for (size_t k = 0; k < rs->n; k++) {
       stream_t *st = &rs->s[k];
       const unacked_t *u = ring_oldest(st);
-      /* A copy (not in sync yet) may take longer than a stream's append. */
-      uint64_t limit = st->in_sync ? REPLICATION_ACK_TIMEOUT_MS : REPL_COPY_ACK_TIMEOUT_MS;
-      if (stream_live(st) && u != NULL && now - u->sent_ms > limit) {
+      if (stream_live(st) && u != NULL && stream_overdue(w, st, u, now)) {
+        if (st->state == ST_COPYING) copying_add(&copying, st->follower, -1);
         stream_fail(w, s, st, st->in_sync ? "did not acknowledge an append within 1 s"
                                           : "did not acknowledge its copy in time");
         continue;
@@ -961,9 +1028,11 @@ void replication_tick(worker_t *w, uint64_t now) {
             st->state = ST_WAIT_OUT;
             isr_send(w, s, st, 0, "primary restarted or stream lost: copying it again");
           } else if (now >= st->next_copy_ms && copies < REPL_COPIES_PER_TICK && w->registered &&
-                     worker_up(w, st->follower)) {
+                     worker_up(w, st->follower) &&
+                     copying_of(&copying, st->follower) < REPL_COPIES_IN_FLIGHT) {
             stream_copy(w, s, st);
             copies++;
+            if (st->state == ST_COPYING) copying_add(&copying, st->follower, 1);
           }
           break;
         case ST_WAIT_OUT:
@@ -1061,6 +1130,23 @@ static const char *append_invalid(const Tally__ReplicaAppend *a, char *why, size
   return NULL;
 }
 
+/* 1 when a move into this worker fences appends of `slot_epoch`. */
+static int move_fenced(const worker_t *w, uint32_t slot, uint64_t slot_epoch) {
+  const replication_t *r = w->repl;
+  return r->fence_ms[slot] != 0 && slot_epoch <= r->fence_epoch[slot] &&
+         clock_monotonic_ms() - r->fence_ms[slot] < REPLICATION_MOVE_FENCE_MS;
+}
+
+void replication_on_move_in(worker_t *w, uint32_t slot) {
+  replication_t *r = w->repl;
+  if (r == NULL || slot >= TALLY_SLOT_COUNT) return;
+  const Tally__SlotReplicas *sr = map_slot(w, slot);
+  uint64_t epoch = sr != NULL ? sr->slot_epoch : 0;
+  if (r->applied_epoch[slot] > epoch) epoch = r->applied_epoch[slot];
+  r->fence_epoch[slot] = epoch;
+  r->fence_ms[slot] = clock_monotonic_ms();
+}
+
 /* Why this worker refuses `a` as FENCED, or NULL. */
 static const char *append_fenced(const worker_t *w, const Tally__ReplicaAppend *a) {
   const replication_t *r = w->repl;
@@ -1068,6 +1154,8 @@ static const char *append_fenced(const worker_t *w, const Tally__ReplicaAppend *
   const Tally__SlotReplicas *sr = map_slot(w, slot);
   uint64_t map_epoch = sr != NULL ? sr->slot_epoch : 0;
   if (w->owned[slot] || map_owner(w, slot) == me) return "this worker is the slot's primary";
+  if (move_fenced(w, slot, a->slot_epoch))
+    return "the slot's newer data came here by a slot move; this append is older";
   if (a->primary_id == me) return "an append from this worker itself";
   if (a->slot_epoch < map_epoch || a->slot_epoch < r->applied_epoch[slot])
     return "the sender's slot epoch is older than this worker's";

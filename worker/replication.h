@@ -43,6 +43,14 @@
  * serves nothing of the slot (requests get MOVED to the primary); when a map
  * makes it the primary, the slot is loaded as after a slot move
  * (slot_state_load).
+ *
+ * Slot moves. A move's chunks reach the target on another connection than
+ * the source's appends, so an append the source sent before it froze the
+ * slot may arrive after the move's newer data. From the first chunk until
+ * the map gives the slot a newer slot epoch (the move's flip; or
+ * REPLICATION_MOVE_FENCE_MS, after which the coordinator has given the move
+ * up), the target refuses (FENCED) every append of that slot epoch and
+ * keeps the moved data (replication_on_move_in).
  */
 #ifndef TALLY_WORKER_REPLICATION_H
 #define TALLY_WORKER_REPLICATION_H
@@ -57,6 +65,10 @@
 /* A follower that leaves an append unacknowledged this long is reported
  * out of sync. */
 #define REPLICATION_ACK_TIMEOUT_MS 1000
+
+/* How long a move's target keeps refusing the source's appends of the
+ * slot epoch the move started in (beyond COORDINATOR_MOVE_TIMEOUT_MS). */
+#define REPLICATION_MOVE_FENCE_MS 90000
 
 /* Sets up the state and reads the applied seqs from storage (before the
  * cached map is applied). Returns 0, TALLY_E_NOMEM or TALLY_E_STORAGE. */
@@ -87,6 +99,9 @@ void replication_tick(worker_t *w, uint64_t now_ms);
 /* The streams of the slots this worker is primary of, for the heartbeat:
  * *out is an array of borrowed pointers valid until the next call. */
 size_t replication_lags(worker_t *w, Tally__ReplicaLag ***out);
+
+/* A move's chunk of `slot` arrived here (this worker is its target). */
+void replication_on_move_in(worker_t *w, uint32_t slot);
 
 /* Follower: serves a replica_append request. */
 void replication_handle_append(worker_t *w, const router_request_t *req);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "ops.h"
 #include "quality.h"
+#include "replication.h"
 #include "slot_state.h"
 #include "tally_error.h"
 #include "wellbeing.h"
@@ -962,6 +963,7 @@ void slot_move_handle_chunk(worker_t *w, const router_request_t *req) {
       return;
     }
   }
+  replication_on_move_in(w, c->slot); /* older appends of the source: refused */
   if (c->seq == 0) {
     /* A fresh copy: nothing of an earlier attempt may remain, also not in
      * the open batch. */
