@@ -139,3 +139,14 @@ add_executable(replication_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/replicat
 target_link_libraries(replication_integration_test PRIVATE tally_test_harness tally_client)
 add_test(NAME replication_integration COMMAND replication_integration_test)
 set_tests_properties(replication_integration PROPERTIES TIMEOUT 300 LABELS "integration")
+
+# replica_faults: with --replicas 2, a follower whose data directory is
+# deleted or whose store is damaged rejoins by a full copy (a damaged store
+# refuses to start until moved aside); a follower whose disk is full (a
+# file size limit set with prlimit) leaves the in-sync set and the primary
+# goes on; a primary killed with no follower in sync leaves its slots
+# waiting (docs/REPLICATION.md).
+add_executable(replica_faults_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/replica_faults_integration_test.c)
+target_link_libraries(replica_faults_integration_test PRIVATE tally_test_harness tally_client)
+add_test(NAME replica_faults_integration COMMAND replica_faults_integration_test)
+set_tests_properties(replica_faults_integration PROPERTIES TIMEOUT 180 LABELS "integration")

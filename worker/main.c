@@ -2,6 +2,7 @@
  * See docs/HACKING.md for the command line and README.md for the picture. */
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,10 @@ int main(int argc, char **argv) {
     goto done;
   }
 
+  /* A file size limit (ulimit -f) makes a write fail with EFBIG, which the
+   * store treats as a full disk (worker.c, "disk full"), instead of killing
+   * the worker with SIGXFSZ in the middle of a batch. */
+  signal(SIGXFSZ, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
   worker_options_t options = {a.dir, a.coordinator, a.bind ? a.bind : "tcp://127.0.0.1:0",
                               a.advertise, a.endpoint_file, (uint32_t)a.heartbeat_ms,

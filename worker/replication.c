@@ -23,6 +23,10 @@
 #define REPL_ISR_RESEND_MS 1000
 /* A copy that could not be sent (follower unreachable) is tried again. */
 #define REPL_COPY_RETRY_MS 1000
+/* A follower that answered NO_SPACE (its disk is full) is copied again
+ * after this long, and said so in the log at most this often. */
+#define REPL_FULL_RETRY_MS 5000
+#define REPL_FULL_LOG_MS 10000
 /* A follower that is not in sync yet has this long to acknowledge its
  * copy, while nothing at all comes back from it; a follower that answers
  * (it is busy with other copies) gets up to REPL_COPY_GIVE_UP_MS. Copying
@@ -85,6 +89,7 @@ typedef struct {
   int heard;          /* a reply came on it (its CURVE handshake succeeded) */
   uint64_t opened_ms; /* monotonic: when it was made */
   uint64_t reply_ms;  /* monotonic: the last reply on it (0: none) */
+  uint64_t full_logged_ms; /* monotonic: last log line about its full disk */
 } rconn_t;
 
 /* One change of the batch being sent. */
@@ -120,6 +125,9 @@ typedef struct replication {
   size_t n_conns;
   uint64_t seq_base;
   uint64_t next_request;
+  /* The last batch whose changes may have reached a follower (an append
+   * of it, or a copy that read it through the open batch). */
+  uint64_t sent_batch;
   /* isr_change reports waiting for the tick, which sends them as one
    * message (IsrChange.bundle). */
   Tally__IsrChange *isr;
@@ -411,8 +419,9 @@ static void conn_drop_if_silent(worker_t *w, uint32_t id) {
 static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *why) {
   if (st->state == ST_IDLE || st->state == ST_WAIT_OUT) return;
   conn_drop_if_silent(w, st->follower);
-  log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
-           st->in_sync ? "reporting it out of sync" : "copying it again later");
+  if (why != NULL) /* NULL: the caller logged it for every slot at once */
+    log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
+             st->in_sync ? "reporting it out of sync" : "copying it again later");
   if (st->in_sync) {
     /* Unacknowledged appends keep their batches back; batches after now
      * are not sent to it and wait for the coordinator's answer. */
@@ -493,6 +502,31 @@ static void copy_free(copy_t *c) {
 static const store_cf_t copy_families[] = {STORE_CF_ITEMS, STORE_CF_QUEUE, STORE_CF_LEASES,
                                            STORE_CF_FEEDBACK, STORE_CF_CASES};
 
+typedef struct {
+  uint32_t slot;
+  int found;
+} slot_probe_t;
+
+static void probe_change(void *user, uint32_t cf, const void *key, size_t key_len, int is_delete,
+                         const void *value, size_t value_len) {
+  slot_probe_t *p = user;
+  (void)is_delete;
+  (void)value;
+  (void)value_len;
+  if (cf < STORE_CF_COUNT && store_cf_is_slot_led((store_cf_t)cf) && key_len >= 2 &&
+      keys_get_u16(key) == p->slot)
+    p->found = 1;
+}
+
+/* True when a batch not yet known durable (open or sealed) changes `slot`:
+ * a copy of it then carries changes that a failed write may drop. */
+static int slot_has_unwritten(worker_t *w, uint32_t slot) {
+  slot_probe_t p = {slot, 0};
+  store_open_each(w->store, probe_change, &p);
+  if (!p.found) store_sealed_each(w->store, probe_change, &p);
+  return p.found;
+}
+
 /* Starts a full copy of `slot` to the stream's follower: reset, the slot's
  * keys as they are now (open and sealed batches included), snapshot_done;
  * every later batch's appends follow it. */
@@ -545,6 +579,7 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   }
   st->done_seq = st->sent_seq;
   st->state = ST_COPYING;
+  if (r->sent_batch < w->written + 1 && slot_has_unwritten(w, slot)) r->sent_batch = w->written + 1;
   log_info("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
 }
 
@@ -667,6 +702,7 @@ void replication_on_batch(worker_t *w, uint64_t batch) {
           }
           streams[x]->sent_seq++;
           ring_push(streams[x], batch, now);
+          if (r->sent_batch < batch) r->sent_batch = batch;
         }
         m = total = 0;
       }
@@ -783,10 +819,29 @@ static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
     if (st != NULL) stream_fail(w, slot, st, why);
     return;
   }
-  /* A refused bundle: every stream to the follower that waits for it. */
+  /* A refused bundle: every stream to the follower that waits for it. A
+   * full follower (NO_SPACE) refuses everything until it has room, so all
+   * its streams fail, also those with nothing unacknowledged (it leaves
+   * every in-sync set, rather than one slot's at each slot's next write,
+   * and is not promoted to a primary that could not write); one log line
+   * for all of them, and copies to it are tried less often. */
+  int full = env->error->code == TALLY__ERROR_CODE__NO_SPACE;
+  uint64_t now = clock_monotonic_ms();
+  size_t failed = 0, in_sync = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     stream_t *st = r->slots[s].primary ? stream_of(&r->slots[s], c->worker) : NULL;
-    if (st != NULL && stream_live(st) && st->n > 0) stream_fail(w, s, st, why);
+    if (st == NULL || !stream_live(st) || (st->n == 0 && !full)) continue;
+    failed++;
+    in_sync += st->in_sync;
+    stream_fail(w, s, st, full ? NULL : why);
+    if (full && st->state == ST_IDLE) st->next_copy_ms = now + REPL_FULL_RETRY_MS;
+  }
+  if (full && failed > 0 && (c->full_logged_ms == 0 || now - c->full_logged_ms >= REPL_FULL_LOG_MS)) {
+    c->full_logged_ms = now;
+    log_warn("follower %u %s: %zu slots' streams failed, %zu of them reported out of sync "
+             "(their replies wait for the coordinator's answer, then go on without it); "
+             "copies to it are tried every %d s",
+             c->worker, why, failed, in_sync, REPL_FULL_RETRY_MS / 1000);
   }
 }
 
@@ -928,10 +983,15 @@ void replication_on_map(worker_t *w) {
 
 void replication_resync_all(worker_t *w, const char *why) {
   replication_t *r = w->repl;
-  if (r == NULL) return;
+  /* Nothing of the dropped batches (after w->durable) was sent: the
+   * followers hold nothing to take back (a full primary whose map writes
+   * fail would otherwise copy its followers again at every map change,
+   * each copy changing the map again). */
+  if (r == NULL || r->sent_batch <= w->durable) return;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++)
     for (size_t k = 0; r->slots[s].primary && k < r->slots[s].n; k++)
       stream_fail(w, s, &r->slots[s].s[k], why);
+  r->sent_batch = w->durable;
 }
 
 /* ------------------------------------------------------------ tick */

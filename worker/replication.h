@@ -89,7 +89,8 @@ uint64_t replication_acked(const worker_t *w);
 void replication_on_map(worker_t *w);
 
 /* Every stream of a primary slot starts over with a full copy (the
- * primary dropped batches its followers may have applied). */
+ * primary dropped the batches after w->durable, which its followers may
+ * have applied); nothing when none of them was sent to a follower. */
 void replication_resync_all(worker_t *w, const char *why);
 
 /* From the tick: copies to start, timeouts, isr_change resends. */

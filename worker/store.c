@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "batch_log.h"
 #include "fatal.h"
@@ -30,6 +32,19 @@
  * disk the LOG file, not the data, would end the process. So RocksDB
  * keeps no diagnostic log; our own log says what failed. */
 #define STORE_INFO_LOG_LEVEL 5
+/* A file size limit (RLIMIT_FSIZE, `ulimit -f`, systemd's LimitFSIZE=)
+ * below this is no room: a WAL grows to max_total_wal_size (128 MiB) and a
+ * flush writes table files of up to a write buffer (64 MiB). */
+#define STORE_FILE_SIZE_MIN (256ull << 20)
+/* A store found damaged (at open or on a read) gets this file, and is never
+ * opened again until the operator has moved the directory aside
+ * (docs/REPLICATION.md, "Operations"). */
+#define STORE_CORRUPT_MARKER "CORRUPT"
+#define STORE_REMEDY                                                                        \
+  "this worker will not serve from it. Move the directory aside (never delete it: it is " \
+  "the evidence) and start the worker again: it starts empty and, with --replicas 2 or "  \
+  "more, takes a full copy of every slot it follows from the slot's primary "            \
+  "(docs/REPLICATION.md, \"Operations\")"
 
 static const char *const store_cf_names[STORE_CF_COUNT] = {"default", "items", "queue", "leases", "stats", "feedback", "ops",
                                                            "cases", "exposure"};
@@ -105,6 +120,71 @@ static int store_free_bytes(const char *path, uint64_t *free_bytes) {
   return 0;
 }
 
+/* RocksDB's error text as our error: a full file system (ENOSPC), a quota
+ * (EDQUOT) or a file size limit (EFBIG: RLIMIT_FSIZE; the worker ignores
+ * SIGXFSZ so it is an error, not a death) is TALLY_E_NO_SPACE: the worker
+ * refuses writes until there is room again. Anything else is
+ * TALLY_E_STORAGE. */
+static int store_error_code(const char *err) {
+  return strstr(err, "No space left on device") || strstr(err, "NoSpace") ||
+                 strstr(err, "Disk quota exceeded") || strstr(err, "File too large")
+             ? TALLY_E_NO_SPACE
+             : TALLY_E_STORAGE;
+}
+
+/* RocksDB found the store damaged: a checksum or format error, or a file
+ * the store needs (a MANIFEST, a table file) is gone. */
+static int store_error_is_damage(const char *err) {
+  return strstr(err, "Corruption") != NULL || strstr(err, "No such file or directory") != NULL;
+}
+
+/* Marks the store at `path` as damaged (best effort: the directory may be
+ * unwritable; the message is logged anyway). */
+static void store_mark_corrupt(const char *path, const char *err) {
+  char marker[4096];
+  snprintf(marker, sizeof marker, "%s/" STORE_CORRUPT_MARKER, path);
+  FILE *f = fopen(marker, "w");
+  if (f == NULL) return;
+  fprintf(f, "%s\n", err);
+  fclose(f);
+}
+
+/* A store that was damaged, or that RocksDB would take for a new one
+ * although it holds data: CURRENT (the pointer to the live MANIFEST) is
+ * gone but table, log or MANIFEST files are there (RocksDB, told to create
+ * a missing database, would start an empty one over them). Returns NULL
+ * (fine, or no store yet) or why not, in `why`. */
+static const char *store_damage(const char *path, char *why, size_t size) {
+  char file[4096];
+  snprintf(file, sizeof file, "%s/" STORE_CORRUPT_MARKER, path);
+  FILE *f = fopen(file, "r");
+  if (f != NULL) {
+    char line[512] = "";
+    if (fgets(line, sizeof line, f) == NULL) line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(why, size, "it was found damaged before (its " STORE_CORRUPT_MARKER " file says: %.400s)",
+             line);
+    return why;
+  }
+  snprintf(file, sizeof file, "%s/CURRENT", path);
+  if (access(file, F_OK) == 0) return NULL;
+  DIR *dir = opendir(path);
+  if (dir == NULL) return NULL;
+  struct dirent *e;
+  const char *found = NULL;
+  while (found == NULL && (e = readdir(dir)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (strncmp(e->d_name, "MANIFEST-", 9) == 0 || (n > 4 && strcmp(e->d_name + n - 4, ".sst") == 0) ||
+        (n > 4 && strcmp(e->d_name + n - 4, ".log") == 0))
+      found = e->d_name;
+    if (found != NULL)
+      snprintf(why, size, "its CURRENT file is missing although it holds %.200s", found);
+  }
+  closedir(dir);
+  return found != NULL ? why : NULL;
+}
+
 /* Opens the database at s->path with s->options; on failure logs why and
  * returns TALLY_E_NO_SPACE or TALLY_E_STORAGE, with s->db NULL. */
 static int store_open_db(store_t *s) {
@@ -113,9 +193,12 @@ static int store_open_db(store_t *s) {
                                        (const rocksdb_options_t *const *)s->cf_options, s->cf,
                                        &err);
   if (err == NULL) return 0;
-  int rc = strstr(err, "No space left on device") || strstr(err, "NoSpace") ? TALLY_E_NO_SPACE
-                                                                              : TALLY_E_STORAGE;
-  log_error("cannot open storage at %s: %s", s->path, err);
+  int rc = store_error_code(err);
+  if (store_error_is_damage(err)) {
+    log_error("cannot open storage at %s: it is damaged (%s): " STORE_REMEDY, s->path, err);
+  } else {
+    log_error("cannot open storage at %s: %s", s->path, err);
+  }
   free(err);
   s->db = NULL;
   for (int i = 0; i < STORE_CF_COUNT; i++) s->cf[i] = NULL;
@@ -135,6 +218,11 @@ int store_open(store_t **out, const char *path) {
               path, (unsigned long long)(free_bytes >> 10),
               (unsigned long long)(STORE_OPEN_FREE_MIN >> 20));
     return TALLY_E_NO_SPACE;
+  }
+  char why[1024];
+  if (store_damage(path, why, sizeof why) != NULL) {
+    log_error("cannot open storage at %s: %s: " STORE_REMEDY, path, why);
+    return TALLY_E_STORAGE;
   }
   store_t *s = calloc(1, sizeof *s);
   if (s == NULL) return TALLY_E_NOMEM;
@@ -264,6 +352,17 @@ void store_delete(store_t *s, store_cf_t cf, const void *key, size_t key_len) {
   rocksdb_writebatch_wi_delete_cf(s->open.wbwi, s->cf[cf], key, key_len);
 }
 
+/* Logs a failed read; a damaged store is marked so that it is not opened
+ * again (the caller ends the process: fatal_exit). */
+static void store_read_failed(store_t *s, const char *err) {
+  if (!store_error_is_damage(err)) {
+    log_error("storage read failed: %s", err);
+    return;
+  }
+  log_error("storage read failed: the store at %s is damaged (%s): " STORE_REMEDY, s->path, err);
+  store_mark_corrupt(s->path, err);
+}
+
 /* What `log` says of the key: -1 when it does not know, else store_get's
  * answer. */
 static int store_get_logged(const batch_log_t *log, store_cf_t cf, const void *key,
@@ -292,7 +391,7 @@ int store_get(store_t *s, store_cf_t cf, const void *key, size_t key_len, char *
   char *err = NULL;
   *value = rocksdb_get_cf(s->db, s->read_options, s->cf[cf], key, key_len, value_len, &err);
   if (err != NULL) {
-    log_error("storage read failed: %s", err);
+    store_read_failed(s, err);
     free(err);
     return TALLY_E_STORAGE;
   }
@@ -324,6 +423,10 @@ int store_drop_slot(store_t *s, uint32_t slot, int sync) {
   return 0;
 }
 
+void store_sealed_each(const store_t *s, batch_log_fn fn, void *user) {
+  if (s->has_sealed) batch_log_each(s->sealed.log, fn, user);
+}
+
 void store_open_each(const store_t *s, batch_log_fn fn, void *user) {
   batch_log_each(s->open.log, fn, user);
 }
@@ -350,8 +453,7 @@ static int store_write(store_t *s, store_batch_t *b, int sync) {
   if (err != NULL) {
     /* RocksDB reports ENOSPC as "IO error: No space left on device: ...",
      * also later, as its background error, until the database is reopened. */
-    int rc = strstr(err, "No space left on device") || strstr(err, "NoSpace") ? TALLY_E_NO_SPACE
-                                                                                : TALLY_E_STORAGE;
+    int rc = store_error_code(err);
     log_error("storage write failed: %s", err);
     free(err);
     return rc;
@@ -415,6 +517,10 @@ int store_has_room(const store_t *s) {
     if (stat(file, &st) == 0) wal_bytes += (uint64_t)st.st_size;
   }
   closedir(dir);
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      (uint64_t)limit.rlim_cur < STORE_FILE_SIZE_MIN)
+    return 0;
   return free_bytes >= wal_bytes + STORE_REOPEN_MARGIN;
 }
 
@@ -459,7 +565,8 @@ int store_iter_error(store_iter_t *it) {
   char *err = NULL;
   rocksdb_iter_get_error(it->it, &err);
   if (err == NULL) return 0;
-  log_error("storage read failed during a scan: %s", err);
+  if (store_error_is_damage(err)) store_read_failed(it->store, err);
+  else log_error("storage read failed during a scan: %s", err);
   rocksdb_free(err);
   it->failed = 1;
   return TALLY_E_STORAGE;

@@ -42,7 +42,13 @@ typedef struct store_iter store_iter_t;
  * the file system has less than 8 MiB free (checked first, so a full disk
  * gives a clear message rather than a failure half-way through RocksDB's
  * start-up writes), TALLY_E_STORAGE otherwise (e.g. a read-only file
- * system: RocksDB cannot take its LOCK file). */
+ * system: RocksDB cannot take its LOCK file). A damaged store is refused
+ * with TALLY_E_STORAGE and a message naming the remedy: one RocksDB
+ * reports damaged (a checksum or format error, a file it needs missing),
+ * one holding data without its CURRENT file, and one marked damaged by an
+ * earlier read (store_get or an iterator that met a damaged block writes
+ * the file CORRUPT into the directory before the caller ends the
+ * process). */
 int store_open(store_t **out, const char *path);
 
 /* Closes the database, dropping an uncommitted batch; safe on NULL. */
@@ -72,8 +78,10 @@ int store_cf_is_slot_led(store_cf_t cf);
  * next synced write (WAL order). Returns 0 or TALLY_E_STORAGE. */
 int store_drop_slot(store_t *store, uint32_t slot, int sync);
 
-/* Disk full. A write that fails because the file system is full returns
- * TALLY_E_NO_SPACE (store_commit, store_write_sealed); RocksDB then keeps
+/* Disk full. A write that fails because the file system is full (ENOSPC),
+ * a quota is reached (EDQUOT) or a file size limit is (EFBIG: RLIMIT_FSIZE,
+ * with SIGXFSZ ignored) returns TALLY_E_NO_SPACE (store_commit,
+ * store_write_sealed); RocksDB then keeps
  * that error and fails every later write with it, while reads go on
  * working. The C API of RocksDB 7.8 has no rocksdb_resume(), so the way
  * back is store_reopen() once store_has_room() says space has returned. */
@@ -83,7 +91,8 @@ int store_drop_slot(store_t *store, uint32_t slot, int sync);
 void store_discard(store_t *store);
 
 /* True when the file system has room for a reopen: free space at least the
- * live WAL files' size (flushed to table files by the reopen) plus 16 MiB. */
+ * live WAL files' size (flushed to table files by the reopen) plus 16 MiB,
+ * and no file size limit (RLIMIT_FSIZE) under 256 MiB. */
 int store_has_room(const store_t *store);
 
 /* Closes and opens the database again (both batches discarded, no write
@@ -96,6 +105,10 @@ int store_reopen(store_t *store);
 /* Hands each key the open batch changes, with its last change, to `fn`
  * (batch_log.h): what the batch will write. */
 void store_open_each(const store_t *store, batch_log_fn fn, void *user);
+
+/* The same for the sealed batch, when there is one (being written, or
+ * written and not released yet). */
+void store_sealed_each(const store_t *store, batch_log_fn fn, void *user);
 
 /* Number of operations in the open batch. */
 int store_pending(const store_t *store);

@@ -350,7 +350,9 @@ static int worker_rebuild(worker_t *w) {
 /* A batch write failed for lack of space (steps 1-3). */
 static void worker_on_no_space(worker_t *w) {
   if (!w->no_space)
-    log_error("disk full: writes are refused until space is freed; reads go on");
+    log_error("disk full (or a quota or file size limit reached): writes are refused until "
+              "space is freed; reads go on; appends of the slots this worker follows are "
+              "refused (NO_SPACE), so their primaries take it out of the in-sync sets");
   w->no_space = 1;
   w->no_space_checked_ms = clock_monotonic_ms();
   worker_release_held(w); /* what is durable goes out as usual */
