@@ -224,9 +224,39 @@ static int ingest_send(ingest_t *in, ingest_batch_t *b, const size_t *order, Tal
   return 0;
 }
 
-/* Waits for the replies of every batch sent to peer `p` until `deadline`. */
+/* The unanswered batches of peer `p` go to the next round; its connection
+ * (and what is queued on it) is dropped. */
+static void ingest_abandon(ingest_t *in, int p, ingest_batch_t *batches, size_t nbatches,
+                           const size_t *order) {
+  for (size_t i = 0; i < nbatches; i++) {
+    ingest_batch_t *b = &batches[i];
+    if (b->peer != p || b->answered) continue;
+    b->answered = 1;
+    for (size_t k = 0; k < b->count; k++) ingest_retry(in, order[b->first + k]);
+  }
+  client_peer_reset(in->t, (size_t)p);
+}
+
+/* True when the handle's map no longer routes to peer `p` some slot of its
+ * unanswered batches (or marks their owner down). */
+static int ingest_peer_lost(const ingest_t *in, int p, const ingest_batch_t *batches, size_t nbatches,
+                            const size_t *order) {
+  const tally_t *t = in->t;
+  for (size_t i = 0; i < nbatches; i++) {
+    const ingest_batch_t *b = &batches[i];
+    if (b->peer != p || b->answered) continue;
+    for (size_t k = 0; k < b->count; k++) {
+      uint32_t slot = in->slots[order[b->first + k]];
+      if (t->slot_peer[slot] != p || t->slot_down_owner[slot] != 0) return 1;
+    }
+  }
+  return 0;
+}
+
+/* Waits for the replies of every batch sent to peer `p` (at sent_ms) until
+ * `deadline`, following the map meanwhile (client_recv_watching). */
 static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t nbatches,
-                           const size_t *order, uint64_t deadline) {
+                           const size_t *order, uint64_t sent_ms, uint64_t deadline) {
   dealer_t *dealer = NULL;
   size_t outstanding = 0;
   for (size_t i = 0; i < nbatches; i++) {
@@ -235,10 +265,22 @@ static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t 
     outstanding++;
   }
   while (outstanding > 0) {
-    uint64_t now = clock_monotonic_ms();
     Tally__Envelope *reply = NULL;
-    int rc = dealer_recv(dealer, now >= deadline ? 0 : (int)(deadline - now), &reply);
-    if (rc == TALLY_E_BAD_REQUEST) continue;
+    int rc = client_recv_watching(in->t, dealer, sent_ms, deadline, &reply);
+    if (rc == CLIENT_MAP_CHANGED) {
+      if (ingest_peer_lost(in, p, batches, nbatches, order)) {
+        /* A failover (or a move) took some of these slots from the worker,
+         * or the map says it is down: send them again, to the new owners. */
+        client_error(in->t, TALLY_E_MOVED,
+                     "slots of %s changed hands in map epoch %llu while it had not answered",
+                     dealer_endpoint(dealer), (unsigned long long)in->t->epoch);
+        ingest_note_retry(in, TALLY_E_MOVED);
+        in->moved = 1;
+        ingest_abandon(in, p, batches, nbatches, order);
+        return;
+      }
+      continue;
+    }
     if (rc < 0) break;
     for (size_t i = 0; i < nbatches; i++) {
       ingest_batch_t *b = &batches[i];
@@ -255,13 +297,7 @@ static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t 
                in->t->timeout_ms);
   ingest_note_retry(in, TALLY_E_TIMEOUT);
   in->timed_out = 1;
-  for (size_t i = 0; i < nbatches; i++) {
-    ingest_batch_t *b = &batches[i];
-    if (b->peer != p || b->answered) continue;
-    b->answered = 1;
-    for (size_t k = 0; k < b->count; k++) ingest_retry(in, order[b->first + k]);
-  }
-  client_peer_reset(in->t, (size_t)p);
+  ingest_abandon(in, p, batches, nbatches, order);
 }
 
 /* One round: plan, send every batch, collect every reply. */
@@ -286,8 +322,9 @@ static int ingest_round(ingest_t *in) {
     in->unavailable = 1;
     for (size_t k = 0; k < batches[i].count; k++) ingest_retry(in, order[batches[i].first + k]);
   }
-  uint64_t deadline = clock_monotonic_ms() + (uint64_t)in->t->timeout_ms;
-  for (size_t p = 0; p < in->t->peer_count; p++) ingest_collect(in, (int)p, batches, nbatches, order, deadline);
+  uint64_t sent = clock_monotonic_ms(), deadline = sent + (uint64_t)in->t->timeout_ms;
+  for (size_t p = 0; p < in->t->peer_count; p++)
+    ingest_collect(in, (int)p, batches, nbatches, order, sent, deadline);
   rc = 0;
 done:
   free(order);
@@ -389,7 +426,10 @@ static int lease_ask(tally_t *t, size_t peer, Tally__Envelope *req, int wait_ms,
   int rc = client_peer_dealer(t, peer, &dealer);
   if (rc < 0) return rc;
   req->lease->wait_ms = (uint32_t)wait_ms; /* min_priority set by the caller */
-  rc = client_roundtrip(t, dealer, req, TALLY__ENVELOPE__BODY_LEASE_REPLY, t->timeout_ms + wait_ms, reply, NULL);
+  /* A worker the map declares down meanwhile is given up at once. */
+  client_watch_t watch = {TALLY_SLOT_COUNT, peer, wait_ms > 0 ? wait_ms : 0};
+  rc = client_roundtrip_watch(t, dealer, req, TALLY__ENVELOPE__BODY_LEASE_REPLY, t->timeout_ms + wait_ms, reply,
+                              NULL, &watch);
   if (rc == TALLY_E_TIMEOUT) client_peer_reset(t, peer);
   return rc;
 }
