@@ -153,6 +153,20 @@ print("phases (ms after the kill; n kills): " + "; ".join(summary))
 over = [r["write"] for r in rows if r["write"] is not None and r["write"] > 5000]
 print("first write over 5 s after the kill: %d of %d kills measured" % (len(over), sum(1 for r in rows if r["write"] is not None)))
 
+# A worker declared DOWN that was not killed (a false suspicion: its
+# heartbeats were late, e.g. on a loaded machine).
+expected = set()
+for r in rows:
+    if r["down"] is not None:
+        expected.add((r["worker"], r["kill_ms"] + r["down"]))
+false_downs = []
+for ms, line in coordinator_lines:
+    m = DOWN.search(line)
+    if m and (int(m.group(1)), ms) not in expected:
+        false_downs.append("worker %s at %d" % (m.group(1), ms))
+print("workers declared DOWN without a kill (false suspicions): %d%s" %
+      (len(false_downs), (" (" + ", ".join(false_downs) + ")") if false_downs else ""))
+
 with open(out_csv, "w", newline="") as f:
     wr = csv.writer(f, lineterminator="\r\n")
     wr.writerow(["kill_ms", "worker"] + [c + "_ms" for c in cols])

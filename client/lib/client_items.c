@@ -66,6 +66,7 @@ typedef struct {
   int config_lag;                    /* a worker did not know the project yet */
   retry_policy_t retry;              /* rounds are retried by it (RETRY_FOR_INGEST) */
   int retry_code;                    /* last retryable failure */
+  uint64_t map_serial;               /* of the map this round was planned with */
   char retry_message[256];
   int batch_code; /* first non-retryable batch failure */
   char batch_message[256];
@@ -264,10 +265,13 @@ static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t 
     dealer = batches[i].dealer;
     outstanding++;
   }
+  /* A map that came while the other peers were waited for counts too. */
+  int rc = outstanding > 0 && in->t->map_serial != in->map_serial ? CLIENT_MAP_CHANGED : 0;
   while (outstanding > 0) {
     Tally__Envelope *reply = NULL;
-    int rc = client_recv_watching(in->t, dealer, sent_ms, deadline, &reply);
+    if (rc != CLIENT_MAP_CHANGED) rc = client_recv_watching(in->t, dealer, sent_ms, deadline, &reply);
     if (rc == CLIENT_MAP_CHANGED) {
+      rc = 0;
       if (ingest_peer_lost(in, p, batches, nbatches, order)) {
         /* A failover (or a move) took some of these slots from the worker,
          * or the map says it is down: send them again, to the new owners. */
@@ -312,6 +316,7 @@ static int ingest_round(ingest_t *in) {
     client_error(in->t, rc, "out of memory");
     goto done;
   }
+  in->map_serial = in->t->map_serial;
   rc = ingest_plan(in, order, batches);
   if (rc < 0) goto done;
   size_t nbatches = (size_t)rc;
