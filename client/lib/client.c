@@ -526,15 +526,15 @@ int client_roundtrip_watch(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
     while (rc == 0) {
       rc = client_recv_watching(t, dealer, sent + (uint64_t)watch->quiet_ms, deadline, &env);
       if (rc == CLIENT_MAP_CHANGED) {
-        int gone = watch->slot < TALLY_SLOT_COUNT
-                       ? t->slot_peer[watch->slot] != (int32_t)watch->peer ||
-                             t->slot_down_owner[watch->slot] != 0
-                       : client_peer_down(t, watch->peer);
         rc = 0;
-        if (!gone) continue;
-        /* A failover (or a move) took the slot from the worker we wait
-         * for, or the map says it is down: it will not answer, or not for
-         * the slot. Drop what is queued for it; the caller sends again. */
+        /* Only a worker the map declares DOWN is given up: a live one
+         * answers (MOVED, if its slot moved meanwhile), and a request it
+         * may already have carried out is not sent twice for nothing. */
+        if (!client_peer_down(t, watch->peer)) continue;
+        /* A failover took the slot from the dead worker we wait for (the
+         * coordinator declares it DOWN in the same map), or nobody could
+         * be promoted: it will not answer. Drop what is queued for it;
+         * the caller sends again. */
         uint32_t old_id = 0;
         const char *old = peer_name(t, watch->peer, &old_id);
         char was[160];
@@ -548,8 +548,8 @@ int client_roundtrip_watch(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
         uint32_t new_id = 0;
         const char *now_at = peer_name(t, (size_t)t->slot_peer[watch->slot], &new_id);
         return client_error(t, TALLY_E_MOVED,
-                            "slot %u went to worker %u (%s) in map epoch %llu while %s had not "
-                            "answered (a failover or a move)",
+                            "slot %u went to worker %u (%s) in map epoch %llu while %s, now down, "
+                            "had not answered (a failover)",
                             watch->slot, new_id, now_at, (unsigned long long)t->epoch, was);
       }
       if (rc < 0) break;

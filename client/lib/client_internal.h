@@ -144,10 +144,11 @@ int client_recv_watching(tally_t *t, dealer_t *dealer, uint64_t sent_ms, uint64_
 /* True when the handle's map marks the worker behind `peer` DOWN. */
 int client_peer_down(const tally_t *t, size_t peer);
 
-/* What a waiting request watches the map for: `slot` leaving `peer` (or
- * its owner going DOWN), or with slot >= TALLY_SLOT_COUNT, the worker of
- * `peer` going DOWN; watching starts quiet_ms later than usual (a lease's
- * long poll). */
+/* What a waiting request watches the map for: the worker of `peer` going
+ * DOWN (a failover declares the dead primary DOWN and promotes its
+ * followers in the same map); `slot` (>= TALLY_SLOT_COUNT: none) is where
+ * the request is re-routed; watching starts quiet_ms later than usual (a
+ * lease's long poll). */
 typedef struct {
   uint32_t slot;
   size_t peer;
@@ -194,15 +195,16 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                      Tally__Envelope **moved);
 
 /* client_roundtrip, following the map while it waits when `watch` is not
- * NULL (client_recv_watching): when a new map takes watch->slot from
- * watch->peer (a failover promoted a follower, or the slot moved), the
- * wait ends at once with MOVED ("slot S went to worker W ... while worker
- * V had not answered"; *moved stays NULL: the handle's routing already
- * names the new owner), or with client_slot_check's UNAVAILABLE when the
- * owner is DOWN with nobody promoted; without a slot, UNAVAILABLE when the
- * peer's worker is DOWN. The peer's connection is then reset (what is
+ * NULL (client_recv_watching): when a new map declares watch->peer's
+ * worker DOWN, the wait ends at once with MOVED when the slot has a new
+ * owner (a failover promoted a follower: "slot S went to worker W ...";
+ * *moved stays NULL, the handle's routing already names it), with
+ * client_slot_check's UNAVAILABLE when nobody was promoted, and without a
+ * slot with UNAVAILABLE. The peer's connection is then reset (what is
  * queued for it is dropped); the request may or may not have reached it,
- * as after a TIMEOUT, and the caller may send it again. */
+ * as after a TIMEOUT, and the caller may send it again. A worker that is
+ * not DOWN is waited for until the timeout (a slot that merely moved is
+ * answered MOVED by it). */
 int client_roundtrip_watch(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                            Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
                            Tally__Envelope **moved, const client_watch_t *watch);

@@ -66,7 +66,6 @@ typedef struct {
   int config_lag;                    /* a worker did not know the project yet */
   retry_policy_t retry;              /* rounds are retried by it (RETRY_FOR_INGEST) */
   int retry_code;                    /* last retryable failure */
-  uint64_t map_serial;               /* of the map this round was planned with */
   char retry_message[256];
   int batch_code; /* first non-retryable batch failure */
   char batch_message[256];
@@ -238,26 +237,12 @@ static void ingest_abandon(ingest_t *in, int p, ingest_batch_t *batches, size_t 
   client_peer_reset(in->t, (size_t)p);
 }
 
-/* True when the handle's map no longer routes to peer `p` some slot of its
- * unanswered batches (or marks their owner down). */
-static int ingest_peer_lost(const ingest_t *in, int p, const ingest_batch_t *batches, size_t nbatches,
-                            const size_t *order) {
-  const tally_t *t = in->t;
-  for (size_t i = 0; i < nbatches; i++) {
-    const ingest_batch_t *b = &batches[i];
-    if (b->peer != p || b->answered) continue;
-    for (size_t k = 0; k < b->count; k++) {
-      uint32_t slot = in->slots[order[b->first + k]];
-      if (t->slot_peer[slot] != p || t->slot_down_owner[slot] != 0) return 1;
-    }
-  }
-  return 0;
-}
-
-/* Waits for the replies of every batch sent to peer `p` (at sent_ms) until
- * `deadline`, following the map meanwhile (client_recv_watching). */
+/* Waits for the replies of every batch sent to peer `p` until `deadline`.
+ * (It does not follow the map while it waits, unlike the slot requests:
+ * a batch of a worker that died waits for the timeout, then its items go
+ * to the new owners in the next round.) */
 static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t nbatches,
-                           const size_t *order, uint64_t sent_ms, uint64_t deadline) {
+                           const size_t *order, uint64_t deadline) {
   dealer_t *dealer = NULL;
   size_t outstanding = 0;
   for (size_t i = 0; i < nbatches; i++) {
@@ -265,26 +250,11 @@ static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t 
     dealer = batches[i].dealer;
     outstanding++;
   }
-  /* A map that came while the other peers were waited for counts too. */
-  int rc = outstanding > 0 && in->t->map_serial != in->map_serial ? CLIENT_MAP_CHANGED : 0;
   while (outstanding > 0) {
+    uint64_t now = clock_monotonic_ms();
     Tally__Envelope *reply = NULL;
-    if (rc != CLIENT_MAP_CHANGED) rc = client_recv_watching(in->t, dealer, sent_ms, deadline, &reply);
-    if (rc == CLIENT_MAP_CHANGED) {
-      rc = 0;
-      if (ingest_peer_lost(in, p, batches, nbatches, order)) {
-        /* A failover (or a move) took some of these slots from the worker,
-         * or the map says it is down: send them again, to the new owners. */
-        client_error(in->t, TALLY_E_MOVED,
-                     "slots of %s changed hands in map epoch %llu while it had not answered",
-                     dealer_endpoint(dealer), (unsigned long long)in->t->epoch);
-        ingest_note_retry(in, TALLY_E_MOVED);
-        in->moved = 1;
-        ingest_abandon(in, p, batches, nbatches, order);
-        return;
-      }
-      continue;
-    }
+    int rc = dealer_recv(dealer, now >= deadline ? 0 : (int)(deadline - now), &reply);
+    if (rc == TALLY_E_BAD_REQUEST) continue;
     if (rc < 0) break;
     for (size_t i = 0; i < nbatches; i++) {
       ingest_batch_t *b = &batches[i];
@@ -316,7 +286,6 @@ static int ingest_round(ingest_t *in) {
     client_error(in->t, rc, "out of memory");
     goto done;
   }
-  in->map_serial = in->t->map_serial;
   rc = ingest_plan(in, order, batches);
   if (rc < 0) goto done;
   size_t nbatches = (size_t)rc;
@@ -327,9 +296,8 @@ static int ingest_round(ingest_t *in) {
     in->unavailable = 1;
     for (size_t k = 0; k < batches[i].count; k++) ingest_retry(in, order[batches[i].first + k]);
   }
-  uint64_t sent = clock_monotonic_ms(), deadline = sent + (uint64_t)in->t->timeout_ms;
-  for (size_t p = 0; p < in->t->peer_count; p++)
-    ingest_collect(in, (int)p, batches, nbatches, order, sent, deadline);
+  uint64_t deadline = clock_monotonic_ms() + (uint64_t)in->t->timeout_ms;
+  for (size_t p = 0; p < in->t->peer_count; p++) ingest_collect(in, (int)p, batches, nbatches, order, deadline);
   rc = 0;
 done:
   free(order);

@@ -25,10 +25,10 @@
  * LEASE_LOST: the caller hears it at once.
  *
  * A blocking slot request that follows the map while it waits
- * (client_roundtrip_watch) and sees its slot go to another worker counts
- * that as a MOVED (sent at once to the new owner, whose map is already
- * the handle's: no refresh), or as UNAVAILABLE when the owner is down
- * and nobody was promoted.
+ * (client_roundtrip_watch) and sees its worker declared DOWN counts that
+ * as a MOVED when a follower was promoted (sent at once to the new owner,
+ * whose map is already the handle's: no refresh), or as UNAVAILABLE when
+ * nobody was.
  *
  * Not every request may be retried for every reason; the caller says which
  * reasons apply when it starts (RETRY_FOR_*): a coordinator's UNKNOWN_PROJECT
