@@ -178,6 +178,14 @@ uint64_t coordinator_keys_version(const coordinator_t *coordinator);
  * TALLY_E_STORAGE / TALLY_E_NOMEM (nothing changed; retry later). */
 int coordinator_check_liveness(coordinator_t *coordinator, uint64_t now_ms);
 
+/* Only the first part of coordinator_check_liveness: every UP worker silent
+ * for longer than the heartbeat timeout written DOWN with the failover of
+ * its slots (one batch); nothing else. Cheap when nobody is silent, so the
+ * daemon calls it between the liveness checks to notice a dead worker
+ * within a tick of its timeout. Returns how many went down, or
+ * TALLY_E_STORAGE / TALLY_E_NOMEM / NOT_LEADER (nothing changed). */
+int coordinator_check_silence(coordinator_t *coordinator, uint64_t now_ms);
+
 /* A fresh cluster (no slot assigned yet) hands out its slots only once
  * `workers` workers are UP, or `settle_ms` after this call, whichever comes
  * first, so that a cluster started with N workers is balanced over all N.

@@ -62,8 +62,10 @@ typedef struct {
   report_gather_t *gather;
   config_wait_t *config_wait; /* replies to config changes, until workers run them */
   uv_timer_t liveness;
-  uint64_t liveness_period_ms;
-  uint64_t last_liveness_ms; /* monotonic time of the previous tick */
+  uint64_t liveness_period_ms; /* of the full liveness check */
+  uint64_t detect_period_ms;   /* of the timer: silent workers are looked for at each tick */
+  uint64_t last_liveness_ms;   /* monotonic time of the previous tick */
+  uint64_t last_full_ms;       /* monotonic time of the previous full check */
   uv_timer_t ramp;
   size_t ramp_pending;       /* ramp-up gathers in progress; a tick starts none while > 0 */
   uv_signal_t sigterm, sigint;
@@ -262,7 +264,7 @@ static int leadership_take(daemon_t *d, uint64_t generation) {
   d->loaded_generation = generation;
   coordinator_set_control_plane(d->coordinator, control_plane, d);
   coordinator_metrics_set_coordinator(d->metrics, d->coordinator);
-  d->last_liveness_ms = clock_monotonic_ms();
+  d->last_liveness_ms = d->last_full_ms = clock_monotonic_ms();
   if (d->zap != NULL) {
     d->zap_keys_version = 0;
     zap_refresh(d);
@@ -341,20 +343,34 @@ static void on_drain(router_t *router, void *user) {
   }
 }
 
+/* Every detect_period_ms: the silent workers (a dead one is noticed within
+ * a tick of its heartbeat timeout, not of the liveness period); every
+ * liveness_period_ms, the full check (settling, followers, rebalancing). */
 static void on_liveness_timer(uv_timer_t *timer) {
   daemon_t *d = timer->data;
   uint64_t now = clock_monotonic_ms(), gap = now - d->last_liveness_ms;
   d->last_liveness_ms = now;
-  /* A late tick means this loop itself stalled (slow disk, stopped process):
-   * heartbeats may wait unread in the socket, and libuv runs timers before
-   * polling. Skip one check so they are read before anyone is judged. */
-  if (gap > 2 * d->liveness_period_ms) {
-    log_warn("event loop stalled for %llu ms; liveness check postponed",
-             (unsigned long long)gap);
+  if (now - d->last_full_ms >= d->liveness_period_ms) {
+    uint64_t full_gap = now - d->last_full_ms;
+    d->last_full_ms = now;
+    /* A late check means this loop itself stalled (slow disk, stopped
+     * process): heartbeats may wait unread in the socket, and libuv runs
+     * timers before polling. Skip one check so they are read before anyone
+     * is judged. */
+    if (full_gap > 2 * d->liveness_period_ms) {
+      log_warn("event loop stalled for %llu ms; liveness check postponed",
+               (unsigned long long)full_gap);
+      return;
+    }
+    if (!leadership_sync(d)) return;
+    int rc = coordinator_check_liveness(d->coordinator, now);
+    if (rc < 0) log_error("cannot record workers going down (%s); will retry", tally_strerror(rc));
     return;
   }
-  if (!leadership_sync(d)) return;
-  int rc = coordinator_check_liveness(d->coordinator, now);
+  /* Between full checks only while the loop keeps up: after a late tick the
+   * full check (with the guard above) decides. */
+  if (gap > 2 * d->detect_period_ms || !leadership_sync(d)) return;
+  int rc = coordinator_check_silence(d->coordinator, now);
   if (rc < 0) log_error("cannot record workers going down (%s); will retry", tally_strerror(rc));
 }
 
@@ -424,10 +440,19 @@ static int write_endpoint_file(const char *path, const char *endpoint) {
   return rc;
 }
 
-/* Timer period: a few checks per timeout, within [10 ms, 1 s]. */
+/* Full liveness check: a few per timeout, within [10 ms, 1 s]. */
 static uint64_t liveness_period_ms(uint64_t timeout_ms) {
   uint64_t period = timeout_ms / 4;
   return period < 10 ? 10 : period > 1000 ? 1000 : period;
+}
+
+/* Silent workers are looked for 20 times per timeout, within [10, 100]
+ * ms (and at least as often as the full check): a worker is declared at
+ * most a tick after its timeout. The look is a scan of the workers. */
+static uint64_t detect_period_ms(uint64_t timeout_ms) {
+  uint64_t period = timeout_ms / 20, full = liveness_period_ms(timeout_ms);
+  period = period < 10 ? 10 : period > 100 ? 100 : period;
+  return period < full ? period : full;
 }
 
 /* Loads (or makes) the coordinator's key pair, starts the ZAP handler and
@@ -545,8 +570,9 @@ static int daemon_start(daemon_t *d, const coordinator_options_t *o) {
   uv_timer_init(&d->loop, &d->liveness);
   d->liveness.data = d;
   d->liveness_period_ms = liveness_period_ms(o->heartbeat_timeout_ms);
-  d->last_liveness_ms = clock_monotonic_ms();
-  uv_timer_start(&d->liveness, on_liveness_timer, d->liveness_period_ms, d->liveness_period_ms);
+  d->detect_period_ms = detect_period_ms(o->heartbeat_timeout_ms);
+  d->last_liveness_ms = d->last_full_ms = clock_monotonic_ms();
+  uv_timer_start(&d->liveness, on_liveness_timer, d->detect_period_ms, d->detect_period_ms);
   uv_timer_init(&d->loop, &d->ramp);
   d->ramp.data = d;
   if (o->ramp_period_ms > 0) uv_timer_start(&d->ramp, on_ramp_timer, o->ramp_period_ms, o->ramp_period_ms);

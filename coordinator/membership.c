@@ -203,6 +203,13 @@ size_t membership_up_ids(const membership_t *m, uint32_t *ids) {
   return n;
 }
 
+uint64_t membership_silence_ms(const membership_t *m, uint32_t id, uint64_t now_ms) {
+  int found = 0;
+  size_t at = membership_position(m, id, &found);
+  if (!found || now_ms <= m->members[at]->seen_ms) return 0;
+  return now_ms - m->members[at]->seen_ms;
+}
+
 size_t membership_silent_ids(const membership_t *m, uint64_t now_ms, uint64_t timeout_ms,
                              uint32_t *ids) {
   size_t n = 0;

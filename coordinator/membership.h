@@ -82,6 +82,10 @@ int membership_config_reached(const membership_t *membership, uint64_t version);
  * membership_count() entries); returns how many. */
 size_t membership_up_ids(const membership_t *membership, uint32_t *ids);
 
+/* How long before monotonic now_ms worker `id` was last seen (0 when
+ * unknown or seen later). */
+uint64_t membership_silence_ms(const membership_t *membership, uint32_t id, uint64_t now_ms);
+
 /* Writes the ids of the UP workers last seen more than timeout_ms before
  * monotonic now_ms into `ids` (room for membership_count() entries);
  * returns how many. */

@@ -290,16 +290,21 @@ static int assign_after_settling(coordinator_t *c) {
   return rc;
 }
 
-int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
-  int settled = assign_after_settling(c);
-  if (settled < 0) return settled;
+int coordinator_check_silence(coordinator_t *c, uint64_t now_ms) {
   size_t count = membership_count(c->members);
   uint32_t *silent = malloc((count ? count : 1) * sizeof *silent);
-  if (silent == NULL) return TALLY_E_NOMEM;
+  uint64_t *silence = malloc((count ? count : 1) * sizeof *silence);
+  if (silent == NULL || silence == NULL) {
+    free(silent);
+    free(silence);
+    return TALLY_E_NOMEM;
+  }
   size_t n = membership_silent_ids(c->members, now_ms, c->heartbeat_timeout_ms, silent);
+  for (size_t i = 0; i < n; i++) silence[i] = membership_silence_ms(c->members, silent[i], now_ms);
   int rc = 0;
   meta_batch_t *batch = NULL;
   uint32_t promoted = 0;
+  uint64_t started = clock_monotonic_ms();
   if (n > 0) rc = meta_batch_new(c->store, &batch);
   if (n > 0 && rc == 0) {
     for (size_t i = 0; i < n; i++) {
@@ -319,6 +324,7 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
   }
   meta_batch_destroy(&batch);
   if (n > 0 && rc == 0) {
+    uint64_t recorded_ms = clock_monotonic_ms() - started;
     for (size_t i = 0; i < n; i++) {
       Tally__WorkerInfo record = *membership_find(c->members, silent[i]);
       record.state = TALLY__WORKER_STATE__WORKER_DOWN;
@@ -329,17 +335,29 @@ int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
     if (promoted > 0)
       log_warn("failover: %u slots promoted to in-sync followers; epoch %" PRIu64, promoted,
                slot_map_epoch(c->map));
+    /* The silence and the time the decision took to record (the meta
+     * store, or the Raft log of a majority) are what bench/failover-phases
+     * reads. */
     for (size_t i = 0; i < n; i++)
-      log_warn("worker %u sent no heartbeat for over %" PRIu64
-               " ms: DOWN (keeps its %u slots); epoch %" PRIu64,
-               silent[i], c->heartbeat_timeout_ms, slot_map_count_owned(c->map, silent[i]),
-               slot_map_epoch(c->map));
+      log_warn("worker %u sent no heartbeat for %" PRIu64 " ms (timeout %" PRIu64
+               " ms): DOWN (keeps its %u slots); epoch %" PRIu64 "; recorded in %" PRIu64 " ms",
+               silent[i], silence[i], c->heartbeat_timeout_ms,
+               slot_map_count_owned(c->map, silent[i]), slot_map_epoch(c->map), recorded_ms);
   }
   free(silent);
+  free(silence);
+  return rc < 0 ? rc : (int)n;
+}
+
+int coordinator_check_liveness(coordinator_t *c, uint64_t now_ms) {
+  int settled = assign_after_settling(c);
+  if (settled < 0) return settled;
+  int n = coordinator_check_silence(c, now_ms);
+  int rc = n < 0 ? n : 0;
   if (rc == 0) {
     int refreshed = replicas_refresh(c);
     if (refreshed < 0) rc = refreshed;
   }
   slot_moves_rebalance(c, now_ms);
-  return rc < 0 ? rc : (int)n;
+  return rc < 0 ? rc : n;
 }

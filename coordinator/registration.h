@@ -13,8 +13,10 @@
  *    one, the slot owners when slots were assigned, the epoch + 1.
  *  - heartbeat of a worker that is not UP: its record with state UP, the
  *    epoch + 1. (Other heartbeats change only volatile figures.)
- *  - coordinator_check_liveness: every UP worker silent for longer than
- *    the heartbeat timeout written DOWN (keeping its slots), the epoch + 1;
+ *  - coordinator_check_liveness (its first part alone:
+ *    coordinator_check_silence): every UP worker silent for longer than
+ *    the heartbeat timeout written DOWN (keeping its slots, or with their
+ *    failover to in-sync followers), the epoch + 1;
  *    and, once a fresh cluster stops waiting for the workers it expects
  *    (coordinator_expect_workers), the unassigned slots handed out with the
  *    epoch + 1. Then slot_moves_rebalance plans moves (volatile).

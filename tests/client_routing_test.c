@@ -45,6 +45,9 @@ static struct {
   uint32_t owner[TALLY_SLOT_COUNT];     /* the truth: worker id */
   uint32_t map_owner[TALLY_SLOT_COUNT]; /* what the coordinator says */
   uint64_t epoch, map_requests;
+  /* A failover the coordinator makes at this monotonic time (0: none):
+   * worker 1 DOWN, its slots given to worker 2 (fake_failover). */
+  uint64_t failover_at_ms;
 } F;
 
 static fake_worker_t *worker_by_id(uint32_t id) {
@@ -132,6 +135,13 @@ static void serve_coordinator(void *socket, zmq_msg_t *identity, const Tally__En
     return;
   }
   F.map_requests++;
+  if (F.failover_at_ms != 0 && clock_monotonic_ms() >= F.failover_at_ms) {
+    F.failover_at_ms = 0;
+    F.workers[0].down = 1;
+    for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++)
+      if (F.owner[s] == 1) F.owner[s] = F.map_owner[s] = 2;
+    F.epoch++;
+  }
   reply_map(socket, identity, req->request_id);
 }
 
@@ -797,6 +807,61 @@ static void test_silent_worker(tally_t *t) {
   unlock();
 }
 
+/* Undoes the fake failover: worker 1 back, UP, with its even slots. */
+static void failover_undo(void) {
+  lock();
+  F.failover_at_ms = 0;
+  F.workers[0].silent = 0;
+  F.workers[0].down = 0;
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s += 2) F.owner[s] = F.map_owner[s] = 1;
+  F.epoch++;
+  unlock();
+}
+
+/* Worker 1 dies (it answers nothing) and 1.5 s later the coordinator's map
+ * gives its slots to worker 2, as a failover does. A call waiting for
+ * worker 1 follows the new map and is answered by worker 2 long before its
+ * 20 s reply timeout (without that it would time out first). A call whose
+ * short timeouts run out before the failover is refused with TIMEOUT,
+ * saying that the map still gives the slot to the silent worker. */
+static void test_failover_while_waiting(void) {
+  tally_t *t = NULL;
+  CHECK(tally_open(&t, F.coordinator_endpoint, 20000) == 0);
+  if (t == NULL) return;
+  tally_map_t *map = NULL;
+  CHECK(tally_cluster_map(t, &map) == 0);
+  tally_free(map);
+  uint32_t slot = 0;
+  while (F.owner[slot] != 1) slot++;
+  lock();
+  uint64_t submits = F.workers[1].submits;
+  F.workers[0].silent = 1;
+  F.failover_at_ms = clock_monotonic_ms() + 1500;
+  unlock();
+  uint64_t start = clock_monotonic_ms();
+  CHECK(tally_submit(t, "ana", slot, 1, "ok", 0) == 0);
+  CHECK(clock_monotonic_ms() - start < 20000);
+  lock();
+  CHECK_EQ_U64(F.workers[1].submits, submits + 1);
+  unlock();
+  failover_undo();
+  tally_close(&t);
+
+  /* Short timeouts, no failover yet: TIMEOUT, and why. */
+  CHECK(tally_open(&t, F.coordinator_endpoint, 300) == 0);
+  if (t == NULL) return;
+  CHECK(tally_cluster_map(t, &map) == 0);
+  tally_free(map);
+  lock();
+  F.workers[0].silent = 1;
+  unlock();
+  CHECK(tally_submit(t, "ana", slot, 1, "ok", 0) == TALLY_E_TIMEOUT);
+  CHECK(strstr(tally_last_error(t), "no reply") != NULL);
+  CHECK(strstr(tally_last_error(t), "still lists worker 1 UP") != NULL);
+  failover_undo();
+  tally_close(&t);
+}
+
 static void test_unowned_slot(tally_t *t) {
   lock();
   F.owner[900] = F.map_owner[900] = 0;
@@ -852,6 +917,7 @@ int main(void) {
     test_unowned_slot(t);
     tally_close(&t);
   }
+  test_failover_while_waiting();
   test_no_coordinator();
   fake_stop(&F.fake);
   return check_summary();

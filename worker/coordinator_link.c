@@ -60,21 +60,26 @@ void coordinator_link_apply_map(worker_t *w, const Tally__ClusterMap *map) {
   w->map = copy;
   uint8_t was_owned[TALLY_SLOT_COUNT];
   memcpy(was_owned, w->owned, sizeof was_owned);
-  uint32_t owned = 0, changed = 0;
+  uint32_t owned = 0, gained = 0, lost = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
     w->owned[s] = s < copy->n_slot_owner && copy->slot_owner[s] == w->counters.worker_id &&
                   w->counters.worker_id != 0 && slot_move_frozen(w, s) == 0;
     owned += w->owned[s];
-    changed += w->owned[s] != was_owned[s];
+    gained += w->owned[s] && !was_owned[s];
+    lost += !w->owned[s] && was_owned[s];
   }
+  uint64_t started = clock_monotonic_ms();
   link_persist(w, LINK_MAP_KEY, sizeof LINK_MAP_KEY - 1, &copy->base);
   if (w->identity) identity_refresh(w->identity, config_cache_config(w->config), copy);
   if (w->slots_loaded) slot_move_on_map(w, was_owned);
   if (w->slots_loaded) replication_on_map(w);
   w->work_added = 1; /* newly owned slots may hold work for waiters */
-  if (changed > 0 || !w->slots_loaded)
-    log_info("map epoch %llu: this worker serves %u slots", (unsigned long long)copy->epoch,
-             owned);
+  /* The slots gained and the time their loading took (a failover's
+   * promoted worker: bench/failover-phases reads this line). */
+  if (gained + lost > 0 || !w->slots_loaded)
+    log_info("map epoch %llu: this worker serves %u slots (+%u, -%u; applied in %llu ms)",
+             (unsigned long long)copy->epoch, owned, gained, lost,
+             (unsigned long long)(clock_monotonic_ms() - started));
 }
 
 static void link_apply_config(worker_t *w, const Tally__ClusterConfig *config) {

@@ -356,13 +356,14 @@ static void map_background_collect(tally_t *t, int wait_ms) {
   }
 }
 
-void client_map_refresh_if_old(tally_t *t, int wait_ms) {
-  if (t->map_env == NULL) return;
-  map_background_collect(t, 0);
-  uint64_t now = clock_monotonic_ms();
-  if (now - t->map_ms < CLIENT_MAP_MAX_AGE_MS || now - t->map_request_ms < CLIENT_MAP_MAX_AGE_MS) return;
+/* Sends a background map request when the map is older than max_age_ms
+ * and none went out in the last max_age_ms (one unanswered for the
+ * handle's timeout is dropped first). Returns 1 when it sent one. */
+static int map_background_send(tally_t *t, int max_age_ms) {
+  uint64_t now = clock_monotonic_ms(), age = (uint64_t)max_age_ms;
+  if (now - t->map_ms < age || now - t->map_request_ms < age) return 0;
   if (t->map_request_id != 0) {
-    if (now - t->map_request_ms < (uint64_t)t->timeout_ms) return;
+    if (now - t->map_request_ms < (uint64_t)t->timeout_ms) return 0;
     dealer_destroy(&t->map_dealer); /* unanswered: drop it and what is queued */
     t->map_request_id = 0;
   }
@@ -370,7 +371,7 @@ void client_map_refresh_if_old(tally_t *t, int wait_ms) {
   if (t->map_dealer == NULL &&
       dealer_new(&t->map_dealer, t->zmq, endpoint_list_current(&t->coordinators),
                  client_curve_to(t, t->io->coordinator_key, &keys)) < 0)
-    return;
+    return 0;
   Tally__Envelope req;
   Tally__MapRequest body;
   uint64_t id = dealer_next_request_id(t->map_dealer);
@@ -379,9 +380,55 @@ void client_map_refresh_if_old(tally_t *t, int wait_ms) {
   req.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
   req.map_request = &body;
   t->map_request_ms = now;
-  if (dealer_send(t->map_dealer, &req) < 0) return;
+  if (dealer_send(t->map_dealer, &req) < 0) return 0;
   t->map_request_id = id;
-  map_background_collect(t, wait_ms);
+  return 1;
+}
+
+void client_map_refresh_if_old(tally_t *t, int wait_ms) {
+  if (t->map_env == NULL) return;
+  map_background_collect(t, 0);
+  if (map_background_send(t, CLIENT_MAP_MAX_AGE_MS)) map_background_collect(t, wait_ms);
+}
+
+int client_recv_watching(tally_t *t, dealer_t *dealer, uint64_t sent_ms, uint64_t deadline,
+                         Tally__Envelope **out) {
+  *out = NULL;
+  uint64_t serial = t->map_serial;
+  for (;;) {
+    uint64_t now = clock_monotonic_ms();
+    int watching = t->map_env != NULL && now >= sent_ms + CLIENT_WATCH_AFTER_MS;
+    if (watching) {
+      map_background_collect(t, 0);
+      if (t->map_serial != serial) return CLIENT_MAP_CHANGED;
+      map_background_send(t, CLIENT_WATCH_EVERY_MS);
+    }
+    uint64_t until = deadline;
+    if (t->map_env != NULL && !watching && sent_ms + CLIENT_WATCH_AFTER_MS < until)
+      until = sent_ms + CLIENT_WATCH_AFTER_MS;
+    if (watching && now + CLIENT_WATCH_EVERY_MS < until) until = now + CLIENT_WATCH_EVERY_MS;
+    zmq_pollitem_t items[2] = {{dealer_socket(dealer), 0, ZMQ_POLLIN, 0},
+                               {NULL, 0, ZMQ_POLLIN, 0}};
+    int n_items = 1;
+    if (watching && t->map_request_id != 0 && t->map_dealer != NULL)
+      items[n_items++].socket = dealer_socket(t->map_dealer);
+    int n = zmq_poll(items, n_items, until > now ? (long)(until - now) : 0);
+    if (n < 0 && errno != EINTR) return TALLY_E_TRANSPORT;
+    if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
+      int rc = dealer_recv(dealer, 0, out);
+      if (rc == TALLY_E_BAD_REQUEST || rc == TALLY_E_TIMEOUT) continue;
+      return rc;
+    }
+    if (n == 0 && clock_monotonic_ms() >= deadline) return TALLY_E_TIMEOUT;
+  }
+}
+
+int client_peer_down(const tally_t *t, size_t peer) {
+  const Tally__ClusterMap *map = t->map_env ? t->map_env->map : NULL;
+  for (size_t w = 0; map != NULL && t->worker_peer != NULL && w < map->n_workers; w++)
+    if (t->worker_peer[w] == (int32_t)peer && map->workers[w]->state == TALLY__WORKER_STATE__WORKER_DOWN)
+      return 1;
+  return 0;
 }
 
 int client_slot_check(tally_t *t, uint32_t slot) {
@@ -452,14 +499,68 @@ int tally_act_for(tally_t *t, const char *person) {
   return 0;
 }
 
-int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
-                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
-                     Tally__Envelope **moved) {
+/* The worker's id and endpoint behind `peer` in the handle's map ("?"). */
+static const char *peer_name(const tally_t *t, size_t peer, uint32_t *id) {
+  const Tally__ClusterMap *map = t->map_env ? t->map_env->map : NULL;
+  *id = 0;
+  for (size_t w = 0; map != NULL && t->worker_peer != NULL && w < map->n_workers; w++)
+    if (t->worker_peer[w] == (int32_t)peer) *id = map->workers[w]->id;
+  return peer < t->peer_count ? t->peers[peer].endpoint : "?";
+}
+
+int client_roundtrip_watch(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
+                           Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
+                           Tally__Envelope **moved, const client_watch_t *watch) {
   *reply = NULL;
   if (moved) *moved = NULL;
   Tally__Envelope *env = NULL;
   client_stamp(t, req);
-  int rc = dealer_call(dealer, req, timeout_ms, &env);
+  int rc;
+  if (watch == NULL) {
+    rc = dealer_call(dealer, req, timeout_ms, &env);
+  } else {
+    req->version = TALLY_PROTOCOL_VERSION;
+    req->request_id = dealer_next_request_id(dealer);
+    rc = dealer_send(dealer, req);
+    uint64_t sent = clock_monotonic_ms(), deadline = sent + (uint64_t)timeout_ms;
+    while (rc == 0) {
+      rc = client_recv_watching(t, dealer, sent + (uint64_t)watch->quiet_ms, deadline, &env);
+      if (rc == CLIENT_MAP_CHANGED) {
+        rc = 0;
+        /* Only a worker the map declares DOWN is given up: a live one
+         * answers (MOVED, if its slot moved meanwhile), and a request it
+         * may already have carried out is not sent twice for nothing. */
+        if (!client_peer_down(t, watch->peer)) continue;
+        /* A failover took the slot from the dead worker we wait for (the
+         * coordinator declares it DOWN in the same map), or nobody could
+         * be promoted: it will not answer. Drop what is queued for it;
+         * the caller sends again. */
+        uint32_t old_id = 0;
+        const char *old = peer_name(t, watch->peer, &old_id);
+        char was[160];
+        snprintf(was, sizeof was, "worker %u (%s)", old_id, old);
+        client_peer_reset(t, watch->peer);
+        if (watch->slot >= TALLY_SLOT_COUNT)
+          return client_error(t, TALLY_E_UNAVAILABLE,
+                              "%s is down in map epoch %llu; it did not answer", was,
+                              (unsigned long long)t->epoch);
+        if (client_slot_check(t, watch->slot) < 0) return t->last_code;
+        uint32_t new_id = 0;
+        const char *now_at = peer_name(t, (size_t)t->slot_peer[watch->slot], &new_id);
+        return client_error(t, TALLY_E_MOVED,
+                            "slot %u went to worker %u (%s) in map epoch %llu while %s, now down, "
+                            "had not answered (a failover)",
+                            watch->slot, new_id, now_at, (unsigned long long)t->epoch, was);
+      }
+      if (rc < 0) break;
+      if (env->request_id != req->request_id) {
+        wire_envelope_free(&env);
+        continue;
+      }
+      if (env->body_case == TALLY__ENVELOPE__BODY_ERROR) rc = tally_error_from_wire((int)env->error->code);
+      break;
+    }
+  }
   if (rc == 0 && env->body_case != expect) {
     rc = client_error(t, TALLY_E_INTERNAL, "unexpected reply '%s' from %s to '%s'",
                       wire_body_name(env), dealer_endpoint(dealer), wire_body_name(req));
@@ -480,6 +581,12 @@ int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
   }
   *reply = env;
   return 0;
+}
+
+int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
+                     Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
+                     Tally__Envelope **moved) {
+  return client_roundtrip_watch(t, dealer, req, expect, timeout_ms, reply, moved, NULL);
 }
 
 /* Talks to another coordinator from now on: `leader` (named by NOT_LEADER)
@@ -675,6 +782,34 @@ int client_scatter(tally_t *t, Tally__Envelope *req, Tally__Envelope__BodyCase e
   return 0;
 }
 
+void client_timeout_explain(tally_t *t, uint32_t slot, int peer) {
+  if (slot >= TALLY_SLOT_COUNT || t->map_env == NULL) return;
+  const Tally__ClusterMap *map = t->map_env->map;
+  char base[sizeof t->last_error];
+  snprintf(base, sizeof base, "%s", t->last_error);
+  uint32_t id = 0;
+  peer_name(t, (size_t)peer, &id);
+  if (t->slot_peer[slot] != peer || t->slot_down_owner[slot] != 0) {
+    client_error(t, TALLY_E_TIMEOUT, "%s; slot %u has changed hands since (map epoch %llu): retry", base,
+                 slot, (unsigned long long)t->epoch);
+    return;
+  }
+  const Tally__SlotReplicas *r = map->replicas > 1 && slot < map->n_slots ? map->slots[slot] : NULL;
+  char why[256];
+  if (r != NULL && r->n_in_sync > 0)
+    snprintf(why, sizeof why,
+             "if it died, the coordinator promotes the slot's in-sync follower (worker %u) once it "
+             "has missed its heartbeats for the heartbeat timeout (2 s by default), and this handle "
+             "follows the new map",
+             r->in_sync[0]);
+  else if (map->replicas > 1)
+    snprintf(why, sizeof why, "no in-sync follower could take the slot over: it waits for that worker");
+  else
+    snprintf(why, sizeof why, "one copy per slot: the slot is served again when that worker is");
+  client_error(t, TALLY_E_TIMEOUT, "%s, and the map (epoch %llu) still lists worker %u UP as the owner of slot %u (%s): retry",
+               base, (unsigned long long)t->epoch, id, slot, why);
+}
+
 int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply) {
   retry_policy_t retry;
@@ -689,18 +824,25 @@ int client_call_slot(tally_t *t, uint32_t slot, Tally__Envelope *req,
     Tally__Envelope *moved = NULL;
     dealer_t *dealer = NULL;
     int routable = (rc = client_slot_check(t, slot)) == 0;
+    uint64_t serial = t->map_serial;
+    client_watch_t watch = {slot, (size_t)peer, 0};
     if (routable && (rc = client_peer_dealer(t, (size_t)peer, &dealer)) == 0)
-      rc = client_roundtrip(t, dealer, req, expect, timeout_ms, reply, &moved);
+      rc = client_roundtrip_watch(t, dealer, req, expect, timeout_ms, reply, &moved, &watch);
     if (rc == 0) return 0;
+    /* The map that came while it waited already routes the slot anew. */
+    int rerouted = t->map_serial != serial && (rc == TALLY_E_MOVED || rc == TALLY_E_UNAVAILABLE) && moved == NULL;
     /* MOVED names the new owner: the coordinator may not know it yet. */
     char hint[256] = "";
     if (moved && moved->error->owner_endpoint) snprintf(hint, sizeof hint, "%s", moved->error->owner_endpoint);
     wire_envelope_free(&moved);
     retry_step_t step = retry_policy_next(&retry, rc);
     if (step.reset_connection && routable) client_peer_reset(t, (size_t)peer);
-    if (!step.again) return rc;
+    if (!step.again) {
+      if (rc == TALLY_E_TIMEOUT && routable) client_timeout_explain(t, slot, peer);
+      return rc;
+    }
     client_sleep_ms(step.backoff_ms);
-    if (step.refresh_map) {
+    if (step.refresh_map && !(rerouted && step.reason == RETRY_REASON_MOVED)) {
       char saved[sizeof t->last_error];
       memcpy(saved, t->last_error, sizeof saved);
       if (client_refresh_map(t) < 0 && step.reason == RETRY_REASON_TIMEOUT) {

@@ -30,6 +30,13 @@
  * the new map before it chooses, then goes on with the one it has. */
 #define CLIENT_MAP_MAX_AGE_MS 1000
 #define CLIENT_MAP_WAIT_MS 100
+/* Failover: a request to a worker unanswered for CLIENT_WATCH_AFTER_MS
+ * makes the handle fetch the map in the background, at most once per
+ * CLIENT_WATCH_EVERY_MS while it waits (client_recv_watching), so that a
+ * slot promoted to a follower is followed within a fraction of a second of
+ * the coordinator's decision instead of after the reply timeout. */
+#define CLIENT_WATCH_AFTER_MS 500
+#define CLIENT_WATCH_EVERY_MS 250
 /* Project name -> id for the hints' project filter: entries kept, and how
  * long an unresolved name is left alone before it is asked again. */
 #define CLIENT_PROJECT_CACHE 8
@@ -122,6 +129,32 @@ int client_ensure_map(tally_t *t);
  * reply the handle keeps the map it has. */
 void client_map_refresh_if_old(tally_t *t, int wait_ms);
 
+/* client_recv_watching's answer when a newer map was applied meanwhile. */
+#define CLIENT_MAP_CHANGED 1
+
+/* Waits until monotonic `deadline` for one reply on `dealer` (0 with *out,
+ * TIMEOUT, TRANSPORT) while following the map: from sent_ms +
+ * CLIENT_WATCH_AFTER_MS on, fetches it in the background (at most once per
+ * CLIENT_WATCH_EVERY_MS) and returns CLIENT_MAP_CHANGED as soon as a newer
+ * one is applied (routing rebuilt), for the caller to decide whether its
+ * request still goes to the right worker; it may call again to wait on. */
+int client_recv_watching(tally_t *t, dealer_t *dealer, uint64_t sent_ms, uint64_t deadline,
+                         Tally__Envelope **out);
+
+/* True when the handle's map marks the worker behind `peer` DOWN. */
+int client_peer_down(const tally_t *t, size_t peer);
+
+/* What a waiting request watches the map for: the worker of `peer` going
+ * DOWN (a failover declares the dead primary DOWN and promotes its
+ * followers in the same map); `slot` (>= TALLY_SLOT_COUNT: none) is where
+ * the request is re-routed; watching starts quiet_ms later than usual (a
+ * lease's long poll). */
+typedef struct {
+  uint32_t slot;
+  size_t peer;
+  int quiet_ms;
+} client_watch_t;
+
 /* 0 when `slot` can be routed (it has an owner that is not DOWN), else
  * UNAVAILABLE with a message naming the slot (and its owner) and saying to
  * retry. */
@@ -160,6 +193,26 @@ void client_peer_reset(tally_t *t, size_t peer);
 int client_roundtrip(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
                      Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
                      Tally__Envelope **moved);
+
+/* client_roundtrip, following the map while it waits when `watch` is not
+ * NULL (client_recv_watching): when a new map declares watch->peer's
+ * worker DOWN, the wait ends at once with MOVED when the slot has a new
+ * owner (a failover promoted a follower: "slot S went to worker W ...";
+ * *moved stays NULL, the handle's routing already names it), with
+ * client_slot_check's UNAVAILABLE when nobody was promoted, and without a
+ * slot with UNAVAILABLE. The peer's connection is then reset (what is
+ * queued for it is dropped); the request may or may not have reached it,
+ * as after a TIMEOUT, and the caller may send it again. A worker that is
+ * not DOWN is waited for until the timeout (a slot that merely moved is
+ * answered MOVED by it). */
+int client_roundtrip_watch(tally_t *t, dealer_t *dealer, Tally__Envelope *req,
+                           Tally__Envelope__BodyCase expect, int timeout_ms, Tally__Envelope **reply,
+                           Tally__Envelope **moved, const client_watch_t *watch);
+
+/* After a slot request's last TIMEOUT: adds to the handle's message what
+ * the map says of the slot (still listed with the silent worker as owner,
+ * with or without an in-sync follower to promote, or changed hands). */
+void client_timeout_explain(tally_t *t, uint32_t slot, int peer);
 
 /* A request to the coordinator, retried on UNAVAILABLE (RETRY_FOR_COORDINATOR).
  * With replicated coordinators it finds the leader: NOT_LEADER is followed

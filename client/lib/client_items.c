@@ -224,7 +224,23 @@ static int ingest_send(ingest_t *in, ingest_batch_t *b, const size_t *order, Tal
   return 0;
 }
 
-/* Waits for the replies of every batch sent to peer `p` until `deadline`. */
+/* The unanswered batches of peer `p` go to the next round; its connection
+ * (and what is queued on it) is dropped. */
+static void ingest_abandon(ingest_t *in, int p, ingest_batch_t *batches, size_t nbatches,
+                           const size_t *order) {
+  for (size_t i = 0; i < nbatches; i++) {
+    ingest_batch_t *b = &batches[i];
+    if (b->peer != p || b->answered) continue;
+    b->answered = 1;
+    for (size_t k = 0; k < b->count; k++) ingest_retry(in, order[b->first + k]);
+  }
+  client_peer_reset(in->t, (size_t)p);
+}
+
+/* Waits for the replies of every batch sent to peer `p` until `deadline`.
+ * (It does not follow the map while it waits, unlike the slot requests:
+ * a batch of a worker that died waits for the timeout, then its items go
+ * to the new owners in the next round.) */
 static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t nbatches,
                            const size_t *order, uint64_t deadline) {
   dealer_t *dealer = NULL;
@@ -255,13 +271,7 @@ static void ingest_collect(ingest_t *in, int p, ingest_batch_t *batches, size_t 
                in->t->timeout_ms);
   ingest_note_retry(in, TALLY_E_TIMEOUT);
   in->timed_out = 1;
-  for (size_t i = 0; i < nbatches; i++) {
-    ingest_batch_t *b = &batches[i];
-    if (b->peer != p || b->answered) continue;
-    b->answered = 1;
-    for (size_t k = 0; k < b->count; k++) ingest_retry(in, order[b->first + k]);
-  }
-  client_peer_reset(in->t, (size_t)p);
+  ingest_abandon(in, p, batches, nbatches, order);
 }
 
 /* One round: plan, send every batch, collect every reply. */
@@ -389,7 +399,10 @@ static int lease_ask(tally_t *t, size_t peer, Tally__Envelope *req, int wait_ms,
   int rc = client_peer_dealer(t, peer, &dealer);
   if (rc < 0) return rc;
   req->lease->wait_ms = (uint32_t)wait_ms; /* min_priority set by the caller */
-  rc = client_roundtrip(t, dealer, req, TALLY__ENVELOPE__BODY_LEASE_REPLY, t->timeout_ms + wait_ms, reply, NULL);
+  /* A worker the map declares down meanwhile is given up at once. */
+  client_watch_t watch = {TALLY_SLOT_COUNT, peer, wait_ms > 0 ? wait_ms : 0};
+  rc = client_roundtrip_watch(t, dealer, req, TALLY__ENVELOPE__BODY_LEASE_REPLY, t->timeout_ms + wait_ms, reply,
+                              NULL, &watch);
   if (rc == TALLY_E_TIMEOUT) client_peer_reset(t, peer);
   return rc;
 }

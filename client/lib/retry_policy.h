@@ -24,6 +24,12 @@
  * Every other error is final, among them STALE_LEASE, NOT_LEASE_OWNER and
  * LEASE_LOST: the caller hears it at once.
  *
+ * A blocking slot request that follows the map while it waits
+ * (client_roundtrip_watch) and sees its worker declared DOWN counts that
+ * as a MOVED when a follower was promoted (sent at once to the new owner,
+ * whose map is already the handle's: no refresh), or as UNAVAILABLE when
+ * nobody was.
+ *
  * Not every request may be retried for every reason; the caller says which
  * reasons apply when it starts (RETRY_FOR_*): a coordinator's UNKNOWN_PROJECT
  * is the truth, not lag, and the asynchronous interface reports a timeout to

@@ -8,6 +8,14 @@
  * refreshed and the request retried, invisibly to the caller; UNAVAILABLE and
  * TIMEOUT are retried a few times with backoff before they are reported (one
  * policy for every call, blocking or asynchronous: client/lib/retry_policy.h).
+ * A blocking call (not an ingest) whose worker has not answered for 500 ms
+ * follows the map while it waits (fetched every 250 ms): when the map
+ * declares the worker DOWN (a failover promotes its followers in the same
+ * map), the request goes to the new owner at once instead of after the
+ * timeout (docs/REPLICATION.md, "Clients during a failover"). A TIMEOUT of
+ * a slot request says what the map says of the slot: still listed with the
+ * silent worker (a failover, if it died, comes after the coordinator's
+ * heartbeat timeout: retry), or changed hands.
  *
  * Error model (common/tally_error.h): every function returns 0 (or a count)
  * on success and a negative TALLY_E_* code on failure; tally_strerror() and
