@@ -584,3 +584,35 @@ int cluster_cli(const cluster_t *c, char *out, size_t out_len, const char *fmt, 
   int status = pclose(p);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+struct Tally__ClusterMap *cluster_fetch_map(const cluster_t *c) {
+  void *ctx = zmq_ctx_new();
+  dealer_t *d = NULL;
+  curve_client_t buf;
+  Tally__ClusterMap *map = NULL;
+  if (ctx != NULL &&
+      dealer_new(&d, ctx, c->coordinator_endpoint, harness_curve(c, -1, &buf)) == 0) {
+    Tally__Envelope request, *reply = NULL;
+    Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
+    wire_envelope_init(&request, 0);
+    request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
+    request.map_request = &body;
+    if (dealer_call(d, &request, 2000, &reply) == 0 &&
+        reply->body_case == TALLY__ENVELOPE__BODY_MAP) {
+      map = reply->map;
+      reply->map = NULL;
+      reply->body_case = TALLY__ENVELOPE__BODY__NOT_SET;
+    }
+    wire_envelope_free(&reply);
+  }
+  dealer_destroy(&d);
+  if (ctx != NULL) zmq_ctx_term(ctx);
+  return map;
+}
+
+uint32_t cluster_worker_id(const cluster_t *c, const Tally__ClusterMap *map, int index) {
+  for (size_t i = 0; map != NULL && i < map->n_workers; i++)
+    if (strcmp(map->workers[i]->endpoint, c->worker_endpoints[index]) == 0)
+      return map->workers[i]->id;
+  return 0;
+}

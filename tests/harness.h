@@ -11,6 +11,7 @@
 #define TALLY_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "curve.h"
@@ -98,6 +99,17 @@ int cluster_cli(const cluster_t *c, char *out, size_t out_len, const char *args_
  * coordinator (worker < 0) or worker `worker`, as the harness identity;
  * NULL for an insecure cluster. `buf` is filled and returned. */
 const curve_client_t *harness_curve(const cluster_t *c, int worker, curve_client_t *buf);
+
+struct Tally__ClusterMap;
+
+/* The coordinator's current map, asked with the harness person's key and a
+ * 2 s timeout; NULL when no map came. The caller frees it with
+ * tally__cluster_map__free_unpacked(map, NULL). */
+struct Tally__ClusterMap *cluster_fetch_map(const cluster_t *c);
+
+/* The id `map` gives worker `index` of the cluster (found by its
+ * endpoint); 0 when the map does not list it. */
+uint32_t cluster_worker_id(const cluster_t *c, const struct Tally__ClusterMap *map, int index);
 
 /* Makes a key pair DIR/keys/NAME.key (and .pub); writes the path of the
  * .key file to path_out and the public key to public_out (may be NULL).

@@ -221,37 +221,6 @@ static void verify(const char *when) {
 
 /* ------------------------------------------------------------ the map */
 
-static Tally__ClusterMap *fetch_map(void) {
-  void *ctx = zmq_ctx_new();
-  dealer_t *d = NULL;
-  curve_client_t buf;
-  Tally__ClusterMap *map = NULL;
-  if (dealer_new(&d, ctx, cluster.coordinator_endpoint, harness_curve(&cluster, -1, &buf)) == 0) {
-    Tally__Envelope request, *reply = NULL;
-    Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
-    wire_envelope_init(&request, 0);
-    request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
-    request.map_request = &body;
-    if (dealer_call(d, &request, 2000, &reply) == 0 &&
-        reply->body_case == TALLY__ENVELOPE__BODY_MAP) {
-      map = reply->map;
-      reply->map = NULL;
-      reply->body_case = TALLY__ENVELOPE__BODY__NOT_SET;
-    }
-    wire_envelope_free(&reply);
-  }
-  dealer_destroy(&d);
-  zmq_ctx_term(ctx);
-  return map;
-}
-
-static uint32_t worker_id_of(const Tally__ClusterMap *map, int index) {
-  for (size_t i = 0; i < map->n_workers; i++)
-    if (strcmp(map->workers[i]->endpoint, cluster.worker_endpoints[index]) == 0)
-      return map->workers[i]->id;
-  return 0;
-}
-
 static int has(const uint32_t *ids, size_t n, uint32_t id) {
   for (size_t i = 0; i < n; i++)
     if (ids[i] == id) return 1;
@@ -311,7 +280,7 @@ static int map_is(const Tally__ClusterMap *m, want_t want, uint32_t a, uint32_t 
 
 /* The slots worker `a` owns in the coordinator's map now. */
 static uint32_t owned_by(uint32_t a) {
-  Tally__ClusterMap *m = fetch_map();
+  Tally__ClusterMap *m = cluster_fetch_map(&cluster);
   uint32_t n = 0;
   for (size_t s = 0; m != NULL && s < m->n_slot_owner; s++) n += m->slot_owner[s] == a;
   if (m) tally__cluster_map__free_unpacked(m, NULL);
@@ -322,7 +291,7 @@ static uint32_t owned_by(uint32_t a) {
 static long wait_map(want_t want, uint32_t a, uint32_t b, int seconds) {
   uint64_t start = now_ms(), deadline = start + (uint64_t)seconds * 1000u;
   while (now_ms() < deadline) {
-    Tally__ClusterMap *m = fetch_map();
+    Tally__ClusterMap *m = cluster_fetch_map(&cluster);
     int ok = m != NULL && map_is(m, want, a, b);
     if (m) tally__cluster_map__free_unpacked(m, NULL);
     if (ok) return (long)(now_ms() - start);
@@ -589,8 +558,8 @@ int main(void) {
   }
   tally_close(&t);
 
-  Tally__ClusterMap *map = fetch_map();
-  uint32_t id0 = map ? worker_id_of(map, 0) : 0, id1 = map ? worker_id_of(map, 1) : 0;
+  Tally__ClusterMap *map = cluster_fetch_map(&cluster);
+  uint32_t id0 = map ? cluster_worker_id(&cluster, map, 0) : 0, id1 = map ? cluster_worker_id(&cluster, map, 1) : 0;
   if (map) tally__cluster_map__free_unpacked(map, NULL);
   CHECK(id0 != 0 && id1 != 0 && id0 != id1);
   CHECK(wait_map(SYNCED, id0, id1, 60) >= 0);
@@ -699,8 +668,8 @@ int main(void) {
   snprintf(command, sizeof command, "rm -rf '%s'", dir);
   CHECK(system(command) == 0);
   CHECK(cluster_start_worker(&cluster, 1) == 0);
-  map = fetch_map();
-  CHECK(map != NULL && worker_id_of(map, 1) == id1); /* the same id: its key */
+  map = cluster_fetch_map(&cluster);
+  CHECK(map != NULL && cluster_worker_id(&cluster, map, 1) == id1); /* the same id: its key */
   if (map) tally__cluster_map__free_unpacked(map, NULL);
   took = wait_map(HOLDS, id0, id1, 60);
   printf("(e) the worker with a new, empty directory holds every slot in sync after %ld ms\n",

@@ -58,37 +58,6 @@ static tally_t *client(int timeout_ms) {
 }
 
 /* The coordinator's map, with the replication fields (caller frees). */
-static Tally__ClusterMap *fetch_map(void) {
-  void *ctx = zmq_ctx_new();
-  dealer_t *d = NULL;
-  curve_client_t buf;
-  Tally__ClusterMap *map = NULL;
-  if (dealer_new(&d, ctx, cluster.coordinator_endpoint, harness_curve(&cluster, -1, &buf)) == 0) {
-    Tally__Envelope request, *reply = NULL;
-    Tally__MapRequest body = TALLY__MAP_REQUEST__INIT;
-    wire_envelope_init(&request, 0);
-    request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
-    request.map_request = &body;
-    if (dealer_call(d, &request, 2000, &reply) == 0 &&
-        reply->body_case == TALLY__ENVELOPE__BODY_MAP) {
-      map = reply->map;
-      reply->map = NULL;
-      reply->body_case = TALLY__ENVELOPE__BODY__NOT_SET;
-    }
-    wire_envelope_free(&reply);
-  }
-  dealer_destroy(&d);
-  zmq_ctx_term(ctx);
-  return map;
-}
-
-static uint32_t worker_id_of(const Tally__ClusterMap *map, int index) {
-  for (size_t i = 0; i < map->n_workers; i++)
-    if (strcmp(map->workers[i]->endpoint, cluster.worker_endpoints[index]) == 0)
-      return map->workers[i]->id;
-  return 0;
-}
-
 static int has(const uint32_t *ids, size_t n, uint32_t id) {
   for (size_t i = 0; i < n; i++)
     if (ids[i] == id) return 1;
@@ -100,7 +69,7 @@ static int has(const uint32_t *ids, size_t n, uint32_t id) {
 static Tally__ClusterMap *wait_all_in_sync(int seconds, uint32_t not) {
   uint64_t deadline = now_ms() + (uint64_t)seconds * 1000u;
   while (now_ms() < deadline) {
-    Tally__ClusterMap *map = fetch_map();
+    Tally__ClusterMap *map = cluster_fetch_map(&cluster);
     int ok = map != NULL && map->replicas == 2 && map->n_slots == TALLY_SLOT_COUNT;
     for (size_t s = 0; ok && s < map->n_slots; s++) {
       const Tally__SlotReplicas *r = map->slots[s];
@@ -340,7 +309,7 @@ int main(void) {
          (unsigned long long)(now_ms() - started));
 
   /* (a) kill -9 the primary of worker 0's slots under the load. */
-  uint32_t victim = worker_id_of(map, 0);
+  uint32_t victim = cluster_worker_id(&cluster, map, 0);
   static uint8_t victim_slot[TALLY_SLOT_COUNT];
   uint32_t victim_slots = 0;
   for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
@@ -401,8 +370,8 @@ int main(void) {
   verify(t);
 
   /* (c) A follower killed: it leaves the in-sync sets; writes go on. */
-  map = fetch_map();
-  uint32_t follower = map ? worker_id_of(map, 1) : 0;
+  map = cluster_fetch_map(&cluster);
+  uint32_t follower = map ? cluster_worker_id(&cluster, map, 1) : 0;
   if (map) tally__cluster_map__free_unpacked(map, NULL);
   int before = n_acks;
   uint64_t follower_killed = 0;
@@ -413,7 +382,7 @@ int main(void) {
   printf("with follower %u killed: %d acknowledgements more than 5 s after the kill\n", follower,
          after_kill);
   CHECK(after_kill > 0);
-  map = fetch_map();
+  map = cluster_fetch_map(&cluster);
   if (map != NULL) {
     int still = 0;
     for (size_t s = 0; s < map->n_slots; s++)
