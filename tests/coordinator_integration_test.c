@@ -147,10 +147,15 @@ static char *wait_endpoint(pid_t pid, uint64_t timeout_ms) {
 }
 
 /* Starts the daemon on data_dir (by flags, or from config_file when
- * `from_config`) and connects the dealer to it. Returns 0 or -1. */
+ * `from_config`) and connects the dealer to it. Returns 0 or -1. One copy
+ * of every slot: with followers (--replicas 2) the coordinator would give
+ * the registered worker's slots their follower entries on a later tick, one
+ * more epoch at a moment this test does not control; replication has its own
+ * tests. */
 static int start_daemon(int from_config) {
   char *flags[] = {"--dir", data_dir, "--bind", "tcp://127.0.0.1:0", "--endpoint-file",
-                   endpoint_file, "--heartbeat-timeout-ms", HEARTBEAT_TIMEOUT, "--insecure", NULL};
+                   endpoint_file, "--heartbeat-timeout-ms", HEARTBEAT_TIMEOUT, "--replicas", "1",
+                   "--insecure", NULL};
   char *config[] = {"--config", config_file, NULL};
   unlink(endpoint_file);
   daemon_pid = spawn(from_config ? config : flags);
@@ -583,7 +588,8 @@ static void test_kill_and_restart(uint32_t worker_id, uint64_t epoch) {
   if (f == NULL) return;
   fprintf(f,
           "{\"dir\": \"%s\", \"bind\": \"tcp://127.0.0.1:0\", \"endpoint-file\": \"%s\",\n"
-          " \"heartbeat-timeout-ms\": %s, \"log-level\": \"debug\", \"insecure\": true}\n",
+          " \"heartbeat-timeout-ms\": %s, \"replicas\": 1, \"log-level\": \"debug\",\n"
+          " \"insecure\": true}\n",
           data_dir, endpoint_file, HEARTBEAT_TIMEOUT);
   fclose(f);
   if (start_daemon(1) < 0) return;
