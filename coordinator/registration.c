@@ -16,6 +16,9 @@
 #include "validate.h"
 #include "wire.h"
 
+static int declare_down(coordinator_t *c, const uint32_t *ids, const uint64_t *silence, size_t n,
+                        uint64_t now_ms);
+
 static int load_worker(void *user, ProtobufCMessage *record) {
   coordinator_t *c = user;
   Tally__WorkerInfo *worker = (Tally__WorkerInfo *)record;
@@ -151,6 +154,33 @@ void registration_handle_worker_register(coordinator_t *c, const Tally__Envelope
   if (known == NULL && c->next_worker_id == UINT32_MAX) {
     coordinator_reply_error(r, TALLY_E_INTERNAL, "worker ids are exhausted");
     return;
+  }
+  /* A worker keeps its id in its store, durable before it serves or holds
+   * anything (worker/coordinator_link.c). One whose key is bound to an id
+   * but who asks with worker_id 0 therefore started on an empty store: what
+   * its old one held is gone. Still UP, it is written DOWN first, as if it
+   * had died: its slots go to their in-sync followers and it leaves every
+   * in-sync set. Then it registers as a returning worker, a follower to be
+   * copied. (Registering it UP with its slots would serve them empty.) */
+  if (bound != NULL && body->worker_id == 0) {
+    uint32_t lost = bound->id;
+    int was_up = known->state == TALLY__WORKER_STATE__WORKER_UP;
+    if (was_up) {
+      int rc = declare_down(c, &lost, NULL, 1, clock_monotonic_ms());
+      if (rc < 0) {
+        coordinator_reply_storage_error(r, rc, "the worker's state");
+        return;
+      }
+      known = membership_find(c->members, lost);
+    }
+    log_warn("worker %u registered with an empty store (its key is bound to it; it did not know "
+             "its id)%s",
+             lost, was_up ? ": written DOWN first, its slots went to their in-sync followers" : "");
+    uint32_t left = slot_map_count_owned(c->map, lost);
+    if (left > 0)
+      log_warn("worker %u: %u of its slots had no in-sync follower and start empty on it; what "
+               "they held was only in its lost store",
+               lost, left);
   }
   uint32_t id = known ? known->id : c->next_worker_id;
   int worker_changed = known == NULL || strcmp(known->endpoint, body->endpoint) != 0 ||
@@ -290,6 +320,56 @@ static int assign_after_settling(coordinator_t *c) {
   return rc;
 }
 
+/* Writes the UP workers `ids` (n of them) DOWN in one batch, with the
+ * failover of their slots to in-sync followers (replicas.h) and the epoch
+ * + 1; `silence` (NULL: none) is each one's silence in ms, for the log.
+ * Returns 0 or the store's error (nothing changed). */
+static int declare_down(coordinator_t *c, const uint32_t *ids, const uint64_t *silence, size_t n,
+                        uint64_t now_ms) {
+  if (n == 0) return 0;
+  meta_batch_t *batch = NULL;
+  uint32_t promoted = 0;
+  uint64_t started = clock_monotonic_ms();
+  int rc = meta_batch_new(c->store, &batch);
+  if (rc == 0) {
+    for (size_t i = 0; i < n; i++) {
+      Tally__WorkerInfo record = *membership_find(c->members, ids[i]);
+      record.state = TALLY__WORKER_STATE__WORKER_DOWN;
+      meta_batch_put_worker(batch, &record);
+    }
+    /* Failover (replicas.h): in-sync followers take the dead primaries'
+     * slots, in the same batch as the DOWN records. */
+    slot_map_copy(c->plan, c->map);
+    slot_map_bump_epoch(c->plan);
+    promoted = replicas_plan_failover(c, ids, n);
+    if (promoted > 0) meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
+    replicas_stage(c, batch);
+    meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
+    rc = meta_batch_commit(batch);
+  }
+  meta_batch_destroy(&batch);
+  if (rc < 0) return rc;
+  uint64_t recorded_ms = clock_monotonic_ms() - started;
+  for (size_t i = 0; i < n; i++) {
+    Tally__WorkerInfo record = *membership_find(c->members, ids[i]);
+    record.state = TALLY__WORKER_STATE__WORKER_DOWN;
+    coordinator_must_install(membership_put(c->members, &record, now_ms), "a worker state");
+  }
+  slot_map_copy(c->map, c->plan);
+  replicas_install(c);
+  if (promoted > 0)
+    log_warn("failover: %u slots promoted to in-sync followers; epoch %" PRIu64, promoted,
+             slot_map_epoch(c->map));
+  /* The silence and the time the decision took to record (the meta store,
+   * or the Raft log of a majority) are what bench/failover-phases reads. */
+  for (size_t i = 0; silence != NULL && i < n; i++)
+    log_warn("worker %u sent no heartbeat for %" PRIu64 " ms (timeout %" PRIu64
+             " ms): DOWN (keeps its %u slots); epoch %" PRIu64 "; recorded in %" PRIu64 " ms",
+             ids[i], silence[i], c->heartbeat_timeout_ms, slot_map_count_owned(c->map, ids[i]),
+             slot_map_epoch(c->map), recorded_ms);
+  return 0;
+}
+
 int coordinator_check_silence(coordinator_t *c, uint64_t now_ms) {
   size_t count = membership_count(c->members);
   uint32_t *silent = malloc((count ? count : 1) * sizeof *silent);
@@ -301,49 +381,7 @@ int coordinator_check_silence(coordinator_t *c, uint64_t now_ms) {
   }
   size_t n = membership_silent_ids(c->members, now_ms, c->heartbeat_timeout_ms, silent);
   for (size_t i = 0; i < n; i++) silence[i] = membership_silence_ms(c->members, silent[i], now_ms);
-  int rc = 0;
-  meta_batch_t *batch = NULL;
-  uint32_t promoted = 0;
-  uint64_t started = clock_monotonic_ms();
-  if (n > 0) rc = meta_batch_new(c->store, &batch);
-  if (n > 0 && rc == 0) {
-    for (size_t i = 0; i < n; i++) {
-      Tally__WorkerInfo record = *membership_find(c->members, silent[i]);
-      record.state = TALLY__WORKER_STATE__WORKER_DOWN;
-      meta_batch_put_worker(batch, &record);
-    }
-    /* Failover (replicas.h): in-sync followers take the dead primaries'
-     * slots, in the same batch as the DOWN records. */
-    slot_map_copy(c->plan, c->map);
-    slot_map_bump_epoch(c->plan);
-    promoted = replicas_plan_failover(c, silent, n);
-    if (promoted > 0) meta_batch_put_slot_owners(batch, slot_map_owners(c->plan));
-    replicas_stage(c, batch);
-    meta_batch_put_epoch(batch, slot_map_epoch(c->plan));
-    rc = meta_batch_commit(batch);
-  }
-  meta_batch_destroy(&batch);
-  if (n > 0 && rc == 0) {
-    uint64_t recorded_ms = clock_monotonic_ms() - started;
-    for (size_t i = 0; i < n; i++) {
-      Tally__WorkerInfo record = *membership_find(c->members, silent[i]);
-      record.state = TALLY__WORKER_STATE__WORKER_DOWN;
-      coordinator_must_install(membership_put(c->members, &record, now_ms), "a worker state");
-    }
-    slot_map_copy(c->map, c->plan);
-    replicas_install(c);
-    if (promoted > 0)
-      log_warn("failover: %u slots promoted to in-sync followers; epoch %" PRIu64, promoted,
-               slot_map_epoch(c->map));
-    /* The silence and the time the decision took to record (the meta
-     * store, or the Raft log of a majority) are what bench/failover-phases
-     * reads. */
-    for (size_t i = 0; i < n; i++)
-      log_warn("worker %u sent no heartbeat for %" PRIu64 " ms (timeout %" PRIu64
-               " ms): DOWN (keeps its %u slots); epoch %" PRIu64 "; recorded in %" PRIu64 " ms",
-               silent[i], silence[i], c->heartbeat_timeout_ms,
-               slot_map_count_owned(c->map, silent[i]), slot_map_epoch(c->map), recorded_ms);
-  }
+  int rc = declare_down(c, silent, silence, n, now_ms);
   free(silent);
   free(silence);
   return rc < 0 ? rc : (int)n;

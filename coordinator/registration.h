@@ -11,6 +11,10 @@
  *    state or key changed, or that receives unassigned slots: the worker
  *    record (state UP, key bound for life), next_worker_id + 1 for a new
  *    one, the slot owners when slots were assigned, the epoch + 1.
+ *    A worker whose key is bound to an id but who registers with
+ *    worker_id 0 started on an empty store: when still UP it is first
+ *    written DOWN as coordinator_check_silence would (its slots to in-sync
+ *    followers, out of every in-sync set), a batch of its own.
  *  - heartbeat of a worker that is not UP: its record with state UP, the
  *    epoch + 1. (Other heartbeats change only volatile figures.)
  *  - coordinator_check_liveness (its first part alone:

@@ -388,7 +388,9 @@ static int keys_register(cluster_t *c, int workers) {
 }
 
 /* 1 when the coordinator's map lists a worker at `endpoint` as UP. */
-static int coordinator_lists_up(void *ctx, const cluster_t *c, const char *endpoint) {
+/* The epoch of the coordinator's map when it lists the worker at
+ * `endpoint` UP, else 0. */
+static uint64_t coordinator_lists_up(void *ctx, const cluster_t *c, const char *endpoint) {
   curve_client_t buf;
   const curve_client_t *curve = harness_curve(c, -1, &buf);
   Tally__Envelope request;
@@ -397,35 +399,41 @@ static int coordinator_lists_up(void *ctx, const cluster_t *c, const char *endpo
   request.body_case = TALLY__ENVELOPE__BODY_MAP_REQUEST;
   request.map_request = &body;
   Tally__Envelope *reply = ask(ctx, c->coordinator_endpoint, curve, &request);
-  int up = 0;
+  uint64_t up = 0;
   if (reply && reply->body_case == TALLY__ENVELOPE__BODY_MAP)
     for (size_t w = 0; w < reply->map->n_workers; w++) {
       const Tally__WorkerInfo *info = reply->map->workers[w];
-      up |= strcmp(info->endpoint, endpoint) == 0 && info->state == TALLY__WORKER_STATE__WORKER_UP;
+      if (strcmp(info->endpoint, endpoint) == 0 && info->state == TALLY__WORKER_STATE__WORKER_UP)
+        up = reply->map->epoch;
     }
   wire_envelope_free(&reply);
   return up;
 }
 
-/* Waits until worker i serves with a map in which it owns slots, and the
- * coordinator's map lists it UP at its endpoint: a restarted worker serves
- * with the map it cached on disk before it has registered again, and until
- * then clients are sent to its previous endpoint (seen under a sanitizer's
- * slowdown: a request right after a restart timed out). */
+/* Waits until the coordinator's map lists worker i UP at its endpoint and
+ * the worker serves with that map or a newer one. A restarted worker
+ * serves with the map it cached on disk before it has registered again:
+ * until then clients are sent to its previous endpoint (seen under a
+ * sanitizer's slowdown: a request right after a restart timed out), and
+ * its writes are refused UNAVAILABLE (seen on a loaded machine: the
+ * coordinator listed it UP before the worker had read its registration's
+ * reply). */
 static int wait_worker_serving(cluster_t *c, int i) {
   void *ctx = zmq_ctx_new();
   int ready = -1;
   curve_client_t buf;
   const curve_client_t *curve = harness_curve(c, i, &buf);
+  uint64_t epoch = 0; /* the first map listing it UP: no chase of later ones */
   for (int attempt = 0; attempt < 150 && ready != 0; attempt++) {
+    if (epoch == 0) epoch = coordinator_lists_up(ctx, c, c->worker_endpoints[i]);
     Tally__Envelope request;
     Tally__StatusRequest status = TALLY__STATUS_REQUEST__INIT;
     wire_envelope_init(&request, 0);
     request.body_case = TALLY__ENVELOPE__BODY_STATUS;
     request.status = &status;
-    Tally__Envelope *reply = ask(ctx, c->worker_endpoints[i], curve, &request);
+    Tally__Envelope *reply = epoch ? ask(ctx, c->worker_endpoints[i], curve, &request) : NULL;
     if (reply && reply->body_case == TALLY__ENVELOPE__BODY_STATUS_REPLY &&
-        reply->status_reply->epoch > 0 && coordinator_lists_up(ctx, c, c->worker_endpoints[i]))
+        reply->status_reply->epoch >= epoch)
       ready = 0;
     wire_envelope_free(&reply);
     if (ready != 0) sleep_ms(100);
