@@ -696,11 +696,12 @@ int main(void) {
   CHECK(system(command) == 0); /* rm -rf worker-1 */
   CHECK(cluster_start_worker(&cluster, 1) == 0);
   long restart_ms = (long)(now_ms() - killed);
-  took = wait_map(ALL_OWNED, id0, id1, 40);
-  printf("(f) the primary started again on an empty directory %ld ms after its kill; worker %u "
-         "owns every slot %ld ms after that\n",
-         restart_ms, id0, took);
-  CHECK(took >= 0);
+  printf("(f) the primary started again on an empty directory %ld ms after its kill\n",
+         restart_ms);
+  /* No wait for worker 0 to own every slot: worker 1 is UP again at once,
+   * and the rebalancer may start moving slots back to it (copied from
+   * worker 0) before a poll of the map sees that state. What matters is
+   * that nothing acknowledged is lost (verify below). */
   char path[700], line[200];
   snprintf(path, sizeof path, "%s/coordinator.log", cluster.dir);
   snprintf(line, sizeof line,
@@ -718,7 +719,7 @@ int main(void) {
            "had written it DOWN already\n");
   more = 0;
   for (int k = 0; k < 100 && more == 0; k++) {
-    more = acks_after(killed + (uint64_t)restart_ms + (uint64_t)(took > 0 ? took : 0));
+    more = acks_after(killed + (uint64_t)restart_ms);
     if (more == 0) sleep_ms(100);
   }
   CHECK(more > 0);
