@@ -132,25 +132,32 @@ int replicas_refresh(coordinator_t *c) {
   size_t count = membership_count(c->members);
   uint32_t *eligible = malloc((count ? count : 1) * sizeof *eligible);
   uint32_t *keep = malloc((count ? count : 1) * sizeof *keep);
-  if (eligible == NULL || keep == NULL) {
+  uint32_t *roomy = malloc((count ? count : 1) * sizeof *roomy);
+  if (eligible == NULL || keep == NULL || roomy == NULL) {
     free(eligible);
     free(keep);
+    free(roomy);
     return TALLY_E_NOMEM;
   }
-  size_t n_eligible = 0, n_keep = 0;
+  /* New followers only on UP workers with room: a full store refuses
+   * every append (a follower it already is stays, out of sync). */
+  size_t n_eligible = 0, n_keep = 0, n_roomy = 0;
   for (size_t i = 0; i < count; i++) {
     const Tally__WorkerInfo *w = membership_worker_at(c->members, i);
     if (w->draining) continue;
     keep[n_keep++] = w->id;
-    if (w->state == TALLY__WORKER_STATE__WORKER_UP) eligible[n_eligible++] = w->id;
+    if (w->state != TALLY__WORKER_STATE__WORKER_UP) continue;
+    eligible[n_eligible++] = w->id;
+    if (!w->store_full) roomy[n_roomy++] = w->id;
   }
   replica_set_copy(c->rplan, c->replicas);
   const uint32_t *owners = slot_map_owners(c->map);
-  uint32_t changed = replica_set_assign(c->rplan, owners, eligible, n_eligible, keep, n_keep);
+  uint32_t changed = replica_set_assign(c->rplan, owners, roomy, n_roomy, keep, n_keep);
   for (size_t i = 0; i < n_eligible; i++)
     changed += replica_set_owner_back(c->rplan, owners, eligible[i]);
   free(eligible);
   free(keep);
+  free(roomy);
   if (changed == 0) return 0;
   int rc = commit_replicas(c);
   if (rc < 0) return rc;
