@@ -1,12 +1,15 @@
-/* A worker whose store is full takes no slot moves (docs/REPLICATION.md,
- * "Operations", Full), on three real workers (one copy of each slot):
+/* A worker whose store is full takes no slot moves and no new follower
+ * entries (docs/REPLICATION.md, "Operations", Full), on three real workers
+ * with two copies of each slot (--replicas 2):
  *  1. worker 2's disk fills (a small RLIMIT_FSIZE set on the running
  *     process with prlimit(2), so its writes fail with EFBIG, then items of
  *     64 KiB until one of its batches fails); its heartbeat says so: the
  *     map's store_full, `tally cluster status` ("full" in the table, yes in
  *     the CSV's last column);
  *  2. worker 0 is drained: all its slots go to worker 1; no move targets
- *     worker 2 (its source's log names none, its slot count stays);
+ *     worker 2 (its source's log names none, its slot count stays), and
+ *     the slots worker 0 followed, or that worker 1 now owns, get no
+ *     follower entry for worker 2 (the slots it follows do not grow);
  *  3. the limit lifted: worker 2 reopens its store ("space has returned"),
  *     reports room, and the rebalance gives it slots of worker 1.
  */
@@ -98,6 +101,17 @@ static long worker_slots(uint32_t id, int *full) {
   return n;
 }
 
+/* The slots whose followers in the map include worker `id` (-1: no map). */
+static long worker_follows(uint32_t id) {
+  Tally__ClusterMap *m = cluster_fetch_map(&cluster);
+  if (m == NULL) return -1;
+  long n = 0;
+  for (size_t s = 0; s < m->n_slots; s++)
+    for (size_t k = 0; k < m->slots[s]->n_followers; k++) n += m->slots[s]->followers[k] == id;
+  tally__cluster_map__free_unpacked(m, NULL);
+  return n;
+}
+
 /* Waits up to `seconds` for worker `id`'s store_full to be `want`; 0 or -1. */
 static int wait_full(uint32_t id, int want, int seconds) {
   uint64_t deadline = now_ms() + (uint64_t)seconds * 1000u;
@@ -152,6 +166,7 @@ static int table_state_is(uint32_t id, const char *state) {
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   harness_init(200);
+  cluster.replicas = 2;
   if (cluster_start(&cluster, 3) != 0) {
     fprintf(stderr, "cluster did not start\n");
     cluster_stop(&cluster);
@@ -207,8 +222,9 @@ int main(void) {
   CHECK(worker_log_count(2, "disk full") > 0);
   CHECK(csv_row_ends(id[2], "yes"));
   CHECK(table_state_is(id[2], "full"));
-  long slots2 = worker_slots(id[2], NULL);
+  long slots2 = worker_slots(id[2], NULL), follows2 = worker_follows(id[2]);
   CHECK(slots2 > 0);
+  CHECK(follows2 > 0);
 
   /* 2. Worker 0 drained while worker 2 is full: its slots go to worker 1
    * only. */
@@ -223,14 +239,16 @@ int main(void) {
   while (now_ms() < start + 60000u && left != 0) {
     sleep_ms(250);
     left = worker_slots(id[0], NULL);
-    long n2 = worker_slots(id[2], NULL);
-    CHECK(n2 < 0 || n2 == slots2); /* no slot came to the full worker */
+    long n2 = worker_slots(id[2], NULL), f2 = worker_follows(id[2]);
+    CHECK(n2 < 0 || n2 == slots2);    /* no slot came to the full worker */
+    CHECK(f2 < 0 || f2 <= follows2); /* nor a follower entry */
   }
   long gained = worker_slots(id[1], NULL) - slots1;
   int moves_to_full = worker_log_count(0, to_full);
   printf("drain while full: %ld slots left on worker 0 after %llu ms, worker 1 gained %ld; "
-         "%d moves to the full worker\n",
-         left, (unsigned long long)(now_ms() - start), gained, moves_to_full);
+         "%d moves to the full worker; it follows %ld slots (%ld before)\n",
+         left, (unsigned long long)(now_ms() - start), gained, moves_to_full,
+         worker_follows(id[2]), follows2);
   CHECK(left == 0);
   CHECK(moves_to_full == 0);
   CHECK(wait_full(id[2], 1, 1) == 0); /* still full */
