@@ -167,6 +167,7 @@ int membership_note_heartbeat(membership_t *m, const Tally__Heartbeat *heartbeat
   member->info.live_leases = heartbeat->live_leases;
   member->info.items = heartbeat->items;
   member->info.holds_sums = heartbeat->has_aggregates;
+  member->info.store_full = heartbeat->store_full;
   member->info.last_heartbeat_ms = wall_ms;
   member->seen_ms = now_ms;
   member->config_version = heartbeat->config_version;

@@ -5,7 +5,8 @@
  * membership_put(), and a volatile part kept in memory only: when it was
  * last heard from (monotonic, for failure detection; wall clock, for the
  * map) and the figures of its last heartbeat (queued, live leases, items,
- * backlog hints, replication lags). After a restart every worker counts as just seen, so a
+ * backlog hints, replication lags, whether its store is full: store_full,
+ * which keeps slot moves and new followers away from it). After a restart every worker counts as just seen, so a
  * worker that was UP gets a full timeout to heartbeat again.
  *
  * Workers are kept in ascending id order. Pure in-memory logic, no I/O.
@@ -56,7 +57,8 @@ int membership_put(membership_t *membership, const Tally__WorkerInfo *record, ui
 /* Records the figures of `heartbeat` for its worker (at most
  * MEMBERSHIP_MAX_BACKLOG_HINTS backlog hints are kept, and its replication
  * lags: at most MEMBERSHIP_MAX_LAGS, those naming a slot >= TALLY_SLOT_COUNT
- * or follower 0 dropped; each heartbeat replaces the last), sets its
+ * or follower 0 dropped; each heartbeat replaces the last; store_full as
+ * reported, until the next heartbeat), sets its
  * last_heartbeat_ms to wall_ms and counts it as seen at monotonic now_ms.
  * Does not change its state. Errors: TALLY_E_NOT_FOUND (unknown worker),
  * TALLY_E_NOMEM (figures unchanged). */

@@ -46,11 +46,11 @@ size_t rebalance_plan(const slot_map_t *map, const rebalance_worker_t *workers, 
     if (dst) dst->count++;
   }
   while (planned < max) {
-    /* Target: the non-draining UP worker with the fewest slots. */
+    /* Target: the non-draining UP worker with room with the fewest slots. */
     plan_t *target = NULL;
     for (size_t i = 0; i < n; i++) {
       plan_t *p = &plans[i];
-      if (!p->info->up || p->info->draining) continue;
+      if (!p->info->up || p->info->draining || p->info->full) continue;
       if (target == NULL || p->count < target->count) target = p;
     }
     if (target == NULL) break;

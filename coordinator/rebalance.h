@@ -7,6 +7,10 @@
  *    worker with the fewest slots;
  *  - otherwise a slot goes from the worker with the most slots to the one
  *    with the fewest while they differ by more than one.
+ * A worker whose store is full (its last heartbeat said so) is never a
+ * target: it would refuse the slot's chunks, and the move would only be
+ * given up after its timeout, again and again. It may still be a source
+ * (a move reads the slot there), and it counts as usual for the others.
  * Counts include the moves already under way (a source counts without its
  * outgoing slots, a target with its incoming ones). A worker is the source
  * of at most one move at a time, so each keeps serving its other slots
@@ -24,6 +28,7 @@ typedef struct {
   uint32_t id;
   int up;        /* serving (state UP) */
   int draining;  /* hands its slots away */
+  int full;      /* its store refuses writes for lack of space: takes no slot */
 } rebalance_worker_t;
 
 typedef struct {

@@ -2,6 +2,7 @@
 #include "replicas.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,25 +133,32 @@ int replicas_refresh(coordinator_t *c) {
   size_t count = membership_count(c->members);
   uint32_t *eligible = malloc((count ? count : 1) * sizeof *eligible);
   uint32_t *keep = malloc((count ? count : 1) * sizeof *keep);
-  if (eligible == NULL || keep == NULL) {
+  uint32_t *roomy = malloc((count ? count : 1) * sizeof *roomy);
+  if (eligible == NULL || keep == NULL || roomy == NULL) {
     free(eligible);
     free(keep);
+    free(roomy);
     return TALLY_E_NOMEM;
   }
-  size_t n_eligible = 0, n_keep = 0;
+  /* New followers only on UP workers with room: a full store refuses
+   * every append (a follower it already is stays, out of sync). */
+  size_t n_eligible = 0, n_keep = 0, n_roomy = 0;
   for (size_t i = 0; i < count; i++) {
     const Tally__WorkerInfo *w = membership_worker_at(c->members, i);
     if (w->draining) continue;
     keep[n_keep++] = w->id;
-    if (w->state == TALLY__WORKER_STATE__WORKER_UP) eligible[n_eligible++] = w->id;
+    if (w->state != TALLY__WORKER_STATE__WORKER_UP) continue;
+    eligible[n_eligible++] = w->id;
+    if (!w->store_full) roomy[n_roomy++] = w->id;
   }
   replica_set_copy(c->rplan, c->replicas);
   const uint32_t *owners = slot_map_owners(c->map);
-  uint32_t changed = replica_set_assign(c->rplan, owners, eligible, n_eligible, keep, n_keep);
+  uint32_t changed = replica_set_assign(c->rplan, owners, roomy, n_roomy, keep, n_keep);
   for (size_t i = 0; i < n_eligible; i++)
     changed += replica_set_owner_back(c->rplan, owners, eligible[i]);
   free(eligible);
   free(keep);
+  free(roomy);
   if (changed == 0) return 0;
   int rc = commit_replicas(c);
   if (rc < 0) return rc;
@@ -174,6 +182,60 @@ static void send_map(coordinator_t *c, const Tally__Envelope *request,
   free(workers);
 }
 
+/* The changes of one isr_change request by (follower, joins or leaves),
+ * for one log line (a primary reports hundreds of slots at once after
+ * its copies; a line per slot filled the log). */
+#define ISR_LOG_GROUPS 8
+#define ISR_LOG_SLOTS 5
+
+typedef struct {
+  uint32_t follower;
+  int in_sync;
+  const char *reason; /* the first one's; borrowed from the request */
+  uint32_t count;
+  uint32_t slots[ISR_LOG_SLOTS];
+} isr_log_group_t;
+
+static void isr_log_note(isr_log_group_t *groups, size_t *n, uint32_t *others,
+                         const Tally__IsrChange *ch) {
+  isr_log_group_t *g = NULL;
+  for (size_t i = 0; i < *n && g == NULL; i++)
+    if (groups[i].follower == ch->follower_id && groups[i].in_sync == (ch->in_sync != 0))
+      g = &groups[i];
+  if (g == NULL) {
+    if (*n == ISR_LOG_GROUPS) {
+      (*others)++;
+      return;
+    }
+    g = &groups[(*n)++];
+    *g = (isr_log_group_t){.follower = ch->follower_id,
+                           .in_sync = ch->in_sync != 0,
+                           .reason = ch->reason && ch->reason[0] ? ch->reason : "no reason given"};
+  }
+  if (g->count < ISR_LOG_SLOTS) g->slots[g->count] = ch->slot;
+  g->count++;
+}
+
+static void isr_log(const isr_log_group_t *groups, size_t n, uint32_t others, uint32_t changed,
+                    uint64_t epoch) {
+  char text[1024];
+  size_t len = 0;
+  for (size_t i = 0; i < n && len < sizeof text; i++) {
+    const isr_log_group_t *g = &groups[i];
+    len += (size_t)snprintf(text + len, sizeof text - len, "%sfollower %u %s %u slots (%s",
+                            i ? "; " : "", g->follower, g->in_sync ? "joins" : "leaves", g->count,
+                            g->count == 1 ? "slot" : "slots");
+    for (uint32_t k = 0; k < g->count && k < ISR_LOG_SLOTS && len < sizeof text; k++)
+      len += (size_t)snprintf(text + len, sizeof text - len, "%s %u", k ? "," : "", g->slots[k]);
+    if (len < sizeof text)
+      len += (size_t)snprintf(text + len, sizeof text - len, "%s: %s)",
+                              g->count > ISR_LOG_SLOTS ? ", ..." : "", g->reason);
+  }
+  if (others > 0 && len < sizeof text)
+    snprintf(text + len, sizeof text - len, "; %u more", others);
+  log_info("%u in-sync changes recorded; epoch %" PRIu64 ": %s", changed, epoch, text);
+}
+
 void replicas_handle_isr_change(coordinator_t *c, const Tally__Envelope *request,
                                 const char *caller_key, const coordinator_replier_t *r) {
   const Tally__IsrChange *first = request->isr_change;
@@ -184,7 +246,9 @@ void replicas_handle_isr_change(coordinator_t *c, const Tally__Envelope *request
   }
   uint32_t caller = c->secure ? admission_caller_worker_id(c, caller_key) : 0;
   replica_set_copy(c->rplan, c->replicas);
-  uint32_t changed = 0, ignored = 0;
+  uint32_t changed = 0, ignored = 0, others = 0;
+  isr_log_group_t groups[ISR_LOG_GROUPS];
+  size_t n_groups = 0;
   for (size_t i = 0; i < n; i++) {
     const Tally__IsrChange *ch = i == 0 ? first : first->bundle[i - 1];
     /* Only the slot's primary speaks for its followers; a report of an old
@@ -197,9 +261,10 @@ void replicas_handle_isr_change(coordinator_t *c, const Tally__Envelope *request
     int rc = replica_set_isr(c->rplan, ch->slot, ch->slot_epoch, ch->follower_id, ch->in_sync);
     if (rc == 1) {
       changed++;
-      log_info("slot %u: follower %u %s the in-sync set (%s)", ch->slot, ch->follower_id,
-               ch->in_sync ? "joins" : "leaves",
-               ch->reason && ch->reason[0] ? ch->reason : "no reason given");
+      log_debug("slot %u: follower %u %s the in-sync set (%s)", ch->slot, ch->follower_id,
+                ch->in_sync ? "joins" : "leaves",
+                ch->reason && ch->reason[0] ? ch->reason : "no reason given");
+      isr_log_note(groups, &n_groups, &others, ch);
     } else if (rc < 0) {
       ignored++;
     }
@@ -210,7 +275,7 @@ void replicas_handle_isr_change(coordinator_t *c, const Tally__Envelope *request
       coordinator_reply_storage_error(r, rc, "the in-sync sets");
       return;
     }
-    log_info("%u in-sync changes recorded; epoch %" PRIu64, changed, slot_map_epoch(c->map));
+    isr_log(groups, n_groups, others, changed, slot_map_epoch(c->map));
   }
   if (ignored > 0)
     log_debug("%u in-sync changes ignored: not from the slot's primary, or not the slot's "

@@ -11,7 +11,8 @@
  *    the map (also when nothing changed or the report was ignored: an old
  *    primary learns from it that it is one no more).
  *  - replicas_refresh (after the liveness check): followers assigned to
- *    slots short of R - 1 (UP, not draining workers), followers that
+ *    slots short of R - 1 (UP, not draining workers whose last heartbeat
+ *    did not report a full store), followers that
  *    left (drained, removed) dropped, waiting slots whose primary is UP
  *    again released: the slot replicas and the epoch + 1.
  *  - the liveness check's DOWN records (registration.c) carry the failover

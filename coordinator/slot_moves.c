@@ -77,7 +77,7 @@ void slot_moves_rebalance(coordinator_t *c, uint64_t now_ms) {
   for (size_t i = 0; i < count; i++) {
     const Tally__WorkerInfo *info = membership_worker_at(c->members, i);
     workers[i] = (rebalance_worker_t){info->id, info->state == TALLY__WORKER_STATE__WORKER_UP,
-                                      info->draining};
+                                      info->draining, info->store_full};
   }
   rebalance_move_t active[COORDINATOR_MOVES_MAX], planned[COORDINATOR_MOVES_MAX];
   for (size_t i = 0; i < c->n_moves; i++)

@@ -56,6 +56,7 @@ static void fill_map(Tally__ClusterMap *map, Tally__WorkerInfo *infos, Tally__Wo
     infos[i].endpoint = (char *)endpoints[i];
     infos[i].state = TALLY__WORKER_STATE__WORKER_UP;
     infos[i].slots_owned = i < 2 ? 512 : 0;
+    infos[i].store_full = i == 2; /* worker 3's store refuses writes */
     workers[i] = &infos[i];
   }
   tally__cluster_map__init(map);
@@ -162,6 +163,7 @@ static void test_table(const char *ep) {
   CHECK(capture_run(&c, ep, ARGV("tally", "cluster", "status")) == CLI_EXIT_OK);
   char *out = squeeze(c.out);
   CHECK(has(out, "epoch 9, 1024 slots, 0 unassigned"));
+  CHECK(has(out, "\n3 full tcp://127.0.0.1:7403 0 "));
   CHECK(has(out, "replication factor 2"));
   CHECK(has(out, "SLOTS SLOT_COUNT PRIMARY FOLLOWERS IN_SYNC WAITING MAX_LAG_MS\n"));
   /* One row per group, in order of first slot; the max lag leaves the
@@ -197,8 +199,9 @@ static void test_csv(const char *ep) {
                    "3,tcp://127.0.0.1:7420,127.0.0.1:7520,no,2,7,1234\r\n"));
   capture_close(&c);
   CHECK(capture_run(&c, ep, ARGV("tally", "--format", "csv", "cluster", "status")) == CLI_EXIT_OK);
-  CHECK(has(c.out, ",unassigned_slots,replicas\r\n1,up,tcp://127.0.0.1:7401,512,"));
-  CHECK(has(c.out, ",0,0,2\r\n3,up,"));
+  CHECK(has(c.out, ",unassigned_slots,replicas,store_full\r\n1,up,tcp://127.0.0.1:7401,512,"));
+  CHECK(has(c.out, ",0,0,2,no\r\n3,up,"));  /* CSV keeps the state; the last column says full */
+  CHECK(has(c.out, ",0,0,2,yes\r\n"));
   capture_close(&c);
 }
 
@@ -227,6 +230,9 @@ static void test_json(const char *ep) {
         json_integer_value(json_object_get(doc, "raft_commit_index")) == 1234);
   CHECK(json_array_size(json_object_get(doc, "lags")) == 5); /* as reported, the stale one too */
   CHECK(json_array_size(json_object_get(doc, "workers")) == 3);
+  json_t *workers = json_object_get(doc, "workers");
+  CHECK(json_is_false(json_object_get(json_array_get(workers, 0), "store_full")) &&
+        json_is_true(json_object_get(json_array_get(workers, 2), "store_full")));
   json_decref(doc);
   capture_close(&c);
 }

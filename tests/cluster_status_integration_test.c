@@ -195,17 +195,20 @@ static void check_table(const tally_cluster_status_t *st, uint32_t replicas, siz
 
 static void check_csv(const tally_cluster_status_t *st, uint32_t replicas, size_t groups) {
   char *fields[32];
-  /* Workers (the default): as before, plus the replicas column. */
+  /* Workers (the default): as before, plus the replicas and store_full columns. */
   CHECK(cluster_cli(&cluster, out, sizeof out, "--format csv cluster status") == 0);
   CHECK(csv_header_is(out, "id,state,endpoint,slots_owned,queued,live_leases,items,last_heartbeat_ms,epoch,skew,"
-                           "unavailable_slots,unassigned_slots,replicas"));
+                           "unavailable_slots,unassigned_slots,replicas,store_full"));
   const char *p = out;
   free_fields(fields, csv_record(&p, fields, 32));
   size_t rows = 0, n;
   while ((n = csv_record(&p, fields, 32)) > 0) {
     rows++;
-    CHECK_EQ_U64(n, 13);
-    if (n == 13) CHECK_EQ_U64(strtoul(fields[12], NULL, 10), replicas);
+    CHECK_EQ_U64(n, 14);
+    if (n == 14) {
+      CHECK_EQ_U64(strtoul(fields[12], NULL, 10), replicas);
+      CHECK(strcmp(fields[13], "no") == 0); /* no store is full here */
+    }
     free_fields(fields, n);
   }
   CHECK_EQ_U64(rows, st->map.worker_count);

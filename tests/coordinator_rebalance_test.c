@@ -35,7 +35,7 @@ static int run_to_balance(slot_map_t *map, const rebalance_worker_t *w, size_t n
 static void test_balanced_plans_nothing(void) {
   uint32_t ids[] = {1, 2, 3};
   slot_map_t *map = map_spread(ids, 3);
-  rebalance_worker_t w[] = {{1, 1, 0}, {2, 1, 0}, {3, 1, 0}};
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 1, 0, 0}, {3, 1, 0, 0}};
   rebalance_move_t out[8];
   CHECK_EQ(rebalance_plan(map, w, 3, NULL, 0, out, 8), 0);
   double skew = rebalance_skew(map, w, 3);
@@ -46,7 +46,7 @@ static void test_balanced_plans_nothing(void) {
 static void test_join_gets_a_quarter(void) {
   uint32_t ids[] = {1, 2, 3};
   slot_map_t *map = map_spread(ids, 3);
-  rebalance_worker_t w[] = {{1, 1, 0}, {2, 1, 0}, {3, 1, 0}, {4, 1, 0}};
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 1, 0, 0}, {3, 1, 0, 0}, {4, 1, 0, 0}};
   rebalance_move_t out[8];
   /* One move per source at a time, all to the newcomer. */
   size_t k = rebalance_plan(map, w, 4, NULL, 0, out, 8);
@@ -66,7 +66,7 @@ static void test_join_gets_a_quarter(void) {
 static void test_drain_empties_the_worker(void) {
   uint32_t ids[] = {1, 2, 3};
   slot_map_t *map = map_spread(ids, 3);
-  rebalance_worker_t w[] = {{1, 1, 0}, {2, 1, 1}, {3, 1, 0}};
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 1, 1, 0}, {3, 1, 0, 0}};
   rebalance_move_t out[8];
   size_t k = rebalance_plan(map, w, 3, NULL, 0, out, 8);
   CHECK(k >= 1);
@@ -86,14 +86,14 @@ static void test_down_workers_keep_their_slots(void) {
   uint32_t ids[] = {1, 2};
   slot_map_t *map = map_spread(ids, 2);
   /* Worker 2 is DOWN, worker 3 just joined: only worker 1's slots move. */
-  rebalance_worker_t w[] = {{1, 1, 0}, {2, 0, 0}, {3, 1, 0}};
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 0, 0, 0}, {3, 1, 0, 0}};
   CHECK(run_to_balance(map, w, 3) > 0);
   CHECK_EQ(slot_map_count_owned(map, 2), 512);
   CHECK_EQ(slot_map_count_owned(map, 1), 256);
   CHECK_EQ(slot_map_count_owned(map, 3), 256);
   /* A DOWN worker is never a target either, and a drain with no one to
    * take the slots plans nothing. */
-  rebalance_worker_t alone[] = {{1, 1, 1}, {2, 0, 0}, {3, 0, 0}};
+  rebalance_worker_t alone[] = {{1, 1, 1, 0}, {2, 0, 0, 0}, {3, 0, 0, 0}};
   rebalance_move_t out[8];
   CHECK_EQ(rebalance_plan(map, alone, 3, NULL, 0, out, 8), 0);
   slot_map_destroy(&map);
@@ -102,7 +102,7 @@ static void test_down_workers_keep_their_slots(void) {
 static void test_moving_slots_are_not_planned_twice(void) {
   uint32_t one[] = {1};
   slot_map_t *map = map_spread(one, 1);
-  rebalance_worker_t w[] = {{1, 1, 0}, {2, 1, 0}};
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 1, 0, 0}};
   rebalance_move_t active = {0, 1, 2}; /* slot 0 moving from 1 to 2 */
   rebalance_move_t out[8];
   /* Worker 1 already sends: nothing more from it. */
@@ -114,6 +114,43 @@ static void test_moving_slots_are_not_planned_twice(void) {
   slot_map_destroy(&map);
 }
 
+/* A worker whose store is full takes no slot: neither the newcomer's
+ * share nor a draining worker's slots; once it has room it does. */
+static void test_full_worker_is_no_target(void) {
+  uint32_t ids[] = {1, 2, 3};
+  slot_map_t *map = map_spread(ids, 3);
+  rebalance_worker_t w[] = {{1, 1, 0, 0}, {2, 1, 0, 0}, {3, 1, 0, 0}, {4, 1, 0, 1}};
+  rebalance_move_t out[8];
+  CHECK_EQ(rebalance_plan(map, w, 4, NULL, 0, out, 8), 0);
+  CHECK_EQ(run_to_balance(map, w, 4), 0);
+  CHECK_EQ(slot_map_count_owned(map, 4), 0);
+  /* Worker 1 drains: its slots go to 2 and 3 only. */
+  w[0].draining = 1;
+  CHECK(run_to_balance(map, w, 4) > 0);
+  CHECK_EQ(slot_map_count_owned(map, 1), 0);
+  CHECK_EQ(slot_map_count_owned(map, 4), 0);
+  CHECK_EQ(slot_map_count_owned(map, 2) + slot_map_count_owned(map, 3), TALLY_SLOT_COUNT);
+  /* Every other worker full as well: the drain waits, nothing planned. */
+  slot_map_set_owner(map, 0, 1);
+  w[1].full = w[2].full = 1;
+  CHECK_EQ(rebalance_plan(map, w, 4, NULL, 0, out, 8), 0);
+  /* Worker 4 has room again: it gets the drained slot and a third. */
+  w[3].full = 0;
+  CHECK(run_to_balance(map, w, 4) > 0);
+  CHECK_EQ(slot_map_count_owned(map, 1), 0);
+  uint32_t got = slot_map_count_owned(map, 4);
+  CHECK(got >= 341 && got <= 342);
+  /* A full worker may still be a source: the most loaded one gives. */
+  slot_map_destroy(&map);
+  uint32_t two[] = {1, 2};
+  map = map_spread(two, 2);
+  rebalance_worker_t v[] = {{1, 1, 0, 1}, {2, 1, 0, 0}, {3, 1, 0, 0}};
+  size_t k = rebalance_plan(map, v, 3, NULL, 0, out, 8);
+  CHECK_EQ(k, 2);
+  for (size_t i = 0; i < k; i++) CHECK_EQ(out[i].target, 3);
+  slot_map_destroy(&map);
+}
+
 int main(void) {
   test_deadline(20);
   test_balanced_plans_nothing();
@@ -121,5 +158,6 @@ int main(void) {
   test_drain_empties_the_worker();
   test_down_workers_keep_their_slots();
   test_moving_slots_are_not_planned_twice();
+  test_full_worker_is_no_target();
   return test_report();
 }

@@ -164,6 +164,7 @@ static void link_send_heartbeat(worker_t *w, uint64_t now) {
   hb.moving = moving;
   hb.has_aggregates = slot_move_has_aggregates(w);
   hb.n_lags = replication_lags(w, &hb.lags);
+  hb.store_full = w->no_space != 0; /* the coordinator moves no slot to it meanwhile */
   env.body_case = TALLY__ENVELOPE__BODY_HEARTBEAT;
   env.heartbeat = &hb;
   dealer_try_send(w->coordinator, &env);

@@ -40,6 +40,13 @@
 #define REPL_BUNDLE_MAX TALLY_SLOT_COUNT
 /* Copies started per tick (each reads one slot on the loop). */
 #define REPL_COPIES_PER_TICK 64
+/* Per-slot events of full copies and in-sync changes are logged as one
+ * line per (event, peer) for up to REPL_SUMMARY_MS (a worker copying
+ * hundreds of slots at once wrote a line per slot per step), naming the
+ * first REPL_SUMMARY_SLOTS slots; the per-slot lines are debug level. */
+#define REPL_SUMMARY_MS 1000
+#define REPL_SUMMARY_MAX 16
+#define REPL_SUMMARY_SLOTS 5
 
 static const char APPLIED_PREFIX[] = "repl";
 #define APPLIED_KEY_LEN (sizeof APPLIED_PREFIX - 1 + 2)
@@ -110,8 +117,31 @@ typedef struct {
   uint64_t applied_messages, applied_appends, applied_entries; /* follower */
 } repl_stats_t;
 
+/* The per-slot events gathered into summary lines. */
+typedef enum {
+  SUM_COPY_SENT,  /* primary: a full copy sent to follower `peer` */
+  SUM_CAUGHT_UP,  /* primary: follower `peer` acknowledged its copy */
+  SUM_IN_SYNC,    /* primary: the map lists follower `peer` in sync */
+  SUM_COPY_TAKEN, /* follower: a full copy from primary `peer` begins */
+  SUM_COPY_DONE,  /* follower: a full copy from primary `peer` complete */
+  SUM_OUT,        /* primary: follower `peer`'s stream failed (`why`), reported out of sync */
+  SUM_AGAIN       /* primary: follower `peer`'s stream failed (`why`), copied again later */
+} summary_kind_t;
+
+typedef struct {
+  summary_kind_t kind;
+  uint32_t peer;
+  uint64_t first_ms; /* monotonic time of its first event */
+  size_t slots;      /* events (one per slot) */
+  uint64_t keys;     /* SUM_COPY_SENT: keys copied */
+  char why[160];     /* SUM_OUT, SUM_AGAIN: what failed (cut) */
+  uint32_t named[REPL_SUMMARY_SLOTS];
+} summary_t;
+
 typedef struct replication {
   rslot_t slots[TALLY_SLOT_COUNT];
+  summary_t summaries[REPL_SUMMARY_MAX];
+  size_t n_summaries;
   repl_stats_t stats;
   size_t n_streams; /* streams over all primary slots */
   /* Follower side: the applied (slot epoch, seq) per slot (0, 0: none). */
@@ -288,6 +318,78 @@ static rconn_t *conn_get(worker_t *w, uint32_t id) {
   return c;
 }
 
+/* ------------------------------------------------------------ summary lines */
+
+static void summary_log(const summary_t *sum) {
+  char list[96];
+  size_t named = sum->slots < REPL_SUMMARY_SLOTS ? sum->slots : REPL_SUMMARY_SLOTS;
+  int len = snprintf(list, sizeof list, "%s", sum->slots == 1 ? "slot" : "slots");
+  for (size_t i = 0; i < named && len > 0 && (size_t)len < sizeof list; i++)
+    len += snprintf(list + len, sizeof list - (size_t)len, "%s %u", i ? "," : "", sum->named[i]);
+  if (sum->slots > named && len > 0 && (size_t)len < sizeof list)
+    snprintf(list + len, sizeof list - (size_t)len, ", ...");
+  switch (sum->kind) {
+    case SUM_COPY_SENT:
+      log_info("full copy sent to follower %u: %zu slots, %llu keys (%s)", sum->peer, sum->slots,
+               (unsigned long long)sum->keys, list);
+      break;
+    case SUM_CAUGHT_UP:
+      log_info("follower %u caught up on %zu slots (%s); reporting it in sync", sum->peer,
+               sum->slots, list);
+      break;
+    case SUM_IN_SYNC:
+      log_info("follower %u is in sync for %zu slots (%s)", sum->peer, sum->slots, list);
+      break;
+    case SUM_COPY_TAKEN:
+      log_info("taking a full copy from primary %u: %zu slots (%s)", sum->peer, sum->slots, list);
+      break;
+    case SUM_COPY_DONE:
+      log_info("full copy from primary %u complete: %zu slots (%s)", sum->peer, sum->slots, list);
+      break;
+    case SUM_OUT:
+    case SUM_AGAIN:
+      log_warn("follower %u %s: %zu slots (%s); %s", sum->peer, sum->why, sum->slots, list,
+               sum->kind == SUM_OUT ? "reporting it out of sync" : "copying it again later");
+      break;
+  }
+}
+
+/* Logs and forgets the summaries gathered for REPL_SUMMARY_MS before
+ * monotonic `now`, or all of them when `all`. */
+static void summary_flush(replication_t *r, uint64_t now, int all) {
+  size_t kept = 0;
+  for (size_t i = 0; i < r->n_summaries; i++) {
+    summary_t *sum = &r->summaries[i];
+    if (all || now >= sum->first_ms + REPL_SUMMARY_MS)
+      summary_log(sum);
+    else
+      r->summaries[kept++] = *sum;
+  }
+  r->n_summaries = kept;
+}
+
+/* Counts one slot's event of `kind` with `peer` (and `why`, which may be
+ * NULL; copied) into its summary line. */
+static void summary_note(replication_t *r, summary_kind_t kind, uint32_t peer, uint32_t slot,
+                         uint64_t keys, const char *why) {
+  summary_t *sum = NULL;
+  char cut[sizeof sum->why];
+  snprintf(cut, sizeof cut, "%s", why ? why : "");
+  for (size_t i = 0; i < r->n_summaries && sum == NULL; i++)
+    if (r->summaries[i].kind == kind && r->summaries[i].peer == peer &&
+        strcmp(r->summaries[i].why, cut) == 0)
+      sum = &r->summaries[i];
+  if (sum == NULL) {
+    if (r->n_summaries == REPL_SUMMARY_MAX) summary_flush(r, 0, 1);
+    sum = &r->summaries[r->n_summaries++];
+    *sum = (summary_t){.kind = kind, .peer = peer, .first_ms = clock_monotonic_ms()};
+    memcpy(sum->why, cut, sizeof cut);
+  }
+  if (sum->slots < REPL_SUMMARY_SLOTS) sum->named[sum->slots] = slot;
+  sum->slots++;
+  sum->keys += keys;
+}
+
 /* ------------------------------------------------------------ open, close */
 
 int replication_open(worker_t *w) {
@@ -333,6 +435,7 @@ static void stats_log(const worker_t *w, const repl_stats_t *st) {
 void replication_close(worker_t *w) {
   replication_t *r = w->repl;
   if (r == NULL) return;
+  summary_flush(r, 0, 1);
   stats_log(w, &r->stats);
   w->repl = NULL;
   for (size_t i = 0; i < r->n_conns; i++) conn_close(r->conns[i]);
@@ -419,9 +522,11 @@ static void conn_drop_if_silent(worker_t *w, uint32_t id) {
 static void stream_fail(worker_t *w, uint32_t slot, stream_t *st, const char *why) {
   if (st->state == ST_IDLE || st->state == ST_WAIT_OUT) return;
   conn_drop_if_silent(w, st->follower);
-  if (why != NULL) /* NULL: the caller logged it for every slot at once */
-    log_warn("slot %u: follower %u %s; %s", slot, st->follower, why,
-             st->in_sync ? "reporting it out of sync" : "copying it again later");
+  if (why != NULL) { /* NULL: the caller logged it for every slot at once */
+    log_debug("slot %u: follower %u %s; %s", slot, st->follower, why,
+              st->in_sync ? "reporting it out of sync" : "copying it again later");
+    summary_note(w->repl, st->in_sync ? SUM_OUT : SUM_AGAIN, st->follower, slot, 0, why);
+  }
   if (st->in_sync) {
     /* Unacknowledged appends keep their batches back; batches after now
      * are not sent to it and wait for the coordinator's answer. */
@@ -580,7 +685,8 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   st->done_seq = st->sent_seq;
   st->state = ST_COPYING;
   if (r->sent_batch < w->written + 1 && slot_has_unwritten(w, slot)) r->sent_batch = w->written + 1;
-  log_info("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
+  log_debug("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
+  summary_note(r, SUM_COPY_SENT, st->follower, slot, keys, NULL);
 }
 
 static void collect_change(void *user, uint32_t cf, const void *key, size_t key_len,
@@ -790,7 +896,8 @@ static void on_ack(worker_t *w, uint32_t follower, const Tally__ReplicaAck *ack)
   }
   if (st->acked_seq < ack->applied_seq) st->acked_seq = ack->applied_seq;
   if (st->state == ST_COPYING && st->acked_seq >= st->done_seq) {
-    log_info("slot %u: follower %u caught up; reporting it in sync", slot, st->follower);
+    log_debug("slot %u: follower %u caught up; reporting it in sync", slot, st->follower);
+    summary_note(w->repl, SUM_CAUGHT_UP, st->follower, slot, 0, NULL);
     st->state = ST_WAIT_IN;
     isr_send(w, slot, st, 1, "caught up");
   }
@@ -963,7 +1070,8 @@ void replication_on_map(worker_t *w) {
       if (in && !st->in_sync) {
         if (st->state == ST_WAIT_IN) {
           st->state = ST_IN_SYNC;
-          log_info("slot %u: follower %u is in sync", s, st->follower);
+          log_debug("slot %u: follower %u is in sync", s, st->follower);
+          summary_note(r, SUM_IN_SYNC, st->follower, s, 0, NULL);
         } else if (st->state != ST_IN_SYNC) {
           st->blocked_batch = w->written;
         }
@@ -1048,6 +1156,7 @@ void replication_tick(worker_t *w, uint64_t now) {
   replication_t *r = w->repl;
   if (r == NULL) return;
   for (size_t i = 0; i < r->n_conns; i++) conn_drain(r->conns[i]);
+  summary_flush(r, now, 0);
   if (r->n_streams == 0) return;
   if (r->seq_base == 0) r->seq_base = w->counters.incarnation << 32;
   size_t copies = 0;
@@ -1229,9 +1338,11 @@ static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__Repl
      * taking many copies at once stays responsive). */
     slot_delete_in_batch(w, slot);
     item_cache_clear(w->items); /* items deleted around the cache */
-    if (*epoch != a->slot_epoch)
-      log_info("slot %u: taking a full copy from primary %u (slot epoch %llu)", slot,
-               a->primary_id, (unsigned long long)a->slot_epoch);
+    if (*epoch != a->slot_epoch) {
+      log_debug("slot %u: taking a full copy from primary %u (slot epoch %llu)", slot,
+                a->primary_id, (unsigned long long)a->slot_epoch);
+      summary_note(w->repl, SUM_COPY_TAKEN, a->primary_id, slot, 0, NULL);
+    }
   } else if (a->slot_epoch != *epoch || a->seq > *seq + 1) {
     ack->slot_epoch = a->slot_epoch;
     ack->applied_seq = a->slot_epoch == *epoch ? *seq : 0;
@@ -1260,8 +1371,10 @@ static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__Repl
   w->batch_dirty = 1;
   ack->slot_epoch = *epoch;
   ack->applied_seq = *seq;
-  if (a->snapshot_done)
-    log_info("slot %u: full copy from primary %u complete", slot, a->primary_id);
+  if (a->snapshot_done) {
+    log_debug("slot %u: full copy from primary %u complete", slot, a->primary_id);
+    summary_note(w->repl, SUM_COPY_DONE, a->primary_id, slot, 0, NULL);
+  }
 }
 
 void replication_handle_append(worker_t *w, const router_request_t *req) {

@@ -17,7 +17,10 @@ static const char cluster_status_help[] =
     "and the ownership skew: the most slots an UP worker owns over the mean of\n"
     "the UP workers, draining ones left out (1.00 = even; undefined without UP\n"
     "workers owning slots). A draining worker shows as state \"draining\" until\n"
-    "it owns no slot; JSON adds draining, slots_moving and holds_sums.\n\n"
+    "it owns no slot, and a worker whose store refuses writes for lack of space\n"
+    "(disk full, a quota or file size limit: it takes no slot moves and no new\n"
+    "followers until it has room) as \"full\"; JSON adds draining, slots_moving,\n"
+    "holds_sums and store_full (true or false).\n\n"
     "Then replication: the replication factor (copies of each slot the cluster\n"
     "aims for; 1 when the coordinator does not replicate slots) and one row per\n"
     "group of slots that share primary, followers, in-sync set and waiting:\n"
@@ -37,8 +40,9 @@ static const char cluster_status_help[] =
     "with the Raft term and commit index; \"one, without Raft\" otherwise.\n\n"
     "CSV holds one table: --rows picks it (default workers: the worker rows\n"
     "with the cluster figures epoch, skew, unavailable and unassigned slots and\n"
-    "replicas repeated on every row; slots: slots, slot_count, primary,\n"
-    "followers, in_sync, waiting, max_lag_ms, replicas, epoch; coordinators:\n"
+    "replicas repeated on every row, then store_full (yes or no); slots: slots,\n"
+    "slot_count, primary, followers, in_sync, waiting, max_lag_ms, replicas,\n"
+    "epoch; coordinators:\n"
     "raft_id, endpoint, raft_address, leader, leader_id, raft_term,\n"
     "raft_commit_index). Lists in a cell are comma-separated, as in the table.\n"
     "With the table format --rows shows only that part. JSON is one document:\n"
@@ -114,6 +118,7 @@ static json_t *map_json(const tally_map_t *map, uint64_t now) {
     json_object_set_new(o, "draining", json_boolean(w->draining));
     json_object_set_new(o, "slots_moving", json_integer((json_int_t)w->slots_moving));
     json_object_set_new(o, "holds_sums", json_boolean(w->holds_sums));
+    json_object_set_new(o, "store_full", json_boolean(w->store_full));
     json_array_append_new(workers, o);
   }
   double skew;
@@ -129,7 +134,7 @@ static const char *const worker_headers[] = {"ID",          "STATE", "ENDPOINT",
 static const char *const worker_csv_headers[] = {"id",          "state",       "endpoint",          "slots_owned",
                                                  "queued",      "live_leases", "items",             "last_heartbeat_ms",
                                                  "epoch",       "skew",        "unavailable_slots", "unassigned_slots",
-                                                 "replicas"};
+                                                 "replicas",    "store_full"};
 
 /* Prints the map in cli->format; `replicas` > 0 adds that column to the
  * CSV rows (tally cluster status), 0 leaves the rows as drain prints them. */
@@ -140,15 +145,18 @@ static int print_map(cli_t *cli, const tally_map_t *map, uint32_t replicas) {
   double skew;
   int skew_defined = map_skew(map, &skew);
   uint32_t unavailable = map_unavailable_slots(map);
-  output_table_t *t = output_table_new(csv ? (replicas ? 13 : 12) : 8, csv ? worker_csv_headers : worker_headers);
+  output_table_t *t = output_table_new(csv ? (replicas ? 14 : 12) : 8, csv ? worker_csv_headers : worker_headers);
   if (t == NULL) return -1;
   for (size_t i = 0; i < map->worker_count; i++) {
     const tally_worker_info_t *w = &map->workers[i];
     char age[48];
     heartbeat_age(w->last_heartbeat_ms, now, age, sizeof age);
     output_table_cellf(t, "%u", w->id);
+    /* The table's STATE says "full" for an UP worker whose store refuses
+     * writes; CSV keeps the state and adds the store_full column. */
     output_table_cell(t, w->draining && w->state == TALLY_WORKER_UP ? "draining"
-                                                                    : tally_worker_state_name(w->state));
+                         : !csv && w->store_full && w->state == TALLY_WORKER_UP ? "full"
+                                                                             : tally_worker_state_name(w->state));
     output_table_cell(t, w->endpoint);
     output_table_cellf(t, "%u", w->slots_owned);
     output_table_cellf(t, "%llu", (unsigned long long)w->queued);
@@ -166,7 +174,10 @@ static int print_map(cli_t *cli, const tally_map_t *map, uint32_t replicas) {
       output_table_cell(t, "");
     output_table_cellf(t, "%u", unavailable);
     output_table_cellf(t, "%u", map->unassigned_slots);
-    if (replicas) output_table_cellf(t, "%u", replicas);
+    if (replicas) {
+      output_table_cellf(t, "%u", replicas);
+      output_table_cell(t, w->store_full ? "yes" : "no");
+    }
   }
   if (!csv) {
     char skew_text[32] = "undefined";

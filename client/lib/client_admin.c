@@ -88,6 +88,7 @@ static void worker_info_copy(result_t *r, tally_worker_info_t *dst, const Tally_
   dst->draining = src->draining;
   dst->slots_moving = src->slots_moving;
   dst->holds_sums = src->holds_sums;
+  dst->store_full = src->store_full;
   if (src->n_backlog == 0) return;
   dst->backlog = result_alloc(r, src->n_backlog * sizeof *dst->backlog);
   if (dst->backlog == NULL) return;

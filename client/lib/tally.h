@@ -295,6 +295,7 @@ typedef struct {
   int draining;          /* handing its slots to the others (tally_worker_drain) */
   uint32_t slots_moving; /* slot moves out of it under way */
   int holds_sums;        /* it holds statistics, operations or exposure sums */
+  int store_full;        /* its store refuses writes for lack of space (last heartbeat) */
 } tally_worker_info_t;
 
 /* The slot → worker map of the cluster. */
