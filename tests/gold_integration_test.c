@@ -38,6 +38,7 @@
 
 #define PROD_ES 1000
 #define PROD_JA 100
+#define PROD_JA_MORE 100 /* ingested before phase 2 */
 #define GOLD_ES 60
 #define GOLD_JA 20
 #define LEASES 300
@@ -268,12 +269,18 @@ int main(void) {
 
   /* ---- phase 2: the ja pool runs out for g4; each of its items once */
   CHECK(set_gold_rate(0.5) == 0);
+  /* A gold task stands in for a production task of the same worker, so a
+   * worker's gold needs production beside it. Phase 1's g3 may have taken
+   * most of one worker's ja production (55 of 100 once, and 9 of the 20
+   * ja gold were then never due); more ja production keeps both workers
+   * supplied. */
+  ingest(t, "p", "ja", PROD_JA, PROD_JA + PROD_JA_MORE, 0);
   person_t *g4 = &people[3];
   int tasks = 0;
   /* An empty answer can come from a worker the client's backlog hints
    * (a heartbeat old) still rank first: the pool has run out only after
    * several empty answers in a row, a second apart. */
-  for (int empty = 0; tasks < PROD_JA + GOLD_JA + 10 && empty < 5;) {
+  for (int empty = 0; tasks < PROD_JA + PROD_JA_MORE + GOLD_JA + 10 && empty < 5;) {
     if (lease_one(t, g4, ja, 1) >= 0) {
       tasks++;
       empty = 0;
@@ -284,7 +291,7 @@ int main(void) {
   }
   printf("# g4: %d gold (g3 had %d ja gold), %d production\n", g4->n_gold, people[2].ja_gold, g4->production);
   CHECK_EQ_U64(g4->n_gold, GOLD_JA); /* one given to g3 is still new to g4 */
-  CHECK_EQ_U64(g4->production + people[2].ja_production, PROD_JA);
+  CHECK_EQ_U64(g4->production + people[2].ja_production, PROD_JA + PROD_JA_MORE);
 
   /* ---- restart: what a person had stays theirs */
   ingest(t, "p", "es", PROD_ES, PROD_ES + 200, 0);
