@@ -54,6 +54,12 @@
 
 #define PROJECT "faults"
 #define MAX_ACKS 100000
+/* How long a returned worker may take to hold every slot in sync. A full
+ * copy the primary sent while the follower's old process died is given up
+ * only after REPL_COPY_GIVE_UP_MS (60 s, worker/replication.c) while the
+ * follower answers other appends: seen once here, 3 slots in sync after
+ * 59 s (docs/REPLICATION.md, "What is not done"). */
+#define HOLDS_WAIT_S 90
 
 static cluster_t cluster;
 static pid_t load_pid;
@@ -522,7 +528,7 @@ static void failover_to(int victim, uint32_t victim_id, uint32_t survivor_id, co
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  harness_init(230);
+  harness_init(380);
   atexit(at_exit);
   acks = calloc(MAX_ACKS, sizeof *acks);
   int asan = getenv("ASAN_OPTIONS") != NULL;
@@ -631,7 +637,7 @@ int main(void) {
   /* (c) Space comes back: the full worker reopens its store and rejoins by
    * full copies; a failover to it loses nothing. */
   CHECK(set_file_limit(cluster.worker_pids[1], RLIM_INFINITY) == 0);
-  took = wait_map(HOLDS, id0, id1, 60);
+  took = wait_map(HOLDS, id0, id1, HOLDS_WAIT_S);
   printf("(c) every slot in sync again %ld ms after the limit was lifted\n", took);
   CHECK(took >= 0);
   CHECK(worker_log_has(1, "space has returned"));
@@ -657,7 +663,7 @@ int main(void) {
   snprintf(aside, sizeof aside, "%s/worker-0/data.damaged", cluster.dir);
   CHECK(rename(data, aside) == 0);
   CHECK(cluster_start_worker(&cluster, 0) == 0);
-  took = wait_map(HOLDS, id1, id0, 60);
+  took = wait_map(HOLDS, id1, id0, HOLDS_WAIT_S);
   printf("(d) the worker whose store was moved aside holds every slot in sync after %ld ms\n",
          took);
   CHECK(took >= 0);
@@ -675,7 +681,7 @@ int main(void) {
   map = cluster_fetch_map(&cluster);
   CHECK(map != NULL && cluster_worker_id(&cluster, map, 1) == id1); /* the same id: its key */
   if (map) tally__cluster_map__free_unpacked(map, NULL);
-  took = wait_map(HOLDS, id0, id1, 60);
+  took = wait_map(HOLDS, id0, id1, HOLDS_WAIT_S);
   printf("(e) the worker with a new, empty directory holds every slot in sync after %ld ms\n",
          took);
   CHECK(took >= 0);
@@ -689,7 +695,7 @@ int main(void) {
    * and its slots go to their in-sync follower, instead of being served
    * empty by it. Worker 0 comes back (with its store) and is copied first. */
   CHECK(cluster_start_worker(&cluster, 0) == 0);
-  took = wait_map(HOLDS, id1, id0, 60);
+  took = wait_map(HOLDS, id1, id0, HOLDS_WAIT_S);
   CHECK(took >= 0);
   killed = now_ms();
   cluster_kill_worker(&cluster, 1, SIGKILL);
@@ -724,7 +730,7 @@ int main(void) {
   }
   CHECK(more > 0);
   verify("(f) failover after an empty restart");
-  took = wait_map(HOLDS, id0, id1, 60);
+  took = wait_map(HOLDS, id0, id1, HOLDS_WAIT_S);
   printf("(f) the restarted worker holds every slot in sync after %ld ms\n", took);
   CHECK(took >= 0);
 
