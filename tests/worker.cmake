@@ -150,4 +150,4 @@ set_tests_properties(replication_integration PROPERTIES TIMEOUT 300 LABELS "inte
 add_executable(replica_faults_integration_test ${CMAKE_CURRENT_SOURCE_DIR}/replica_faults_integration_test.c)
 target_link_libraries(replica_faults_integration_test PRIVATE tally_test_harness tally_client)
 add_test(NAME replica_faults_integration COMMAND replica_faults_integration_test)
-set_tests_properties(replica_faults_integration PROPERTIES TIMEOUT 400 LABELS "integration")
+set_tests_properties(replica_faults_integration PROPERTIES TIMEOUT 240 LABELS "integration")

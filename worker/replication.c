@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -73,6 +74,7 @@ typedef struct {
   uint64_t sent_seq, acked_seq;
   uint64_t copy_seq;        /* seq of the current copy's reset append */
   uint64_t done_seq;        /* seq of its snapshot_done append */
+  uint64_t copy_conn;       /* rconn_t.serial of the connection the copy went on */
   unacked_t *ring;          /* appends acked_seq + 1 .. sent_seq */
   size_t head, n, cap;
   uint64_t blocked_batch;   /* in sync by the map but not streaming since this batch */
@@ -97,6 +99,8 @@ typedef struct {
   uint64_t opened_ms; /* monotonic: when it was made */
   uint64_t reply_ms;  /* monotonic: the last reply on it (0: none) */
   uint64_t full_logged_ms; /* monotonic: last log line about its full disk */
+  uint64_t follower_run;   /* ReplicaAck.follower_run last heard on it (0: none yet) */
+  uint64_t serial;         /* this worker's count of connections made, at its making */
 } rconn_t;
 
 /* One change of the batch being sent. */
@@ -167,6 +171,9 @@ typedef struct replication {
   size_t n_changes, cap_changes;
   Tally__ReplicaLag **lags;
   size_t cap_lags;
+  /* Follower side: this process's ReplicaAck.follower_run (random, not 0). */
+  uint64_t run;
+  uint64_t conn_serial; /* connections made (rconn_t.serial) */
 } replication_t;
 
 /* ------------------------------------------------------------ helpers */
@@ -312,6 +319,7 @@ static rconn_t *conn_get(worker_t *w, uint32_t id) {
   c->worker = id;
   c->w = w;
   c->opened_ms = clock_monotonic_ms();
+  c->serial = ++r->conn_serial;
   c->poll.data = c;
   uv_poll_start(&c->poll, UV_READABLE, on_conn_poll);
   r->conns[r->n_conns++] = c;
@@ -396,6 +404,9 @@ int replication_open(worker_t *w) {
   replication_t *r = calloc(1, sizeof *r);
   if (r == NULL) return TALLY_E_NOMEM;
   w->repl = r;
+  if (getrandom(&r->run, sizeof r->run, 0) != (ssize_t)sizeof r->run)
+    r->run = clock_now_ms() ^ ((uint64_t)getpid() << 40);
+  if (r->run == 0) r->run = 1;
   uint8_t upper[sizeof APPLIED_PREFIX];
   size_t upper_len =
       keys_prefix_end(upper, (const uint8_t *)APPLIED_PREFIX, sizeof APPLIED_PREFIX - 1);
@@ -684,6 +695,9 @@ static void stream_copy(worker_t *w, uint32_t slot, stream_t *st) {
   }
   st->done_seq = st->sent_seq;
   st->state = ST_COPYING;
+  st->copy_conn = 0;
+  for (size_t i = 0; i < r->n_conns; i++)
+    if (r->conns[i]->worker == st->follower) st->copy_conn = r->conns[i]->serial;
   if (r->sent_batch < w->written + 1 && slot_has_unwritten(w, slot)) r->sent_batch = w->written + 1;
   log_debug("slot %u: full copy (%zu keys) sent to follower %u", slot, keys, st->follower);
   summary_note(r, SUM_COPY_SENT, st->follower, slot, keys, NULL);
@@ -877,6 +891,15 @@ static void on_ack(worker_t *w, uint32_t follower, const Tally__ReplicaAck *ack)
     return;
   }
   if (ack->slot_epoch != rs->slot_epoch) return;
+  /* A gap in an append of this copy's own stream (its seq at or past the
+   * copy's first): the follower never got the copy's start, lost with a
+   * process of it that died (the copy went into that connection). Waiting
+   * for the copy's ack would take REPL_COPY_GIVE_UP_MS. */
+  if (ack->need_snapshot && st->state == ST_COPYING && st->copy_seq > 0 &&
+      ack->answers_seq >= st->copy_seq) {
+    stream_fail(w, slot, st, "lost its copy (a gap in the copy's stream)");
+    return;
+  }
   if (ack->applied_seq < st->copy_seq) return; /* answers an earlier stream */
   if (ack->need_snapshot) {
     stream_fail(w, slot, st, "asked for a full copy");
@@ -903,10 +926,27 @@ static void on_ack(worker_t *w, uint32_t follower, const Tally__ReplicaAck *ack)
   }
 }
 
+/* The follower answers from a new process: copies sent to the old one and
+ * not acknowledged may have died with it (written to its socket, never
+ * read). Each is copied again rather than waited for until
+ * REPL_COPY_GIVE_UP_MS while the new process answers other appends. (Its
+ * in-sync streams fail by the ack timeout as ever.) */
+static void follower_restarted(worker_t *w, uint32_t follower) {
+  replication_t *r = w->repl;
+  for (uint32_t s = 0; s < TALLY_SLOT_COUNT; s++) {
+    stream_t *st = r->slots[s].primary ? stream_of(&r->slots[s], follower) : NULL;
+    if (st != NULL && st->state == ST_COPYING && st->n > 0)
+      stream_fail(w, s, st, "answers from a new process: its copy may have died with the old one");
+  }
+}
+
 static void on_reply(worker_t *w, rconn_t *c, const Tally__Envelope *env) {
   replication_t *r = w->repl;
   if (env->body_case == TALLY__ENVELOPE__BODY_REPLICA_ACK) {
     const Tally__ReplicaAck *ack = env->replica_ack;
+    if (ack->follower_run != 0 && c->follower_run != 0 && ack->follower_run != c->follower_run)
+      follower_restarted(w, c->worker);
+    if (ack->follower_run != 0) c->follower_run = ack->follower_run;
     on_ack(w, c->worker, ack);
     for (size_t i = 0; i < ack->n_bundle; i++) on_ack(w, c->worker, ack->bundle[i]);
     worker_release_replies(w);
@@ -1144,12 +1184,16 @@ static int stream_overdue(const worker_t *w, const stream_t *st, const unacked_t
   uint64_t waited = now - u->sent_ms;
   if (st->in_sync) return waited > REPLICATION_ACK_TIMEOUT_MS;
   if (waited > REPL_COPY_GIVE_UP_MS) return 1;
-  if (waited <= REPL_COPY_ACK_TIMEOUT_MS) return 0;
   const replication_t *r = w->repl;
-  for (size_t i = 0; i < r->n_conns; i++)
-    if (r->conns[i]->worker == st->follower)
-      return r->conns[i]->reply_ms < u->sent_ms || now - r->conns[i]->reply_ms > REPL_COPY_ACK_TIMEOUT_MS;
-  return 1;
+  const rconn_t *c = NULL;
+  for (size_t i = 0; i < r->n_conns && c == NULL; i++)
+    if (r->conns[i]->worker == st->follower) c = r->conns[i];
+  /* The connection the copy went on is gone (the follower moved to a new
+   * endpoint, a restart): so is the copy. */
+  if (st->state == ST_COPYING && (c == NULL || c->serial != st->copy_conn)) return 1;
+  if (waited <= REPL_COPY_ACK_TIMEOUT_MS) return 0;
+  if (c == NULL) return 1;
+  return c->reply_ms < u->sent_ms || now - c->reply_ms > REPL_COPY_ACK_TIMEOUT_MS;
 }
 
 void replication_tick(worker_t *w, uint64_t now) {
@@ -1347,6 +1391,7 @@ static void append_apply(worker_t *w, const Tally__ReplicaAppend *a, Tally__Repl
     ack->slot_epoch = a->slot_epoch;
     ack->applied_seq = a->slot_epoch == *epoch ? *seq : 0;
     ack->need_snapshot = 1;
+    ack->answers_seq = a->seq;
     return;
   } else if (a->seq <= *seq) {
     ack->slot_epoch = *epoch; /* a repeat */
@@ -1428,6 +1473,7 @@ void replication_handle_append(worker_t *w, const router_request_t *req) {
   wire_envelope_init(&env, req->env->request_id);
   acks[0].n_bundle = n - 1;
   acks[0].bundle = ptrs + 1;
+  acks[0].follower_run = r->run;
   env.body_case = TALLY__ENVELOPE__BODY_REPLICA_ACK;
   env.replica_ack = &acks[0];
   worker_reply(w, req->peer, req->peer_len, &env);
