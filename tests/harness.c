@@ -1,4 +1,7 @@
 /* harness: see harness.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* prlimit */
+#endif
 #include "harness.h"
 
 #include <errno.h>
@@ -623,4 +626,33 @@ uint32_t cluster_worker_id(const cluster_t *c, const Tally__ClusterMap *map, int
     if (strcmp(map->workers[i]->endpoint, c->worker_endpoints[index]) == 0)
       return map->workers[i]->id;
   return 0;
+}
+
+static long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+long cluster_worker_wal_size(const cluster_t *c, int i) {
+  char command[800];
+  snprintf(command, sizeof command,
+           "ls -S '%s/worker-%d/data' 2>/dev/null | grep '\\.log$' | head -n 1", c->dir, i);
+  FILE *p = popen(command, "r");
+  char name[256] = "";
+  if (p == NULL) return 0;
+  if (fgets(name, sizeof name, p) == NULL) name[0] = '\0';
+  pclose(p);
+  name[strcspn(name, "\n")] = '\0';
+  if (name[0] == '\0') return 0;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/worker-%d/data/%s", c->dir, i, name);
+  return file_size(path);
+}
+
+int harness_set_file_limit(pid_t pid, rlim_t limit) {
+  struct rlimit now;
+  if (prlimit(pid, RLIMIT_FSIZE, NULL, &now) != 0) return -1;
+  struct rlimit want = {limit, now.rlim_max};
+  if (limit != RLIM_INFINITY && now.rlim_max != RLIM_INFINITY && limit > now.rlim_max) return -1;
+  return prlimit(pid, RLIMIT_FSIZE, &want, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "curve.h"
@@ -110,6 +111,16 @@ struct Tally__ClusterMap *cluster_fetch_map(const cluster_t *c);
 /* The id `map` gives worker `index` of the cluster (found by its
  * endpoint); 0 when the map does not list it. */
 uint32_t cluster_worker_id(const cluster_t *c, const struct Tally__ClusterMap *map, int index);
+
+/* The size in bytes of the largest RocksDB log (WAL) file in worker i's
+ * store (DIR/worker-i/data); 0 when there is none. */
+long cluster_worker_wal_size(const cluster_t *c, int i);
+
+/* Sets the soft file size limit (RLIMIT_FSIZE) of the running process
+ * `pid` to `limit` (RLIM_INFINITY: none), the hard one unchanged: writes
+ * past it fail with EFBIG, as on a full disk. 0, or -1 (the limit is
+ * above the hard one, or prlimit(2) failed). */
+int harness_set_file_limit(pid_t pid, rlim_t limit);
 
 /* Makes a key pair DIR/keys/NAME.key (and .pub); writes the path of the
  * .key file to path_out and the public key to public_out (may be NULL).

@@ -49,32 +49,6 @@ static long file_size(const char *path) {
   return stat(path, &st) == 0 ? (long)st.st_size : 0;
 }
 
-/* The largest RocksDB log (WAL) file of worker i's store. */
-static long wal_size(int i) {
-  char command[800];
-  snprintf(command, sizeof command, "ls -S '%s/worker-%d/data' 2>/dev/null | grep '\\.log$' | head -n 1",
-           cluster.dir, i);
-  FILE *p = popen(command, "r");
-  char name[256] = "";
-  if (p == NULL) return 0;
-  if (fgets(name, sizeof name, p) == NULL) name[0] = '\0';
-  pclose(p);
-  name[strcspn(name, "\n")] = '\0';
-  if (name[0] == '\0') return 0;
-  char path[1200];
-  snprintf(path, sizeof path, "%s/worker-%d/data/%s", cluster.dir, i, name);
-  return file_size(path);
-}
-
-/* The soft file size limit of process `pid` (RLIM_INFINITY: none). */
-static int set_file_limit(pid_t pid, rlim_t limit) {
-  struct rlimit now;
-  if (prlimit(pid, RLIMIT_FSIZE, NULL, &now) != 0) return -1;
-  struct rlimit want = {limit, now.rlim_max};
-  if (limit != RLIM_INFINITY && now.rlim_max != RLIM_INFINITY && limit > now.rlim_max) return -1;
-  return prlimit(pid, RLIMIT_FSIZE, &want, NULL);
-}
-
 /* Occurrences of `text` in worker i's log. */
 static int worker_log_count(int i, const char *text) {
   char path[700];
@@ -205,9 +179,9 @@ int main(void) {
   char log2[700];
   snprintf(log2, sizeof log2, "%s/worker-2.log", cluster.dir);
   long limit = file_size(log2);
-  if (wal_size(2) > limit) limit = wal_size(2);
+  if (cluster_worker_wal_size(&cluster, 2) > limit) limit = cluster_worker_wal_size(&cluster, 2);
   limit += 2 * 1024 * 1024;
-  CHECK(set_file_limit(cluster.worker_pids[2], (rlim_t)limit) == 0);
+  CHECK(harness_set_file_limit(cluster.worker_pids[2], (rlim_t)limit) == 0);
   char *content = malloc(64 * 1024 + 1);
   memset(content, 'x', 64 * 1024);
   content[64 * 1024] = '\0';
@@ -255,7 +229,7 @@ int main(void) {
 
   /* 3. Space back: worker 2 reopens its store, reports room, and the drain
    * gives it slots again. */
-  CHECK(set_file_limit(cluster.worker_pids[2], RLIM_INFINITY) == 0);
+  CHECK(harness_set_file_limit(cluster.worker_pids[2], RLIM_INFINITY) == 0);
   CHECK(wait_full(id[2], 0, 30) == 0);
   CHECK(worker_log_count(2, "space has returned") > 0);
   CHECK(csv_row_ends(id[2], "no"));

@@ -461,32 +461,6 @@ static int start_expecting_refusal(int i, char *err, size_t err_len) {
   return WEXITSTATUS(status);
 }
 
-/* The soft file size limit of process `pid` (RLIM_INFINITY: none). */
-static int set_file_limit(pid_t pid, rlim_t limit) {
-  struct rlimit now;
-  if (prlimit(pid, RLIMIT_FSIZE, NULL, &now) != 0) return -1;
-  struct rlimit want = {limit, now.rlim_max};
-  if (limit != RLIM_INFINITY && now.rlim_max != RLIM_INFINITY && limit > now.rlim_max) return -1;
-  return prlimit(pid, RLIMIT_FSIZE, &want, NULL);
-}
-
-/* The largest RocksDB log (WAL) file of worker i's store. */
-static long wal_size(int i) {
-  char command[800];
-  snprintf(command, sizeof command, "ls -S '%s/worker-%d/data' 2>/dev/null | grep '\\.log$' | head -n 1",
-           cluster.dir, i);
-  FILE *p = popen(command, "r");
-  char name[256] = "";
-  if (p == NULL) return 0;
-  if (fgets(name, sizeof name, p) == NULL) name[0] = '\0';
-  pclose(p);
-  name[strcspn(name, "\n")] = '\0';
-  if (name[0] == '\0') return 0;
-  char path[1200];
-  snprintf(path, sizeof path, "%s/worker-%d/data/%s", cluster.dir, i, name);
-  return file_size(path);
-}
-
 /* Ingests one item with `bytes` of content (primary's disk, then the
  * follower's); 0 when acknowledged. */
 static int ingest_big(tally_t *t, int n, const char *content) {
@@ -583,9 +557,9 @@ int main(void) {
   char log1[700], command[1600];
   snprintf(log1, sizeof log1, "%s/worker-1.log", cluster.dir);
   long limit = file_size(log1);
-  if (wal_size(1) > limit) limit = wal_size(1);
+  if (cluster_worker_wal_size(&cluster, 1) > limit) limit = cluster_worker_wal_size(&cluster, 1);
   limit += 6 * 1024 * 1024;
-  CHECK(set_file_limit(cluster.worker_pids[1], (rlim_t)limit) == 0);
+  CHECK(harness_set_file_limit(cluster.worker_pids[1], (rlim_t)limit) == 0);
   char *content = malloc(64 * 1024 + 1);
   memset(content, 'x', 64 * 1024);
   content[64 * 1024] = '\0';
@@ -634,7 +608,7 @@ int main(void) {
 
   /* (c) Space comes back: the full worker reopens its store and rejoins by
    * full copies; a failover to it loses nothing. */
-  CHECK(set_file_limit(cluster.worker_pids[1], RLIM_INFINITY) == 0);
+  CHECK(harness_set_file_limit(cluster.worker_pids[1], RLIM_INFINITY) == 0);
   took = wait_map(HOLDS, id0, id1, HOLDS_WAIT_S);
   printf("(c) every slot in sync again %ld ms after the limit was lifted\n", took);
   CHECK(took >= 0);
