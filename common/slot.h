@@ -16,4 +16,10 @@
 /* Slot of item `item_id` (length item_len) in project `project`. */
 uint32_t slot_of_item(const char *project, const char *item_id, size_t item_len);
 
+/* Writes a log line's list of `total` slots, of which the first `n_named`
+ * are in `named`: "slot 7", or "slots 1, 2, 3, ..." (", ..." when total >
+ * n_named), cut to fit `size` (> 0; always terminated). */
+void slot_list_format(char *out, size_t size, const uint32_t *named, size_t n_named,
+                      size_t total);
+
 #endif

@@ -11,6 +11,7 @@
 #include "coordinator_internal.h"
 #include "log.h"
 #include "replica_set.h"
+#include "slot.h"
 #include "tally_error.h"
 #include "wire.h"
 
@@ -222,14 +223,11 @@ static void isr_log(const isr_log_group_t *groups, size_t n, uint32_t others, ui
   size_t len = 0;
   for (size_t i = 0; i < n && len < sizeof text; i++) {
     const isr_log_group_t *g = &groups[i];
-    len += (size_t)snprintf(text + len, sizeof text - len, "%sfollower %u %s %u slots (%s",
+    char list[96];
+    slot_list_format(list, sizeof list, g->slots, ISR_LOG_SLOTS, g->count);
+    len += (size_t)snprintf(text + len, sizeof text - len, "%sfollower %u %s %u slots (%s: %s)",
                             i ? "; " : "", g->follower, g->in_sync ? "joins" : "leaves", g->count,
-                            g->count == 1 ? "slot" : "slots");
-    for (uint32_t k = 0; k < g->count && k < ISR_LOG_SLOTS && len < sizeof text; k++)
-      len += (size_t)snprintf(text + len, sizeof text - len, "%s %u", k ? "," : "", g->slots[k]);
-    if (len < sizeof text)
-      len += (size_t)snprintf(text + len, sizeof text - len, "%s: %s)",
-                              g->count > ISR_LOG_SLOTS ? ", ..." : "", g->reason);
+                            list, g->reason);
   }
   if (others > 0 && len < sizeof text)
     snprintf(text + len, sizeof text - len, "; %u more", others);

@@ -26,3 +26,9 @@ add_executable(fatal_test ${CMAKE_CURRENT_SOURCE_DIR}/fatal_test.c)
 target_link_libraries(fatal_test PRIVATE tally_common)
 add_test(NAME fatal COMMAND fatal_test)
 set_tests_properties(fatal PROPERTIES TIMEOUT 30 LABELS "unit")
+
+# slot_list: the slot lists of replication's summary log lines (common/slot.h).
+add_executable(slot_list_test ${CMAKE_CURRENT_SOURCE_DIR}/slot_list_test.c)
+target_link_libraries(slot_list_test PRIVATE tally_common)
+add_test(NAME slot_list COMMAND slot_list_test)
+set_tests_properties(slot_list PROPERTIES TIMEOUT 30 LABELS "common;unit")

@@ -330,12 +330,7 @@ static rconn_t *conn_get(worker_t *w, uint32_t id) {
 
 static void summary_log(const summary_t *sum) {
   char list[96];
-  size_t named = sum->slots < REPL_SUMMARY_SLOTS ? sum->slots : REPL_SUMMARY_SLOTS;
-  int len = snprintf(list, sizeof list, "%s", sum->slots == 1 ? "slot" : "slots");
-  for (size_t i = 0; i < named && len > 0 && (size_t)len < sizeof list; i++)
-    len += snprintf(list + len, sizeof list - (size_t)len, "%s %u", i ? "," : "", sum->named[i]);
-  if (sum->slots > named && len > 0 && (size_t)len < sizeof list)
-    snprintf(list + len, sizeof list - (size_t)len, ", ...");
+  slot_list_format(list, sizeof list, sum->named, REPL_SUMMARY_SLOTS, sum->slots);
   switch (sum->kind) {
     case SUM_COPY_SENT:
       log_info("full copy sent to follower %u: %zu slots, %llu keys (%s)", sum->peer, sum->slots,
